@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/host"
+)
+
+type serveFlags struct {
+	commonFlags
+	listen       string
+	httpListen   string
+	config       string
+	services     string
+	otlp         string
+	otlpInsecure bool
+	migrate      bool
+	shards       int
+	maxConns     int
+	maxBatch     int
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.commonFlags.register(fs)
+	fs.StringVar(&f.listen, "listen", envOr("FIDELIS_LISTEN", "127.0.0.1:8443"), "gRPC listen address (env FIDELIS_LISTEN)")
+	fs.StringVar(&f.httpListen, "http-listen", envOr("FIDELIS_HTTP_LISTEN", "127.0.0.1:8080"),
+		"HTTP listen address for /healthz and the web pages; empty disables it (env FIDELIS_HTTP_LISTEN)")
+	fs.StringVar(&f.config, "config", envOr("FIDELIS_CONFIG", ""), "programme configuration file (env FIDELIS_CONFIG; default: built in)")
+	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"), "services to run, comma-separated: ledger, or all")
+	fs.StringVar(&f.otlp, "otlp-endpoint", "", "OTLP/gRPC collector host:port for traces and metrics (default off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
+	fs.BoolVar(&f.otlpInsecure, "otlp-insecure", false, "send OTLP without TLS")
+	fs.BoolVar(&f.migrate, "migrate", true, "apply schema migrations at start")
+	fs.IntVar(&f.shards, "shards", 0, "concurrent ledger write transactions (default 1 on SQLite and PostgreSQL, 8 on CockroachDB)")
+	fs.IntVar(&f.maxConns, "max-conns", 32, "database connection pool size (server engines)")
+	fs.IntVar(&f.maxBatch, "max-batch", 64, "most requests group-committed in one ledger transaction")
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	for _, s := range strings.Split(f.services, ",") {
+		if s = strings.TrimSpace(s); s != "all" && s != "ledger" {
+			return fmt.Errorf("--services: unknown service %q", s)
+		}
+	}
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	h, err := host.Start(ctx, f.host(), log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer h.Close()
+
+	var httpSrv *http.Server
+	if f.httpListen != "" {
+		httpSrv = &http.Server{Addr: f.httpListen, Handler: h.HTTP(), ReadHeaderTimeout: 10 * time.Second}
+		hl, err := net.Listen("tcp", f.httpListen)
+		if err != nil {
+			return fmt.Errorf("http listen: %w", err)
+		}
+		go func() {
+			if err := httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", slog.Any("error", err))
+			}
+		}()
+		log.Info("http listening", slog.String("addr", hl.Addr().String()))
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- h.GRPC.Serve(lis) }()
+	log.Info("fidelis serving", slog.String("grpc", lis.Addr().String()), slog.String("db", dialectOf(f.db)),
+		slog.String("version", version))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if !h.Stop(20 * time.Second) {
+		log.Warn("graceful stop timed out; connections closed")
+	}
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}
+	return nil
+}
+
+func (f *serveFlags) host() host.Config {
+	return host.Config{
+		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
+		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, Version: version,
+	}
+}
+
+func dialectOf(dsn string) string {
+	if i := strings.Index(dsn, ":"); i > 0 {
+		return dsn[:i]
+	}
+	return dsn
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	var c commonFlags
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if err := host.Migrate(ctx, c.db, log); err != nil {
+		return err
+	}
+	log.Info("schema up to date", slog.String("db", dialectOf(c.db)))
+	return nil
+}

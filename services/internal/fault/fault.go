@@ -1,0 +1,77 @@
+// Package fault is the error vocabulary the Fidelis services share: a broken
+// rule of the domain, classified so that the gRPC edge can give it a status
+// code. Anything else is an internal failure.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an Error; the gRPC edge maps it to a status code.
+type Kind int
+
+// Error kinds.
+const (
+	KindInvalid Kind = iota + 1
+	KindNotFound
+	KindFailedPrecondition
+	KindAlreadyExists
+	KindPermissionDenied
+	// KindUnavailable is a service that cannot take requests now (shutting
+	// down); the caller may retry elsewhere.
+	KindUnavailable
+)
+
+// Error is a rule of the domain that a request broke. Nothing is written
+// when a request fails with one.
+type Error struct {
+	Kind Kind
+	// Field is the request field at fault, for KindInvalid.
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// Invalid is a bad value in a request field.
+func Invalid(field, format string, args ...any) error {
+	return &Error{Kind: KindInvalid, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// NotFound is a reference to something that does not exist.
+func NotFound(format string, args ...any) error {
+	return &Error{Kind: KindNotFound, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Precondition is a request the current state does not allow.
+func Precondition(format string, args ...any) error {
+	return &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Exists is a request to create something that already exists.
+func Exists(format string, args ...any) error {
+	return &Error{Kind: KindAlreadyExists, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Denied is a request the caller may not make.
+func Denied(format string, args ...any) error {
+	return &Error{Kind: KindPermissionDenied, Msg: fmt.Sprintf(format, args...)}
+}
+
+// As returns the Error in err's chain, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Unavailable is a service that cannot take the request now.
+func Unavailable(format string, args ...any) error {
+	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,243 @@
+// Package sqldb opens the three SQL engines Fidelis runs on (embedded SQLite,
+// PostgreSQL, CockroachDB) behind database/sql and runs transactions the way
+// each engine needs: crdb.ExecuteTx on CockroachDB, SERIALIZABLE with a
+// whole-transaction retry on PostgreSQL, BEGIN IMMEDIATE on SQLite.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect is the SQL engine behind a DB.
+type Dialect string
+
+// Dialects.
+const (
+	SQLite    Dialect = "sqlite"
+	Postgres  Dialect = "postgres"
+	Cockroach Dialect = "cockroachdb"
+)
+
+// DefaultDSN is the zero-setup embedded database.
+const DefaultDSN = "sqlite:fidelis.db"
+
+// DB is a database/sql pool that knows its engine.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+	// maxAttempts bounds whole-transaction retries on PostgreSQL.
+	maxAttempts int
+}
+
+// Options tune a pool.
+type Options struct {
+	// MaxConns bounds the pool of a server engine (default 16). SQLite always
+	// uses one connection: its writers are serialised anyway, and one
+	// connection lets database/sql queue them without SQLITE_BUSY.
+	MaxConns int
+}
+
+// Open connects to dsn:
+//
+//	sqlite:path/to/file.db | sqlite::memory:
+//	postgres://user@host:5432/db?sslmode=disable
+//	cockroachdb://user@host:26257/db?sslmode=verify-full
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if dsn == "" {
+		dsn = DefaultDSN
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 16
+	}
+	var (
+		db      *sql.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dialect = SQLite
+		db, err = sql.Open("sqlite", sqliteDSN(strings.TrimPrefix(dsn, "sqlite:")))
+		if err == nil {
+			db.SetMaxOpenConns(1)
+			db.SetMaxIdleConns(1)
+			db.SetConnMaxLifetime(0)
+			db.SetConnMaxIdleTime(0)
+		}
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		dialect = Postgres
+		db, err = sql.Open("pgx", dsn)
+	case strings.HasPrefix(dsn, "cockroachdb://"), strings.HasPrefix(dsn, "cockroach://"):
+		dialect = Cockroach
+		db, err = sql.Open("pgx", "postgres://"+dsn[strings.Index(dsn, "://")+3:])
+	default:
+		return nil, fmt.Errorf("sqldb: unsupported dsn %q (want sqlite:, postgres:// or cockroachdb://)", redact(dsn))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: open %s: %w", dialect, err)
+	}
+	if dialect != SQLite {
+		db.SetMaxOpenConns(opts.MaxConns)
+		db.SetMaxIdleConns(opts.MaxConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqldb: connect to %s %s: %w", dialect, redact(dsn), err)
+	}
+	return &DB{DB: db, Dialect: dialect, maxAttempts: 30}, nil
+}
+
+// sqliteDSN adds the pragmas Fidelis relies on: WAL with full fsync, a busy
+// timeout for other processes, foreign keys, and BEGIN IMMEDIATE so that a
+// transaction that reads and then writes never fails with SQLITE_BUSY.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if path != ":memory:" {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Update runs fn in a read-write transaction. fn may run more than once: it
+// must touch only the transaction (no RPCs, no publishing) and rebuild its
+// results on each run.
+func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	switch db.Dialect {
+	case Cockroach:
+		return crdb.ExecuteTx(ctx, db.DB, nil, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	case Postgres:
+		return db.retry(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
+	default:
+		return db.retry(ctx, nil, fn)
+	}
+}
+
+// View runs fn in a read-only transaction that sees one snapshot.
+func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	switch db.Dialect {
+	case Postgres:
+		opts.Isolation = sql.LevelRepeatableRead
+	case SQLite:
+		opts = nil // BEGIN IMMEDIATE is a snapshot too; modernc rejects ReadOnly.
+	}
+	return db.retry(ctx, opts, fn)
+}
+
+// retry runs the whole transaction again on a serialization failure. On
+// PostgreSQL a savepoint restart does not help: the retried statements still
+// see the old snapshot.
+func (db *DB) retry(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := db.once(ctx, opts, fn)
+		if err == nil || !IsRetryable(err) || attempt >= db.maxAttempts {
+			return err
+		}
+		sleep := backoff/2 + rand.N(backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (retrying after: %w)", ctx.Err(), err)
+		case <-time.After(sleep):
+		}
+		backoff = min(backoff*2, 50*time.Millisecond)
+	}
+}
+
+func (db *DB) once(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(ctx, tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// IsRetryable tells whether err is a transient conflict worth running the
+// whole transaction again for.
+func IsRetryable(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// serialization_failure, deadlock_detected
+		return pg.Code == "40001" || pg.Code == "40P01"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		c := lite.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+// IsUniqueViolation tells whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		return lite.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || lite.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// Placeholders returns "$from, $from+1, ..." n times, for IN lists.
+func Placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", from+i)
+	}
+	return b.String()
+}
+
+// ForUpdate is the row-locking suffix of a SELECT, empty where the engine
+// locks the whole database for a write transaction anyway.
+func (db *DB) ForUpdate() string {
+	if db.Dialect == SQLite {
+		return ""
+	}
+	return " FOR UPDATE"
+}

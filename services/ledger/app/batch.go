@@ -1,0 +1,291 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+)
+
+// ErrConflict is a store conflict (a unique key taken by a concurrent
+// transaction) that running the batch again resolves.
+var ErrConflict = errors.New("ledger: concurrent conflict")
+
+// ErrClosed is returned after Close.
+var ErrClosed = fault.Unavailable("ledger is shutting down")
+
+// op is one request waiting for a write transaction.
+type op struct {
+	call
+	ctx    context.Context
+	idem   IdemKey
+	hash   []byte
+	run    func(ctx context.Context, u *uow) (any, error)
+	decode func([]byte) (any, error)
+	done   chan opResult
+}
+
+// call describes a request to submit.
+type call struct {
+	method string
+	caller string
+	// key is the caller's idempotency key; empty for operations that are
+	// idempotent by nature (settling).
+	key string
+	// req is what the idempotency hash covers.
+	req    any
+	member string
+	// needLots says the operation spends or returns points, so the member's
+	// lots must be loaded; earning needs only the member row.
+	needLots bool
+}
+
+type opResult struct {
+	val any
+	err error
+}
+
+// submit queues an operation on its member's shard and waits for its result.
+// Operations on one member always go to the same shard, so within a process
+// two transactions never contend for a member; each shard commits the
+// requests that queued up while its previous transaction ran as one batch
+// (group commit). key == "" means the operation is not idempotent.
+func submit[R any](ctx context.Context, s *Service, c call, run func(ctx context.Context, u *uow) (R, error)) (R, error) {
+	var zero R
+	o := &op{call: c, ctx: ctx, done: make(chan opResult, 1)}
+	if c.key != "" {
+		b, err := json.Marshal(c.req)
+		if err != nil {
+			return zero, fmt.Errorf("hash %s request: %w", c.method, err)
+		}
+		h := sha256.Sum256(append([]byte(c.method+"\x00"), b...))
+		o.idem, o.hash = IdemKey{Caller: c.caller, Key: c.key}, h[:]
+	}
+	o.run = func(ctx context.Context, u *uow) (any, error) { return run(ctx, u) }
+	o.decode = func(b []byte) (any, error) {
+		var r R
+		err := json.Unmarshal(b, &r)
+		return r, err
+	}
+	if err := s.enqueue(ctx, o); err != nil {
+		return zero, err
+	}
+	select {
+	case r := <-o.done:
+		if r.err != nil {
+			return zero, r.err
+		}
+		return r.val.(R), nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+func (s *Service) enqueue(ctx context.Context, o *op) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	h := fnv.New32a()
+	h.Write([]byte(o.member))
+	select {
+	case s.shards[h.Sum32()%uint32(len(s.shards))] <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) worker(ch chan *op) {
+	defer s.wg.Done()
+	for first := range ch {
+		batch := []*op{first}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case o, ok := <-ch:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.execute(batch)
+	}
+}
+
+// execute commits a batch in one transaction. If the transaction fails for
+// a reason other than one request's own rule, each request is tried alone,
+// so that one bad request never fails the others.
+func (s *Service) execute(batch []*op) {
+	live := make([]*op, 0, len(batch))
+	for _, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			o.done <- opResult{err: err} // the caller gave up: do not start its work
+			continue
+		}
+		live = append(live, o)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.txTimeout)
+	defer cancel()
+	var results []opResult
+	var err error
+	for attempt := 1; ; attempt++ {
+		// Replies already stored are read outside the write transaction:
+		// they never change, and under SERIALIZABLE a read of an absent key
+		// would conflict with every concurrent insert near it. A key taken
+		// meanwhile makes the insert at commit fail with ErrConflict, and
+		// the next attempt replays it.
+		var stored map[IdemKey]IdemRecord
+		if stored, err = s.storedReplies(ctx, live); err != nil {
+			break
+		}
+		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+			var err error
+			results, err = s.runBatch(ctx, tx, live, stored)
+			return err
+		})
+		if err == nil || !errors.Is(err, ErrConflict) || attempt == 5 {
+			break
+		}
+	}
+	if err != nil {
+		if len(live) > 1 {
+			for _, o := range live {
+				s.execute([]*op{o})
+			}
+			return
+		}
+		s.log.Error("ledger transaction failed", slog.String("method", live[0].method), slog.Any("error", err))
+		live[0].done <- opResult{err: fmt.Errorf("ledger %s: %w", live[0].method, err)}
+		return
+	}
+	for i, o := range live {
+		o.done <- results[i]
+	}
+}
+
+// runBatch runs the batch's operations one after another in tx. A request
+// that breaks a ledger rule is undone in memory and answered with its error;
+// any other error fails the whole transaction.
+func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[IdemKey]IdemRecord) ([]opResult, error) {
+	now := s.clock()
+	u := s.newUOW(tx, now)
+	stored = maps.Clone(stored)
+	var fresh []*op
+	for _, o := range ops {
+		if _, replay := stored[o.idem]; !replay {
+			fresh = append(fresh, o)
+		}
+	}
+	if err := u.preload(ctx, fresh); err != nil {
+		return nil, err
+	}
+	results := make([]opResult, len(ops))
+	for i, o := range ops {
+		if o.idem.Key != "" {
+			if rec, ok := stored[o.idem]; ok {
+				results[i] = replay(o, rec)
+				continue
+			}
+		}
+		u.begin()
+		v, err := u.run(ctx, o)
+		if err == nil {
+			err = u.settled()
+		}
+		if err != nil {
+			if _, rule := fault.As(err); !rule {
+				return nil, err
+			}
+			u.rollback()
+			results[i] = opResult{err: err}
+			continue
+		}
+		if o.idem.Key != "" {
+			resp, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("encode %s reply: %w", o.method, err)
+			}
+			rec := IdemRecord{IdemKey: o.idem, Method: o.method, Hash: o.hash, Response: resp, CreatedAt: now}
+			u.idem = append(u.idem, rec)
+			stored[o.idem] = rec // a duplicate later in this batch replays it
+		}
+		results[i] = opResult{val: v}
+	}
+	if err := tx.Save(ctx, u.writes()); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// storedReplies reads the stored replies of a batch's idempotency keys.
+func (s *Service) storedReplies(ctx context.Context, ops []*op) (map[IdemKey]IdemRecord, error) {
+	var keys []IdemKey
+	for _, o := range ops {
+		if o.idem.Key != "" {
+			keys = append(keys, o.idem)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return s.store.Replies(ctx, keys)
+}
+
+// run runs one operation, turning a panic (a bug) into an error that fails
+// the transaction instead of the process.
+func (u *uow) run(ctx context.Context, o *op) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ledger %s panicked: %v", o.method, r)
+		}
+	}()
+	return o.run(ctx, u)
+}
+
+func replay(o *op, rec IdemRecord) opResult {
+	if rec.Method != o.method || !bytes.Equal(rec.Hash, o.hash) {
+		return opResult{err: fault.Exists("idempotency key %q was already used for a different request", o.idem.Key)}
+	}
+	v, err := o.decode(rec.Response)
+	if err != nil {
+		return opResult{err: fmt.Errorf("decode stored %s reply: %w", o.method, err)}
+	}
+	return opResult{val: v}
+}
+
+// settled brings the due times of the Books the operation touched up to
+// date and verifies their invariants. A violation is a bug: it fails the
+// transaction rather than write it.
+func (u *uow) settled() error {
+	for _, id := range slices.Sorted(maps.Keys(u.snap)) {
+		if b := u.books[id]; b != nil {
+			b.RefreshDue()
+			if err := b.Check(); err != nil {
+				return fmt.Errorf("ledger invariant: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// clock is the service's time, to the microsecond the stores keep.
+func (s *Service) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}

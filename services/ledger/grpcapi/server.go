@@ -1,0 +1,166 @@
+// Package grpcapi is the ledger's gRPC edge: it turns requests into app
+// calls and app errors into gRPC statuses.
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/grpc"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+)
+
+// Server implements fidelis.ledger.v1.LedgerService.
+type Server struct {
+	ledgerv1.UnimplementedLedgerServiceServer
+	app *app.Service
+	log *slog.Logger
+}
+
+// Register adds the ledger service to a gRPC server.
+func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+	ledgerv1.RegisterLedgerServiceServer(s, &Server{app: a, log: log})
+}
+
+// ServiceName is the ledger's fully qualified gRPC service name.
+const ServiceName = "fidelis.ledger.v1.LedgerService"
+
+func (s *Server) status(ctx context.Context, method string, err error) error {
+	return grpcserver.Status(ctx, s.log, method, err)
+}
+
+func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
+	m, err := s.app.Enrol(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.Enrolment{
+		ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId(), ExternalRef: r.GetExternalRef(),
+		BirthDate: r.GetBirthDate(), PartnerConsent: r.GetPartnerMarketingConsent(), EnrolledAt: fromTS(r.GetEnrolledAt()),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "EnrolMember", err)
+	}
+	return &ledgerv1.EnrolMemberResponse{Member: memberToProto(m)}, nil
+}
+
+func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*ledgerv1.GetMemberResponse, error) {
+	m, err := s.app.Member(ctx, r.GetMemberId())
+	if err != nil {
+		return nil, s.status(ctx, "GetMember", err)
+	}
+	return &ledgerv1.GetMemberResponse{Member: memberToProto(m)}, nil
+}
+
+func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.EarnResponse, error) {
+	purchase, err := money(r.GetPurchase(), "purchase")
+	if err != nil {
+		return nil, s.status(ctx, "Earn", err)
+	}
+	res, err := s.app.Earn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
+		Purchase: purchase, Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
+		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Earn", err)
+	}
+	return &ledgerv1.EarnResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
+}
+
+func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.BurnResponse, error) {
+	res, err := s.app.Burn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
+		Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(), OrderRef: r.GetOrderRef(),
+		Reason: r.GetReason(),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Burn", err)
+	}
+	return &ledgerv1.BurnResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
+}
+
+func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.HoldResponse, error) {
+	res, err := s.app.Hold(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.HoldCmd{
+		Points: r.GetPoints(), TTL: r.GetTtl().AsDuration(), Reference: r.GetReference(), Channel: channels[r.GetChannel()],
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Hold", err)
+	}
+	return &ledgerv1.HoldResponse{Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
+}
+
+func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledgerv1.CaptureResponse, error) {
+	res, err := s.app.Capture(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
+	if err != nil {
+		return nil, s.status(ctx, "Capture", err)
+	}
+	return &ledgerv1.CaptureResponse{
+		Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), ReleaseEntry: entryToProto(res.Release),
+		Balance: balanceToProto(res.Balance),
+	}, nil
+}
+
+func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledgerv1.ReleaseResponse, error) {
+	res, err := s.app.Release(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetHoldId())
+	if err != nil {
+		return nil, s.status(ctx, "Release", err)
+	}
+	return &ledgerv1.ReleaseResponse{Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
+}
+
+func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledgerv1.ReverseResponse, error) {
+	returned, err := money(r.GetReturned(), "returned")
+	if err != nil {
+		return nil, s.status(ctx, "Reverse", err)
+	}
+	res, err := s.app.Reverse(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.Reversal{
+		EntryID: r.GetEntryId(), Portion: domain.Portion{Returned: returned, Points: r.GetPoints(), Full: r.GetFull()},
+		Reason: r.GetReason(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Reverse", err)
+	}
+	return &ledgerv1.ReverseResponse{
+		Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance), UncollectedPoints: res.Entry.Uncollected,
+	}, nil
+}
+
+func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledgerv1.AdjustResponse, error) {
+	res, err := s.app.Adjust(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
+		Points: r.GetPoints(), Reason: r.GetReason(), Operator: r.GetOperator(),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Adjust", err)
+	}
+	return &ledgerv1.AdjustResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
+}
+
+func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*ledgerv1.RunExpiryResponse, error) {
+	run, err := s.app.RunExpiry(ctx, fromTS(r.GetAsOf()), r.GetProgrammeId())
+	if err != nil {
+		return nil, s.status(ctx, "RunExpiry", err)
+	}
+	return &ledgerv1.RunExpiryResponse{
+		MembersProcessed: run.Members, LotsExpired: run.LotsExpired, PointsExpired: run.PointsExpired,
+		PendingPointsReleased: run.PendingReleased, HoldsExpired: run.HoldsExpired,
+	}, nil
+}
+
+func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) (*ledgerv1.GetBalanceResponse, error) {
+	b, err := s.app.Balance(ctx, r.GetMemberId())
+	if err != nil {
+		return nil, s.status(ctx, "GetBalance", err)
+	}
+	return &ledgerv1.GetBalanceResponse{Balance: balanceToProto(*b)}, nil
+}
+
+func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest) (*ledgerv1.ListEntriesResponse, error) {
+	entries, next, err := s.app.Entries(ctx, r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
+	if err != nil {
+		return nil, s.status(ctx, "ListEntries", err)
+	}
+	resp := &ledgerv1.ListEntriesResponse{NextPageToken: next}
+	for _, e := range entries {
+		resp.Entries = append(resp.Entries, entryToProto(e))
+	}
+	return resp, nil
+}

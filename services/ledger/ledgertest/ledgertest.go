@@ -1,0 +1,136 @@
+// Package ledgertest runs a real ledger for tests: a fresh database, the
+// app, and a gRPC server on a loopback port with a client connected to it.
+package ledgertest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
+)
+
+// Config is the programme configuration tests use unless they pass their own:
+// whole points per euro, a 14-day return window, 12-month lot expiry in
+// Paris time, a floor of -100.
+const Config = `
+version: 7
+programmes:
+  - id: test
+    timezone: Europe/Paris
+    currency: EUR
+    earning:
+      rates: {EUR: "1", USD: "0.5"}
+      rounding: floor
+    pending_days: 14
+    expiry: {policy: lot, months: 12}
+    floor: -100
+    floor_policy: cap
+    holds: {default_ttl: 10m, max_ttl: 1h}
+  - id: strict
+    currency: EUR
+    earning:
+      rates: {EUR: "10"}
+    pending_days: 0
+    floor: 0
+    floor_policy: reject
+`
+
+// Clock is a settable clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Env is a running ledger.
+type Env struct {
+	DB     *sqldb.DB
+	App    *app.Service
+	Clock  *Clock
+	Conn   *grpc.ClientConn
+	Client ledgerv1.LedgerServiceClient
+	Addr   string
+	Cfg    *domain.Config
+}
+
+// Check fails the test unless the ledger's invariants hold (see
+// CheckInvariants).
+func (e *Env) Check(t testing.TB) {
+	t.Helper()
+	CheckInvariants(t, e.DB, e.Cfg)
+}
+
+// Options tune Start.
+type Options struct {
+	Config string
+	// Shards overrides the app's write shards.
+	Shards int
+}
+
+// Start runs a ledger on db, stopped at the end of the test.
+func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
+	t.Helper()
+	if o.Config == "" {
+		o.Config = Config
+	}
+	cfg, err := domain.ParseConfig([]byte(o.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	if err := store.Migrate(ctx, db, log); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	clock := NewClock(time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC))
+	a := app.New(store.New(db), cfg, app.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcapi.Register(srv, a, log)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.GracefulStop()
+		a.Close()
+	})
+	return &Env{DB: db, App: a, Clock: clock, Conn: conn, Client: ledgerv1.NewLedgerServiceClient(conn), Addr: lis.Addr().String(), Cfg: cfg}
+}
