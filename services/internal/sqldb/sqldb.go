@@ -38,6 +38,8 @@ const DefaultDSN = "sqlite:fidelis.db"
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// DSN is what the DB was opened with.
+	DSN string
 	// maxAttempts bounds whole-transaction retries on PostgreSQL.
 	maxAttempts int
 }
@@ -98,7 +100,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqldb: connect to %s %s: %w", dialect, redact(dsn), err)
 	}
-	return &DB{DB: db, Dialect: dialect, maxAttempts: 30}, nil
+	return &DB{DB: db, Dialect: dialect, DSN: dsn, maxAttempts: 30}, nil
 }
 
 // sqliteDSN adds the pragmas Fidelis relies on: WAL with full fsync, a busy

@@ -143,3 +143,19 @@ func Invariants(ctx context.Context, db *sqldb.DB, cfg *domain.Config) error {
 	}
 	return rows.Err()
 }
+
+// Counts returns the number of rows of every ledger table, to show that a
+// refused request wrote nothing.
+func Counts(t testing.TB, db *sqldb.DB) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"ledger_members", "ledger_entries", "ledger_postings", "ledger_lots",
+		"ledger_lot_moves", "ledger_holds", "ledger_idempotency"} {
+		var n int
+		if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out[table] = n
+	}
+	return out
+}

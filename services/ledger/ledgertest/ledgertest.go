@@ -92,6 +92,9 @@ func (e *Env) Check(t testing.TB) {
 // Options tune Start.
 type Options struct {
 	Config string
+	// Clock is shared with another Env (a second replica); nil starts a new
+	// one.
+	Clock *Clock
 	// Shards overrides the app's write shards.
 	Shards int
 }
@@ -111,7 +114,10 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if err := store.Migrate(ctx, db, log); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	clock := NewClock(time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC))
+	clock := o.Clock
+	if clock == nil {
+		clock = NewClock(time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC))
+	}
 	a := app.New(store.New(db), cfg, app.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
 	if err != nil {

@@ -112,3 +112,17 @@ func openPostgres(ctx context.Context, t testing.TB) *sqldb.DB {
 	})
 	return db
 }
+
+// Reopen opens a second pool on the same database, as a second replica of
+// a service would.
+func Reopen(t testing.TB, db *sqldb.DB) *sqldb.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db2, err := sqldb.Open(ctx, db.DSN, sqldb.Options{MaxConns: 16})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { db2.Close() })
+	return db2
+}
