@@ -24,7 +24,7 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Shards is the number of write transactions that may run at once
-	// (default 4). Use 1 for SQLite, which serialises writers anyway.
+	// (default 1: see services/host for the per-engine choice).
 	Shards int
 	// MaxBatch bounds the requests committed in one transaction (default 64).
 	MaxBatch int
@@ -55,7 +55,7 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 		o.Now = time.Now
 	}
 	if o.Shards <= 0 {
-		o.Shards = 4
+		o.Shards = 1
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 64

@@ -68,7 +68,6 @@ CREATE TABLE ledger_postings (
     amount   BIGINT NOT NULL,
     PRIMARY KEY (entry_id, account)
 );
-CREATE INDEX ledger_postings_account ON ledger_postings (account);
 
 CREATE TABLE ledger_lots (
     lot_id          TEXT PRIMARY KEY,
@@ -93,7 +92,6 @@ CREATE TABLE ledger_lot_moves (
     PRIMARY KEY (entry_id, lot_id, origin_entry_id)
 );
 CREATE INDEX ledger_lot_moves_origin ON ledger_lot_moves (origin_entry_id);
-CREATE INDEX ledger_lot_moves_lot ON ledger_lot_moves (lot_id);
 
 CREATE TABLE ledger_holds (
     hold_id    TEXT PRIMARY KEY,
