@@ -92,8 +92,6 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// Config is the programme configuration in use.
-func (s *Service) Config() *domain.Config { return s.cfg }
 
 // Balance is a member's balances as of a time.
 type Balance struct {
