@@ -27,6 +27,7 @@ type serveFlags struct {
 	shards       int
 	maxConns     int
 	maxBatch     int
+	jobsEvery    time.Duration
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.shards, "shards", 0, "concurrent ledger write transactions (default 1 on SQLite and PostgreSQL, 8 on CockroachDB)")
 	fs.IntVar(&f.maxConns, "max-conns", 32, "database connection pool size (server engines)")
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "most requests group-committed in one ledger transaction")
+	fs.DurationVar(&f.jobsEvery, "jobs-every", time.Hour,
+		"how often to run tier evaluation, moments and due RFM runs; 0 disables them in this process")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -111,7 +114,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func (f *serveFlags) host() host.Config {
 	return host.Config{
 		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
-		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, Version: version,
+		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -42,7 +43,10 @@ type Config struct {
 	MaxBatch int
 	// MaxConns sizes the database pool of a server engine.
 	MaxConns int
-	Version  string
+	// JobsEvery is how often the time-driven jobs run (tier evaluation,
+	// moments, RFM when due); 0 disables them in this process.
+	JobsEvery time.Duration
+	Version   string
 }
 
 // defaultShards is how many ledger write transactions run at once. SQLite
@@ -97,10 +101,21 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Host, error) {
 		return nil, err
 	}
 	grpcapi.Register(srv, a, log)
+	grpcapi.RegisterStatus(srv, a, log)
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	srv.Health.SetServingStatus(grpcapi.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, name := range []string{grpcapi.ServiceName, grpcapi.StatusServiceName} {
+		srv.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var jobs sync.WaitGroup
+	jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
+	if c.JobsEvery > 0 {
+		jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
+	}
 	h := &Host{GRPC: srv, Ledger: a, Dialect: db.Dialect}
 	h.close = func() {
+		stop()
+		jobs.Wait()
 		a.Close() // after the gRPC server stopped: commits every acknowledged request
 		db.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

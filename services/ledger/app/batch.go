@@ -178,6 +178,10 @@ func (s *Service) execute(batch []*op) {
 	for i, o := range live {
 		o.done <- results[i]
 	}
+	select {
+	case s.committed <- struct{}{}:
+	default:
+	}
 }
 
 // runBatch runs the batch's operations one after another in tx. A request

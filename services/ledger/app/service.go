@@ -47,6 +47,10 @@ type Service struct {
 	closed bool
 	shards []chan *op
 	wg     sync.WaitGroup
+
+	// committed wakes the projector after a ledger commit.
+	committed chan struct{}
+	stream    *streamSignal
 }
 
 // New starts a Service; Close stops it.
@@ -68,7 +72,9 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 	}
 	s := &Service{
 		store: store, cfg: cfg, now: o.Now, log: o.Logger, maxBatch: o.MaxBatch, txTimeout: o.TxTimeout,
-		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
+		newID:     func() string { return uuid.Must(uuid.NewV7()).String() },
+		committed: make(chan struct{}, 1),
+		stream:    newStreamSignal(),
 	}
 	for range o.Shards {
 		ch := make(chan *op, 4*o.MaxBatch)
@@ -91,7 +97,6 @@ func (s *Service) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 }
-
 
 // Balance is a member's balances as of a time.
 type Balance struct {

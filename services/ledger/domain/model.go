@@ -26,6 +26,9 @@ const (
 	EntryAdjustment     EntryKind = "adjustment"
 	EntryExpiry         EntryKind = "expiry"
 	EntryPendingRelease EntryKind = "pending_release"
+	// EntryTierFloor sets or clears a member's manual tier floor; it moves
+	// no points.
+	EntryTierFloor EntryKind = "tier_floor"
 )
 
 // Channel is where a transaction happened.
@@ -62,6 +65,9 @@ type Member struct {
 	// NextDueAt is when something of the member's next falls due: a pending
 	// lot's release, a lot's expiry, a hold's end (zero: nothing).
 	NextDueAt time.Time
+	// Tier is the member's tier as last projected from the ledger; it
+	// prices purchase points.
+	Tier      string
 	UpdatedAt time.Time
 }
 
@@ -162,7 +168,11 @@ type Entry struct {
 	Seq         int64
 	Kind        EntryKind
 	Points      int64
-	Postings    []Posting
+	// BasePoints is a purchase earn's points before the tier multiplier.
+	BasePoints int64
+	// Tier is the tier that priced an earn, or the floor a tier_floor sets.
+	Tier     string
+	Postings []Posting
 
 	AvailableAfter int64
 	PendingAfter   int64

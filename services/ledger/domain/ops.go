@@ -38,14 +38,14 @@ func (b *Book) Earn(c EarnCmd, now time.Time) (*Entry, error) {
 	if occurred.After(now.Add(clockSkew)) {
 		return nil, fault.Invalid("occurred_at", "is in the future")
 	}
-	points := c.Points
+	points, base := c.Points, c.Points
 	var availableAt time.Time
 	if c.Purchase != nil {
 		if !c.Purchase.Amount.IsPositive() {
 			return nil, fault.Invalid("purchase.amount", "must be positive")
 		}
 		var err error
-		if points, err = b.Prog.PurchasePoints(c.Purchase.Amount, c.Purchase.Currency); err != nil {
+		if base, points, err = b.Prog.PurchasePoints(c.Purchase.Amount, c.Purchase.Currency, b.Prog.Multiplier(b.Member.Tier)); err != nil {
 			return nil, err
 		}
 		if points > maxPoints {
@@ -54,7 +54,7 @@ func (b *Book) Earn(c EarnCmd, now time.Time) (*Entry, error) {
 		availableAt = b.Prog.PendingUntil(occurred)
 	}
 	e := b.begin(EntryEarn, occurred, now)
-	e.Points, e.Purchase = points, c.Purchase
+	e.Points, e.BasePoints, e.Purchase, e.Tier = points, base, c.Purchase, b.Member.Tier
 	e.Channel, e.StoreID, e.OrderRef, e.Reason = c.Channel, c.StoreID, c.OrderRef, c.Reason
 	if points > 0 {
 		l := b.newLot(e, now)
@@ -419,6 +419,27 @@ func (b *Book) Adjust(c AdjustCmd, now time.Time) (*Entry, error) {
 		b.Member.Debt += n - taken
 		b.transfer(e, b.available(), b.system(AccountAdjustment), n)
 	}
+	b.finish(e, now)
+	return e, nil
+}
+
+// SetTierFloor records a manual tier floor (tier "" clears it): the member
+// never drops below it and rises to it at once. The entry moves no points;
+// it orders the floor among the member's entries for the tier projection.
+func (b *Book) SetTierFloor(tier, reason, operator string, now time.Time) (*Entry, error) {
+	switch {
+	case b.Prog.Tiers == nil:
+		return nil, fault.Precondition("programme %s has no tiers", b.Prog.ID)
+	case reason == "":
+		return nil, fault.Invalid("reason", "is required")
+	case operator == "":
+		return nil, fault.Invalid("operator", "is required")
+	}
+	if _, ok := b.Prog.Tiers.Level(tier); tier != "" && !ok {
+		return nil, fault.Invalid("tier", "programme %s has no tier %q", b.Prog.ID, tier)
+	}
+	e := b.begin(EntryTierFloor, now, now)
+	e.Tier, e.Reason, e.Operator, e.Channel = tier, reason, operator, ChannelOperator
 	b.finish(e, now)
 	return e, nil
 }

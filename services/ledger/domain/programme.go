@@ -87,6 +87,22 @@ type Programme struct {
 		DefaultTTL time.Duration `yaml:"default_ttl"`
 		MaxTTL     time.Duration `yaml:"max_ttl"`
 	} `yaml:"holds"`
+	// Tiers is the tier scheme; nil when the programme has none.
+	Tiers *TierPolicy `yaml:"tiers"`
+	// RFM scores members on their purchases over the last WindowMonths, by
+	// quintiles unless Thresholds are given, every Every.
+	RFM struct {
+		WindowMonths int            `yaml:"window_months"`
+		Thresholds   *RFMThresholds `yaml:"thresholds"`
+		Every        time.Duration  `yaml:"every"`
+	} `yaml:"rfm"`
+	// Moments tunes the time-driven member events.
+	Moments struct {
+		// ExpiringWithinDays announces points that expire within this many days.
+		ExpiringWithinDays int `yaml:"expiring_within_days"`
+		// InactiveAfterDays announces a member without a purchase for this long.
+		InactiveAfterDays int `yaml:"inactive_after_days"`
+	} `yaml:"moments"`
 
 	// Version is the configuration file's version, recorded on entries.
 	Version  int64          `yaml:"-"`
@@ -199,6 +215,35 @@ func (p *Programme) validate() error {
 	if p.Holds.DefaultTTL < 0 || p.Holds.DefaultTTL > p.Holds.MaxTTL {
 		return fmt.Errorf("holds: need 0 < default_ttl <= max_ttl")
 	}
+	if p.RFM.WindowMonths == 0 {
+		p.RFM.WindowMonths = 12
+	}
+	if p.RFM.Every == 0 {
+		p.RFM.Every = 24 * time.Hour
+	}
+	if p.RFM.WindowMonths < 0 || p.RFM.Every < time.Minute {
+		return fmt.Errorf("rfm: window_months must be positive and every at least 1m")
+	}
+	if err := p.RFM.Thresholds.Validate(); err != nil {
+		return fmt.Errorf("rfm.thresholds: %w", err)
+	}
+	if p.Moments.ExpiringWithinDays == 0 {
+		p.Moments.ExpiringWithinDays = 30
+	}
+	if p.Moments.InactiveAfterDays == 0 {
+		p.Moments.InactiveAfterDays = 90
+	}
+	if p.Moments.ExpiringWithinDays < 0 || p.Moments.InactiveAfterDays < 0 {
+		return fmt.Errorf("moments: days must be positive")
+	}
+	if p.Tiers != nil {
+		if err := p.Tiers.validate(loc); err != nil {
+			return err
+		}
+		if p.Tiers.Basis == TierBasisSpend && !p.Earning.Rates[p.Currency].IsPositive() {
+			return fmt.Errorf("tiers: qualifying spend needs a positive earning rate for %s", p.Currency)
+		}
+	}
 	return nil
 }
 
@@ -208,13 +253,15 @@ func (c *Config) Programme(id string) (*Programme, bool) {
 	return p, ok
 }
 
-// PurchasePoints prices a purchase with the earning policy.
-func (p *Programme) PurchasePoints(amount decimal.Decimal, currency string) (int64, error) {
+// PurchasePoints prices a purchase with the earning policy: base is the
+// points before the tier multiplier, points after it.
+func (p *Programme) PurchasePoints(amount decimal.Decimal, currency string, multiplier decimal.Decimal) (base, points int64, err error) {
 	rate, ok := p.Earning.Rates[currency]
 	if !ok {
-		return 0, fault.Invalid("purchase.currency", "currency %s is not accepted by programme %s", currency, p.ID)
+		return 0, 0, fault.Invalid("purchase.currency", "currency %s is not accepted by programme %s", currency, p.ID)
 	}
-	return p.Earning.Rounding.Round(amount.Mul(rate)), nil
+	raw := amount.Mul(rate)
+	return p.Earning.Rounding.Round(raw), p.Earning.Rounding.Round(raw.Mul(multiplier)), nil
 }
 
 // endOfDay is the first instant of the day after t's day in the programme's

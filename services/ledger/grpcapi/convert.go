@@ -55,6 +55,7 @@ var entryKinds = map[domain.EntryKind]ledgerv1.EntryKind{
 	domain.EntryAdjustment:     ledgerv1.EntryKind_ENTRY_KIND_ADJUSTMENT,
 	domain.EntryExpiry:         ledgerv1.EntryKind_ENTRY_KIND_EXPIRY,
 	domain.EntryPendingRelease: ledgerv1.EntryKind_ENTRY_KIND_PENDING_RELEASE,
+	domain.EntryTierFloor:      ledgerv1.EntryKind_ENTRY_KIND_TIER_FLOOR,
 }
 
 var holdStatuses = map[domain.HoldStatus]ledgerv1.HoldStatus{
@@ -100,6 +101,7 @@ func entryToProto(e *domain.Entry) *ledgerv1.Entry {
 		Channel: channelToProto(e.Channel), StoreId: e.StoreID, OrderRef: e.OrderRef, Purchase: moneyToProto(e.Purchase),
 		Reason: e.Reason, Operator: e.Operator, ReversesEntryId: e.ReversesEntryID, HoldId: e.HoldID,
 		OccurredAt: ts(e.OccurredAt), RecordedAt: ts(e.RecordedAt), ConfigVersion: e.ConfigVersion,
+		Tier: e.Tier, BasePoints: e.BasePoints,
 	}
 	for _, ps := range e.Postings {
 		p.Postings = append(p.Postings, &ledgerv1.Posting{Account: ps.Account, Amount: ps.Amount})

@@ -78,6 +78,7 @@ type Env struct {
 	Clock  *Clock
 	Conn   *grpc.ClientConn
 	Client ledgerv1.LedgerServiceClient
+	Status ledgerv1.StatusServiceClient
 	Addr   string
 	Cfg    *domain.Config
 }
@@ -124,6 +125,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 		t.Fatal(err)
 	}
 	grpcapi.Register(srv, a, log)
+	grpcapi.RegisterStatus(srv, a, log)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +135,18 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bg, stop := context.WithCancel(context.Background())
+	projected := make(chan struct{})
+	go func() { defer close(projected); a.RunProjector(bg, 50*time.Millisecond) }()
 	t.Cleanup(func() {
 		conn.Close()
-		srv.GracefulStop()
+		srv.Stop()
+		stop()
+		<-projected
 		a.Close()
 	})
-	return &Env{DB: db, App: a, Clock: clock, Conn: conn, Client: ledgerv1.NewLedgerServiceClient(conn), Addr: lis.Addr().String(), Cfg: cfg}
+	return &Env{
+		DB: db, App: a, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
+		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
+	}
 }

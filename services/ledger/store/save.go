@@ -31,7 +31,7 @@ type script struct {
 func (s *script) add(w *app.Writes) {
 	member := func(m *domain.Member) []any {
 		return []any{m.ID, m.ProgrammeID, m.ExternalRef, m.BirthDate, m.PartnerConsent, us(m.EnrolledAt),
-			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), us(m.UpdatedAt)}
+			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), m.Tier, us(m.UpdatedAt)}
 	}
 	s.insert("ledger_members", memberCols, "", len(w.NewMembers), func(i int) []any {
 		return member(w.NewMembers[i])
@@ -57,7 +57,7 @@ func (s *script) add(w *app.Writes) {
 		if e.HoldID != "" {
 			hold = e.HoldID
 		}
-		return []any{e.ID, e.MemberID, e.ProgrammeID, e.Seq, string(e.Kind), e.Points, e.AvailableAfter, e.PendingAfter,
+		return []any{e.ID, e.MemberID, e.ProgrammeID, e.Seq, string(e.Kind), e.Points, e.BasePoints, e.Tier, e.AvailableAfter, e.PendingAfter,
 			e.HeldAfter, string(e.Channel), e.StoreID, e.OrderRef, amount, currency, e.Uncollected, e.Reason, e.Operator,
 			reverses, hold, us(e.OccurredAt), us(e.RecordedAt), e.ConfigVersion, e.Caller}
 	})
@@ -99,6 +99,11 @@ func (s *script) add(w *app.Writes) {
 	}, len(w.Holds), func(i int) []any {
 		h := w.Holds[i]
 		return []any{h.ID, h.Captured, h.Released, string(h.Status), us(h.UpdatedAt)}
+	})
+	// Every entry goes to the outbox, for the projections (see projection.go).
+	s.insert("ledger_outbox", "entry_id, member_id, recorded_at", "", len(w.Entries), func(i int) []any {
+		e := w.Entries[i]
+		return []any{e.ID, e.MemberID, us(e.RecordedAt)}
 	})
 	s.insert("ledger_idempotency", "caller, idem_key, method, request_hash, response, created_at", "", len(w.Idem), func(i int) []any {
 		r := w.Idem[i]

@@ -151,13 +151,13 @@ func replies(ctx context.Context, db queryer, keys []app.IdemKey) (map[app.IdemK
 }
 
 const memberCols = `member_id, programme_id, external_ref, birth_date, partner_consent, enrolled_at,
-	available, pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, updated_at`
+	available, pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, tier, updated_at`
 
 func scanMember(r *sql.Rows) (*domain.Member, error) {
 	var m domain.Member
 	var enrolled, due, updated int64
 	err := r.Scan(&m.ID, &m.ProgrammeID, &m.ExternalRef, &m.BirthDate, &m.PartnerConsent, &enrolled,
-		&m.Available, &m.Pending, &m.Held, &m.Debt, &m.LifetimeEarned, &m.LifetimeBurned, &m.Seq, &due, &updated)
+		&m.Available, &m.Pending, &m.Held, &m.Debt, &m.LifetimeEarned, &m.LifetimeBurned, &m.Seq, &due, &m.Tier, &updated)
 	m.EnrolledAt, m.NextDueAt, m.UpdatedAt = fromUS(enrolled), fromUS(due), fromUS(updated)
 	return &m, err
 }
@@ -297,7 +297,7 @@ func (t *txn) OriginMoves(ctx context.Context, origins []string) ([]domain.LotMo
 	return out, err
 }
 
-const entryCols = `entry_id, member_id, programme_id, seq, kind, points, available_after, pending_after, held_after,
+const entryCols = `entry_id, member_id, programme_id, seq, kind, points, base_points, tier, available_after, pending_after, held_after,
 	channel, store_id, order_ref, purchase_amount, purchase_currency, uncollected, reason, operator,
 	reverses_entry_id, hold_id, occurred_at, recorded_at, config_version, caller`
 
@@ -309,7 +309,7 @@ func (t *txn) entries(ctx context.Context, where string, args []any) ([]*domain.
 		var amount decimal.NullDecimal
 		var currency, reverses, hold sql.NullString
 		var occurred, recorded int64
-		if err := r.Scan(&e.ID, &e.MemberID, &e.ProgrammeID, &e.Seq, &e.Kind, &e.Points, &e.AvailableAfter, &e.PendingAfter,
+		if err := r.Scan(&e.ID, &e.MemberID, &e.ProgrammeID, &e.Seq, &e.Kind, &e.Points, &e.BasePoints, &e.Tier, &e.AvailableAfter, &e.PendingAfter,
 			&e.HeldAfter, &e.Channel, &e.StoreID, &e.OrderRef, &amount, &currency, &e.Uncollected, &e.Reason, &e.Operator,
 			&reverses, &hold, &occurred, &recorded, &e.ConfigVersion, &e.Caller); err != nil {
 			return err

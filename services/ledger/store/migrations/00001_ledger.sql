@@ -26,6 +26,8 @@ CREATE TABLE ledger_members (
     seq             BIGINT NOT NULL,
     -- When a pending lot, a lot's expiry or a hold next falls due (0: never).
     next_due_at     BIGINT NOT NULL,
+    -- The tier as last projected (member_status); it prices purchase points.
+    tier            TEXT NOT NULL DEFAULT '',
     updated_at      BIGINT NOT NULL,
     CONSTRAINT ledger_members_external_ref UNIQUE (programme_id, external_ref)
 ){{if .Postgres}} WITH (fillfactor = 70){{end}};
@@ -39,6 +41,8 @@ CREATE TABLE ledger_entries (
     seq               BIGINT NOT NULL,
     kind              TEXT NOT NULL,
     points            BIGINT NOT NULL,
+    base_points       BIGINT NOT NULL DEFAULT 0,
+    tier              TEXT NOT NULL DEFAULT '',
     available_after   BIGINT NOT NULL,
     pending_after     BIGINT NOT NULL,
     held_after        BIGINT NOT NULL,

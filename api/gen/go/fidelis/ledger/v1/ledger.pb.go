@@ -95,6 +95,8 @@ const (
 	EntryKind_ENTRY_KIND_ADJUSTMENT      EntryKind = 8
 	EntryKind_ENTRY_KIND_EXPIRY          EntryKind = 9
 	EntryKind_ENTRY_KIND_PENDING_RELEASE EntryKind = 10
+	// Sets or clears a manual tier floor; moves no points.
+	EntryKind_ENTRY_KIND_TIER_FLOOR EntryKind = 11
 )
 
 // Enum value maps for EntryKind.
@@ -111,6 +113,7 @@ var (
 		8:  "ENTRY_KIND_ADJUSTMENT",
 		9:  "ENTRY_KIND_EXPIRY",
 		10: "ENTRY_KIND_PENDING_RELEASE",
+		11: "ENTRY_KIND_TIER_FLOOR",
 	}
 	EntryKind_value = map[string]int32{
 		"ENTRY_KIND_UNSPECIFIED":     0,
@@ -124,6 +127,7 @@ var (
 		"ENTRY_KIND_ADJUSTMENT":      8,
 		"ENTRY_KIND_EXPIRY":          9,
 		"ENTRY_KIND_PENDING_RELEASE": 10,
+		"ENTRY_KIND_TIER_FLOOR":      11,
 	}
 )
 
@@ -432,6 +436,11 @@ type Entry struct {
 	RecordedAt      *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
 	// Version of the programme configuration that priced this entry.
 	ConfigVersion int64 `protobuf:"varint,20,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	// The tier that priced an earn (its multiplier), or the floor a
+	// TIER_FLOOR entry sets.
+	Tier string `protobuf:"bytes,21,opt,name=tier,proto3" json:"tier,omitempty"`
+	// A purchase earn's points before the tier multiplier.
+	BasePoints    int64 `protobuf:"varint,22,opt,name=base_points,json=basePoints,proto3" json:"base_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -602,6 +611,20 @@ func (x *Entry) GetRecordedAt() *timestamppb.Timestamp {
 func (x *Entry) GetConfigVersion() int64 {
 	if x != nil {
 		return x.ConfigVersion
+	}
+	return 0
+}
+
+func (x *Entry) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *Entry) GetBasePoints() int64 {
+	if x != nil {
+		return x.BasePoints
 	}
 	return 0
 }
@@ -2567,7 +2590,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x19partner_marketing_consent\x18\x06 \x01(\bR\x17partnerMarketingConsent\";\n" +
 	"\aPosting\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\x88\x06\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xbd\x06\n" +
 	"\x05Entry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x120\n" +
@@ -2592,7 +2615,10 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"occurredAt\x12;\n" +
 	"\vrecorded_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\x12%\n" +
-	"\x0econfig_version\x18\x14 \x01(\x03R\rconfigVersion\"c\n" +
+	"\x0econfig_version\x18\x14 \x01(\x03R\rconfigVersion\x12\x12\n" +
+	"\x04tier\x18\x15 \x01(\tR\x04tier\x12\x1f\n" +
+	"\vbase_points\x18\x16 \x01(\x03R\n" +
+	"basePoints\"c\n" +
 	"\x0eExpiringPoints\x129\n" +
 	"\n" +
 	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
@@ -2760,7 +2786,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\vCHANNEL_POS\x10\x01\x12\x15\n" +
 	"\x11CHANNEL_ECOMMERCE\x10\x02\x12\x13\n" +
 	"\x0fCHANNEL_PARTNER\x10\x03\x12\x14\n" +
-	"\x10CHANNEL_OPERATOR\x10\x04*\x98\x02\n" +
+	"\x10CHANNEL_OPERATOR\x10\x04*\xb3\x02\n" +
 	"\tEntryKind\x12\x1a\n" +
 	"\x16ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fENTRY_KIND_EARN\x10\x01\x12\x13\n" +
@@ -2773,7 +2799,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x15ENTRY_KIND_ADJUSTMENT\x10\b\x12\x15\n" +
 	"\x11ENTRY_KIND_EXPIRY\x10\t\x12\x1e\n" +
 	"\x1aENTRY_KIND_PENDING_RELEASE\x10\n" +
-	"*\x8e\x01\n" +
+	"\x12\x19\n" +
+	"\x15ENTRY_KIND_TIER_FLOOR\x10\v*\x8e\x01\n" +
 	"\n" +
 	"HoldStatus\x12\x1b\n" +
 	"\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +

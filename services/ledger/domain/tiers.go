@@ -1,0 +1,320 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tier bases: what qualifies a member for a tier.
+const (
+	// TierBasisStatusPoints: the points of purchases before any tier
+	// multiplier, net of returns.
+	TierBasisStatusPoints = "status_points"
+	// TierBasisSpend: the amount of purchases in the programme's currency
+	// (others converted at the ratio of their earning rates), net of returns.
+	TierBasisSpend = "qualifying_spend"
+)
+
+// Tier windows.
+const (
+	// TierWindowRolling: the qualifying amount is summed over the months
+	// before a moment; a tier reached at t is valid until t + months.
+	TierWindowRolling = "rolling"
+	// TierWindowCalendar: periods of Months months from StartMonth; a tier
+	// reached in a period is valid until the end of the next one.
+	TierWindowCalendar = "calendar"
+)
+
+// Downgrade policies, applied when a tier's validity ends without the
+// member having requalified.
+const (
+	// DowngradeOneStep drops one tier.
+	DowngradeOneStep = "one_step"
+	// DowngradeToQualified drops to the highest tier the amount qualifies for.
+	DowngradeToQualified = "to_qualified"
+)
+
+// TierLevel is one tier: the qualifying amount it needs and the multiplier
+// it applies to purchase points.
+type TierLevel struct {
+	ID         string          `yaml:"id"`
+	Threshold  decimal.Decimal `yaml:"threshold"`
+	Multiplier decimal.Decimal `yaml:"multiplier"`
+}
+
+// TierPolicy is a programme's tier scheme. Levels run from the base tier
+// (threshold 0) up.
+type TierPolicy struct {
+	Basis      string      `yaml:"basis"`
+	Window     string      `yaml:"window"`
+	Months     int         `yaml:"months"`
+	StartMonth int         `yaml:"start_month"`
+	Downgrade  string      `yaml:"downgrade"`
+	Levels     []TierLevel `yaml:"levels"`
+
+	loc *time.Location
+}
+
+func (p *TierPolicy) validate(loc *time.Location) error {
+	p.loc = loc
+	switch p.Basis {
+	case TierBasisStatusPoints, TierBasisSpend:
+	default:
+		return fmt.Errorf("tiers.basis %q: want %s or %s", p.Basis, TierBasisStatusPoints, TierBasisSpend)
+	}
+	switch p.Window {
+	case TierWindowRolling:
+	case TierWindowCalendar:
+		if p.StartMonth == 0 {
+			p.StartMonth = 1
+		}
+		if p.StartMonth < 1 || p.StartMonth > 12 || 12%p.Months != 0 {
+			return fmt.Errorf("tiers: calendar periods need start_month 1..12 and months dividing 12")
+		}
+	default:
+		return fmt.Errorf("tiers.window %q: want rolling or calendar", p.Window)
+	}
+	if p.Months <= 0 || p.Months > 120 {
+		return fmt.Errorf("tiers.months must be within 1..120")
+	}
+	switch p.Downgrade {
+	case "":
+		p.Downgrade = DowngradeOneStep
+	case DowngradeOneStep, DowngradeToQualified:
+	default:
+		return fmt.Errorf("tiers.downgrade %q: want one_step or to_qualified", p.Downgrade)
+	}
+	if len(p.Levels) < 2 {
+		return fmt.Errorf("tiers.levels: need a base tier and at least one more")
+	}
+	seen := map[string]bool{}
+	for i, l := range p.Levels {
+		switch {
+		case l.ID == "" || seen[l.ID]:
+			return fmt.Errorf("tiers.levels[%d]: missing or duplicate id %q", i, l.ID)
+		case i == 0 && !l.Threshold.IsZero():
+			return fmt.Errorf("tiers.levels[0] (%s) is the base tier: threshold must be 0", l.ID)
+		case i > 0 && !l.Threshold.GreaterThan(p.Levels[i-1].Threshold):
+			return fmt.Errorf("tiers.levels[%d] (%s): thresholds must increase", i, l.ID)
+		}
+		if l.Multiplier.IsZero() {
+			p.Levels[i].Multiplier = decimal.NewFromInt(1)
+		} else if l.Multiplier.IsNegative() {
+			return fmt.Errorf("tiers.levels[%d] (%s): negative multiplier", i, l.ID)
+		}
+		seen[l.ID] = true
+	}
+	return nil
+}
+
+// Level returns the index of a tier id; ok is false for unknown ids.
+func (p *TierPolicy) Level(id string) (int, bool) {
+	for i, l := range p.Levels {
+		if l.ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// QualifyingSpend converts a purchase or return into the programme's
+// currency at the ratio of the earning rates.
+func (p *Programme) QualifyingSpend(m Money) decimal.Decimal {
+	if m.Currency == p.Currency {
+		return m.Amount
+	}
+	return m.Amount.Mul(p.Earning.Rates[m.Currency]).Div(p.Earning.Rates[p.Currency]).Round(6)
+}
+
+// Multiplier is the purchase-points multiplier of a tier id (1 when the
+// programme has no tiers or the id is unknown).
+func (p *Programme) Multiplier(tier string) decimal.Decimal {
+	if p.Tiers != nil {
+		if i, ok := p.Tiers.Level(tier); ok {
+			return p.Tiers.Levels[i].Multiplier
+		}
+	}
+	return decimal.NewFromInt(1)
+}
+
+// periodStart is the start of the calendar period containing t.
+func (p *TierPolicy) periodStart(t time.Time) time.Time {
+	l := t.In(p.loc)
+	month := l.Year()*12 + int(l.Month()) - 1 // months since year 0
+	start := month - ((month-(p.StartMonth-1))%p.Months+p.Months)%p.Months
+	return time.Date(start/12, time.Month(start%12+1), 1, 0, 0, 0, 0, p.loc).UTC()
+}
+
+// validUntil is when the validity of a tier reached at t ends.
+func (p *TierPolicy) validUntil(t time.Time) time.Time {
+	if p.Window == TierWindowCalendar {
+		return p.periodStart(t).In(p.loc).AddDate(0, 2*p.Months, 0).UTC()
+	}
+	return t.In(p.loc).AddDate(0, p.Months, 0).UTC()
+}
+
+// Contribution is a qualifying amount a ledger entry adds (a purchase) or
+// takes away (a return), dated when the purchase happened.
+type Contribution struct {
+	EntryID    string
+	OccurredAt time.Time
+	RecordedAt time.Time
+	Amount     decimal.Decimal
+}
+
+// TierState is a member's tier.
+type TierState struct {
+	Level      int
+	Since      time.Time
+	ValidUntil time.Time // zero for the base tier
+	// Floor is a manual tier the member never drops below (0: none).
+	Floor int
+}
+
+// TierChange is a move between tiers.
+type TierChange struct {
+	From, To int
+	At       time.Time
+	Cause    string
+}
+
+// Causes of tier changes.
+const (
+	CauseQualified = "qualified"
+	CauseExpired   = "validity_ended"
+	CauseManual    = "manual"
+)
+
+// TierBook is one member's tier state and the contributions it is derived
+// from. Its decisions depend only on the contributions and the order they
+// were recorded in, so replaying a member's entries from scratch gives the
+// same tiers and the same changes at the same times.
+type TierBook struct {
+	Policy   *TierPolicy
+	State    TierState
+	Contribs []Contribution
+}
+
+// amount sums the contributions that occurred in [from, to) and were
+// recorded before cut (zero cut: all).
+func (tb *TierBook) amount(from, to, cut time.Time) decimal.Decimal {
+	sum := decimal.Zero
+	for _, c := range tb.Contribs {
+		if !c.OccurredAt.Before(from) && c.OccurredAt.Before(to) && (cut.IsZero() || c.RecordedAt.Before(cut)) {
+			sum = sum.Add(c.Amount)
+		}
+	}
+	return sum
+}
+
+// qualifiedFor is the highest level an amount reaches.
+func (tb *TierBook) qualifiedFor(a decimal.Decimal) int {
+	best := 0
+	for i, l := range tb.Policy.Levels {
+		if !a.LessThan(l.Threshold) {
+			best = i
+		}
+	}
+	return best
+}
+
+// CloseUntil settles every validity end up to t: a member whose amount over
+// the window ending there still reaches the tier keeps it for another
+// window; otherwise it drops (one step, or to the tier the amount reaches),
+// never below the manual floor. Only contributions recorded before the end
+// count: a period closes when it ends.
+func (tb *TierBook) CloseUntil(t time.Time) []TierChange {
+	var out []TierChange
+	for s := &tb.State; !s.ValidUntil.IsZero() && !t.Before(s.ValidUntil); {
+		v := s.ValidUntil
+		from := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
+		q := tb.qualifiedFor(tb.amount(from, v, v))
+		next := s.Level
+		if q < s.Level {
+			next = s.Level - 1
+			if tb.Policy.Downgrade == DowngradeToQualified {
+				next = q
+			}
+		}
+		next = max(next, s.Floor)
+		if next != s.Level {
+			out = append(out, TierChange{From: s.Level, To: next, At: v, Cause: CauseExpired})
+			s.Level, s.Since = next, v
+		}
+		s.ValidUntil = time.Time{}
+		if s.Level > 0 {
+			s.ValidUntil = v.In(tb.Policy.loc).AddDate(0, tb.Policy.Months, 0).UTC()
+		}
+	}
+	return out
+}
+
+// Add records a contribution; a purchase that lifts the amount over the
+// window ending at it past a higher threshold upgrades the member at once.
+func (tb *TierBook) Add(c Contribution) []TierChange {
+	out := tb.CloseUntil(c.RecordedAt)
+	tb.Contribs = append(tb.Contribs, c)
+	if !c.Amount.IsPositive() {
+		return out
+	}
+	from, to := tb.window(c.OccurredAt)
+	if q := tb.qualifiedFor(tb.amount(from, to, time.Time{})); q > tb.State.Level {
+		out = append(out, TierChange{From: tb.State.Level, To: q, At: c.OccurredAt, Cause: CauseQualified})
+		tb.State.Level, tb.State.Since = q, c.OccurredAt
+		tb.State.ValidUntil = tb.Policy.validUntil(c.OccurredAt)
+	}
+	return out
+}
+
+// window is the qualification window that a moment t falls in: the months
+// up to and including t (rolling), or t's calendar period so far.
+func (tb *TierBook) window(t time.Time) (from, to time.Time) {
+	to = t.Add(time.Microsecond)
+	if tb.Policy.Window == TierWindowCalendar {
+		return tb.Policy.periodStart(t), to
+	}
+	return t.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC().Add(time.Microsecond), to
+}
+
+// SetFloor sets (level > 0) or clears (0) a manual tier floor at t; a
+// member below a new floor rises to it at once.
+func (tb *TierBook) SetFloor(level int, t time.Time) []TierChange {
+	out := tb.CloseUntil(t)
+	tb.State.Floor = level
+	if level > tb.State.Level {
+		out = append(out, TierChange{From: tb.State.Level, To: level, At: t, Cause: CauseManual})
+		tb.State.Level, tb.State.Since = level, t
+		tb.State.ValidUntil = tb.Policy.validUntil(t)
+	}
+	return out
+}
+
+// TierOutlook is what a member sees of their tier at a moment.
+type TierOutlook struct {
+	// Qualifying is the amount in the current window.
+	Qualifying decimal.Decimal
+	// Next is the next tier up (-1 at the top) and Gap what it still needs.
+	Next int
+	Gap  decimal.Decimal
+	// ToKeep is what the member still needs before the tier's validity
+	// ends to keep it (zero for the base tier, or when already requalified).
+	ToKeep decimal.Decimal
+}
+
+// Outlook reports the qualifying amounts as of now.
+func (tb *TierBook) Outlook(now time.Time) TierOutlook {
+	from, to := tb.window(now)
+	o := TierOutlook{Qualifying: tb.amount(from, to, time.Time{}), Next: -1, Gap: decimal.Zero, ToKeep: decimal.Zero}
+	if n := tb.State.Level + 1; n < len(tb.Policy.Levels) {
+		o.Next = n
+		o.Gap = decimal.Max(decimal.Zero, tb.Policy.Levels[n].Threshold.Sub(o.Qualifying))
+	}
+	if v := tb.State.ValidUntil; !v.IsZero() {
+		evalFrom := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
+		have := tb.amount(evalFrom, to, time.Time{})
+		o.ToKeep = decimal.Max(decimal.Zero, tb.Policy.Levels[tb.State.Level].Threshold.Sub(have))
+	}
+	return o
+}
