@@ -87,6 +87,11 @@ func (s *Service) scoreSegments(ctx context.Context, run RFMRun, record bool) (*
 	}
 	run.Scored = int64(len(scores))
 	for after, last := "", false; !last; {
+		// The closure may run again after a conflict: it changes nothing
+		// outside it until the transaction has committed.
+		var changed int64
+		var pageLast string
+		var pageLen int
 		err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 			head, err := tx.LockStream(ctx)
 			if err != nil {
@@ -97,7 +102,7 @@ func (s *Service) scoreSegments(ctx context.Context, run RFMRun, record bool) (*
 				return err
 			}
 			w := &StatusWrites{Head: head, At: s.clock()}
-			changed := int64(0)
+			changed, pageLast, pageLen = 0, after, len(page)
 			for _, st := range page {
 				sc, scored := scores[st.MemberID]
 				if !scored {
@@ -116,19 +121,21 @@ func (s *Service) scoreSegments(ctx context.Context, run RFMRun, record bool) (*
 				}
 				w.Statuses = append(w.Statuses, st)
 			}
-			last = len(page) < statusPage
 			if len(page) > 0 {
-				after = page[len(page)-1].MemberID
+				pageLast = page[len(page)-1].MemberID
 			}
-			run.Changed += changed
-			if last && record {
-				w.RFMRun = &run
+			if len(page) < statusPage && record {
+				r := run
+				r.Changed += changed
+				w.RFMRun = &r
 			}
 			return tx.SaveStatus(ctx, w)
 		})
 		if err != nil {
 			return nil, err
 		}
+		run.Changed += changed
+		last, after = pageLen < statusPage, pageLast
 	}
 	s.stream.notify()
 	res.Run = run

@@ -112,7 +112,10 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 			return err
 		}
 		w := &StatusWrites{Head: head, Tiers: map[string]string{}, At: s.clock()}
-		before := map[string]string{}
+		before := map[string]string{} // tiers as the ledger prices them now
+		for id, sb := range books {
+			before[id] = sb.Status.Tier
+		}
 		for _, e := range entries {
 			sb := books[e.MemberID]
 			if sb == nil {
@@ -130,9 +133,6 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 		}
 		for _, id := range slices.Sorted(maps.Keys(books)) {
 			sb := books[id]
-			if _, ok := before[id]; !ok {
-				before[id] = sb.Status.Tier
-			}
 			if !closeUntil.IsZero() {
 				sb.CloseUntil(closeUntil)
 			}

@@ -229,8 +229,7 @@ func (tb *TierBook) CloseUntil(t time.Time) []TierChange {
 	var out []TierChange
 	for s := &tb.State; !s.ValidUntil.IsZero() && !t.Before(s.ValidUntil); {
 		v := s.ValidUntil
-		from := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
-		q := tb.qualifiedFor(tb.amount(from, v, v))
+		q := tb.qualifiedFor(tb.amount(tb.evalFrom(v), v, v))
 		next := s.Level
 		if q < s.Level {
 			next = s.Level - 1
@@ -261,11 +260,28 @@ func (tb *TierBook) Add(c Contribution) []TierChange {
 	}
 	from, to := tb.window(c.OccurredAt)
 	if q := tb.qualifiedFor(tb.amount(from, to, time.Time{})); q > tb.State.Level {
-		out = append(out, TierChange{From: tb.State.Level, To: q, At: c.OccurredAt, Cause: CauseQualified})
-		tb.State.Level, tb.State.Since = q, c.OccurredAt
-		tb.State.ValidUntil = tb.Policy.validUntil(c.OccurredAt)
+		// A purchase recorded late lifts the member from the purchase's
+		// time, but never before the current tier began.
+		at := c.OccurredAt
+		if at.Before(tb.State.Since) {
+			at = tb.State.Since
+		}
+		out = append(out, TierChange{From: tb.State.Level, To: q, At: at, Cause: CauseQualified})
+		tb.State.Level, tb.State.Since = q, at
+		tb.State.ValidUntil = tb.Policy.validUntil(at)
 	}
 	return out
+}
+
+// evalFrom is the start of the window judged when a validity ends at v: the
+// calendar period ending at v, or the rolling months before v (the moment
+// that qualified the member for this validity itself excluded).
+func (tb *TierBook) evalFrom(v time.Time) time.Time {
+	from := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
+	if tb.Policy.Window == TierWindowRolling {
+		from = from.Add(time.Microsecond)
+	}
+	return from
 }
 
 // window is the qualification window that a moment t falls in: the months
@@ -312,8 +328,7 @@ func (tb *TierBook) Outlook(now time.Time) TierOutlook {
 		o.Gap = decimal.Max(decimal.Zero, tb.Policy.Levels[n].Threshold.Sub(o.Qualifying))
 	}
 	if v := tb.State.ValidUntil; !v.IsZero() {
-		evalFrom := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
-		have := tb.amount(evalFrom, to, time.Time{})
+		have := tb.amount(tb.evalFrom(v), to, time.Time{})
 		o.ToKeep = decimal.Max(decimal.Zero, tb.Policy.Levels[tb.State.Level].Threshold.Sub(have))
 	}
 	return o

@@ -22,9 +22,11 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
 )
 
-// Config is the programme configuration tests use unless they pass their own:
-// whole points per euro, a 14-day return window, 12-month lot expiry in
-// Paris time, a floor of -100.
+// Config is the programme configuration tests use unless they pass their own.
+// "test": whole points per euro, a 14-day return window, 12-month lot expiry
+// in Paris time, a floor of -100. "tiered": no return window, tiers on
+// status points over a rolling 12 months (silver 300 x1.5, gold 1000 x2).
+// "strict": 10 points per euro, floor 0, clawbacks below it refused.
 const Config = `
 version: 7
 programmes:
@@ -39,6 +41,24 @@ programmes:
     floor: -100
     floor_policy: cap
     holds: {default_ttl: 10m, max_ttl: 1h}
+  - id: tiered
+    timezone: Europe/Paris
+    currency: EUR
+    earning:
+      rates: {EUR: "1"}
+    pending_days: 0
+    expiry: {policy: lot, months: 12}
+    tiers:
+      basis: status_points
+      window: rolling
+      months: 12
+      downgrade: one_step
+      levels:
+        - {id: blue, threshold: 0}
+        - {id: silver, threshold: 300, multiplier: "1.5"}
+        - {id: gold, threshold: 1000, multiplier: "2"}
+    rfm: {window_months: 12}
+    moments: {expiring_within_days: 30, inactive_after_days: 60}
   - id: strict
     currency: EUR
     earning:

@@ -1,0 +1,420 @@
+package grpcapi_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+)
+
+func tierStatus(t *testing.T, env *ledgertest.Env, m string) *ledgerv1.GetTierStatusResponse {
+	t.Helper()
+	r, err := env.Status.GetTierStatus(ctx(t), &ledgerv1.GetTierStatusRequest{MemberId: m})
+	if err != nil {
+		t.Fatalf("tier status: %v", err)
+	}
+	return r
+}
+
+func wantTier(t *testing.T, env *ledgertest.Env, m, tier, qualifying string) *ledgerv1.GetTierStatusResponse {
+	t.Helper()
+	r := tierStatus(t, env, m)
+	if r.GetTier() != tier || r.GetQualifyingAmount() != qualifying {
+		t.Fatalf("tier %s qualifying %s, want %s %s (%v)", r.GetTier(), r.GetQualifyingAmount(), tier, qualifying, r)
+	}
+	return r
+}
+
+func history(r *ledgerv1.GetTierStatusResponse) []string {
+	var out []string
+	for _, h := range r.GetHistory() {
+		out = append(out, h.GetFromTier()+">"+h.GetToTier()+":"+h.GetCause())
+	}
+	return out
+}
+
+// Tiers are derived from the ledger: purchases upgrade at once, returns
+// reduce the qualifying amount, validity ends downgrade one step, a manual
+// tier is a floor, and the tier's multiplier prices later purchases.
+func TestTiersFromTheLedger(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m := enrol(t, env, "tiered")
+		earnPurchase(t, env, m, "200.00")
+		r := wantTier(t, env, m, "blue", "200")
+		if r.GetNextTier() != "silver" || r.GetGapToNext() != "100" || r.GetValidUntil() != nil {
+			t.Fatalf("blue outlook: %v", r)
+		}
+		env.Clock.Advance(day)
+		second := earnPurchase(t, env, m, "150.00")
+		upgradedAt := env.Clock.Now()
+		r = wantTier(t, env, m, "silver", "350")
+		if !r.GetSince().AsTime().Equal(upgradedAt) || !r.GetValidUntil().AsTime().Equal(upgradedAt.AddDate(1, 0, 0)) ||
+			r.GetMultiplier() != "1.5" || !reflect.DeepEqual(history(r), []string{"blue>silver:qualified"}) {
+			t.Fatalf("silver: %v", r)
+		}
+		// Silver earns 1.5 points per euro from now on.
+		env.Clock.Advance(time.Hour)
+		third := earnPurchase(t, env, m, "100.00")
+		if e := third.GetEntry(); e.GetPoints() != 150 || e.GetBasePoints() != 100 || e.GetTier() != "silver" {
+			t.Fatalf("silver purchase: %v", e)
+		}
+		// Returning the second purchase takes its points off the qualifying
+		// amount, but the tier stays until its validity ends.
+		if _, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: second.GetEntry().GetEntryId(),
+			Portion: &ledgerv1.ReverseRequest_Full{Full: true}}); err != nil {
+			t.Fatal(err)
+		}
+		r = wantTier(t, env, m, "silver", "300")
+		if r.GetAmountToKeep() != "200" {
+			t.Fatalf("to keep silver: %s, want 200 (100 of the 300 earned since)", r.GetAmountToKeep())
+		}
+		// A year on, silver has not been requalified: down one step.
+		env.Clock.Advance(366 * day)
+		if _, err := env.Status.EvaluateTiers(ctx(t), &ledgerv1.EvaluateTiersRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		r = wantTier(t, env, m, "blue", "0")
+		if !reflect.DeepEqual(history(r), []string{"blue>silver:qualified", "silver>blue:validity_ended"}) {
+			t.Fatalf("history %v", history(r))
+		}
+		// A manual floor lifts the member at once and holds through expiries.
+		fl, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "gold",
+			Reason: "VIP", Operator: "crm@shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fl.GetStatus().GetTier() != "gold" || fl.GetStatus().GetFloorTier() != "gold" ||
+			fl.GetEntry().GetKind() != ledgerv1.EntryKind_ENTRY_KIND_TIER_FLOOR {
+			t.Fatalf("floor: %v", fl)
+		}
+		env.Clock.Advance(800 * day)
+		wantTier(t, env, m, "gold", "0")
+
+		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "platinum",
+			Reason: "x", Operator: "crm"})
+		wantCode(t, err, codes.InvalidArgument)
+		other := enrol(t, env, "test")
+		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: other, Tier: "gold",
+			Reason: "x", Operator: "crm"})
+		wantCode(t, err, codes.FailedPrecondition)
+		_, err = env.Status.GetTierStatus(ctx(t), &ledgerv1.GetTierStatusRequest{MemberId: other})
+		wantCode(t, err, codes.FailedPrecondition)
+		env.Check(t)
+	})
+}
+
+func segment(t *testing.T, env *ledgertest.Env, m string) *ledgerv1.GetSegmentResponse {
+	t.Helper()
+	r, err := env.Status.GetSegment(ctx(t), &ledgerv1.GetSegmentRequest{MemberId: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// RFM scores by quintiles over the active members: the member who bought
+// most, most often and most recently is a champion, the opposite one lost;
+// every change is a transition, and a run that changes nothing records none.
+func TestRFMSegments(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		members := make([]string, 10)
+		for i := range members {
+			members[i] = enrol(t, env, "tiered")
+		}
+		// Member i buys i+1 times (days i to 2i), for (i+1)*10 EUR each: the
+		// higher i, the more, the more often and the more recently.
+		for day := 0; day < 20; day++ {
+			for i, m := range members {
+				if day >= i && day <= 2*i {
+					earnPurchase(t, env, m, fmt.Sprintf("%d.00", (i+1)*10))
+				}
+			}
+			env.Clock.Advance(24 * time.Hour)
+		}
+		run, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.GetMembersScored() != 10 || run.GetMembersChanged() != 10 {
+			t.Fatalf("run %v", run)
+		}
+		top, bottom := segment(t, env, members[9]), segment(t, env, members[0])
+		if top.GetSegment() != "champions" || top.GetRecency() != 5 || top.GetFrequency() != 5 || top.GetMonetary() != 5 {
+			t.Fatalf("top member %v", top)
+		}
+		if bottom.GetSegment() != "lost" || bottom.GetRecency() != 1 || bottom.GetFrequency() != 1 || bottom.GetMonetary() != 1 {
+			t.Fatalf("bottom member %v", bottom)
+		}
+		if h := top.GetHistory(); len(h) != 1 || h[0].GetFromSegment() != "" || h[0].GetToSegment() != "champions" {
+			t.Fatalf("history %v", h)
+		}
+		again, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		if err != nil || again.GetMembersChanged() != 0 {
+			t.Fatalf("second run %v %v", again, err)
+		}
+		// Thirteen months without purchases: everyone leaves the window.
+		env.Clock.Advance(396 * day)
+		gone, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		if err != nil || gone.GetMembersScored() != 0 || gone.GetMembersChanged() != 10 {
+			t.Fatalf("run a year later %v %v", gone, err)
+		}
+		if s := segment(t, env, members[9]); s.GetSegment() != "inactive" || len(s.GetHistory()) != 2 {
+			t.Fatalf("after a year %v", s)
+		}
+		_, err = env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered",
+			AsOf: timestamppb.New(env.Clock.Now().Add(time.Hour))})
+		wantCode(t, err, codes.InvalidArgument)
+	})
+}
+
+// snapshot reads every projection back, leaving out what a rebuild may
+// renumber (stream positions) or restamp (when a row was written).
+func snapshot(t *testing.T, db *sqldb.DB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for name, q := range map[string]string{
+		"status": `SELECT member_id, programme_id, projected_seq, tier, tier_since, tier_valid_until, tier_floor, first_purchase_at,
+			last_purchase_at, purchases, spend_micros, r_score, f_score, m_score, segment, segment_since FROM member_status ORDER BY member_id`,
+		"purchases":   `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points FROM member_purchases ORDER BY member_id, entry_id`,
+		"transitions": `SELECT transition_id, member_id, kind, from_state, to_state, at, cause FROM member_transitions ORDER BY transition_id`,
+		"events":      `SELECT event_id, member_id, type, at, entry_id, points, from_state, to_state, detail FROM member_events ORDER BY event_id`,
+		"tiers":       `SELECT member_id, tier FROM ledger_members ORDER BY member_id`,
+	} {
+		rows, err := db.QueryContext(ctx(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out[name] = append(out[name], fmt.Sprint(vals...))
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// The projections rebuilt from scratch equal the incremental ones.
+func TestRebuildEqualsIncremental(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		a, b, c := enrol(t, env, "tiered"), enrol(t, env, "tiered"), enrol(t, env, "test")
+		p1 := earnPurchase(t, env, a, "320.00") // silver
+		earnPurchase(t, env, b, "40.00")
+		earnPurchase(t, env, c, "75.50")
+		tierStatus(t, env, a) // projected now: the next purchase is priced at 1.5
+		env.Clock.Advance(10 * day)
+		earnPurchase(t, env, a, "700.00") // gold
+		if _, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: p1.GetEntry().GetEntryId(),
+			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &ledgerv1.Money{Amount: "120.00", Currency: "EUR"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := burn(t, env, a, 100); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: b, Tier: "silver",
+			Reason: "staff", Operator: "hr"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+			t.Fatal(err)
+		}
+		env.Clock.Advance(400 * day)
+		earnPurchase(t, env, b, "10.00")
+		if _, err := env.Status.EvaluateTiers(ctx(t), &ledgerv1.EvaluateTiersRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.App.Project(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		incremental := snapshot(t, db)
+		if len(incremental["transitions"]) < 4 || len(incremental["events"]) < 8 {
+			t.Fatalf("scenario too thin: %v", incremental)
+		}
+		if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		rebuilt := snapshot(t, db)
+		for name, rows := range incremental {
+			if !reflect.DeepEqual(rows, rebuilt[name]) {
+				t.Fatalf("%s differ after rebuild:\nincremental %v\nrebuilt     %v", name, rows, rebuilt[name])
+			}
+		}
+	})
+}
+
+func watch(t *testing.T, env *ledgertest.Env, req *ledgerv1.WatchEventsRequest) (<-chan *ledgerv1.MemberEvent, context.CancelFunc) {
+	t.Helper()
+	c, cancel := context.WithCancel(ctx(t))
+	stream, err := env.Status.WatchEvents(c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *ledgerv1.MemberEvent, 100)
+	go func() {
+		defer close(out)
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			out <- r.GetEvent()
+		}
+	}()
+	return out, cancel
+}
+
+func next(t *testing.T, events <-chan *ledgerv1.MemberEvent) *ledgerv1.MemberEvent {
+	t.Helper()
+	select {
+	case e, ok := <-events:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return nil
+}
+
+// WatchEvents follows the stream live, resumes from a cursor, filters by
+// type, and keeps event ids stable across a rebuild (at-least-once).
+func TestWatchEvents(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m := enrol(t, env, "tiered")
+		live, stop := watch(t, env, &ledgerv1.WatchEventsRequest{MemberId: m})
+		defer stop()
+		earn := earnPurchase(t, env, m, "350.00")
+		e1 := next(t, live)
+		if e1.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_EARNED || e1.GetEntryId() != earn.GetEntry().GetEntryId() || e1.GetPoints() != 350 {
+			t.Fatalf("first event %v", e1)
+		}
+		if e2 := next(t, live); e2.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_TIER_UP || e2.GetTo() != "silver" {
+			t.Fatalf("second event %v", e2)
+		}
+		if _, err := burn(t, env, m, 50); err != nil {
+			t.Fatal(err)
+		}
+		e3 := next(t, live)
+		if e3.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_BURNED {
+			t.Fatalf("third event %v", e3)
+		}
+		stop()
+
+		// Resume after the first event, burns only.
+		resumed, stop2 := watch(t, env, &ledgerv1.WatchEventsRequest{Cursor: e1.GetCursor(),
+			Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_BURNED}})
+		defer stop2()
+		if got := next(t, resumed); got.GetEventId() != e3.GetEventId() {
+			t.Fatalf("resumed at %v, want %v", got, e3)
+		}
+		_, err := env.Status.WatchEvents(ctx(t), &ledgerv1.WatchEventsRequest{Cursor: "not-a-cursor"})
+		if err == nil {
+			_, err = mustRecv(env, "not-a-cursor")
+		}
+		wantCode(t, err, codes.InvalidArgument)
+
+		// A rebuild emits the same facts again, with the same ids.
+		if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		again, stop3 := watch(t, env, &ledgerv1.WatchEventsRequest{Cursor: e3.GetCursor(), MemberId: m})
+		defer stop3()
+		seen := map[string]bool{}
+		for range 3 {
+			seen[next(t, again).GetEventId()] = true
+		}
+		if !seen[e1.GetEventId()] || !seen[e3.GetEventId()] {
+			t.Fatalf("rebuilt stream ids %v, want %s and %s among them", seen, e1.GetEventId(), e3.GetEventId())
+		}
+	})
+}
+
+func mustRecv(env *ledgertest.Env, cursor string) (*ledgerv1.WatchEventsResponse, error) {
+	stream, err := env.Status.WatchEvents(context.Background(), &ledgerv1.WatchEventsRequest{Cursor: cursor})
+	if err != nil {
+		return nil, err
+	}
+	return stream.Recv()
+}
+
+// The time-driven moments: points about to expire, inactivity, birthdays;
+// each announced once however often the job runs.
+func TestMoments(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		today := env.Clock.Now().In(env.Cfg.Programmes[1].Location).Format("01-02")
+		r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
+			ExternalRef: "card-bday", BirthDate: "1990-" + today})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := r.GetMember().GetMemberId()
+		run := func() int64 {
+			t.Helper()
+			r, err := env.Status.RunMoments(ctx(t), &ledgerv1.RunMomentsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetEvents()
+		}
+		if n := run(); n != 1 {
+			t.Fatalf("%d moments on the birthday, want 1", n)
+		}
+		if n := run(); n != 0 {
+			t.Fatalf("birthday announced twice (%d)", n)
+		}
+		earnPurchase(t, env, m, "80.00") // a lot expiring in 12 months
+		env.Clock.Advance(61 * day)
+		if n := run(); n != 1 {
+			t.Fatalf("%d moments after 61 idle days, want 1 (inactive)", n)
+		}
+		env.Clock.Advance(290 * day) // the lot expires within 30 days
+		if n := run(); n != 1 {
+			t.Fatalf("%d moments before expiry, want 1", n)
+		}
+		if n := run(); n != 0 {
+			t.Fatalf("moments announced twice (%d)", n)
+		}
+		var types []ledgerv1.MemberEventType
+		stream, stop := watch(t, env, &ledgerv1.WatchEventsRequest{MemberId: m, Types: []ledgerv1.MemberEventType{
+			ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_BIRTHDAY, ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_INACTIVE,
+			ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_POINTS_EXPIRING}})
+		defer stop()
+		for range 3 {
+			e := next(t, stream)
+			types = append(types, e.GetType())
+			if e.GetType() == ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_POINTS_EXPIRING && e.GetPoints() != 80 {
+				t.Fatalf("expiring %v", e)
+			}
+		}
+		want := []ledgerv1.MemberEventType{ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_BIRTHDAY,
+			ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_INACTIVE, ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_POINTS_EXPIRING}
+		if !reflect.DeepEqual(types, want) {
+			t.Fatalf("moments %v, want %v", types, want)
+		}
+	})
+}
