@@ -21,6 +21,7 @@ type serveFlags struct {
 	httpListen   string
 	config       string
 	services     string
+	ledgerAddr   string
 	otlp         string
 	otlpInsecure bool
 	migrate      bool
@@ -36,7 +37,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.httpListen, "http-listen", envOr("FIDELIS_HTTP_LISTEN", "127.0.0.1:8080"),
 		"HTTP listen address for /healthz and the web pages; empty disables it (env FIDELIS_HTTP_LISTEN)")
 	fs.StringVar(&f.config, "config", envOr("FIDELIS_CONFIG", ""), "programme configuration file (env FIDELIS_CONFIG; default: built in)")
-	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"), "services to run, comma-separated: ledger, or all")
+	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"),
+		"services to run, comma-separated: "+strings.Join(host.AllServices(), ", ")+", or all (env FIDELIS_SERVICES)")
+	fs.StringVar(&f.ledgerAddr, "ledger-addr", envOr("FIDELIS_LEDGER_ADDR", ""),
+		"the ledger's gRPC address, for services that call it when it runs elsewhere (env FIDELIS_LEDGER_ADDR)")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "OTLP/gRPC collector host:port for traces and metrics (default off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.BoolVar(&f.otlpInsecure, "otlp-insecure", false, "send OTLP without TLS")
 	fs.BoolVar(&f.migrate, "migrate", true, "apply schema migrations at start")
@@ -58,11 +62,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log, err := f.logger(stderr)
 	if err != nil {
 		return err
-	}
-	for _, s := range strings.Split(f.services, ",") {
-		if s = strings.TrimSpace(s); s != "all" && s != "ledger" {
-			return fmt.Errorf("--services: unknown service %q", s)
-		}
 	}
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -113,9 +112,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 func (f *serveFlags) host() host.Config {
 	return host.Config{
-		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
+		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
 	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func dialectOf(dsn string) string {
@@ -130,6 +139,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.register(fs)
+	services := fs.String("services", envOr("FIDELIS_SERVICES", "all"), "services whose schemas to migrate")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,7 +147,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := host.Migrate(ctx, c.db, log); err != nil {
+	if err := host.Migrate(ctx, c.db, splitList(*services), log); err != nil {
 		return err
 	}
 	log.Info("schema up to date", slog.String("db", dialectOf(c.db)))

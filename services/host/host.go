@@ -1,32 +1,55 @@
-// Package host runs the Fidelis services in one process: it opens the
-// database, applies migrations, sets up telemetry, and registers every
-// service on one gRPC server (plus a small HTTP server for health checks
-// and web pages).
+// Package host runs Fidelis services in one process: it opens the
+// database, applies migrations, sets up telemetry, and registers the chosen
+// services on one gRPC server. Services call each other through gRPC even
+// in one process (over an internal loopback listener), so the boundaries
+// stay what they are when the services run apart.
 package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	ledgerapp "github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
+	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
+	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
+	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
+	rewardsapi "github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
+	rewardsstore "github.com/fidelis-loyalty/fidelis/services/rewards/store"
 )
+
+// Service names.
+const (
+	Ledger  = "ledger"
+	Rewards = "rewards"
+)
+
+// AllServices are the services "all" stands for.
+func AllServices() []string { return []string{Ledger, Rewards} }
 
 // Config says what to run and where.
 type Config struct {
+	// Services to run (see AllServices); empty or "all" for every one.
+	Services []string
+	// LedgerAddr is the ledger's gRPC address for services that call it
+	// when the ledger runs elsewhere.
+	LedgerAddr string
 	// DB is the database DSN (see sqldb.Open); empty for the embedded default.
 	DB string
 	// ProgrammeConfig is the programme configuration file; empty for the
@@ -49,11 +72,34 @@ type Config struct {
 	Version   string
 }
 
+// services resolves the configured service list.
+func (c *Config) services() ([]string, error) {
+	if len(c.Services) == 0 || slices.Contains(c.Services, "all") {
+		return AllServices(), nil
+	}
+	for _, s := range c.Services {
+		if !slices.Contains(AllServices(), s) {
+			return nil, fmt.Errorf("unknown service %q (want %s or all)", s, strings.Join(AllServices(), ", "))
+		}
+	}
+	return c.Services, nil
+}
+
+// Host is the running services.
+type Host struct {
+	GRPC    *grpcserver.Server
+	Ledger  *ledgerapp.Service
+	Rewards *rewardsapp.Service
+	Dialect sqldb.Dialect
+	closers []func()
+}
+
 // defaultShards is how many ledger write transactions run at once. SQLite
 // serialises writers anyway. On PostgreSQL, SERIALIZABLE tracks reads by
 // page, so concurrent batches touching different members still fail each
 // other; one writer that group-commits whatever queued up measured fastest
-// (see README, Performance). CockroachDB tracks conflicts by row.
+// (see docs/ARCHITECTURE.md, Performance). CockroachDB tracks conflicts by
+// row.
 func defaultShards(d sqldb.Dialect) int {
 	if d == sqldb.Cockroach {
 		return 8
@@ -61,74 +107,115 @@ func defaultShards(d sqldb.Dialect) int {
 	return 1
 }
 
-// Host is the running services.
-type Host struct {
-	GRPC    *grpcserver.Server
-	Ledger  *app.Service
-	Dialect sqldb.Dialect
-	close   func()
-}
-
 // Start opens everything the services need and registers them.
-func Start(ctx context.Context, c Config, log *slog.Logger) (*Host, error) {
-	cfg, err := LoadProgrammes(c.ProgrammeConfig)
+func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error) {
+	services, err := c.services()
 	if err != nil {
 		return nil, err
 	}
+	h = &Host{}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
 	tel, err := telemetry.Setup(ctx, "fidelis", c.Version, c.OTLPEndpoint, c.OTLPInsecure)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns})
-	if err != nil {
-		return nil, err
-	}
-	if c.Migrate {
-		if err := store.Migrate(ctx, db, log); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	shards := c.Shards
-	if shards <= 0 {
-		shards = defaultShards(db.Dialect)
-	}
-	a := app.New(store.New(db), cfg, app.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Telemetry: tel})
-	if err != nil {
-		a.Close()
-		db.Close()
-		return nil, err
-	}
-	grpcapi.Register(srv, a, log)
-	grpcapi.RegisterStatus(srv, a, log)
-	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range []string{grpcapi.ServiceName, grpcapi.StatusServiceName} {
-		srv.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var jobs sync.WaitGroup
-	jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
-	if c.JobsEvery > 0 {
-		jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
-	}
-	h := &Host{GRPC: srv, Ledger: a, Dialect: db.Dialect}
-	h.close = func() {
-		stop()
-		jobs.Wait()
-		a.Close() // after the gRPC server stopped: commits every acknowledged request
-		db.Close()
+	h.onClose(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := tel.Shutdown(sctx); err != nil {
 			log.Warn("telemetry shutdown", slog.Any("error", err))
 		}
+	})
+	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns})
+	if err != nil {
+		return nil, err
 	}
+	h.Dialect = db.Dialect
+	h.onClose(func() { db.Close() })
+	if c.Migrate {
+		if err := migrate(ctx, db, services, log); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Telemetry: tel})
+	if err != nil {
+		return nil, err
+	}
+	h.GRPC = srv
+	// The internal listener carries calls between services of this process.
+	internal, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("internal listener: %w", err)
+	}
+	h.onClose(func() { internal.Close() })
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var jobs sync.WaitGroup
+	h.onClose(func() { stop(); jobs.Wait() })
+	var serving []string
+
+	if slices.Contains(services, Ledger) {
+		cfg, err := LoadProgrammes(c.ProgrammeConfig)
+		if err != nil {
+			return nil, err
+		}
+		shards := c.Shards
+		if shards <= 0 {
+			shards = defaultShards(db.Dialect)
+		}
+		a := ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
+		h.Ledger = a
+		h.onClose(a.Close) // runs before the database closes: every acknowledged request is committed
+		ledgerapi.Register(srv, a, log)
+		ledgerapi.RegisterStatus(srv, a, log)
+		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName)
+		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
+		if c.JobsEvery > 0 {
+			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
+		}
+	}
+	if slices.Contains(services, Rewards) {
+		addr := c.LedgerAddr
+		if addr == "" {
+			if h.Ledger == nil {
+				return nil, errors.New("rewards needs the ledger: run it here too, or give its address")
+			}
+			addr = internal.Addr().String()
+		}
+		conn, err := grpcserver.Dial(addr, tel)
+		if err != nil {
+			return nil, err
+		}
+		h.onClose(func() { conn.Close() })
+		r := rewardsapp.New(rewardsstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
+			rewardsapp.Options{Logger: log})
+		h.Rewards = r
+		rewardsapi.Register(srv, r, log, nil)
+		serving = append(serving, rewardsapi.ServiceName)
+		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
+	}
+	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range serving {
+		srv.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	go func() { _ = srv.Serve(internal) }() // registration is over
 	return h, nil
 }
 
-// Close releases what Start opened. Stop the gRPC server first.
-func (h *Host) Close() { h.close() }
+func (h *Host) onClose(f func()) { h.closers = append(h.closers, f) }
+
+// Close releases what Start opened, last opened first. Stop the gRPC
+// server first.
+func (h *Host) Close() {
+	for i := len(h.closers) - 1; i >= 0; i-- {
+		h.closers[i]()
+	}
+	h.closers = nil
+}
 
 // HTTP serves /healthz (the gRPC health of the whole server).
 func (h *Host) HTTP() http.Handler {
@@ -170,12 +257,32 @@ func LoadProgrammes(path string) (*domain.Config, error) {
 	return domain.ParseConfig(data)
 }
 
-// Migrate brings every service's schema up to date.
-func Migrate(ctx context.Context, dsn string, log *slog.Logger) error {
+func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Logger) error {
+	if slices.Contains(services, Ledger) {
+		if err := ledgerstore.Migrate(ctx, db, log); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(services, Rewards) {
+		if err := rewardsstore.Migrate(ctx, db, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Migrate brings the schemas of the given services (every one when empty)
+// up to date.
+func Migrate(ctx context.Context, dsn string, services []string, log *slog.Logger) error {
+	c := Config{Services: services}
+	svcs, err := c.services()
+	if err != nil {
+		return err
+	}
 	db, err := sqldb.Open(ctx, dsn, sqldb.Options{MaxConns: 2})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	return store.Migrate(ctx, db, log)
+	return migrate(ctx, db, svcs, log)
 }

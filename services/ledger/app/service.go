@@ -98,6 +98,15 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
+// Programme returns a programme's configuration.
+func (s *Service) Programme(id string) (*domain.Programme, error) {
+	p, ok := s.cfg.Programme(id)
+	if !ok {
+		return nil, fault.NotFound("programme %q not found", id)
+	}
+	return p, nil
+}
+
 // Balance is a member's balances as of a time.
 type Balance struct {
 	MemberID        string

@@ -164,3 +164,22 @@ func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest
 	}
 	return resp, nil
 }
+
+func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeRequest) (*ledgerv1.GetProgrammeResponse, error) {
+	p, err := s.app.Programme(r.GetProgrammeId())
+	if err != nil {
+		return nil, s.status(ctx, "GetProgramme", err)
+	}
+	resp := &ledgerv1.GetProgrammeResponse{
+		ProgrammeId: p.ID, Name: p.Name, Currency: p.Currency, ConfigVersion: p.Version, EarningRates: map[string]string{},
+	}
+	for cur, rate := range p.Earning.Rates {
+		resp.EarningRates[cur] = rate.String()
+	}
+	if p.Tiers != nil {
+		for _, l := range p.Tiers.Levels {
+			resp.Tiers = append(resp.Tiers, &ledgerv1.Tier{TierId: l.ID, Threshold: l.Threshold.String(), Multiplier: l.Multiplier.String()})
+		}
+	}
+	return resp, nil
+}

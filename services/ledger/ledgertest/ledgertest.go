@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
+	log := Logger(t)
 	if err := store.Migrate(ctx, db, log); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -169,4 +170,17 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 		DB: db, App: a, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
 	}
+}
+
+// Logger logs to the test's log, shown when the test fails.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -2570,6 +2570,199 @@ func (x *ListEntriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+type GetProgrammeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProgrammeRequest) Reset() {
+	*x = GetProgrammeRequest{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgrammeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgrammeRequest) ProtoMessage() {}
+
+func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgrammeRequest.ProtoReflect.Descriptor instead.
+func (*GetProgrammeRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetProgrammeRequest) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+// Tier is one tier of a programme.
+type Tier struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TierId string                 `protobuf:"bytes,1,opt,name=tier_id,json=tierId,proto3" json:"tier_id,omitempty"`
+	// Qualifying amount (decimal string) in the programme's basis.
+	Threshold string `protobuf:"bytes,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// Purchase-points multiplier (decimal string).
+	Multiplier    string `protobuf:"bytes,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tier) Reset() {
+	*x = Tier{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tier) ProtoMessage() {}
+
+func (x *Tier) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tier.ProtoReflect.Descriptor instead.
+func (*Tier) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Tier) GetTierId() string {
+	if x != nil {
+		return x.TierId
+	}
+	return ""
+}
+
+func (x *Tier) GetThreshold() string {
+	if x != nil {
+		return x.Threshold
+	}
+	return ""
+}
+
+func (x *Tier) GetMultiplier() string {
+	if x != nil {
+		return x.Multiplier
+	}
+	return ""
+}
+
+type GetProgrammeResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Currency    string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Points per unit of each accepted currency (decimal strings).
+	EarningRates map[string]string `protobuf:"bytes,4,rep,name=earning_rates,json=earningRates,proto3" json:"earning_rates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Lowest tier first; empty when the programme has no tiers.
+	Tiers         []*Tier `protobuf:"bytes,5,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	ConfigVersion int64   `protobuf:"varint,6,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProgrammeResponse) Reset() {
+	*x = GetProgrammeResponse{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgrammeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgrammeResponse) ProtoMessage() {}
+
+func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgrammeResponse.ProtoReflect.Descriptor instead.
+func (*GetProgrammeResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetProgrammeResponse) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+func (x *GetProgrammeResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetProgrammeResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *GetProgrammeResponse) GetEarningRates() map[string]string {
+	if x != nil {
+		return x.EarningRates
+	}
+	return nil
+}
+
+func (x *GetProgrammeResponse) GetTiers() []*Tier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+func (x *GetProgrammeResponse) GetConfigVersion() int64 {
+	if x != nil {
+		return x.ConfigVersion
+	}
+	return 0
+}
+
 var File_fidelis_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
@@ -2780,7 +2973,25 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpageToken\"q\n" +
 	"\x13ListEntriesResponse\x122\n" +
 	"\aentries\x18\x01 \x03(\v2\x18.fidelis.ledger.v1.EntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*u\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
+	"\x13GetProgrammeRequest\x12,\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\"]\n" +
+	"\x04Tier\x12\x17\n" +
+	"\atier_id\x18\x01 \x01(\tR\x06tierId\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\tR\tthreshold\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\x03 \x01(\tR\n" +
+	"multiplier\"\xe0\x02\n" +
+	"\x14GetProgrammeResponse\x12!\n" +
+	"\fprogramme_id\x18\x01 \x01(\tR\vprogrammeId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12^\n" +
+	"\rearning_rates\x18\x04 \x03(\v29.fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntryR\fearningRates\x12-\n" +
+	"\x05tiers\x18\x05 \x03(\v2\x17.fidelis.ledger.v1.TierR\x05tiers\x12%\n" +
+	"\x0econfig_version\x18\x06 \x01(\x03R\rconfigVersion\x1a?\n" +
+	"\x11EarningRatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*u\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vCHANNEL_POS\x10\x01\x12\x15\n" +
@@ -2807,7 +3018,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n" +
 	"\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n" +
-	"\x13HOLD_STATUS_EXPIRED\x10\x042\xf6\a\n" +
+	"\x13HOLD_STATUS_EXPIRED\x10\x042\xd7\b\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
 	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12G\n" +
@@ -2821,7 +3032,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tRunExpiry\x12#.fidelis.ledger.v1.RunExpiryRequest\x1a$.fidelis.ledger.v1.RunExpiryResponse\x12Y\n" +
 	"\n" +
 	"GetBalance\x12$.fidelis.ledger.v1.GetBalanceRequest\x1a%.fidelis.ledger.v1.GetBalanceResponse\x12\\\n" +
-	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
+	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12_\n" +
+	"\fGetProgramme\x12&.fidelis.ledger.v1.GetProgrammeRequest\x1a'.fidelis.ledger.v1.GetProgrammeResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_fidelis_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -2836,7 +3048,7 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(Channel)(0),                  // 0: fidelis.ledger.v1.Channel
 	(EntryKind)(0),                // 1: fidelis.ledger.v1.EntryKind
@@ -2873,37 +3085,41 @@ var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(*GetBalanceResponse)(nil),    // 32: fidelis.ledger.v1.GetBalanceResponse
 	(*ListEntriesRequest)(nil),    // 33: fidelis.ledger.v1.ListEntriesRequest
 	(*ListEntriesResponse)(nil),   // 34: fidelis.ledger.v1.ListEntriesResponse
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
+	(*GetProgrammeRequest)(nil),   // 35: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                  // 36: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),  // 37: fidelis.ledger.v1.GetProgrammeResponse
+	nil,                           // 38: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	35, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
 	5,  // 2: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
 	0,  // 3: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.ledger.v1.Channel
 	3,  // 4: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.ledger.v1.Money
-	35, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	35, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	35, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	39, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	39, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	39, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
 	7,  // 9: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
 	8,  // 10: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	35, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	39, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
 	2,  // 12: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	35, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	35, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	39, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 17: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	3,  // 18: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
 	0,  // 19: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	35, // 20: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	39, // 20: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	6,  // 21: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 22: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	0,  // 23: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	6,  // 24: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 25: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	36, // 26: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	40, // 26: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
 	0,  // 27: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	10, // 28: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
 	6,  // 29: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
@@ -2921,38 +3137,42 @@ var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
 	9,  // 41: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	6,  // 42: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 43: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	35, // 44: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
+	39, // 44: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
 	9,  // 45: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	6,  // 46: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	11, // 47: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	13, // 48: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	15, // 49: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	17, // 50: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	19, // 51: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	21, // 52: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	23, // 53: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	25, // 54: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	27, // 55: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	29, // 56: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	31, // 57: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	33, // 58: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	12, // 59: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	14, // 60: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	16, // 61: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	18, // 62: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	20, // 63: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	22, // 64: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	24, // 65: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	26, // 66: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	28, // 67: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	30, // 68: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	32, // 69: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	34, // 70: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	59, // [59:71] is the sub-list for method output_type
-	47, // [47:59] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	38, // 47: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	36, // 48: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
+	11, // 49: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	13, // 50: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	15, // 51: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	17, // 52: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	19, // 53: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	21, // 54: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	23, // 55: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	25, // 56: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	27, // 57: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
+	29, // 58: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
+	31, // 59: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	33, // 60: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	35, // 61: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	12, // 62: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	14, // 63: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	16, // 64: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	18, // 65: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	20, // 66: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	22, // 67: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	24, // 68: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	26, // 69: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	28, // 70: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
+	30, // 71: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
+	32, // 72: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	34, // 73: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	37, // 74: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	62, // [62:75] is the sub-list for method output_type
+	49, // [49:62] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -2975,7 +3195,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_EnrolMember_FullMethodName = "/fidelis.ledger.v1.LedgerService/EnrolMember"
-	LedgerService_GetMember_FullMethodName   = "/fidelis.ledger.v1.LedgerService/GetMember"
-	LedgerService_Earn_FullMethodName        = "/fidelis.ledger.v1.LedgerService/Earn"
-	LedgerService_Burn_FullMethodName        = "/fidelis.ledger.v1.LedgerService/Burn"
-	LedgerService_Hold_FullMethodName        = "/fidelis.ledger.v1.LedgerService/Hold"
-	LedgerService_Capture_FullMethodName     = "/fidelis.ledger.v1.LedgerService/Capture"
-	LedgerService_Release_FullMethodName     = "/fidelis.ledger.v1.LedgerService/Release"
-	LedgerService_Reverse_FullMethodName     = "/fidelis.ledger.v1.LedgerService/Reverse"
-	LedgerService_Adjust_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Adjust"
-	LedgerService_RunExpiry_FullMethodName   = "/fidelis.ledger.v1.LedgerService/RunExpiry"
-	LedgerService_GetBalance_FullMethodName  = "/fidelis.ledger.v1.LedgerService/GetBalance"
-	LedgerService_ListEntries_FullMethodName = "/fidelis.ledger.v1.LedgerService/ListEntries"
+	LedgerService_EnrolMember_FullMethodName  = "/fidelis.ledger.v1.LedgerService/EnrolMember"
+	LedgerService_GetMember_FullMethodName    = "/fidelis.ledger.v1.LedgerService/GetMember"
+	LedgerService_Earn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Earn"
+	LedgerService_Burn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Burn"
+	LedgerService_Hold_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Hold"
+	LedgerService_Capture_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Capture"
+	LedgerService_Release_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Release"
+	LedgerService_Reverse_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Reverse"
+	LedgerService_Adjust_FullMethodName       = "/fidelis.ledger.v1.LedgerService/Adjust"
+	LedgerService_RunExpiry_FullMethodName    = "/fidelis.ledger.v1.LedgerService/RunExpiry"
+	LedgerService_GetBalance_FullMethodName   = "/fidelis.ledger.v1.LedgerService/GetBalance"
+	LedgerService_ListEntries_FullMethodName  = "/fidelis.ledger.v1.LedgerService/ListEntries"
+	LedgerService_GetProgramme_FullMethodName = "/fidelis.ledger.v1.LedgerService/GetProgramme"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -73,6 +74,9 @@ type LedgerServiceClient interface {
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
 	// ListEntries pages through a member's ledger, oldest first.
 	ListEntries(ctx context.Context, in *ListEntriesRequest, opts ...grpc.CallOption) (*ListEntriesResponse, error)
+	// GetProgramme returns a programme's configuration: currency, earning
+	// rates, tiers in order.
+	GetProgramme(ctx context.Context, in *GetProgrammeRequest, opts ...grpc.CallOption) (*GetProgrammeResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -203,6 +207,16 @@ func (c *ledgerServiceClient) ListEntries(ctx context.Context, in *ListEntriesRe
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetProgramme(ctx context.Context, in *GetProgrammeRequest, opts ...grpc.CallOption) (*GetProgrammeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProgrammeResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetProgramme_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -243,6 +257,9 @@ type LedgerServiceServer interface {
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
 	// ListEntries pages through a member's ledger, oldest first.
 	ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error)
+	// GetProgramme returns a programme's configuration: currency, earning
+	// rates, tiers in order.
+	GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -288,6 +305,9 @@ func (UnimplementedLedgerServiceServer) GetBalance(context.Context, *GetBalanceR
 }
 func (UnimplementedLedgerServiceServer) ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEntries not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProgramme not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -526,6 +546,24 @@ func _LedgerService_ListEntries_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetProgramme_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProgrammeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetProgramme(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetProgramme_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetProgramme(ctx, req.(*GetProgrammeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -580,6 +618,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEntries",
 			Handler:    _LedgerService_ListEntries_Handler,
+		},
+		{
+			MethodName: "GetProgramme",
+			Handler:    _LedgerService_GetProgramme_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

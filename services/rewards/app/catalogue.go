@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
+)
+
+// tiers returns a programme's tier ids from the ledger, lowest first.
+func (s *Service) tiers(ctx context.Context, programmeID string) ([]string, error) {
+	p, err := s.ledger.GetProgramme(s.toLedger(ctx), &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
+	if err != nil {
+		return nil, ledgerErr(err)
+	}
+	var out []string
+	for _, t := range p.GetTiers() {
+		out = append(out, t.GetTierId())
+	}
+	return out, nil
+}
+
+// CreateReward adds a reward to a programme's catalogue.
+func (s *Service) CreateReward(ctx context.Context, caller, key, programmeID string, t domain.Terms) (*domain.Reward, error) {
+	tiers, err := s.tiers(ctx, programmeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Validate(tiers); err != nil {
+		return nil, err
+	}
+	id := s.newID()
+	type req struct {
+		ProgrammeID string
+		Terms       domain.Terms
+	}
+	return idempotent(ctx, s, "CreateReward", IdemKey{caller, key}, req{programmeID, t},
+		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
+			now := s.clock()
+			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, Active: true, CreatedAt: now, UpdatedAt: now}
+			return r, tx.InsertReward(ctx, r)
+		})
+}
+
+// UpdateReward replaces a reward's terms.
+func (s *Service) UpdateReward(ctx context.Context, caller, key, rewardID string, t domain.Terms) (*domain.Reward, error) {
+	current, err := s.Reward(ctx, rewardID)
+	if err != nil {
+		return nil, err
+	}
+	tiers, err := s.tiers(ctx, current.ProgrammeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Validate(tiers); err != nil {
+		return nil, err
+	}
+	type req struct {
+		RewardID string
+		Terms    domain.Terms
+	}
+	return idempotent(ctx, s, "UpdateReward", IdemKey{caller, key}, req{rewardID, t},
+		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
+			r, err := tx.Reward(ctx, rewardID)
+			if err != nil {
+				return nil, err
+			}
+			if t.StockTotal < r.StockAllocated {
+				return nil, fault.Precondition("stock_total %d is below the %d vouchers already issued", t.StockTotal, r.StockAllocated)
+			}
+			r.Terms, r.UpdatedAt = t, s.clock()
+			return r, tx.UpdateReward(ctx, r)
+		})
+}
+
+// DeactivateReward withdraws a reward from redemption.
+func (s *Service) DeactivateReward(ctx context.Context, caller, key, rewardID string) (*domain.Reward, error) {
+	if _, err := s.Reward(ctx, rewardID); err != nil {
+		return nil, err
+	}
+	return idempotent(ctx, s, "DeactivateReward", IdemKey{caller, key}, rewardID,
+		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
+			r, err := tx.Reward(ctx, rewardID)
+			if err != nil {
+				return nil, err
+			}
+			r.Active, r.UpdatedAt = false, s.clock()
+			return r, tx.UpdateReward(ctx, r)
+		})
+}
+
+// Reward returns a reward.
+func (s *Service) Reward(ctx context.Context, id string) (*domain.Reward, error) {
+	var r *domain.Reward
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if r, err = tx.Reward(ctx, id); err == nil && r == nil {
+			err = fault.NotFound("reward %s not found", id)
+		}
+		return err
+	})
+	return r, err
+}
+
+// Rewards lists a programme's catalogue.
+func (s *Service) Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
+	var rs []*domain.Reward
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		rs, err = tx.Rewards(ctx, programmeID, includeInactive)
+		return err
+	})
+	return rs, err
+}
+
+// Option is a reward and what stops the member from redeeming it now.
+type Option struct {
+	Reward  *domain.Reward
+	Missing domain.Missing
+}
+
+// Eligibility is what a member can redeem now, and what is missing for the
+// rest.
+type Eligibility struct {
+	Member      domain.MemberView
+	Eligible    []*domain.Reward
+	Unavailable []Option
+}
+
+// EligibleRewards says what a member can redeem now.
+func (s *Service) EligibleRewards(ctx context.Context, memberID string) (*Eligibility, error) {
+	mem, err := s.ledger.GetMember(s.toLedger(ctx), &ledgerv1.GetMemberRequest{MemberId: memberID})
+	if err != nil {
+		return nil, ledgerErr(err)
+	}
+	programme := mem.GetMember().GetProgrammeId()
+	rewards, err := s.Rewards(ctx, programme, false)
+	if err != nil {
+		return nil, err
+	}
+	needTier, needSegment := false, false
+	now := s.clock()
+	periods := map[string]string{}
+	for _, r := range rewards {
+		needTier = needTier || r.MinTier != ""
+		needSegment = needSegment || len(r.Segments) > 0
+		periods[r.ID] = domain.PeriodKey(r.LimitPeriod, now)
+	}
+	m, tiers, err := s.memberView(ctx, memberID, programme, needTier, needSegment)
+	if err != nil {
+		return nil, err
+	}
+	var used map[string]int
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		used, err = tx.Usage(ctx, memberID, periods)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := &Eligibility{Member: m}
+	for _, r := range rewards {
+		if missing := r.Check(m, tiers, used[r.ID], now); missing.OK() {
+			out.Eligible = append(out.Eligible, r)
+		} else {
+			out.Unavailable = append(out.Unavailable, Option{Reward: r, Missing: missing})
+		}
+	}
+	return out, nil
+}
+
+// VoucherCheck is a voucher and whether it can be used.
+type VoucherCheck struct {
+	Valid   bool
+	Reason  string
+	Voucher *domain.Voucher
+	Reward  *domain.Reward
+}
+
+func (s *Service) voucher(ctx context.Context, tx Tx, code string) (*domain.Voucher, *domain.Reward, error) {
+	v, err := tx.Voucher(ctx, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	if v == nil || v.Status == domain.VoucherPending {
+		return nil, nil, fault.NotFound("voucher %s not found", code)
+	}
+	r, err := tx.Reward(ctx, v.RewardID)
+	return v, r, err
+}
+
+// ValidateVoucher says whether a voucher can be used at a store and
+// channel now.
+func (s *Service) ValidateVoucher(ctx context.Context, code, store string, ch domain.Channel) (*VoucherCheck, error) {
+	code, err := domain.NormalizeVoucherCode(code)
+	if err != nil {
+		return nil, err
+	}
+	var out VoucherCheck
+	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if out.Voucher, out.Reward, err = s.voucher(ctx, tx, code); err != nil {
+			return err
+		}
+		out.Valid, out.Reason = out.Voucher.Usable(out.Reward, store, ch, s.clock())
+		return nil
+	})
+	return &out, err
+}
+
+// Consumption is a request to use a voucher.
+type Consumption struct {
+	Code     string
+	StoreID  string
+	Channel  domain.Channel
+	OrderRef string
+}
+
+// ConsumeVoucher uses a voucher, once: the same key replays the use, any
+// other use of a used voucher is refused.
+func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Consumption) (*VoucherCheck, error) {
+	code, err := domain.NormalizeVoucherCode(c.Code)
+	if err != nil {
+		return nil, err
+	}
+	c.Code = code
+	return idempotent(ctx, s, "ConsumeVoucher", IdemKey{caller, key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
+		v, r, err := s.voucher(ctx, tx, code)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock()
+		if ok, why := v.Usable(r, c.StoreID, c.Channel, now); !ok {
+			return nil, fault.Precondition("voucher cannot be used: %s", why)
+		}
+		used := *v
+		used.Status, used.ConsumedAt, used.ConsumedStore = domain.VoucherConsumed, now, c.StoreID
+		used.ConsumedChannel, used.ConsumedOrderRef, used.ConsumeKey = c.Channel, c.OrderRef, caller+"/"+key
+		if err := tx.UpdateVoucher(ctx, &used, domain.VoucherActive); err != nil {
+			return nil, err
+		}
+		return &VoucherCheck{Valid: false, Reason: "used", Voucher: &used, Reward: r}, nil
+	})
+}

@@ -1,0 +1,551 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
+)
+
+// Caller is how the rewards service names itself to the ledger, which
+// scopes the service's idempotency keys by it.
+const Caller = "fidelis-rewards"
+
+func (s *Service) toLedger(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "x-fidelis-caller", Caller)
+}
+
+// ledgerKey is the idempotency key of one ledger call of a redemption:
+// retrying a redemption retries its ledger calls without repeating them.
+func ledgerKey(r *domain.Redemption, step string) string { return "redemption:" + r.ID + ":" + step }
+
+// Redemption request and result.
+type (
+	// RedeemRequest asks to redeem a reward.
+	RedeemRequest struct {
+		MemberID string
+		RewardID string
+		Channel  domain.Channel
+		StoreID  string
+	}
+	// RedeemResult is a completed redemption and its voucher.
+	RedeemResult struct {
+		Redemption *domain.Redemption
+		Voucher    *domain.Voucher
+		Reward     *domain.Reward
+	}
+)
+
+// Redeem redeems a reward: it checks eligibility, holds the points on the
+// ledger, allocates stock and reserves a voucher, captures the points and
+// activates the voucher. Any failure releases the hold and the stock. A
+// retry with the same key resumes an unfinished redemption or replays the
+// outcome of a finished one, success or refusal.
+func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequest) (*RedeemResult, error) {
+	hash, err := requestHash("Redeem", req)
+	if err != nil {
+		return nil, err
+	}
+	k := IdemKey{Caller: caller, Key: key}
+	var r *domain.Redemption
+	var replay []byte
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		rec, err := tx.Idem(ctx, k)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			if rec.Method != "Redeem" || !bytes.Equal(rec.Hash, hash) {
+				return fault.Exists("idempotency key %q was already used for a different request", key)
+			}
+			replay = rec.Response
+			r, err = tx.Redemption(ctx, rec.Subject)
+			return err
+		}
+		reward, err := tx.Reward(ctx, req.RewardID)
+		if err != nil {
+			return err
+		}
+		if reward == nil {
+			return fault.NotFound("reward %s not found", req.RewardID)
+		}
+		now := s.clock()
+		r = &domain.Redemption{
+			ID: s.newID(), RewardID: reward.ID, MemberID: req.MemberID, ProgrammeID: reward.ProgrammeID,
+			Status: domain.RedemptionStarted, Points: reward.PointsCost, PeriodKey: domain.PeriodKey(reward.LimitPeriod, now),
+			CreatedAt: now, UpdatedAt: now,
+		}
+		if err := tx.InsertRedemption(ctx, r); err != nil {
+			return err
+		}
+		return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: "Redeem", Hash: hash, Subject: r.ID, CreatedAt: now})
+	})
+	if errors.Is(err, ErrConflict) {
+		return s.Redeem(ctx, caller, key, req) // the same key, claimed concurrently: resume that one
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(replay) > 0 {
+		return decodeReply[*RedeemResult](replay)
+	}
+	res, err := s.advance(ctx, r, req)
+	if _, rule := fault.As(err); err != nil && !rule {
+		return nil, err // unfinished: a retry, or recovery, carries on
+	}
+	reply, encErr := encodeReply(res, err)
+	if encErr != nil {
+		return nil, encErr
+	}
+	if ferr := s.store.Update(ctx, func(ctx context.Context, tx Tx) error { return tx.FinishIdem(ctx, k, reply) }); ferr != nil {
+		return nil, ferr
+	}
+	return res, err
+}
+
+// advance moves a redemption on from its current status to completed or
+// failed. Every step is idempotent, so advancing again after an
+// interruption is safe.
+func (s *Service) advance(ctx context.Context, r *domain.Redemption, req RedeemRequest) (*RedeemResult, error) {
+	for {
+		var err error
+		switch r.Status {
+		case domain.RedemptionStarted:
+			err = s.holdAndAllocate(ctx, r, req)
+		case domain.RedemptionPending:
+			err = s.capture(ctx, r)
+		case domain.RedemptionCompleted, domain.RedemptionCancelling, domain.RedemptionCancelled:
+			return s.result(ctx, r)
+		case domain.RedemptionFailed:
+			return nil, fault.Precondition("%s", r.Failure)
+		}
+		if errors.Is(err, ErrConflict) {
+			// Another call advanced it meanwhile: read it again.
+			if r, err = s.redemption(ctx, r.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *Service) redemption(ctx context.Context, id string) (*domain.Redemption, error) {
+	var r *domain.Redemption
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if r, err = tx.Redemption(ctx, id); err == nil && r == nil {
+			err = fault.NotFound("redemption %s not found", id)
+		}
+		return err
+	})
+	return r, err
+}
+
+// holdAndAllocate checks eligibility, holds the points, then in one
+// transaction allocates the stock, counts the member's limit, reserves the
+// voucher and marks the redemption pending.
+func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req RedeemRequest) error {
+	var reward *domain.Reward
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		reward, err = tx.Reward(ctx, r.RewardID)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := s.eligible(ctx, r, reward); err != nil {
+		return s.fail(ctx, r, err)
+	}
+	hold, err := s.ledger.Hold(s.toLedger(ctx), &ledgerv1.HoldRequest{
+		IdempotencyKey: ledgerKey(r, "hold"), MemberId: r.MemberID, Points: r.Points, Ttl: durationpb.New(s.holdTTL),
+		Reference: "redemption:" + r.ID, Channel: ledgerChannel(req.Channel),
+	})
+	if err != nil {
+		if err := ledgerErr(err); isRule(err) {
+			return s.fail(ctx, r, err)
+		}
+		return ledgerErr(err)
+	}
+	code, err := domain.NewVoucherCode()
+	if err != nil {
+		return err
+	}
+	unlock := s.rewardLocks.lock(r.RewardID)
+	defer unlock()
+	next := *r
+	var refusal error
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		refusal = nil
+		reward, err := tx.Reward(ctx, r.RewardID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		if m := reward.Check(domain.MemberView{Available: r.Points}, nil, 0, now); m.Inactive || m.OutsideValidity {
+			refusal = m.Err()
+			return nil
+		}
+		ok, err := tx.AllocateStock(ctx, r.RewardID, 1)
+		if err != nil || !ok {
+			refusal = fault.Precondition("cannot redeem: out of stock")
+			return err
+		}
+		if ok, err := tx.UseLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey, reward.MemberLimit); err != nil || !ok {
+			refusal = fault.Precondition("cannot redeem: the member's redemption limit is reached")
+			if err == nil {
+				err = errRefused // undo the stock allocation
+			}
+			return err
+		}
+		v := &domain.Voucher{
+			Code: code, RedemptionID: r.ID, RewardID: r.RewardID, MemberID: r.MemberID, Status: domain.VoucherPending,
+			IssuedAt: now, ExpiresAt: now.Add(reward.VoucherValidity),
+		}
+		if err := tx.InsertVoucher(ctx, v); err != nil {
+			return err
+		}
+		next.Status, next.HoldID, next.VoucherCode, next.UpdatedAt = domain.RedemptionPending, hold.GetHold().GetHoldId(), code, now
+		return tx.UpdateRedemption(ctx, &next, domain.RedemptionStarted)
+	})
+	if errors.Is(err, errRefused) {
+		err = nil
+	}
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("allocate redemption %s: %w", r.ID, err)
+	}
+	if refusal != nil {
+		r.HoldID = hold.GetHold().GetHoldId()
+		return s.fail(ctx, r, refusal)
+	}
+	*r = next
+	return nil
+}
+
+// eligible checks what the ledger knows of the member against the
+// reward: balance, tier, segment. (The hold is what enforces the balance.)
+func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *domain.Reward) error {
+	m, tiers, err := s.memberView(ctx, r.MemberID, reward.ProgrammeID, reward.MinTier != "", len(reward.Segments) > 0)
+	if err != nil {
+		return err
+	}
+	var used map[string]int
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		used, err = tx.Usage(ctx, r.MemberID, map[string]string{reward.ID: r.PeriodKey})
+		return err
+	}); err != nil {
+		return err
+	}
+	if missing := reward.Check(m, tiers, used[reward.ID], s.clock()); !missing.OK() {
+		return missing.Err()
+	}
+	return nil
+}
+
+// memberView reads from the ledger what eligibility needs.
+func (s *Service) memberView(ctx context.Context, memberID, programmeID string, needTier, needSegment bool) (domain.MemberView, []string, error) {
+	var m domain.MemberView
+	lctx := s.toLedger(ctx)
+	mem, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
+	if err != nil {
+		return m, nil, ledgerErr(err)
+	}
+	if mem.GetMember().GetProgrammeId() != programmeID {
+		return m, nil, fault.Precondition("member %s is not in programme %s", memberID, programmeID)
+	}
+	bal, err := s.ledger.GetBalance(lctx, &ledgerv1.GetBalanceRequest{MemberId: memberID})
+	if err != nil {
+		return m, nil, ledgerErr(err)
+	}
+	m.Available = bal.GetBalance().GetAvailable()
+	var tiers []string
+	if needTier {
+		prog, err := s.ledger.GetProgramme(lctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
+		if err != nil {
+			return m, nil, ledgerErr(err)
+		}
+		for _, t := range prog.GetTiers() {
+			tiers = append(tiers, t.GetTierId())
+		}
+		ts, err := s.status.GetTierStatus(lctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
+		if err != nil {
+			return m, nil, ledgerErr(err)
+		}
+		m.Tier = ts.GetTier()
+	}
+	if needSegment {
+		seg, err := s.status.GetSegment(lctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
+		if err != nil {
+			return m, nil, ledgerErr(err)
+		}
+		m.Segment = seg.GetSegment()
+	}
+	return m, tiers, nil
+}
+
+// capture burns the held points and activates the voucher. If the ledger
+// refuses (the hold expired meanwhile), the redemption fails and returns
+// its stock.
+func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
+	c, err := s.ledger.Capture(s.toLedger(ctx), &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
+	if err != nil {
+		if err := ledgerErr(err); isRule(err) {
+			return s.fail(ctx, r, err)
+		}
+		return ledgerErr(err)
+	}
+	next := *r
+	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		v, err := tx.Voucher(ctx, r.VoucherCode)
+		if err != nil {
+			return err
+		}
+		active := *v
+		active.Status = domain.VoucherActive
+		if err := tx.UpdateVoucher(ctx, &active, domain.VoucherPending); err != nil {
+			return err
+		}
+		next.Status, next.CaptureEntryID, next.UpdatedAt = domain.RedemptionCompleted, c.GetEntry().GetEntryId(), s.clock()
+		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionPending); err != nil {
+			return err
+		}
+		*r = next
+		return nil
+	})
+}
+
+// fail ends a redemption that cannot complete: the hold is released, the
+// stock and the member's limit returned, the voucher void.
+func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) error {
+	if r.HoldID != "" {
+		_, err := s.ledger.Release(s.toLedger(ctx), &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
+		if err != nil && !isRule(ledgerErr(err)) { // a hold already released or expired is fine
+			return ledgerErr(err)
+		}
+	}
+	from := r.Status
+	next := *r
+	f, _ := fault.As(why)
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		if from == domain.RedemptionPending {
+			if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
+				return err
+			}
+			reward, err := tx.Reward(ctx, r.RewardID)
+			if err != nil {
+				return err
+			}
+			if reward.MemberLimit > 0 {
+				if err := tx.ReturnLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey); err != nil {
+					return err
+				}
+			}
+			v, err := tx.Voucher(ctx, r.VoucherCode)
+			if err != nil {
+				return err
+			}
+			void := *v
+			void.Status = domain.VoucherCancelled
+			if err := tx.UpdateVoucher(ctx, &void, domain.VoucherPending); err != nil {
+				return err
+			}
+		}
+		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionFailed, f.Msg, s.clock()
+		return tx.UpdateRedemption(ctx, &next, from)
+	})
+	if err != nil {
+		return err
+	}
+	*r = next
+	return why
+}
+
+func isRule(err error) bool {
+	_, ok := fault.As(err)
+	return ok
+}
+
+func (s *Service) result(ctx context.Context, r *domain.Redemption) (*RedeemResult, error) {
+	res := &RedeemResult{Redemption: r}
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if res.Voucher, err = tx.Voucher(ctx, r.VoucherCode); err != nil {
+			return err
+		}
+		res.Reward, err = tx.Reward(ctx, r.RewardID)
+		return err
+	})
+	return res, err
+}
+
+func ledgerChannel(c domain.Channel) ledgerv1.Channel {
+	switch c {
+	case domain.ChannelEcommerce:
+		return ledgerv1.Channel_CHANNEL_ECOMMERCE
+	case domain.ChannelPartner:
+		return ledgerv1.Channel_CHANNEL_PARTNER
+	default:
+		return ledgerv1.Channel_CHANNEL_POS
+	}
+}
+
+// CancelRedemption voids an unused voucher, refunds its points to their
+// original lots on the ledger and returns the stock.
+func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionID, reason string) (*RedeemResult, error) {
+	hash, err := requestHash("CancelRedemption", []string{redemptionID, reason})
+	if err != nil {
+		return nil, err
+	}
+	k := IdemKey{Caller: caller, Key: key}
+	var r *domain.Redemption
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		rec, err := tx.Idem(ctx, k)
+		if err != nil {
+			return err
+		}
+		if rec != nil && (rec.Method != "CancelRedemption" || !bytes.Equal(rec.Hash, hash)) {
+			return fault.Exists("idempotency key %q was already used for a different request", key)
+		}
+		if r, err = tx.Redemption(ctx, redemptionID); err != nil {
+			return err
+		}
+		if r == nil {
+			return fault.NotFound("redemption %s not found", redemptionID)
+		}
+		if rec != nil || r.Status == domain.RedemptionCancelling || r.Status == domain.RedemptionCancelled {
+			return nil // resume or replay
+		}
+		if r.Status != domain.RedemptionCompleted {
+			return fault.Precondition("redemption %s is %s", r.ID, r.Status)
+		}
+		v, err := tx.Voucher(ctx, r.VoucherCode)
+		if err != nil {
+			return err
+		}
+		if v.Status != domain.VoucherActive {
+			return fault.Precondition("the voucher is %s: it cannot be cancelled", v.Status)
+		}
+		void := *v
+		void.Status = domain.VoucherCancelled
+		if err := tx.UpdateVoucher(ctx, &void, domain.VoucherActive); err != nil {
+			return err
+		}
+		next := *r
+		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionCancelling, reason, s.clock()
+		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCompleted); err != nil {
+			return err
+		}
+		r = &next
+		return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: "CancelRedemption", Hash: hash, Subject: r.ID, CreatedAt: s.clock()})
+	})
+	if errors.Is(err, ErrConflict) {
+		return s.CancelRedemption(ctx, caller, key, redemptionID, reason)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Status == domain.RedemptionCancelling {
+		if err := s.refund(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return s.result(ctx, r)
+}
+
+// refund finishes a cancellation: the ledger refunds the capture, and the
+// stock and the member's limit return.
+func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
+	ref, err := s.ledger.Reverse(s.toLedger(ctx), &ledgerv1.ReverseRequest{
+		IdempotencyKey: ledgerKey(r, "refund"), EntryId: r.CaptureEntryID,
+		Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: "redemption cancelled: " + r.Failure,
+	})
+	if err != nil {
+		return ledgerErr(err)
+	}
+	next := *r
+	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
+			return err
+		}
+		reward, err := tx.Reward(ctx, r.RewardID)
+		if err != nil {
+			return err
+		}
+		if reward.MemberLimit > 0 {
+			if err := tx.ReturnLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey); err != nil {
+				return err
+			}
+		}
+		next.Status, next.RefundEntryID, next.UpdatedAt = domain.RedemptionCancelled, ref.GetEntry().GetEntryId(), s.clock()
+		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCancelling); err != nil {
+			return err
+		}
+		*r = next
+		return nil
+	})
+}
+
+// Recover finishes redemptions left unfinished (the process stopped, or
+// the caller gave up) for longer than twice the hold TTL: a cancellation is
+// completed; a redemption whose caller never got its voucher is failed,
+// releasing its hold and stock. It returns how many it finished.
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	var stuck []*domain.Redemption
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		stuck, err = tx.Unfinished(ctx, s.clock().Add(-2*s.holdTTL), 100)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range stuck {
+		var err error
+		if r.Status == domain.RedemptionCancelling {
+			err = s.refund(ctx, r)
+		} else {
+			err = s.fail(ctx, r, fault.Precondition("redemption abandoned unfinished"))
+			if isRule(err) {
+				err = nil
+			}
+		}
+		if errors.Is(err, ErrConflict) {
+			continue // moved on meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("recover redemption %s: %w", r.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// RunRecovery recovers unfinished redemptions every interval until ctx ends.
+func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("redemption recovery failed", "error", err)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+// Package app holds the rewards service's use cases. It talks to the
+// ledger only through the ledger's gRPC clients.
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+)
+
+// Options tune a Service.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+	// HoldTTL is how long the ledger holds a redemption's points while it
+	// completes (default 5m); unfinished redemptions older than twice this
+	// are recovered.
+	HoldTTL time.Duration
+}
+
+// Service is the rewards use cases.
+type Service struct {
+	store   Store
+	ledger  ledgerv1.LedgerServiceClient
+	status  ledgerv1.StatusServiceClient
+	now     func() time.Time
+	newID   func() string
+	log     *slog.Logger
+	holdTTL time.Duration
+	// rewardLocks serialise, within this process, the stock allocations
+	// of one reward: the database guards against oversell, the lock keeps
+	// a popular reward's concurrent redemptions from failing each other's
+	// transactions.
+	rewardLocks keyedMutex
+}
+
+// New builds a Service.
+func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusServiceClient, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = 5 * time.Minute
+	}
+	return &Service{
+		store: store, ledger: ledger, status: st, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,
+		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
+	}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// keyedMutex is a set of mutexes by key, each alive while in use.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// ledgerErr turns a ledger call's error into a rule the caller broke
+// (FailedPrecondition, NotFound, InvalidArgument from the ledger), or a
+// failure to retry later.
+func ledgerErr(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	switch st.Code() {
+	case codes.FailedPrecondition:
+		return fault.Precondition("%s", st.Message())
+	case codes.NotFound:
+		return fault.NotFound("%s", st.Message())
+	case codes.InvalidArgument:
+		return &fault.Error{Kind: fault.KindInvalid, Msg: st.Message()}
+	case codes.AlreadyExists:
+		return fault.Exists("%s", st.Message())
+	}
+	return fmt.Errorf("ledger: %w", err)
+}
+
+// stored is a finished request's reply: a result or a refusal.
+type stored struct {
+	Result json.RawMessage `json:",omitempty"`
+	Kind   fault.Kind      `json:",omitempty"`
+	Field  string          `json:",omitempty"`
+	Msg    string          `json:",omitempty"`
+}
+
+func encodeReply(v any, err error) ([]byte, error) {
+	if err != nil {
+		f, _ := fault.As(err)
+		return json.Marshal(stored{Kind: f.Kind, Field: f.Field, Msg: f.Msg})
+	}
+	b, merr := json.Marshal(v)
+	if merr != nil {
+		return nil, fmt.Errorf("encode reply: %w", merr)
+	}
+	return json.Marshal(stored{Result: b})
+}
+
+func decodeReply[R any](b []byte) (R, error) {
+	var r R
+	var st stored
+	if err := json.Unmarshal(b, &st); err != nil {
+		return r, fmt.Errorf("decode stored reply: %w", err)
+	}
+	if st.Kind != 0 {
+		return r, &fault.Error{Kind: st.Kind, Field: st.Field, Msg: st.Msg}
+	}
+	if err := json.Unmarshal(st.Result, &r); err != nil {
+		return r, fmt.Errorf("decode stored reply: %w", err)
+	}
+	return r, nil
+}
+
+func requestHash(method string, req any) ([]byte, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("hash %s request: %w", method, err)
+	}
+	h := sha256.Sum256(append([]byte(method+"\x00"), b...))
+	return h[:], nil
+}
+
+// idempotent runs a request that lives in one database transaction: the
+// same key and request replay the stored reply; a different request under
+// the key is refused.
+func idempotent[R any](ctx context.Context, s *Service, method string, k IdemKey, req any,
+	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	var zero R
+	hash, err := requestHash(method, req)
+	if err != nil {
+		return zero, err
+	}
+	var out R
+	var outErr error
+	for attempt := 1; ; attempt++ {
+		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+			rec, err := tx.Idem(ctx, k)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if rec.Method != method || !bytes.Equal(rec.Hash, hash) {
+					out, outErr = zero, fault.Exists("idempotency key %q was already used for a different request", k.Key)
+					return nil
+				}
+				out, outErr = decodeReply[R](rec.Response)
+				return nil
+			}
+			out, outErr = run(ctx, tx)
+			if _, rule := fault.As(outErr); outErr != nil && !rule {
+				return outErr
+			}
+			if outErr != nil {
+				return errRefused // roll back what run wrote, then record the refusal
+			}
+			resp, err := encodeReply(out, nil)
+			if err != nil {
+				return err
+			}
+			return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: method, Hash: hash, Response: resp, CreatedAt: s.clock()})
+		})
+		// A row changed or the key was taken concurrently: read again.
+		if !errors.Is(err, ErrConflict) || attempt == 5 {
+			break
+		}
+	}
+	if errors.Is(err, errRefused) {
+		// A refused request writes nothing; its refusal is not stored, so a
+		// retry after the cause is fixed (more points, new stock) may pass.
+		return zero, outErr
+	}
+	if err != nil {
+		return zero, err
+	}
+	return out, outErr
+}
+
+var errRefused = errors.New("refused")

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
+)
+
+// ErrConflict is a row changed or a key taken by a concurrent request;
+// reading again and retrying resolves it.
+var ErrConflict = errors.New("rewards: concurrent conflict")
+
+// Store is the rewards service's persistence.
+type Store interface {
+	// Update runs fn in a read-write transaction, perhaps more than once.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// IdemKey scopes an idempotency key to its caller.
+type IdemKey struct {
+	Caller string
+	Key    string
+}
+
+// IdemRecord is a request's idempotency record: what it created (Subject)
+// and, once finished, its reply (Response, empty while in progress).
+type IdemRecord struct {
+	IdemKey
+	Method    string
+	Hash      []byte
+	Subject   string
+	Response  []byte
+	CreatedAt time.Time
+}
+
+// Tx is one database transaction.
+type Tx interface {
+	Idem(ctx context.Context, k IdemKey) (*IdemRecord, error)
+	// PutIdem claims a key; a key already taken is ErrConflict.
+	PutIdem(ctx context.Context, r IdemRecord) error
+	FinishIdem(ctx context.Context, k IdemKey, response []byte) error
+
+	InsertReward(ctx context.Context, r *domain.Reward) error
+	UpdateReward(ctx context.Context, r *domain.Reward) error
+	Reward(ctx context.Context, id string) (*domain.Reward, error)
+	Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error)
+	// AllocateStock takes n from a reward's stock, if that much is left.
+	AllocateStock(ctx context.Context, rewardID string, n int64) (bool, error)
+	ReturnStock(ctx context.Context, rewardID string, n int64) error
+	// UseLimit counts a redemption against a member's limit, if under it
+	// (limit 0: no limit).
+	UseLimit(ctx context.Context, memberID, rewardID, period string, limit int) (bool, error)
+	ReturnLimit(ctx context.Context, memberID, rewardID, period string) error
+	// Usage returns a member's redemptions per reward in the given periods.
+	Usage(ctx context.Context, memberID string, periods map[string]string) (map[string]int, error)
+
+	InsertRedemption(ctx context.Context, r *domain.Redemption) error
+	// UpdateRedemption writes r if it is still in status from; otherwise
+	// ErrConflict.
+	UpdateRedemption(ctx context.Context, r *domain.Redemption, from domain.RedemptionStatus) error
+	Redemption(ctx context.Context, id string) (*domain.Redemption, error)
+	// Unfinished returns redemptions stuck in a transient status since before t.
+	Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error)
+
+	InsertVoucher(ctx context.Context, v *domain.Voucher) error
+	// UpdateVoucher writes v if it is still in status from; otherwise
+	// ErrConflict.
+	UpdateVoucher(ctx context.Context, v *domain.Voucher, from domain.VoucherStatus) error
+	Voucher(ctx context.Context, code string) (*domain.Voucher, error)
+}

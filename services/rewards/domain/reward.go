@@ -1,0 +1,307 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+)
+
+// RewardType is what a reward gives.
+type RewardType string
+
+// Reward types.
+const (
+	TypeVoucherAmount  RewardType = "voucher_amount"
+	TypeVoucherPercent RewardType = "voucher_percent"
+	TypeFreeProduct    RewardType = "free_product"
+	TypePartner        RewardType = "partner"
+)
+
+// LimitPeriod is the period a per-member limit counts over, in UTC.
+type LimitPeriod string
+
+// Limit periods.
+const (
+	PeriodLifetime LimitPeriod = "lifetime"
+	PeriodDay      LimitPeriod = "day"
+	PeriodWeek     LimitPeriod = "week"
+	PeriodMonth    LimitPeriod = "month"
+	PeriodYear     LimitPeriod = "year"
+)
+
+// Channel is where a voucher is used.
+type Channel string
+
+// Channels.
+const (
+	ChannelPOS       Channel = "pos"
+	ChannelEcommerce Channel = "ecommerce"
+	ChannelPartner   Channel = "partner"
+)
+
+// Money is a decimal amount of a currency.
+type Money struct {
+	Amount   decimal.Decimal
+	Currency string
+}
+
+// Terms are what a reward costs and gives, and who may redeem it where.
+type Terms struct {
+	Name            string
+	Description     string
+	PointsCost      int64
+	Type            RewardType
+	Amount          *Money
+	Percent         decimal.Decimal
+	ProductSKU      string
+	PartnerID       string
+	PartnerRef      string
+	ValidFrom       time.Time
+	ValidUntil      time.Time
+	VoucherValidity time.Duration
+	StockTotal      int64
+	MemberLimit     int
+	LimitPeriod     LimitPeriod
+	MinTier         string
+	Segments        []string
+	StoreIDs        []string
+	Channels        []Channel
+}
+
+// Validate checks the terms against themselves and the programme's tiers
+// (lowest first).
+func (t *Terms) Validate(tiers []string) error {
+	switch t.Type {
+	case TypeVoucherAmount:
+		if t.Amount == nil || !t.Amount.Amount.IsPositive() {
+			return fault.Invalid("terms.amount", "an amount voucher needs a positive amount")
+		}
+	case TypeVoucherPercent:
+		if !t.Percent.IsPositive() || t.Percent.GreaterThan(decimal.NewFromInt(100)) {
+			return fault.Invalid("terms.percent", "a percentage voucher needs 0 < percent <= 100")
+		}
+	case TypeFreeProduct:
+		if t.ProductSKU == "" {
+			return fault.Invalid("terms.product_sku", "a free product needs its sku")
+		}
+	case TypePartner:
+		if t.PartnerID == "" {
+			return fault.Invalid("terms.partner_id", "a partner reward needs its partner")
+		}
+	default:
+		return fault.Invalid("terms.type", "unknown reward type %q", t.Type)
+	}
+	if t.Type != TypeVoucherAmount && t.Amount != nil {
+		return fault.Invalid("terms.amount", "only amount vouchers have an amount")
+	}
+	if t.Type != TypeVoucherPercent && !t.Percent.IsZero() {
+		return fault.Invalid("terms.percent", "only percentage vouchers have a percent")
+	}
+	if !t.ValidFrom.IsZero() && !t.ValidUntil.IsZero() && !t.ValidFrom.Before(t.ValidUntil) {
+		return fault.Invalid("terms.valid_until", "must be after valid_from")
+	}
+	if t.VoucherValidity <= 0 {
+		return fault.Invalid("terms.voucher_validity", "is required")
+	}
+	if t.MemberLimit > 0 && t.LimitPeriod == "" {
+		return fault.Invalid("terms.limit_period", "a member limit needs a period")
+	}
+	if t.MinTier != "" && !slices.Contains(tiers, t.MinTier) {
+		return fault.Invalid("terms.min_tier", "the programme has no tier %q (tiers: %s)", t.MinTier, strings.Join(tiers, ", "))
+	}
+	return nil
+}
+
+// Reward is a catalogue entry.
+type Reward struct {
+	ID          string
+	ProgrammeID string
+	Terms
+	Active bool
+	// StockAllocated counts vouchers issued or being issued, less cancelled.
+	StockAllocated int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// StockLeft is what can still be redeemed.
+func (r *Reward) StockLeft() int64 { return max(r.StockTotal-r.StockAllocated, 0) }
+
+// MemberView is what eligibility needs to know of a member.
+type MemberView struct {
+	Available int64
+	Tier      string
+	Segment   string
+}
+
+// Missing is why a member cannot redeem a reward now; the zero value means
+// nothing is missing.
+type Missing struct {
+	PointsShort        int64
+	TierNeeded         string
+	SegmentNotEligible bool
+	OutOfStock         bool
+	MemberLimitReached bool
+	OutsideValidity    bool
+	Inactive           bool
+}
+
+// OK tells whether nothing is missing.
+func (m Missing) OK() bool { return m == Missing{} }
+
+// Err is the refusal Missing stands for.
+func (m Missing) Err() error {
+	var why []string
+	switch {
+	case m.Inactive:
+		why = append(why, "the reward is no longer offered")
+	case m.OutsideValidity:
+		why = append(why, "the reward cannot be redeemed at this time")
+	}
+	if m.OutOfStock {
+		why = append(why, "out of stock")
+	}
+	if m.MemberLimitReached {
+		why = append(why, "the member's redemption limit is reached")
+	}
+	if m.TierNeeded != "" {
+		why = append(why, "tier "+m.TierNeeded+" or higher is needed")
+	}
+	if m.SegmentNotEligible {
+		why = append(why, "not offered to the member's segment")
+	}
+	if m.PointsShort > 0 {
+		why = append(why, fmt.Sprintf("%d more points needed", m.PointsShort))
+	}
+	return fault.Precondition("cannot redeem: %s", strings.Join(why, "; "))
+}
+
+// Check says what stops a member from redeeming the reward now. tiers are
+// the programme's tiers, lowest first; used is how many times the member
+// redeemed it in the current limit period.
+func (r *Reward) Check(m MemberView, tiers []string, used int, now time.Time) Missing {
+	var out Missing
+	out.Inactive = !r.Active
+	out.OutsideValidity = (!r.ValidFrom.IsZero() && now.Before(r.ValidFrom)) || (!r.ValidUntil.IsZero() && !now.Before(r.ValidUntil))
+	out.OutOfStock = r.StockLeft() == 0
+	out.MemberLimitReached = r.MemberLimit > 0 && used >= r.MemberLimit
+	if r.MinTier != "" && slices.Index(tiers, m.Tier) < slices.Index(tiers, r.MinTier) {
+		out.TierNeeded = r.MinTier
+	}
+	out.SegmentNotEligible = len(r.Segments) > 0 && !slices.Contains(r.Segments, m.Segment)
+	out.PointsShort = max(r.PointsCost-m.Available, 0)
+	return out
+}
+
+// PeriodKey names the limit period t falls in.
+func PeriodKey(p LimitPeriod, t time.Time) string {
+	t = t.UTC()
+	switch p {
+	case PeriodDay:
+		return t.Format(time.DateOnly)
+	case PeriodWeek:
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case PeriodMonth:
+		return t.Format("2006-01")
+	case PeriodYear:
+		return t.Format("2006")
+	default:
+		return "lifetime"
+	}
+}
+
+// RedemptionStatus is the state of a redemption.
+type RedemptionStatus string
+
+// Redemption statuses, in the order a redemption moves through them.
+const (
+	// RedemptionStarted: the request is recorded; the ledger holds the points.
+	RedemptionStarted RedemptionStatus = "started"
+	// RedemptionPending: stock allocated and a voucher reserved; the points
+	// are being captured.
+	RedemptionPending   RedemptionStatus = "pending"
+	RedemptionCompleted RedemptionStatus = "completed"
+	// RedemptionFailed: the hold released, the stock returned.
+	RedemptionFailed     RedemptionStatus = "failed"
+	RedemptionCancelling RedemptionStatus = "cancelling"
+	RedemptionCancelled  RedemptionStatus = "cancelled"
+)
+
+// Redemption is one member's redemption of a reward.
+type Redemption struct {
+	ID             string
+	RewardID       string
+	MemberID       string
+	ProgrammeID    string
+	Status         RedemptionStatus
+	Points         int64
+	HoldID         string
+	CaptureEntryID string
+	RefundEntryID  string
+	VoucherCode    string
+	PeriodKey      string
+	Failure        string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// VoucherStatus is the state of a voucher.
+type VoucherStatus string
+
+// Voucher statuses.
+const (
+	VoucherPending   VoucherStatus = "pending"
+	VoucherActive    VoucherStatus = "active"
+	VoucherConsumed  VoucherStatus = "consumed"
+	VoucherCancelled VoucherStatus = "cancelled"
+)
+
+// Voucher is what a redemption gives: usable once, until it expires, where
+// the reward allows.
+type Voucher struct {
+	Code         string
+	RedemptionID string
+	RewardID     string
+	MemberID     string
+	Status       VoucherStatus
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	// Where, how and for which order it was used, and the idempotency key
+	// of that use.
+	ConsumedAt       time.Time
+	ConsumedStore    string
+	ConsumedChannel  Channel
+	ConsumedOrderRef string
+	ConsumeKey       string
+}
+
+// Expired tells whether an active voucher has passed its expiry.
+func (v *Voucher) Expired(now time.Time) bool {
+	return v.Status == VoucherActive && !now.Before(v.ExpiresAt)
+}
+
+// Usable says whether the voucher can be used at a store and channel now,
+// and if not why.
+func (v *Voucher) Usable(r *Reward, store string, ch Channel, now time.Time) (bool, string) {
+	switch {
+	case v.Status == VoucherConsumed:
+		return false, "already used on " + v.ConsumedAt.Format(time.RFC3339)
+	case v.Status == VoucherCancelled:
+		return false, "cancelled"
+	case v.Status != VoucherActive:
+		return false, "not issued yet"
+	case !now.Before(v.ExpiresAt):
+		return false, "expired on " + v.ExpiresAt.Format(time.RFC3339)
+	case len(r.StoreIDs) > 0 && !slices.Contains(r.StoreIDs, store):
+		return false, "not valid at store " + store
+	case len(r.Channels) > 0 && !slices.Contains(r.Channels, ch):
+		return false, "not valid on channel " + string(ch)
+	}
+	return true, ""
+}

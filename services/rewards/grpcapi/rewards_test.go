@@ -1,0 +1,443 @@
+package grpcapi_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/rewardstest"
+)
+
+var keys atomic.Int64
+
+func key() string { return fmt.Sprintf("rk-%d", keys.Add(1)) }
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func wantCode(t testing.TB, err error, c codes.Code) {
+	t.Helper()
+	if got := status.Code(err); got != c {
+		t.Fatalf("error %v, want %s", err, c)
+	}
+}
+
+func member(t testing.TB, env *rewardstest.Env, programme string, points int64) string {
+	t.Helper()
+	r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: programme, ExternalRef: key()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.GetMember().GetMemberId()
+	if points > 0 {
+		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m,
+			Basis: &ledgerv1.EarnRequest_Points{Points: points}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+func balance(t testing.TB, env *rewardstest.Env, m string) *ledgerv1.Balance {
+	t.Helper()
+	r, err := env.Client.GetBalance(ctx(t), &ledgerv1.GetBalanceRequest{MemberId: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetBalance()
+}
+
+func voucherTerms(cost, stock int64) *rewardsv1.RewardTerms {
+	return &rewardsv1.RewardTerms{
+		Name: "10 EUR off", PointsCost: cost, Type: rewardsv1.RewardType_REWARD_TYPE_VOUCHER_AMOUNT,
+		Amount: &rewardsv1.Money{Amount: "10.00", Currency: "EUR"}, VoucherValidity: durationpb.New(30 * 24 * time.Hour),
+		StockTotal: stock, StoreIds: []string{"paris-01", "lyon-02"},
+		Channels: []rewardsv1.Channel{rewardsv1.Channel_CHANNEL_POS},
+	}
+}
+
+func createReward(t testing.TB, env *rewardstest.Env, programme string, terms *rewardsv1.RewardTerms) *rewardsv1.Reward {
+	t.Helper()
+	r, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: programme, Terms: terms})
+	if err != nil {
+		t.Fatalf("create reward: %v", err)
+	}
+	return r.GetReward()
+}
+
+func redeem(t testing.TB, env *rewardstest.Env, m, reward string) (*rewardsv1.RedeemResponse, error) {
+	t.Helper()
+	return env.Rewards.Redeem(ctx(t), &rewardsv1.RedeemRequest{IdempotencyKey: key(), MemberId: m, RewardId: reward,
+		Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE})
+}
+
+// A redemption burns the points and returns a voucher usable at once; a
+// retry replays it; the voucher is valid where the reward allows, and used
+// once.
+func TestRedeemAndUseAVoucher(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		m := member(t, env, "test", 1000)
+		rw := createReward(t, env, "test", voucherTerms(300, 5))
+		req := &rewardsv1.RedeemRequest{IdempotencyKey: "checkout-77", MemberId: m, RewardId: rw.GetRewardId(),
+			Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE}
+		res, err := env.Rewards.Redeem(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.GetVoucher()
+		if v.GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_ACTIVE || v.GetAmount().GetAmount() != "10" || res.GetPoints() != 300 {
+			t.Fatalf("redeem reply %v", res)
+		}
+		if _, err := domain.NormalizeVoucherCode(v.GetCode()); err != nil {
+			t.Fatalf("voucher code %q: %v", v.GetCode(), err)
+		}
+		if b := balance(t, env, m); b.GetAvailable() != 700 || b.GetHeld() != 0 {
+			t.Fatalf("balance after redeeming %v", b)
+		}
+		again, err := env.Rewards.Redeem(ctx(t), req)
+		if err != nil || !proto.Equal(again, res) {
+			t.Fatalf("retry %v %v, want the same reply", again, err)
+		}
+		if b := balance(t, env, m); b.GetAvailable() != 700 {
+			t.Fatalf("retry burned again: %v", b)
+		}
+		got, err := env.Rewards.GetReward(ctx(t), &rewardsv1.GetRewardRequest{RewardId: rw.GetRewardId()})
+		if err != nil || got.GetReward().GetStockLeft() != 4 {
+			t.Fatalf("stock %v %v", got, err)
+		}
+
+		validate := func(code, store string, ch rewardsv1.Channel) *rewardsv1.ValidateVoucherResponse {
+			t.Helper()
+			r, err := env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: code, StoreId: store, Channel: ch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); !r.GetValid() {
+			t.Fatalf("validate at paris-01: %v", r)
+		}
+		if r := validate(v.GetCode(), "nice-03", rewardsv1.Channel_CHANNEL_POS); r.GetValid() || r.GetReason() == "" {
+			t.Fatalf("validate at another store: %v", r)
+		}
+		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
+			t.Fatalf("validate online: %v", r)
+		}
+		// Typed by hand: lower case, no dashes, O for zero.
+		if r := validate(lowerNoDashes(v.GetCode()), "lyon-02", rewardsv1.Channel_CHANNEL_POS); !r.GetValid() {
+			t.Fatalf("validate as typed: %v", r)
+		}
+		_, err = env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: mistype(v.GetCode()), Channel: rewardsv1.Channel_CHANNEL_POS})
+		wantCode(t, err, codes.InvalidArgument)
+
+		consume := &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: "till-3-sale-9", Code: v.GetCode(), StoreId: "paris-01",
+			Channel: rewardsv1.Channel_CHANNEL_POS, OrderRef: "R-5501"}
+		used, err := env.Rewards.ConsumeVoucher(ctx(t), consume)
+		if err != nil || used.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_CONSUMED {
+			t.Fatalf("consume %v %v", used, err)
+		}
+		if again, err := env.Rewards.ConsumeVoucher(ctx(t), consume); err != nil || !proto.Equal(again, used) {
+			t.Fatalf("consume retry %v %v", again, err)
+		}
+		consume.IdempotencyKey = "till-4-sale-1"
+		_, err = env.Rewards.ConsumeVoucher(ctx(t), consume)
+		wantCode(t, err, codes.FailedPrecondition)
+		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+			t.Fatalf("a used voucher validates: %v", r)
+		}
+		// A used voucher cannot be cancelled.
+		_, err = env.Rewards.CancelRedemption(ctx(t), &rewardsv1.CancelRedemptionRequest{IdempotencyKey: key(),
+			RedemptionId: v.GetRedemptionId()})
+		wantCode(t, err, codes.FailedPrecondition)
+		env.Check(t)
+	})
+}
+
+func lowerNoDashes(code string) string {
+	out := []byte{}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case c == '-':
+			continue
+		case c == '0':
+			c = 'O'
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+func mistype(code string) string {
+	b := []byte(code)
+	if b[0] == '7' {
+		b[0] = '8'
+	} else {
+		b[0] = '7'
+	}
+	return string(b)
+}
+
+// 100 concurrent redemptions of a reward with stock 10: exactly 10 succeed;
+// every refused one has its hold released, so no points stay held and only
+// the successful ones are burned.
+func TestConcurrentRedemptionsNeverOversell(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		const n, stock, cost = 100, 10, 50
+		members := make([]string, n)
+		for i := range members {
+			members[i] = member(t, env, "test", 200)
+		}
+		rw := createReward(t, env, "test", voucherTerms(cost, stock))
+		var wg sync.WaitGroup
+		codesSeen := make([]codes.Code, n)
+		for i := range n {
+			wg.Go(func() {
+				_, err := redeem(t, env, members[i], rw.GetRewardId())
+				codesSeen[i] = status.Code(err)
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for i, c := range codesSeen {
+			switch c {
+			case codes.OK:
+				ok++
+			case codes.FailedPrecondition:
+			default:
+				t.Fatalf("redemption %d: %s", i, c)
+			}
+		}
+		if ok != stock {
+			t.Fatalf("%d redemptions succeeded, want %d", ok, stock)
+		}
+		got, err := env.Rewards.GetReward(ctx(t), &rewardsv1.GetRewardRequest{RewardId: rw.GetRewardId()})
+		if err != nil || got.GetReward().GetStockAllocated() != stock || got.GetReward().GetStockLeft() != 0 {
+			t.Fatalf("stock %v %v", got, err)
+		}
+		var burned int64
+		for _, m := range members {
+			b := balance(t, env, m)
+			if b.GetHeld() != 0 {
+				t.Fatalf("member %s still has %d points held", m, b.GetHeld())
+			}
+			burned += 200 - b.GetAvailable()
+		}
+		if burned != stock*cost {
+			t.Fatalf("%d points burned, want %d", burned, stock*cost)
+		}
+		env.Check(t)
+	})
+}
+
+// Redemptions the member may not make are refused with the reason, and
+// write nothing: no points held or burned, no stock taken.
+func TestRedemptionRefusals(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		poor := member(t, env, "tiered", 100)
+		rich := member(t, env, "tiered", 5000)
+		cheap := createReward(t, env, "tiered", voucherTerms(200, 10))
+		limited := voucherTerms(10, 10)
+		limited.MemberLimit, limited.LimitPeriod = 1, rewardsv1.LimitPeriod_LIMIT_PERIOD_MONTH
+		once := createReward(t, env, "tiered", limited)
+		goldOnly := voucherTerms(10, 10)
+		goldOnly.MinTier = "gold"
+		gold := createReward(t, env, "tiered", goldOnly)
+		champs := voucherTerms(10, 10)
+		champs.Segments = []string{"champions"}
+		champions := createReward(t, env, "tiered", champs)
+		later := voucherTerms(10, 10)
+		later.ValidFrom = timestamppb.New(env.Clock.Now().Add(24 * time.Hour))
+		future := createReward(t, env, "tiered", later)
+
+		_, err := redeem(t, env, poor, cheap.GetRewardId())
+		wantCode(t, err, codes.FailedPrecondition)
+		if b := balance(t, env, poor); b.GetAvailable() != 100 || b.GetHeld() != 0 {
+			t.Fatalf("refused redemption touched the balance: %v", b)
+		}
+		if _, err := redeem(t, env, rich, once.GetRewardId()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = redeem(t, env, rich, once.GetRewardId())
+		wantCode(t, err, codes.FailedPrecondition)
+		for name, rw := range map[string]*rewardsv1.Reward{"gold only": gold, "champions only": champions, "not yet": future} {
+			if _, err := redeem(t, env, rich, rw.GetRewardId()); status.Code(err) != codes.FailedPrecondition {
+				t.Errorf("%s: %v, want FailedPrecondition", name, err)
+			}
+		}
+		if _, err := env.Rewards.DeactivateReward(ctx(t), &rewardsv1.DeactivateRewardRequest{IdempotencyKey: key(),
+			RewardId: cheap.GetRewardId()}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = redeem(t, env, rich, cheap.GetRewardId())
+		wantCode(t, err, codes.FailedPrecondition)
+		_, err = redeem(t, env, rich, "0190c8a4-0000-7000-8000-000000000000")
+		wantCode(t, err, codes.NotFound)
+		if b := balance(t, env, rich); b.GetAvailable() != 4990 || b.GetHeld() != 0 {
+			t.Fatalf("balance %v, want only the one redemption burned", b)
+		}
+
+		// What the member can redeem, and what is missing for the rest.
+		el, err := env.Rewards.ListEligibleRewards(ctx(t), &rewardsv1.ListEligibleRewardsRequest{MemberId: poor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := map[string]*rewardsv1.Missing{}
+		for _, o := range el.GetUnavailable() {
+			missing[o.GetReward().GetRewardId()] = o.GetMissing()
+		}
+		if el.GetAvailablePoints() != 100 || len(el.GetEligible()) != 1 || el.GetEligible()[0].GetRewardId() != once.GetRewardId() {
+			t.Fatalf("eligible %v", el)
+		}
+		if m := missing[gold.GetRewardId()]; m.GetTierNeeded() != "gold" {
+			t.Fatalf("gold reward missing %v", m)
+		}
+		if m := missing[champions.GetRewardId()]; !m.GetSegmentNotEligible() {
+			t.Fatalf("champions reward missing %v", m)
+		}
+		if m := missing[future.GetRewardId()]; !m.GetOutsideValidity() {
+			t.Fatalf("future reward missing %v", m)
+		}
+		el, err = env.Rewards.ListEligibleRewards(ctx(t), &rewardsv1.ListEligibleRewardsRequest{MemberId: rich})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range el.GetUnavailable() {
+			if o.GetReward().GetRewardId() == once.GetRewardId() && !o.GetMissing().GetMemberLimitReached() {
+				t.Fatalf("limited reward %v", o)
+			}
+		}
+		env.Check(t)
+	})
+}
+
+// Cancelling a redemption refunds the points to their original lots, with
+// their expiry, and returns the stock; the voucher can no longer be used.
+func TestCancelRedemptionRestoresPointsAndStock(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		m := member(t, env, "test", 400)
+		env.Clock.Advance(90 * 24 * time.Hour)
+		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m,
+			Basis: &ledgerv1.EarnRequest_Points{Points: 100}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+			t.Fatal(err)
+		}
+		before := balance(t, env, m)
+		rw := createReward(t, env, "test", voucherTerms(450, 1))
+		res, err := redeem(t, env, m, rw.GetRewardId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel := &rewardsv1.CancelRedemptionRequest{IdempotencyKey: key(), RedemptionId: res.GetVoucher().GetRedemptionId(),
+			Reason: "changed mind"}
+		c, err := env.Rewards.CancelRedemption(ctx(t), cancel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_CANCELLED || c.GetRefundEntryId() == "" {
+			t.Fatalf("cancel %v", c)
+		}
+		if again, err := env.Rewards.CancelRedemption(ctx(t), cancel); err != nil || !proto.Equal(again, c) {
+			t.Fatalf("cancel retry %v %v", again, err)
+		}
+		after := balance(t, env, m)
+		after.AsOf, before.AsOf = nil, nil
+		after.LifetimeBurned, before.LifetimeBurned = 0, 0
+		if !proto.Equal(after, before) {
+			t.Fatalf("balance after cancelling\n%v\nwant\n%v", after, before)
+		}
+		got, _ := env.Rewards.GetReward(ctx(t), &rewardsv1.GetRewardRequest{RewardId: rw.GetRewardId()})
+		if got.GetReward().GetStockLeft() != 1 {
+			t.Fatalf("stock not returned: %v", got)
+		}
+		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: res.GetVoucher().GetCode(),
+			StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS})
+		wantCode(t, err, codes.FailedPrecondition)
+		env.Check(t)
+	})
+}
+
+// Catalogue administration: terms are checked, stock never drops below
+// what was issued, bad input writes nothing.
+func TestCatalogueAdministration(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		bad := map[string]func(*rewardsv1.RewardTerms){
+			"amount voucher without amount": func(t *rewardsv1.RewardTerms) { t.Amount = nil },
+			"percent on an amount voucher":  func(t *rewardsv1.RewardTerms) { t.Percent = "10" },
+			"no voucher validity":           func(t *rewardsv1.RewardTerms) { t.VoucherValidity = nil },
+			"unknown tier":                  func(t *rewardsv1.RewardTerms) { t.MinTier = "platinum" },
+			"zero cost":                     func(t *rewardsv1.RewardTerms) { t.PointsCost = 0 },
+			"window ends before it starts": func(t *rewardsv1.RewardTerms) {
+				t.ValidFrom, t.ValidUntil = timestamppb.New(time.Unix(2000, 0)), timestamppb.New(time.Unix(1000, 0))
+			},
+			"limit without period":  func(t *rewardsv1.RewardTerms) { t.MemberLimit = 2 },
+			"store id with a comma": func(t *rewardsv1.RewardTerms) { t.StoreIds = []string{"a,b"} },
+		}
+		for name, mutate := range bad {
+			terms := voucherTerms(100, 3)
+			mutate(terms)
+			_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "tiered", Terms: terms})
+			if status.Code(err) != codes.InvalidArgument {
+				t.Errorf("%s: %v, want InvalidArgument", name, err)
+			}
+		}
+		_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "nope", Terms: voucherTerms(1, 1)})
+		wantCode(t, err, codes.NotFound)
+		list, err := env.Rewards.ListRewards(ctx(t), &rewardsv1.ListRewardsRequest{ProgrammeId: "tiered", IncludeInactive: true})
+		if err != nil || len(list.GetRewards()) != 0 {
+			t.Fatalf("refused rewards were written: %v %v", list, err)
+		}
+
+		percent := &rewardsv1.RewardTerms{Name: "15% off", PointsCost: 500, Type: rewardsv1.RewardType_REWARD_TYPE_VOUCHER_PERCENT,
+			Percent: "15", VoucherValidity: durationpb.New(time.Hour), StockTotal: 2, MinTier: "silver"}
+		rw := createReward(t, env, "tiered", percent)
+		m := member(t, env, "tiered", 100)
+		_ = m
+		rich := member(t, env, "tiered", 2000)
+		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: rich, Tier: "silver",
+			Reason: "test", Operator: "qa"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := redeem(t, env, rich, rw.GetRewardId()); err != nil {
+			t.Fatal(err)
+		}
+		percent.StockTotal = 0
+		_, err = env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
+		wantCode(t, err, codes.InvalidArgument)
+		percent.StockTotal = 1
+		up, err := env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
+		if err != nil || up.GetReward().GetStockLeft() != 0 {
+			t.Fatalf("update %v %v", up, err)
+		}
+		percent.Name = "20% off"
+		percent.Percent = "20"
+		percent.StockTotal = 5
+		up, err = env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
+		if err != nil || up.GetReward().GetTerms().GetPercent() != "20" || up.GetReward().GetStockLeft() != 4 {
+			t.Fatalf("update %v %v", up, err)
+		}
+	})
+}

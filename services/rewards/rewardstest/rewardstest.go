@@ -1,0 +1,65 @@
+// Package rewardstest runs the rewards service for tests, against a real
+// ledger (ledgertest) on the same database, over gRPC.
+package rewardstest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/store"
+)
+
+// Env is a running ledger and rewards service.
+type Env struct {
+	*ledgertest.Env
+	Rewards    rewardsv1.RewardsServiceClient
+	RewardsApp *app.Service
+}
+
+// Start runs a ledger and the rewards service on db.
+func Start(t testing.TB, db *sqldb.DB) *Env {
+	t.Helper()
+	led := ledgertest.Start(t, db, ledgertest.Options{})
+	log := ledgertest.Logger(t)
+	if err := store.Migrate(context.Background(), db, log); err != nil {
+		t.Fatalf("migrate rewards: %v", err)
+	}
+	ledgerConn, err := grpc.NewClient(led.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
+		app.Options{Now: led.Clock.Now, Logger: log, HoldTTL: 5 * time.Minute})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcapi.Register(srv, a, log, led.Clock.Now)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Stop()
+		ledgerConn.Close()
+	})
+	return &Env{Env: led, Rewards: rewardsv1.NewRewardsServiceClient(conn), RewardsApp: a}
+}

@@ -1,0 +1,343 @@
+// Package store is the rewards service's SQL store, one implementation for
+// SQLite, PostgreSQL and CockroachDB.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the rewards schema up to date.
+func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
+	return db.Migrate(ctx, migrations, "migrations", "rewards_schema_version", log)
+}
+
+// Store implements app.Store.
+type Store struct{ db *sqldb.DB }
+
+// New wraps a database.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// Update implements app.Store.
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+}
+
+// View implements app.Store.
+func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+}
+
+type txn struct{ tx *sql.Tx }
+
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromUS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func conflict(err error) error {
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %w", app.ErrConflict, err)
+	}
+	return err
+}
+
+func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, conflict(fmt.Errorf("%.40q: %w", q, err))
+	}
+	return res.RowsAffected()
+}
+
+func (t *txn) Idem(ctx context.Context, k app.IdemKey) (*app.IdemRecord, error) {
+	r := app.IdemRecord{IdemKey: k}
+	var created int64
+	err := t.tx.QueryRowContext(ctx, `SELECT method, request_hash, subject_id, response, created_at FROM rewards_idempotency
+		WHERE caller = $1 AND idem_key = $2`, k.Caller, k.Key).Scan(&r.Method, &r.Hash, &r.Subject, &r.Response, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %w", err)
+	}
+	r.CreatedAt = fromUS(created)
+	return &r, nil
+}
+
+func (t *txn) PutIdem(ctx context.Context, r app.IdemRecord) error {
+	if r.Response == nil {
+		r.Response = []byte{} // in progress
+	}
+	_, err := t.exec(ctx, `INSERT INTO rewards_idempotency (caller, idem_key, method, request_hash, subject_id, response, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.Caller, r.Key, r.Method, r.Hash, r.Subject, r.Response, us(r.CreatedAt))
+	return err
+}
+
+func (t *txn) FinishIdem(ctx context.Context, k app.IdemKey, response []byte) error {
+	_, err := t.exec(ctx, `UPDATE rewards_idempotency SET response = $1 WHERE caller = $2 AND idem_key = $3`, response, k.Caller, k.Key)
+	return err
+}
+
+const rewardCols = `reward_id, programme_id, name, description, points_cost, type, amount, currency, percent, product_sku,
+	partner_id, partner_ref, valid_from, valid_until, voucher_validity, stock_total, stock_allocated, member_limit,
+	limit_period, min_tier, segments, store_ids, channels, active, created_at, updated_at`
+
+func rewardArgs(r *domain.Reward) []any {
+	var amount, currency, percent any
+	if r.Amount != nil {
+		amount, currency = r.Amount.Amount, r.Amount.Currency
+	}
+	if !r.Percent.IsZero() {
+		percent = r.Percent
+	}
+	channels := make([]string, len(r.Channels))
+	for i, c := range r.Channels {
+		channels[i] = string(c)
+	}
+	return []any{r.ID, r.ProgrammeID, r.Name, r.Description, r.PointsCost, string(r.Type), amount, currency, percent,
+		r.ProductSKU, r.PartnerID, r.PartnerRef, us(r.ValidFrom), us(r.ValidUntil), int64(r.VoucherValidity / time.Microsecond),
+		r.StockTotal, r.StockAllocated, r.MemberLimit, string(r.LimitPeriod), r.MinTier, strings.Join(r.Segments, ","),
+		strings.Join(r.StoreIDs, ","), strings.Join(channels, ","), r.Active, us(r.CreatedAt), us(r.UpdatedAt)}
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain.Reward, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+rewardCols+` FROM rewards_rewards WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("rewards: %w", err)
+	}
+	defer rows.Close()
+	var out []*domain.Reward
+	for rows.Next() {
+		var r domain.Reward
+		var amount, percent decimal.NullDecimal
+		var currency sql.NullString
+		var from, until, validity, created, updated int64
+		var segments, stores, channels string
+		if err := rows.Scan(&r.ID, &r.ProgrammeID, &r.Name, &r.Description, &r.PointsCost, &r.Type, &amount, &currency, &percent,
+			&r.ProductSKU, &r.PartnerID, &r.PartnerRef, &from, &until, &validity, &r.StockTotal, &r.StockAllocated, &r.MemberLimit,
+			&r.LimitPeriod, &r.MinTier, &segments, &stores, &channels, &r.Active, &created, &updated); err != nil {
+			return nil, fmt.Errorf("scan reward: %w", err)
+		}
+		if amount.Valid {
+			r.Amount = &domain.Money{Amount: amount.Decimal, Currency: currency.String}
+		}
+		if percent.Valid {
+			r.Percent = percent.Decimal
+		}
+		r.ValidFrom, r.ValidUntil, r.CreatedAt, r.UpdatedAt = fromUS(from), fromUS(until), fromUS(created), fromUS(updated)
+		r.VoucherValidity = time.Duration(validity) * time.Microsecond
+		r.Segments, r.StoreIDs = split(segments), split(stores)
+		for _, c := range split(channels) {
+			r.Channels = append(r.Channels, domain.Channel(c))
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) InsertReward(ctx context.Context, r *domain.Reward) error {
+	_, err := t.exec(ctx, `INSERT INTO rewards_rewards (`+rewardCols+`) VALUES (`+sqldb.Placeholders(1, 26)+`)`, rewardArgs(r)...)
+	return err
+}
+
+func (t *txn) UpdateReward(ctx context.Context, r *domain.Reward) error {
+	a := rewardArgs(r)
+	_, err := t.exec(ctx, `UPDATE rewards_rewards SET name = $2, description = $3, points_cost = $4, type = $5, amount = $6,
+		currency = $7, percent = $8, product_sku = $9, partner_id = $10, partner_ref = $11, valid_from = $12, valid_until = $13,
+		voucher_validity = $14, stock_total = $15, member_limit = $16, limit_period = $17, min_tier = $18, segments = $19,
+		store_ids = $20, channels = $21, active = $22, updated_at = $23 WHERE reward_id = $1`,
+		a[0], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[17], a[18], a[19],
+		a[20], a[21], a[22], a[23], a[25])
+	return err
+}
+
+func (t *txn) Reward(ctx context.Context, id string) (*domain.Reward, error) {
+	rs, err := t.rewards(ctx, `reward_id = $1`, id)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+func (t *txn) Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
+	if includeInactive {
+		return t.rewards(ctx, `programme_id = $1 ORDER BY points_cost, name, reward_id`, programmeID)
+	}
+	return t.rewards(ctx, `programme_id = $1 AND active ORDER BY points_cost, name, reward_id`, programmeID)
+}
+
+func (t *txn) AllocateStock(ctx context.Context, rewardID string, n int64) (bool, error) {
+	got, err := t.exec(ctx, `UPDATE rewards_rewards SET stock_allocated = stock_allocated + $1
+		WHERE reward_id = $2 AND stock_allocated + $1 <= stock_total`, n, rewardID)
+	return got == 1, err
+}
+
+func (t *txn) ReturnStock(ctx context.Context, rewardID string, n int64) error {
+	_, err := t.exec(ctx, `UPDATE rewards_rewards SET stock_allocated = stock_allocated - $1 WHERE reward_id = $2`, n, rewardID)
+	return err
+}
+
+func (t *txn) UseLimit(ctx context.Context, member, reward, period string, limit int) (bool, error) {
+	if limit <= 0 {
+		return true, nil
+	}
+	got, err := t.exec(ctx, `INSERT INTO rewards_member_usage (member_id, reward_id, period_key, used) VALUES ($1, $2, $3, 1)
+		ON CONFLICT (member_id, reward_id, period_key) DO UPDATE SET used = rewards_member_usage.used + 1
+		WHERE rewards_member_usage.used < $4`, member, reward, period, limit)
+	return got == 1, err
+}
+
+func (t *txn) ReturnLimit(ctx context.Context, member, reward, period string) error {
+	_, err := t.exec(ctx, `UPDATE rewards_member_usage SET used = used - 1
+		WHERE member_id = $1 AND reward_id = $2 AND period_key = $3 AND used > 0`, member, reward, period)
+	return err
+}
+
+func (t *txn) Usage(ctx context.Context, member string, periods map[string]string) (map[string]int, error) {
+	out := map[string]int{}
+	rows, err := t.tx.QueryContext(ctx, `SELECT reward_id, period_key, used FROM rewards_member_usage WHERE member_id = $1`, member)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var reward, period string
+		var used int
+		if err := rows.Scan(&reward, &period, &used); err != nil {
+			return nil, err
+		}
+		if periods[reward] == period {
+			out[reward] = used
+		}
+	}
+	return out, rows.Err()
+}
+
+const redemptionCols = `redemption_id, reward_id, member_id, programme_id, status, points, hold_id, capture_entry_id,
+	refund_entry_id, voucher_code, period_key, failure, created_at, updated_at`
+
+func redemptionArgs(r *domain.Redemption) []any {
+	return []any{r.ID, r.RewardID, r.MemberID, r.ProgrammeID, string(r.Status), r.Points, r.HoldID, r.CaptureEntryID,
+		r.RefundEntryID, r.VoucherCode, r.PeriodKey, r.Failure, us(r.CreatedAt), us(r.UpdatedAt)}
+}
+
+func (t *txn) InsertRedemption(ctx context.Context, r *domain.Redemption) error {
+	_, err := t.exec(ctx, `INSERT INTO rewards_redemptions (`+redemptionCols+`) VALUES (`+sqldb.Placeholders(1, 14)+`)`, redemptionArgs(r)...)
+	return err
+}
+
+func (t *txn) UpdateRedemption(ctx context.Context, r *domain.Redemption, from domain.RedemptionStatus) error {
+	got, err := t.exec(ctx, `UPDATE rewards_redemptions SET status = $5, points = $6, hold_id = $7, capture_entry_id = $8,
+		refund_entry_id = $9, voucher_code = $10, period_key = $11, failure = $12, updated_at = $14
+		WHERE redemption_id = $1 AND reward_id = $2 AND member_id = $3 AND programme_id = $4 AND created_at = $13 AND status = $15`,
+		append(redemptionArgs(r), string(from))...)
+	if err == nil && got != 1 {
+		err = fmt.Errorf("%w: redemption %s is no longer %s", app.ErrConflict, r.ID, from)
+	}
+	return err
+}
+
+func (t *txn) redemptions(ctx context.Context, where string, args ...any) ([]*domain.Redemption, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+redemptionCols+` FROM rewards_redemptions WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("redemptions: %w", err)
+	}
+	defer rows.Close()
+	var out []*domain.Redemption
+	for rows.Next() {
+		var r domain.Redemption
+		var created, updated int64
+		if err := rows.Scan(&r.ID, &r.RewardID, &r.MemberID, &r.ProgrammeID, &r.Status, &r.Points, &r.HoldID, &r.CaptureEntryID,
+			&r.RefundEntryID, &r.VoucherCode, &r.PeriodKey, &r.Failure, &created, &updated); err != nil {
+			return nil, err
+		}
+		r.CreatedAt, r.UpdatedAt = fromUS(created), fromUS(updated)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) Redemption(ctx context.Context, id string) (*domain.Redemption, error) {
+	rs, err := t.redemptions(ctx, `redemption_id = $1`, id)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+func (t *txn) Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error) {
+	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
+		us(before), limit)
+}
+
+const voucherCols = `code, redemption_id, reward_id, member_id, status, issued_at, expires_at, consumed_at, consumed_store,
+	consumed_channel, consumed_order_ref, consume_key`
+
+func voucherArgs(v *domain.Voucher) []any {
+	return []any{v.Code, v.RedemptionID, v.RewardID, v.MemberID, string(v.Status), us(v.IssuedAt), us(v.ExpiresAt),
+		us(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey}
+}
+
+func (t *txn) InsertVoucher(ctx context.Context, v *domain.Voucher) error {
+	_, err := t.exec(ctx, `INSERT INTO rewards_vouchers (`+voucherCols+`) VALUES (`+sqldb.Placeholders(1, 12)+`)`, voucherArgs(v)...)
+	return err
+}
+
+func (t *txn) UpdateVoucher(ctx context.Context, v *domain.Voucher, from domain.VoucherStatus) error {
+	got, err := t.exec(ctx, `UPDATE rewards_vouchers SET status = $5, issued_at = $6, expires_at = $7, consumed_at = $8,
+		consumed_store = $9, consumed_channel = $10, consumed_order_ref = $11, consume_key = $12
+		WHERE code = $1 AND redemption_id = $2 AND reward_id = $3 AND member_id = $4 AND status = $13`,
+		append(voucherArgs(v), string(from))...)
+	if err == nil && got != 1 {
+		err = fmt.Errorf("%w: voucher is no longer %s", app.ErrConflict, from)
+	}
+	return err
+}
+
+func (t *txn) Voucher(ctx context.Context, code string) (*domain.Voucher, error) {
+	var v domain.Voucher
+	var issued, expires, consumed int64
+	err := t.tx.QueryRowContext(ctx, `SELECT `+voucherCols+` FROM rewards_vouchers WHERE code = $1`, code).Scan(
+		&v.Code, &v.RedemptionID, &v.RewardID, &v.MemberID, &v.Status, &issued, &expires, &consumed, &v.ConsumedStore,
+		&v.ConsumedChannel, &v.ConsumedOrderRef, &v.ConsumeKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("voucher: %w", err)
+	}
+	v.IssuedAt, v.ExpiresAt, v.ConsumedAt = fromUS(issued), fromUS(expires), fromUS(consumed)
+	return &v, nil
+}
