@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 )
 
 // ErrConflict is a store conflict (a unique key taken by a concurrent
@@ -63,12 +63,11 @@ func submit[R any](ctx context.Context, s *Service, c call, run func(ctx context
 	var zero R
 	o := &op{call: c, ctx: ctx, done: make(chan opResult, 1)}
 	if c.key != "" {
-		b, err := json.Marshal(c.req)
+		h, err := idem.Hash(c.method, c.req)
 		if err != nil {
-			return zero, fmt.Errorf("hash %s request: %w", c.method, err)
+			return zero, err
 		}
-		h := sha256.Sum256(append([]byte(c.method+"\x00"), b...))
-		o.idem, o.hash = IdemKey{Caller: c.caller, Key: c.key}, h[:]
+		o.idem, o.hash = IdemKey{Caller: c.caller, Key: c.key}, h
 	}
 	o.run = func(ctx context.Context, u *uow) (any, error) { return run(ctx, u) }
 	o.decode = func(b []byte) (any, error) {

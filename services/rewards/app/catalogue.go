@@ -5,6 +5,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
 
@@ -35,7 +36,7 @@ func (s *Service) CreateReward(ctx context.Context, caller, key, programmeID str
 		ProgrammeID string
 		Terms       domain.Terms
 	}
-	return idempotent(ctx, s, "CreateReward", IdemKey{caller, key}, req{programmeID, t},
+	return idempotent(ctx, s, "CreateReward", idem.Key{Caller: caller, Key: key}, req{programmeID, t},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			now := s.clock()
 			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, Active: true, CreatedAt: now, UpdatedAt: now}
@@ -60,7 +61,7 @@ func (s *Service) UpdateReward(ctx context.Context, caller, key, rewardID string
 		RewardID string
 		Terms    domain.Terms
 	}
-	return idempotent(ctx, s, "UpdateReward", IdemKey{caller, key}, req{rewardID, t},
+	return idempotent(ctx, s, "UpdateReward", idem.Key{Caller: caller, Key: key}, req{rewardID, t},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -79,7 +80,7 @@ func (s *Service) DeactivateReward(ctx context.Context, caller, key, rewardID st
 	if _, err := s.Reward(ctx, rewardID); err != nil {
 		return nil, err
 	}
-	return idempotent(ctx, s, "DeactivateReward", IdemKey{caller, key}, rewardID,
+	return idempotent(ctx, s, "DeactivateReward", idem.Key{Caller: caller, Key: key}, rewardID,
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -225,7 +226,7 @@ func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Cons
 		return nil, err
 	}
 	c.Code = code
-	return idempotent(ctx, s, "ConsumeVoucher", IdemKey{caller, key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
+	return idempotent(ctx, s, "ConsumeVoucher", idem.Key{Caller: caller, Key: key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
 		v, r, err := s.voucher(ctx, tx, code)
 		if err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
 
@@ -50,11 +50,11 @@ type (
 // retry with the same key resumes an unfinished redemption or replays the
 // outcome of a finished one, success or refusal.
 func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequest) (*RedeemResult, error) {
-	hash, err := requestHash("Redeem", req)
+	hash, err := idem.Hash("Redeem", req)
 	if err != nil {
 		return nil, err
 	}
-	k := IdemKey{Caller: caller, Key: key}
+	k := idem.Key{Caller: caller, Key: key}
 	var r *domain.Redemption
 	var replay []byte
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -63,8 +63,8 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 			return err
 		}
 		if rec != nil {
-			if rec.Method != "Redeem" || !bytes.Equal(rec.Hash, hash) {
-				return fault.Exists("idempotency key %q was already used for a different request", key)
+			if err := rec.Matches("Redeem", hash); err != nil {
+				return err
 			}
 			replay = rec.Response
 			r, err = tx.Redemption(ctx, rec.Subject)
@@ -86,7 +86,7 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 		if err := tx.InsertRedemption(ctx, r); err != nil {
 			return err
 		}
-		return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: "Redeem", Hash: hash, Subject: r.ID, CreatedAt: now})
+		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "Redeem", Hash: hash, Subject: r.ID, CreatedAt: now})
 	})
 	if errors.Is(err, ErrConflict) {
 		return s.Redeem(ctx, caller, key, req) // the same key, claimed concurrently: resume that one
@@ -95,13 +95,13 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 		return nil, err
 	}
 	if len(replay) > 0 {
-		return decodeReply[*RedeemResult](replay)
+		return idem.DecodeReply[*RedeemResult](replay)
 	}
 	res, err := s.advance(ctx, r, req)
 	if _, rule := fault.As(err); err != nil && !rule {
 		return nil, err // unfinished: a retry, or recovery, carries on
 	}
-	reply, encErr := encodeReply(res, err)
+	reply, encErr := idem.EncodeReply(res, err)
 	if encErr != nil {
 		return nil, encErr
 	}
@@ -406,19 +406,21 @@ func ledgerChannel(c domain.Channel) ledgerv1.Channel {
 // CancelRedemption voids an unused voucher, refunds its points to their
 // original lots on the ledger and returns the stock.
 func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionID, reason string) (*RedeemResult, error) {
-	hash, err := requestHash("CancelRedemption", []string{redemptionID, reason})
+	hash, err := idem.Hash("CancelRedemption", []string{redemptionID, reason})
 	if err != nil {
 		return nil, err
 	}
-	k := IdemKey{Caller: caller, Key: key}
+	k := idem.Key{Caller: caller, Key: key}
 	var r *domain.Redemption
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		rec, err := tx.Idem(ctx, k)
 		if err != nil {
 			return err
 		}
-		if rec != nil && (rec.Method != "CancelRedemption" || !bytes.Equal(rec.Hash, hash)) {
-			return fault.Exists("idempotency key %q was already used for a different request", key)
+		if rec != nil {
+			if err := rec.Matches("CancelRedemption", hash); err != nil {
+				return err
+			}
 		}
 		if r, err = tx.Redemption(ctx, redemptionID); err != nil {
 			return err
@@ -450,7 +452,7 @@ func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionI
 			return err
 		}
 		r = &next
-		return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: "CancelRedemption", Hash: hash, Subject: r.ID, CreatedAt: s.clock()})
+		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "CancelRedemption", Hash: hash, Subject: r.ID, CreatedAt: s.clock()})
 	})
 	if errors.Is(err, ErrConflict) {
 		return s.CancelRedemption(ctx, caller, key, redemptionID, reason)

@@ -3,10 +3,7 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +16,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 )
 
 // Options tune a Service.
@@ -121,57 +119,13 @@ func ledgerErr(err error) error {
 	return fmt.Errorf("ledger: %w", err)
 }
 
-// stored is a finished request's reply: a result or a refusal.
-type stored struct {
-	Result json.RawMessage `json:",omitempty"`
-	Kind   fault.Kind      `json:",omitempty"`
-	Field  string          `json:",omitempty"`
-	Msg    string          `json:",omitempty"`
-}
-
-func encodeReply(v any, err error) ([]byte, error) {
-	if err != nil {
-		f, _ := fault.As(err)
-		return json.Marshal(stored{Kind: f.Kind, Field: f.Field, Msg: f.Msg})
-	}
-	b, merr := json.Marshal(v)
-	if merr != nil {
-		return nil, fmt.Errorf("encode reply: %w", merr)
-	}
-	return json.Marshal(stored{Result: b})
-}
-
-func decodeReply[R any](b []byte) (R, error) {
-	var r R
-	var st stored
-	if err := json.Unmarshal(b, &st); err != nil {
-		return r, fmt.Errorf("decode stored reply: %w", err)
-	}
-	if st.Kind != 0 {
-		return r, &fault.Error{Kind: st.Kind, Field: st.Field, Msg: st.Msg}
-	}
-	if err := json.Unmarshal(st.Result, &r); err != nil {
-		return r, fmt.Errorf("decode stored reply: %w", err)
-	}
-	return r, nil
-}
-
-func requestHash(method string, req any) ([]byte, error) {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("hash %s request: %w", method, err)
-	}
-	h := sha256.Sum256(append([]byte(method+"\x00"), b...))
-	return h[:], nil
-}
-
 // idempotent runs a request that lives in one database transaction: the
 // same key and request replay the stored reply; a different request under
 // the key is refused.
-func idempotent[R any](ctx context.Context, s *Service, method string, k IdemKey, req any,
+func idempotent[R any](ctx context.Context, s *Service, method string, k idem.Key, req any,
 	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
 	var zero R
-	hash, err := requestHash(method, req)
+	hash, err := idem.Hash(method, req)
 	if err != nil {
 		return zero, err
 	}
@@ -184,11 +138,9 @@ func idempotent[R any](ctx context.Context, s *Service, method string, k IdemKey
 				return err
 			}
 			if rec != nil {
-				if rec.Method != method || !bytes.Equal(rec.Hash, hash) {
-					out, outErr = zero, fault.Exists("idempotency key %q was already used for a different request", k.Key)
-					return nil
+				if outErr = rec.Matches(method, hash); outErr == nil {
+					out, outErr = idem.DecodeReply[R](rec.Response)
 				}
-				out, outErr = decodeReply[R](rec.Response)
 				return nil
 			}
 			out, outErr = run(ctx, tx)
@@ -196,13 +148,13 @@ func idempotent[R any](ctx context.Context, s *Service, method string, k IdemKey
 				return outErr
 			}
 			if outErr != nil {
-				return errRefused // roll back what run wrote, then record the refusal
+				return errRefused // roll back what run wrote
 			}
-			resp, err := encodeReply(out, nil)
+			resp, err := idem.EncodeReply(out, nil)
 			if err != nil {
 				return err
 			}
-			return tx.PutIdem(ctx, IdemRecord{IdemKey: k, Method: method, Hash: hash, Response: resp, CreatedAt: s.clock()})
+			return tx.PutIdem(ctx, idem.Record{Key: k, Method: method, Hash: hash, Response: resp, CreatedAt: s.clock()})
 		})
 		// A row changed or the key was taken concurrently: read again.
 		if !errors.Is(err, ErrConflict) || attempt == 5 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
 
@@ -19,29 +20,12 @@ type Store interface {
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 }
 
-// IdemKey scopes an idempotency key to its caller.
-type IdemKey struct {
-	Caller string
-	Key    string
-}
-
-// IdemRecord is a request's idempotency record: what it created (Subject)
-// and, once finished, its reply (Response, empty while in progress).
-type IdemRecord struct {
-	IdemKey
-	Method    string
-	Hash      []byte
-	Subject   string
-	Response  []byte
-	CreatedAt time.Time
-}
-
 // Tx is one database transaction.
 type Tx interface {
-	Idem(ctx context.Context, k IdemKey) (*IdemRecord, error)
+	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
 	// PutIdem claims a key; a key already taken is ErrConflict.
-	PutIdem(ctx context.Context, r IdemRecord) error
-	FinishIdem(ctx context.Context, k IdemKey, response []byte) error
+	PutIdem(ctx context.Context, r idem.Record) error
+	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
 
 	InsertReward(ctx context.Context, r *domain.Reward) error
 	UpdateReward(ctx context.Context, r *domain.Reward) error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -60,7 +61,7 @@ func fromUS(v int64) time.Time {
 }
 
 func conflict(err error) error {
-	if sqldb.IsUniqueViolation(err) {
+	if sqldb.IsUniqueViolation(err) || errors.Is(err, idem.ErrConflict) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
@@ -74,33 +75,18 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-func (t *txn) Idem(ctx context.Context, k app.IdemKey) (*app.IdemRecord, error) {
-	r := app.IdemRecord{IdemKey: k}
-	var created int64
-	err := t.tx.QueryRowContext(ctx, `SELECT method, request_hash, subject_id, response, created_at FROM rewards_idempotency
-		WHERE caller = $1 AND idem_key = $2`, k.Caller, k.Key).Scan(&r.Method, &r.Hash, &r.Subject, &r.Response, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("idempotency: %w", err)
-	}
-	r.CreatedAt = fromUS(created)
-	return &r, nil
+const idemTable = idem.Table("rewards_idempotency")
+
+func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
+	return idemTable.Get(ctx, t.tx, k)
 }
 
-func (t *txn) PutIdem(ctx context.Context, r app.IdemRecord) error {
-	if r.Response == nil {
-		r.Response = []byte{} // in progress
-	}
-	_, err := t.exec(ctx, `INSERT INTO rewards_idempotency (caller, idem_key, method, request_hash, subject_id, response, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.Caller, r.Key, r.Method, r.Hash, r.Subject, r.Response, us(r.CreatedAt))
-	return err
+func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
+	return conflict(idemTable.Put(ctx, t.tx, r))
 }
 
-func (t *txn) FinishIdem(ctx context.Context, k app.IdemKey, response []byte) error {
-	_, err := t.exec(ctx, `UPDATE rewards_idempotency SET response = $1 WHERE caller = $2 AND idem_key = $3`, response, k.Caller, k.Key)
-	return err
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+	return idemTable.Finish(ctx, t.tx, k, response)
 }
 
 const rewardCols = `reward_id, programme_id, name, description, points_cost, type, amount, currency, percent, product_sku,
