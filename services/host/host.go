@@ -29,6 +29,9 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
+	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
+	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
+	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	rewardsapi "github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
 	rewardsstore "github.com/fidelis-loyalty/fidelis/services/rewards/store"
@@ -36,12 +39,13 @@ import (
 
 // Service names.
 const (
-	Ledger  = "ledger"
-	Rewards = "rewards"
+	Ledger   = "ledger"
+	Rewards  = "rewards"
+	Partners = "partners"
 )
 
 // AllServices are the services "all" stands for.
-func AllServices() []string { return []string{Ledger, Rewards} }
+func AllServices() []string { return []string{Ledger, Rewards, Partners} }
 
 // Config says what to run and where.
 type Config struct {
@@ -87,11 +91,12 @@ func (c *Config) services() ([]string, error) {
 
 // Host is the running services.
 type Host struct {
-	GRPC    *grpcserver.Server
-	Ledger  *ledgerapp.Service
-	Rewards *rewardsapp.Service
-	Dialect sqldb.Dialect
-	closers []func()
+	GRPC     *grpcserver.Server
+	Ledger   *ledgerapp.Service
+	Rewards  *rewardsapp.Service
+	Partners *partnersapp.Service
+	Dialect  sqldb.Dialect
+	closers  []func()
 }
 
 // defaultShards is how many ledger write transactions run at once. SQLite
@@ -141,11 +146,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			return nil, err
 		}
 	}
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Telemetry: tel})
-	if err != nil {
-		return nil, err
-	}
-	h.GRPC = srv
 	// The internal listener carries calls between services of this process.
 	internal, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -156,7 +156,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
 	h.onClose(func() { stop(); jobs.Wait() })
-	var serving []string
 
 	if slices.Contains(services, Ledger) {
 		cfg, err := LoadProgrammes(c.ProgrammeConfig)
@@ -167,22 +166,16 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if shards <= 0 {
 			shards = defaultShards(db.Dialect)
 		}
-		a := ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
-		h.Ledger = a
-		h.onClose(a.Close) // runs before the database closes: every acknowledged request is committed
-		ledgerapi.Register(srv, a, log)
-		ledgerapi.RegisterStatus(srv, a, log)
-		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName)
-		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
-		if c.JobsEvery > 0 {
-			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
-		}
+		h.Ledger = ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
+		h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	}
-	if slices.Contains(services, Rewards) {
+	var ledgerClient ledgerv1.LedgerServiceClient
+	var statusClient ledgerv1.StatusServiceClient
+	if slices.Contains(services, Rewards) || slices.Contains(services, Partners) {
 		addr := c.LedgerAddr
 		if addr == "" {
 			if h.Ledger == nil {
-				return nil, errors.New("rewards needs the ledger: run it here too, or give its address")
+				return nil, errors.New("rewards and partners need the ledger: run it here too, or give its address")
 			}
 			addr = internal.Addr().String()
 		}
@@ -191,12 +184,40 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			return nil, err
 		}
 		h.onClose(func() { conn.Close() })
-		r := rewardsapp.New(rewardsstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
-			rewardsapp.Options{Logger: log})
-		h.Rewards = r
+		ledgerClient, statusClient = ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn)
+	}
+	if slices.Contains(services, Rewards) {
+		h.Rewards = rewardsapp.New(rewardsstore.New(db), ledgerClient, statusClient, rewardsapp.Options{Logger: log})
+	}
+	opts := grpcserver.Options{Logger: log, Telemetry: tel}
+	if slices.Contains(services, Partners) {
+		h.Partners = partnersapp.New(partnersstore.New(db), ledgerClient, statusClient, partnersapp.Options{Logger: log})
+		opts.Unary = append(opts.Unary, partnersapi.Auth(h.Partners, log))
+	}
+	srv, err := grpcserver.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	h.GRPC = srv
+	var serving []string
+	if a := h.Ledger; a != nil {
+		ledgerapi.Register(srv, a, log)
+		ledgerapi.RegisterStatus(srv, a, log)
+		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName)
+		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
+		if c.JobsEvery > 0 {
+			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
+		}
+	}
+	if r := h.Rewards; r != nil {
 		rewardsapi.Register(srv, r, log, nil)
 		serving = append(serving, rewardsapi.ServiceName)
 		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
+	}
+	if p := h.Partners; p != nil {
+		partnersapi.Register(srv, p, log)
+		serving = append(serving, partnersapi.ServiceName, partnersapi.AdminServiceName)
+		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
 	}
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range serving {
@@ -265,6 +286,11 @@ func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Log
 	}
 	if slices.Contains(services, Rewards) {
 		if err := rewardsstore.Migrate(ctx, db, log); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(services, Partners) {
+		if err := partnersstore.Migrate(ctx, db, log); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,8 @@ const (
 	// KindUnavailable is a service that cannot take requests now (shutting
 	// down); the caller may retry elsewhere.
 	KindUnavailable
+	// KindUnauthenticated is a caller without valid credentials.
+	KindUnauthenticated
 )
 
 // Error is a rule of the domain that a request broke. Nothing is written
@@ -74,4 +76,9 @@ func As(err error) (*Error, bool) {
 // Unavailable is a service that cannot take the request now.
 func Unavailable(format string, args ...any) error {
 	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Unauthenticated is a caller without valid credentials.
+func Unauthenticated(format string, args ...any) error {
+	return &Error{Kind: KindUnauthenticated, Msg: fmt.Sprintf(format, args...)}
 }

@@ -19,6 +19,7 @@ var faultCodes = map[fault.Kind]codes.Code{
 	fault.KindAlreadyExists:      codes.AlreadyExists,
 	fault.KindPermissionDenied:   codes.PermissionDenied,
 	fault.KindUnavailable:        codes.Unavailable,
+	fault.KindUnauthenticated:    codes.Unauthenticated,
 }
 
 // Status maps an error from the app layer to a gRPC status: a broken domain

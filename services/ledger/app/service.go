@@ -534,6 +534,23 @@ func (s *Service) Member(ctx context.Context, memberID string) (*domain.Member, 
 	return m, err
 }
 
+// FindMember finds a member of a programme by external ref.
+func (s *Service) FindMember(ctx context.Context, programmeID, ref string) (*domain.Member, error) {
+	var id string
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var ok bool
+		var err error
+		if id, ok, err = tx.MemberIDByRef(ctx, programmeID, ref); err == nil && !ok {
+			err = fault.NotFound("no member of programme %q has external ref %q", programmeID, ref)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Member(ctx, id)
+}
+
 // Entries pages through a member's entries, oldest first.
 func (s *Service) Entries(ctx context.Context, memberID string, pageSize int, pageToken string) ([]*domain.Entry, string, error) {
 	if pageSize <= 0 {

@@ -188,6 +188,24 @@ func (b *Book) system(name string) account {
 	return account{name: ProgrammeAccount(b.Member.ProgrammeID, name)}
 }
 
+// issuer is where earned points come from: the partner that funds them, or
+// the programme's issuance.
+func (b *Book) issuer(partnerID string) account {
+	if partnerID != "" {
+		return account{name: PartnerAccount(partnerID)}
+	}
+	return b.system(AccountIssuance)
+}
+
+// redeemer is where spent points go: the partner they are spent with, or
+// the programme's redemption account.
+func (b *Book) redeemer(partnerID string) account {
+	if partnerID != "" {
+		return account{name: PartnerAccount(partnerID)}
+	}
+	return b.system(AccountRedemption)
+}
+
 // System account names.
 const (
 	AccountIssuance   = "issuance"

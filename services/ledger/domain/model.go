@@ -171,8 +171,10 @@ type Entry struct {
 	// BasePoints is a purchase earn's points before the tier multiplier.
 	BasePoints int64
 	// Tier is the tier that priced an earn, or the floor a tier_floor sets.
-	Tier     string
-	Postings []Posting
+	Tier string
+	// PartnerID is the partner that funded an earn or took a burn.
+	PartnerID string
+	Postings  []Posting
 
 	AvailableAfter int64
 	PendingAfter   int64
@@ -218,6 +220,10 @@ const (
 func MemberAccount(memberID, bucket string) string {
 	return "member:" + memberID + ":" + bucket
 }
+
+// PartnerAccount names a partner's account: the points it funded (negative)
+// and took in burns (positive).
+func PartnerAccount(partnerID string) string { return "partner:" + partnerID }
 
 // ProgrammeAccount names one of a programme's system accounts: issuance,
 // redemption, expired, adjustment.

@@ -26,6 +26,8 @@ type EarnCmd struct {
 	OrderRef   string
 	Reason     string
 	OccurredAt time.Time
+	// PartnerID funds the points from the partner's account.
+	PartnerID string
 }
 
 // Earn credits points. Purchase points stay pending until the return window
@@ -55,13 +57,14 @@ func (b *Book) Earn(c EarnCmd, now time.Time) (*Entry, error) {
 	}
 	e := b.begin(EntryEarn, occurred, now)
 	e.Points, e.BasePoints, e.Purchase, e.Tier = points, base, c.Purchase, b.Member.Tier
-	e.Channel, e.StoreID, e.OrderRef, e.Reason = c.Channel, c.StoreID, c.OrderRef, c.Reason
+	e.Channel, e.StoreID, e.OrderRef, e.Reason, e.PartnerID = c.Channel, c.StoreID, c.OrderRef, c.Reason, c.PartnerID
+	source := b.issuer(c.PartnerID)
 	if points > 0 {
 		l := b.newLot(e, now)
 		l.Points = points
 		if availableAt.After(now) {
 			l.Pending, l.AvailableAt = true, availableAt
-			b.transfer(e, b.system(AccountIssuance), b.pending(), points)
+			b.transfer(e, source, b.pending(), points)
 			b.moveLot(e, l, e.ID, points)
 		} else {
 			l.AvailableAt = availableAt
@@ -70,7 +73,7 @@ func (b *Book) Earn(c EarnCmd, now time.Time) (*Entry, error) {
 				from = availableAt
 			}
 			l.ExpiresAt = b.Prog.ExpiresAt(from)
-			b.transfer(e, b.system(AccountIssuance), b.available(), points)
+			b.transfer(e, source, b.available(), points)
 			b.creditLot(e, l, e.ID, points)
 		}
 	}
@@ -86,6 +89,8 @@ type BurnCmd struct {
 	StoreID  string
 	OrderRef string
 	Reason   string
+	// PartnerID sends the points to the partner's account.
+	PartnerID string
 }
 
 // Burn spends points from available lots, earliest expiry first.
@@ -99,8 +104,9 @@ func (b *Book) Burn(c BurnCmd, now time.Time) (*Entry, error) {
 	}
 	e := b.begin(EntryBurn, now, now)
 	e.Points, e.Channel, e.StoreID, e.OrderRef, e.Reason = c.Points, c.Channel, c.StoreID, c.OrderRef, c.Reason
+	e.PartnerID = c.PartnerID
 	b.drawFIFO(e, e.ID, c.Points, nil)
-	b.transfer(e, b.available(), b.system(AccountRedemption), c.Points)
+	b.transfer(e, b.available(), b.redeemer(c.PartnerID), c.Points)
 	b.Member.LifetimeBurned += c.Points
 	b.finish(e, now)
 	return e, nil
@@ -328,15 +334,16 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 
 	e := b.begin(EntryClawback, now, now)
 	e.Points, e.Uncollected, e.Purchase, e.ReversesEntryID = fromPending+fromAvailable, uncollected, returned, orig.ID
+	e.PartnerID = orig.PartnerID
 	e.Reason, e.Channel, e.StoreID, e.OrderRef = c.Reason, c.Channel, c.StoreID, orig.OrderRef
 	if fromPending > 0 {
 		b.moveLot(e, own, e.ID, -fromPending)
-		b.transfer(e, b.pending(), b.system(AccountIssuance), fromPending)
+		b.transfer(e, b.pending(), b.issuer(orig.PartnerID), fromPending)
 	}
 	if fromAvailable > 0 {
 		taken := b.drawFIFO(e, e.ID, fromAvailable, own)
 		b.Member.Debt += fromAvailable - taken
-		b.transfer(e, b.available(), b.system(AccountIssuance), fromAvailable)
+		b.transfer(e, b.available(), b.issuer(orig.PartnerID), fromAvailable)
 	}
 	b.Member.LifetimeEarned -= n
 	b.finish(e, now)
@@ -374,9 +381,9 @@ func (b *Book) refund(c ReverseCmd, now time.Time) (*Entry, error) {
 		return nil, fault.Invalid("portion", "one of returned, points or full is required")
 	}
 	e := b.begin(EntryRefund, now, now)
-	e.Points, e.ReversesEntryID, e.HoldID = n, orig.ID, orig.HoldID
+	e.Points, e.ReversesEntryID, e.HoldID, e.PartnerID = n, orig.ID, orig.HoldID, orig.PartnerID
 	e.Reason, e.Channel, e.StoreID, e.OrderRef = c.Reason, c.Channel, c.StoreID, orig.OrderRef
-	b.transfer(e, b.system(AccountRedemption), b.available(), n)
+	b.transfer(e, b.redeemer(orig.PartnerID), b.available(), n)
 	b.restoreLIFO(e, origin, n)
 	b.Member.LifetimeBurned -= n
 	b.finish(e, now)

@@ -101,7 +101,7 @@ func entryToProto(e *domain.Entry) *ledgerv1.Entry {
 		Channel: channelToProto(e.Channel), StoreId: e.StoreID, OrderRef: e.OrderRef, Purchase: moneyToProto(e.Purchase),
 		Reason: e.Reason, Operator: e.Operator, ReversesEntryId: e.ReversesEntryID, HoldId: e.HoldID,
 		OccurredAt: ts(e.OccurredAt), RecordedAt: ts(e.RecordedAt), ConfigVersion: e.ConfigVersion,
-		Tier: e.Tier, BasePoints: e.BasePoints,
+		Tier: e.Tier, BasePoints: e.BasePoints, PartnerId: e.PartnerID,
 	}
 	for _, ps := range e.Postings {
 		p.Postings = append(p.Postings, &ledgerv1.Posting{Account: ps.Account, Amount: ps.Amount})

@@ -52,6 +52,14 @@ func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*
 	return &ledgerv1.GetMemberResponse{Member: memberToProto(m)}, nil
 }
 
+func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) (*ledgerv1.FindMemberResponse, error) {
+	m, err := s.app.FindMember(ctx, r.GetProgrammeId(), r.GetExternalRef())
+	if err != nil {
+		return nil, s.status(ctx, "FindMember", err)
+	}
+	return &ledgerv1.FindMemberResponse{Member: memberToProto(m)}, nil
+}
+
 func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.EarnResponse, error) {
 	purchase, err := money(r.GetPurchase(), "purchase")
 	if err != nil {
@@ -59,7 +67,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 	}
 	res, err := s.app.Earn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
 		Purchase: purchase, Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
-		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()),
+		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()), PartnerID: r.GetPartnerId(),
 	})
 	if err != nil {
 		return nil, s.status(ctx, "Earn", err)
@@ -70,7 +78,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.BurnResponse, error) {
 	res, err := s.app.Burn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
 		Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(), OrderRef: r.GetOrderRef(),
-		Reason: r.GetReason(),
+		Reason: r.GetReason(), PartnerID: r.GetPartnerId(),
 	})
 	if err != nil {
 		return nil, s.status(ctx, "Burn", err)

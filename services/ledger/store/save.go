@@ -59,7 +59,7 @@ func (s *script) add(w *app.Writes) {
 		}
 		return []any{e.ID, e.MemberID, e.ProgrammeID, e.Seq, string(e.Kind), e.Points, e.BasePoints, e.Tier, e.AvailableAfter, e.PendingAfter,
 			e.HeldAfter, string(e.Channel), e.StoreID, e.OrderRef, amount, currency, e.Uncollected, e.Reason, e.Operator,
-			reverses, hold, us(e.OccurredAt), us(e.RecordedAt), e.ConfigVersion, e.Caller}
+			reverses, hold, us(e.OccurredAt), us(e.RecordedAt), e.ConfigVersion, e.Caller, e.PartnerID}
 	})
 	type posting struct {
 		entry string

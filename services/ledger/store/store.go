@@ -299,7 +299,7 @@ func (t *txn) OriginMoves(ctx context.Context, origins []string) ([]domain.LotMo
 
 const entryCols = `entry_id, member_id, programme_id, seq, kind, points, base_points, tier, available_after, pending_after, held_after,
 	channel, store_id, order_ref, purchase_amount, purchase_currency, uncollected, reason, operator,
-	reverses_entry_id, hold_id, occurred_at, recorded_at, config_version, caller`
+	reverses_entry_id, hold_id, occurred_at, recorded_at, config_version, caller, partner_id`
 
 // entries reads entries with their postings.
 func (t *txn) entries(ctx context.Context, where string, args []any) ([]*domain.Entry, error) {
@@ -311,7 +311,7 @@ func (t *txn) entries(ctx context.Context, where string, args []any) ([]*domain.
 		var occurred, recorded int64
 		if err := r.Scan(&e.ID, &e.MemberID, &e.ProgrammeID, &e.Seq, &e.Kind, &e.Points, &e.BasePoints, &e.Tier, &e.AvailableAfter, &e.PendingAfter,
 			&e.HeldAfter, &e.Channel, &e.StoreID, &e.OrderRef, &amount, &currency, &e.Uncollected, &e.Reason, &e.Operator,
-			&reverses, &hold, &occurred, &recorded, &e.ConfigVersion, &e.Caller); err != nil {
+			&reverses, &hold, &occurred, &recorded, &e.ConfigVersion, &e.Caller, &e.PartnerID); err != nil {
 			return err
 		}
 		if amount.Valid {

@@ -60,6 +60,7 @@ CREATE TABLE ledger_entries (
     recorded_at       BIGINT NOT NULL,
     config_version    BIGINT NOT NULL,
     caller            TEXT NOT NULL DEFAULT '',
+    partner_id        TEXT NOT NULL DEFAULT '',
     CONSTRAINT ledger_entries_member_seq UNIQUE (member_id, seq)
 );
 CREATE INDEX ledger_entries_reverses ON ledger_entries (reverses_entry_id) WHERE reverses_entry_id IS NOT NULL;

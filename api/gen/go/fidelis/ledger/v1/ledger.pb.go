@@ -440,7 +440,9 @@ type Entry struct {
 	// TIER_FLOOR entry sets.
 	Tier string `protobuf:"bytes,21,opt,name=tier,proto3" json:"tier,omitempty"`
 	// A purchase earn's points before the tier multiplier.
-	BasePoints    int64 `protobuf:"varint,22,opt,name=base_points,json=basePoints,proto3" json:"base_points,omitempty"`
+	BasePoints int64 `protobuf:"varint,22,opt,name=base_points,json=basePoints,proto3" json:"base_points,omitempty"`
+	// The partner that funded an earn or took a burn.
+	PartnerId     string `protobuf:"bytes,23,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +629,13 @@ func (x *Entry) GetBasePoints() int64 {
 		return x.BasePoints
 	}
 	return 0
+}
+
+func (x *Entry) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
 }
 
 // ExpiringPoints is points that expire at a time unless spent.
@@ -1178,6 +1187,102 @@ func (x *GetMemberResponse) GetMember() *Member {
 	return nil
 }
 
+type FindMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	ExternalRef   string                 `protobuf:"bytes,2,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindMemberRequest) Reset() {
+	*x = FindMemberRequest{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindMemberRequest) ProtoMessage() {}
+
+func (x *FindMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindMemberRequest.ProtoReflect.Descriptor instead.
+func (*FindMemberRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FindMemberRequest) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+func (x *FindMemberRequest) GetExternalRef() string {
+	if x != nil {
+		return x.ExternalRef
+	}
+	return ""
+}
+
+type FindMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindMemberResponse) Reset() {
+	*x = FindMemberResponse{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindMemberResponse) ProtoMessage() {}
+
+func (x *FindMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindMemberResponse.ProtoReflect.Descriptor instead.
+func (*FindMemberResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FindMemberResponse) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
 type EarnRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
@@ -1191,15 +1296,18 @@ type EarnRequest struct {
 	StoreId  string              `protobuf:"bytes,6,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	OrderRef string              `protobuf:"bytes,7,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
 	// When the purchase happened; defaults to now. Starts the return window.
-	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	Reason     string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A partner funding the points: they come from the partner's account
+	// ("partner:<id>") instead of the programme's issuance.
+	PartnerId     string `protobuf:"bytes,10,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EarnRequest) Reset() {
 	*x = EarnRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1319,7 @@ func (x *EarnRequest) String() string {
 func (*EarnRequest) ProtoMessage() {}
 
 func (x *EarnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1332,7 @@ func (x *EarnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnRequest.ProtoReflect.Descriptor instead.
 func (*EarnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EarnRequest) GetIdempotencyKey() string {
@@ -1301,6 +1409,13 @@ func (x *EarnRequest) GetReason() string {
 	return ""
 }
 
+func (x *EarnRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
 type isEarnRequest_Basis interface {
 	isEarnRequest_Basis()
 }
@@ -1329,7 +1444,7 @@ type EarnResponse struct {
 
 func (x *EarnResponse) Reset() {
 	*x = EarnResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1456,7 @@ func (x *EarnResponse) String() string {
 func (*EarnResponse) ProtoMessage() {}
 
 func (x *EarnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1469,7 @@ func (x *EarnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnResponse.ProtoReflect.Descriptor instead.
 func (*EarnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EarnResponse) GetEntry() *Entry {
@@ -1380,13 +1495,16 @@ type BurnRequest struct {
 	StoreId        string                 `protobuf:"bytes,5,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	OrderRef       string                 `protobuf:"bytes,6,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
 	Reason         string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A partner the points are spent with: they go to the partner's account
+	// ("partner:<id>") instead of the programme's redemption account.
+	PartnerId     string `protobuf:"bytes,8,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BurnRequest) Reset() {
 	*x = BurnRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1516,7 @@ func (x *BurnRequest) String() string {
 func (*BurnRequest) ProtoMessage() {}
 
 func (x *BurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1529,7 @@ func (x *BurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnRequest.ProtoReflect.Descriptor instead.
 func (*BurnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BurnRequest) GetIdempotencyKey() string {
@@ -1463,6 +1581,13 @@ func (x *BurnRequest) GetReason() string {
 	return ""
 }
 
+func (x *BurnRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
 type BurnResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
@@ -1473,7 +1598,7 @@ type BurnResponse struct {
 
 func (x *BurnResponse) Reset() {
 	*x = BurnResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1610,7 @@ func (x *BurnResponse) String() string {
 func (*BurnResponse) ProtoMessage() {}
 
 func (x *BurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1623,7 @@ func (x *BurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnResponse.ProtoReflect.Descriptor instead.
 func (*BurnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BurnResponse) GetEntry() *Entry {
@@ -1532,7 +1657,7 @@ type HoldRequest struct {
 
 func (x *HoldRequest) Reset() {
 	*x = HoldRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1669,7 @@ func (x *HoldRequest) String() string {
 func (*HoldRequest) ProtoMessage() {}
 
 func (x *HoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1682,7 @@ func (x *HoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldRequest.ProtoReflect.Descriptor instead.
 func (*HoldRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HoldRequest) GetIdempotencyKey() string {
@@ -1613,7 +1738,7 @@ type HoldResponse struct {
 
 func (x *HoldResponse) Reset() {
 	*x = HoldResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1750,7 @@ func (x *HoldResponse) String() string {
 func (*HoldResponse) ProtoMessage() {}
 
 func (x *HoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1763,7 @@ func (x *HoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldResponse.ProtoReflect.Descriptor instead.
 func (*HoldResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HoldResponse) GetHold() *PointsHold {
@@ -1674,7 +1799,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1811,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1824,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CaptureRequest) GetIdempotencyKey() string {
@@ -1736,7 +1861,7 @@ type CaptureResponse struct {
 
 func (x *CaptureResponse) Reset() {
 	*x = CaptureResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1873,7 @@ func (x *CaptureResponse) String() string {
 func (*CaptureResponse) ProtoMessage() {}
 
 func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1886,7 @@ func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureResponse.ProtoReflect.Descriptor instead.
 func (*CaptureResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CaptureResponse) GetHold() *PointsHold {
@@ -1802,7 +1927,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1939,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1952,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseRequest) GetIdempotencyKey() string {
@@ -1855,7 +1980,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1992,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2005,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseResponse) GetHold() *PointsHold {
@@ -1924,7 +2049,7 @@ type ReverseRequest struct {
 
 func (x *ReverseRequest) Reset() {
 	*x = ReverseRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2061,7 @@ func (x *ReverseRequest) String() string {
 func (*ReverseRequest) ProtoMessage() {}
 
 func (x *ReverseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2074,7 @@ func (x *ReverseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverseRequest.ProtoReflect.Descriptor instead.
 func (*ReverseRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReverseRequest) GetIdempotencyKey() string {
@@ -2060,7 +2185,7 @@ type ReverseResponse struct {
 
 func (x *ReverseResponse) Reset() {
 	*x = ReverseResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2197,7 @@ func (x *ReverseResponse) String() string {
 func (*ReverseResponse) ProtoMessage() {}
 
 func (x *ReverseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2210,7 @@ func (x *ReverseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverseResponse.ProtoReflect.Descriptor instead.
 func (*ReverseResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReverseResponse) GetEntry() *Entry {
@@ -2123,7 +2248,7 @@ type AdjustRequest struct {
 
 func (x *AdjustRequest) Reset() {
 	*x = AdjustRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2260,7 @@ func (x *AdjustRequest) String() string {
 func (*AdjustRequest) ProtoMessage() {}
 
 func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2273,7 @@ func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustRequest.ProtoReflect.Descriptor instead.
 func (*AdjustRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AdjustRequest) GetIdempotencyKey() string {
@@ -2196,7 +2321,7 @@ type AdjustResponse struct {
 
 func (x *AdjustResponse) Reset() {
 	*x = AdjustResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2333,7 @@ func (x *AdjustResponse) String() string {
 func (*AdjustResponse) ProtoMessage() {}
 
 func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2346,7 @@ func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustResponse.ProtoReflect.Descriptor instead.
 func (*AdjustResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AdjustResponse) GetEntry() *Entry {
@@ -2250,7 +2375,7 @@ type RunExpiryRequest struct {
 
 func (x *RunExpiryRequest) Reset() {
 	*x = RunExpiryRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2387,7 @@ func (x *RunExpiryRequest) String() string {
 func (*RunExpiryRequest) ProtoMessage() {}
 
 func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2400,7 @@ func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
 func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RunExpiryRequest) GetAsOf() *timestamppb.Timestamp {
@@ -2305,7 +2430,7 @@ type RunExpiryResponse struct {
 
 func (x *RunExpiryResponse) Reset() {
 	*x = RunExpiryResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2442,7 @@ func (x *RunExpiryResponse) String() string {
 func (*RunExpiryResponse) ProtoMessage() {}
 
 func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2455,7 @@ func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
 func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RunExpiryResponse) GetMembersProcessed() int64 {
@@ -2377,7 +2502,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2514,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2527,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetBalanceRequest) GetMemberId() string {
@@ -2421,7 +2546,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2558,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2571,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -2468,7 +2593,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2605,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2618,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListEntriesRequest) GetMemberId() string {
@@ -2528,7 +2653,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2665,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2678,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -2579,7 +2704,7 @@ type GetProgrammeRequest struct {
 
 func (x *GetProgrammeRequest) Reset() {
 	*x = GetProgrammeRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2716,7 @@ func (x *GetProgrammeRequest) String() string {
 func (*GetProgrammeRequest) ProtoMessage() {}
 
 func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2729,7 @@ func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetProgrammeRequest) GetProgrammeId() string {
@@ -2628,7 +2753,7 @@ type Tier struct {
 
 func (x *Tier) Reset() {
 	*x = Tier{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2765,7 @@ func (x *Tier) String() string {
 func (*Tier) ProtoMessage() {}
 
 func (x *Tier) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2778,7 @@ func (x *Tier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tier.ProtoReflect.Descriptor instead.
 func (*Tier) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Tier) GetTierId() string {
@@ -2693,7 +2818,7 @@ type GetProgrammeResponse struct {
 
 func (x *GetProgrammeResponse) Reset() {
 	*x = GetProgrammeResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +2830,7 @@ func (x *GetProgrammeResponse) String() string {
 func (*GetProgrammeResponse) ProtoMessage() {}
 
 func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +2843,7 @@ func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetProgrammeResponse) GetProgrammeId() string {
@@ -2783,7 +2908,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x19partner_marketing_consent\x18\x06 \x01(\bR\x17partnerMarketingConsent\";\n" +
 	"\aPosting\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xbd\x06\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xdc\x06\n" +
 	"\x05Entry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x120\n" +
@@ -2811,7 +2936,9 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0econfig_version\x18\x14 \x01(\x03R\rconfigVersion\x12\x12\n" +
 	"\x04tier\x18\x15 \x01(\tR\x04tier\x12\x1f\n" +
 	"\vbase_points\x18\x16 \x01(\x03R\n" +
-	"basePoints\"c\n" +
+	"basePoints\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x17 \x01(\tR\tpartnerId\"c\n" +
 	"\x0eExpiringPoints\x129\n" +
 	"\n" +
 	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
@@ -2858,7 +2985,13 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x10GetMemberRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"F\n" +
 	"\x11GetMemberResponse\x121\n" +
-	"\x06member\x18\x01 \x01(\v2\x19.fidelis.ledger.v1.MemberR\x06member\"\xc6\x03\n" +
+	"\x06member\x18\x01 \x01(\v2\x19.fidelis.ledger.v1.MemberR\x06member\"p\n" +
+	"\x11FindMemberRequest\x12,\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12-\n" +
+	"\fexternal_ref\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vexternalRef\"G\n" +
+	"\x12FindMemberResponse\x121\n" +
+	"\x06member\x18\x01 \x01(\v2\x19.fidelis.ledger.v1.MemberR\x06member\"\xee\x03\n" +
 	"\vEarnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
@@ -2872,11 +3005,14 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\torder_ref\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\x12;\n" +
 	"\voccurred_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12 \n" +
-	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reasonB\x0e\n" +
+	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12&\n" +
+	"\n" +
+	"partner_id\x18\n" +
+	" \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerIdB\x0e\n" +
 	"\x05basis\x12\x05\xbaH\x02\b\x01\"t\n" +
 	"\fEarnResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xbf\x02\n" +
+	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xe7\x02\n" +
 	"\vBurnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
@@ -2887,7 +3023,9 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12\"\n" +
 	"\bstore_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12%\n" +
 	"\torder_ref\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\x12 \n" +
-	"\x06reason\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\"t\n" +
+	"\x06reason\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12&\n" +
+	"\n" +
+	"partner_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\"t\n" +
 	"\fBurnResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
 	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xb8\x02\n" +
@@ -3018,10 +3156,12 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n" +
 	"\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n" +
-	"\x13HOLD_STATUS_EXPIRED\x10\x042\xd7\b\n" +
+	"\x13HOLD_STATUS_EXPIRED\x10\x042\xb2\t\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
-	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12G\n" +
+	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12Y\n" +
+	"\n" +
+	"FindMember\x12$.fidelis.ledger.v1.FindMemberRequest\x1a%.fidelis.ledger.v1.FindMemberResponse\x12G\n" +
 	"\x04Earn\x12\x1e.fidelis.ledger.v1.EarnRequest\x1a\x1f.fidelis.ledger.v1.EarnResponse\x12G\n" +
 	"\x04Burn\x12\x1e.fidelis.ledger.v1.BurnRequest\x1a\x1f.fidelis.ledger.v1.BurnResponse\x12G\n" +
 	"\x04Hold\x12\x1e.fidelis.ledger.v1.HoldRequest\x1a\x1f.fidelis.ledger.v1.HoldResponse\x12P\n" +
@@ -3048,7 +3188,7 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(Channel)(0),                  // 0: fidelis.ledger.v1.Channel
 	(EntryKind)(0),                // 1: fidelis.ledger.v1.EntryKind
@@ -3065,114 +3205,119 @@ var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(*EnrolMemberResponse)(nil),   // 12: fidelis.ledger.v1.EnrolMemberResponse
 	(*GetMemberRequest)(nil),      // 13: fidelis.ledger.v1.GetMemberRequest
 	(*GetMemberResponse)(nil),     // 14: fidelis.ledger.v1.GetMemberResponse
-	(*EarnRequest)(nil),           // 15: fidelis.ledger.v1.EarnRequest
-	(*EarnResponse)(nil),          // 16: fidelis.ledger.v1.EarnResponse
-	(*BurnRequest)(nil),           // 17: fidelis.ledger.v1.BurnRequest
-	(*BurnResponse)(nil),          // 18: fidelis.ledger.v1.BurnResponse
-	(*HoldRequest)(nil),           // 19: fidelis.ledger.v1.HoldRequest
-	(*HoldResponse)(nil),          // 20: fidelis.ledger.v1.HoldResponse
-	(*CaptureRequest)(nil),        // 21: fidelis.ledger.v1.CaptureRequest
-	(*CaptureResponse)(nil),       // 22: fidelis.ledger.v1.CaptureResponse
-	(*ReleaseRequest)(nil),        // 23: fidelis.ledger.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 24: fidelis.ledger.v1.ReleaseResponse
-	(*ReverseRequest)(nil),        // 25: fidelis.ledger.v1.ReverseRequest
-	(*ReverseResponse)(nil),       // 26: fidelis.ledger.v1.ReverseResponse
-	(*AdjustRequest)(nil),         // 27: fidelis.ledger.v1.AdjustRequest
-	(*AdjustResponse)(nil),        // 28: fidelis.ledger.v1.AdjustResponse
-	(*RunExpiryRequest)(nil),      // 29: fidelis.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),     // 30: fidelis.ledger.v1.RunExpiryResponse
-	(*GetBalanceRequest)(nil),     // 31: fidelis.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),    // 32: fidelis.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),    // 33: fidelis.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),   // 34: fidelis.ledger.v1.ListEntriesResponse
-	(*GetProgrammeRequest)(nil),   // 35: fidelis.ledger.v1.GetProgrammeRequest
-	(*Tier)(nil),                  // 36: fidelis.ledger.v1.Tier
-	(*GetProgrammeResponse)(nil),  // 37: fidelis.ledger.v1.GetProgrammeResponse
-	nil,                           // 38: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(*FindMemberRequest)(nil),     // 15: fidelis.ledger.v1.FindMemberRequest
+	(*FindMemberResponse)(nil),    // 16: fidelis.ledger.v1.FindMemberResponse
+	(*EarnRequest)(nil),           // 17: fidelis.ledger.v1.EarnRequest
+	(*EarnResponse)(nil),          // 18: fidelis.ledger.v1.EarnResponse
+	(*BurnRequest)(nil),           // 19: fidelis.ledger.v1.BurnRequest
+	(*BurnResponse)(nil),          // 20: fidelis.ledger.v1.BurnResponse
+	(*HoldRequest)(nil),           // 21: fidelis.ledger.v1.HoldRequest
+	(*HoldResponse)(nil),          // 22: fidelis.ledger.v1.HoldResponse
+	(*CaptureRequest)(nil),        // 23: fidelis.ledger.v1.CaptureRequest
+	(*CaptureResponse)(nil),       // 24: fidelis.ledger.v1.CaptureResponse
+	(*ReleaseRequest)(nil),        // 25: fidelis.ledger.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),       // 26: fidelis.ledger.v1.ReleaseResponse
+	(*ReverseRequest)(nil),        // 27: fidelis.ledger.v1.ReverseRequest
+	(*ReverseResponse)(nil),       // 28: fidelis.ledger.v1.ReverseResponse
+	(*AdjustRequest)(nil),         // 29: fidelis.ledger.v1.AdjustRequest
+	(*AdjustResponse)(nil),        // 30: fidelis.ledger.v1.AdjustResponse
+	(*RunExpiryRequest)(nil),      // 31: fidelis.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),     // 32: fidelis.ledger.v1.RunExpiryResponse
+	(*GetBalanceRequest)(nil),     // 33: fidelis.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),    // 34: fidelis.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),    // 35: fidelis.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),   // 36: fidelis.ledger.v1.ListEntriesResponse
+	(*GetProgrammeRequest)(nil),   // 37: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                  // 38: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),  // 39: fidelis.ledger.v1.GetProgrammeResponse
+	nil,                           // 40: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	39, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	41, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
 	5,  // 2: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
 	0,  // 3: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.ledger.v1.Channel
 	3,  // 4: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.ledger.v1.Money
-	39, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	39, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	39, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	41, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	41, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	41, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
 	7,  // 9: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
 	8,  // 10: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	39, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	41, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
 	2,  // 12: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	39, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	39, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	41, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	41, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 17: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
-	3,  // 18: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
-	0,  // 19: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	39, // 20: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	6,  // 21: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 22: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	0,  // 23: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	6,  // 24: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 25: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	40, // 26: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
-	0,  // 27: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	10, // 28: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 29: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 30: fidelis.ledger.v1.HoldResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	10, // 31: fidelis.ledger.v1.CaptureResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 32: fidelis.ledger.v1.CaptureResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	6,  // 33: fidelis.ledger.v1.CaptureResponse.release_entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 34: fidelis.ledger.v1.CaptureResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	10, // 35: fidelis.ledger.v1.ReleaseResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 36: fidelis.ledger.v1.ReleaseResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 37: fidelis.ledger.v1.ReleaseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	3,  // 38: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.ledger.v1.Money
-	0,  // 39: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	6,  // 40: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 41: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 42: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 43: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	39, // 44: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
-	9,  // 45: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 46: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	38, // 47: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	36, // 48: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
-	11, // 49: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	13, // 50: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	15, // 51: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	17, // 52: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	19, // 53: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	21, // 54: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	23, // 55: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	25, // 56: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	27, // 57: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	29, // 58: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	31, // 59: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	33, // 60: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	35, // 61: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
-	12, // 62: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	14, // 63: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	16, // 64: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	18, // 65: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	20, // 66: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	22, // 67: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	24, // 68: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	26, // 69: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	28, // 70: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	30, // 71: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	32, // 72: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	34, // 73: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	37, // 74: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
-	62, // [62:75] is the sub-list for method output_type
-	49, // [49:62] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	4,  // 18: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
+	3,  // 19: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
+	0,  // 20: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
+	41, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	6,  // 22: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 23: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	0,  // 24: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
+	6,  // 25: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 26: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	42, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	0,  // 28: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
+	10, // 29: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	6,  // 30: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 31: fidelis.ledger.v1.HoldResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	10, // 32: fidelis.ledger.v1.CaptureResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	6,  // 33: fidelis.ledger.v1.CaptureResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	6,  // 34: fidelis.ledger.v1.CaptureResponse.release_entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 35: fidelis.ledger.v1.CaptureResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	10, // 36: fidelis.ledger.v1.ReleaseResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	6,  // 37: fidelis.ledger.v1.ReleaseResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 38: fidelis.ledger.v1.ReleaseResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	3,  // 39: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.ledger.v1.Money
+	0,  // 40: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.ledger.v1.Channel
+	6,  // 41: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 42: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	6,  // 43: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	9,  // 44: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	41, // 45: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
+	9,  // 46: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	6,  // 47: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
+	40, // 48: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	38, // 49: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
+	11, // 50: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	13, // 51: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	15, // 52: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
+	17, // 53: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	19, // 54: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	21, // 55: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	23, // 56: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	25, // 57: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	27, // 58: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	29, // 59: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
+	31, // 60: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
+	33, // 61: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	35, // 62: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	37, // 63: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	12, // 64: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	14, // 65: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	16, // 66: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
+	18, // 67: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	20, // 68: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	22, // 69: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	24, // 70: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	26, // 71: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	28, // 72: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	30, // 73: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
+	32, // 74: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
+	34, // 75: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	36, // 76: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	39, // 77: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	64, // [64:78] is the sub-list for method output_type
+	50, // [50:64] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -3180,11 +3325,11 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 	if File_fidelis_ledger_v1_ledger_proto != nil {
 		return
 	}
-	file_fidelis_ledger_v1_ledger_proto_msgTypes[12].OneofWrappers = []any{
+	file_fidelis_ledger_v1_ledger_proto_msgTypes[14].OneofWrappers = []any{
 		(*EarnRequest_Purchase)(nil),
 		(*EarnRequest_Points)(nil),
 	}
-	file_fidelis_ledger_v1_ledger_proto_msgTypes[22].OneofWrappers = []any{
+	file_fidelis_ledger_v1_ledger_proto_msgTypes[24].OneofWrappers = []any{
 		(*ReverseRequest_Returned)(nil),
 		(*ReverseRequest_Points)(nil),
 		(*ReverseRequest_Full)(nil),
@@ -3195,7 +3340,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	LedgerService_EnrolMember_FullMethodName  = "/fidelis.ledger.v1.LedgerService/EnrolMember"
 	LedgerService_GetMember_FullMethodName    = "/fidelis.ledger.v1.LedgerService/GetMember"
+	LedgerService_FindMember_FullMethodName   = "/fidelis.ledger.v1.LedgerService/FindMember"
 	LedgerService_Earn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Earn"
 	LedgerService_Burn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Burn"
 	LedgerService_Hold_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Hold"
@@ -48,6 +49,8 @@ type LedgerServiceClient interface {
 	EnrolMember(ctx context.Context, in *EnrolMemberRequest, opts ...grpc.CallOption) (*EnrolMemberResponse, error)
 	// GetMember returns a member.
 	GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error)
+	// FindMember finds a member of a programme by external ref (card number).
+	FindMember(ctx context.Context, in *FindMemberRequest, opts ...grpc.CallOption) (*FindMemberResponse, error)
 	// Earn credits points for a purchase (through the programme's earning
 	// policy) or an explicit number of points. Purchase points stay pending for
 	// the programme's return window.
@@ -101,6 +104,16 @@ func (c *ledgerServiceClient) GetMember(ctx context.Context, in *GetMemberReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetMemberResponse)
 	err := c.cc.Invoke(ctx, LedgerService_GetMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) FindMember(ctx context.Context, in *FindMemberRequest, opts ...grpc.CallOption) (*FindMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindMemberResponse)
+	err := c.cc.Invoke(ctx, LedgerService_FindMember_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +244,8 @@ type LedgerServiceServer interface {
 	EnrolMember(context.Context, *EnrolMemberRequest) (*EnrolMemberResponse, error)
 	// GetMember returns a member.
 	GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error)
+	// FindMember finds a member of a programme by external ref (card number).
+	FindMember(context.Context, *FindMemberRequest) (*FindMemberResponse, error)
 	// Earn credits points for a purchase (through the programme's earning
 	// policy) or an explicit number of points. Purchase points stay pending for
 	// the programme's return window.
@@ -275,6 +290,9 @@ func (UnimplementedLedgerServiceServer) EnrolMember(context.Context, *EnrolMembe
 }
 func (UnimplementedLedgerServiceServer) GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMember not implemented")
+}
+func (UnimplementedLedgerServiceServer) FindMember(context.Context, *FindMemberRequest) (*FindMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindMember not implemented")
 }
 func (UnimplementedLedgerServiceServer) Earn(context.Context, *EarnRequest) (*EarnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Earn not implemented")
@@ -362,6 +380,24 @@ func _LedgerService_GetMember_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LedgerServiceServer).GetMember(ctx, req.(*GetMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_FindMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).FindMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_FindMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).FindMember(ctx, req.(*FindMemberRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -578,6 +614,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMember",
 			Handler:    _LedgerService_GetMember_Handler,
+		},
+		{
+			MethodName: "FindMember",
+			Handler:    _LedgerService_FindMember_Handler,
 		},
 		{
 			MethodName: "Earn",

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
+)
+
+// ErrConflict is a row changed or a key taken by a concurrent request;
+// reading again and retrying resolves it.
+var ErrConflict = errors.New("partners: concurrent conflict")
+
+// Store is the partners service's persistence.
+type Store interface {
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// AuditEntry is one audited partner call.
+type AuditEntry struct {
+	ID        string
+	At        time.Time
+	Principal string
+	Method    string
+	Decision  string
+	Code      string
+	Detail    string
+}
+
+// Tx is one database transaction.
+type Tx interface {
+	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
+	PutIdem(ctx context.Context, r idem.Record) error
+	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
+
+	InsertPartner(ctx context.Context, p *domain.Partner) error
+	SetPartnerKey(ctx context.Context, partnerID string, hash []byte) error
+	Partner(ctx context.Context, id string) (*domain.Partner, error)
+
+	// Link resolves a partner's member reference.
+	Link(ctx context.Context, partnerID, ref string) (memberID string, ok bool, err error)
+	// LinkOwner tells which partner a member reference belongs to.
+	LinkOwner(ctx context.Context, ref string) (partnerID string, ok bool, err error)
+	InsertLink(ctx context.Context, partnerID, ref, memberID string, at time.Time) error
+
+	InsertOffer(ctx context.Context, o *domain.Offer) error
+	Offer(ctx context.Context, id string) (*domain.Offer, error)
+	Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error)
+	// SpendBudget takes points from an offer's budget, if that much is left.
+	SpendBudget(ctx context.Context, offerID string, points int64) (bool, error)
+	ReturnBudget(ctx context.Context, offerID string, points int64) error
+	// Usage is a member's uses of an offer in a period, and the last use.
+	Usage(ctx context.Context, offerID, memberID, period string) (domain.Usage, error)
+	CountUse(ctx context.Context, offerID, memberID, period string, at time.Time) error
+	ReturnUse(ctx context.Context, offerID, memberID, period string) error
+
+	InsertTxn(ctx context.Context, t *domain.Txn) error
+	// UpdateTxn writes t if it is still in status from; otherwise ErrConflict.
+	UpdateTxn(ctx context.Context, t *domain.Txn, from domain.TxnStatus) error
+	Txn(ctx context.Context, id string) (*domain.Txn, error)
+	PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error)
+	// Statement sums a partner's completed transactions in [from, to).
+	Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error)
+
+	InsertAudit(ctx context.Context, a AuditEntry) error
+	// Audit pages through audit entries, newest first, before an entry id
+	// (ids grow with time; "" for the newest).
+	Audit(ctx context.Context, principal, beforeID string, limit int) ([]AuditEntry, error)
+}

@@ -1,0 +1,292 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
+)
+
+// EarnRequest is a partner-funded earn.
+type EarnRequest struct {
+	MemberRef   string
+	Amount      decimal.Decimal
+	Unit        string
+	Reference   string
+	OccurredAt  time.Time
+	OfferID     string
+	ProgrammeID string
+}
+
+// Earn credits partner-funded points at the partner's rate, with the
+// offer's bonus if one is applied. The offer's budget and caps are taken in
+// the same transaction that records the earn, and given back if the ledger
+// refuses it: the bonus is applied if and only if the earn is.
+func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r EarnRequest) (*domain.Txn, error) {
+	if err := ownProgramme(p, r.ProgrammeID); err != nil {
+		return nil, err
+	}
+	if r.Unit != p.EarnUnit {
+		return nil, fault.Invalid("unit", "partner %s earns in %s", p.ID, p.EarnUnit)
+	}
+	if !r.Amount.IsPositive() {
+		return nil, fault.Invalid("amount", "must be positive")
+	}
+	now := s.clock()
+	if r.OccurredAt.IsZero() {
+		r.OccurredAt = now
+	}
+	if r.OccurredAt.After(now.Add(5 * time.Minute)) {
+		return nil, fault.Invalid("occurred_at", "is in the future")
+	}
+	member, err := s.member(ctx, p, r.MemberRef)
+	if err != nil {
+		return nil, err
+	}
+	var target domain.Target
+	if r.OfferID != "" {
+		if target, err = s.target(ctx, member); err != nil {
+			return nil, err
+		}
+	}
+	return s.start(ctx, p, idem.Key{Caller: p.ID, Key: key}, "Earn", r, func(ctx context.Context, tx Tx) (*domain.Txn, error) {
+		base := p.Points(r.Amount)
+		t := &domain.Txn{
+			ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnEarn,
+			Status: domain.TxnPending, Amount: r.Amount, Unit: r.Unit, Points: base, Reference: r.Reference,
+			Currency: p.PricePerPoint.Currency, OccurredAt: r.OccurredAt.UTC().Truncate(time.Microsecond), CreatedAt: now, UpdatedAt: now,
+		}
+		if r.OfferID != "" {
+			if err := s.applyOffer(ctx, tx, p, t, r.OfferID, target, now); err != nil {
+				return nil, err
+			}
+		}
+		if t.Points+t.BonusPoints == 0 {
+			return nil, fault.Precondition("%s %s earns no points at %s points per unit", r.Amount, r.Unit, p.EarnRate)
+		}
+		t.MoneyMicros = domain.Micros(decimal.NewFromInt(t.Points + t.BonusPoints).Mul(p.PricePerPoint.Amount))
+		return t, tx.InsertTxn(ctx, t)
+	})
+}
+
+// applyOffer checks an offer for the member and takes its bonus from the
+// budget and its use from the member's cap.
+func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *domain.Txn, offerID string, target domain.Target, now time.Time) error {
+	o, err := tx.Offer(ctx, offerID)
+	if err != nil {
+		return err
+	}
+	if o == nil {
+		return fault.NotFound("offer %s not found", offerID)
+	}
+	if o.PartnerID != p.ID {
+		return fault.Denied("offer %s is not the partner's", offerID)
+	}
+	t.OfferID, t.PeriodKey, t.BonusPoints = o.ID, domain.PeriodKey(o.CapPeriod, now), o.Bonus(t.Points, p.Rounding)
+	u, err := tx.Usage(ctx, o.ID, t.MemberID, t.PeriodKey)
+	if err != nil {
+		return err
+	}
+	if err := o.Check(target, u, t.BonusPoints, now); err != nil {
+		return err
+	}
+	ok, err := tx.SpendBudget(ctx, o.ID, t.BonusPoints)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.Precondition("offer %s: budget exhausted", o.ID)
+	}
+	return tx.CountUse(ctx, o.ID, t.MemberID, t.PeriodKey, now)
+}
+
+// Burn spends a member's points with the partner.
+func (s *Service) Burn(ctx context.Context, p *domain.Partner, key, ref string, points int64, reference string) (*domain.Txn, error) {
+	member, err := s.member(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	type req struct {
+		MemberRef, Reference string
+		Points               int64
+	}
+	return s.start(ctx, p, idem.Key{Caller: p.ID, Key: key}, "Burn", req{ref, reference, points},
+		func(ctx context.Context, tx Tx) (*domain.Txn, error) {
+			now := s.clock()
+			t := &domain.Txn{
+				ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnBurn,
+				Status: domain.TxnPending, Points: points, Reference: reference, Currency: p.ValuePerPoint.Currency,
+				MoneyMicros: domain.Micros(decimal.NewFromInt(points).Mul(p.ValuePerPoint.Amount)),
+				OccurredAt:  now, CreatedAt: now, UpdatedAt: now,
+			}
+			return t, tx.InsertTxn(ctx, t)
+		})
+}
+
+// start records a partner transaction (or finds the one its key recorded)
+// and carries it to the ledger. A retry with the same key resumes an
+// unfinished transaction or replays the outcome of a finished one.
+func (s *Service) start(ctx context.Context, p *domain.Partner, k idem.Key, method string, req any,
+	create func(ctx context.Context, tx Tx) (*domain.Txn, error)) (*domain.Txn, error) {
+	hash, err := idem.Hash(method, req)
+	if err != nil {
+		return nil, err
+	}
+	var t *domain.Txn
+	var replay []byte
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		rec, err := tx.Idem(ctx, k)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			if err := rec.Matches(method, hash); err != nil {
+				return err
+			}
+			replay = rec.Response
+			t, err = tx.Txn(ctx, rec.Subject)
+			return err
+		}
+		if t, err = create(ctx, tx); err != nil {
+			return err
+		}
+		return tx.PutIdem(ctx, idem.Record{Key: k, Method: method, Hash: hash, Subject: t.ID, CreatedAt: t.CreatedAt})
+	})
+	if errors.Is(err, ErrConflict) {
+		return s.start(ctx, p, k, method, req, create)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(replay) > 0 {
+		return idem.DecodeReply[*domain.Txn](replay)
+	}
+	if err := s.post(ctx, t); err != nil && !isRule(err) {
+		return nil, err // unfinished: a retry, or recovery, carries on
+	}
+	reply, err := idem.EncodeReply(t, failure(t))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error { return tx.FinishIdem(ctx, k, reply) }); err != nil {
+		return nil, err
+	}
+	return t, failure(t)
+}
+
+func failure(t *domain.Txn) error {
+	if t.Status == domain.TxnFailed {
+		return fault.Precondition("%s", t.Failure)
+	}
+	return nil
+}
+
+// post sends a pending transaction to the ledger (with a key derived from
+// it, so sending again never posts twice) and records the outcome.
+func (s *Service) post(ctx context.Context, t *domain.Txn) error {
+	if t.Status != domain.TxnPending {
+		return nil
+	}
+	lctx, key := s.toLedger(ctx), "partner-txn:"+t.ID+":"+string(t.Kind)
+	var entryID string
+	var err error
+	if t.Kind == domain.TxnEarn {
+		var r *ledgerv1.EarnResponse
+		r, err = s.ledger.Earn(lctx, &ledgerv1.EarnRequest{
+			IdempotencyKey: key, MemberId: t.MemberID, Basis: &ledgerv1.EarnRequest_Points{Points: t.Points + t.BonusPoints},
+			Channel: ledgerv1.Channel_CHANNEL_PARTNER, OrderRef: t.Reference, OccurredAt: timestamppb.New(t.OccurredAt),
+			Reason: "partner earn", PartnerId: t.PartnerID,
+		})
+		entryID = r.GetEntry().GetEntryId()
+	} else {
+		var r *ledgerv1.BurnResponse
+		r, err = s.ledger.Burn(lctx, &ledgerv1.BurnRequest{
+			IdempotencyKey: key, MemberId: t.MemberID, Points: t.Points, Channel: ledgerv1.Channel_CHANNEL_PARTNER,
+			OrderRef: t.Reference, Reason: "partner burn", PartnerId: t.PartnerID,
+		})
+		entryID = r.GetEntry().GetEntryId()
+	}
+	if err != nil {
+		if err = ledgerErr(err); !isRule(err) {
+			return err
+		}
+	}
+	next := *t
+	next.UpdatedAt = s.clock()
+	if err != nil {
+		f, _ := fault.As(err)
+		next.Status, next.Failure = domain.TxnFailed, f.Msg
+	} else {
+		next.Status, next.EntryID = domain.TxnCompleted, entryID
+	}
+	uerr := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		if next.Status == domain.TxnFailed && next.OfferID != "" {
+			if err := tx.ReturnBudget(ctx, next.OfferID, next.BonusPoints); err != nil {
+				return err
+			}
+			if err := tx.ReturnUse(ctx, next.OfferID, next.MemberID, next.PeriodKey); err != nil {
+				return err
+			}
+		}
+		return tx.UpdateTxn(ctx, &next, domain.TxnPending)
+	})
+	if errors.Is(uerr, ErrConflict) {
+		// Finished meanwhile by a retry or by recovery: take its outcome.
+		return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+			cur, err := tx.Txn(ctx, t.ID)
+			if err == nil {
+				*t = *cur
+			}
+			return err
+		})
+	}
+	if uerr != nil {
+		return uerr
+	}
+	*t = next
+	return err
+}
+
+// Recover sends to the ledger again the transactions left pending for more
+// than ten minutes (the process stopped, or the ledger was unreachable);
+// the ledger's idempotency makes this safe whether or not it saw them.
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	var stuck []*domain.Txn
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		stuck, err = tx.PendingTxns(ctx, s.clock().Add(-10*time.Minute), 100)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	for i, t := range stuck {
+		if err := s.post(ctx, t); err != nil && !isRule(err) {
+			return i, fmt.Errorf("recover partner transaction %s: %w", t.ID, err)
+		}
+	}
+	return len(stuck), nil
+}
+
+// RunRecovery recovers pending transactions every interval until ctx ends.
+func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("partner transaction recovery failed", "error", err)
+		}
+	}
+}

@@ -1,0 +1,338 @@
+// Package domain is the partners service's model: partners and their
+// credentials and rates, the pseudonymous member references they see,
+// offers with their targeting, caps and budgets, partner transactions and
+// settlement statements. It does no I/O.
+package domain
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+)
+
+// Rounding says how fractional points round.
+type Rounding string
+
+// Rounding modes.
+const (
+	RoundFloor    Rounding = "floor"
+	RoundCeil     Rounding = "ceil"
+	RoundHalfUp   Rounding = "half_up"
+	RoundHalfEven Rounding = "half_even"
+)
+
+// Round turns d into whole points.
+func (r Rounding) Round(d decimal.Decimal) int64 {
+	switch r {
+	case RoundCeil:
+		return d.Ceil().IntPart()
+	case RoundHalfUp:
+		return d.Round(0).IntPart()
+	case RoundHalfEven:
+		return d.RoundBank(0).IntPart()
+	default:
+		return d.Floor().IntPart()
+	}
+}
+
+// Money is a decimal amount of a currency.
+type Money struct {
+	Amount   decimal.Decimal
+	Currency string
+}
+
+// UnitMiles is the earn unit of partners that count in miles.
+const UnitMiles = "MILES"
+
+// Partner is a partner company of one programme.
+type Partner struct {
+	ID          string
+	Name        string
+	ProgrammeID string
+	// EarnUnit is what the partner's amounts are in: a currency or MILES;
+	// EarnRate is points per unit.
+	EarnUnit string
+	EarnRate decimal.Decimal
+	Rounding Rounding
+	// PricePerPoint is what the partner pays per point it issues;
+	// ValuePerPoint what it is paid per point burned with it.
+	PricePerPoint Money
+	ValuePerPoint Money
+	Active        bool
+	// KeyHash is the SHA-256 of the API key's secret; Salt keys the
+	// partner's member references.
+	KeyHash   []byte
+	Salt      []byte
+	CreatedAt time.Time
+}
+
+// Validate checks a new partner's terms.
+func (p *Partner) Validate() error {
+	switch {
+	case !p.EarnRate.IsPositive():
+		return fault.Invalid("earn_rate", "must be positive")
+	case !p.PricePerPoint.Amount.IsPositive() || !p.ValuePerPoint.Amount.IsPositive():
+		return fault.Invalid("price_per_point", "prices per point must be positive")
+	case p.PricePerPoint.Currency != p.ValuePerPoint.Currency:
+		return fault.Invalid("value_per_point.currency", "must be the currency of price_per_point (%s)", p.PricePerPoint.Currency)
+	}
+	return nil
+}
+
+// Points converts an amount in the partner's unit into points.
+func (p *Partner) Points(amount decimal.Decimal) int64 {
+	return p.Rounding.Round(amount.Mul(p.EarnRate))
+}
+
+// Micros turns an amount into millionths.
+func Micros(d decimal.Decimal) int64 { return d.Shift(6).Round(0).IntPart() }
+
+// FromMicros turns millionths into an amount.
+func FromMicros(v int64) decimal.Decimal { return decimal.New(v, -6) }
+
+// NewAPIKey makes a partner's API key, "<partner id>.<secret>", and the
+// hash of the secret that is kept.
+func NewAPIKey(partnerID string) (key string, hash []byte, err error) {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return "", nil, fmt.Errorf("api key: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(secret[:])
+	h := sha256.Sum256([]byte(s))
+	return partnerID + "." + s, h[:], nil
+}
+
+// ParseAPIKey splits a key into the partner id and the secret.
+func ParseAPIKey(key string) (partnerID, secret string, ok bool) {
+	partnerID, secret, ok = strings.Cut(key, ".")
+	return partnerID, secret, ok && partnerID != "" && len(secret) >= 32
+}
+
+// VerifyKey checks a secret against the partner's key hash in constant time.
+func (p *Partner) VerifyKey(secret string) bool {
+	h := sha256.Sum256([]byte(secret))
+	return len(p.KeyHash) == len(h) && subtle.ConstantTimeCompare(h[:], p.KeyHash) == 1
+}
+
+// NewSalt makes the key of a partner's member references.
+func NewSalt() ([]byte, error) {
+	var s [32]byte
+	if _, err := rand.Read(s[:]); err != nil {
+		return nil, fmt.Errorf("salt: %w", err)
+	}
+	return s[:], nil
+}
+
+// MemberRef is the member's pseudonym for this partner: stable, and
+// unlinkable across partners without the partner's salt.
+func (p *Partner) MemberRef(memberID string) string {
+	m := hmac.New(sha256.New, p.Salt)
+	m.Write([]byte(memberID))
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	return "pm_" + strings.ToLower(enc.EncodeToString(m.Sum(nil)[:20]))
+}
+
+// OfferKind is how an offer rewards.
+type OfferKind string
+
+// Offer kinds.
+const (
+	OfferMultiplier OfferKind = "multiplier"
+	OfferFixedBonus OfferKind = "fixed_bonus"
+)
+
+// CapPeriod is the period a per-member cap counts over, in UTC.
+type CapPeriod string
+
+// Cap periods.
+const (
+	CapLifetime CapPeriod = "lifetime"
+	CapDay      CapPeriod = "day"
+	CapWeek     CapPeriod = "week"
+	CapMonth    CapPeriod = "month"
+	CapYear     CapPeriod = "year"
+)
+
+// PeriodKey names the cap period t falls in.
+func PeriodKey(p CapPeriod, t time.Time) string {
+	t = t.UTC()
+	switch p {
+	case CapDay:
+		return t.Format(time.DateOnly)
+	case CapWeek:
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case CapMonth:
+		return t.Format("2006-01")
+	case CapYear:
+		return t.Format("2006")
+	default:
+		return "lifetime"
+	}
+}
+
+// OfferTerms are what an offer gives, to whom, how often and until when.
+type OfferTerms struct {
+	Name         string
+	Kind         OfferKind
+	Multiplier   decimal.Decimal
+	BonusPoints  int64
+	Tiers        []string
+	Segments     []string
+	ValidFrom    time.Time
+	ValidUntil   time.Time
+	CapPerMember int
+	CapPeriod    CapPeriod
+	MinInterval  time.Duration
+	BudgetPoints int64
+}
+
+// Validate checks an offer's terms.
+func (t *OfferTerms) Validate() error {
+	switch t.Kind {
+	case OfferMultiplier:
+		if !t.Multiplier.GreaterThan(decimal.NewFromInt(1)) || t.BonusPoints != 0 {
+			return fault.Invalid("terms.multiplier", "a multiplier offer needs a multiplier above 1 and no bonus points")
+		}
+	case OfferFixedBonus:
+		if t.BonusPoints <= 0 || !t.Multiplier.IsZero() {
+			return fault.Invalid("terms.bonus_points", "a fixed bonus offer needs bonus points and no multiplier")
+		}
+	default:
+		return fault.Invalid("terms.kind", "unknown offer kind %q", t.Kind)
+	}
+	if !t.ValidFrom.IsZero() && !t.ValidUntil.IsZero() && !t.ValidFrom.Before(t.ValidUntil) {
+		return fault.Invalid("terms.valid_until", "must be after valid_from")
+	}
+	if t.CapPerMember > 0 && t.CapPeriod == "" {
+		return fault.Invalid("terms.cap_period", "a cap needs a period")
+	}
+	if t.BudgetPoints <= 0 {
+		return fault.Invalid("terms.budget_points", "must be positive")
+	}
+	return nil
+}
+
+// Offer is an offer at a partner.
+type Offer struct {
+	ID        string
+	PartnerID string
+	OfferTerms
+	SpentPoints int64
+	CreatedAt   time.Time
+}
+
+// Bonus is the offer's bonus on an earn of base points.
+func (o *Offer) Bonus(base int64, r Rounding) int64 {
+	if o.Kind == OfferFixedBonus {
+		return o.BonusPoints
+	}
+	return r.Round(decimal.NewFromInt(base).Mul(o.Multiplier.Sub(decimal.NewFromInt(1))))
+}
+
+// Target is what targeting needs to know of a member.
+type Target struct {
+	Consent bool
+	Tier    string
+	Segment string
+}
+
+// Usage is a member's uses of an offer: in the current cap period, and the
+// last one ever.
+type Usage struct {
+	Used   int
+	LastAt time.Time
+}
+
+// Check says why the offer cannot give bonus points to a member now, or
+// nil if it can.
+func (o *Offer) Check(m Target, u Usage, bonus int64, now time.Time) error {
+	switch {
+	case !m.Consent:
+		return fault.Precondition("offer %s: the member has not consented to partner marketing", o.ID)
+	case (!o.ValidFrom.IsZero() && now.Before(o.ValidFrom)) || (!o.ValidUntil.IsZero() && !now.Before(o.ValidUntil)):
+		return fault.Precondition("offer %s is not valid now", o.ID)
+	case len(o.Tiers) > 0 && !slices.Contains(o.Tiers, m.Tier):
+		return fault.Precondition("offer %s is not for tier %q", o.ID, m.Tier)
+	case len(o.Segments) > 0 && !slices.Contains(o.Segments, m.Segment):
+		return fault.Precondition("offer %s is not for segment %q", o.ID, m.Segment)
+	case o.CapPerMember > 0 && u.Used >= o.CapPerMember:
+		return fault.Precondition("offer %s: the member has used it %d times this period", o.ID, u.Used)
+	case o.MinInterval > 0 && !u.LastAt.IsZero() && now.Sub(u.LastAt) < o.MinInterval:
+		return fault.Precondition("offer %s: next use possible from %s", o.ID, u.LastAt.Add(o.MinInterval).Format(time.RFC3339))
+	case o.SpentPoints+bonus > o.BudgetPoints:
+		return fault.Precondition("offer %s: budget exhausted", o.ID)
+	}
+	return nil
+}
+
+// TxnKind is what a partner transaction does.
+type TxnKind string
+
+// Transaction kinds.
+const (
+	TxnEarn TxnKind = "earn"
+	TxnBurn TxnKind = "burn"
+)
+
+// TxnStatus is the state of a partner transaction.
+type TxnStatus string
+
+// Transaction statuses.
+const (
+	TxnPending   TxnStatus = "pending"
+	TxnCompleted TxnStatus = "completed"
+	TxnFailed    TxnStatus = "failed"
+)
+
+// Txn is a partner earn or burn.
+type Txn struct {
+	ID          string
+	PartnerID   string
+	MemberID    string
+	ProgrammeID string
+	Kind        TxnKind
+	Status      TxnStatus
+	// Amount and Unit of an earn.
+	Amount      decimal.Decimal
+	Unit        string
+	Points      int64
+	BonusPoints int64
+	OfferID     string
+	PeriodKey   string
+	// MoneyMicros is what the partner owes (earn) or is owed (burn), in
+	// millionths of Currency.
+	MoneyMicros int64
+	Currency    string
+	Reference   string
+	EntryID     string
+	Failure     string
+	OccurredAt  time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Statement is a partner's settlement for a period.
+type Statement struct {
+	PartnerID          string
+	From, To           time.Time
+	EarnCount          int64
+	BurnCount          int64
+	PointsIssued       int64
+	BonusPointsIssued  int64
+	PointsBurned       int64
+	Currency           string
+	OwedByPartnerMicro int64
+	OwedToPartnerMicro int64
+}

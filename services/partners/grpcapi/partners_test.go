@@ -1,0 +1,353 @@
+package grpcapi_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+	"github.com/fidelis-loyalty/fidelis/services/partners/partnerstest"
+)
+
+var keys atomic.Int64
+
+func key() string { return fmt.Sprintf("pk-%d", keys.Add(1)) }
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func wantCode(t testing.TB, err error, c codes.Code) {
+	t.Helper()
+	if got := status.Code(err); got != c {
+		t.Fatalf("error %v, want %s", err, c)
+	}
+}
+
+type partner struct {
+	id, key string
+}
+
+func createPartner(t testing.TB, env *partnerstest.Env, programme, unit, rate string) partner {
+	t.Helper()
+	r, err := env.Admin.CreatePartner(ctx(t), &partnersv1.CreatePartnerRequest{IdempotencyKey: key(), Name: "Partner " + unit,
+		ProgrammeId: programme, EarnUnit: unit, EarnRate: rate, Rounding: partnersv1.Rounding_ROUNDING_FLOOR,
+		PricePerPoint: &partnersv1.Money{Amount: "0.008", Currency: "EUR"}, ValuePerPoint: &partnersv1.Money{Amount: "0.006", Currency: "EUR"}})
+	if err != nil {
+		t.Fatalf("create partner: %v", err)
+	}
+	return partner{r.GetPartner().GetPartnerId(), r.GetApiKey()}
+}
+
+func enrolCard(t testing.TB, env *partnerstest.Env, programme string, consent bool) (memberID, card string) {
+	t.Helper()
+	card = "card-" + key()
+	r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: programme,
+		ExternalRef: card, PartnerMarketingConsent: consent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetMember().GetMemberId(), card
+}
+
+func link(t testing.TB, env *partnerstest.Env, p partner, card string) string {
+	t.Helper()
+	r, err := env.Partners.LinkMember(partnerstest.As(ctx(t), p.key), &partnersv1.LinkMemberRequest{IdempotencyKey: key(), CardNumber: card})
+	if err != nil {
+		t.Fatalf("link: %v", err)
+	}
+	return r.GetMemberRef()
+}
+
+func partnerRows(t testing.TB, env *partnerstest.Env) map[string]int {
+	t.Helper()
+	counts := ledgertest.Counts(t, env.DB)
+	for _, table := range []string{"partners_txns", "partners_links", "partners_offer_usage"} {
+		var n int
+		if err := env.DB.QueryRowContext(ctx(t), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		counts[table] = n
+	}
+	return counts
+}
+
+func sameRows(t testing.TB, before, after map[string]int) {
+	t.Helper()
+	for table, n := range before {
+		if after[table] != n {
+			t.Fatalf("%s: %d rows before, %d after", table, n, after[table])
+		}
+	}
+}
+
+// Partners authenticate with their key and reach only their own programme
+// and data: anything else is PermissionDenied and writes nothing; every
+// call is audited with its decision.
+func TestPartnerAuthenticationAndIsolation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		airline := createPartner(t, env, "test", "MILES", "0.1")
+		hotel := createPartner(t, env, "tiered", "EUR", "2")
+		_, card := enrolCard(t, env, "test", true)
+		ref := link(t, env, airline, card)
+		if ref == "" || len(ref) < 20 || ref == card {
+			t.Fatalf("member ref %q", ref)
+		}
+		if again := link(t, env, airline, card); again != ref {
+			t.Fatalf("relinking gave %q, want the same ref %q", again, ref)
+		}
+
+		earn := &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "500", Unit: "MILES"}
+		for name, c := range map[string]context.Context{
+			"no key":        ctx(t),
+			"garbage key":   partnerstest.As(ctx(t), "nope"),
+			"wrong secret":  partnerstest.As(ctx(t), airline.id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+			"another's key": partnerstest.As(ctx(t), airline.id+hotel.key[len(hotel.id):]),
+		} {
+			if _, err := env.Partners.Earn(c, earn); status.Code(err) != codes.Unauthenticated {
+				t.Errorf("%s: %v, want Unauthenticated", name, err)
+			}
+		}
+
+		before := partnerRows(t, env)
+		// Crediting another programme.
+		other := proto.Clone(earn).(*partnersv1.EarnRequest)
+		other.ProgrammeId = "tiered"
+		_, err := env.Partners.Earn(partnerstest.As(ctx(t), airline.key), other)
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = env.Partners.LinkMember(partnerstest.As(ctx(t), airline.key), &partnersv1.LinkMemberRequest{IdempotencyKey: key(),
+			CardNumber: card, ProgrammeId: "tiered"})
+		wantCode(t, err, codes.PermissionDenied)
+		// Using another partner's member reference, reading its statement.
+		_, err = env.Partners.Earn(partnerstest.As(ctx(t), hotel.key), &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref,
+			Amount: "10", Unit: "EUR"})
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = env.Partners.GetMemberBalance(partnerstest.As(ctx(t), hotel.key), &partnersv1.GetMemberBalanceRequest{MemberRef: ref})
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = env.Partners.GetStatement(partnerstest.As(ctx(t), hotel.key), &partnersv1.GetStatementRequest{PartnerId: airline.id,
+			PeriodStart: timestamppb.New(time.Unix(0, 0)), PeriodEnd: timestamppb.New(time.Now())})
+		wantCode(t, err, codes.PermissionDenied)
+		// A member of another programme is not found by card.
+		_, err = env.Partners.LinkMember(partnerstest.As(ctx(t), hotel.key), &partnersv1.LinkMemberRequest{IdempotencyKey: key(), CardNumber: card})
+		wantCode(t, err, codes.NotFound)
+		sameRows(t, before, partnerRows(t, env))
+
+		// A rotated key replaces the old one.
+		rot, err := env.Admin.RotatePartnerKey(ctx(t), &partnersv1.RotatePartnerKeyRequest{IdempotencyKey: key(), PartnerId: airline.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = env.Partners.GetMemberBalance(partnerstest.As(ctx(t), airline.key), &partnersv1.GetMemberBalanceRequest{MemberRef: ref})
+		wantCode(t, err, codes.Unauthenticated)
+		if _, err := env.Partners.GetMemberBalance(partnerstest.As(ctx(t), rot.GetApiKey()), &partnersv1.GetMemberBalanceRequest{MemberRef: ref}); err != nil {
+			t.Fatal(err)
+		}
+
+		audit, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PartnerId: hotel.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		decisions := map[string]int{}
+		for _, e := range audit.GetEntries() {
+			decisions[e.GetMethod()+":"+e.GetDecision()]++
+		}
+		if decisions["Earn:denied"] != 1 || decisions["GetStatement:denied"] != 1 || decisions["GetMemberBalance:denied"] != 1 ||
+			decisions["LinkMember:refused"] != 1 {
+			t.Fatalf("hotel's audit %v", decisions)
+		}
+		all, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PageSize: 2})
+		if err != nil || len(all.GetEntries()) != 2 || all.GetNextPageToken() == "" {
+			t.Fatalf("audit page %v %v", all, err)
+		}
+		unauth, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PartnerId: "unauthenticated", PageSize: 500})
+		if err != nil || len(unauth.GetEntries()) != 5 { // four bad keys, and the key rotated out
+			t.Fatalf("unauthenticated calls audited: %v %v", len(unauth.GetEntries()), err)
+		}
+	})
+}
+
+// Partner earns are funded by the partner at its rate, burns go to it, both
+// idempotent per partner key, and the statement (and its BI view) settles
+// them at the agreed prices.
+func TestPartnerEarnBurnAndSettlement(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		airline := createPartner(t, env, "test", "MILES", "0.1")
+		member, card := enrolCard(t, env, "test", false)
+		ref := link(t, env, airline, card)
+		as := partnerstest.As(ctx(t), airline.key)
+
+		earn := &partnersv1.EarnRequest{IdempotencyKey: "flight-AF123-seat-4C", MemberRef: ref, Amount: "1234.5", Unit: "MILES", Reference: "AF123"}
+		r, err := env.Partners.Earn(as, earn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetPoints() != 123 || r.GetBonusPoints() != 0 || r.GetCost().GetAmount() != "0.984" {
+			t.Fatalf("earn %v", r)
+		}
+		if again, err := env.Partners.Earn(as, earn); err != nil || !proto.Equal(again, r) {
+			t.Fatalf("retry %v %v", again, err)
+		}
+		earn.Amount = "1300"
+		_, err = env.Partners.Earn(as, earn)
+		wantCode(t, err, codes.AlreadyExists)
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "5", Unit: "EUR"})
+		wantCode(t, err, codes.InvalidArgument)
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "5", Unit: "MILES"})
+		wantCode(t, err, codes.FailedPrecondition) // 0.5 points, rounded down: nothing to credit
+
+		b, err := env.Partners.Burn(as, &partnersv1.BurnRequest{IdempotencyKey: "hotel-night", MemberRef: ref, Points: 50})
+		if err != nil || b.GetValue().GetAmount() != "0.3" {
+			t.Fatalf("burn %v %v", b, err)
+		}
+		_, err = env.Partners.Burn(as, &partnersv1.BurnRequest{IdempotencyKey: key(), MemberRef: ref, Points: 74})
+		wantCode(t, err, codes.FailedPrecondition)
+		bal, err := env.Partners.GetMemberBalance(as, &partnersv1.GetMemberBalanceRequest{MemberRef: ref})
+		if err != nil || bal.GetAvailable() != 73 {
+			t.Fatalf("balance %v %v", bal, err)
+		}
+		// On the ledger the points came from, and went to, the partner's account.
+		entries, err := env.Client.ListEntries(ctx(t), &ledgerv1.ListEntriesRequest{MemberId: member})
+		if err != nil || len(entries.GetEntries()) != 2 {
+			t.Fatalf("entries %v %v", entries, err)
+		}
+		for _, e := range entries.GetEntries() {
+			found := false
+			for _, p := range e.GetPostings() {
+				found = found || p.GetAccount() == "partner:"+airline.id
+			}
+			if !found || e.GetPartnerId() != airline.id || e.GetChannel() != ledgerv1.Channel_CHANNEL_PARTNER {
+				t.Fatalf("entry %v does not touch the partner's account", e)
+			}
+		}
+		env.Check(t)
+
+		st, err := env.Partners.GetStatement(as, &partnersv1.GetStatementRequest{
+			PeriodStart: timestamppb.New(env.Clock.Now().Add(-time.Hour)), PeriodEnd: timestamppb.New(env.Clock.Now().Add(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st.GetStatement()
+		if s.GetPointsIssued() != 123 || s.GetPointsBurned() != 50 || s.GetOwedByPartner().GetAmount() != "0.984" ||
+			s.GetOwedToPartner().GetAmount() != "0.3" || s.GetNet() != "0.684" || s.GetEarnCount() != 1 || s.GetBurnCount() != 1 {
+			t.Fatalf("statement %v", s)
+		}
+		var month string
+		var issued, burned int64
+		if err := db.QueryRowContext(ctx(t), `SELECT month, points_issued, points_burned FROM partner_settlement_monthly WHERE partner_id = $1`,
+			airline.id).Scan(&month, &issued, &burned); err != nil {
+			t.Fatal(err)
+		}
+		if month != env.Clock.Now().UTC().Format("2006-01") || issued != 123 || burned != 50 {
+			t.Fatalf("settlement view %s %d %d", month, issued, burned)
+		}
+	})
+}
+
+// Offers target by tier and consent, cap per member and period, keep a
+// minimum interval, and never overspend their budget, even concurrently;
+// an offer is applied only together with its earn.
+func TestPartnerOffers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		hotel := createPartner(t, env, "tiered", "EUR", "1")
+		as := partnerstest.As(ctx(t), hotel.key)
+		offer := func(terms *partnersv1.OfferTerms) string {
+			t.Helper()
+			r, err := env.Admin.CreateOffer(ctx(t), &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: hotel.id, Terms: terms})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetOffer().GetOfferId()
+		}
+		silverDouble := offer(&partnersv1.OfferTerms{Name: "Double for silver", Kind: partnersv1.OfferKind_OFFER_KIND_MULTIPLIER,
+			Multiplier: "2", Tiers: []string{"silver"}, BudgetPoints: 100000})
+		welcome := offer(&partnersv1.OfferTerms{Name: "Welcome bonus", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 100,
+			CapPerMember: 1, CapPeriod: partnersv1.CapPeriod_CAP_PERIOD_MONTH, MinInterval: durationpb.New(40 * 24 * time.Hour),
+			BudgetPoints: 10000})
+
+		_, noConsentCard := enrolCard(t, env, "tiered", false)
+		quiet := link(t, env, hotel, noConsentCard)
+		lo, err := env.Partners.ListOffers(as, &partnersv1.ListOffersRequest{MemberRef: quiet})
+		if err != nil || lo.GetConsent() || len(lo.GetOffers()) != 0 {
+			t.Fatalf("offers without consent %v %v", lo, err)
+		}
+		before := partnerRows(t, env)
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: quiet, Amount: "50", Unit: "EUR", OfferId: welcome})
+		wantCode(t, err, codes.FailedPrecondition)
+		sameRows(t, before, partnerRows(t, env))
+
+		_, card := enrolCard(t, env, "tiered", true)
+		ref := link(t, env, hotel, card)
+		lo, err = env.Partners.ListOffers(as, &partnersv1.ListOffersRequest{MemberRef: ref})
+		if err != nil || !lo.GetConsent() || len(lo.GetOffers()) != 1 || lo.GetOffers()[0].GetOfferId() != welcome {
+			t.Fatalf("offers for a blue member %v %v", lo, err)
+		}
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "50", Unit: "EUR", OfferId: silverDouble})
+		wantCode(t, err, codes.FailedPrecondition)
+		r, err := env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "50", Unit: "EUR", OfferId: welcome})
+		if err != nil || r.GetPoints() != 50 || r.GetBonusPoints() != 100 || r.GetCost().GetAmount() != "1.2" {
+			t.Fatalf("earn with welcome bonus %v %v", r, err)
+		}
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "50", Unit: "EUR", OfferId: welcome})
+		wantCode(t, err, codes.FailedPrecondition) // cap: once a month
+		env.Clock.Advance(35 * 24 * time.Hour)
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "50", Unit: "EUR", OfferId: welcome})
+		wantCode(t, err, codes.FailedPrecondition) // a new month, but within the 40-day interval
+
+		// The ledger refuses the earn (too many points): the bonus is given
+		// back to the budget.
+		budget := offer(&partnersv1.OfferTerms{Name: "Flash", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 100, BudgetPoints: 300})
+		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "2000000000", Unit: "EUR", OfferId: budget})
+		if status.Code(err) == codes.OK {
+			t.Fatal("an earn above the ledger's limit passed")
+		}
+
+		// Twenty members at once on a 300-point budget of 100-point bonuses:
+		// exactly three get it.
+		refs := make([]string, 20)
+		for i := range refs {
+			_, c := enrolCard(t, env, "tiered", true)
+			refs[i] = link(t, env, hotel, c)
+		}
+		var wg sync.WaitGroup
+		var granted atomic.Int64
+		for _, m := range refs {
+			wg.Go(func() {
+				r, err := env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: m, Amount: "10", Unit: "EUR", OfferId: budget})
+				switch status.Code(err) {
+				case codes.OK:
+					granted.Add(r.GetBonusPoints())
+				case codes.FailedPrecondition:
+				default:
+					t.Errorf("earn: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if granted.Load() != 300 {
+			t.Fatalf("%d bonus points granted on a 300 budget", granted.Load())
+		}
+		var spent int64
+		if err := db.QueryRowContext(ctx(t), `SELECT spent_points FROM partners_offers WHERE offer_id = $1`, budget).Scan(&spent); err != nil || spent != 300 {
+			t.Fatalf("budget spent %d %v", spent, err)
+		}
+		env.Check(t)
+	})
+}

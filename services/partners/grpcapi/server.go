@@ -1,0 +1,362 @@
+// Package grpcapi is the partners service's gRPC edge: the partner-facing
+// service with its authentication and audit, and the operators' service.
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/partners/app"
+	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
+)
+
+// Service names.
+const (
+	ServiceName      = "fidelis.partners.v1.PartnerService"
+	AdminServiceName = "fidelis.partners.v1.PartnerAdminService"
+)
+
+type principalKey struct{}
+
+func principal(ctx context.Context) *domain.Partner {
+	p, _ := ctx.Value(principalKey{}).(*domain.Partner)
+	return p
+}
+
+// Auth authenticates every PartnerService call with the partner's API key,
+// puts the partner in the context, and audits the call and its decision.
+// Other services' calls pass through.
+func Auth(a *app.Service, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, "/"+ServiceName+"/") {
+			return h(ctx, req)
+		}
+		method := info.FullMethod[len(ServiceName)+2:]
+		who := "unauthenticated"
+		var resp any
+		p, err := a.Authenticate(ctx, bearer(ctx))
+		if err == nil {
+			who = p.ID
+			resp, err = h(context.WithValue(ctx, principalKey{}, p), req)
+		} else {
+			err = grpcserver.Status(ctx, log, method, err)
+		}
+		code := status.Code(err)
+		decision := "allowed"
+		switch code {
+		case codes.OK:
+		case codes.Unauthenticated, codes.PermissionDenied:
+			decision = "denied"
+		case codes.Internal, codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+			decision = "failed"
+		default:
+			decision = "refused"
+		}
+		detail := ""
+		if err != nil {
+			detail = status.Convert(err).Message()
+		}
+		// The audit is written before the reply: a call that cannot be
+		// audited fails.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if aerr := a.Audit(actx, who, method, decision, code.String(), detail); aerr != nil {
+			log.ErrorContext(ctx, "audit failed", slog.String("method", method), slog.Any("error", aerr))
+			return nil, status.Error(codes.Internal, "internal error")
+		}
+		return resp, err
+	}
+}
+
+func bearer(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if k, ok := strings.CutPrefix(v, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return ""
+}
+
+// Server implements fidelis.partners.v1.PartnerService.
+type Server struct {
+	partnersv1.UnimplementedPartnerServiceServer
+	app *app.Service
+	log *slog.Logger
+}
+
+// AdminServer implements fidelis.partners.v1.PartnerAdminService.
+type AdminServer struct {
+	partnersv1.UnimplementedPartnerAdminServiceServer
+	app *app.Service
+	log *slog.Logger
+}
+
+// Register adds both partners services to a gRPC server; install Auth as
+// an interceptor of that server.
+func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+	partnersv1.RegisterPartnerServiceServer(s, &Server{app: a, log: log})
+	partnersv1.RegisterPartnerAdminServiceServer(s, &AdminServer{app: a, log: log})
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func fromTS(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime().UTC().Truncate(time.Microsecond)
+}
+
+func money(d decimal.Decimal, currency string) *partnersv1.Money {
+	return &partnersv1.Money{Amount: d.String(), Currency: currency}
+}
+
+func decimalField(v, field string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return d, fault.Invalid(field, "is not a decimal number")
+	}
+	return d, nil
+}
+
+func (s *Server) status(ctx context.Context, method string, err error) error {
+	return grpcserver.Status(ctx, s.log, method, err)
+}
+
+func (s *Server) LinkMember(ctx context.Context, r *partnersv1.LinkMemberRequest) (*partnersv1.LinkMemberResponse, error) {
+	ref, err := s.app.LinkMember(ctx, principal(ctx), r.GetIdempotencyKey(), r.GetCardNumber(), r.GetProgrammeId())
+	if err != nil {
+		return nil, s.status(ctx, "LinkMember", err)
+	}
+	return &partnersv1.LinkMemberResponse{MemberRef: ref}, nil
+}
+
+func (s *Server) GetMemberBalance(ctx context.Context, r *partnersv1.GetMemberBalanceRequest) (*partnersv1.GetMemberBalanceResponse, error) {
+	n, err := s.app.MemberBalance(ctx, principal(ctx), r.GetMemberRef())
+	if err != nil {
+		return nil, s.status(ctx, "GetMemberBalance", err)
+	}
+	return &partnersv1.GetMemberBalanceResponse{Available: n}, nil
+}
+
+func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partnersv1.EarnResponse, error) {
+	amount, err := decimalField(r.GetAmount(), "amount")
+	if err != nil {
+		return nil, s.status(ctx, "Earn", err)
+	}
+	t, err := s.app.Earn(ctx, principal(ctx), r.GetIdempotencyKey(), app.EarnRequest{
+		MemberRef: r.GetMemberRef(), Amount: amount, Unit: r.GetUnit(), Reference: r.GetReference(),
+		OccurredAt: fromTS(r.GetOccurredAt()), OfferID: r.GetOfferId(), ProgrammeID: r.GetProgrammeId(),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "Earn", err)
+	}
+	return &partnersv1.EarnResponse{TransactionId: t.ID, Points: t.Points, BonusPoints: t.BonusPoints,
+		Cost: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
+}
+
+func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partnersv1.BurnResponse, error) {
+	t, err := s.app.Burn(ctx, principal(ctx), r.GetIdempotencyKey(), r.GetMemberRef(), r.GetPoints(), r.GetReference())
+	if err != nil {
+		return nil, s.status(ctx, "Burn", err)
+	}
+	return &partnersv1.BurnResponse{TransactionId: t.ID, Points: t.Points, Value: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
+}
+
+func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest) (*partnersv1.ListOffersResponse, error) {
+	offers, consent, err := s.app.Offers(ctx, principal(ctx), r.GetMemberRef())
+	if err != nil {
+		return nil, s.status(ctx, "ListOffers", err)
+	}
+	resp := &partnersv1.ListOffersResponse{Consent: consent}
+	for _, o := range offers {
+		resp.Offers = append(resp.Offers, offerToProto(o))
+	}
+	return resp, nil
+}
+
+func (s *Server) GetStatement(ctx context.Context, r *partnersv1.GetStatementRequest) (*partnersv1.GetStatementResponse, error) {
+	p := principal(ctx)
+	st, err := s.app.PartnerStatement(ctx, p, r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
+	if err != nil {
+		return nil, s.status(ctx, "GetStatement", err)
+	}
+	return &partnersv1.GetStatementResponse{Statement: statementToProto(st)}, nil
+}
+
+func statementToProto(st *domain.Statement) *partnersv1.Statement {
+	by, to := domain.FromMicros(st.OwedByPartnerMicro), domain.FromMicros(st.OwedToPartnerMicro)
+	return &partnersv1.Statement{
+		PartnerId: st.PartnerID, PeriodStart: ts(st.From), PeriodEnd: ts(st.To), EarnCount: st.EarnCount, BurnCount: st.BurnCount,
+		PointsIssued: st.PointsIssued, BonusPointsIssued: st.BonusPointsIssued, PointsBurned: st.PointsBurned,
+		OwedByPartner: money(by, st.Currency), OwedToPartner: money(to, st.Currency), Net: by.Sub(to).String(),
+	}
+}
+
+var roundings = map[partnersv1.Rounding]domain.Rounding{
+	partnersv1.Rounding_ROUNDING_FLOOR:     domain.RoundFloor,
+	partnersv1.Rounding_ROUNDING_CEIL:      domain.RoundCeil,
+	partnersv1.Rounding_ROUNDING_HALF_UP:   domain.RoundHalfUp,
+	partnersv1.Rounding_ROUNDING_HALF_EVEN: domain.RoundHalfEven,
+}
+
+var offerKinds = map[partnersv1.OfferKind]domain.OfferKind{
+	partnersv1.OfferKind_OFFER_KIND_MULTIPLIER:  domain.OfferMultiplier,
+	partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS: domain.OfferFixedBonus,
+}
+
+var capPeriods = map[partnersv1.CapPeriod]domain.CapPeriod{
+	partnersv1.CapPeriod_CAP_PERIOD_UNSPECIFIED: "",
+	partnersv1.CapPeriod_CAP_PERIOD_LIFETIME:    domain.CapLifetime,
+	partnersv1.CapPeriod_CAP_PERIOD_DAY:         domain.CapDay,
+	partnersv1.CapPeriod_CAP_PERIOD_WEEK:        domain.CapWeek,
+	partnersv1.CapPeriod_CAP_PERIOD_MONTH:       domain.CapMonth,
+	partnersv1.CapPeriod_CAP_PERIOD_YEAR:        domain.CapYear,
+}
+
+func reverse[K, V comparable](m map[K]V, v V) K {
+	for k, x := range m {
+		if x == v {
+			return k
+		}
+	}
+	var zero K
+	return zero
+}
+
+func partnerToProto(p *domain.Partner) *partnersv1.Partner {
+	return &partnersv1.Partner{
+		PartnerId: p.ID, Name: p.Name, ProgrammeId: p.ProgrammeID, EarnUnit: p.EarnUnit, EarnRate: p.EarnRate.String(),
+		Rounding: reverse(roundings, p.Rounding), PricePerPoint: money(p.PricePerPoint.Amount, p.PricePerPoint.Currency),
+		ValuePerPoint: money(p.ValuePerPoint.Amount, p.ValuePerPoint.Currency), Active: p.Active, CreatedAt: ts(p.CreatedAt),
+	}
+}
+
+func offerToProto(o *domain.Offer) *partnersv1.Offer {
+	t := &partnersv1.OfferTerms{
+		Name: o.Name, Kind: reverse(offerKinds, o.Kind), BonusPoints: o.BonusPoints, Tiers: o.Tiers, Segments: o.Segments,
+		ValidFrom: ts(o.ValidFrom), ValidUntil: ts(o.ValidUntil), CapPerMember: int32(o.CapPerMember),
+		CapPeriod: reverse(capPeriods, o.CapPeriod), BudgetPoints: o.BudgetPoints,
+	}
+	if !o.Multiplier.IsZero() {
+		t.Multiplier = o.Multiplier.String()
+	}
+	if o.MinInterval > 0 {
+		t.MinInterval = durationpb.New(o.MinInterval)
+	}
+	return &partnersv1.Offer{OfferId: o.ID, PartnerId: o.PartnerID, Terms: t, SpentPoints: o.SpentPoints, CreatedAt: ts(o.CreatedAt)}
+}
+
+func (s *AdminServer) status(ctx context.Context, method string, err error) error {
+	return grpcserver.Status(ctx, s.log, method, err)
+}
+
+func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
+	rate, err := decimalField(r.GetEarnRate(), "earn_rate")
+	if err != nil {
+		return nil, s.status(ctx, "CreatePartner", err)
+	}
+	price, err := decimalField(r.GetPricePerPoint().GetAmount(), "price_per_point.amount")
+	if err != nil {
+		return nil, s.status(ctx, "CreatePartner", err)
+	}
+	value, err := decimalField(r.GetValuePerPoint().GetAmount(), "value_per_point.amount")
+	if err != nil {
+		return nil, s.status(ctx, "CreatePartner", err)
+	}
+	c, err := s.app.CreatePartner(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.NewPartner{
+		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: r.GetEarnUnit(), EarnRate: rate,
+		Rounding: roundings[r.GetRounding()], PricePerPoint: domain.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrency()},
+		ValuePerPoint: domain.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
+	})
+	if err != nil {
+		return nil, s.status(ctx, "CreatePartner", err)
+	}
+	return &partnersv1.CreatePartnerResponse{Partner: partnerToProto(c.Partner), ApiKey: c.APIKey}, nil
+}
+
+func (s *AdminServer) RotatePartnerKey(ctx context.Context, r *partnersv1.RotatePartnerKeyRequest) (*partnersv1.RotatePartnerKeyResponse, error) {
+	k, err := s.app.RotateKey(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetPartnerId())
+	if err != nil {
+		return nil, s.status(ctx, "RotatePartnerKey", err)
+	}
+	return &partnersv1.RotatePartnerKeyResponse{ApiKey: k}, nil
+}
+
+func (s *AdminServer) GetPartner(ctx context.Context, r *partnersv1.GetPartnerRequest) (*partnersv1.GetPartnerResponse, error) {
+	p, err := s.app.Partner(ctx, r.GetPartnerId())
+	if err != nil {
+		return nil, s.status(ctx, "GetPartner", err)
+	}
+	return &partnersv1.GetPartnerResponse{Partner: partnerToProto(p)}, nil
+}
+
+func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOfferRequest) (*partnersv1.CreateOfferResponse, error) {
+	t := r.GetTerms()
+	terms := domain.OfferTerms{
+		Name: t.GetName(), Kind: offerKinds[t.GetKind()], BonusPoints: t.GetBonusPoints(), Tiers: t.GetTiers(),
+		Segments: t.GetSegments(), ValidFrom: fromTS(t.GetValidFrom()), ValidUntil: fromTS(t.GetValidUntil()),
+		CapPerMember: int(t.GetCapPerMember()), CapPeriod: capPeriods[t.GetCapPeriod()],
+		MinInterval: t.GetMinInterval().AsDuration(), BudgetPoints: t.GetBudgetPoints(),
+	}
+	if m := t.GetMultiplier(); m != "" {
+		d, err := decimalField(m, "terms.multiplier")
+		if err != nil {
+			return nil, s.status(ctx, "CreateOffer", err)
+		}
+		terms.Multiplier = d
+	}
+	o, err := s.app.CreateOffer(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), terms)
+	if err != nil {
+		return nil, s.status(ctx, "CreateOffer", err)
+	}
+	return &partnersv1.CreateOfferResponse{Offer: offerToProto(o)}, nil
+}
+
+func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.GetPartnerStatementRequest) (*partnersv1.GetPartnerStatementResponse, error) {
+	st, err := s.app.PartnerStatement(ctx, nil, r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
+	if err != nil {
+		return nil, s.status(ctx, "GetPartnerStatement", err)
+	}
+	return &partnersv1.GetPartnerStatementResponse{Statement: statementToProto(st)}, nil
+}
+
+func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequest) (*partnersv1.ListAuditResponse, error) {
+	size := int(r.GetPageSize())
+	if size == 0 {
+		size = 100
+	}
+	entries, err := s.app.AuditLog(ctx, r.GetPartnerId(), r.GetPageToken(), size+1)
+	if err != nil {
+		return nil, s.status(ctx, "ListAudit", err)
+	}
+	resp := &partnersv1.ListAuditResponse{}
+	if len(entries) > size {
+		entries = entries[:size]
+		resp.NextPageToken = entries[size-1].ID
+	}
+	for _, e := range entries {
+		resp.Entries = append(resp.Entries, &partnersv1.AuditEntry{AuditId: e.ID, At: ts(e.At), Principal: e.Principal,
+			Method: e.Method, Decision: e.Decision, Code: e.Code, Detail: e.Detail})
+	}
+	return resp, nil
+}

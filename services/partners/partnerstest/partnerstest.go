@@ -1,0 +1,74 @@
+// Package partnerstest runs the partners service for tests, against a real
+// ledger (ledgertest) on the same database, over gRPC, with the partner
+// authentication and audit interceptor in place.
+package partnerstest
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+	"github.com/fidelis-loyalty/fidelis/services/partners/app"
+	"github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
+	"github.com/fidelis-loyalty/fidelis/services/partners/store"
+)
+
+// Env is a running ledger and partners service.
+type Env struct {
+	*ledgertest.Env
+	Partners     partnersv1.PartnerServiceClient
+	Admin        partnersv1.PartnerAdminServiceClient
+	PartnersApp  *app.Service
+	PartnersAddr string
+}
+
+// Start runs a ledger and the partners service on db.
+func Start(t testing.TB, db *sqldb.DB) *Env {
+	t.Helper()
+	led := ledgertest.Start(t, db, ledgertest.Options{})
+	log := ledgertest.Logger(t)
+	if err := store.Migrate(context.Background(), db, log); err != nil {
+		t.Fatalf("migrate partners: %v", err)
+	}
+	ledgerConn, err := grpc.NewClient(led.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
+		app.Options{Now: led.Clock.Now, Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Unary: []grpc.UnaryServerInterceptor{grpcapi.Auth(a, log)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcapi.Register(srv, a, log)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Stop()
+		ledgerConn.Close()
+	})
+	return &Env{Env: led, Partners: partnersv1.NewPartnerServiceClient(conn), Admin: partnersv1.NewPartnerAdminServiceClient(conn),
+		PartnersApp: a, PartnersAddr: lis.Addr().String()}
+}
+
+// As authenticates calls with a partner's API key.
+func As(ctx context.Context, apiKey string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+apiKey)
+}

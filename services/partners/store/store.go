@@ -1,0 +1,364 @@
+// Package store is the partners service's SQL store, one implementation
+// for SQLite, PostgreSQL and CockroachDB.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/partners/app"
+	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the partners schema up to date.
+func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
+	return db.Migrate(ctx, migrations, "migrations", "partners_schema_version", log)
+}
+
+// Store implements app.Store.
+type Store struct{ db *sqldb.DB }
+
+// New wraps a database.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// Update implements app.Store.
+func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+}
+
+// View implements app.Store.
+func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+}
+
+type txn struct{ tx *sql.Tx }
+
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromUS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if sqldb.IsUniqueViolation(err) {
+		return 0, fmt.Errorf("%w: %w", app.ErrConflict, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%.40q: %w", q, err)
+	}
+	return res.RowsAffected()
+}
+
+const idemTable = idem.Table("partners_idempotency")
+
+func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
+	return idemTable.Get(ctx, t.tx, k)
+}
+
+func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
+	err := idemTable.Put(ctx, t.tx, r)
+	if errors.Is(err, idem.ErrConflict) {
+		return fmt.Errorf("%w: %w", app.ErrConflict, err)
+	}
+	return err
+}
+
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+	return idemTable.Finish(ctx, t.tx, k, response)
+}
+
+const partnerCols = `partner_id, name, programme_id, earn_unit, earn_rate, rounding, price_per_point, value_per_point,
+	currency, active, key_hash, salt, created_at`
+
+func (t *txn) InsertPartner(ctx context.Context, p *domain.Partner) error {
+	_, err := t.exec(ctx, `INSERT INTO partners_partners (`+partnerCols+`) VALUES (`+sqldb.Placeholders(1, 13)+`)`,
+		p.ID, p.Name, p.ProgrammeID, p.EarnUnit, p.EarnRate, string(p.Rounding), p.PricePerPoint.Amount, p.ValuePerPoint.Amount,
+		p.PricePerPoint.Currency, p.Active, p.KeyHash, p.Salt, us(p.CreatedAt))
+	return err
+}
+
+func (t *txn) SetPartnerKey(ctx context.Context, id string, hash []byte) error {
+	_, err := t.exec(ctx, `UPDATE partners_partners SET key_hash = $1 WHERE partner_id = $2`, hash, id)
+	return err
+}
+
+func (t *txn) Partner(ctx context.Context, id string) (*domain.Partner, error) {
+	var p domain.Partner
+	var created int64
+	err := t.tx.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners_partners WHERE partner_id = $1`, id).Scan(
+		&p.ID, &p.Name, &p.ProgrammeID, &p.EarnUnit, &p.EarnRate, &p.Rounding, &p.PricePerPoint.Amount, &p.ValuePerPoint.Amount,
+		&p.PricePerPoint.Currency, &p.Active, &p.KeyHash, &p.Salt, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("partner: %w", err)
+	}
+	p.ValuePerPoint.Currency, p.CreatedAt = p.PricePerPoint.Currency, fromUS(created)
+	return &p, nil
+}
+
+func (t *txn) Link(ctx context.Context, partnerID, ref string) (string, bool, error) {
+	var m string
+	err := t.tx.QueryRowContext(ctx, `SELECT member_id FROM partners_links WHERE partner_id = $1 AND member_ref = $2`,
+		partnerID, ref).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return m, err == nil, err
+}
+
+func (t *txn) LinkOwner(ctx context.Context, ref string) (string, bool, error) {
+	var p string
+	err := t.tx.QueryRowContext(ctx, `SELECT partner_id FROM partners_links WHERE member_ref = $1 LIMIT 1`, ref).Scan(&p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return p, err == nil, err
+}
+
+func (t *txn) InsertLink(ctx context.Context, partnerID, ref, memberID string, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO partners_links (partner_id, member_ref, member_id, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (partner_id, member_ref) DO NOTHING`, partnerID, ref, memberID, us(at))
+	return err
+}
+
+const offerCols = `offer_id, partner_id, name, kind, multiplier, bonus_points, tiers, segments, valid_from, valid_until,
+	cap_per_member, cap_period, min_interval, budget_points, spent_points, created_at`
+
+func (t *txn) InsertOffer(ctx context.Context, o *domain.Offer) error {
+	var mult any
+	if !o.Multiplier.IsZero() {
+		mult = o.Multiplier
+	}
+	_, err := t.exec(ctx, `INSERT INTO partners_offers (`+offerCols+`) VALUES (`+sqldb.Placeholders(1, 16)+`)`,
+		o.ID, o.PartnerID, o.Name, string(o.Kind), mult, o.BonusPoints, strings.Join(o.Tiers, ","), strings.Join(o.Segments, ","),
+		us(o.ValidFrom), us(o.ValidUntil), o.CapPerMember, string(o.CapPeriod), int64(o.MinInterval/time.Microsecond),
+		o.BudgetPoints, o.SpentPoints, us(o.CreatedAt))
+	return err
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func (t *txn) offers(ctx context.Context, where string, args ...any) ([]*domain.Offer, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+offerCols+` FROM partners_offers WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("offers: %w", err)
+	}
+	defer rows.Close()
+	var out []*domain.Offer
+	for rows.Next() {
+		var o domain.Offer
+		var mult decimal.NullDecimal
+		var tiers, segments string
+		var from, until, interval, created int64
+		if err := rows.Scan(&o.ID, &o.PartnerID, &o.Name, &o.Kind, &mult, &o.BonusPoints, &tiers, &segments, &from, &until,
+			&o.CapPerMember, &o.CapPeriod, &interval, &o.BudgetPoints, &o.SpentPoints, &created); err != nil {
+			return nil, err
+		}
+		if mult.Valid {
+			o.Multiplier = mult.Decimal
+		}
+		o.Tiers, o.Segments = split(tiers), split(segments)
+		o.ValidFrom, o.ValidUntil, o.CreatedAt = fromUS(from), fromUS(until), fromUS(created)
+		o.MinInterval = time.Duration(interval) * time.Microsecond
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) Offer(ctx context.Context, id string) (*domain.Offer, error) {
+	os, err := t.offers(ctx, `offer_id = $1`, id)
+	if err != nil || len(os) == 0 {
+		return nil, err
+	}
+	return os[0], nil
+}
+
+func (t *txn) Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id = $1 ORDER BY created_at, offer_id`, partnerID)
+}
+
+func (t *txn) SpendBudget(ctx context.Context, offerID string, points int64) (bool, error) {
+	n, err := t.exec(ctx, `UPDATE partners_offers SET spent_points = spent_points + $1
+		WHERE offer_id = $2 AND spent_points + $1 <= budget_points`, points, offerID)
+	return n == 1, err
+}
+
+func (t *txn) ReturnBudget(ctx context.Context, offerID string, points int64) error {
+	_, err := t.exec(ctx, `UPDATE partners_offers SET spent_points = spent_points - $1 WHERE offer_id = $2`, points, offerID)
+	return err
+}
+
+func (t *txn) Usage(ctx context.Context, offerID, memberID, period string) (domain.Usage, error) {
+	var u domain.Usage
+	var last int64
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN period_key = $3 THEN used ELSE 0 END), 0), COALESCE(MAX(last_at), 0)
+		FROM partners_offer_usage WHERE offer_id = $1 AND member_id = $2`, offerID, memberID, period).Scan(&u.Used, &last)
+	if err != nil {
+		return u, fmt.Errorf("offer usage: %w", err)
+	}
+	u.LastAt = fromUS(last)
+	return u, nil
+}
+
+func (t *txn) CountUse(ctx context.Context, offerID, memberID, period string, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO partners_offer_usage (offer_id, member_id, period_key, used, last_at) VALUES ($1, $2, $3, 1, $4)
+		ON CONFLICT (offer_id, member_id, period_key) DO UPDATE SET used = partners_offer_usage.used + 1, last_at = $4`,
+		offerID, memberID, period, us(at))
+	return err
+}
+
+func (t *txn) ReturnUse(ctx context.Context, offerID, memberID, period string) error {
+	_, err := t.exec(ctx, `UPDATE partners_offer_usage SET used = used - 1 WHERE offer_id = $1 AND member_id = $2 AND period_key = $3
+		AND used > 0`, offerID, memberID, period)
+	return err
+}
+
+const txnCols = `txn_id, partner_id, member_id, programme_id, kind, status, amount, unit, points, bonus_points, offer_id,
+	period_key, money_micros, currency, reference, entry_id, failure, occurred_at, created_at, updated_at`
+
+func txnArgs(x *domain.Txn) []any {
+	var amount any
+	if x.Kind == domain.TxnEarn {
+		amount = x.Amount
+	}
+	return []any{x.ID, x.PartnerID, x.MemberID, x.ProgrammeID, string(x.Kind), string(x.Status), amount, x.Unit, x.Points,
+		x.BonusPoints, x.OfferID, x.PeriodKey, x.MoneyMicros, x.Currency, x.Reference, x.EntryID, x.Failure, us(x.OccurredAt),
+		us(x.CreatedAt), us(x.UpdatedAt)}
+}
+
+func (t *txn) InsertTxn(ctx context.Context, x *domain.Txn) error {
+	_, err := t.exec(ctx, `INSERT INTO partners_txns (`+txnCols+`) VALUES (`+sqldb.Placeholders(1, 20)+`)`, txnArgs(x)...)
+	return err
+}
+
+func (t *txn) UpdateTxn(ctx context.Context, x *domain.Txn, from domain.TxnStatus) error {
+	n, err := t.exec(ctx, `UPDATE partners_txns SET status = $2, entry_id = $3, failure = $4, updated_at = $5
+		WHERE txn_id = $1 AND status = $6`, x.ID, string(x.Status), x.EntryID, x.Failure, us(x.UpdatedAt), string(from))
+	if err == nil && n != 1 {
+		err = fmt.Errorf("%w: transaction %s is no longer %s", app.ErrConflict, x.ID, from)
+	}
+	return err
+}
+
+func (t *txn) txns(ctx context.Context, where string, args ...any) ([]*domain.Txn, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+txnCols+` FROM partners_txns WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("partner transactions: %w", err)
+	}
+	defer rows.Close()
+	var out []*domain.Txn
+	for rows.Next() {
+		var x domain.Txn
+		var amount decimal.NullDecimal
+		var occurred, created, updated int64
+		if err := rows.Scan(&x.ID, &x.PartnerID, &x.MemberID, &x.ProgrammeID, &x.Kind, &x.Status, &amount, &x.Unit, &x.Points,
+			&x.BonusPoints, &x.OfferID, &x.PeriodKey, &x.MoneyMicros, &x.Currency, &x.Reference, &x.EntryID, &x.Failure,
+			&occurred, &created, &updated); err != nil {
+			return nil, err
+		}
+		x.Amount = amount.Decimal
+		x.OccurredAt, x.CreatedAt, x.UpdatedAt = fromUS(occurred), fromUS(created), fromUS(updated)
+		out = append(out, &x)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) Txn(ctx context.Context, id string) (*domain.Txn, error) {
+	xs, err := t.txns(ctx, `txn_id = $1`, id)
+	if err != nil || len(xs) == 0 {
+		return nil, err
+	}
+	return xs[0], nil
+}
+
+func (t *txn) PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error) {
+	return t.txns(ctx, `status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, us(before), limit)
+}
+
+func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error) {
+	st := &domain.Statement{PartnerID: partnerID, From: from, To: to}
+	err := t.tx.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN kind = 'earn' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'burn' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'earn' THEN bonus_points ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'burn' THEN points ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'earn' THEN money_micros ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'burn' THEN money_micros ELSE 0 END), 0)
+		FROM partners_txns WHERE partner_id = $1 AND status = 'completed' AND occurred_at >= $2 AND occurred_at < $3`,
+		partnerID, us(from), us(to)).Scan(&st.EarnCount, &st.BurnCount, &st.PointsIssued, &st.BonusPointsIssued, &st.PointsBurned,
+		&st.OwedByPartnerMicro, &st.OwedToPartnerMicro)
+	if err != nil {
+		return nil, fmt.Errorf("statement: %w", err)
+	}
+	return st, nil
+}
+
+func (t *txn) InsertAudit(ctx context.Context, a app.AuditEntry) error {
+	_, err := t.exec(ctx, `INSERT INTO partners_audit (audit_id, at, principal, method, decision, code, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, us(a.At), a.Principal, a.Method, a.Decision, a.Code, a.Detail)
+	return err
+}
+
+func (t *txn) Audit(ctx context.Context, principal, beforeID string, limit int) ([]app.AuditEntry, error) {
+	var where []string
+	var args []any
+	if beforeID != "" {
+		args = append(args, beforeID)
+		where = append(where, fmt.Sprintf("audit_id < $%d", len(args)))
+	}
+	if principal != "" {
+		args = append(args, principal)
+		where = append(where, fmt.Sprintf("principal = $%d", len(args)))
+	}
+	q := `SELECT audit_id, at, principal, method, decision, code, detail FROM partners_audit`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, limit)
+	rows, err := t.tx.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY audit_id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer rows.Close()
+	var out []app.AuditEntry
+	for rows.Next() {
+		var a app.AuditEntry
+		var at int64
+		if err := rows.Scan(&a.ID, &at, &a.Principal, &a.Method, &a.Decision, &a.Code, &a.Detail); err != nil {
+			return nil, err
+		}
+		a.At = fromUS(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
