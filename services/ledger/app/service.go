@@ -248,7 +248,9 @@ func (u *uow) entryOp(ctx context.Context, memberID, caller string, needLots boo
 	if err != nil {
 		return nil, err
 	}
-	b.Settle(u.now, u.now) // e.g. points refunded into a lot that has expired since
+	if err := u.settle(ctx, b); err != nil {
+		return nil, err
+	}
 	return &EntryResult{Entry: e, Balance: balanceOf(b, u.now)}, nil
 }
 
@@ -330,7 +332,9 @@ func (s *Service) holdOp(ctx context.Context, method, caller, key string, c hold
 		if err != nil {
 			return nil, err
 		}
-		b.Settle(u.now, u.now)
+		if err := u.settle(ctx, b); err != nil {
+			return nil, err
+		}
 		r.Balance = balanceOf(b, u.now)
 		return r, nil
 	})

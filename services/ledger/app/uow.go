@@ -172,13 +172,26 @@ func (u *uow) member(ctx context.Context, memberID string, needLots bool) (*doma
 	if err != nil {
 		return nil, err
 	}
-	if !b.LotsLoaded && (needLots || b.Member.Due(u.now)) {
+	if needLots && !b.LotsLoaded {
 		if err := u.loadLots(ctx, []*domain.Book{b}); err != nil {
 			return nil, err
 		}
 	}
+	return b, u.settle(ctx, b)
+}
+
+// settle settles what is due on b by now (pending points to release, lots
+// to expire, holds to let go), loading its lots first when something is.
+// An operation can make something due: a backdated earn whose lot has
+// expired already, points refunded into a lot that has expired since.
+func (u *uow) settle(ctx context.Context, b *domain.Book) error {
+	if b.RefreshDue(); !b.LotsLoaded && b.Member.Due(u.now) {
+		if err := u.loadLots(ctx, []*domain.Book{b}); err != nil {
+			return err
+		}
+	}
 	b.Settle(u.now, u.now)
-	return b, nil
+	return nil
 }
 
 // create adds a new member's Book.

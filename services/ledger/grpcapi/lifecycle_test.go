@@ -127,6 +127,23 @@ func TestRunExpiryAsOf(t *testing.T) {
 	})
 }
 
+// A purchase recorded late, after its points would have expired, earns
+// them and expires them in the same call.
+func TestBackdatedEarnPastItsExpiry(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m := enrol(t, env, "test")
+		earnPoints(t, env, m, 5)
+		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+			Basis:      &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "30", Currency: "EUR"}},
+			OccurredAt: timestamppb.New(env.Clock.Now().AddDate(-2, 0, 0))}); err != nil {
+			t.Fatal(err)
+		}
+		wantBalance(t, env, m, want{available: 5})
+		ledgertest.CheckInvariants(t, db, env.Cfg)
+	})
+}
+
 // Purchase points are pending for the return window; a return inside it
 // cancels pending points first and claws back in proportion.
 func TestReturnsClawBackProportionally(t *testing.T) {
