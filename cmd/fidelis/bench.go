@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -72,18 +73,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer os.RemoveAll(dir)
 			f.db = "sqlite:" + filepath.Join(dir, "bench.db")
 		}
-		h, err := host.Start(ctx, f.serveFlags.host(), log)
+		a, stop, err := inProcess(ctx, &f.serveFlags, log)
 		if err != nil {
 			return err
 		}
-		defer h.Close()
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		go func() { _ = h.GRPC.Serve(lis) }()
-		defer h.Stop(5 * time.Second)
-		addr = lis.Addr().String()
+		defer stop()
+		addr = a
 	}
 	var clients []ledgerv1.LedgerServiceClient
 	for range max(f.conns, 1) {
@@ -123,6 +118,22 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type mixEntry struct {
 	op      string
 	percent int
+}
+
+// inProcess starts the services on f's database and serves them on a
+// loopback port, for a command that drives them over gRPC.
+func inProcess(ctx context.Context, f *serveFlags, log *slog.Logger) (string, func(), error) {
+	h, err := host.Start(ctx, f.host(), log)
+	if err != nil {
+		return "", nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.Close()
+		return "", nil, err
+	}
+	go func() { _ = h.GRPC.Serve(lis) }()
+	return lis.Addr().String(), func() { h.Stop(5 * time.Second); h.Close() }, nil
 }
 
 func parseMix(s string) ([]mixEntry, error) {

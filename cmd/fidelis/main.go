@@ -3,6 +3,7 @@
 //	fidelis serve    run the services (embedded SQLite by default)
 //	fidelis migrate  bring the database schema up to date
 //	fidelis bench    drive Earn/Burn load over gRPC and report latency
+//	fidelis kpi      print a programme's churn, retention and points KPIs
 package main
 
 import (
@@ -40,6 +41,7 @@ commands:
   serve    run the services in one process (embedded SQLite by default)
   migrate  bring the database schema up to date
   bench    drive Earn/Burn load over gRPC and print throughput and latency
+  kpi      print a programme's churn, retention and points KPIs for a period
 
 Run "fidelis <command> -h" for a command's flags.
 `
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args, stderr)
 	case "bench":
 		return bench(ctx, args, stdout, stderr)
+	case "kpi":
+		return kpi(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

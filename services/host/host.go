@@ -203,7 +203,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if a := h.Ledger; a != nil {
 		ledgerapi.Register(srv, a, log)
 		ledgerapi.RegisterStatus(srv, a, log)
-		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName)
+		ledgerapi.RegisterKpi(srv, a, log)
+		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName, ledgerapi.KpiServiceName)
 		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
 		if c.JobsEvery > 0 {
 			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })

@@ -21,6 +21,7 @@ import (
 //	{{.Decimal}}  exact decimal: NUMERIC, TEXT on SQLite (whose NUMERIC
 //	              affinity would turn "12.50" into a float)
 //	{{.Bytes}}    BYTEA, BLOB on SQLite
+//	{{.Month "col"}} the UTC month ("2006-01") of a microsecond timestamp
 //	{{if .SQLite}} / {{if .Postgres}} / {{if .Cockroach}} for the rest
 type SchemaTypes struct {
 	Decimal   string
@@ -28,6 +29,19 @@ type SchemaTypes struct {
 	SQLite    bool
 	Postgres  bool
 	Cockroach bool
+}
+
+// Month is the SQL for the UTC month, as "YYYY-MM", of col, a timestamp in
+// microseconds since the epoch.
+func (t SchemaTypes) Month(col string) string {
+	switch {
+	case t.SQLite:
+		return "strftime('%Y-%m', " + col + " / 1000000, 'unixepoch')"
+	case t.Cockroach:
+		return "experimental_strftime(to_timestamp(" + col + " / 1000000.0), '%Y-%m')"
+	default:
+		return "to_char(to_timestamp(" + col + " / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM')"
+	}
 }
 
 func (db *DB) schemaTypes() SchemaTypes {

@@ -16,10 +16,13 @@ type Stmt struct {
 	Args []any
 }
 
+// scriptBytes bounds one round trip of a script.
+const scriptBytes = 4 << 20
+
 // ExecScript runs statements in order in tx. On PostgreSQL and CockroachDB
-// they go in one round trip: one simple-protocol query in which the driver
-// quotes and escapes every argument. SQLite runs in process, with no round
-// trip to save, so it runs them one by one.
+// they go in as few round trips as fit in 4 MiB of SQL each: simple-protocol
+// queries in which the driver quotes and escapes every argument. SQLite runs
+// in process, with no round trip to save, so it runs them one by one.
 func (db *DB) ExecScript(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
 	if len(stmts) == 0 {
 		return nil
@@ -34,15 +37,30 @@ func (db *DB) ExecScript(ctx context.Context, tx *sql.Tx, stmts []Stmt) error {
 	}
 	var b strings.Builder
 	args := []any{pgx.QueryExecModeSimpleProtocol}
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("script of %d statements: %w", n, err)
+		}
+		b.Reset()
+		args, n = args[:1], 0
+		return nil
+	}
 	for _, s := range stmts {
 		renumber(&b, s.SQL, len(args)-1)
 		b.WriteString(";\n")
 		args = append(args, s.Args...)
+		n++
+		if b.Len()+16*(len(args)-1) > scriptBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("script of %d statements: %w", len(stmts), err)
-	}
-	return nil
+	return flush()
 }
 
 // renumber writes q with each placeholder $k turned into $(k+offset),

@@ -323,6 +323,10 @@ func (s *Service) scheduled(ctx context.Context) error {
 		if _, err := s.RecomputeSegments(ctx, p.ID, time.Time{}); err != nil {
 			return err
 		}
+		// The KPIs follow the segments they report on.
+		if _, err := s.RefreshKPIs(ctx, p.ID, time.Time{}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

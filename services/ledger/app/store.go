@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -102,6 +104,84 @@ type Tx interface {
 	// ResetProjections drops the projected state (not the time-driven
 	// events) and queues every entry for projection again.
 	ResetProjections(ctx context.Context) error
+
+	// KPIs (see kpi.go).
+
+	// Histories returns, in member id order after afterID, a page of a
+	// programme's members with their purchase times.
+	Histories(ctx context.Context, programmeID, afterID string, limit int) ([]MemberHistory, error)
+	// TransitionsOf returns the transitions of a kind of the given members.
+	TransitionsOf(ctx context.Context, kind string, memberIDs []string) (map[string][]domain.Transition, error)
+	// Points sums a programme's entries in [from, to) per channel and partner.
+	Points(ctx context.Context, programmeID string, from, to time.Time) ([]PointsRow, error)
+	Liability(ctx context.Context, programmeID string) (Liability, error)
+	// FirstEnrolment is when a programme's first member enrolled (zero: none).
+	FirstEnrolment(ctx context.Context, programmeID string) (time.Time, error)
+	// Distribution counts a programme's members per segment or tier.
+	Distribution(ctx context.Context, programmeID, kind string) (map[string]int64, error)
+	SaveKPIs(ctx context.Context, w *KPIWrites) error
+	ChurnRisk(ctx context.Context, programmeID, memberID string) (*ChurnRisk, error)
+	ChurnModel(ctx context.Context, programmeID string) (*ChurnModel, error)
+}
+
+// MemberHistory is a member and the times of their purchases, in order.
+type MemberHistory struct {
+	MemberID string
+	domain.MemberHistory
+}
+
+// PointsRow is points by channel and partner over a period.
+type PointsRow struct {
+	Channel    string
+	PartnerID  string
+	Issued     int64
+	Burned     int64
+	Refunded   int64
+	Expired    int64
+	ClawedBack int64
+}
+
+// Liability is a programme's outstanding points.
+type Liability struct {
+	Members   int64
+	Available int64
+	Pending   int64
+}
+
+// ChurnModel is a fitted BG/NBD model.
+type ChurnModel struct {
+	ProgrammeID    string
+	FittedAt       time.Time
+	CalibrationEnd time.Time
+	Customers      int64
+	R, Alpha, A, B float64
+	LogLikelihood  float64
+	HorizonWeeks   float64
+}
+
+// ChurnRisk is a member's churn figures under a model.
+type ChurnRisk struct {
+	MemberID          string
+	MemberKey         string
+	RepeatPurchases   int
+	TxWeeks, TWeeks   float64
+	PAlive            float64
+	ExpectedPurchases float64
+}
+
+// KPIWrites replaces a programme's refreshed KPIs.
+type KPIWrites struct {
+	ProgrammeID  string
+	Currency     string
+	PointValue   decimal.Decimal
+	InactiveDays int
+	RefreshedAt  time.Time
+	Periods      []domain.PeriodFacts
+	Cohorts      []domain.CohortCell
+	// Transitions are monthly matrices by kind ("segment", "tier").
+	Transitions map[string]map[string][]domain.TransitionCell
+	Model       *ChurnModel
+	Risks       []ChurnRisk
 }
 
 // StatusWrites is what one projection transaction adds or changes.

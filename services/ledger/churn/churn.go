@@ -405,6 +405,11 @@ func (p Params) ExpectedPurchasesNew(t float64) float64 {
 // where T_k = (c/ε) × (k-th term of ₂F₁(A, ε; c; z)), so T_1 = A z and
 // T_(k+1) = T_k (A+k)(ε+k) z / ((c+k)(k+1)). Neither ε nor c appears in a
 // denominator, so a = 1 and a+b = 1 need no special cases (c > −1 always).
+//
+// That series needs about ε z/(1−z) terms, far too many once a is large
+// (a and b in the thousands when almost nobody drops out); for a ≥ 2 the
+// direct form is used, whose series ₂F₁(r+x, b+x; c; z) has term ratios
+// below z (r+x+k)/(k+1) whatever a and b, and whose 1/ε is harmless.
 func (p Params) growth(x int, bigT, t float64) float64 {
 	if t == 0 {
 		return 0
@@ -415,6 +420,15 @@ func (p Params) growth(x int, bigT, t float64) float64 {
 	bigA := p.A + p.B - 1 - p.R
 	z := t / (p.Alpha + bigT + t)
 	l := -math.Log1p(t / (p.Alpha + bigT))
+	if eps >= 1 {
+		rx, bx := p.R+xf, p.B+xf
+		s, ok := hypSeries(rx, bx, c, z, rx*bx*z/c)
+		if !ok {
+			return math.NaN()
+		}
+		// 1 − (1−z)^(r+x) (1+s), without losing the small-t digits.
+		return c / eps * (-math.Expm1(rx*l) - math.Exp(rx*l)*s)
+	}
 	y := eps * l
 	g := 1.0 // expm1(y)/y, which tends to 1 as y → 0
 	if y != 0 {

@@ -510,6 +510,34 @@ func TestExpectedPurchasesAtAEqualsOne(t *testing.T) {
 	}
 }
 
+// Large a and b (almost nobody drops out, so the dropout probability is
+// nearly fixed) need the direct series: the result is finite, continuous
+// where the two forms meet at a = 2, and tends to the fixed-p model.
+func TestExpectedPurchasesLargeAB(t *testing.T) {
+	// With p fixed: E[X(t)] = (1 − (α/(α+pt))^r)/p.
+	q := Params{R: 0.5, Alpha: 4, A: 1e6, B: 3e6}
+	p := 0.25
+	for _, h := range []float64{1, 26, 52} {
+		want := -math.Expm1(q.R*math.Log(q.Alpha/(q.Alpha+p*h))) / p
+		if got := q.ExpectedPurchasesNew(h); relErr(got, want) > 1e-5 {
+			t.Errorf("E[X(%v)] at a=1e6, b=3e6 = %v, fixed-p limit %v", h, got, want)
+		}
+		if got := q.ExpectedPurchases(Customer{X: 4, TX: 30, T: 40}, h); !isFinite(got) || got <= 0 {
+			t.Errorf("E[Y(%v)] at a=1e6, b=3e6 = %v", h, got)
+		}
+	}
+	for _, c := range []Customer{{}, {X: 3, TX: 20, T: 30}, {X: 40, TX: 60, T: 61}} {
+		lo := Params{R: 0.8, Alpha: 6, A: 2 - 1e-9, B: 5}
+		hi := lo
+		hi.A = 2 + 1e-9
+		for _, h := range []float64{0.5, 26, 104} {
+			if l, u := lo.ExpectedPurchases(c, h), hi.ExpectedPurchases(c, h); !isFinite(l) || relErr(l, u) > 1e-8 {
+				t.Errorf("%+v, t=%v: %v just below a=2, %v just above", c, h, l, u)
+			}
+		}
+	}
+}
+
 func TestHyp2F1(t *testing.T) {
 	for _, c := range []struct {
 		name       string

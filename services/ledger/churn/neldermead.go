@@ -9,7 +9,7 @@ import (
 const (
 	// nmFTol: a run has converged when the spread of objective values over
 	// the simplex is at most nmFTol·(1+|f_best|) ...
-	nmFTol = 1e-13
+	nmFTol = 1e-11
 	// nmXTol: ... and every vertex is within nmXTol of the best one in every
 	// coordinate (log-parameters, so this is a relative precision).
 	nmXTol = 1e-9
@@ -21,22 +21,33 @@ const (
 	nmRestartStep = 0.05
 	// nmRestartTol: restarts stop once one improves the objective by at most
 	// nmRestartTol·(1+|f|).
-	nmRestartTol = 1e-12
+	nmRestartTol = 1e-10
 	// nmMaxRestarts caps the restarts after the first run.
 	nmMaxRestarts = 50
 )
 
+// nmMaxEvals caps the objective evaluations of one minimize call: a
+// likelihood with no interior maximum (the estimate drifting towards the
+// box) would otherwise keep every run at its iteration cap.
+const nmMaxEvals = 3000
+
 // minimize minimises f from x0 with nelderMead, then restarts it from the
 // best point found with a fresh simplex until a restart no longer improves
-// the objective. Restarts guard against the simplex collapsing onto a
-// subspace away from the minimum, a known failure mode of Nelder–Mead.
+// the objective or the evaluation budget is spent. Restarts guard against
+// the simplex collapsing onto a subspace away from the minimum, a known
+// failure mode of Nelder–Mead.
 func minimize(f func([]float64) float64, x0 []float64) ([]float64, float64) {
-	x, fx := nelderMead(f, x0, nmStep)
+	budget := nmMaxEvals
+	counted := func(x []float64) float64 {
+		budget--
+		return f(x)
+	}
+	x, fx := nelderMead(counted, x0, nmStep, &budget)
 	for range nmMaxRestarts {
-		if !isFinite(fx) {
+		if !isFinite(fx) || budget <= 0 {
 			break
 		}
-		x2, f2 := nelderMead(f, x, nmRestartStep)
+		x2, f2 := nelderMead(counted, x, nmRestartStep, &budget)
 		improved := fx - f2
 		if f2 < fx {
 			x, fx = x2, f2
@@ -53,8 +64,9 @@ func minimize(f func([]float64) float64, x0 []float64) ([]float64, float64) {
 // simplex is x0 plus x0 + step·e_i for each coordinate i. f should return
 // +Inf where it is undefined; such points are simply never accepted over
 // finite ones. It returns the best vertex and its value after convergence
-// (see nmFTol and nmXTol) or nmMaxIter iterations.
-func nelderMead(f func([]float64) float64, x0 []float64, step float64) ([]float64, float64) {
+// (see nmFTol and nmXTol), nmMaxIter iterations, or when the budget of
+// evaluations is spent.
+func nelderMead(f func([]float64) float64, x0 []float64, step float64, budget *int) ([]float64, float64) {
 	n := len(x0)
 	type vertex struct {
 		x []float64
@@ -89,6 +101,9 @@ func nelderMead(f func([]float64) float64, x0 []float64, step float64) ([]float6
 	}
 
 	for range nmMaxIter {
+		if *budget <= 0 {
+			break
+		}
 		slices.SortStableFunc(simplex, byValue)
 		best, worst := simplex[0], simplex[n]
 		if worst.f-best.f <= nmFTol*(1+math.Abs(best.f)) {

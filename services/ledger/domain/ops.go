@@ -43,8 +43,8 @@ func (b *Book) Earn(c EarnCmd, now time.Time) (*Entry, error) {
 	points, base := c.Points, c.Points
 	var availableAt time.Time
 	if c.Purchase != nil {
-		if !c.Purchase.Amount.IsPositive() {
-			return nil, fault.Invalid("purchase.amount", "must be positive")
+		if c.Purchase.Amount.IsNegative() {
+			return nil, fault.Invalid("purchase.amount", "must not be negative (returns are reversals)")
 		}
 		var err error
 		if base, points, err = b.Prog.PurchasePoints(c.Purchase.Amount, c.Purchase.Currency, b.Prog.Multiplier(b.Member.Tier)); err != nil {

@@ -96,6 +96,16 @@ type Programme struct {
 		Thresholds   *RFMThresholds `yaml:"thresholds"`
 		Every        time.Duration  `yaml:"every"`
 	} `yaml:"rfm"`
+	// PointValue is what one point is worth in the programme's currency,
+	// for the outstanding liability.
+	PointValue decimal.Decimal `yaml:"point_value"`
+	// KPI tunes the BI figures: a member without a purchase for
+	// InactiveDays is inactive (churned); the churn model forecasts
+	// purchases over HorizonWeeks.
+	KPI struct {
+		InactiveDays int     `yaml:"inactive_days"`
+		HorizonWeeks float64 `yaml:"horizon_weeks"`
+	} `yaml:"kpi"`
 	// Moments tunes the time-driven member events.
 	Moments struct {
 		// ExpiringWithinDays announces points that expire within this many days.
@@ -226,6 +236,15 @@ func (p *Programme) validate() error {
 	}
 	if err := p.RFM.Thresholds.Validate(); err != nil {
 		return fmt.Errorf("rfm.thresholds: %w", err)
+	}
+	if p.KPI.InactiveDays == 0 {
+		p.KPI.InactiveDays = 90
+	}
+	if p.KPI.HorizonWeeks == 0 {
+		p.KPI.HorizonWeeks = 52
+	}
+	if p.KPI.InactiveDays < 0 || p.KPI.HorizonWeeks < 0 || p.PointValue.IsNegative() {
+		return fmt.Errorf("kpi: inactive_days, horizon_weeks and point_value must not be negative")
 	}
 	if p.Moments.ExpiringWithinDays == 0 {
 		p.Moments.ExpiringWithinDays = 30

@@ -77,7 +77,10 @@ type MemberStatus struct {
 // Purchase is a purchase earn (positive amounts) or a clawback of one
 // (negative), in the programme's currency, in millionths.
 type Purchase struct {
-	EntryID      string
+	EntryID string
+	// Return marks a clawback of a purchase; a purchase of nothing (a
+	// fully discounted receipt) is still a purchase.
+	Return       bool
 	OccurredAt   time.Time
 	QualifiesAt  time.Time // when the purchase happened: returns count against it
 	RecordedAt   time.Time
@@ -190,7 +193,7 @@ func (sb *StatusBook) addPurchase(p Purchase) {
 	sb.Purchases = append(sb.Purchases, p)
 	sb.NewPurchases = append(sb.NewPurchases, p)
 	s.SpendMicros += p.SpendMicros
-	if p.SpendMicros > 0 || p.StatusPoints > 0 {
+	if !p.Return {
 		s.Purchases++
 		if s.FirstPurchase.IsZero() || p.OccurredAt.Before(s.FirstPurchase) {
 			s.FirstPurchase = p.OccurredAt
@@ -222,7 +225,7 @@ func (sb *StatusBook) clawback(e *Entry) {
 		spend = Micros(sb.Prog.QualifyingSpend(*e.Purchase))
 	}
 	sb.addPurchase(Purchase{
-		EntryID: e.ID, OccurredAt: e.OccurredAt, QualifiesAt: orig.QualifiesAt, RecordedAt: e.RecordedAt,
+		EntryID: e.ID, Return: true, OccurredAt: e.OccurredAt, QualifiesAt: orig.QualifiesAt, RecordedAt: e.RecordedAt,
 		SpendMicros: -spend, StatusPoints: -(orig.StatusPoints * clawed / orig.Points), Points: -clawed,
 	})
 }

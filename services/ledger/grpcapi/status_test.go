@@ -186,7 +186,7 @@ func snapshot(t *testing.T, db *sqldb.DB) map[string][]string {
 	for name, q := range map[string]string{
 		"status": `SELECT member_id, programme_id, projected_seq, tier, tier_since, tier_valid_until, tier_floor, first_purchase_at,
 			last_purchase_at, purchases, spend_micros, r_score, f_score, m_score, segment, segment_since FROM member_status ORDER BY member_id`,
-		"purchases":   `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points FROM member_purchases ORDER BY member_id, entry_id`,
+		"purchases":   `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points, is_return FROM member_purchases ORDER BY member_id, entry_id`,
 		"transitions": `SELECT transition_id, member_id, kind, from_state, to_state, at, cause FROM member_transitions ORDER BY transition_id`,
 		"events":      `SELECT event_id, member_id, type, at, entry_id, points, from_state, to_state, detail FROM member_events ORDER BY event_id`,
 		"tiers":       `SELECT member_id, tier FROM ledger_members ORDER BY member_id`,

@@ -60,6 +60,8 @@ programmes:
         - {id: gold, threshold: 1000, multiplier: "2"}
     rfm: {window_months: 12}
     moments: {expiring_within_days: 30, inactive_after_days: 60}
+    point_value: "0.01"
+    kpi: {inactive_days: 30, horizon_weeks: 26}
   - id: strict
     currency: EUR
     earning:
@@ -100,6 +102,7 @@ type Env struct {
 	Conn   *grpc.ClientConn
 	Client ledgerv1.LedgerServiceClient
 	Status ledgerv1.StatusServiceClient
+	Kpi    ledgerv1.KpiServiceClient
 	Addr   string
 	Cfg    *domain.Config
 }
@@ -147,6 +150,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	}
 	grpcapi.Register(srv, a, log)
 	grpcapi.RegisterStatus(srv, a, log)
+	grpcapi.RegisterKpi(srv, a, log)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +173,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	return &Env{
 		DB: db, App: a, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
+		Kpi: ledgerv1.NewKpiServiceClient(conn),
 	}
 }
 

@@ -83,13 +83,13 @@ func (t *txn) Inactive(ctx context.Context, programmeID string, at time.Time) ([
 func (t *txn) Purchases(ctx context.Context, ids []string) (map[string][]domain.Purchase, error) {
 	out := map[string][]domain.Purchase{}
 	err := inChunks(ids, func(ids []string) error {
-		q := `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points
+		q := `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points, is_return
 			FROM member_purchases WHERE member_id IN (` + sqldb.Placeholders(1, len(ids)) + `) ORDER BY member_id, recorded_at, entry_id`
 		return t.query(ctx, q, anys(ids), func(r *sql.Rows) error {
 			var m string
 			var p domain.Purchase
 			var occurred, qualifies, recorded int64
-			if err := r.Scan(&m, &p.EntryID, &occurred, &qualifies, &recorded, &p.SpendMicros, &p.StatusPoints, &p.Points); err != nil {
+			if err := r.Scan(&m, &p.EntryID, &occurred, &qualifies, &recorded, &p.SpendMicros, &p.StatusPoints, &p.Points, &p.Return); err != nil {
 				return err
 			}
 			p.OccurredAt, p.QualifiesAt, p.RecordedAt = fromUS(occurred), fromUS(qualifies), fromUS(recorded)
@@ -149,8 +149,8 @@ func (t *txn) Transitions(ctx context.Context, memberID, kind string) ([]domain.
 func (t *txn) RFMInputs(ctx context.Context, programmeID string, from, to, recordedBy time.Time) ([]domain.RFMInput, error) {
 	var out []domain.RFMInput
 	q := `SELECT member_id,
-			MAX(CASE WHEN spend_micros > 0 OR status_points > 0 THEN occurred_at ELSE 0 END),
-			SUM(CASE WHEN spend_micros > 0 OR status_points > 0 THEN 1 ELSE 0 END),
+			MAX(CASE WHEN NOT is_return THEN occurred_at ELSE 0 END),
+			SUM(CASE WHEN NOT is_return THEN 1 ELSE 0 END),
 			SUM(spend_micros)
 		FROM member_purchases
 		WHERE programme_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND recorded_at <= $4
@@ -277,11 +277,11 @@ func (t *txn) SaveStatus(ctx context.Context, w *app.StatusWrites) error {
 		{"purchases", "BIGINT"}, {"spend_micros", "BIGINT"}, {"r_score", "INTEGER"}, {"f_score", "INTEGER"},
 		{"m_score", "INTEGER"}, {"segment", "TEXT"}, {"segment_since", "BIGINT"},
 	}, len(w.Statuses), func(i int) []any { return statusRow(w.Statuses[i]) })
-	s.insert("member_purchases", "member_id, entry_id, programme_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points",
+	s.insert("member_purchases", "member_id, entry_id, programme_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points, is_return",
 		"", len(w.Purchases), func(i int) []any {
 			p := w.Purchases[i]
 			return []any{p.MemberID, p.EntryID, p.ProgrammeID, us(p.OccurredAt), us(p.QualifiesAt), us(p.RecordedAt),
-				p.SpendMicros, p.StatusPoints, p.Points}
+				p.SpendMicros, p.StatusPoints, p.Points, p.Return}
 		})
 	s.insert("member_transitions", "transition_id, member_id, programme_id, kind, from_state, to_state, at, cause",
 		"", len(w.Transitions), func(i int) []any {

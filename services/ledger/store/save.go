@@ -111,10 +111,14 @@ func (s *script) add(w *app.Writes) {
 	})
 }
 
+// maxRows bounds the rows of one INSERT: SQLite's parser slows down on
+// very long VALUES lists.
+const maxRows = 256
+
 // insert adds multi-row INSERT statements for n rows.
 func (s *script) insert(table, cols, suffix string, n int, row func(int) []any) {
 	width := strings.Count(cols, ",") + 1
-	per := maxParams / width
+	per := min(maxParams/width, maxRows)
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
 		var q strings.Builder

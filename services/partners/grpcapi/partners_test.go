@@ -249,13 +249,14 @@ func TestPartnerEarnBurnAndSettlement(t *testing.T) {
 			t.Fatalf("statement %v", s)
 		}
 		var month string
-		var issued, burned int64
-		if err := db.QueryRowContext(ctx(t), `SELECT month, points_issued, points_burned FROM partner_settlement_monthly WHERE partner_id = $1`,
-			airline.id).Scan(&month, &issued, &burned); err != nil {
+		var issued, burned, owedBy, owedTo int64
+		if err := db.QueryRowContext(ctx(t), `SELECT month, points_issued, points_burned, owed_by_partner_micros, owed_to_partner_micros
+			FROM partner_settlement_monthly WHERE partner_id = $1`,
+			airline.id).Scan(&month, &issued, &burned, &owedBy, &owedTo); err != nil {
 			t.Fatal(err)
 		}
-		if month != env.Clock.Now().UTC().Format("2006-01") || issued != 123 || burned != 50 {
-			t.Fatalf("settlement view %s %d %d", month, issued, burned)
+		if month != env.Clock.Now().UTC().Format("2006-01") || issued != 123 || burned != 50 || owedBy != 984_000 || owedTo != 300_000 {
+			t.Fatalf("settlement view %s %d %d %d %d", month, issued, burned, owedBy, owedTo)
 		}
 	})
 }

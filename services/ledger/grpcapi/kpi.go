@@ -1,0 +1,113 @@
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/grpc"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+)
+
+// KpiServiceName is the KPI service's fully qualified name.
+const KpiServiceName = "fidelis.ledger.v1.KpiService"
+
+// KpiServer implements fidelis.ledger.v1.KpiService.
+type KpiServer struct {
+	ledgerv1.UnimplementedKpiServiceServer
+	app *app.Service
+	log *slog.Logger
+}
+
+// RegisterKpi adds the KPI service to a gRPC server.
+func RegisterKpi(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+	ledgerv1.RegisterKpiServiceServer(s, &KpiServer{app: a, log: log})
+}
+
+func (s *KpiServer) status(ctx context.Context, method string, err error) error {
+	return grpcserver.Status(ctx, s.log, method, err)
+}
+
+func pointsToProto(p app.PointsRow) *ledgerv1.PointsKpis {
+	return &ledgerv1.PointsKpis{
+		Channel: p.Channel, PartnerId: p.PartnerID, Issued: p.Issued, Burned: p.Burned, Refunded: p.Refunded,
+		Expired: p.Expired, ClawedBack: p.ClawedBack, BreakageRate: domain.Ratio(p.Expired, p.Issued).String(),
+		RedemptionRate: domain.Ratio(p.Burned-p.Refunded, p.Issued).String(),
+	}
+}
+
+func movesToProto(cs []domain.TransitionCell) []*ledgerv1.TransitionCell {
+	out := make([]*ledgerv1.TransitionCell, len(cs))
+	for i, c := range cs {
+		out[i] = &ledgerv1.TransitionCell{From: c.From, To: c.To, Members: c.Members, RowShare: c.RowShare.String()}
+	}
+	return out
+}
+
+func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*ledgerv1.GetKpisResponse, error) {
+	rep, err := s.app.KPIs(ctx, r.GetProgrammeId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
+	if err != nil {
+		return nil, s.status(ctx, "GetKpis", err)
+	}
+	m := rep.Members
+	resp := &ledgerv1.GetKpisResponse{
+		ProgrammeId: rep.ProgrammeID, PeriodStart: r.GetPeriodStart(), PeriodEnd: r.GetPeriodEnd(),
+		Members: &ledgerv1.MemberKpis{
+			MembersStart: m.MembersStart, MembersEnd: m.MembersEnd, NewMembers: m.New, ActiveStart: m.ActiveStart,
+			ActiveEnd: m.ActiveEnd, Churned: m.Churned, Purchasers: m.Purchasers, RepeatPurchasers: m.RepeatPurchasers,
+			ChurnRate: m.ChurnRate().String(), RetentionRate: m.RetentionRate().String(), RepeatPurchaseRate: m.RepeatPurchaseRate().String(),
+		},
+		OutstandingPoints: rep.Liability.Available + rep.Liability.Pending, OutstandingValue: rep.LiabilityValue,
+		Currency: rep.Currency, Segments: rep.Segments, Tiers: rep.Tiers,
+		SegmentMoves: movesToProto(rep.SegmentMoves), TierMoves: movesToProto(rep.TierMoves),
+	}
+	var total app.PointsRow
+	for _, p := range rep.Points {
+		resp.Points = append(resp.Points, pointsToProto(p))
+		total.Issued, total.Burned, total.Refunded = total.Issued+p.Issued, total.Burned+p.Burned, total.Refunded+p.Refunded
+		total.Expired, total.ClawedBack = total.Expired+p.Expired, total.ClawedBack+p.ClawedBack
+	}
+	resp.PointsTotal = pointsToProto(total)
+	return resp, nil
+}
+
+func modelToProto(m *app.ChurnModel) *ledgerv1.ChurnModel {
+	if m == nil {
+		return nil
+	}
+	return &ledgerv1.ChurnModel{
+		FittedAt: ts(m.FittedAt), CalibrationEnd: ts(m.CalibrationEnd), Customers: m.Customers, R: m.R, Alpha: m.Alpha,
+		A: m.A, B: m.B, LogLikelihood: m.LogLikelihood, HorizonWeeks: m.HorizonWeeks,
+	}
+}
+
+func (s *KpiServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequest) (*ledgerv1.RefreshKpisResponse, error) {
+	res, err := s.app.RefreshKPIs(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
+	if err != nil {
+		return nil, s.status(ctx, "RefreshKpis", err)
+	}
+	return &ledgerv1.RefreshKpisResponse{Members: res.Members, Months: int32(res.Periods), Model: modelToProto(res.Model),
+		Seconds: res.Duration.Seconds()}, nil
+}
+
+func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRequest) (*ledgerv1.GetChurnRiskResponse, error) {
+	c, err := s.app.ChurnRiskOf(ctx, r.GetMemberId())
+	if err != nil {
+		return nil, s.status(ctx, "GetChurnRisk", err)
+	}
+	return &ledgerv1.GetChurnRiskResponse{
+		RepeatPurchases: int32(c.Risk.RepeatPurchases), TXWeeks: c.Risk.TxWeeks, TWeeks: c.Risk.TWeeks,
+		PAlive: c.Risk.PAlive, ExpectedPurchases: c.Risk.ExpectedPurchases, Model: modelToProto(c.Model),
+	}, nil
+}
+
+func (s *KpiServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModelRequest) (*ledgerv1.FitChurnModelResponse, error) {
+	m, err := s.app.FitChurnModel(ctx, r.GetProgrammeId(), fromTS(r.GetCalibrationEnd()))
+	if err != nil {
+		return nil, s.status(ctx, "FitChurnModel", err)
+	}
+	return &ledgerv1.FitChurnModelResponse{Model: modelToProto(m)}, nil
+}

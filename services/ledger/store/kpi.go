@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+)
+
+func (t *txn) Histories(ctx context.Context, programmeID, afterID string, limit int) ([]app.MemberHistory, error) {
+	var out []app.MemberHistory
+	idx := map[string]int{}
+	err := t.query(ctx, `SELECT member_id, enrolled_at FROM ledger_members WHERE programme_id = $1 AND member_id > $2
+		ORDER BY member_id LIMIT $3`, []any{programmeID, afterID, limit}, func(r *sql.Rows) error {
+		var h app.MemberHistory
+		var enrolled int64
+		if err := r.Scan(&h.MemberID, &enrolled); err != nil {
+			return err
+		}
+		h.Enrolled = fromUS(enrolled)
+		idx[h.MemberID] = len(out)
+		out = append(out, h)
+		return nil
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	err = t.query(ctx, `SELECT member_id, occurred_at FROM member_purchases
+		WHERE member_id >= $1 AND member_id <= $2 AND NOT is_return
+		ORDER BY member_id, occurred_at`, []any{out[0].MemberID, out[len(out)-1].MemberID}, func(r *sql.Rows) error {
+		var m string
+		var at int64
+		if err := r.Scan(&m, &at); err != nil {
+			return err
+		}
+		if i, ok := idx[m]; ok {
+			out[i].Purchases = append(out[i].Purchases, fromUS(at))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) TransitionsOf(ctx context.Context, kind string, ids []string) (map[string][]domain.Transition, error) {
+	out := map[string][]domain.Transition{}
+	err := inChunks(ids, func(ids []string) error {
+		q := `SELECT transition_id, member_id, programme_id, kind, from_state, to_state, at, cause FROM member_transitions
+			WHERE kind = $1 AND member_id IN (` + sqldb.Placeholders(2, len(ids)) + `) ORDER BY member_id, at, transition_id`
+		return t.query(ctx, q, append([]any{kind}, anys(ids)...), func(r *sql.Rows) error {
+			var tr domain.Transition
+			var at int64
+			if err := r.Scan(&tr.ID, &tr.MemberID, &tr.ProgrammeID, &tr.Kind, &tr.From, &tr.To, &at, &tr.Cause); err != nil {
+				return err
+			}
+			tr.At = fromUS(at)
+			out[tr.MemberID] = append(out[tr.MemberID], tr)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time) ([]app.PointsRow, error) {
+	var out []app.PointsRow
+	err := t.query(ctx, `SELECT channel, partner_id,
+			SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END),
+			SUM(CASE WHEN kind IN ('burn', 'capture') THEN points ELSE 0 END),
+			SUM(CASE WHEN kind = 'refund' THEN points ELSE 0 END),
+			SUM(CASE WHEN kind = 'expiry' THEN points ELSE 0 END),
+			SUM(CASE WHEN kind = 'clawback' THEN points ELSE 0 END)
+		FROM ledger_entries WHERE programme_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+		GROUP BY channel, partner_id ORDER BY channel, partner_id`, []any{programmeID, us(from), us(to)},
+		func(r *sql.Rows) error {
+			var p app.PointsRow
+			err := r.Scan(&p.Channel, &p.PartnerID, &p.Issued, &p.Burned, &p.Refunded, &p.Expired, &p.ClawedBack)
+			out = append(out, p)
+			return err
+		})
+	return out, err
+}
+
+func (t *txn) Liability(ctx context.Context, programmeID string) (app.Liability, error) {
+	var l app.Liability
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0)
+		FROM ledger_members WHERE programme_id = $1`, programmeID).Scan(&l.Members, &l.Available, &l.Pending)
+	if err != nil {
+		return l, fmt.Errorf("liability: %w", err)
+	}
+	return l, nil
+}
+
+func (t *txn) FirstEnrolment(ctx context.Context, programmeID string) (time.Time, error) {
+	var first int64
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(enrolled_at), 0) FROM ledger_members WHERE programme_id = $1`,
+		programmeID).Scan(&first)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("first enrolment: %w", err)
+	}
+	return fromUS(first), nil
+}
+
+func (t *txn) Distribution(ctx context.Context, programmeID, kind string) (map[string]int64, error) {
+	col := "segment"
+	if kind == domain.TransitionTier {
+		col = "tier"
+	}
+	out := map[string]int64{}
+	err := t.query(ctx, `SELECT `+col+`, COUNT(*) FROM member_status WHERE programme_id = $1 AND `+col+` <> '' GROUP BY `+col,
+		[]any{programmeID}, func(r *sql.Rows) error {
+			var state string
+			var n int64
+			err := r.Scan(&state, &n)
+			out[state] = n
+			return err
+		})
+	return out, err
+}
+
+func (t *txn) SaveKPIs(ctx context.Context, w *app.KPIWrites) error {
+	var s script
+	for _, table := range []string{"kpi_programmes", "kpi_member_periods", "kpi_cohorts", "kpi_transitions"} {
+		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `DELETE FROM ` + table + ` WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
+	}
+	s.insert("kpi_programmes", "programme_id, currency, point_value, inactive_days, refreshed_at", "", 1, func(int) []any {
+		return []any{w.ProgrammeID, w.Currency, w.PointValue, w.InactiveDays, us(w.RefreshedAt)}
+	})
+	s.insert("kpi_member_periods", `programme_id, period, period_start, period_end, members_start, members_end, new_members,
+		active_start, active_end, new_active_end, churned, purchasers, repeat_purchasers`, "", len(w.Periods), func(i int) []any {
+		f := w.Periods[i]
+		return []any{w.ProgrammeID, f.Key, us(f.Start), us(f.End), f.MembersStart, f.MembersEnd, f.New, f.ActiveStart,
+			f.ActiveEnd, f.NewActiveEnd, f.Churned, f.Purchasers, f.RepeatPurchasers}
+	})
+	s.insert("kpi_cohorts", "programme_id, cohort, months_since, cohort_size, active", "", len(w.Cohorts), func(i int) []any {
+		c := w.Cohorts[i]
+		return []any{w.ProgrammeID, c.Cohort, c.MonthsSince, c.Size, c.Active}
+	})
+	type cell struct {
+		kind, period string
+		domain.TransitionCell
+	}
+	var cells []cell
+	for kind, byPeriod := range w.Transitions {
+		for period, cs := range byPeriod {
+			for _, c := range cs {
+				cells = append(cells, cell{kind, period, c})
+			}
+		}
+	}
+	s.insert("kpi_transitions", "programme_id, kind, period, from_state, to_state, members", "", len(cells), func(i int) []any {
+		c := cells[i]
+		return []any{w.ProgrammeID, c.kind, c.period, c.From, c.To, c.Members}
+	})
+	if m := w.Model; m != nil {
+		s.stmts = append(s.stmts,
+			sqldb.Stmt{SQL: `DELETE FROM kpi_churn_models WHERE programme_id = $1`, Args: []any{w.ProgrammeID}},
+			sqldb.Stmt{SQL: `DELETE FROM kpi_churn_risk WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
+		s.insert("kpi_churn_models", `programme_id, fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood,
+			horizon_weeks`, "", 1, func(int) []any {
+			return []any{w.ProgrammeID, us(m.FittedAt), us(m.CalibrationEnd), m.Customers, m.R, m.Alpha, m.A, m.B,
+				m.LogLikelihood, m.HorizonWeeks}
+		})
+		s.insert("kpi_churn_risk", `programme_id, member_id, member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive,
+			expected_purchases`, "", len(w.Risks), func(i int) []any {
+			r := w.Risks[i]
+			return []any{w.ProgrammeID, r.MemberID, r.MemberKey, r.RepeatPurchases, r.TxWeeks, r.TWeeks, r.PAlive, r.ExpectedPurchases}
+		})
+	}
+	return t.db.ExecScript(ctx, t.tx, s.stmts)
+}
+
+func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*app.ChurnModel, error) {
+	m := app.ChurnModel{ProgrammeID: programmeID}
+	var fitted, cal int64
+	err := t.tx.QueryRowContext(ctx, `SELECT fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood, horizon_weeks
+		FROM kpi_churn_models WHERE programme_id = $1`, programmeID).Scan(&fitted, &cal, &m.Customers, &m.R, &m.Alpha, &m.A, &m.B,
+		&m.LogLikelihood, &m.HorizonWeeks)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("churn model: %w", err)
+	}
+	m.FittedAt, m.CalibrationEnd = fromUS(fitted), fromUS(cal)
+	return &m, nil
+}
+
+func (t *txn) ChurnRisk(ctx context.Context, programmeID, memberID string) (*app.ChurnRisk, error) {
+	r := app.ChurnRisk{MemberID: memberID}
+	err := t.tx.QueryRowContext(ctx, `SELECT member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive, expected_purchases
+		FROM kpi_churn_risk WHERE programme_id = $1 AND member_id = $2`, programmeID, memberID).Scan(
+		&r.MemberKey, &r.RepeatPurchases, &r.TxWeeks, &r.TWeeks, &r.PAlive, &r.ExpectedPurchases)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("churn risk: %w", err)
+	}
+	return &r, nil
+}
