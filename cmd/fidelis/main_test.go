@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 )
 
@@ -61,6 +62,20 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("/healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	for _, path := range []string{"/eligibility", "/api/v1/eligibility/questions?programme_id=default"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	r, err := eligibilityv1.NewEligibilityServiceClient(conn).SelfTest(ctx, &eligibilityv1.SelfTestRequest{Answers: &eligibilityv1.Answers{
+		IdentifiesAllCustomers: eligibilityv1.Answer_ANSWER_NO, LowRecurrence: eligibilityv1.Answer_ANSWER_NO,
+		SmallPortfolio: eligibilityv1.Answer_ANSWER_YES, WeaklyContested: eligibilityv1.Answer_ANSWER_NO,
+		FewTargetedActions: eligibilityv1.Answer_ANSWER_YES}})
+	if err != nil || r.GetVerdict() != eligibilityv1.Verdict_VERDICT_LOYALTY_PROGRAMME {
+		t.Fatalf("self-test %v %v", r, err)
+	}
 
 	c := ledgerv1.NewLedgerServiceClient(conn)
 	m, err := c.EnrolMember(ctx, &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e1", ProgrammeId: "default", ExternalRef: "CARD-1"})
@@ -92,6 +107,10 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"serve", "--services", "billing"}, &out, &out); err == nil {
 		t.Fatal("unknown service accepted")
+	}
+	if err := run(context.Background(), []string{"serve", "--services", "eligibility", "--listen", "127.0.0.1:0", "--http-listen", ""},
+		&out, &out); err == nil || !strings.Contains(err.Error(), "need the ledger") {
+		t.Fatalf("eligibility without a ledger: %v", err)
 	}
 
 }

@@ -22,6 +22,8 @@ type serveFlags struct {
 	config       string
 	services     string
 	ledgerAddr   string
+	rewardsAddr  string
+	partnersAddr string
 	otlp         string
 	otlpInsecure bool
 	migrate      bool
@@ -41,6 +43,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		"services to run, comma-separated: "+strings.Join(host.AllServices(), ", ")+", or all (env FIDELIS_SERVICES)")
 	fs.StringVar(&f.ledgerAddr, "ledger-addr", envOr("FIDELIS_LEDGER_ADDR", ""),
 		"the ledger's gRPC address, for services that call it when it runs elsewhere (env FIDELIS_LEDGER_ADDR)")
+	fs.StringVar(&f.rewardsAddr, "rewards-addr", envOr("FIDELIS_REWARDS_ADDR", ""),
+		"the rewards service's gRPC address, for the eligibility test when rewards runs elsewhere (env FIDELIS_REWARDS_ADDR)")
+	fs.StringVar(&f.partnersAddr, "partners-addr", envOr("FIDELIS_PARTNERS_ADDR", ""),
+		"the partners service's gRPC address, for the eligibility test when partners runs elsewhere (env FIDELIS_PARTNERS_ADDR)")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "OTLP/gRPC collector host:port for traces and metrics (default off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.BoolVar(&f.otlpInsecure, "otlp-insecure", false, "send OTLP without TLS")
 	fs.BoolVar(&f.migrate, "migrate", true, "apply schema migrations at start")
@@ -112,7 +118,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 func (f *serveFlags) host() host.Config {
 	return host.Config{
-		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
+		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr, DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
 	}
 }

@@ -18,9 +18,16 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	eligibilityapp "github.com/fidelis-loyalty/fidelis/services/eligibility/app"
+	eligibilityapi "github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
+	eligibilityhttp "github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
@@ -39,21 +46,26 @@ import (
 
 // Service names.
 const (
-	Ledger   = "ledger"
-	Rewards  = "rewards"
-	Partners = "partners"
+	Ledger      = "ledger"
+	Rewards     = "rewards"
+	Partners    = "partners"
+	Eligibility = "eligibility"
 )
 
 // AllServices are the services "all" stands for.
-func AllServices() []string { return []string{Ledger, Rewards, Partners} }
+func AllServices() []string { return []string{Ledger, Rewards, Partners, Eligibility} }
 
 // Config says what to run and where.
 type Config struct {
 	// Services to run (see AllServices); empty or "all" for every one.
 	Services []string
 	// LedgerAddr is the ledger's gRPC address for services that call it
-	// when the ledger runs elsewhere.
-	LedgerAddr string
+	// when the ledger runs elsewhere; RewardsAddr and PartnersAddr likewise
+	// for the eligibility test (without them it counts no targeted actions
+	// of services that do not run here).
+	LedgerAddr   string
+	RewardsAddr  string
+	PartnersAddr string
 	// DB is the database DSN (see sqldb.Open); empty for the embedded default.
 	DB string
 	// ProgrammeConfig is the programme configuration file; empty for the
@@ -91,12 +103,16 @@ func (c *Config) services() ([]string, error) {
 
 // Host is the running services.
 type Host struct {
-	GRPC     *grpcserver.Server
-	Ledger   *ledgerapp.Service
-	Rewards  *rewardsapp.Service
-	Partners *partnersapp.Service
-	Dialect  sqldb.Dialect
-	closers  []func()
+	GRPC        *grpcserver.Server
+	Ledger      *ledgerapp.Service
+	Rewards     *rewardsapp.Service
+	Partners    *partnersapp.Service
+	Eligibility *eligibilityapp.Service
+	Dialect     sqldb.Dialect
+	// self is a connection to this process's services, for the HTTP edge.
+	self    *grpc.ClientConn
+	log     *slog.Logger
+	closers []func()
 }
 
 // defaultShards is how many ledger write transactions run at once. SQLite
@@ -119,9 +135,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		return nil, err
 	}
 	h = &Host{}
+	opened := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
-			h.Close()
+			opened.Close()
 		}
 	}()
 	tel, err := telemetry.Setup(ctx, "fidelis", c.Version, c.OTLPEndpoint, c.OTLPInsecure)
@@ -135,15 +152,18 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			log.Warn("telemetry shutdown", slog.Any("error", err))
 		}
 	})
-	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns})
-	if err != nil {
-		return nil, err
-	}
-	h.Dialect = db.Dialect
-	h.onClose(func() { db.Close() })
-	if c.Migrate {
-		if err := migrate(ctx, db, services, log); err != nil {
+	// The eligibility test keeps no data: run alone, it needs no database.
+	var db *sqldb.DB
+	if slices.ContainsFunc(services, func(s string) bool { return s != Eligibility }) {
+		if db, err = sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns}); err != nil {
 			return nil, err
+		}
+		h.Dialect = db.Dialect
+		h.onClose(func() { db.Close() })
+		if c.Migrate {
+			if err := migrate(ctx, db, services, log); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// The internal listener carries calls between services of this process.
@@ -169,23 +189,37 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		h.Ledger = ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
 		h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	}
-	var ledgerClient ledgerv1.LedgerServiceClient
-	var statusClient ledgerv1.StatusServiceClient
-	if slices.Contains(services, Rewards) || slices.Contains(services, Partners) {
-		addr := c.LedgerAddr
-		if addr == "" {
-			if h.Ledger == nil {
-				return nil, errors.New("rewards and partners need the ledger: run it here too, or give its address")
-			}
+	// conn dials a service: here through the internal listener, elsewhere
+	// at its address ("" when it runs nowhere we know).
+	conns := map[string]*grpc.ClientConn{}
+	conn := func(here bool, addr string) (*grpc.ClientConn, error) {
+		if here {
 			addr = internal.Addr().String()
 		}
-		conn, err := grpcserver.Dial(addr, tel)
+		if addr == "" {
+			return nil, nil
+		}
+		if c, ok := conns[addr]; ok {
+			return c, nil
+		}
+		c, err := grpcserver.Dial(addr, tel)
 		if err != nil {
 			return nil, err
 		}
-		h.onClose(func() { conn.Close() })
-		ledgerClient, statusClient = ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn)
+		h.onClose(func() { c.Close() })
+		conns[addr] = c
+		return c, nil
 	}
+	var ledgerConn *grpc.ClientConn
+	if slices.Contains(services, Rewards) || slices.Contains(services, Partners) || slices.Contains(services, Eligibility) {
+		if h.Ledger == nil && c.LedgerAddr == "" {
+			return nil, errors.New("rewards, partners and eligibility need the ledger: run it here too, or give its address")
+		}
+		if ledgerConn, err = conn(h.Ledger != nil, c.LedgerAddr); err != nil {
+			return nil, err
+		}
+	}
+	ledgerClient, statusClient := ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn)
 	if slices.Contains(services, Rewards) {
 		h.Rewards = rewardsapp.New(rewardsstore.New(db), ledgerClient, statusClient, rewardsapp.Options{Logger: log})
 	}
@@ -194,6 +228,28 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		h.Partners = partnersapp.New(partnersstore.New(db), ledgerClient, statusClient, partnersapp.Options{Logger: log})
 		opts.Unary = append(opts.Unary, partnersapi.Auth(h.Partners, log))
 	}
+	if slices.Contains(services, Eligibility) {
+		src := eligibilityapp.Sources{Ledger: ledgerClient, Kpi: ledgerv1.NewKpiServiceClient(ledgerConn)}
+		rc, err := conn(h.Rewards != nil, c.RewardsAddr)
+		if err != nil {
+			return nil, err
+		}
+		if rc != nil {
+			src.Rewards = rewardsv1.NewRewardsServiceClient(rc)
+		}
+		pc, err := conn(h.Partners != nil, c.PartnersAddr)
+		if err != nil {
+			return nil, err
+		}
+		if pc != nil {
+			src.Partners = partnersv1.NewPartnerAdminServiceClient(pc)
+		}
+		h.Eligibility = eligibilityapp.New(src, log)
+		if h.self, err = conn(true, ""); err != nil {
+			return nil, err
+		}
+	}
+	h.log = log
 	srv, err := grpcserver.New(opts)
 	if err != nil {
 		return nil, err
@@ -220,6 +276,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		serving = append(serving, partnersapi.ServiceName, partnersapi.AdminServiceName)
 		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
 	}
+	if e := h.Eligibility; e != nil {
+		eligibilityapi.Register(srv, e, log)
+		serving = append(serving, eligibilityapi.ServiceName)
+	}
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range serving {
 		srv.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
@@ -239,9 +299,16 @@ func (h *Host) Close() {
 	h.closers = nil
 }
 
-// HTTP serves /healthz (the gRPC health of the whole server).
+// HTTP serves /healthz (the gRPC health of the whole server) and, with the
+// eligibility service, its JSON API and page (see eligibility/httpapi).
 func (h *Host) HTTP() http.Handler {
 	mux := http.NewServeMux()
+	if h.Eligibility != nil {
+		api := eligibilityhttp.Handler(eligibilityv1.NewEligibilityServiceClient(h.self), h.log)
+		mux.Handle("/eligibility", api)
+		mux.Handle("/eligibility/", api)
+		mux.Handle("/api/v1/eligibility/", api)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := h.GRPC.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {

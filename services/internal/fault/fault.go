@@ -32,18 +32,47 @@ type Error struct {
 	// Field is the request field at fault, for KindInvalid.
 	Field string
 	Msg   string
+	// More are further fields at fault, for KindInvalid.
+	More []Violation
+}
+
+// Violation is one bad field of a request.
+type Violation struct {
+	Field string
+	Msg   string
 }
 
 func (e *Error) Error() string {
+	msg := e.Msg
 	if e.Field != "" {
-		return e.Field + ": " + e.Msg
+		msg = e.Field + ": " + e.Msg
 	}
-	return e.Msg
+	for _, v := range e.More {
+		msg += "; " + v.Field + ": " + v.Msg
+	}
+	return msg
+}
+
+// Violations are every bad field of the request, Field first.
+func (e *Error) Violations() []Violation {
+	var vs []Violation
+	if e.Field != "" {
+		vs = append(vs, Violation{Field: e.Field, Msg: e.Msg})
+	}
+	return append(vs, e.More...)
 }
 
 // Invalid is a bad value in a request field.
 func Invalid(field, format string, args ...any) error {
 	return &Error{Kind: KindInvalid, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// InvalidFields is a request with several bad fields; nil when vs is empty.
+func InvalidFields(vs []Violation) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	return &Error{Kind: KindInvalid, Field: vs[0].Field, Msg: vs[0].Msg, More: vs[1:]}
 }
 
 // NotFound is a reference to something that does not exist.

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -31,10 +32,12 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 		return nil
 	}
 	if f, ok := fault.As(err); ok {
-		if f.Kind == fault.KindInvalid && f.Field != "" {
-			return InvalidArgument(f.Error(), &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
-				{Field: f.Field, Description: f.Msg},
-			}})
+		if vs := f.Violations(); f.Kind == fault.KindInvalid && len(vs) > 0 {
+			br := &errdetails.BadRequest{}
+			for _, v := range vs {
+				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Msg})
+			}
+			return InvalidArgument(f.Error(), br)
 		}
 		return status.Error(faultCodes[f.Kind], f.Error())
 	}
@@ -49,4 +52,21 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	}
 	log.ErrorContext(ctx, "internal error", slog.String("method", method), slog.Any("error", err))
 	return status.Error(codes.Internal, "internal error")
+}
+
+// Remote turns the error of a call to another service into a rule the
+// request broke there (its InvalidArgument, NotFound, FailedPrecondition,
+// AlreadyExists or PermissionDenied, with the remote message), or else a
+// failure of the named service (Internal at this edge).
+func Remote(service string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", service, err)
+	}
+	for kind, code := range faultCodes {
+		if code == st.Code() && kind != fault.KindUnavailable && kind != fault.KindUnauthenticated {
+			return &fault.Error{Kind: kind, Msg: st.Message()}
+		}
+	}
+	return fmt.Errorf("%s: %w", service, err)
 }

@@ -122,6 +122,13 @@ type Tx interface {
 	SaveKPIs(ctx context.Context, w *KPIWrites) error
 	ChurnRisk(ctx context.Context, programmeID, memberID string) (*ChurnRisk, error)
 	ChurnModel(ctx context.Context, programmeID string) (*ChurnModel, error)
+
+	// SaveAnonymousSales stores a count unless the stored one for the same
+	// store and day was counted later, and returns the stored count.
+	SaveAnonymousSales(ctx context.Context, s AnonymousSales) (AnonymousSales, error)
+	// ProgrammeStats fills st's figures for (st.From, st.To]; anonymous
+	// sales are those of business days in (fromDay, toDay].
+	ProgrammeStats(ctx context.Context, st *ProgrammeStats, fromDay, toDay string) error
 }
 
 // MemberHistory is a member and the times of their purchases, in order.

@@ -111,3 +111,15 @@ func (s *KpiServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModel
 	}
 	return &ledgerv1.FitChurnModelResponse{Model: modelToProto(m)}, nil
 }
+
+func (s *KpiServer) GetProgrammeStats(ctx context.Context, r *ledgerv1.GetProgrammeStatsRequest) (*ledgerv1.GetProgrammeStatsResponse, error) {
+	st, err := s.app.ProgrammeStats(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
+	if err != nil {
+		return nil, s.status(ctx, "GetProgrammeStats", err)
+	}
+	return &ledgerv1.GetProgrammeStatsResponse{
+		ProgrammeId: st.ProgrammeID, WindowStart: ts(st.From), WindowEnd: ts(st.To), Members: st.Members,
+		Buyers: st.Buyers, Purchases: st.Purchases, FirstPurchaseAt: ts(st.FirstPurchase),
+		AnonymousTransactions: st.AnonymousTransactions, AnonymousStoreDays: st.AnonymousStoreDays,
+	}, nil
+}

@@ -191,3 +191,14 @@ func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeReque
 	}
 	return resp, nil
 }
+
+func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAnonymousSalesRequest) (*ledgerv1.ReportAnonymousSalesResponse, error) {
+	stored, err := s.app.ReportAnonymousSales(ctx, app.AnonymousSales{
+		ProgrammeID: r.GetProgrammeId(), StoreID: r.GetStoreId(), BusinessDay: r.GetBusinessDay(),
+		Transactions: r.GetTransactions(), CountedAt: fromTS(r.GetCountedAt()),
+	})
+	if err != nil {
+		return nil, s.status(ctx, "ReportAnonymousSales", err)
+	}
+	return &ledgerv1.ReportAnonymousSalesResponse{Transactions: stored.Transactions, CountedAt: ts(stored.CountedAt)}, nil
+}

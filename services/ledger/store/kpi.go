@@ -202,3 +202,44 @@ func (t *txn) ChurnRisk(ctx context.Context, programmeID, memberID string) (*app
 	}
 	return &r, nil
 }
+
+func (t *txn) SaveAnonymousSales(ctx context.Context, s app.AnonymousSales) (app.AnonymousSales, error) {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_anonymous_sales
+			(programme_id, store_id, business_day, transactions, counted_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (programme_id, business_day, store_id) DO UPDATE
+			SET transactions = excluded.transactions, counted_at = excluded.counted_at
+			WHERE excluded.counted_at >= ledger_anonymous_sales.counted_at`,
+		s.ProgrammeID, s.StoreID, s.BusinessDay, s.Transactions, us(s.CountedAt)); err != nil {
+		return s, fmt.Errorf("save anonymous sales: %w", err)
+	}
+	var counted int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT transactions, counted_at FROM ledger_anonymous_sales
+		WHERE programme_id = $1 AND business_day = $2 AND store_id = $3`, s.ProgrammeID, s.BusinessDay, s.StoreID).
+		Scan(&s.Transactions, &counted); err != nil {
+		return s, fmt.Errorf("read anonymous sales: %w", err)
+	}
+	s.CountedAt = fromUS(counted)
+	return s, nil
+}
+
+func (t *txn) ProgrammeStats(ctx context.Context, st *app.ProgrammeStats, fromDay, toDay string) error {
+	from, to := us(st.From), us(st.To)
+	var first int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT
+			(SELECT COUNT(*) FROM ledger_members WHERE programme_id = $1 AND enrolled_at <= $3),
+			(SELECT COUNT(DISTINCT member_id) FROM member_purchases
+				WHERE programme_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND NOT is_return),
+			(SELECT COUNT(*) FROM member_purchases
+				WHERE programme_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND NOT is_return),
+			(SELECT COALESCE(MIN(occurred_at), 0) FROM member_purchases WHERE programme_id = $1 AND NOT is_return),
+			(SELECT COALESCE(SUM(transactions), 0) FROM ledger_anonymous_sales
+				WHERE programme_id = $1 AND business_day > $4 AND business_day <= $5),
+			(SELECT COUNT(*) FROM ledger_anonymous_sales
+				WHERE programme_id = $1 AND business_day > $4 AND business_day <= $5)`,
+		st.ProgrammeID, from, to, fromDay, toDay).Scan(&st.Members, &st.Buyers, &st.Purchases, &first,
+		&st.AnonymousTransactions, &st.AnonymousStoreDays); err != nil {
+		return fmt.Errorf("programme stats: %w", err)
+	}
+	st.FirstPurchase = fromUS(first)
+	return nil
+}

@@ -5,7 +5,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -56,24 +56,6 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 
 func (s *Service) toLedger(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "x-fidelis-caller", Caller)
-}
-
-// ledgerErr turns a ledger call's error into a rule (FailedPrecondition,
-// NotFound, InvalidArgument from the ledger) or a failure to retry.
-func ledgerErr(err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	switch st.Code() {
-	case codes.FailedPrecondition:
-		return fault.Precondition("%s", st.Message())
-	case codes.NotFound:
-		return fault.NotFound("%s", st.Message())
-	case codes.InvalidArgument:
-		return &fault.Error{Kind: fault.KindInvalid, Msg: st.Message()}
-	}
-	return fmt.Errorf("ledger: %w", err)
 }
 
 func isRule(err error) bool {
@@ -208,7 +190,7 @@ type CreatedPartner struct {
 // registration, API key included: keep idempotency keys of this call secret.
 func (s *Service) CreatePartner(ctx context.Context, caller, key string, np NewPartner) (*CreatedPartner, error) {
 	if _, err := s.ledger.GetProgramme(s.toLedger(ctx), &ledgerv1.GetProgrammeRequest{ProgrammeId: np.ProgrammeID}); err != nil {
-		return nil, ledgerErr(err)
+		return nil, grpcserver.Remote("ledger", err)
 	}
 	p := &domain.Partner{
 		ID: s.newID(), Name: np.Name, ProgrammeID: np.ProgrammeID, EarnUnit: np.EarnUnit, EarnRate: np.EarnRate,
@@ -264,6 +246,17 @@ func (s *Service) Partner(ctx context.Context, id string) (*domain.Partner, erro
 	return p, err
 }
 
+// ProgrammeOffers returns the offers of every partner of a programme.
+func (s *Service) ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error) {
+	var offers []*domain.Offer
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		offers, err = tx.ProgrammeOffers(ctx, programmeID)
+		return err
+	})
+	return offers, err
+}
+
 // CreateOffer adds an offer at a partner.
 func (s *Service) CreateOffer(ctx context.Context, caller, key, partnerID string, t domain.OfferTerms) (*domain.Offer, error) {
 	if err := t.Validate(); err != nil {
@@ -296,7 +289,7 @@ func (s *Service) LinkMember(ctx context.Context, p *domain.Partner, key, card, 
 	}
 	m, err := s.ledger.FindMember(s.toLedger(ctx), &ledgerv1.FindMemberRequest{ProgrammeId: p.ProgrammeID, ExternalRef: card})
 	if err != nil {
-		return "", ledgerErr(err)
+		return "", grpcserver.Remote("ledger", err)
 	}
 	memberID := m.GetMember().GetMemberId()
 	ref := p.MemberRef(memberID)
@@ -335,7 +328,7 @@ func (s *Service) MemberBalance(ctx context.Context, p *domain.Partner, ref stri
 	}
 	b, err := s.ledger.GetBalance(s.toLedger(ctx), &ledgerv1.GetBalanceRequest{MemberId: m})
 	if err != nil {
-		return 0, ledgerErr(err)
+		return 0, grpcserver.Remote("ledger", err)
 	}
 	return b.GetBalance().GetAvailable(), nil
 }
@@ -346,7 +339,7 @@ func (s *Service) target(ctx context.Context, memberID string) (domain.Target, e
 	lctx := s.toLedger(ctx)
 	m, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
-		return t, ledgerErr(err)
+		return t, grpcserver.Remote("ledger", err)
 	}
 	if t.Consent = m.GetMember().GetPartnerMarketingConsent(); !t.Consent {
 		return t, nil // targeting data stays with the programme
@@ -355,13 +348,13 @@ func (s *Service) target(ctx context.Context, memberID string) (domain.Target, e
 	switch {
 	case status.Code(err) == codes.FailedPrecondition: // the programme has no tiers
 	case err != nil:
-		return t, ledgerErr(err)
+		return t, grpcserver.Remote("ledger", err)
 	default:
 		t.Tier = ts.GetTier()
 	}
 	seg, err := s.status.GetSegment(lctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
 	if err != nil {
-		return t, ledgerErr(err)
+		return t, grpcserver.Remote("ledger", err)
 	}
 	t.Segment = seg.GetSegment()
 	return t, nil

@@ -49,6 +49,8 @@ type Tx interface {
 	InsertOffer(ctx context.Context, o *domain.Offer) error
 	Offer(ctx context.Context, id string) (*domain.Offer, error)
 	Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error)
+	// ProgrammeOffers returns the offers of a programme's partners.
+	ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error)
 	// SpendBudget takes points from an offer's budget, if that much is left.
 	SpendBudget(ctx context.Context, offerID string, points int64) (bool, error)
 	ReturnBudget(ctx context.Context, offerID string, points int64) error

@@ -11,6 +11,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -215,7 +216,7 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 		entryID = r.GetEntry().GetEntryId()
 	}
 	if err != nil {
-		if err = ledgerErr(err); !isRule(err) {
+		if err = grpcserver.Remote("ledger", err); !isRule(err) {
 			return err
 		}
 	}

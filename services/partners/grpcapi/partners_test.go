@@ -282,6 +282,15 @@ func TestPartnerOffers(t *testing.T) {
 		welcome := offer(&partnersv1.OfferTerms{Name: "Welcome bonus", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 100,
 			CapPerMember: 1, CapPeriod: partnersv1.CapPeriod_CAP_PERIOD_MONTH, MinInterval: durationpb.New(40 * 24 * time.Hour),
 			BudgetPoints: 10000})
+		other := createPartner(t, env, "test", "EUR", "1")
+		if _, err := env.Admin.CreateOffer(ctx(t), &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: other.id,
+			Terms: &partnersv1.OfferTerms{Name: "Elsewhere", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 5, BudgetPoints: 50}}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := env.Admin.ListProgrammeOffers(ctx(t), &partnersv1.ListProgrammeOffersRequest{ProgrammeId: "tiered"})
+		if err != nil || len(all.GetOffers()) != 2 || all.GetOffers()[0].GetOfferId() != silverDouble || all.GetOffers()[1].GetOfferId() != welcome {
+			t.Fatalf("programme offers %v %v", all, err)
+		}
 
 		_, noConsentCard := enrolCard(t, env, "tiered", false)
 		quiet := link(t, env, hotel, noConsentCard)

@@ -340,6 +340,18 @@ func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.Get
 	return &partnersv1.GetPartnerStatementResponse{Statement: statementToProto(st)}, nil
 }
 
+func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.ListProgrammeOffersRequest) (*partnersv1.ListProgrammeOffersResponse, error) {
+	offers, err := s.app.ProgrammeOffers(ctx, r.GetProgrammeId())
+	if err != nil {
+		return nil, s.status(ctx, "ListProgrammeOffers", err)
+	}
+	resp := &partnersv1.ListProgrammeOffersResponse{}
+	for _, o := range offers {
+		resp.Offers = append(resp.Offers, offerToProto(o))
+	}
+	return resp, nil
+}
+
 func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequest) (*partnersv1.ListAuditResponse, error) {
 	size := int(r.GetPageSize())
 	if size == 0 {

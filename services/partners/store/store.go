@@ -206,6 +206,11 @@ func (t *txn) Offers(ctx context.Context, partnerID string) ([]*domain.Offer, er
 	return t.offers(ctx, `partner_id = $1 ORDER BY created_at, offer_id`, partnerID)
 }
 
+func (t *txn) ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id IN (SELECT partner_id FROM partners_partners WHERE programme_id = $1)
+		ORDER BY created_at, offer_id`, programmeID)
+}
+
 func (t *txn) SpendBudget(ctx context.Context, offerID string, points int64) (bool, error) {
 	n, err := t.exec(ctx, `UPDATE partners_offers SET spent_points = spent_points + $1
 		WHERE offer_id = $2 AND spent_points + $1 <= budget_points`, points, offerID)

@@ -5,6 +5,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
@@ -13,7 +14,7 @@ import (
 func (s *Service) tiers(ctx context.Context, programmeID string) ([]string, error) {
 	p, err := s.ledger.GetProgramme(s.toLedger(ctx), &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
 	if err != nil {
-		return nil, ledgerErr(err)
+		return nil, grpcserver.Remote("ledger", err)
 	}
 	var out []string
 	for _, t := range p.GetTiers() {
@@ -133,7 +134,7 @@ type Eligibility struct {
 func (s *Service) EligibleRewards(ctx context.Context, memberID string) (*Eligibility, error) {
 	mem, err := s.ledger.GetMember(s.toLedger(ctx), &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
-		return nil, ledgerErr(err)
+		return nil, grpcserver.Remote("ledger", err)
 	}
 	programme := mem.GetMember().GetProgrammeId()
 	rewards, err := s.Rewards(ctx, programme, false)

@@ -11,6 +11,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
@@ -172,10 +173,10 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		Reference: "redemption:" + r.ID, Channel: ledgerChannel(req.Channel),
 	})
 	if err != nil {
-		if err := ledgerErr(err); isRule(err) {
+		if err := grpcserver.Remote("ledger", err); isRule(err) {
 			return s.fail(ctx, r, err)
 		}
-		return ledgerErr(err)
+		return grpcserver.Remote("ledger", err)
 	}
 	code, err := domain.NewVoucherCode()
 	if err != nil {
@@ -262,35 +263,35 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 	lctx := s.toLedger(ctx)
 	mem, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
-		return m, nil, ledgerErr(err)
+		return m, nil, grpcserver.Remote("ledger", err)
 	}
 	if mem.GetMember().GetProgrammeId() != programmeID {
 		return m, nil, fault.Precondition("member %s is not in programme %s", memberID, programmeID)
 	}
 	bal, err := s.ledger.GetBalance(lctx, &ledgerv1.GetBalanceRequest{MemberId: memberID})
 	if err != nil {
-		return m, nil, ledgerErr(err)
+		return m, nil, grpcserver.Remote("ledger", err)
 	}
 	m.Available = bal.GetBalance().GetAvailable()
 	var tiers []string
 	if needTier {
 		prog, err := s.ledger.GetProgramme(lctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
 		if err != nil {
-			return m, nil, ledgerErr(err)
+			return m, nil, grpcserver.Remote("ledger", err)
 		}
 		for _, t := range prog.GetTiers() {
 			tiers = append(tiers, t.GetTierId())
 		}
 		ts, err := s.status.GetTierStatus(lctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
 		if err != nil {
-			return m, nil, ledgerErr(err)
+			return m, nil, grpcserver.Remote("ledger", err)
 		}
 		m.Tier = ts.GetTier()
 	}
 	if needSegment {
 		seg, err := s.status.GetSegment(lctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
 		if err != nil {
-			return m, nil, ledgerErr(err)
+			return m, nil, grpcserver.Remote("ledger", err)
 		}
 		m.Segment = seg.GetSegment()
 	}
@@ -303,10 +304,10 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 	c, err := s.ledger.Capture(s.toLedger(ctx), &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
 	if err != nil {
-		if err := ledgerErr(err); isRule(err) {
+		if err := grpcserver.Remote("ledger", err); isRule(err) {
 			return s.fail(ctx, r, err)
 		}
-		return ledgerErr(err)
+		return grpcserver.Remote("ledger", err)
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -333,8 +334,8 @@ func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) error {
 	if r.HoldID != "" {
 		_, err := s.ledger.Release(s.toLedger(ctx), &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
-		if err != nil && !isRule(ledgerErr(err)) { // a hold already released or expired is fine
-			return ledgerErr(err)
+		if err != nil && !isRule(grpcserver.Remote("ledger", err)) { // a hold already released or expired is fine
+			return grpcserver.Remote("ledger", err)
 		}
 	}
 	from := r.Status
@@ -476,7 +477,7 @@ func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 		Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: "redemption cancelled: " + r.Failure,
 	})
 	if err != nil {
-		return ledgerErr(err)
+		return grpcserver.Remote("ledger", err)
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {

@@ -5,14 +5,11 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -96,27 +93,6 @@ func (k *keyedMutex) lock(key string) func() {
 		}
 		k.mu.Unlock()
 	}
-}
-
-// ledgerErr turns a ledger call's error into a rule the caller broke
-// (FailedPrecondition, NotFound, InvalidArgument from the ledger), or a
-// failure to retry later.
-func ledgerErr(err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	switch st.Code() {
-	case codes.FailedPrecondition:
-		return fault.Precondition("%s", st.Message())
-	case codes.NotFound:
-		return fault.NotFound("%s", st.Message())
-	case codes.InvalidArgument:
-		return &fault.Error{Kind: fault.KindInvalid, Msg: st.Message()}
-	case codes.AlreadyExists:
-		return fault.Exists("%s", st.Message())
-	}
-	return fmt.Errorf("ledger: %w", err)
 }
 
 // idempotent runs a request that lives in one database transaction: the

@@ -31,7 +31,12 @@ type Env struct {
 // Start runs a ledger and the rewards service on db.
 func Start(t testing.TB, db *sqldb.DB) *Env {
 	t.Helper()
-	led := ledgertest.Start(t, db, ledgertest.Options{})
+	return With(t, db, ledgertest.Start(t, db, ledgertest.Options{}))
+}
+
+// With runs the rewards service on db against a running ledger.
+func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
+	t.Helper()
 	log := ledgertest.Logger(t)
 	if err := store.Migrate(context.Background(), db, log); err != nil {
 		t.Fatalf("migrate rewards: %v", err)

@@ -991,6 +991,174 @@ func (x *FitChurnModelResponse) GetModel() *ChurnModel {
 	return nil
 }
 
+type GetProgrammeStatsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The end of the 12-month window; defaults to now.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProgrammeStatsRequest) Reset() {
+	*x = GetProgrammeStatsRequest{}
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgrammeStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgrammeStatsRequest) ProtoMessage() {}
+
+func (x *GetProgrammeStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgrammeStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetProgrammeStatsRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetProgrammeStatsRequest) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+func (x *GetProgrammeStatsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+type GetProgrammeStatsResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	WindowStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	// Members enrolled by the window's end.
+	Members int64 `protobuf:"varint,4,opt,name=members,proto3" json:"members,omitempty"`
+	// Members who bought in the window, and their purchases (identified
+	// sales; returns are not purchases).
+	Buyers    int64 `protobuf:"varint,5,opt,name=buyers,proto3" json:"buyers,omitempty"`
+	Purchases int64 `protobuf:"varint,6,opt,name=purchases,proto3" json:"purchases,omitempty"`
+	// The programme's first purchase ever; unset when there is none. A
+	// window that starts before it holds less than 12 months of buying.
+	FirstPurchaseAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_purchase_at,json=firstPurchaseAt,proto3" json:"first_purchase_at,omitempty"`
+	// Anonymous sales reported by stores for business days in the window,
+	// and how many store-days were reported.
+	AnonymousTransactions int64 `protobuf:"varint,8,opt,name=anonymous_transactions,json=anonymousTransactions,proto3" json:"anonymous_transactions,omitempty"`
+	AnonymousStoreDays    int64 `protobuf:"varint,9,opt,name=anonymous_store_days,json=anonymousStoreDays,proto3" json:"anonymous_store_days,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *GetProgrammeStatsResponse) Reset() {
+	*x = GetProgrammeStatsResponse{}
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgrammeStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgrammeStatsResponse) ProtoMessage() {}
+
+func (x *GetProgrammeStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgrammeStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetProgrammeStatsResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetProgrammeStatsResponse) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+func (x *GetProgrammeStatsResponse) GetWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStart
+	}
+	return nil
+}
+
+func (x *GetProgrammeStatsResponse) GetWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return nil
+}
+
+func (x *GetProgrammeStatsResponse) GetMembers() int64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GetProgrammeStatsResponse) GetBuyers() int64 {
+	if x != nil {
+		return x.Buyers
+	}
+	return 0
+}
+
+func (x *GetProgrammeStatsResponse) GetPurchases() int64 {
+	if x != nil {
+		return x.Purchases
+	}
+	return 0
+}
+
+func (x *GetProgrammeStatsResponse) GetFirstPurchaseAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstPurchaseAt
+	}
+	return nil
+}
+
+func (x *GetProgrammeStatsResponse) GetAnonymousTransactions() int64 {
+	if x != nil {
+		return x.AnonymousTransactions
+	}
+	return 0
+}
+
+func (x *GetProgrammeStatsResponse) GetAnonymousStoreDays() int64 {
+	if x != nil {
+		return x.AnonymousStoreDays
+	}
+	return 0
+}
+
 var File_fidelis_ledger_v1_kpi_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
@@ -1095,13 +1263,28 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12K\n" +
 	"\x0fcalibration_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0ecalibrationEnd\"L\n" +
 	"\x15FitChurnModelResponse\x123\n" +
-	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model2\x81\x03\n" +
+	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
+	"\x18GetProgrammeStatsRequest\x12,\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xb9\x03\n" +
+	"\x19GetProgrammeStatsResponse\x12!\n" +
+	"\fprogramme_id\x18\x01 \x01(\tR\vprogrammeId\x12=\n" +
+	"\fwindow_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
+	"\n" +
+	"window_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\x12\x18\n" +
+	"\amembers\x18\x04 \x01(\x03R\amembers\x12\x16\n" +
+	"\x06buyers\x18\x05 \x01(\x03R\x06buyers\x12\x1c\n" +
+	"\tpurchases\x18\x06 \x01(\x03R\tpurchases\x12F\n" +
+	"\x11first_purchase_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstPurchaseAt\x125\n" +
+	"\x16anonymous_transactions\x18\b \x01(\x03R\x15anonymousTransactions\x120\n" +
+	"\x14anonymous_store_days\x18\t \x01(\x03R\x12anonymousStoreDays2\xf1\x03\n" +
 	"\n" +
 	"KpiService\x12P\n" +
 	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12\\\n" +
 	"\vRefreshKpis\x12%.fidelis.ledger.v1.RefreshKpisRequest\x1a&.fidelis.ledger.v1.RefreshKpisResponse\x12_\n" +
 	"\fGetChurnRisk\x12&.fidelis.ledger.v1.GetChurnRiskRequest\x1a'.fidelis.ledger.v1.GetChurnRiskResponse\x12b\n" +
-	"\rFitChurnModel\x12'.fidelis.ledger.v1.FitChurnModelRequest\x1a(.fidelis.ledger.v1.FitChurnModelResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
+	"\rFitChurnModel\x12'.fidelis.ledger.v1.FitChurnModelRequest\x1a(.fidelis.ledger.v1.FitChurnModelResponse\x12n\n" +
+	"\x11GetProgrammeStats\x12+.fidelis.ledger.v1.GetProgrammeStatsRequest\x1a,.fidelis.ledger.v1.GetProgrammeStatsResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_fidelis_ledger_v1_kpi_proto_rawDescOnce sync.Once
@@ -1115,56 +1298,64 @@ func file_fidelis_ledger_v1_kpi_proto_rawDescGZIP() []byte {
 	return file_fidelis_ledger_v1_kpi_proto_rawDescData
 }
 
-var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_fidelis_ledger_v1_kpi_proto_goTypes = []any{
-	(*GetKpisRequest)(nil),        // 0: fidelis.ledger.v1.GetKpisRequest
-	(*MemberKpis)(nil),            // 1: fidelis.ledger.v1.MemberKpis
-	(*PointsKpis)(nil),            // 2: fidelis.ledger.v1.PointsKpis
-	(*TransitionCell)(nil),        // 3: fidelis.ledger.v1.TransitionCell
-	(*GetKpisResponse)(nil),       // 4: fidelis.ledger.v1.GetKpisResponse
-	(*RefreshKpisRequest)(nil),    // 5: fidelis.ledger.v1.RefreshKpisRequest
-	(*ChurnModel)(nil),            // 6: fidelis.ledger.v1.ChurnModel
-	(*RefreshKpisResponse)(nil),   // 7: fidelis.ledger.v1.RefreshKpisResponse
-	(*GetChurnRiskRequest)(nil),   // 8: fidelis.ledger.v1.GetChurnRiskRequest
-	(*GetChurnRiskResponse)(nil),  // 9: fidelis.ledger.v1.GetChurnRiskResponse
-	(*FitChurnModelRequest)(nil),  // 10: fidelis.ledger.v1.FitChurnModelRequest
-	(*FitChurnModelResponse)(nil), // 11: fidelis.ledger.v1.FitChurnModelResponse
-	nil,                           // 12: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	nil,                           // 13: fidelis.ledger.v1.GetKpisResponse.TiersEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*GetKpisRequest)(nil),            // 0: fidelis.ledger.v1.GetKpisRequest
+	(*MemberKpis)(nil),                // 1: fidelis.ledger.v1.MemberKpis
+	(*PointsKpis)(nil),                // 2: fidelis.ledger.v1.PointsKpis
+	(*TransitionCell)(nil),            // 3: fidelis.ledger.v1.TransitionCell
+	(*GetKpisResponse)(nil),           // 4: fidelis.ledger.v1.GetKpisResponse
+	(*RefreshKpisRequest)(nil),        // 5: fidelis.ledger.v1.RefreshKpisRequest
+	(*ChurnModel)(nil),                // 6: fidelis.ledger.v1.ChurnModel
+	(*RefreshKpisResponse)(nil),       // 7: fidelis.ledger.v1.RefreshKpisResponse
+	(*GetChurnRiskRequest)(nil),       // 8: fidelis.ledger.v1.GetChurnRiskRequest
+	(*GetChurnRiskResponse)(nil),      // 9: fidelis.ledger.v1.GetChurnRiskResponse
+	(*FitChurnModelRequest)(nil),      // 10: fidelis.ledger.v1.FitChurnModelRequest
+	(*FitChurnModelResponse)(nil),     // 11: fidelis.ledger.v1.FitChurnModelResponse
+	(*GetProgrammeStatsRequest)(nil),  // 12: fidelis.ledger.v1.GetProgrammeStatsRequest
+	(*GetProgrammeStatsResponse)(nil), // 13: fidelis.ledger.v1.GetProgrammeStatsResponse
+	nil,                               // 14: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	nil,                               // 15: fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
 }
 var file_fidelis_ledger_v1_kpi_proto_depIdxs = []int32{
-	14, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
-	14, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
-	14, // 2: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
-	14, // 3: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
+	16, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
+	16, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
+	16, // 2: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
+	16, // 3: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
 	1,  // 4: fidelis.ledger.v1.GetKpisResponse.members:type_name -> fidelis.ledger.v1.MemberKpis
 	2,  // 5: fidelis.ledger.v1.GetKpisResponse.points:type_name -> fidelis.ledger.v1.PointsKpis
 	2,  // 6: fidelis.ledger.v1.GetKpisResponse.points_total:type_name -> fidelis.ledger.v1.PointsKpis
-	12, // 7: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	13, // 8: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	14, // 7: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	15, // 8: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
 	3,  // 9: fidelis.ledger.v1.GetKpisResponse.segment_moves:type_name -> fidelis.ledger.v1.TransitionCell
 	3,  // 10: fidelis.ledger.v1.GetKpisResponse.tier_moves:type_name -> fidelis.ledger.v1.TransitionCell
-	14, // 11: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
-	14, // 12: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
-	14, // 13: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
+	16, // 11: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 12: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
+	16, // 13: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
 	6,  // 14: fidelis.ledger.v1.RefreshKpisResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
 	6,  // 15: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	14, // 16: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
+	16, // 16: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
 	6,  // 17: fidelis.ledger.v1.FitChurnModelResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	0,  // 18: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
-	5,  // 19: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
-	8,  // 20: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
-	10, // 21: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
-	4,  // 22: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
-	7,  // 23: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
-	9,  // 24: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
-	11, // 25: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 18: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 19: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
+	16, // 20: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
+	16, // 21: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
+	0,  // 22: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
+	5,  // 23: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
+	8,  // 24: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
+	10, // 25: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
+	12, // 26: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
+	4,  // 27: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
+	7,  // 28: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
+	9,  // 29: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
+	11, // 30: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
+	13, // 31: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
+	27, // [27:32] is the sub-list for method output_type
+	22, // [22:27] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_kpi_proto_init() }
@@ -1178,7 +1369,7 @@ func file_fidelis_ledger_v1_kpi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_kpi_proto_rawDesc), len(file_fidelis_ledger_v1_kpi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KpiService_GetKpis_FullMethodName       = "/fidelis.ledger.v1.KpiService/GetKpis"
-	KpiService_RefreshKpis_FullMethodName   = "/fidelis.ledger.v1.KpiService/RefreshKpis"
-	KpiService_GetChurnRisk_FullMethodName  = "/fidelis.ledger.v1.KpiService/GetChurnRisk"
-	KpiService_FitChurnModel_FullMethodName = "/fidelis.ledger.v1.KpiService/FitChurnModel"
+	KpiService_GetKpis_FullMethodName           = "/fidelis.ledger.v1.KpiService/GetKpis"
+	KpiService_RefreshKpis_FullMethodName       = "/fidelis.ledger.v1.KpiService/RefreshKpis"
+	KpiService_GetChurnRisk_FullMethodName      = "/fidelis.ledger.v1.KpiService/GetChurnRisk"
+	KpiService_FitChurnModel_FullMethodName     = "/fidelis.ledger.v1.KpiService/FitChurnModel"
+	KpiService_GetProgrammeStats_FullMethodName = "/fidelis.ledger.v1.KpiService/GetProgrammeStats"
 )
 
 // KpiServiceClient is the client API for KpiService service.
@@ -43,6 +44,9 @@ type KpiServiceClient interface {
 	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
 	// without storing it.
 	FitChurnModel(ctx context.Context, in *FitChurnModelRequest, opts ...grpc.CallOption) (*FitChurnModelResponse, error)
+	// GetProgrammeStats returns a programme's size and buying pattern over
+	// the 12 months before a time, and how many of its sales were identified.
+	GetProgrammeStats(ctx context.Context, in *GetProgrammeStatsRequest, opts ...grpc.CallOption) (*GetProgrammeStatsResponse, error)
 }
 
 type kpiServiceClient struct {
@@ -93,6 +97,16 @@ func (c *kpiServiceClient) FitChurnModel(ctx context.Context, in *FitChurnModelR
 	return out, nil
 }
 
+func (c *kpiServiceClient) GetProgrammeStats(ctx context.Context, in *GetProgrammeStatsRequest, opts ...grpc.CallOption) (*GetProgrammeStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProgrammeStatsResponse)
+	err := c.cc.Invoke(ctx, KpiService_GetProgrammeStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KpiServiceServer is the server API for KpiService service.
 // All implementations must embed UnimplementedKpiServiceServer
 // for forward compatibility.
@@ -111,6 +125,9 @@ type KpiServiceServer interface {
 	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
 	// without storing it.
 	FitChurnModel(context.Context, *FitChurnModelRequest) (*FitChurnModelResponse, error)
+	// GetProgrammeStats returns a programme's size and buying pattern over
+	// the 12 months before a time, and how many of its sales were identified.
+	GetProgrammeStats(context.Context, *GetProgrammeStatsRequest) (*GetProgrammeStatsResponse, error)
 	mustEmbedUnimplementedKpiServiceServer()
 }
 
@@ -132,6 +149,9 @@ func (UnimplementedKpiServiceServer) GetChurnRisk(context.Context, *GetChurnRisk
 }
 func (UnimplementedKpiServiceServer) FitChurnModel(context.Context, *FitChurnModelRequest) (*FitChurnModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FitChurnModel not implemented")
+}
+func (UnimplementedKpiServiceServer) GetProgrammeStats(context.Context, *GetProgrammeStatsRequest) (*GetProgrammeStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProgrammeStats not implemented")
 }
 func (UnimplementedKpiServiceServer) mustEmbedUnimplementedKpiServiceServer() {}
 func (UnimplementedKpiServiceServer) testEmbeddedByValue()                    {}
@@ -226,6 +246,24 @@ func _KpiService_FitChurnModel_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KpiService_GetProgrammeStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProgrammeStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).GetProgrammeStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_GetProgrammeStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).GetProgrammeStats(ctx, req.(*GetProgrammeStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KpiService_ServiceDesc is the grpc.ServiceDesc for KpiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +286,10 @@ var KpiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FitChurnModel",
 			Handler:    _KpiService_FitChurnModel_Handler,
+		},
+		{
+			MethodName: "GetProgrammeStats",
+			Handler:    _KpiService_GetProgrammeStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -2888,6 +2888,140 @@ func (x *GetProgrammeResponse) GetConfigVersion() int64 {
 	return 0
 }
 
+type ReportAnonymousSalesRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	StoreId     string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The business day, YYYY-MM-DD, in the programme's time zone; not after
+	// today.
+	BusinessDay string `protobuf:"bytes,3,opt,name=business_day,json=businessDay,proto3" json:"business_day,omitempty"`
+	// Sales (receipts) without a member, returns excluded.
+	Transactions int64 `protobuf:"varint,4,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	// When the store counted; defaults to now. A count older than the stored
+	// one for the same store and day is ignored.
+	CountedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=counted_at,json=countedAt,proto3" json:"counted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportAnonymousSalesRequest) Reset() {
+	*x = ReportAnonymousSalesRequest{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportAnonymousSalesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportAnonymousSalesRequest) ProtoMessage() {}
+
+func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportAnonymousSalesRequest.ProtoReflect.Descriptor instead.
+func (*ReportAnonymousSalesRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReportAnonymousSalesRequest) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+func (x *ReportAnonymousSalesRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ReportAnonymousSalesRequest) GetBusinessDay() string {
+	if x != nil {
+		return x.BusinessDay
+	}
+	return ""
+}
+
+func (x *ReportAnonymousSalesRequest) GetTransactions() int64 {
+	if x != nil {
+		return x.Transactions
+	}
+	return 0
+}
+
+func (x *ReportAnonymousSalesRequest) GetCountedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CountedAt
+	}
+	return nil
+}
+
+type ReportAnonymousSalesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stored count for the store and day (the newer of the two).
+	Transactions  int64                  `protobuf:"varint,1,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	CountedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=counted_at,json=countedAt,proto3" json:"counted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportAnonymousSalesResponse) Reset() {
+	*x = ReportAnonymousSalesResponse{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportAnonymousSalesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportAnonymousSalesResponse) ProtoMessage() {}
+
+func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportAnonymousSalesResponse.ProtoReflect.Descriptor instead.
+func (*ReportAnonymousSalesResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReportAnonymousSalesResponse) GetTransactions() int64 {
+	if x != nil {
+		return x.Transactions
+	}
+	return 0
+}
+
+func (x *ReportAnonymousSalesResponse) GetCountedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CountedAt
+	}
+	return nil
+}
+
 var File_fidelis_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
@@ -3129,7 +3263,18 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0econfig_version\x18\x06 \x01(\x03R\rconfigVersion\x1a?\n" +
 	"\x11EarningRatesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*u\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x02\n" +
+	"\x1bReportAnonymousSalesRequest\x12,\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12$\n" +
+	"\bstore_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\astoreId\x12F\n" +
+	"\fbusiness_day\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vbusinessDay\x120\n" +
+	"\ftransactions\x18\x04 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/(\x00R\ftransactions\x129\n" +
+	"\n" +
+	"counted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcountedAt\"}\n" +
+	"\x1cReportAnonymousSalesResponse\x12\"\n" +
+	"\ftransactions\x18\x01 \x01(\x03R\ftransactions\x129\n" +
+	"\n" +
+	"counted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcountedAt*u\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vCHANNEL_POS\x10\x01\x12\x15\n" +
@@ -3156,7 +3301,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n" +
 	"\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n" +
-	"\x13HOLD_STATUS_EXPIRED\x10\x042\xb2\t\n" +
+	"\x13HOLD_STATUS_EXPIRED\x10\x042\xab\n" +
+	"\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
 	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12Y\n" +
@@ -3173,7 +3319,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"GetBalance\x12$.fidelis.ledger.v1.GetBalanceRequest\x1a%.fidelis.ledger.v1.GetBalanceResponse\x12\\\n" +
 	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12_\n" +
-	"\fGetProgramme\x12&.fidelis.ledger.v1.GetProgrammeRequest\x1a'.fidelis.ledger.v1.GetProgrammeResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
+	"\fGetProgramme\x12&.fidelis.ledger.v1.GetProgrammeRequest\x1a'.fidelis.ledger.v1.GetProgrammeResponse\x12w\n" +
+	"\x14ReportAnonymousSales\x12..fidelis.ledger.v1.ReportAnonymousSalesRequest\x1a/.fidelis.ledger.v1.ReportAnonymousSalesResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_fidelis_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -3188,81 +3335,83 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
-	(Channel)(0),                  // 0: fidelis.ledger.v1.Channel
-	(EntryKind)(0),                // 1: fidelis.ledger.v1.EntryKind
-	(HoldStatus)(0),               // 2: fidelis.ledger.v1.HoldStatus
-	(*Money)(nil),                 // 3: fidelis.ledger.v1.Money
-	(*Member)(nil),                // 4: fidelis.ledger.v1.Member
-	(*Posting)(nil),               // 5: fidelis.ledger.v1.Posting
-	(*Entry)(nil),                 // 6: fidelis.ledger.v1.Entry
-	(*ExpiringPoints)(nil),        // 7: fidelis.ledger.v1.ExpiringPoints
-	(*PendingPoints)(nil),         // 8: fidelis.ledger.v1.PendingPoints
-	(*Balance)(nil),               // 9: fidelis.ledger.v1.Balance
-	(*PointsHold)(nil),            // 10: fidelis.ledger.v1.PointsHold
-	(*EnrolMemberRequest)(nil),    // 11: fidelis.ledger.v1.EnrolMemberRequest
-	(*EnrolMemberResponse)(nil),   // 12: fidelis.ledger.v1.EnrolMemberResponse
-	(*GetMemberRequest)(nil),      // 13: fidelis.ledger.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),     // 14: fidelis.ledger.v1.GetMemberResponse
-	(*FindMemberRequest)(nil),     // 15: fidelis.ledger.v1.FindMemberRequest
-	(*FindMemberResponse)(nil),    // 16: fidelis.ledger.v1.FindMemberResponse
-	(*EarnRequest)(nil),           // 17: fidelis.ledger.v1.EarnRequest
-	(*EarnResponse)(nil),          // 18: fidelis.ledger.v1.EarnResponse
-	(*BurnRequest)(nil),           // 19: fidelis.ledger.v1.BurnRequest
-	(*BurnResponse)(nil),          // 20: fidelis.ledger.v1.BurnResponse
-	(*HoldRequest)(nil),           // 21: fidelis.ledger.v1.HoldRequest
-	(*HoldResponse)(nil),          // 22: fidelis.ledger.v1.HoldResponse
-	(*CaptureRequest)(nil),        // 23: fidelis.ledger.v1.CaptureRequest
-	(*CaptureResponse)(nil),       // 24: fidelis.ledger.v1.CaptureResponse
-	(*ReleaseRequest)(nil),        // 25: fidelis.ledger.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 26: fidelis.ledger.v1.ReleaseResponse
-	(*ReverseRequest)(nil),        // 27: fidelis.ledger.v1.ReverseRequest
-	(*ReverseResponse)(nil),       // 28: fidelis.ledger.v1.ReverseResponse
-	(*AdjustRequest)(nil),         // 29: fidelis.ledger.v1.AdjustRequest
-	(*AdjustResponse)(nil),        // 30: fidelis.ledger.v1.AdjustResponse
-	(*RunExpiryRequest)(nil),      // 31: fidelis.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),     // 32: fidelis.ledger.v1.RunExpiryResponse
-	(*GetBalanceRequest)(nil),     // 33: fidelis.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),    // 34: fidelis.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),    // 35: fidelis.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),   // 36: fidelis.ledger.v1.ListEntriesResponse
-	(*GetProgrammeRequest)(nil),   // 37: fidelis.ledger.v1.GetProgrammeRequest
-	(*Tier)(nil),                  // 38: fidelis.ledger.v1.Tier
-	(*GetProgrammeResponse)(nil),  // 39: fidelis.ledger.v1.GetProgrammeResponse
-	nil,                           // 40: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
+	(Channel)(0),                         // 0: fidelis.ledger.v1.Channel
+	(EntryKind)(0),                       // 1: fidelis.ledger.v1.EntryKind
+	(HoldStatus)(0),                      // 2: fidelis.ledger.v1.HoldStatus
+	(*Money)(nil),                        // 3: fidelis.ledger.v1.Money
+	(*Member)(nil),                       // 4: fidelis.ledger.v1.Member
+	(*Posting)(nil),                      // 5: fidelis.ledger.v1.Posting
+	(*Entry)(nil),                        // 6: fidelis.ledger.v1.Entry
+	(*ExpiringPoints)(nil),               // 7: fidelis.ledger.v1.ExpiringPoints
+	(*PendingPoints)(nil),                // 8: fidelis.ledger.v1.PendingPoints
+	(*Balance)(nil),                      // 9: fidelis.ledger.v1.Balance
+	(*PointsHold)(nil),                   // 10: fidelis.ledger.v1.PointsHold
+	(*EnrolMemberRequest)(nil),           // 11: fidelis.ledger.v1.EnrolMemberRequest
+	(*EnrolMemberResponse)(nil),          // 12: fidelis.ledger.v1.EnrolMemberResponse
+	(*GetMemberRequest)(nil),             // 13: fidelis.ledger.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),            // 14: fidelis.ledger.v1.GetMemberResponse
+	(*FindMemberRequest)(nil),            // 15: fidelis.ledger.v1.FindMemberRequest
+	(*FindMemberResponse)(nil),           // 16: fidelis.ledger.v1.FindMemberResponse
+	(*EarnRequest)(nil),                  // 17: fidelis.ledger.v1.EarnRequest
+	(*EarnResponse)(nil),                 // 18: fidelis.ledger.v1.EarnResponse
+	(*BurnRequest)(nil),                  // 19: fidelis.ledger.v1.BurnRequest
+	(*BurnResponse)(nil),                 // 20: fidelis.ledger.v1.BurnResponse
+	(*HoldRequest)(nil),                  // 21: fidelis.ledger.v1.HoldRequest
+	(*HoldResponse)(nil),                 // 22: fidelis.ledger.v1.HoldResponse
+	(*CaptureRequest)(nil),               // 23: fidelis.ledger.v1.CaptureRequest
+	(*CaptureResponse)(nil),              // 24: fidelis.ledger.v1.CaptureResponse
+	(*ReleaseRequest)(nil),               // 25: fidelis.ledger.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),              // 26: fidelis.ledger.v1.ReleaseResponse
+	(*ReverseRequest)(nil),               // 27: fidelis.ledger.v1.ReverseRequest
+	(*ReverseResponse)(nil),              // 28: fidelis.ledger.v1.ReverseResponse
+	(*AdjustRequest)(nil),                // 29: fidelis.ledger.v1.AdjustRequest
+	(*AdjustResponse)(nil),               // 30: fidelis.ledger.v1.AdjustResponse
+	(*RunExpiryRequest)(nil),             // 31: fidelis.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),            // 32: fidelis.ledger.v1.RunExpiryResponse
+	(*GetBalanceRequest)(nil),            // 33: fidelis.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),           // 34: fidelis.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),           // 35: fidelis.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),          // 36: fidelis.ledger.v1.ListEntriesResponse
+	(*GetProgrammeRequest)(nil),          // 37: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                         // 38: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),         // 39: fidelis.ledger.v1.GetProgrammeResponse
+	(*ReportAnonymousSalesRequest)(nil),  // 40: fidelis.ledger.v1.ReportAnonymousSalesRequest
+	(*ReportAnonymousSalesResponse)(nil), // 41: fidelis.ledger.v1.ReportAnonymousSalesResponse
+	nil,                                  // 42: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	41, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	43, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
 	5,  // 2: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
 	0,  // 3: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.ledger.v1.Channel
 	3,  // 4: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.ledger.v1.Money
-	41, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	41, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	41, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	43, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	43, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	43, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
 	7,  // 9: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
 	8,  // 10: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	41, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	43, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
 	2,  // 12: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	41, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	41, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	43, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	43, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 17: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 18: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	3,  // 19: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
 	0,  // 20: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	41, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	43, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	6,  // 22: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 23: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	0,  // 24: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	6,  // 25: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 26: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	42, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	44, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
 	0,  // 28: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	10, // 29: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
 	6,  // 30: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
@@ -3280,44 +3429,48 @@ var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
 	9,  // 42: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	6,  // 43: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 44: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	41, // 45: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
+	43, // 45: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
 	9,  // 46: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	6,  // 47: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	40, // 48: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	42, // 48: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
 	38, // 49: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
-	11, // 50: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	13, // 51: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	15, // 52: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
-	17, // 53: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	19, // 54: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	21, // 55: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	23, // 56: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	25, // 57: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	27, // 58: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	29, // 59: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	31, // 60: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	33, // 61: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	35, // 62: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	37, // 63: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
-	12, // 64: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	14, // 65: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	16, // 66: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
-	18, // 67: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	20, // 68: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	22, // 69: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	24, // 70: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	26, // 71: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	28, // 72: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	30, // 73: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	32, // 74: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	34, // 75: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	36, // 76: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	39, // 77: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
-	64, // [64:78] is the sub-list for method output_type
-	50, // [50:64] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	43, // 50: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
+	43, // 51: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
+	11, // 52: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	13, // 53: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	15, // 54: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
+	17, // 55: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	19, // 56: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	21, // 57: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	23, // 58: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	25, // 59: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	27, // 60: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	29, // 61: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
+	31, // 62: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
+	33, // 63: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	35, // 64: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	37, // 65: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	40, // 66: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
+	12, // 67: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	14, // 68: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	16, // 69: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
+	18, // 70: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	20, // 71: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	22, // 72: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	24, // 73: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	26, // 74: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	28, // 75: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	30, // 76: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
+	32, // 77: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
+	34, // 78: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	36, // 79: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	39, // 80: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	41, // 81: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
+	67, // [67:82] is the sub-list for method output_type
+	52, // [52:67] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -3340,7 +3493,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,20 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_EnrolMember_FullMethodName  = "/fidelis.ledger.v1.LedgerService/EnrolMember"
-	LedgerService_GetMember_FullMethodName    = "/fidelis.ledger.v1.LedgerService/GetMember"
-	LedgerService_FindMember_FullMethodName   = "/fidelis.ledger.v1.LedgerService/FindMember"
-	LedgerService_Earn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Earn"
-	LedgerService_Burn_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Burn"
-	LedgerService_Hold_FullMethodName         = "/fidelis.ledger.v1.LedgerService/Hold"
-	LedgerService_Capture_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Capture"
-	LedgerService_Release_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Release"
-	LedgerService_Reverse_FullMethodName      = "/fidelis.ledger.v1.LedgerService/Reverse"
-	LedgerService_Adjust_FullMethodName       = "/fidelis.ledger.v1.LedgerService/Adjust"
-	LedgerService_RunExpiry_FullMethodName    = "/fidelis.ledger.v1.LedgerService/RunExpiry"
-	LedgerService_GetBalance_FullMethodName   = "/fidelis.ledger.v1.LedgerService/GetBalance"
-	LedgerService_ListEntries_FullMethodName  = "/fidelis.ledger.v1.LedgerService/ListEntries"
-	LedgerService_GetProgramme_FullMethodName = "/fidelis.ledger.v1.LedgerService/GetProgramme"
+	LedgerService_EnrolMember_FullMethodName          = "/fidelis.ledger.v1.LedgerService/EnrolMember"
+	LedgerService_GetMember_FullMethodName            = "/fidelis.ledger.v1.LedgerService/GetMember"
+	LedgerService_FindMember_FullMethodName           = "/fidelis.ledger.v1.LedgerService/FindMember"
+	LedgerService_Earn_FullMethodName                 = "/fidelis.ledger.v1.LedgerService/Earn"
+	LedgerService_Burn_FullMethodName                 = "/fidelis.ledger.v1.LedgerService/Burn"
+	LedgerService_Hold_FullMethodName                 = "/fidelis.ledger.v1.LedgerService/Hold"
+	LedgerService_Capture_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Capture"
+	LedgerService_Release_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Release"
+	LedgerService_Reverse_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Reverse"
+	LedgerService_Adjust_FullMethodName               = "/fidelis.ledger.v1.LedgerService/Adjust"
+	LedgerService_RunExpiry_FullMethodName            = "/fidelis.ledger.v1.LedgerService/RunExpiry"
+	LedgerService_GetBalance_FullMethodName           = "/fidelis.ledger.v1.LedgerService/GetBalance"
+	LedgerService_ListEntries_FullMethodName          = "/fidelis.ledger.v1.LedgerService/ListEntries"
+	LedgerService_GetProgramme_FullMethodName         = "/fidelis.ledger.v1.LedgerService/GetProgramme"
+	LedgerService_ReportAnonymousSales_FullMethodName = "/fidelis.ledger.v1.LedgerService/ReportAnonymousSales"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -80,6 +81,12 @@ type LedgerServiceClient interface {
 	// GetProgramme returns a programme's configuration: currency, earning
 	// rates, tiers in order.
 	GetProgramme(ctx context.Context, in *GetProgrammeRequest, opts ...grpc.CallOption) (*GetProgrammeResponse, error)
+	// ReportAnonymousSales records a store's count of sales to customers who
+	// did not identify, for one business day: the day's count so far, which
+	// replaces any earlier count (a retry of an older count changes nothing).
+	// With the identified purchases the ledger records, it gives the
+	// identification rate.
+	ReportAnonymousSales(ctx context.Context, in *ReportAnonymousSalesRequest, opts ...grpc.CallOption) (*ReportAnonymousSalesResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -230,6 +237,16 @@ func (c *ledgerServiceClient) GetProgramme(ctx context.Context, in *GetProgramme
 	return out, nil
 }
 
+func (c *ledgerServiceClient) ReportAnonymousSales(ctx context.Context, in *ReportAnonymousSalesRequest, opts ...grpc.CallOption) (*ReportAnonymousSalesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportAnonymousSalesResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ReportAnonymousSales_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -275,6 +292,12 @@ type LedgerServiceServer interface {
 	// GetProgramme returns a programme's configuration: currency, earning
 	// rates, tiers in order.
 	GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error)
+	// ReportAnonymousSales records a store's count of sales to customers who
+	// did not identify, for one business day: the day's count so far, which
+	// replaces any earlier count (a retry of an older count changes nothing).
+	// With the identified purchases the ledger records, it gives the
+	// identification rate.
+	ReportAnonymousSales(context.Context, *ReportAnonymousSalesRequest) (*ReportAnonymousSalesResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -326,6 +349,9 @@ func (UnimplementedLedgerServiceServer) ListEntries(context.Context, *ListEntrie
 }
 func (UnimplementedLedgerServiceServer) GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProgramme not implemented")
+}
+func (UnimplementedLedgerServiceServer) ReportAnonymousSales(context.Context, *ReportAnonymousSalesRequest) (*ReportAnonymousSalesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportAnonymousSales not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -600,6 +626,24 @@ func _LedgerService_GetProgramme_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_ReportAnonymousSales_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportAnonymousSalesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ReportAnonymousSales(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ReportAnonymousSales_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ReportAnonymousSales(ctx, req.(*ReportAnonymousSalesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -662,6 +706,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetProgramme",
 			Handler:    _LedgerService_GetProgramme_Handler,
+		},
+		{
+			MethodName: "ReportAnonymousSales",
+			Handler:    _LedgerService_ReportAnonymousSales_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

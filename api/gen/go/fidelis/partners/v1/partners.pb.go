@@ -2163,6 +2163,94 @@ func (x *ListAuditResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ListProgrammeOffersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProgrammeOffersRequest) Reset() {
+	*x = ListProgrammeOffersRequest{}
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProgrammeOffersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProgrammeOffersRequest) ProtoMessage() {}
+
+func (x *ListProgrammeOffersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProgrammeOffersRequest.ProtoReflect.Descriptor instead.
+func (*ListProgrammeOffersRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListProgrammeOffersRequest) GetProgrammeId() string {
+	if x != nil {
+		return x.ProgrammeId
+	}
+	return ""
+}
+
+type ListProgrammeOffersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offers        []*Offer               `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProgrammeOffersResponse) Reset() {
+	*x = ListProgrammeOffersResponse{}
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProgrammeOffersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProgrammeOffersResponse) ProtoMessage() {}
+
+func (x *ListProgrammeOffersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProgrammeOffersResponse.ProtoReflect.Descriptor instead.
+func (*ListProgrammeOffersResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListProgrammeOffersResponse) GetOffers() []*Offer {
+	if x != nil {
+		return x.Offers
+	}
+	return nil
+}
+
 var File_fidelis_partners_v1_partners_proto protoreflect.FileDescriptor
 
 const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
@@ -2353,7 +2441,11 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpageToken\"v\n" +
 	"\x11ListAuditResponse\x129\n" +
 	"\aentries\x18\x01 \x03(\v2\x1f.fidelis.partners.v1.AuditEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*y\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"J\n" +
+	"\x1aListProgrammeOffersRequest\x12,\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\"Q\n" +
+	"\x1bListProgrammeOffersResponse\x122\n" +
+	"\x06offers\x18\x01 \x03(\v2\x1a.fidelis.partners.v1.OfferR\x06offers*y\n" +
 	"\bRounding\x12\x18\n" +
 	"\x14ROUNDING_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROUNDING_FLOOR\x10\x01\x12\x11\n" +
@@ -2379,7 +2471,7 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\x04Burn\x12 .fidelis.partners.v1.BurnRequest\x1a!.fidelis.partners.v1.BurnResponse\x12]\n" +
 	"\n" +
 	"ListOffers\x12&.fidelis.partners.v1.ListOffersRequest\x1a'.fidelis.partners.v1.ListOffersResponse\x12c\n" +
-	"\fGetStatement\x12(.fidelis.partners.v1.GetStatementRequest\x1a).fidelis.partners.v1.GetStatementResponse2\x85\x05\n" +
+	"\fGetStatement\x12(.fidelis.partners.v1.GetStatementRequest\x1a).fidelis.partners.v1.GetStatementResponse2\xff\x05\n" +
 	"\x13PartnerAdminService\x12f\n" +
 	"\rCreatePartner\x12).fidelis.partners.v1.CreatePartnerRequest\x1a*.fidelis.partners.v1.CreatePartnerResponse\x12o\n" +
 	"\x10RotatePartnerKey\x12,.fidelis.partners.v1.RotatePartnerKeyRequest\x1a-.fidelis.partners.v1.RotatePartnerKeyResponse\x12]\n" +
@@ -2387,7 +2479,8 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"GetPartner\x12&.fidelis.partners.v1.GetPartnerRequest\x1a'.fidelis.partners.v1.GetPartnerResponse\x12`\n" +
 	"\vCreateOffer\x12'.fidelis.partners.v1.CreateOfferRequest\x1a(.fidelis.partners.v1.CreateOfferResponse\x12x\n" +
 	"\x13GetPartnerStatement\x12/.fidelis.partners.v1.GetPartnerStatementRequest\x1a0.fidelis.partners.v1.GetPartnerStatementResponse\x12Z\n" +
-	"\tListAudit\x12%.fidelis.partners.v1.ListAuditRequest\x1a&.fidelis.partners.v1.ListAuditResponseBNZLgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1;partnersv1b\x06proto3"
+	"\tListAudit\x12%.fidelis.partners.v1.ListAuditRequest\x1a&.fidelis.partners.v1.ListAuditResponse\x12x\n" +
+	"\x13ListProgrammeOffers\x12/.fidelis.partners.v1.ListProgrammeOffersRequest\x1a0.fidelis.partners.v1.ListProgrammeOffersResponseBNZLgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1;partnersv1b\x06proto3"
 
 var (
 	file_fidelis_partners_v1_partners_proto_rawDescOnce sync.Once
@@ -2402,7 +2495,7 @@ func file_fidelis_partners_v1_partners_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_partners_v1_partners_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_fidelis_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_fidelis_partners_v1_partners_proto_goTypes = []any{
 	(Rounding)(0),                       // 0: fidelis.partners.v1.Rounding
 	(OfferKind)(0),                      // 1: fidelis.partners.v1.OfferKind
@@ -2437,31 +2530,33 @@ var file_fidelis_partners_v1_partners_proto_goTypes = []any{
 	(*AuditEntry)(nil),                  // 30: fidelis.partners.v1.AuditEntry
 	(*ListAuditRequest)(nil),            // 31: fidelis.partners.v1.ListAuditRequest
 	(*ListAuditResponse)(nil),           // 32: fidelis.partners.v1.ListAuditResponse
-	(*timestamppb.Timestamp)(nil),       // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 34: google.protobuf.Duration
+	(*ListProgrammeOffersRequest)(nil),  // 33: fidelis.partners.v1.ListProgrammeOffersRequest
+	(*ListProgrammeOffersResponse)(nil), // 34: fidelis.partners.v1.ListProgrammeOffersResponse
+	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 36: google.protobuf.Duration
 }
 var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
 	0,  // 0: fidelis.partners.v1.Partner.rounding:type_name -> fidelis.partners.v1.Rounding
 	3,  // 1: fidelis.partners.v1.Partner.price_per_point:type_name -> fidelis.partners.v1.Money
 	3,  // 2: fidelis.partners.v1.Partner.value_per_point:type_name -> fidelis.partners.v1.Money
-	33, // 3: fidelis.partners.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	33, // 4: fidelis.partners.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	35, // 3: fidelis.partners.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	35, // 4: fidelis.partners.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	3,  // 5: fidelis.partners.v1.EarnResponse.cost:type_name -> fidelis.partners.v1.Money
 	3,  // 6: fidelis.partners.v1.BurnResponse.value:type_name -> fidelis.partners.v1.Money
 	1,  // 7: fidelis.partners.v1.OfferTerms.kind:type_name -> fidelis.partners.v1.OfferKind
-	33, // 8: fidelis.partners.v1.OfferTerms.valid_from:type_name -> google.protobuf.Timestamp
-	33, // 9: fidelis.partners.v1.OfferTerms.valid_until:type_name -> google.protobuf.Timestamp
+	35, // 8: fidelis.partners.v1.OfferTerms.valid_from:type_name -> google.protobuf.Timestamp
+	35, // 9: fidelis.partners.v1.OfferTerms.valid_until:type_name -> google.protobuf.Timestamp
 	2,  // 10: fidelis.partners.v1.OfferTerms.cap_period:type_name -> fidelis.partners.v1.CapPeriod
-	34, // 11: fidelis.partners.v1.OfferTerms.min_interval:type_name -> google.protobuf.Duration
+	36, // 11: fidelis.partners.v1.OfferTerms.min_interval:type_name -> google.protobuf.Duration
 	13, // 12: fidelis.partners.v1.Offer.terms:type_name -> fidelis.partners.v1.OfferTerms
-	33, // 13: fidelis.partners.v1.Offer.created_at:type_name -> google.protobuf.Timestamp
+	35, // 13: fidelis.partners.v1.Offer.created_at:type_name -> google.protobuf.Timestamp
 	14, // 14: fidelis.partners.v1.ListOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
-	33, // 15: fidelis.partners.v1.Statement.period_start:type_name -> google.protobuf.Timestamp
-	33, // 16: fidelis.partners.v1.Statement.period_end:type_name -> google.protobuf.Timestamp
+	35, // 15: fidelis.partners.v1.Statement.period_start:type_name -> google.protobuf.Timestamp
+	35, // 16: fidelis.partners.v1.Statement.period_end:type_name -> google.protobuf.Timestamp
 	3,  // 17: fidelis.partners.v1.Statement.owed_by_partner:type_name -> fidelis.partners.v1.Money
 	3,  // 18: fidelis.partners.v1.Statement.owed_to_partner:type_name -> fidelis.partners.v1.Money
-	33, // 19: fidelis.partners.v1.GetStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	33, // 20: fidelis.partners.v1.GetStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	35, // 19: fidelis.partners.v1.GetStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	35, // 20: fidelis.partners.v1.GetStatementRequest.period_end:type_name -> google.protobuf.Timestamp
 	17, // 21: fidelis.partners.v1.GetStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
 	0,  // 22: fidelis.partners.v1.CreatePartnerRequest.rounding:type_name -> fidelis.partners.v1.Rounding
 	3,  // 23: fidelis.partners.v1.CreatePartnerRequest.price_per_point:type_name -> fidelis.partners.v1.Money
@@ -2470,40 +2565,43 @@ var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
 	4,  // 26: fidelis.partners.v1.GetPartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
 	13, // 27: fidelis.partners.v1.CreateOfferRequest.terms:type_name -> fidelis.partners.v1.OfferTerms
 	14, // 28: fidelis.partners.v1.CreateOfferResponse.offer:type_name -> fidelis.partners.v1.Offer
-	33, // 29: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	33, // 30: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	35, // 29: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	35, // 30: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
 	17, // 31: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
-	33, // 32: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	35, // 32: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
 	30, // 33: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
-	5,  // 34: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
-	7,  // 35: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
-	9,  // 36: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
-	11, // 37: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
-	15, // 38: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
-	18, // 39: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
-	20, // 40: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
-	22, // 41: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
-	24, // 42: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
-	26, // 43: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
-	28, // 44: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
-	31, // 45: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
-	6,  // 46: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
-	8,  // 47: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
-	10, // 48: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
-	12, // 49: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
-	16, // 50: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
-	19, // 51: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
-	21, // 52: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
-	23, // 53: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
-	25, // 54: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
-	27, // 55: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
-	29, // 56: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
-	32, // 57: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
-	46, // [46:58] is the sub-list for method output_type
-	34, // [34:46] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	14, // 34: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
+	5,  // 35: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
+	7,  // 36: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
+	9,  // 37: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
+	11, // 38: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
+	15, // 39: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
+	18, // 40: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
+	20, // 41: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
+	22, // 42: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
+	24, // 43: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
+	26, // 44: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
+	28, // 45: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
+	31, // 46: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
+	33, // 47: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
+	6,  // 48: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
+	8,  // 49: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
+	10, // 50: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
+	12, // 51: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
+	16, // 52: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
+	19, // 53: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
+	21, // 54: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
+	23, // 55: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
+	25, // 56: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
+	27, // 57: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
+	29, // 58: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
+	32, // 59: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
+	34, // 60: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
+	48, // [48:61] is the sub-list for method output_type
+	35, // [35:48] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_partners_v1_partners_proto_init() }
@@ -2517,7 +2615,7 @@ func file_fidelis_partners_v1_partners_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_partners_v1_partners_proto_rawDesc), len(file_fidelis_partners_v1_partners_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

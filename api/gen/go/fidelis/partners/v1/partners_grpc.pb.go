@@ -351,6 +351,7 @@ const (
 	PartnerAdminService_CreateOffer_FullMethodName         = "/fidelis.partners.v1.PartnerAdminService/CreateOffer"
 	PartnerAdminService_GetPartnerStatement_FullMethodName = "/fidelis.partners.v1.PartnerAdminService/GetPartnerStatement"
 	PartnerAdminService_ListAudit_FullMethodName           = "/fidelis.partners.v1.PartnerAdminService/ListAudit"
+	PartnerAdminService_ListProgrammeOffers_FullMethodName = "/fidelis.partners.v1.PartnerAdminService/ListProgrammeOffers"
 )
 
 // PartnerAdminServiceClient is the client API for PartnerAdminService service.
@@ -370,6 +371,9 @@ type PartnerAdminServiceClient interface {
 	GetPartnerStatement(ctx context.Context, in *GetPartnerStatementRequest, opts ...grpc.CallOption) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner calls, newest first.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
+	// ListProgrammeOffers returns the offers of every partner of a programme,
+	// oldest first.
+	ListProgrammeOffers(ctx context.Context, in *ListProgrammeOffersRequest, opts ...grpc.CallOption) (*ListProgrammeOffersResponse, error)
 }
 
 type partnerAdminServiceClient struct {
@@ -440,6 +444,16 @@ func (c *partnerAdminServiceClient) ListAudit(ctx context.Context, in *ListAudit
 	return out, nil
 }
 
+func (c *partnerAdminServiceClient) ListProgrammeOffers(ctx context.Context, in *ListProgrammeOffersRequest, opts ...grpc.CallOption) (*ListProgrammeOffersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProgrammeOffersResponse)
+	err := c.cc.Invoke(ctx, PartnerAdminService_ListProgrammeOffers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PartnerAdminServiceServer is the server API for PartnerAdminService service.
 // All implementations must embed UnimplementedPartnerAdminServiceServer
 // for forward compatibility.
@@ -457,6 +471,9 @@ type PartnerAdminServiceServer interface {
 	GetPartnerStatement(context.Context, *GetPartnerStatementRequest) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner calls, newest first.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
+	// ListProgrammeOffers returns the offers of every partner of a programme,
+	// oldest first.
+	ListProgrammeOffers(context.Context, *ListProgrammeOffersRequest) (*ListProgrammeOffersResponse, error)
 	mustEmbedUnimplementedPartnerAdminServiceServer()
 }
 
@@ -484,6 +501,9 @@ func (UnimplementedPartnerAdminServiceServer) GetPartnerStatement(context.Contex
 }
 func (UnimplementedPartnerAdminServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
+}
+func (UnimplementedPartnerAdminServiceServer) ListProgrammeOffers(context.Context, *ListProgrammeOffersRequest) (*ListProgrammeOffersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProgrammeOffers not implemented")
 }
 func (UnimplementedPartnerAdminServiceServer) mustEmbedUnimplementedPartnerAdminServiceServer() {}
 func (UnimplementedPartnerAdminServiceServer) testEmbeddedByValue()                             {}
@@ -614,6 +634,24 @@ func _PartnerAdminService_ListAudit_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PartnerAdminService_ListProgrammeOffers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProgrammeOffersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartnerAdminServiceServer).ListProgrammeOffers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartnerAdminService_ListProgrammeOffers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartnerAdminServiceServer).ListProgrammeOffers(ctx, req.(*ListProgrammeOffersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PartnerAdminService_ServiceDesc is the grpc.ServiceDesc for PartnerAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -644,6 +682,10 @@ var PartnerAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAudit",
 			Handler:    _PartnerAdminService_ListAudit_Handler,
+		},
+		{
+			MethodName: "ListProgrammeOffers",
+			Handler:    _PartnerAdminService_ListProgrammeOffers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

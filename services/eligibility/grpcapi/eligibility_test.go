@@ -1,0 +1,271 @@
+package grpcapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	"github.com/fidelis-loyalty/fidelis/services/eligibility/eligibilitytest"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+)
+
+var keySeq atomic.Int64
+
+func key() string { return fmt.Sprintf("k-%d", keySeq.Add(1)) }
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func date(s string) time.Time {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// seed gives programme "tiered" (the clock is at 2026-03-10) data that
+// decides four questions: 3 purchases by 3 members in the last 12 months,
+// 7 anonymous sales (30% identified: no), 1 purchase per buyer a year
+// (low recurrence: yes), 4 members (small: yes), and one targeted reward
+// and one targeted partner offer (few targeted actions: yes), next to an
+// untargeted reward and a reward targeted only at the lowest tier.
+func seed(t *testing.T, env *eligibilitytest.Env) {
+	t.Helper()
+	c := env.Client
+	buy := func(m string, at time.Time) {
+		if _, err := c.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "20", Currency: "EUR"}}, OccurredAt: timestamppb.New(at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var members []string
+	for i := range 4 {
+		r, err := c.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
+			ExternalRef: fmt.Sprintf("card-%d", i), EnrolledAt: timestamppb.New(date("2024-12-01"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, r.GetMember().GetMemberId())
+	}
+	buy(members[0], date("2025-01-10")) // before the window: the programme's first purchase
+	buy(members[0], date("2025-06-01"))
+	buy(members[1], date("2025-09-01"))
+	buy(members[2], date("2026-02-20"))
+	if _, err := c.ReportAnonymousSales(ctx(t), &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "paris-01",
+		BusinessDay: "2026-03-01", Transactions: 7}); err != nil {
+		t.Fatal(err)
+	}
+	reward := func(name, minTier string) {
+		if _, err := env.Rewards.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
+			Terms: &rewardsv1.RewardTerms{Name: name, PointsCost: 100, Type: rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT, ProductSku: "SKU-1",
+				VoucherValidity: durationpb.New(24 * time.Hour), StockTotal: 10, MinTier: minTier}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reward("Coffee for everyone", "")
+	reward("Coffee for blue and up", "blue")
+	reward("Lounge for silver", "silver")
+	p, err := env.Partners.Admin.CreatePartner(ctx(t), &partnersv1.CreatePartnerRequest{IdempotencyKey: key(), Name: "Hotel",
+		ProgrammeId: "tiered", EarnUnit: "EUR", EarnRate: "1", Rounding: partnersv1.Rounding_ROUNDING_FLOOR,
+		PricePerPoint: &partnersv1.Money{Amount: "0.008", Currency: "EUR"}, ValuePerPoint: &partnersv1.Money{Amount: "0.006", Currency: "EUR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Partners.Admin.CreateOffer(ctx(t), &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: p.GetPartner().GetPartnerId(),
+		Terms: &partnersv1.OfferTerms{Name: "Gold nights", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 50,
+			Tiers: []string{"gold"}, BudgetPoints: 5000}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func violations(t *testing.T, err error) map[string]string {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		t.Fatalf("want InvalidArgument, got %v", err)
+	}
+	out := map[string]string{}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				out[v.GetField()] = v.GetDescription()
+			}
+		}
+	}
+	return out
+}
+
+const (
+	yes = eligibilityv1.Answer_ANSWER_YES
+	no  = eligibilityv1.Answer_ANSWER_NO
+)
+
+// The ledger, rewards and partner offers answer what they can; the
+// caller's answers override; what nothing answers is named.
+func TestSelfTestFromProgrammeData(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := eligibilitytest.Start(t, db)
+		seed(t, env)
+		e := env.Eligibility
+
+		q, err := e.GetQuestions(ctx(t), &eligibilityv1.GetQuestionsRequest{ProgrammeId: "tiered"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			answer eligibilityv1.Answer
+			figure string
+		}{{no, "0.3"}, {yes, "1"}, {yes, "4"}, {eligibilityv1.Answer_ANSWER_UNSPECIFIED, ""}, {yes, "2"}}
+		if len(q.GetQuestions()) != 5 || !q.GetWindowEnd().AsTime().Equal(env.Clock.Now()) {
+			t.Fatalf("questions %v", q)
+		}
+		for i, qi := range q.GetQuestions() {
+			ev := qi.GetEvidence()
+			if ev.GetAnswer() != want[i].answer || ev.GetFigure() != want[i].figure || ev.GetDetail() == "" || qi.GetText() == "" {
+				t.Errorf("question %d evidence %v, want %v", i+1, ev, want[i])
+			}
+		}
+
+		r, err := e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{ProgrammeId: "tiered",
+			Answers: &eligibilityv1.Answers{WeaklyContested: no}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetVerdict() != eligibilityv1.Verdict_VERDICT_RETENTION_WITHOUT_CARD || r.GetYes() != 3 || r.GetNo() != 2 || len(r.GetFindings()) != 5 {
+			t.Fatalf("self-test %v", r)
+		}
+		sources := []eligibilityv1.Source{eligibilityv1.Source_SOURCE_PROGRAMME_DATA, eligibilityv1.Source_SOURCE_PROGRAMME_DATA,
+			eligibilityv1.Source_SOURCE_PROGRAMME_DATA, eligibilityv1.Source_SOURCE_ANSWER, eligibilityv1.Source_SOURCE_PROGRAMME_DATA}
+		for i, f := range r.GetFindings() {
+			if f.GetSource() != sources[i] || f.GetReason() == "" || f.GetImplication() == "" {
+				t.Errorf("finding %d: %v", i+1, f)
+			}
+		}
+
+		// The caller overrides the data; a figure decides too.
+		r, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{ProgrammeId: "tiered", Answers: &eligibilityv1.Answers{
+			IdentifiesAllCustomers: yes, WeaklyContested: no, PurchasesPerCustomerYear: "6", Contacts: new(int64(250_000))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := r.GetFindings()
+		if f[0].GetAnswer() != yes || f[0].GetSource() != eligibilityv1.Source_SOURCE_ANSWER || !strings.Contains(f[0].GetReason(), "data says no") ||
+			f[1].GetAnswer() != no || f[1].GetSource() != eligibilityv1.Source_SOURCE_FIGURE || f[2].GetAnswer() != no ||
+			r.GetVerdict() != eligibilityv1.Verdict_VERDICT_LOYALTY_PROGRAMME || r.GetYes() != 2 {
+			t.Fatalf("overridden %v", r)
+		}
+
+		// Without a programme, everything must be answered.
+		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{})
+		if vs := violations(t, err); len(vs) != 5 {
+			t.Fatalf("nothing answered: %v", vs)
+		}
+		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{ProgrammeId: "tiered", Answers: &eligibilityv1.Answers{
+			LowRecurrence: yes, PurchasesPerCustomerYear: "5"}})
+		vs := violations(t, err)
+		if len(vs) != 2 || !strings.Contains(vs["answers.low_recurrence"], "you answered yes") || !strings.HasPrefix(vs["answers.weakly_contested"], "missing") {
+			t.Fatalf("contradiction and missing: %v", vs)
+		}
+		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{Answers: &eligibilityv1.Answers{IdentifiedShare: "a lot"}})
+		if vs := violations(t, err); vs["answers.identified_share"] == "" {
+			t.Fatalf("bad figure: %v", vs)
+		}
+		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{ProgrammeId: "nope", Answers: &eligibilityv1.Answers{WeaklyContested: no}})
+		if status.Code(err) != codes.NotFound {
+			t.Fatalf("unknown programme: %v", err)
+		}
+	})
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// The same over HTTP, as JSON.
+func TestSelfTestOverHTTP(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := eligibilitytest.Start(t, db)
+		seed(t, env)
+		url := env.URL + "/api/v1/eligibility/self-test"
+
+		code, out := post(t, url, `{"programme_id": "tiered", "answers": {"weakly_contested": "ANSWER_NO"}}`)
+		if code != http.StatusOK || out["verdict"] != "VERDICT_RETENTION_WITHOUT_CARD" || out["yes"] != 3.0 {
+			t.Fatalf("%d %v", code, out)
+		}
+		code, out = post(t, url, `{"answers": {"weaklyContested": "ANSWER_NO", "contacts": "-3"}}`)
+		if code != http.StatusBadRequest || out["code"] != "INVALID_ARGUMENT" {
+			t.Fatalf("%d %v", code, out)
+		}
+		fields := map[string]bool{}
+		for _, v := range out["violations"].([]any) {
+			fields[v.(map[string]any)["field"].(string)] = true
+		}
+		if !fields["answers.contacts"] {
+			t.Fatalf("violations %v", out["violations"])
+		}
+		code, out = post(t, url, `{"answers": {"weakly_contested": "ANSWER_NO"}}`)
+		if code != http.StatusBadRequest || len(out["violations"].([]any)) != 4 {
+			t.Fatalf("%d %v", code, out)
+		}
+		code, out = post(t, url, `{"programmeId": "nope", "answers": {"weaklyContested": "ANSWER_NO"}}`)
+		if code != http.StatusNotFound || out["code"] != "NOT_FOUND" {
+			t.Fatalf("%d %v", code, out)
+		}
+		code, out = post(t, url, `{"answers": {"weakly_contested": "MAYBE"}}`)
+		if code != http.StatusBadRequest || !strings.Contains(out["message"].(string), "request body") {
+			t.Fatalf("%d %v", code, out)
+		}
+
+		resp, err := http.Get(env.URL + "/api/v1/eligibility/questions?programme_id=tiered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var q struct {
+			Questions []struct {
+				Question string
+				Evidence struct{ Answer, Figure string }
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&q); err != nil || resp.StatusCode != http.StatusOK || len(q.Questions) != 5 ||
+			q.Questions[0].Evidence.Figure != "0.3" {
+			t.Fatalf("questions %d %+v %v", resp.StatusCode, q, err)
+		}
+		page, err := http.Get(env.URL + "/eligibility")
+		if err != nil || page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("page %v %v", page, err)
+		}
+		page.Body.Close()
+	})
+}

@@ -1,0 +1,150 @@
+// Package grpcapi is the gRPC edge of the eligibility self-test.
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
+	"github.com/fidelis-loyalty/fidelis/services/eligibility/app"
+	"github.com/fidelis-loyalty/fidelis/services/eligibility/domain"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+)
+
+// ServiceName is the service's fully qualified name.
+const ServiceName = "fidelis.eligibility.v1.EligibilityService"
+
+// Server implements fidelis.eligibility.v1.EligibilityService.
+type Server struct {
+	eligibilityv1.UnimplementedEligibilityServiceServer
+	app *app.Service
+	log *slog.Logger
+}
+
+// Register adds the service to a gRPC server.
+func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+	eligibilityv1.RegisterEligibilityServiceServer(s, &Server{app: a, log: log})
+}
+
+func (s *Server) GetQuestions(ctx context.Context, r *eligibilityv1.GetQuestionsRequest) (*eligibilityv1.GetQuestionsResponse, error) {
+	resp := &eligibilityv1.GetQuestionsResponse{}
+	var evidence map[domain.Question]*domain.Evidence
+	if r.GetProgrammeId() != "" {
+		d, err := s.app.Data(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()))
+		if err != nil {
+			return nil, grpcserver.Status(ctx, s.log, "GetQuestions", err)
+		}
+		evidence = d.Evidence()
+		resp.WindowStart, resp.WindowEnd = timestamppb.New(d.From), timestamppb.New(d.To)
+	}
+	for _, q := range domain.Specs() {
+		resp.Questions = append(resp.Questions, &eligibilityv1.QuestionInfo{
+			Question: eligibilityv1.Question(q.Question), Text: q.Text, AnswerField: q.AnswerField, FigureField: q.FigureField,
+			FigureLabel: q.FigureLabel, IfYes: q.IfYes, IfNo: q.IfNo, Evidence: evidenceToProto(evidence[q.Question]),
+		})
+	}
+	return resp, nil
+}
+
+func (s *Server) SelfTest(ctx context.Context, r *eligibilityv1.SelfTestRequest) (*eligibilityv1.SelfTestResponse, error) {
+	replies, err := repliesOf(r.GetAnswers())
+	if err != nil {
+		return nil, grpcserver.Status(ctx, s.log, "SelfTest", err)
+	}
+	res, err := s.app.SelfTest(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()), replies)
+	if err != nil {
+		return nil, grpcserver.Status(ctx, s.log, "SelfTest", err)
+	}
+	resp := &eligibilityv1.SelfTestResponse{Yes: int32(res.Yes), No: int32(res.No), Summary: res.Summary,
+		Verdict: eligibilityv1.Verdict_VERDICT_LOYALTY_PROGRAMME}
+	if res.Verdict == domain.RetentionFirst {
+		resp.Verdict = eligibilityv1.Verdict_VERDICT_RETENTION_WITHOUT_CARD
+	}
+	for _, f := range res.Findings {
+		resp.Findings = append(resp.Findings, &eligibilityv1.Finding{
+			Question: eligibilityv1.Question(f.Question), Text: f.Text, Answer: answerToProto(f.Answer),
+			Source: eligibilityv1.Source(f.Source), Reason: f.Reason, Implication: f.Implication(),
+			Evidence: evidenceToProto(f.Evidence),
+		})
+	}
+	return resp, nil
+}
+
+func asOf(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+func answerOf(a eligibilityv1.Answer) domain.Answer {
+	switch a {
+	case eligibilityv1.Answer_ANSWER_YES:
+		return domain.Yes
+	case eligibilityv1.Answer_ANSWER_NO:
+		return domain.No
+	}
+	return domain.Unanswered
+}
+
+func answerToProto(a domain.Answer) eligibilityv1.Answer {
+	switch a {
+	case domain.Yes:
+		return eligibilityv1.Answer_ANSWER_YES
+	case domain.No:
+		return eligibilityv1.Answer_ANSWER_NO
+	}
+	return eligibilityv1.Answer_ANSWER_UNSPECIFIED
+}
+
+func evidenceToProto(e *domain.Evidence) *eligibilityv1.Evidence {
+	if e == nil {
+		return nil
+	}
+	out := &eligibilityv1.Evidence{Answer: answerToProto(e.Answer), Detail: e.Detail}
+	if e.Figure != nil {
+		out.Figure = e.Figure.String()
+	}
+	return out
+}
+
+func repliesOf(a *eligibilityv1.Answers) (map[domain.Question]domain.Reply, error) {
+	if a == nil {
+		a = &eligibilityv1.Answers{}
+	}
+	var bad []fault.Violation
+	decimalFigure := func(field, v string) *decimal.Decimal {
+		if v == "" {
+			return nil
+		}
+		d, err := decimal.NewFromString(v)
+		if err != nil {
+			bad = append(bad, fault.Violation{Field: field, Msg: "must be a decimal number"})
+			return nil
+		}
+		return &d
+	}
+	intFigure := func(v *int64) *decimal.Decimal {
+		if v == nil {
+			return nil
+		}
+		d := decimal.NewFromInt(*v)
+		return &d
+	}
+	replies := map[domain.Question]domain.Reply{
+		domain.Identification: {Answer: answerOf(a.GetIdentifiesAllCustomers()),
+			Figure: decimalFigure("answers.identified_share", a.GetIdentifiedShare())},
+		domain.Recurrence: {Answer: answerOf(a.GetLowRecurrence()),
+			Figure: decimalFigure("answers.purchases_per_customer_year", a.GetPurchasesPerCustomerYear())},
+		domain.Portfolio:       {Answer: answerOf(a.GetSmallPortfolio()), Figure: intFigure(a.Contacts)},
+		domain.Competition:     {Answer: answerOf(a.GetWeaklyContested())},
+		domain.TargetedActions: {Answer: answerOf(a.GetFewTargetedActions()), Figure: intFigure(a.TargetedActionsPerYear)},
+	}
+	return replies, fault.InvalidFields(bad)
+}

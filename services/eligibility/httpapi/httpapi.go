@@ -1,0 +1,177 @@
+// Package httpapi serves the eligibility self-test as JSON over HTTP and
+// as a web page, through the service's gRPC client: the same validation and
+// answers as over gRPC.
+//
+//	GET  /eligibility                       the page
+//	GET  /api/v1/eligibility/questions      ?programme_id=&as_of= (RFC 3339)
+//	POST /api/v1/eligibility/self-test      a SelfTestRequest in JSON
+//
+// Bodies are the protobuf JSON mapping of the messages. Errors are
+// {"code": "INVALID_ARGUMENT", "message": "...", "violations":
+// [{"field": "...", "description": "..."}]} with the matching HTTP status.
+package httpapi
+
+import (
+	"embed"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
+)
+
+//go:embed web
+var web embed.FS
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// Handler serves the routes above.
+func Handler(c eligibilityv1.EligibilityServiceClient, log *slog.Logger) http.Handler {
+	h := &handler{c: c, log: log}
+	static, err := fs.Sub(web, "web")
+	if err != nil {
+		panic(err) // the embedded directory is there
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/eligibility/questions", h.questions)
+	mux.HandleFunc("POST /api/v1/eligibility/self-test", h.selfTest)
+	mux.HandleFunc("GET /eligibility", func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/"
+		page(http.FileServerFS(static)).ServeHTTP(w, r2)
+	})
+	mux.Handle("GET /eligibility/", page(http.StripPrefix("/eligibility", http.FileServerFS(static))))
+	return mux
+}
+
+// page sets the headers of the page and its assets: nothing from elsewhere.
+func page(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type handler struct {
+	c   eligibilityv1.EligibilityServiceClient
+	log *slog.Logger
+}
+
+func (h *handler) questions(w http.ResponseWriter, r *http.Request) {
+	req := &eligibilityv1.GetQuestionsRequest{ProgrammeId: r.URL.Query().Get("programme_id")}
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, status.New(codes.InvalidArgument, "as_of: not an RFC 3339 time"))
+			return
+		}
+		req.AsOf = timestamppb.New(t)
+	}
+	resp, err := h.c.GetQuestions(r.Context(), req)
+	h.reply(w, r, resp, err)
+}
+
+func (h *handler) selfTest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, status.New(codes.InvalidArgument, "request body too large or unreadable"))
+		return
+	}
+	req := &eligibilityv1.SelfTestRequest{}
+	if err := protojson.Unmarshal(body, req); err != nil {
+		writeError(w, status.New(codes.InvalidArgument, "request body: "+err.Error()))
+		return
+	}
+	resp, err := h.c.SelfTest(r.Context(), req)
+	h.reply(w, r, resp, err)
+}
+
+func (h *handler) reply(w http.ResponseWriter, r *http.Request, resp proto.Message, err error) {
+	if err != nil {
+		st := status.Convert(err)
+		if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+			h.log.ErrorContext(r.Context(), "eligibility http", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		writeError(w, st)
+		return
+	}
+	b, err := protojson.Marshal(resp)
+	if err != nil {
+		writeError(w, status.New(codes.Internal, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+type violation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
+}
+
+type errorBody struct {
+	Code       string      `json:"code"`
+	Message    string      `json:"message"`
+	Violations []violation `json:"violations,omitempty"`
+}
+
+// httpStatus maps a gRPC code as the usual gRPC-HTTP gateways do.
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists:
+		return http.StatusConflict
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, st *status.Status) {
+	body := errorBody{Code: codeName(st.Code()), Message: st.Message()}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				body.Violations = append(body.Violations, violation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus(st.Code()))
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// codeName is a code's canonical name: InvalidArgument -> INVALID_ARGUMENT.
+func codeName(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
