@@ -143,6 +143,21 @@ func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	}
 }
 
+// UpdateSnapshot runs fn in a read-write transaction under snapshot
+// isolation where the engine has it: REPEATABLE READ on PostgreSQL, which
+// still fails a transaction that updates a row changed since its snapshot,
+// but not one whose reads other transactions overwrote. It is for writers
+// that order themselves with a row lock taken first and can tolerate not
+// seeing rows committed after their snapshot, so that PostgreSQL's
+// page-granular SERIALIZABLE tracking does not fail them for the writes of
+// transactions they never touch. CockroachDB and SQLite run fn as Update.
+func (db *DB) UpdateSnapshot(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if db.Dialect == Postgres {
+		return db.retry(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead}, fn)
+	}
+	return db.Update(ctx, fn)
+}
+
 // View runs fn in a read-only transaction that sees one snapshot.
 func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -235,11 +250,12 @@ func Placeholders(from, n int) string {
 	return b.String()
 }
 
-// ForUpdate is the row-locking suffix of a SELECT, empty where the engine
-// locks the whole database for a write transaction anyway.
-func (db *DB) ForUpdate() string {
+// ForUpdate is the suffix of a SELECT that locks the rows it reads of
+// table (and of no table its subqueries read), empty where the engine locks
+// the whole database for a write transaction anyway.
+func (db *DB) ForUpdate(table string) string {
 	if db.Dialect == SQLite {
 		return ""
 	}
-	return " FOR UPDATE"
+	return " FOR UPDATE OF " + table
 }

@@ -92,7 +92,7 @@ func (s *Service) scoreSegments(ctx context.Context, run RFMRun, record bool) (*
 		var changed int64
 		var pageLast string
 		var pageLen int
-		err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		err := s.store.UpdateProjections(ctx, func(ctx context.Context, tx Tx) error {
 			head, err := tx.LockStream(ctx)
 			if err != nil {
 				return err
@@ -238,7 +238,7 @@ func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 // appendEvents adds to the stream the events it does not hold yet.
 func (s *Service) appendEvents(ctx context.Context, events []domain.MemberEvent) (int, error) {
 	var added int
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.UpdateProjections(ctx, func(ctx context.Context, tx Tx) error {
 		head, err := tx.LockStream(ctx)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -67,11 +68,18 @@ func (s *Service) Project(ctx context.Context) (int, error) {
 	}
 }
 
-// RunProjector projects queued entries soon after they commit, until ctx
-// ends.
+// projectGap is the least time between two projector runs: under load, one
+// projection transaction then takes the entries of many commits instead of
+// competing with every write batch for the database.
+const projectGap = 25 * time.Millisecond
+
+// RunProjector projects queued entries soon after they commit, and at least
+// every interval, until ctx ends.
 func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,7 +88,13 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case <-s.committed:
 		}
 		if _, err := s.Project(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("projection failed", "error", err)
+			s.log.Error("projection failed", slog.Any("error", err))
+		}
+		gap.Reset(projectGap)
+		select {
+		case <-ctx.Done():
+			return
+		case <-gap.C:
 		}
 	}
 }
@@ -91,7 +105,7 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	var appended int
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.UpdateProjections(ctx, func(ctx context.Context, tx Tx) error {
 		head, err := tx.LockStream(ctx)
 		if err != nil {
 			return err
@@ -111,11 +125,7 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 		if err != nil {
 			return err
 		}
-		w := &StatusWrites{Head: head, Tiers: map[string]string{}, At: s.clock()}
-		before := map[string]string{} // tiers as the ledger prices them now
-		for id, sb := range books {
-			before[id] = sb.Status.Tier
-		}
+		w := &StatusWrites{Head: head, At: s.clock()}
 		for _, e := range entries {
 			sb := books[e.MemberID]
 			if sb == nil {
@@ -126,7 +136,6 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 				sb = domain.NewStatusBook(prog, domain.MemberStatus{MemberID: e.MemberID, ProgrammeID: e.ProgrammeID}, nil)
 				sb.New = true
 				books[e.MemberID] = sb
-				before[e.MemberID] = ""
 			}
 			sb.Apply(e)
 			w.Projected = append(w.Projected, e.ID)
@@ -137,9 +146,6 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 				sb.CloseUntil(closeUntil)
 			}
 			collect(w, sb)
-			if sb.Status.Tier != before[id] {
-				w.Tiers[id] = sb.Status.Tier
-			}
 		}
 		appended = len(w.Events)
 		return tx.SaveStatus(ctx, w)
@@ -308,7 +314,7 @@ func (s *Service) Segment(ctx context.Context, memberID string) (*Segment, error
 // settles the tiers as of now and replays the RFM runs. The time-driven
 // events (expiring points, inactivity, birthdays) are kept.
 func (s *Service) Rebuild(ctx context.Context) error {
-	if err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	if err := s.store.UpdateProjections(ctx, func(ctx context.Context, tx Tx) error {
 		if _, err := tx.LockStream(ctx); err != nil {
 			return err
 		}

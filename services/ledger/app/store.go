@@ -14,6 +14,11 @@ type Store interface {
 	// Update runs fn in a read-write transaction. It may run fn again after a
 	// serialization conflict, so fn must rebuild all of its state each time.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// UpdateProjections runs fn, which takes the stream lock first, in a
+	// read-write transaction that may see a snapshot older than concurrent
+	// ledger commits (see sqldb.UpdateSnapshot): the entries it does not see
+	// stay queued for the next run.
+	UpdateProjections(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// View runs fn in a read-only snapshot.
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// Replies reads stored idempotent replies outside any transaction.
@@ -202,10 +207,8 @@ type StatusWrites struct {
 	Head   int64
 	// Projected are outbox entries now projected.
 	Projected []string
-	// Tiers are members' new tiers, for pricing their purchases.
-	Tiers  map[string]string
-	RFMRun *RFMRun
-	At     time.Time
+	RFMRun    *RFMRun
+	At        time.Time
 }
 
 // MemberPurchase is a member's purchase row.

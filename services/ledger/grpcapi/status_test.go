@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,7 +190,6 @@ func snapshot(t *testing.T, db *sqldb.DB) map[string][]string {
 		"purchases":   `SELECT member_id, entry_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points, is_return FROM member_purchases ORDER BY member_id, entry_id`,
 		"transitions": `SELECT transition_id, member_id, kind, from_state, to_state, at, cause FROM member_transitions ORDER BY transition_id`,
 		"events":      `SELECT event_id, member_id, type, at, entry_id, points, from_state, to_state, detail FROM member_events ORDER BY event_id`,
-		"tiers":       `SELECT member_id, tier FROM ledger_members ORDER BY member_id`,
 	} {
 		rows, err := db.QueryContext(ctx(t), q)
 		if err != nil {
@@ -210,6 +210,21 @@ func snapshot(t *testing.T, db *sqldb.DB) map[string][]string {
 		rows.Close()
 	}
 	return out
+}
+
+// wantRebuildEqual rebuilds the projections and checks they equal
+// incremental, a snapshot taken before.
+func wantRebuildEqual(t *testing.T, env *ledgertest.Env, db *sqldb.DB, incremental map[string][]string) {
+	t.Helper()
+	if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := snapshot(t, db)
+	for name, rows := range incremental {
+		if !reflect.DeepEqual(rows, rebuilt[name]) {
+			t.Fatalf("%s differ after rebuild:\nincremental %v\nrebuilt     %v", name, rows, rebuilt[name])
+		}
+	}
 }
 
 // The projections rebuilt from scratch equal the incremental ones.
@@ -252,15 +267,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 		if len(incremental["transitions"]) < 4 || len(incremental["events"]) < 8 {
 			t.Fatalf("scenario too thin: %v", incremental)
 		}
-		if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		rebuilt := snapshot(t, db)
-		for name, rows := range incremental {
-			if !reflect.DeepEqual(rows, rebuilt[name]) {
-				t.Fatalf("%s differ after rebuild:\nincremental %v\nrebuilt     %v", name, rows, rebuilt[name])
-			}
-		}
+		wantRebuildEqual(t, env, db, incremental)
 	})
 }
 
@@ -416,5 +423,66 @@ func TestMoments(t *testing.T) {
 		if !reflect.DeepEqual(types, want) {
 			t.Fatalf("moments %v, want %v", types, want)
 		}
+	})
+}
+
+// Projection runs racing concurrent purchases — which cross tier thresholds
+// and so change the tier later purchases are priced at — all succeed, leave
+// nothing queued, and project what a rebuild from scratch projects.
+func TestProjectionUnderConcurrentEarns(t *testing.T) {
+	const members, writers, earnsEach = 24, 6, 30
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		ids := make([]string, members)
+		for i := range ids {
+			ids[i] = enrol(t, env, "tiered")
+		}
+		done := make(chan struct{})
+		projected := make(chan error, 1)
+		go func() {
+			var err error
+			for err == nil {
+				select {
+				case <-done:
+					projected <- nil
+					return
+				default:
+				}
+				_, err = env.App.Project(ctx(t))
+			}
+			projected <- err
+		}()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range earnsEach {
+					earnPurchase(t, env, ids[(w*earnsEach+i)%members], fmt.Sprintf("%d.50", 20+(w*7+i*13)%90))
+				}
+			})
+		}
+		wg.Wait()
+		close(done)
+		if err := <-projected; err != nil {
+			t.Fatalf("projection during the earns: %v", err)
+		}
+		if _, err := env.App.Project(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		var queued, behind int
+		if err := db.QueryRowContext(ctx(t), `SELECT COUNT(*) FROM ledger_outbox`).Scan(&queued); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx(t), `SELECT COUNT(*) FROM ledger_members m JOIN member_status s
+			ON s.member_id = m.member_id WHERE s.projected_seq <> m.seq`).Scan(&behind); err != nil {
+			t.Fatal(err)
+		}
+		if queued != 0 || behind != 0 {
+			t.Fatalf("after projecting: %d entries queued, %d members behind their last entry", queued, behind)
+		}
+		incremental := snapshot(t, db)
+		if n := len(incremental["transitions"]); n < members/2 {
+			t.Fatalf("only %d tier transitions: the scenario does not race upgrades", n)
+		}
+		wantRebuildEqual(t, env, db, incremental)
 	})
 }

@@ -32,7 +32,7 @@ func (t *txn) OutboxMembers(ctx context.Context, limit int) ([]string, error) {
 
 func (t *txn) LockStream(ctx context.Context) (int64, error) {
 	var head int64
-	err := t.tx.QueryRowContext(ctx, `SELECT position FROM projection_state WHERE name = 'member_events'`+t.db.ForUpdate()).Scan(&head)
+	err := t.tx.QueryRowContext(ctx, `SELECT position FROM projection_state WHERE name = 'member_events'`+t.db.ForUpdate("projection_state")).Scan(&head)
 	if err != nil {
 		return 0, fmt.Errorf("lock event stream: %w", err)
 	}
@@ -113,8 +113,10 @@ func (t *txn) EntriesAfter(ctx context.Context, after map[string]int64) ([]*doma
 		fmt.Fprintf(&vals, "(CAST($%d AS TEXT), CAST($%d AS BIGINT))", len(args)+1, len(args)+2)
 		args = append(args, m, seq)
 	}
-	return t.entries(ctx, `EXISTS (SELECT 1 FROM (VALUES `+vals.String()+`) AS v
-		WHERE ledger_entries.member_id = v.column1 AND ledger_entries.seq > v.column2) ORDER BY member_id, seq`, args)
+	// Joined from the list, so that every engine seeks each member's range
+	// in (member_id, seq) rather than scanning the ledger.
+	return t.entries(ctx, `(VALUES `+vals.String()+`) AS v JOIN ledger_entries
+		ON ledger_entries.member_id = v.column1 AND ledger_entries.seq > v.column2 ORDER BY member_id, seq`, args)
 }
 
 func (t *txn) TierDue(ctx context.Context, at time.Time, afterID string, limit int) ([]string, error) {
@@ -207,7 +209,7 @@ func (t *txn) Expiring(ctx context.Context, programmeID string, from, to time.Ti
 
 func (t *txn) Birthdays(ctx context.Context, programmeID, monthDay string) ([]*domain.Member, error) {
 	var out []*domain.Member
-	err := t.query(ctx, `SELECT `+memberCols+` FROM ledger_members WHERE programme_id = $1 AND birth_date LIKE $2 ORDER BY member_id`,
+	err := t.query(ctx, `SELECT `+memberSelect+` FROM ledger_members WHERE programme_id = $1 AND birth_date LIKE $2 ORDER BY member_id`,
 		[]any{programmeID, "____-" + monthDay}, func(r *sql.Rows) error {
 			m, err := scanMember(r)
 			out = append(out, m)
@@ -298,13 +300,6 @@ func (t *txn) SaveStatus(ctx context.Context, w *app.StatusWrites) error {
 		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `UPDATE projection_state SET position = $1 WHERE name = 'member_events'`,
 			Args: []any{w.Head + int64(len(w.Events))}})
 	}
-	var tiers [][2]string
-	for m, tier := range w.Tiers {
-		tiers = append(tiers, [2]string{m, tier})
-	}
-	s.update("ledger_members", "member_id", []column{{"tier", "TEXT"}}, len(tiers), func(i int) []any {
-		return []any{tiers[i][0], tiers[i][1]}
-	})
 	if r := w.RFMRun; r != nil {
 		s.insert("rfm_runs", "run_id, programme_id, as_of, computed_at, scored, changed", "", 1, func(int) []any {
 			return []any{r.ID, r.ProgrammeID, us(r.AsOf), us(r.ComputedAt), r.Scored, r.Changed}
@@ -333,6 +328,5 @@ func (t *txn) ResetProjections(ctx context.Context) error {
 		{SQL: `DELETE FROM member_events WHERE type IN (` + sqldb.Placeholders(1, len(types)) + `)`, Args: types},
 		{SQL: `DELETE FROM ledger_outbox`},
 		{SQL: `INSERT INTO ledger_outbox (entry_id, member_id, recorded_at) SELECT entry_id, member_id, recorded_at FROM ledger_entries`},
-		{SQL: `UPDATE ledger_members SET tier = ''`},
 	})
 }

@@ -31,7 +31,7 @@ type script struct {
 func (s *script) add(w *app.Writes) {
 	member := func(m *domain.Member) []any {
 		return []any{m.ID, m.ProgrammeID, m.ExternalRef, m.BirthDate, m.PartnerConsent, us(m.EnrolledAt),
-			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), m.Tier, us(m.UpdatedAt)}
+			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), us(m.UpdatedAt)}
 	}
 	s.insert("ledger_members", memberCols, "", len(w.NewMembers), func(i int) []any {
 		return member(w.NewMembers[i])

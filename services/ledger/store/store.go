@@ -40,6 +40,11 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
 }
 
+// UpdateProjections implements app.Store.
+func (s *Store) UpdateProjections(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+	return s.db.UpdateSnapshot(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
+}
+
 // View implements app.Store.
 func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
 	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
@@ -151,13 +156,19 @@ func replies(ctx context.Context, db queryer, keys []app.IdemKey) (map[app.IdemK
 }
 
 const memberCols = `member_id, programme_id, external_ref, birth_date, partner_consent, enrolled_at,
-	available, pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, tier, updated_at`
+	available, pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, updated_at`
+
+// memberSelect reads a member with the tier its purchases are priced at:
+// the one last projected. The projections own that row, so that the ledger
+// and the projector never update the same row.
+const memberSelect = memberCols + `,
+	COALESCE((SELECT tier FROM member_status WHERE member_status.member_id = ledger_members.member_id), '')`
 
 func scanMember(r *sql.Rows) (*domain.Member, error) {
 	var m domain.Member
 	var enrolled, due, updated int64
 	err := r.Scan(&m.ID, &m.ProgrammeID, &m.ExternalRef, &m.BirthDate, &m.PartnerConsent, &enrolled,
-		&m.Available, &m.Pending, &m.Held, &m.Debt, &m.LifetimeEarned, &m.LifetimeBurned, &m.Seq, &due, &m.Tier, &updated)
+		&m.Available, &m.Pending, &m.Held, &m.Debt, &m.LifetimeEarned, &m.LifetimeBurned, &m.Seq, &due, &updated, &m.Tier)
 	m.EnrolledAt, m.NextDueAt, m.UpdatedAt = fromUS(enrolled), fromUS(due), fromUS(updated)
 	return &m, err
 }
@@ -166,10 +177,10 @@ func (t *txn) Members(ctx context.Context, ids []string, lock bool) (map[string]
 	out := make(map[string]*domain.Member, len(ids))
 	suffix := ""
 	if lock {
-		suffix = t.db.ForUpdate()
+		suffix = t.db.ForUpdate("ledger_members")
 	}
 	err := inChunks(ids, func(ids []string) error {
-		q := `SELECT ` + memberCols + ` FROM ledger_members WHERE member_id IN (` +
+		q := `SELECT ` + memberSelect + ` FROM ledger_members WHERE member_id IN (` +
 			sqldb.Placeholders(1, len(ids)) + `) ORDER BY member_id` + suffix
 		return t.query(ctx, q, anys(ids), func(r *sql.Rows) error {
 			m, err := scanMember(r)
@@ -301,10 +312,11 @@ const entryCols = `entry_id, member_id, programme_id, seq, kind, points, base_po
 	channel, store_id, order_ref, purchase_amount, purchase_currency, uncollected, reason, operator,
 	reverses_entry_id, hold_id, occurred_at, recorded_at, config_version, caller, partner_id`
 
-// entries reads entries with their postings.
-func (t *txn) entries(ctx context.Context, where string, args []any) ([]*domain.Entry, error) {
+// entries reads entries, FROM the given tables and conditions, with their
+// postings.
+func (t *txn) entries(ctx context.Context, from string, args []any) ([]*domain.Entry, error) {
 	var out []*domain.Entry
-	err := t.query(ctx, `SELECT `+entryCols+` FROM ledger_entries WHERE `+where, args, func(r *sql.Rows) error {
+	err := t.query(ctx, `SELECT `+entryCols+` FROM `+from, args, func(r *sql.Rows) error {
 		var e domain.Entry
 		var amount decimal.NullDecimal
 		var currency, reverses, hold sql.NullString
@@ -347,7 +359,7 @@ func (t *txn) entries(ctx context.Context, where string, args []any) ([]*domain.
 }
 
 func (t *txn) Entry(ctx context.Context, id string) (*domain.Entry, bool, error) {
-	es, err := t.entries(ctx, `entry_id = $1`, []any{id})
+	es, err := t.entries(ctx, `ledger_entries WHERE entry_id = $1`, []any{id})
 	if err != nil || len(es) == 0 {
 		return nil, false, err
 	}
@@ -355,11 +367,11 @@ func (t *txn) Entry(ctx context.Context, id string) (*domain.Entry, bool, error)
 }
 
 func (t *txn) Clawbacks(ctx context.Context, entryID string) ([]*domain.Entry, error) {
-	return t.entries(ctx, `reverses_entry_id = $1 AND kind = $2 ORDER BY seq`, []any{entryID, string(domain.EntryClawback)})
+	return t.entries(ctx, `ledger_entries WHERE reverses_entry_id = $1 AND kind = $2 ORDER BY seq`, []any{entryID, string(domain.EntryClawback)})
 }
 
 func (t *txn) Entries(ctx context.Context, memberID string, afterSeq int64, limit int) ([]*domain.Entry, error) {
-	return t.entries(ctx, `member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{memberID, afterSeq, limit})
+	return t.entries(ctx, `ledger_entries WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{memberID, afterSeq, limit})
 }
 
 func (t *txn) DueMembers(ctx context.Context, programmeID string, at time.Time, afterID string, limit int) ([]string, error) {
