@@ -3,6 +3,8 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -73,18 +75,17 @@ func (s *Service) KPIs(ctx context.Context, programmeID string, from, to time.Ti
 	}
 	rep := &KPIReport{ProgrammeID: prog.ID, Currency: prog.Currency}
 	acc := domain.NewMemberKPIs([]domain.Period{{Key: "period", Start: from, End: to}}, inactiveAfter(prog), to)
-	segs, tiers := map[string][]domain.Transition{}, map[string][]domain.Transition{}
+	segs, tiers := map[string]domain.StateHistory{}, map[string]domain.StateHistory{}
 	if err := s.eachHistory(ctx, prog.ID, func(page []MemberHistory) error {
 		for _, h := range page {
 			acc.Add(h.MemberHistory)
 		}
 		return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-			ids := memberIDs(page)
-			sg, err := tx.TransitionsOf(ctx, domain.TransitionSegment, ids)
+			sg, err := stateHistories(ctx, tx, prog, domain.TransitionSegment, page)
 			if err != nil {
 				return err
 			}
-			tr, err := tx.TransitionsOf(ctx, domain.TransitionTier, ids)
+			tr, err := stateHistories(ctx, tx, prog, domain.TransitionTier, page)
 			maps.Copy(segs, sg)
 			maps.Copy(tiers, tr)
 			return err
@@ -109,17 +110,32 @@ func (s *Service) KPIs(ctx context.Context, programmeID string, from, to time.Ti
 		rep.Tiers, err = tx.Distribution(ctx, prog.ID, domain.TransitionTier)
 		return err
 	})
-	value := prog.PointValue.Mul(decimal.NewFromInt(rep.Liability.Available + rep.Liability.Pending))
+	value := prog.PointValue.Mul(decimal.NewFromInt(rep.Liability.Outstanding()))
 	rep.LiabilityValue = value.StringFixed(2)
 	return rep, err
 }
 
-func memberIDs(page []MemberHistory) []string {
+// stateHistories reads the segment or tier histories of a page of
+// members. Every member of a programme with tiers is in its first tier from
+// enrolment until their first tier change; segments start unscored.
+func stateHistories(ctx context.Context, tx Tx, prog *domain.Programme, kind string, page []MemberHistory) (map[string]domain.StateHistory, error) {
 	ids := make([]string, len(page))
 	for i, h := range page {
 		ids[i] = h.MemberID
 	}
-	return ids
+	ts, err := tx.TransitionsOf(ctx, kind, ids)
+	if err != nil {
+		return nil, err
+	}
+	initial := ""
+	if kind == domain.TransitionTier && prog.Tiers != nil {
+		initial = prog.Tiers.Levels[0].ID
+	}
+	out := make(map[string]domain.StateHistory, len(page))
+	for _, h := range page {
+		out[h.MemberID] = domain.StateHistory{Since: h.Enrolled, Initial: initial, Transitions: ts[h.MemberID]}
+	}
+	return out, nil
 }
 
 func inactiveAfter(p *domain.Programme) time.Duration {
@@ -182,7 +198,7 @@ func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time
 		res.Members += int64(len(page))
 		return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 			for kind, byPeriod := range moves {
-				ts, err := tx.TransitionsOf(ctx, kind, memberIDs(page))
+				hs, err := stateHistories(ctx, tx, prog, kind, page)
 				if err != nil {
 					return err
 				}
@@ -194,7 +210,7 @@ func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time
 					if byPeriod[m.Key] == nil {
 						byPeriod[m.Key] = map[[2]string]int64{}
 					}
-					for _, c := range domain.TransitionMatrix(ts, m.Start, m.End.Add(-time.Microsecond), exit) {
+					for _, c := range domain.TransitionMatrix(hs, m.Start, m.End, exit) {
 						byPeriod[m.Key][[2]string{c.From, c.To}] += c.Members
 					}
 				}
@@ -222,9 +238,13 @@ func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time
 		}
 		w.Model = model
 		p := churn.Params{R: model.R, Alpha: model.Alpha, A: model.A, B: model.B}
+		secret, err := s.pseudonymSecret(ctx)
+		if err != nil {
+			return nil, err
+		}
 		w.Risks = make([]ChurnRisk, len(customers))
 		for i, c := range customers {
-			w.Risks[i] = ChurnRisk{MemberID: members[i], MemberKey: memberKey(members[i]), RepeatPurchases: c.X,
+			w.Risks[i] = ChurnRisk{MemberID: members[i], MemberKey: memberKey(secret, members[i]), RepeatPurchases: c.X,
 				TxWeeks: c.TX, TWeeks: c.T, PAlive: p.PAlive(c), ExpectedPurchases: p.ExpectedPurchases(c, model.HorizonWeeks)}
 		}
 		res.Model = model
@@ -285,10 +305,29 @@ func fitChurn(prog *domain.Programme, cs []churn.Customer, calEnd, now time.Time
 		R: p.R, Alpha: p.Alpha, A: p.A, B: p.B, LogLikelihood: ll, HorizonWeeks: prog.KPI.HorizonWeeks}, nil
 }
 
-// memberKey is the pseudonym of a member in the BI views.
-func memberKey(memberID string) string {
-	h := sha256.Sum256([]byte("fidelis-bi\x00" + memberID))
-	return hex.EncodeToString(h[:12])
+// memberKey is the pseudonym of a member in the BI views: keyed with the
+// installation's secret, so that nobody who knows member ids (every POS
+// does) can compute it.
+func memberKey(secret []byte, memberID string) string {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(memberID))
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// pseudonymSecret is the installation's secret for BI pseudonyms, created
+// at its first use.
+func (s *Service) pseudonymSecret(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("pseudonym secret: %w", err)
+	}
+	var secret []byte
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		secret, err = tx.Secret(ctx, "bi_pseudonyms", fresh)
+		return err
+	})
+	return secret, err
 }
 
 // FitChurnModel fits the churn model on a programme's purchases up to

@@ -68,8 +68,8 @@ func fillKPIData(b *testing.B, db *sqldb.DB, n int) {
 	enrolled := fmt.Sprintf("(%d + (g * 7919 %% 730) * %d)", start, day)
 	stmts := []string{
 		`INSERT INTO ledger_members (member_id, programme_id, external_ref, birth_date, partner_consent, enrolled_at, available,
-			pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, tier, updated_at)
-		SELECT ` + id + `, 'tiered', ` + id + `, '', FALSE, ` + enrolled + `, 0, 0, 0, 0, 0, 0, 0, 0, 'blue', 0 FROM (` + series + `) AS m`,
+			pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, updated_at)
+		SELECT ` + id + `, 'tiered', ` + id + `, '', FALSE, ` + enrolled + `, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM (` + series + `) AS m`,
 		`INSERT INTO member_purchases (member_id, entry_id, programme_id, occurred_at, qualifies_at, recorded_at, spend_micros,
 			status_points, points, is_return)
 		SELECT ` + id + `, ` + id + ` || '-' || CAST(k AS TEXT), 'tiered', t, t, t, 25000000, 25, 25, FALSE FROM (

@@ -125,6 +125,8 @@ type Tx interface {
 	// Distribution counts a programme's members per segment or tier.
 	Distribution(ctx context.Context, programmeID, kind string) (map[string]int64, error)
 	SaveKPIs(ctx context.Context, w *KPIWrites) error
+	// Secret returns the named secret, storing fresh as it if there is none.
+	Secret(ctx context.Context, name string, fresh []byte) ([]byte, error)
 	ChurnRisk(ctx context.Context, programmeID, memberID string) (*ChurnRisk, error)
 	ChurnModel(ctx context.Context, programmeID string) (*ChurnModel, error)
 
@@ -158,7 +160,11 @@ type Liability struct {
 	Members   int64
 	Available int64
 	Pending   int64
+	Held      int64 // owed until captured
 }
+
+// Outstanding is every point the programme owes.
+func (l Liability) Outstanding() int64 { return l.Available + l.Pending + l.Held }
 
 // ChurnModel is a fitted BG/NBD model.
 type ChurnModel struct {

@@ -218,12 +218,27 @@ type TransitionCell struct {
 	RowShare decimal.Decimal
 }
 
-// StateAt is a member's state at t from their transitions (sorted by
-// time): the last one's To at or before t, "" if none.
-func StateAt(ts []Transition, t time.Time) string {
-	state := ""
-	for _, tr := range ts {
-		if tr.At.After(t) {
+// StateHistory is one member's states over time: Initial from Since (the
+// enrolment) until the first transition, then each transition's To.
+type StateHistory struct {
+	Since       time.Time
+	Initial     string
+	Transitions []Transition // sorted by time
+}
+
+// Before is the state just before t — the state a period starting at t
+// starts in, or one ending at t ends in: "" if the member was not enrolled
+// yet. A transition's From, where set, says what the state was before it.
+func (h StateHistory) Before(t time.Time) string {
+	if !h.Since.Before(t) {
+		return ""
+	}
+	state := h.Initial
+	if len(h.Transitions) > 0 && h.Transitions[0].From != "" {
+		state = h.Transitions[0].From
+	}
+	for _, tr := range h.Transitions {
+		if !tr.At.Before(t) {
 			break
 		}
 		state = tr.To
@@ -231,22 +246,24 @@ func StateAt(ts []Transition, t time.Time) string {
 	return state
 }
 
-// TransitionMatrix counts, per member, the state at from and at to. Members
-// with no state at from start as "new"; members whose state at to is empty,
-// or exit (the inactive segment), end as "exited"; members with no state at
-// either date are left out.
-func TransitionMatrix(byMember map[string][]Transition, from, to time.Time, exit string) []TransitionCell {
+// TransitionMatrix counts, per member, the state a period [from, to)
+// starts in and the one it ends in. Members with no state at from start as
+// "new"; members whose state at to is empty, or who move to exit (the
+// inactive segment) during the period, end as "exited"; members with no
+// state at either date are left out. A transition at from falls in the
+// period, one at to in the next.
+func TransitionMatrix(byMember map[string]StateHistory, from, to time.Time, exit string) []TransitionCell {
 	counts := map[[2]string]int64{}
 	rows := map[string]int64{}
-	for _, ts := range byMember {
-		a, b := StateAt(ts, from), StateAt(ts, to)
+	for _, h := range byMember {
+		a, b := h.Before(from), h.Before(to)
 		if a == "" && b == "" {
 			continue
 		}
 		if a == "" {
 			a = StateNew
 		}
-		if b == "" || (exit != "" && b == exit) {
+		if b == "" || (exit != "" && b == exit && a != exit) {
 			b = StateExited
 		}
 		counts[[2]string{a, b}]++

@@ -45,21 +45,45 @@ func TestMemberKPIs(t *testing.T) {
 }
 
 func TestTransitionMatrix(t *testing.T) {
-	tr := func(to string, at string) Transition { return Transition{To: to, At: day(at)} }
-	byMember := map[string][]Transition{
-		"a": {tr("loyal", "2026-01-01"), tr("champions", "2026-02-01")},
-		"b": {tr("loyal", "2026-01-01")},
-		"c": {tr("lost", "2026-02-05")},                                       // new
-		"d": {tr("at_risk", "2026-01-01"), tr(SegmentInactive, "2026-02-01")}, // exited
-		"e": {tr("lost", "2026-03-01")},                                       // after: left out
+	tr := func(from, to string, at string) Transition { return Transition{From: from, To: to, At: day(at)} }
+	seg := func(ts ...Transition) StateHistory { return StateHistory{Since: day("2025-06-01"), Transitions: ts} }
+	byMember := map[string]StateHistory{
+		"a": seg(tr("", "loyal", "2026-01-01"), tr("loyal", "champions", "2026-02-01")),
+		"b": seg(tr("", "loyal", "2026-01-01")),
+		"c": seg(tr("", "lost", "2026-02-05")),                                                  // new
+		"d": seg(tr("", "at_risk", "2026-01-01"), tr("at_risk", SegmentInactive, "2026-02-01")), // exited
+		"e": seg(tr("", "lost", "2026-03-01")),                                                  // after: left out
+		"f": seg(tr("", SegmentInactive, "2025-12-01")),                                         // stays inactive
+		"g": seg(tr("", "loyal", "2026-01-15")),                                                 // at from: in the period
+		"h": seg(tr("", "lost", "2026-02-15")),                                                  // at to: the next period's
 	}
 	got := TransitionMatrix(byMember, day("2026-01-15"), day("2026-02-15"), SegmentInactive)
-	want := []TransitionCell{
-		{"at_risk", StateExited, 1, decimal.NewFromInt(1)}, {"loyal", "champions", 1, decimal.RequireFromString("0.5")},
-		{"loyal", "loyal", 1, decimal.RequireFromString("0.5")}, {StateNew, "lost", 1, decimal.NewFromInt(1)},
+	wantCells(t, got, []TransitionCell{
+		{"at_risk", StateExited, 1, decimal.NewFromInt(1)}, {SegmentInactive, SegmentInactive, 1, decimal.NewFromInt(1)},
+		{"loyal", "champions", 1, decimal.RequireFromString("0.5")}, {"loyal", "loyal", 1, decimal.RequireFromString("0.5")},
+		{StateNew, "lost", 1, decimal.RequireFromString("0.5")}, {StateNew, "loyal", 1, decimal.RequireFromString("0.5")},
+	})
+
+	// Tiers: every member is in the first tier from enrolment.
+	tier := func(since string, ts ...Transition) StateHistory {
+		return StateHistory{Since: day(since), Initial: "blue", Transitions: ts}
 	}
+	tiers := map[string]StateHistory{
+		"stays":    tier("2025-06-01"),
+		"upgrades": tier("2025-06-01", tr("blue", "silver", "2026-02-01")),
+		"joins":    tier("2026-01-20"),
+		"later":    tier("2026-03-01"), // enrolled after: left out
+	}
+	wantCells(t, TransitionMatrix(tiers, day("2026-01-15"), day("2026-02-15"), ""), []TransitionCell{
+		{"blue", "blue", 1, decimal.RequireFromString("0.5")}, {"blue", "silver", 1, decimal.RequireFromString("0.5")},
+		{StateNew, "blue", 1, decimal.NewFromInt(1)},
+	})
+}
+
+func wantCells(t *testing.T, got, want []TransitionCell) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("matrix %+v", got)
+		t.Fatalf("matrix %+v, want %+v", got, want)
 	}
 	for i := range want {
 		if g, w := got[i], want[i]; g.From != w.From || g.To != w.To || g.Members != w.Members || !g.RowShare.Equal(w.RowShare) {

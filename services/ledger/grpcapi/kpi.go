@@ -60,7 +60,7 @@ func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*l
 			ActiveEnd: m.ActiveEnd, Churned: m.Churned, Purchasers: m.Purchasers, RepeatPurchasers: m.RepeatPurchasers,
 			ChurnRate: m.ChurnRate().String(), RetentionRate: m.RetentionRate().String(), RepeatPurchaseRate: m.RepeatPurchaseRate().String(),
 		},
-		OutstandingPoints: rep.Liability.Available + rep.Liability.Pending, OutstandingValue: rep.LiabilityValue,
+		OutstandingPoints: rep.Liability.Outstanding(), OutstandingValue: rep.LiabilityValue,
 		Currency: rep.Currency, Segments: rep.Segments, Tiers: rep.Tiers,
 		SegmentMoves: movesToProto(rep.SegmentMoves), TierMoves: movesToProto(rep.TierMoves),
 	}

@@ -1,6 +1,11 @@
 package grpcapi_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,7 +167,7 @@ func TestKPIs(t *testing.T) {
 		// The BI views expose no personal data.
 		for _, view := range []string{"kpi_members", "kpi_cohort_retention", "kpi_segment_transitions", "kpi_tier_transitions",
 			"kpi_segment_distribution", "kpi_tier_distribution", "kpi_points", "kpi_liability", "kpi_churn_model",
-			"kpi_churn_risk_members"} {
+			"kpi_churn_risk_members", "kpi_identification"} {
 			rows, err := db.QueryContext(ctx(t), "SELECT * FROM "+view+" WHERE 1 = 0")
 			if err != nil {
 				t.Fatalf("%s: %v", view, err)
@@ -175,6 +180,102 @@ func TestKPIs(t *testing.T) {
 					t.Errorf("%s exposes %s", view, c)
 				}
 			}
+		}
+	})
+}
+
+// Tier transition matrices count every member from enrolment (in the first
+// tier until their first change), a change at a period's first instant
+// falls in that period, and expired points count against the channel that
+// issued them.
+func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		a, b := enrolAt(t, env, date("2025-12-15")), enrolAt(t, env, date("2025-12-20"))
+		buyAt(t, env, b, "20", date("2026-01-10"))
+		buyAt(t, env, a, "350", date("2026-02-01")) // silver at 2026-02-01T00:00Z
+		tierMoves := func(from, to string) map[string]string {
+			t.Helper()
+			k, err := env.Kpi.GetKpis(ctx(t), &ledgerv1.GetKpisRequest{ProgrammeId: "tiered",
+				PeriodStart: timestamppb.New(date(from)), PeriodEnd: timestamppb.New(date(to))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]string{}
+			for _, c := range k.GetTierMoves() {
+				out[c.GetFrom()+">"+c.GetTo()] = fmt.Sprintf("%d %s", c.GetMembers(), c.GetRowShare())
+			}
+			return out
+		}
+		if got, want := tierMoves("2026-01-01", "2026-02-01"), map[string]string{"blue>blue": "2 1"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("January tier moves %v, want %v", got, want)
+		}
+		if got, want := tierMoves("2026-02-01", "2026-03-01"), map[string]string{"blue>blue": "1 0.5", "blue>silver": "1 0.5"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("February tier moves %v, want %v", got, want)
+		}
+		if _, err := env.Kpi.RefreshKpis(ctx(t), &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
+			t.Fatal(err)
+		}
+		refreshed := map[string]int64{}
+		rows, err := db.QueryContext(ctx(t), `SELECT period, from_tier, to_tier, members FROM kpi_tier_transitions
+			WHERE programme_id = 'tiered' AND period IN ('2026-01', '2026-02')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var period, from, to string
+			var n int64
+			if err := rows.Scan(&period, &from, &to, &n); err != nil {
+				t.Fatal(err)
+			}
+			refreshed[period+" "+from+">"+to] = n
+		}
+		rows.Close()
+		if want := map[string]int64{"2026-01 blue>blue": 2, "2026-02 blue>blue": 1, "2026-02 blue>silver": 1}; !reflect.DeepEqual(refreshed, want) {
+			t.Fatalf("kpi_tier_transitions %v, want %v", refreshed, want)
+		}
+
+		// The pseudonym is keyed: stable across refreshes, not a hash of the id.
+		pseudonym := func() string {
+			t.Helper()
+			var k string
+			if err := db.QueryRowContext(ctx(t), `SELECT member_key FROM kpi_churn_risk WHERE member_id = $1`, a).Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		first := pseudonym()
+		if _, err := env.Kpi.RefreshKpis(ctx(t), &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, plain := range []string{a, "fidelis-bi\x00" + a} {
+			if h := sha256.Sum256([]byte(plain)); strings.HasPrefix(hex.EncodeToString(h[:]), first) {
+				t.Fatalf("the pseudonym %s is a plain hash of the member id", first)
+			}
+		}
+		if again := pseudonym(); again != first || len(first) != 24 {
+			t.Fatalf("pseudonym %q, then %q", first, again)
+		}
+
+		env.Clock.Advance(400 * day)
+		if _, err := env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		var issued, expired, unattributed int64
+		if err := db.QueryRowContext(ctx(t), `SELECT SUM(issued), SUM(expired), SUM(CASE WHEN channel = 'pos' THEN 0 ELSE expired END)
+			FROM kpi_points WHERE programme_id = 'tiered'`).Scan(&issued, &expired, &unattributed); err != nil {
+			t.Fatal(err)
+		}
+		if issued != 370 || expired != 370 || unattributed != 0 {
+			t.Fatalf("kpi_points: issued %d, expired %d (%d not against the POS channel), want 370, 370, 0", issued, expired, unattributed)
+		}
+		k, err := env.Kpi.GetKpis(ctx(t), &ledgerv1.GetKpisRequest{ProgrammeId: "tiered",
+			PeriodStart: timestamppb.New(date("2026-01-01")), PeriodEnd: timestamppb.New(env.Clock.Now().Add(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := k.GetPoints(); len(p) != 1 || p[0].GetChannel() != "pos" || p[0].GetExpired() != 370 || p[0].GetBreakageRate() != "1" {
+			t.Fatalf("points by channel %v", p)
 		}
 	})
 }

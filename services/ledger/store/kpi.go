@@ -67,13 +67,26 @@ func (t *txn) TransitionsOf(ctx context.Context, kind string, ids []string) (map
 
 func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time) ([]app.PointsRow, error) {
 	var out []app.PointsRow
-	err := t.query(ctx, `SELECT channel, partner_id,
-			SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END),
-			SUM(CASE WHEN kind IN ('burn', 'capture') THEN points ELSE 0 END),
-			SUM(CASE WHEN kind = 'refund' THEN points ELSE 0 END),
-			SUM(CASE WHEN kind = 'expiry' THEN points ELSE 0 END),
-			SUM(CASE WHEN kind = 'clawback' THEN points ELSE 0 END)
-		FROM ledger_entries WHERE programme_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+	// As kpi_points: expired points count against the channel and partner
+	// of the entry that issued the expired lot.
+	err := t.query(ctx, `SELECT channel, partner_id, SUM(issued), SUM(burned), SUM(refunded), SUM(expired), SUM(clawed_back)
+		FROM (
+			SELECT channel, partner_id,
+				CASE WHEN kind = 'earn' THEN points ELSE 0 END AS issued,
+				CASE WHEN kind IN ('burn', 'capture') THEN points ELSE 0 END AS burned,
+				CASE WHEN kind = 'refund' THEN points ELSE 0 END AS refunded,
+				0 AS expired,
+				CASE WHEN kind = 'clawback' THEN points ELSE 0 END AS clawed_back
+			FROM ledger_entries
+			WHERE programme_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND kind <> 'expiry'
+			UNION ALL
+			SELECT src.channel, src.partner_id, 0, 0, 0, -m.points, 0
+			FROM ledger_entries x
+			JOIN ledger_lot_moves m ON m.entry_id = x.entry_id
+			JOIN ledger_lots l ON l.lot_id = m.lot_id
+			JOIN ledger_entries src ON src.entry_id = l.source_entry_id
+			WHERE x.programme_id = $1 AND x.occurred_at >= $2 AND x.occurred_at < $3 AND x.kind = 'expiry'
+		) AS p
 		GROUP BY channel, partner_id ORDER BY channel, partner_id`, []any{programmeID, us(from), us(to)},
 		func(r *sql.Rows) error {
 			var p app.PointsRow
@@ -86,8 +99,8 @@ func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time
 
 func (t *txn) Liability(ctx context.Context, programmeID string) (app.Liability, error) {
 	var l app.Liability
-	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0)
-		FROM ledger_members WHERE programme_id = $1`, programmeID).Scan(&l.Members, &l.Available, &l.Pending)
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), COALESCE(SUM(held), 0)
+		FROM ledger_members WHERE programme_id = $1`, programmeID).Scan(&l.Members, &l.Available, &l.Pending, &l.Held)
 	if err != nil {
 		return l, fmt.Errorf("liability: %w", err)
 	}
@@ -242,4 +255,16 @@ func (t *txn) ProgrammeStats(ctx context.Context, st *app.ProgrammeStats, fromDa
 	}
 	st.FirstPurchase = fromUS(first)
 	return nil
+}
+
+func (t *txn) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+		name, fresh); err != nil {
+		return nil, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	var secret []byte
+	if err := t.tx.QueryRowContext(ctx, `SELECT secret FROM ledger_secrets WHERE name = $1`, name).Scan(&secret); err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	return secret, nil
 }

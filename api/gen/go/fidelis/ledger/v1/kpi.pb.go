@@ -400,7 +400,7 @@ type GetKpisResponse struct {
 	Members     *MemberKpis            `protobuf:"bytes,4,opt,name=members,proto3" json:"members,omitempty"`
 	Points      []*PointsKpis          `protobuf:"bytes,5,rep,name=points,proto3" json:"points,omitempty"`
 	PointsTotal *PointsKpis            `protobuf:"bytes,6,opt,name=points_total,json=pointsTotal,proto3" json:"points_total,omitempty"`
-	// Available and pending points now, and their value.
+	// Available, pending and held points now, and their value.
 	OutstandingPoints int64             `protobuf:"varint,7,opt,name=outstanding_points,json=outstandingPoints,proto3" json:"outstanding_points,omitempty"`
 	OutstandingValue  string            `protobuf:"bytes,8,opt,name=outstanding_value,json=outstandingValue,proto3" json:"outstanding_value,omitempty"`
 	Currency          string            `protobuf:"bytes,9,opt,name=currency,proto3" json:"currency,omitempty"`
