@@ -177,19 +177,15 @@ type VoucherCheck struct {
 	Valid   bool
 	Reason  string
 	Voucher *domain.Voucher
-	Reward  *domain.Reward
 }
 
-func (s *Service) voucher(ctx context.Context, tx Tx, code string) (*domain.Voucher, *domain.Reward, error) {
+// voucher reads an issued voucher.
+func voucher(ctx context.Context, tx Tx, code string) (*domain.Voucher, error) {
 	v, err := tx.Voucher(ctx, code)
-	if err != nil {
-		return nil, nil, err
+	if err == nil && (v == nil || v.Status == domain.VoucherPending) {
+		err = fault.NotFound("voucher %s not found", code)
 	}
-	if v == nil || v.Status == domain.VoucherPending {
-		return nil, nil, fault.NotFound("voucher %s not found", code)
-	}
-	r, err := tx.Reward(ctx, v.RewardID)
-	return v, r, err
+	return v, err
 }
 
 // ValidateVoucher says whether a voucher can be used at a store and
@@ -202,10 +198,10 @@ func (s *Service) ValidateVoucher(ctx context.Context, code, store string, ch do
 	var out VoucherCheck
 	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if out.Voucher, out.Reward, err = s.voucher(ctx, tx, code); err != nil {
+		if out.Voucher, err = voucher(ctx, tx, code); err != nil {
 			return err
 		}
-		out.Valid, out.Reason = out.Voucher.Usable(out.Reward, store, ch, s.clock())
+		out.Valid, out.Reason = out.Voucher.Usable(store, ch, s.clock())
 		return nil
 	})
 	return &out, err
@@ -228,12 +224,12 @@ func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Cons
 	}
 	c.Code = code
 	return idempotent(ctx, s, "ConsumeVoucher", idem.Key{Caller: caller, Key: key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
-		v, r, err := s.voucher(ctx, tx, code)
+		v, err := voucher(ctx, tx, code)
 		if err != nil {
 			return nil, err
 		}
 		now := s.clock()
-		if ok, why := v.Usable(r, c.StoreID, c.Channel, now); !ok {
+		if ok, why := v.Usable(c.StoreID, c.Channel, now); !ok {
 			return nil, fault.Precondition("voucher cannot be used: %s", why)
 		}
 		used := *v
@@ -242,6 +238,6 @@ func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Cons
 		if err := tx.UpdateVoucher(ctx, &used, domain.VoucherActive); err != nil {
 			return nil, err
 		}
-		return &VoucherCheck{Valid: false, Reason: "used", Voucher: &used, Reward: r}, nil
+		return &VoucherCheck{Valid: false, Reason: "used", Voucher: &used}, nil
 	})
 }

@@ -41,7 +41,6 @@ type (
 	RedeemResult struct {
 		Redemption *domain.Redemption
 		Voucher    *domain.Voucher
-		Reward     *domain.Reward
 	}
 )
 
@@ -166,17 +165,14 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		return err
 	}
 	if err := s.eligible(ctx, r, reward); err != nil {
-		return s.fail(ctx, r, err)
+		return s.refuse(ctx, r, err)
 	}
 	hold, err := s.ledger.Hold(s.toLedger(ctx), &ledgerv1.HoldRequest{
 		IdempotencyKey: ledgerKey(r, "hold"), MemberId: r.MemberID, Points: r.Points, Ttl: durationpb.New(s.holdTTL),
 		Reference: "redemption:" + r.ID, Channel: ledgerChannel(req.Channel),
 	})
 	if err != nil {
-		if err := grpcserver.Remote("ledger", err); isRule(err) {
-			return s.fail(ctx, r, err)
-		}
-		return grpcserver.Remote("ledger", err)
+		return s.refuse(ctx, r, grpcserver.Remote("ledger", err))
 	}
 	code, err := domain.NewVoucherCode()
 	if err != nil {
@@ -211,7 +207,7 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		}
 		v := &domain.Voucher{
 			Code: code, RedemptionID: r.ID, RewardID: r.RewardID, MemberID: r.MemberID, Status: domain.VoucherPending,
-			IssuedAt: now, ExpiresAt: now.Add(reward.VoucherValidity),
+			IssuedAt: now, ExpiresAt: now.Add(reward.VoucherValidity), Offer: reward.Offer(),
 		}
 		if err := tx.InsertVoucher(ctx, v); err != nil {
 			return err
@@ -304,10 +300,7 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 	c, err := s.ledger.Capture(s.toLedger(ctx), &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
 	if err != nil {
-		if err := grpcserver.Remote("ledger", err); isRule(err) {
-			return s.fail(ctx, r, err)
-		}
-		return grpcserver.Remote("ledger", err)
+		return s.refuse(ctx, r, grpcserver.Remote("ledger", err))
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -329,18 +322,32 @@ func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 	})
 }
 
-// fail ends a redemption that cannot complete: the hold is released, the
-// stock and the member's limit returned, the voucher void.
+// refuse fails the redemption when err is a refusal (a rule broken here or
+// at the ledger). Any other error leaves the redemption as it is, for a
+// retry of the same key, or recovery, to carry on.
+func (s *Service) refuse(ctx context.Context, r *domain.Redemption, err error) error {
+	if isRule(err) {
+		return s.fail(ctx, r, err)
+	}
+	return err
+}
+
+// fail ends a redemption that cannot complete: the held points go back to
+// the member, the stock and the member's limit are returned, the voucher is
+// void. It returns why once the redemption is failed, and otherwise an
+// error that is not a refusal.
 func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) error {
-	if r.HoldID != "" {
-		_, err := s.ledger.Release(s.toLedger(ctx), &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
-		if err != nil && !isRule(grpcserver.Remote("ledger", err)) { // a hold already released or expired is fine
-			return grpcserver.Remote("ledger", err)
-		}
+	msg := why.Error()
+	if f, ok := fault.As(why); ok {
+		msg = f.Msg
 	}
 	from := r.Status
 	next := *r
-	f, _ := fault.As(why)
+	if r.HoldID != "" {
+		if err := s.unhold(ctx, &next); err != nil {
+			return err
+		}
+	}
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if from == domain.RedemptionPending {
 			if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
@@ -365,7 +372,7 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 				return err
 			}
 		}
-		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionFailed, f.Msg, s.clock()
+		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionFailed, msg, s.clock()
 		return tx.UpdateRedemption(ctx, &next, from)
 	})
 	if err != nil {
@@ -373,6 +380,49 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 	}
 	*r = next
 	return why
+}
+
+// unhold gives a failing redemption's held points back: it releases the
+// hold; a hold the ledger will not release (no longer active) was either
+// released or expired already, or captured by a capture whose reply was
+// lost. Replaying the capture tells which: if it succeeds, the capture is
+// refunded in full and both entries recorded on r. (The refund's reason is
+// fixed: a retry must send the ledger the same request under its key.)
+func (s *Service) unhold(ctx context.Context, r *domain.Redemption) error {
+	lctx := s.toLedger(ctx)
+	_, err := s.ledger.Release(lctx, &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
+	if err == nil {
+		return nil
+	}
+	if err := grpcserver.Remote("ledger", err); !isRule(err) {
+		return err
+	}
+	c, err := s.ledger.Capture(lctx, &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
+	if err != nil {
+		if err := grpcserver.Remote("ledger", err); !isRule(err) {
+			return err
+		}
+		return nil // never captured: nothing was burned
+	}
+	capture := c.GetEntry().GetEntryId()
+	refund, err := s.reverseCapture(ctx, r, capture, "undo-capture", "redemption failed")
+	if err != nil {
+		// Not a refusal of the redemption, even if the ledger refused:
+		// the redemption stays unfinished and recovery tries again.
+		return fmt.Errorf("ledger: refund capture %s of redemption %s: %w", capture, r.ID, err)
+	}
+	r.CaptureEntryID, r.RefundEntryID = capture, refund
+	return nil
+}
+
+// reverseCapture refunds a redemption's capture entry in full on the
+// ledger, with the redemption's idempotency key for step, and returns the
+// refund entry.
+func (s *Service) reverseCapture(ctx context.Context, r *domain.Redemption, entryID, step, reason string) (string, error) {
+	ref, err := s.ledger.Reverse(s.toLedger(ctx), &ledgerv1.ReverseRequest{
+		IdempotencyKey: ledgerKey(r, step), EntryId: entryID, Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: reason,
+	})
+	return ref.GetEntry().GetEntryId(), err
 }
 
 func isRule(err error) bool {
@@ -384,10 +434,7 @@ func (s *Service) result(ctx context.Context, r *domain.Redemption) (*RedeemResu
 	res := &RedeemResult{Redemption: r}
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if res.Voucher, err = tx.Voucher(ctx, r.VoucherCode); err != nil {
-			return err
-		}
-		res.Reward, err = tx.Reward(ctx, r.RewardID)
+		res.Voucher, err = tx.Voucher(ctx, r.VoucherCode)
 		return err
 	})
 	return res, err
@@ -472,10 +519,7 @@ func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionI
 // refund finishes a cancellation: the ledger refunds the capture, and the
 // stock and the member's limit return.
 func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
-	ref, err := s.ledger.Reverse(s.toLedger(ctx), &ledgerv1.ReverseRequest{
-		IdempotencyKey: ledgerKey(r, "refund"), EntryId: r.CaptureEntryID,
-		Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: "redemption cancelled: " + r.Failure,
-	})
+	ref, err := s.reverseCapture(ctx, r, r.CaptureEntryID, "refund", "redemption cancelled: "+r.Failure)
 	if err != nil {
 		return grpcserver.Remote("ledger", err)
 	}
@@ -493,7 +537,7 @@ func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 				return err
 			}
 		}
-		next.Status, next.RefundEntryID, next.UpdatedAt = domain.RedemptionCancelled, ref.GetEntry().GetEntryId(), s.clock()
+		next.Status, next.RefundEntryID, next.UpdatedAt = domain.RedemptionCancelled, ref, s.clock()
 		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCancelling); err != nil {
 			return err
 		}
@@ -522,8 +566,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			err = s.refund(ctx, r)
 		} else {
 			err = s.fail(ctx, r, fault.Precondition("redemption abandoned unfinished"))
-			if isRule(err) {
-				err = nil
+			if r.Status == domain.RedemptionFailed {
+				err = nil // fail returns its reason once the redemption is failed
 			}
 		}
 		if errors.Is(err, ErrConflict) {

@@ -117,6 +117,25 @@ func (t *Terms) Validate(tiers []string) error {
 	return nil
 }
 
+// Offer is what a voucher is worth and where it can be used: the part of a
+// reward's terms a voucher keeps from when it was issued.
+type Offer struct {
+	Type       RewardType
+	Amount     *Money
+	Percent    decimal.Decimal
+	ProductSKU string
+	PartnerID  string
+	PartnerRef string
+	StoreIDs   []string
+	Channels   []Channel
+}
+
+// Offer is what a voucher issued under these terms gives.
+func (t *Terms) Offer() Offer {
+	return Offer{Type: t.Type, Amount: t.Amount, Percent: t.Percent, ProductSKU: t.ProductSKU, PartnerID: t.PartnerID,
+		PartnerRef: t.PartnerRef, StoreIDs: t.StoreIDs, Channels: t.Channels}
+}
+
 // Reward is a catalogue entry.
 type Reward struct {
 	ID          string
@@ -263,7 +282,7 @@ const (
 )
 
 // Voucher is what a redemption gives: usable once, until it expires, where
-// the reward allows.
+// its offer allows.
 type Voucher struct {
 	Code         string
 	RedemptionID string
@@ -272,6 +291,9 @@ type Voucher struct {
 	Status       VoucherStatus
 	IssuedAt     time.Time
 	ExpiresAt    time.Time
+	// Offer is the reward's when the voucher was issued; changing the
+	// reward does not change it.
+	Offer
 	// Where, how and for which order it was used, and the idempotency key
 	// of that use.
 	ConsumedAt       time.Time
@@ -288,7 +310,7 @@ func (v *Voucher) Expired(now time.Time) bool {
 
 // Usable says whether the voucher can be used at a store and channel now,
 // and if not why.
-func (v *Voucher) Usable(r *Reward, store string, ch Channel, now time.Time) (bool, string) {
+func (v *Voucher) Usable(store string, ch Channel, now time.Time) (bool, string) {
 	switch {
 	case v.Status == VoucherConsumed:
 		return false, "already used on " + v.ConsumedAt.Format(time.RFC3339)
@@ -298,9 +320,9 @@ func (v *Voucher) Usable(r *Reward, store string, ch Channel, now time.Time) (bo
 		return false, "not issued yet"
 	case !now.Before(v.ExpiresAt):
 		return false, "expired on " + v.ExpiresAt.Format(time.RFC3339)
-	case len(r.StoreIDs) > 0 && !slices.Contains(r.StoreIDs, store):
+	case len(v.StoreIDs) > 0 && !slices.Contains(v.StoreIDs, store):
 		return false, "not valid at store " + store
-	case len(r.Channels) > 0 && !slices.Contains(r.Channels, ch):
+	case len(v.Channels) > 0 && !slices.Contains(v.Channels, ch):
 		return false, "not valid on channel " + string(ch)
 	}
 	return true, ""

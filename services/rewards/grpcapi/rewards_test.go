@@ -3,11 +3,13 @@ package grpcapi_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -438,6 +440,149 @@ func TestCatalogueAdministration(t *testing.T) {
 		up, err = env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
 		if err != nil || up.GetReward().GetTerms().GetPercent() != "20" || up.GetReward().GetStockLeft() != 4 {
 			t.Fatalf("update %v %v", up, err)
+		}
+	})
+}
+
+// The ledger unavailable during a redemption is not a refusal: Redeem
+// says Unavailable and records nothing final, so a retry with the same
+// key carries on and issues one voucher.
+func TestRedeemRetriesAnUnavailableLedger(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		var failed atomic.Bool
+		env := rewardstest.StartWith(t, db, rewardstest.Options{LedgerInterceptor: func(ctx context.Context, method string,
+			req, reply any, cc *grpc.ClientConn, invoke grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if method == ledgerv1.LedgerService_GetMember_FullMethodName && failed.CompareAndSwap(false, true) {
+				return status.Error(codes.Unavailable, "ledger restarting")
+			}
+			return invoke(ctx, method, req, reply, cc, opts...)
+		}})
+		m := member(t, env, "test", 1000)
+		rw := createReward(t, env, "test", voucherTerms(300, 5))
+		req := &rewardsv1.RedeemRequest{IdempotencyKey: "checkout-1", MemberId: m, RewardId: rw.GetRewardId(),
+			Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE}
+		_, err := env.Rewards.Redeem(ctx(t), req)
+		wantCode(t, err, codes.Unavailable)
+		res, err := env.Rewards.Redeem(ctx(t), req)
+		if err != nil || res.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_ACTIVE {
+			t.Fatalf("retry %v %v", res, err)
+		}
+		if b := balance(t, env, m); b.GetAvailable() != 700 || b.GetHeld() != 0 {
+			t.Fatalf("balance %v, want one redemption burned", b)
+		}
+		var vouchers int
+		if err := env.DB.QueryRowContext(ctx(t), `SELECT COUNT(*) FROM rewards_vouchers`).Scan(&vouchers); err != nil || vouchers != 1 {
+			t.Fatalf("%d vouchers (%v), want 1", vouchers, err)
+		}
+		got, err := env.Rewards.GetReward(ctx(t), &rewardsv1.GetRewardRequest{RewardId: rw.GetRewardId()})
+		if err != nil || got.GetReward().GetStockAllocated() != 1 {
+			t.Fatalf("stock %v %v", got, err)
+		}
+		env.Check(t)
+	})
+}
+
+// A voucher keeps the terms it was issued with: changing the reward
+// changes what later redemptions get, not the vouchers already issued.
+func TestVoucherKeepsItsTerms(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		m := member(t, env, "test", 1000)
+		terms := voucherTerms(300, 5)
+		rw := createReward(t, env, "test", terms)
+		old, err := redeem(t, env, m, rw.GetRewardId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms.Amount = &rewardsv1.Money{Amount: "15.00", Currency: "EUR"}
+		terms.StoreIds = []string{"nice-03"}
+		terms.Channels = []rewardsv1.Channel{rewardsv1.Channel_CHANNEL_POS, rewardsv1.Channel_CHANNEL_ECOMMERCE}
+		if _, err := env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(),
+			Terms: terms}); err != nil {
+			t.Fatal(err)
+		}
+		validate := func(code, store string, ch rewardsv1.Channel) *rewardsv1.ValidateVoucherResponse {
+			t.Helper()
+			r, err := env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: code, StoreId: store, Channel: ch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		wantTerms := func(v *rewardsv1.Voucher, amount string, stores ...string) {
+			t.Helper()
+			if v.GetAmount().GetAmount() != amount || fmt.Sprint(v.GetStoreIds()) != fmt.Sprint(stores) {
+				t.Fatalf("voucher %v, want %s EUR at %v", v, amount, stores)
+			}
+		}
+		code := old.GetVoucher().GetCode()
+		r := validate(code, "paris-01", rewardsv1.Channel_CHANNEL_POS)
+		if !r.GetValid() {
+			t.Fatalf("the old voucher at paris-01: %v", r)
+		}
+		wantTerms(r.GetVoucher(), "10", "paris-01", "lyon-02")
+		if r := validate(code, "nice-03", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+			t.Fatalf("the old voucher at a store only the new terms allow: %v", r)
+		}
+		if r := validate(code, "paris-01", rewardsv1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
+			t.Fatalf("the old voucher on a channel only the new terms allow: %v", r)
+		}
+		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: code,
+			StoreId: "nice-03", Channel: rewardsv1.Channel_CHANNEL_POS})
+		wantCode(t, err, codes.FailedPrecondition)
+		used, err := env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: code,
+			StoreId: "lyon-02", Channel: rewardsv1.Channel_CHANNEL_POS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTerms(used.GetVoucher(), "10", "paris-01", "lyon-02")
+
+		fresh, err := redeem(t, env, m, rw.GetRewardId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTerms(fresh.GetVoucher(), "15", "nice-03")
+		if r := validate(fresh.GetVoucher().GetCode(), "nice-03", rewardsv1.Channel_CHANNEL_ECOMMERCE); !r.GetValid() {
+			t.Fatalf("the new voucher at nice-03 online: %v", r)
+		}
+		if r := validate(fresh.GetVoucher().GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+			t.Fatalf("the new voucher at paris-01: %v", r)
+		}
+	})
+}
+
+// A voucher past its expiry validates as expired and cannot be used; just
+// before, it can.
+func TestExpiredVoucher(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := rewardstest.Start(t, db)
+		m := member(t, env, "test", 1000)
+		terms := voucherTerms(300, 5)
+		terms.VoucherValidity = durationpb.New(24 * time.Hour)
+		res, err := redeem(t, env, m, createReward(t, env, "test", terms).GetRewardId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.GetVoucher()
+		if !v.GetExpiresAt().AsTime().Equal(env.Clock.Now().Add(24 * time.Hour)) {
+			t.Fatalf("voucher expires at %v, want a day after %v", v.GetExpiresAt().AsTime(), env.Clock.Now())
+		}
+		validate := &rewardsv1.ValidateVoucherRequest{Code: v.GetCode(), StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS}
+		env.Clock.Advance(24*time.Hour - time.Second)
+		if r, err := env.Rewards.ValidateVoucher(ctx(t), validate); err != nil || !r.GetValid() {
+			t.Fatalf("validate a second before expiry: %v %v", r, err)
+		}
+		env.Clock.Advance(time.Second)
+		r, err := env.Rewards.ValidateVoucher(ctx(t), validate)
+		if err != nil || r.GetValid() || !strings.HasPrefix(r.GetReason(), "expired") ||
+			r.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_EXPIRED {
+			t.Fatalf("validate at expiry: %v %v", r, err)
+		}
+		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: v.GetCode(),
+			StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS, OrderRef: "R-9"})
+		wantCode(t, err, codes.FailedPrecondition)
+		if r, err := env.Rewards.ValidateVoucher(ctx(t), validate); err != nil || r.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_EXPIRED {
+			t.Fatalf("the refused use changed the voucher: %v %v", r, err)
 		}
 	})
 }

@@ -115,24 +115,37 @@ func termsFromProto(t *rewardsv1.RewardTerms) (domain.Terms, error) {
 	return out, nil
 }
 
+func moneyToProto(m *domain.Money) *rewardsv1.Money {
+	if m == nil {
+		return nil
+	}
+	return &rewardsv1.Money{Amount: m.Amount.String(), Currency: m.Currency}
+}
+
+func percentToProto(d decimal.Decimal) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+func channelsToProto(cs []domain.Channel) []rewardsv1.Channel {
+	var out []rewardsv1.Channel
+	for _, c := range cs {
+		out = append(out, reverse(channels, c))
+	}
+	return out
+}
+
 func termsToProto(t domain.Terms) *rewardsv1.RewardTerms {
-	p := &rewardsv1.RewardTerms{
+	return &rewardsv1.RewardTerms{
 		Name: t.Name, Description: t.Description, PointsCost: t.PointsCost, Type: reverse(rewardTypes, t.Type),
+		Amount: moneyToProto(t.Amount), Percent: percentToProto(t.Percent),
 		ProductSku: t.ProductSKU, PartnerId: t.PartnerID, PartnerRef: t.PartnerRef, ValidFrom: ts(t.ValidFrom),
 		ValidUntil: ts(t.ValidUntil), VoucherValidity: durationpb.New(t.VoucherValidity), StockTotal: t.StockTotal,
 		MemberLimit: int32(t.MemberLimit), LimitPeriod: reverse(periods, t.LimitPeriod), MinTier: t.MinTier,
-		Segments: t.Segments, StoreIds: t.StoreIDs,
+		Segments: t.Segments, StoreIds: t.StoreIDs, Channels: channelsToProto(t.Channels),
 	}
-	if t.Amount != nil {
-		p.Amount = &rewardsv1.Money{Amount: t.Amount.Amount.String(), Currency: t.Amount.Currency}
-	}
-	if !t.Percent.IsZero() {
-		p.Percent = t.Percent.String()
-	}
-	for _, c := range t.Channels {
-		p.Channels = append(p.Channels, reverse(channels, c))
-	}
-	return p
 }
 
 func rewardToProto(r *domain.Reward) *rewardsv1.Reward {
@@ -148,7 +161,9 @@ var voucherStatuses = map[domain.VoucherStatus]rewardsv1.VoucherStatus{
 	domain.VoucherCancelled: rewardsv1.VoucherStatus_VOUCHER_STATUS_CANCELLED,
 }
 
-func (s *Server) voucherToProto(v *domain.Voucher, r *domain.Reward) *rewardsv1.Voucher {
+// voucherToProto shows a voucher with its own terms, those it was issued
+// with.
+func (s *Server) voucherToProto(v *domain.Voucher) *rewardsv1.Voucher {
 	if v == nil {
 		return nil
 	}
@@ -156,16 +171,13 @@ func (s *Server) voucherToProto(v *domain.Voucher, r *domain.Reward) *rewardsv1.
 	if v.Expired(s.now()) {
 		st = rewardsv1.VoucherStatus_VOUCHER_STATUS_EXPIRED
 	}
-	p := &rewardsv1.Voucher{
+	return &rewardsv1.Voucher{
 		Code: v.Code, RewardId: v.RewardID, MemberId: v.MemberID, RedemptionId: v.RedemptionID, Status: st,
 		IssuedAt: ts(v.IssuedAt), ExpiresAt: ts(v.ExpiresAt), ConsumedAt: ts(v.ConsumedAt), ConsumedStoreId: v.ConsumedStore,
+		Type: reverse(rewardTypes, v.Type), Amount: moneyToProto(v.Amount), Percent: percentToProto(v.Percent),
+		ProductSku: v.ProductSKU, PartnerId: v.PartnerID, PartnerRef: v.PartnerRef, StoreIds: v.StoreIDs,
+		Channels: channelsToProto(v.Channels),
 	}
-	if r != nil {
-		t := termsToProto(r.Terms)
-		p.Type, p.Amount, p.Percent, p.ProductSku = t.GetType(), t.GetAmount(), t.GetPercent(), t.GetProductSku()
-		p.PartnerId, p.PartnerRef, p.StoreIds, p.Channels = t.GetPartnerId(), t.GetPartnerRef(), t.GetStoreIds(), t.GetChannels()
-	}
-	return p
 }
 
 func (s *Server) CreateReward(ctx context.Context, r *rewardsv1.CreateRewardRequest) (*rewardsv1.CreateRewardResponse, error) {
@@ -245,7 +257,7 @@ func (s *Server) Redeem(ctx context.Context, r *rewardsv1.RedeemRequest) (*rewar
 		return nil, s.status(ctx, "Redeem", err)
 	}
 	return &rewardsv1.RedeemResponse{
-		Voucher: s.voucherToProto(res.Voucher, res.Reward), EntryId: res.Redemption.CaptureEntryID, Points: res.Redemption.Points,
+		Voucher: s.voucherToProto(res.Voucher), EntryId: res.Redemption.CaptureEntryID, Points: res.Redemption.Points,
 	}, nil
 }
 
@@ -255,7 +267,7 @@ func (s *Server) CancelRedemption(ctx context.Context, r *rewardsv1.CancelRedemp
 		return nil, s.status(ctx, "CancelRedemption", err)
 	}
 	return &rewardsv1.CancelRedemptionResponse{
-		Voucher: s.voucherToProto(res.Voucher, res.Reward), RefundEntryId: res.Redemption.RefundEntryID,
+		Voucher: s.voucherToProto(res.Voucher), RefundEntryId: res.Redemption.RefundEntryID,
 	}, nil
 }
 
@@ -264,7 +276,7 @@ func (s *Server) ValidateVoucher(ctx context.Context, r *rewardsv1.ValidateVouch
 	if err != nil {
 		return nil, s.status(ctx, "ValidateVoucher", err)
 	}
-	return &rewardsv1.ValidateVoucherResponse{Valid: c.Valid, Reason: c.Reason, Voucher: s.voucherToProto(c.Voucher, c.Reward)}, nil
+	return &rewardsv1.ValidateVoucherResponse{Valid: c.Valid, Reason: c.Reason, Voucher: s.voucherToProto(c.Voucher)}, nil
 }
 
 func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucherRequest) (*rewardsv1.ConsumeVoucherResponse, error) {
@@ -274,5 +286,5 @@ func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucher
 	if err != nil {
 		return nil, s.status(ctx, "ConsumeVoucher", err)
 	}
-	return &rewardsv1.ConsumeVoucherResponse{Voucher: s.voucherToProto(c.Voucher, c.Reward)}, nil
+	return &rewardsv1.ConsumeVoucherResponse{Voucher: s.voucherToProto(c.Voucher)}, nil
 }

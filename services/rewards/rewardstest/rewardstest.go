@@ -28,20 +28,42 @@ type Env struct {
 	RewardsApp *app.Service
 }
 
+// Options tune StartWith.
+type Options struct {
+	// LedgerInterceptor sees every call the rewards service makes to the
+	// ledger, to fail some of them.
+	LedgerInterceptor grpc.UnaryClientInterceptor
+}
+
 // Start runs a ledger and the rewards service on db.
 func Start(t testing.TB, db *sqldb.DB) *Env {
 	t.Helper()
-	return With(t, db, ledgertest.Start(t, db, ledgertest.Options{}))
+	return StartWith(t, db, Options{})
+}
+
+// StartWith runs a ledger and the rewards service on db, tuned by o.
+func StartWith(t testing.TB, db *sqldb.DB, o Options) *Env {
+	t.Helper()
+	return with(t, db, ledgertest.Start(t, db, ledgertest.Options{}), o)
 }
 
 // With runs the rewards service on db against a running ledger.
 func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	t.Helper()
+	return with(t, db, led, Options{})
+}
+
+func with(t testing.TB, db *sqldb.DB, led *ledgertest.Env, o Options) *Env {
+	t.Helper()
 	log := ledgertest.Logger(t)
 	if err := store.Migrate(context.Background(), db, log); err != nil {
 		t.Fatalf("migrate rewards: %v", err)
 	}
-	ledgerConn, err := grpc.NewClient(led.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if o.LedgerInterceptor != nil {
+		dial = append(dial, grpc.WithUnaryInterceptor(o.LedgerInterceptor))
+	}
+	ledgerConn, err := grpc.NewClient(led.Addr, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

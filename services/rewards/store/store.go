@@ -93,22 +93,49 @@ const rewardCols = `reward_id, programme_id, name, description, points_cost, typ
 	partner_id, partner_ref, valid_from, valid_until, voucher_validity, stock_total, stock_allocated, member_limit,
 	limit_period, min_tier, segments, store_ids, channels, active, created_at, updated_at`
 
+// value is the columns amount, currency and percent of a reward or voucher
+// (NULL when absent).
+func value(m *domain.Money, percent decimal.Decimal) (amount, currency, pct any) {
+	if m != nil {
+		amount, currency = m.Amount, m.Currency
+	}
+	if !percent.IsZero() {
+		pct = percent
+	}
+	return amount, currency, pct
+}
+
+// valueOf reads the columns amount, currency and percent back.
+func valueOf(amount, percent decimal.NullDecimal, currency sql.NullString) (*domain.Money, decimal.Decimal) {
+	var m *domain.Money
+	if amount.Valid {
+		m = &domain.Money{Amount: amount.Decimal, Currency: currency.String}
+	}
+	return m, percent.Decimal
+}
+
+func joinChannels(cs []domain.Channel) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ",")
+}
+
+func splitChannels(s string) []domain.Channel {
+	var out []domain.Channel
+	for _, c := range split(s) {
+		out = append(out, domain.Channel(c))
+	}
+	return out
+}
+
 func rewardArgs(r *domain.Reward) []any {
-	var amount, currency, percent any
-	if r.Amount != nil {
-		amount, currency = r.Amount.Amount, r.Amount.Currency
-	}
-	if !r.Percent.IsZero() {
-		percent = r.Percent
-	}
-	channels := make([]string, len(r.Channels))
-	for i, c := range r.Channels {
-		channels[i] = string(c)
-	}
+	amount, currency, percent := value(r.Amount, r.Percent)
 	return []any{r.ID, r.ProgrammeID, r.Name, r.Description, r.PointsCost, string(r.Type), amount, currency, percent,
 		r.ProductSKU, r.PartnerID, r.PartnerRef, us(r.ValidFrom), us(r.ValidUntil), int64(r.VoucherValidity / time.Microsecond),
 		r.StockTotal, r.StockAllocated, r.MemberLimit, string(r.LimitPeriod), r.MinTier, strings.Join(r.Segments, ","),
-		strings.Join(r.StoreIDs, ","), strings.Join(channels, ","), r.Active, us(r.CreatedAt), us(r.UpdatedAt)}
+		strings.Join(r.StoreIDs, ","), joinChannels(r.Channels), r.Active, us(r.CreatedAt), us(r.UpdatedAt)}
 }
 
 func split(s string) []string {
@@ -136,18 +163,10 @@ func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain
 			&r.LimitPeriod, &r.MinTier, &segments, &stores, &channels, &r.Active, &created, &updated); err != nil {
 			return nil, fmt.Errorf("scan reward: %w", err)
 		}
-		if amount.Valid {
-			r.Amount = &domain.Money{Amount: amount.Decimal, Currency: currency.String}
-		}
-		if percent.Valid {
-			r.Percent = percent.Decimal
-		}
+		r.Amount, r.Percent = valueOf(amount, percent, currency)
 		r.ValidFrom, r.ValidUntil, r.CreatedAt, r.UpdatedAt = fromUS(from), fromUS(until), fromUS(created), fromUS(updated)
 		r.VoucherValidity = time.Duration(validity) * time.Microsecond
-		r.Segments, r.StoreIDs = split(segments), split(stores)
-		for _, c := range split(channels) {
-			r.Channels = append(r.Channels, domain.Channel(c))
-		}
+		r.Segments, r.StoreIDs, r.Channels = split(segments), split(stores), splitChannels(channels)
 		out = append(out, &r)
 	}
 	return out, rows.Err()
@@ -288,16 +307,21 @@ func (t *txn) Unfinished(ctx context.Context, before time.Time, limit int) ([]*d
 		us(before), limit)
 }
 
+// voucherCols: a voucher's offer (type to channels) is written once, when
+// it is reserved, and never updated.
 const voucherCols = `code, redemption_id, reward_id, member_id, status, issued_at, expires_at, consumed_at, consumed_store,
-	consumed_channel, consumed_order_ref, consume_key`
+	consumed_channel, consumed_order_ref, consume_key, type, amount, currency, percent, product_sku, partner_id, partner_ref,
+	store_ids, channels`
 
 func voucherArgs(v *domain.Voucher) []any {
+	amount, currency, percent := value(v.Amount, v.Percent)
 	return []any{v.Code, v.RedemptionID, v.RewardID, v.MemberID, string(v.Status), us(v.IssuedAt), us(v.ExpiresAt),
-		us(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey}
+		us(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey, string(v.Type),
+		amount, currency, percent, v.ProductSKU, v.PartnerID, v.PartnerRef, strings.Join(v.StoreIDs, ","), joinChannels(v.Channels)}
 }
 
 func (t *txn) InsertVoucher(ctx context.Context, v *domain.Voucher) error {
-	_, err := t.exec(ctx, `INSERT INTO rewards_vouchers (`+voucherCols+`) VALUES (`+sqldb.Placeholders(1, 12)+`)`, voucherArgs(v)...)
+	_, err := t.exec(ctx, `INSERT INTO rewards_vouchers (`+voucherCols+`) VALUES (`+sqldb.Placeholders(1, 21)+`)`, voucherArgs(v)...)
 	return err
 }
 
@@ -305,7 +329,7 @@ func (t *txn) UpdateVoucher(ctx context.Context, v *domain.Voucher, from domain.
 	got, err := t.exec(ctx, `UPDATE rewards_vouchers SET status = $5, issued_at = $6, expires_at = $7, consumed_at = $8,
 		consumed_store = $9, consumed_channel = $10, consumed_order_ref = $11, consume_key = $12
 		WHERE code = $1 AND redemption_id = $2 AND reward_id = $3 AND member_id = $4 AND status = $13`,
-		append(voucherArgs(v), string(from))...)
+		append(voucherArgs(v)[:12], string(from))...)
 	if err == nil && got != 1 {
 		err = fmt.Errorf("%w: voucher is no longer %s", app.ErrConflict, from)
 	}
@@ -315,9 +339,13 @@ func (t *txn) UpdateVoucher(ctx context.Context, v *domain.Voucher, from domain.
 func (t *txn) Voucher(ctx context.Context, code string) (*domain.Voucher, error) {
 	var v domain.Voucher
 	var issued, expires, consumed int64
+	var amount, percent decimal.NullDecimal
+	var currency sql.NullString
+	var stores, channels string
 	err := t.tx.QueryRowContext(ctx, `SELECT `+voucherCols+` FROM rewards_vouchers WHERE code = $1`, code).Scan(
 		&v.Code, &v.RedemptionID, &v.RewardID, &v.MemberID, &v.Status, &issued, &expires, &consumed, &v.ConsumedStore,
-		&v.ConsumedChannel, &v.ConsumedOrderRef, &v.ConsumeKey)
+		&v.ConsumedChannel, &v.ConsumedOrderRef, &v.ConsumeKey, &v.Type, &amount, &currency, &percent, &v.ProductSKU,
+		&v.PartnerID, &v.PartnerRef, &stores, &channels)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -325,5 +353,7 @@ func (t *txn) Voucher(ctx context.Context, code string) (*domain.Voucher, error)
 		return nil, fmt.Errorf("voucher: %w", err)
 	}
 	v.IssuedAt, v.ExpiresAt, v.ConsumedAt = fromUS(issued), fromUS(expires), fromUS(consumed)
+	v.Amount, v.Percent = valueOf(amount, percent, currency)
+	v.StoreIDs, v.Channels = split(stores), splitChannels(channels)
 	return &v, nil
 }
