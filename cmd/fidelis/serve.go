@@ -31,6 +31,9 @@ type serveFlags struct {
 	maxConns     int
 	maxBatch     int
 	jobsEvery    time.Duration
+	// The operators' token for PartnerAdminService, or its file.
+	partnersAdminToken     string
+	partnersAdminTokenFile string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -55,6 +58,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "most requests group-committed in one ledger transaction")
 	fs.DurationVar(&f.jobsEvery, "jobs-every", time.Hour,
 		"how often to run tier evaluation, moments and due RFM runs; 0 disables them in this process")
+	fs.StringVar(&f.partnersAdminTokenFile, "partners-admin-token-file", envOr("FIDELIS_PARTNERS_ADMIN_TOKEN_FILE", ""),
+		"file holding the operators' token for PartnerAdminService, also sent by the eligibility test to partners elsewhere "+
+			"(env FIDELIS_PARTNERS_ADMIN_TOKEN_FILE, or the token itself in FIDELIS_PARTNERS_ADMIN_TOKEN; "+
+			"default on a SQLite file: generated into <file>.partners-admin-token)")
+	f.partnersAdminToken = envOr("FIDELIS_PARTNERS_ADMIN_TOKEN", "")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -120,6 +128,7 @@ func (f *serveFlags) host() host.Config {
 	return host.Config{
 		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr, DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
+		PartnersAdminToken: f.partnersAdminToken, PartnersAdminTokenFile: f.partnersAdminTokenFile,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +38,7 @@ import (
 	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
+	partnersdomain "github.com/fidelis-loyalty/fidelis/services/partners/domain"
 	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
@@ -82,6 +84,14 @@ type Config struct {
 	MaxBatch int
 	// MaxConns sizes the database pool of a server engine.
 	MaxConns int
+	// PartnersAdminToken is the operators' token for PartnerAdminService
+	// (which the eligibility test also sends to partners elsewhere), or
+	// PartnersAdminTokenFile the file holding it. With neither, partners
+	// running here keep a generated one beside a SQLite database file, in
+	// <file>.partners-admin-token (0600); on other databases they generate
+	// one known to this process only, closing the service to operators.
+	PartnersAdminToken     string
+	PartnersAdminTokenFile string
 	// JobsEvery is how often the time-driven jobs run (tier evaluation,
 	// moments, RFM when due); 0 disables them in this process.
 	JobsEvery time.Duration
@@ -166,6 +176,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			}
 		}
 	}
+	adminToken, err := partnersAdminToken(c, db, services, log)
+	if err != nil {
+		return nil, err
+	}
 	// The internal listener carries calls between services of this process.
 	internal, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -225,8 +239,12 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	opts := grpcserver.Options{Logger: log, Telemetry: tel}
 	if slices.Contains(services, Partners) {
-		h.Partners = partnersapp.New(partnersstore.New(db), ledgerClient, statusClient, partnersapp.Options{Logger: log})
-		opts.Unary = append(opts.Unary, partnersapi.Auth(h.Partners, log))
+		operator, err := partnersdomain.ParseOperatorToken(adminToken)
+		if err != nil {
+			return nil, fmt.Errorf("partners admin token: %w", err)
+		}
+		h.Partners = partnersapp.New(partnersstore.New(db), ledgerClient, statusClient, partnersapp.Options{Logger: log, Operator: operator})
+		opts.Guards = append(opts.Guards, partnersapi.Auth(h.Partners, log))
 	}
 	if slices.Contains(services, Eligibility) {
 		src := eligibilityapp.Sources{Ledger: ledgerClient, Kpi: ledgerv1.NewKpiServiceClient(ledgerConn)}
@@ -237,11 +255,20 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if rc != nil {
 			src.Rewards = rewardsv1.NewRewardsServiceClient(rc)
 		}
-		pc, err := conn(h.Partners != nil, c.PartnersAddr)
-		if err != nil {
-			return nil, err
-		}
-		if pc != nil {
+		if h.Partners != nil || c.PartnersAddr != "" {
+			// Partner offers are read from PartnerAdminService, as an operator.
+			addr := c.PartnersAddr
+			if h.Partners != nil {
+				addr = internal.Addr().String()
+			}
+			if adminToken == "" {
+				return nil, fmt.Errorf("the eligibility test reads partner offers at %s with the partners admin token: none given", addr)
+			}
+			pc, err := grpcserver.Dial(addr, tel, grpc.WithPerRPCCredentials(partnersapi.OperatorCredentials(adminToken)))
+			if err != nil {
+				return nil, err
+			}
+			h.onClose(func() { pc.Close() })
 			src.Partners = partnersv1.NewPartnerAdminServiceClient(pc)
 		}
 		h.Eligibility = eligibilityapp.New(src, log)
@@ -344,6 +371,62 @@ func LoadProgrammes(path string) (*domain.Config, error) {
 		}
 	}
 	return domain.ParseConfig(data)
+}
+
+// partnersAdminToken is the operators' token for PartnerAdminService (see
+// Config.PartnersAdminToken); "" when none is given and partners do not run
+// here.
+func partnersAdminToken(c Config, db *sqldb.DB, services []string, log *slog.Logger) (string, error) {
+	switch {
+	case c.PartnersAdminToken != "" && c.PartnersAdminTokenFile != "":
+		return "", errors.New("partners admin token: give the token or its file, not both")
+	case c.PartnersAdminTokenFile != "":
+		b, err := os.ReadFile(c.PartnersAdminTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("partners admin token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case c.PartnersAdminToken != "" || !slices.Contains(services, Partners):
+		return c.PartnersAdminToken, nil
+	}
+	if path, ok := strings.CutPrefix(db.DSN, "sqlite:"); ok && path != ":memory:" {
+		return partnersTokenFile(path+".partners-admin-token", log)
+	}
+	log.Warn("no partners admin token given: PartnerAdminService takes calls from this process only")
+	return partnersdomain.NewOperatorToken()
+}
+
+// partnersTokenFile reads the token kept in path, or keeps a new one there,
+// readable by this user only.
+func partnersTokenFile(path string, log *slog.Logger) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		log.Info("partners admin token", slog.String("file", path))
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("partners admin token: %w", err)
+	}
+	token, err := partnersdomain.NewOperatorToken()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return partnersTokenFile(path, log) // another process made it meanwhile
+	}
+	if err != nil {
+		return "", fmt.Errorf("partners admin token: %w", err)
+	}
+	_, err = f.WriteString(token + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("partners admin token: %w", err)
+	}
+	log.Info("partners admin token created", slog.String("file", path))
+	return token, nil
 }
 
 func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Logger) error {

@@ -42,6 +42,9 @@ type Options struct {
 	// Telemetry instruments the server with otelgrpc (traces and metrics);
 	// nil leaves it uninstrumented.
 	Telemetry *telemetry.Providers
+	// Guards are unary interceptors that run before request validation, so
+	// that they see every call, invalid ones too (authentication, audit).
+	Guards []grpc.UnaryServerInterceptor
 	// Unary and Stream are extra interceptors, run after the built-in ones.
 	Unary  []grpc.UnaryServerInterceptor
 	Stream []grpc.StreamServerInterceptor
@@ -69,11 +72,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcserver: protovalidate: %w", err)
 	}
-	unary := append([]grpc.UnaryServerInterceptor{
-		recoverUnary(o.Logger),
-		deadlineUnary(o.DefaultTimeout),
-		validateUnary(v),
-	}, o.Unary...)
+	unary := append([]grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout)}, o.Guards...)
+	unary = append(append(unary, validateUnary(v)), o.Unary...)
 	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
@@ -178,9 +178,9 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 
 // Dial connects to another Fidelis service (plaintext; put a mesh or
 // TLS-terminating proxy in front across hosts), instrumented like the
-// server.
-func Dial(target string, tel *telemetry.Providers) (*grpc.ClientConn, error) {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// server, with extra options (per-call credentials) if given.
+func Dial(target string, tel *telemetry.Providers, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, extra...)
 	if tel != nil {
 		opts = append(opts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(tel.Tracer), otelgrpc.WithMeterProvider(tel.Meter), otelgrpc.WithPropagators(tel.Propagator))))

@@ -24,20 +24,27 @@ import (
 // Caller is how the partners service names itself to the ledger.
 const Caller = "fidelis-partners"
 
+// Operator is the audit principal of calls made with the operator token.
+const Operator = "operator"
+
 // Options tune a Service.
 type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Operator checks the operators' token on PartnerAdminService; the zero
+	// value lets no operator in.
+	Operator domain.OperatorToken
 }
 
 // Service is the partners use cases.
 type Service struct {
-	store  Store
-	ledger ledgerv1.LedgerServiceClient
-	status ledgerv1.StatusServiceClient
-	now    func() time.Time
-	newID  func() string
-	log    *slog.Logger
+	store    Store
+	ledger   ledgerv1.LedgerServiceClient
+	status   ledgerv1.StatusServiceClient
+	now      func() time.Time
+	newID    func() string
+	log      *slog.Logger
+	operator domain.OperatorToken
 }
 
 // New builds a Service.
@@ -48,7 +55,7 @@ func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusSer
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: store, ledger: ledger, status: st, now: o.Now, log: o.Logger,
+	return &Service{store: store, ledger: ledger, status: st, now: o.Now, log: o.Logger, operator: o.Operator,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
 }
 
@@ -84,6 +91,26 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*domain.Partner
 		return nil, fault.Denied("partner %s is suspended", p.ID)
 	}
 	return p, nil
+}
+
+// AuthenticateOperator checks the credential of a PartnerAdminService call
+// and returns the principal to audit it under. A partner's API key is
+// recognised and denied, so that the audit names the partner that tried.
+func (s *Service) AuthenticateOperator(ctx context.Context, token string) (string, error) {
+	switch {
+	case token == "":
+		return "", fault.Unauthenticated("missing credentials: send the operator token as authorization: Bearer <token>")
+	case s.operator.Verify(token):
+		return Operator, nil
+	}
+	p, err := s.Authenticate(ctx, token)
+	if err == nil {
+		return p.ID, fault.Denied("partner %s may not call the operators' API", p.ID)
+	}
+	if f, ok := fault.As(err); ok && f.Kind == fault.KindUnauthenticated {
+		return "", fault.Unauthenticated("invalid operator token")
+	}
+	return "", err
 }
 
 // ownProgramme refuses a request that names another programme than the
@@ -379,7 +406,7 @@ func (s *Service) Offers(ctx context.Context, p *domain.Partner, ref string) ([]
 			return err
 		}
 		for _, o := range offers {
-			u, err := tx.Usage(ctx, o.ID, m, domain.PeriodKey(o.CapPeriod, now))
+			u, err := tx.Usage(ctx, o, m, domain.PeriodKey(o.CapPeriod, now))
 			if err != nil {
 				return err
 			}
@@ -396,7 +423,9 @@ func (s *Service) Offers(ctx context.Context, p *domain.Partner, ref string) ([]
 	return out, true, err
 }
 
-// StatementOf returns a partner's settlement for [from, to).
+// StatementOf returns a partner's settlement for the transactions posted
+// in [from, to): a period that has ended never changes, however far back a
+// later transaction says it occurred.
 func (s *Service) StatementOf(ctx context.Context, p *domain.Partner, from, to time.Time) (*domain.Statement, error) {
 	if !from.Before(to) {
 		return nil, fault.Invalid("period_end", "must be after period_start")

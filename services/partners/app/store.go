@@ -54,8 +54,10 @@ type Tx interface {
 	// SpendBudget takes points from an offer's budget, if that much is left.
 	SpendBudget(ctx context.Context, offerID string, points int64) (bool, error)
 	ReturnBudget(ctx context.Context, offerID string, points int64) error
-	// Usage is a member's uses of an offer in a period, and the last use.
-	Usage(ctx context.Context, offerID, memberID, period string) (domain.Usage, error)
+	// Usage is a member's uses of an offer in a period, and the member's
+	// last offer of the same partner (any of its offers, failed earns
+	// aside).
+	Usage(ctx context.Context, o *domain.Offer, memberID, period string) (domain.Usage, error)
 	CountUse(ctx context.Context, offerID, memberID, period string, at time.Time) error
 	ReturnUse(ctx context.Context, offerID, memberID, period string) error
 
@@ -64,7 +66,8 @@ type Tx interface {
 	UpdateTxn(ctx context.Context, t *domain.Txn, from domain.TxnStatus) error
 	Txn(ctx context.Context, id string) (*domain.Txn, error)
 	PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error)
-	// Statement sums a partner's completed transactions in [from, to).
+	// Statement sums a partner's transactions completed (posted to the
+	// ledger) in [from, to).
 	Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error)
 
 	InsertAudit(ctx context.Context, a AuditEntry) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -42,10 +43,11 @@ func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r Ear
 		return nil, fault.Invalid("amount", "must be positive")
 	}
 	now := s.clock()
-	if r.OccurredAt.IsZero() {
-		r.OccurredAt = now
+	occurred := r.OccurredAt // r is hashed as sent: a retry without occurred_at is the same request
+	if occurred.IsZero() {
+		occurred = now
 	}
-	if r.OccurredAt.After(now.Add(5 * time.Minute)) {
+	if occurred.After(now.Add(5 * time.Minute)) {
 		return nil, fault.Invalid("occurred_at", "is in the future")
 	}
 	member, err := s.member(ctx, p, r.MemberRef)
@@ -63,7 +65,7 @@ func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r Ear
 		t := &domain.Txn{
 			ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnEarn,
 			Status: domain.TxnPending, Amount: r.Amount, Unit: r.Unit, Points: base, Reference: r.Reference,
-			Currency: p.PricePerPoint.Currency, OccurredAt: r.OccurredAt.UTC().Truncate(time.Microsecond), CreatedAt: now, UpdatedAt: now,
+			Currency: p.PricePerPoint.Currency, OccurredAt: occurred.UTC().Truncate(time.Microsecond), CreatedAt: now, UpdatedAt: now,
 		}
 		if r.OfferID != "" {
 			if err := s.applyOffer(ctx, tx, p, t, r.OfferID, target, now); err != nil {
@@ -92,7 +94,7 @@ func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *d
 		return fault.Denied("offer %s is not the partner's", offerID)
 	}
 	t.OfferID, t.PeriodKey, t.BonusPoints = o.ID, domain.PeriodKey(o.CapPeriod, now), o.Bonus(t.Points, p.Rounding)
-	u, err := tx.Usage(ctx, o.ID, t.MemberID, t.PeriodKey)
+	u, err := tx.Usage(ctx, o, t.MemberID, t.PeriodKey)
 	if err != nil {
 		return err
 	}
@@ -287,7 +289,7 @@ func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("partner transaction recovery failed", "error", err)
+			s.log.ErrorContext(ctx, "partner transaction recovery failed", slog.Any("error", err))
 		}
 	}
 }

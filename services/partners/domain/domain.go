@@ -125,6 +125,37 @@ func (p *Partner) VerifyKey(secret string) bool {
 	return len(p.KeyHash) == len(h) && subtle.ConstantTimeCompare(h[:], p.KeyHash) == 1
 }
 
+// MinOperatorTokenLen is the shortest operator token accepted.
+const MinOperatorTokenLen = 32
+
+// OperatorToken checks the operators' credential for the admin API. Only
+// the SHA-256 of the token is kept; the zero value accepts nothing.
+type OperatorToken struct{ hash []byte }
+
+// NewOperatorToken makes a random operator token.
+func NewOperatorToken() (string, error) {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return "", fmt.Errorf("operator token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(secret[:]), nil
+}
+
+// ParseOperatorToken keeps the hash of a configured operator token.
+func ParseOperatorToken(token string) (OperatorToken, error) {
+	if len(token) < MinOperatorTokenLen {
+		return OperatorToken{}, fmt.Errorf("want at least %d characters, got %d", MinOperatorTokenLen, len(token))
+	}
+	h := sha256.Sum256([]byte(token))
+	return OperatorToken{hash: h[:]}, nil
+}
+
+// Verify checks a presented token in constant time.
+func (o OperatorToken) Verify(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return len(o.hash) == len(h) && subtle.ConstantTimeCompare(h[:], o.hash) == 1
+}
+
 // NewSalt makes the key of a partner's member references.
 func NewSalt() ([]byte, error) {
 	var s [32]byte
@@ -248,8 +279,9 @@ type Target struct {
 	Segment string
 }
 
-// Usage is a member's uses of an offer: in the current cap period, and the
-// last one ever.
+// Usage is a member's uses of an offer in the current cap period, and when
+// the member last had an offer of the same partner (any of its offers):
+// the minimum interval counts from then.
 type Usage struct {
 	Used   int
 	LastAt time.Time
@@ -270,7 +302,8 @@ func (o *Offer) Check(m Target, u Usage, bonus int64, now time.Time) error {
 	case o.CapPerMember > 0 && u.Used >= o.CapPerMember:
 		return fault.Precondition("offer %s: the member has used it %d times this period", o.ID, u.Used)
 	case o.MinInterval > 0 && !u.LastAt.IsZero() && now.Sub(u.LastAt) < o.MinInterval:
-		return fault.Precondition("offer %s: next use possible from %s", o.ID, u.LastAt.Add(o.MinInterval).Format(time.RFC3339))
+		return fault.Precondition("offer %s: the member had an offer of this partner at %s, next one possible from %s", o.ID,
+			u.LastAt.Format(time.RFC3339), u.LastAt.Add(o.MinInterval).Format(time.RFC3339))
 	case o.SpentPoints+bonus > o.BudgetPoints:
 		return fault.Precondition("offer %s: budget exhausted", o.ID)
 	}
@@ -318,9 +351,13 @@ type Txn struct {
 	Reference   string
 	EntryID     string
 	Failure     string
-	OccurredAt  time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// OccurredAt is when the partner says it happened; CreatedAt when it
+	// was recorded; UpdatedAt, once completed or failed (final states),
+	// when it was posted to the ledger or refused. Settlement periods count
+	// completed transactions by when they were posted.
+	OccurredAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Statement is a partner's settlement for a period.

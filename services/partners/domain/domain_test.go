@@ -26,6 +26,23 @@ func TestAPIKeys(t *testing.T) {
 	}
 }
 
+func TestOperatorToken(t *testing.T) {
+	token, err := NewOperatorToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ParseOperatorToken(token)
+	if err != nil || !o.Verify(token) || o.Verify(token[1:]) || o.Verify("") {
+		t.Fatalf("token %q: %v", token, err)
+	}
+	if (OperatorToken{}).Verify("") || (OperatorToken{}).Verify(token) {
+		t.Fatal("the zero token lets someone in")
+	}
+	if _, err := ParseOperatorToken(token[:MinOperatorTokenLen-1]); err == nil {
+		t.Fatal("short token accepted")
+	}
+}
+
 func TestMemberRefsArePerPartner(t *testing.T) {
 	s1, _ := NewSalt()
 	s2, _ := NewSalt()

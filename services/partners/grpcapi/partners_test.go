@@ -77,7 +77,7 @@ func link(t testing.TB, env *partnerstest.Env, p partner, card string) string {
 func partnerRows(t testing.TB, env *partnerstest.Env) map[string]int {
 	t.Helper()
 	counts := ledgertest.Counts(t, env.DB)
-	for _, table := range []string{"partners_txns", "partners_links", "partners_offer_usage"} {
+	for _, table := range []string{"partners_txns", "partners_links", "partners_offer_usage", "partners_offers", "partners_idempotency"} {
 		var n int
 		if err := env.DB.QueryRowContext(ctx(t), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -359,5 +359,178 @@ func TestPartnerOffers(t *testing.T) {
 			t.Fatalf("budget spent %d %v", spent, err)
 		}
 		env.Check(t)
+	})
+}
+
+// A retry of an earn sent without occurred_at, a while later, is the same
+// request: it gets the identical reply and writes nothing more.
+func TestPartnerEarnRetryWithoutOccurredAt(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		airline := createPartner(t, env, "test", "MILES", "0.1")
+		_, card := enrolCard(t, env, "test", false)
+		ref := link(t, env, airline, card)
+		as := partnerstest.As(ctx(t), airline.key)
+		earn := &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "1000", Unit: "MILES", Reference: "AF456"}
+		first, err := env.Partners.Earn(as, earn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := partnerRows(t, env)
+		for _, d := range []time.Duration{time.Second, time.Hour} {
+			env.Clock.Advance(d)
+			again, err := env.Partners.Earn(as, earn)
+			if err != nil || !proto.Equal(again, first) {
+				t.Fatalf("retry %s later: %v %v, want %v", d, again, err, first)
+			}
+		}
+		sameRows(t, before, partnerRows(t, env))
+	})
+}
+
+// The minimum interval of an offer counts from the member's last offer of
+// the same partner, whichever it was; another partner's offers do not
+// count, and per-offer caps stay per offer.
+func TestPartnerOfferIntervalAcrossOffers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		hotel := createPartner(t, env, "tiered", "EUR", "1")
+		spa := createPartner(t, env, "tiered", "EUR", "1")
+		offer := func(p partner, name string) string {
+			t.Helper()
+			r, err := env.Admin.CreateOffer(ctx(t), &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: p.id,
+				Terms: &partnersv1.OfferTerms{Name: name, Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 10,
+					MinInterval: durationpb.New(24 * time.Hour), BudgetPoints: 1000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.GetOffer().GetOfferId()
+		}
+		breakfast, parking, massage := offer(hotel, "Breakfast"), offer(hotel, "Parking"), offer(spa, "Massage")
+		_, card := enrolCard(t, env, "tiered", true)
+		hotelRef, spaRef := link(t, env, hotel, card), link(t, env, spa, card)
+		asHotel, asSpa := partnerstest.As(ctx(t), hotel.key), partnerstest.As(ctx(t), spa.key)
+		eligible := func() []string {
+			t.Helper()
+			r, err := env.Partners.ListOffers(asHotel, &partnersv1.ListOffersRequest{MemberRef: hotelRef})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, o := range r.GetOffers() {
+				ids = append(ids, o.GetOfferId())
+			}
+			return ids
+		}
+		earn := func(c context.Context, ref, offerID string) error {
+			r, err := env.Partners.Earn(c, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "20", Unit: "EUR", OfferId: offerID})
+			if err == nil && r.GetBonusPoints() != 10 {
+				t.Fatalf("earn with %s: bonus %d", offerID, r.GetBonusPoints())
+			}
+			return err
+		}
+
+		if got := eligible(); len(got) != 2 {
+			t.Fatalf("eligible before any use: %v", got)
+		}
+		if err := earn(asHotel, hotelRef, breakfast); err != nil {
+			t.Fatal(err)
+		}
+		if got := eligible(); len(got) != 0 {
+			t.Fatalf("eligible right after the breakfast offer: %v", got)
+		}
+		before := partnerRows(t, env)
+		wantCode(t, earn(asHotel, hotelRef, parking), codes.FailedPrecondition)
+		sameRows(t, before, partnerRows(t, env))
+		if err := earn(asSpa, spaRef, massage); err != nil {
+			t.Fatalf("another partner's offer: %v", err)
+		}
+
+		env.Clock.Advance(24*time.Hour - time.Second)
+		wantCode(t, earn(asHotel, hotelRef, parking), codes.FailedPrecondition)
+		env.Clock.Advance(time.Second)
+		if got := eligible(); len(got) != 2 {
+			t.Fatalf("eligible once the interval is over: %v", got)
+		}
+		if err := earn(asHotel, hotelRef, parking); err != nil {
+			t.Fatal(err)
+		}
+		env.Check(t)
+	})
+}
+
+// Statements and the BI view count transactions in the period they were
+// posted: an earn backdated into a past period lands in the current one,
+// and the past period's statement stays what it was when issued.
+func TestPartnerStatementOfAPastPeriodDoesNotChange(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := partnerstest.Start(t, db)
+		airline := createPartner(t, env, "test", "MILES", "0.1")
+		_, card := enrolCard(t, env, "test", false)
+		ref := link(t, env, airline, card)
+		as := partnerstest.As(ctx(t), airline.key)
+		now := env.Clock.Now().UTC()
+		lastMonth := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		thisMonth := lastMonth.AddDate(0, 1, 0)
+		statement := func(from, to time.Time) *partnersv1.Statement {
+			t.Helper()
+			own, err := env.Partners.GetStatement(as, &partnersv1.GetStatementRequest{PeriodStart: timestamppb.New(from), PeriodEnd: timestamppb.New(to)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := env.Admin.GetPartnerStatement(ctx(t), &partnersv1.GetPartnerStatementRequest{PartnerId: airline.id,
+				PeriodStart: timestamppb.New(from), PeriodEnd: timestamppb.New(to)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(own.GetStatement(), admin.GetStatement()) {
+				t.Fatalf("statements differ: partner's %v, operators' %v", own, admin)
+			}
+			return own.GetStatement()
+		}
+
+		// An earn posted this month; the month ends and its statement is issued.
+		if _, err := env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "1000", Unit: "MILES"}); err != nil {
+			t.Fatal(err)
+		}
+		env.Clock.Advance(thisMonth.Add(2 * time.Hour).Sub(now))
+		issued := statement(lastMonth, thisMonth)
+		if issued.GetEarnCount() != 1 || issued.GetPointsIssued() != 100 {
+			t.Fatalf("last month's statement %v", issued)
+		}
+
+		// An earn said to have occurred last month, posted now.
+		if _, err := env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "500", Unit: "MILES",
+			OccurredAt: timestamppb.New(lastMonth.Add(20 * 24 * time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if again := statement(lastMonth, thisMonth); !proto.Equal(again, issued) {
+			t.Fatalf("last month's statement changed: %v, issued %v", again, issued)
+		}
+		if cur := statement(thisMonth, thisMonth.AddDate(0, 1, 0)); cur.GetEarnCount() != 1 || cur.GetPointsIssued() != 50 {
+			t.Fatalf("this month's statement %v", cur)
+		}
+		rows, err := db.QueryContext(ctx(t), `SELECT month, earn_count, points_issued FROM partner_settlement_monthly
+			WHERE partner_id = $1 ORDER BY month`, airline.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var month string
+			var earns, points int64
+			if err := rows.Scan(&month, &earns, &points); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s:%d:%d", month, earns, points))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{lastMonth.Format("2006-01") + ":1:100", thisMonth.Format("2006-01") + ":1:50"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("settlement view %v, want %v", got, want)
+		}
 	})
 }

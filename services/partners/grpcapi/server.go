@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -36,23 +37,36 @@ func principal(ctx context.Context) *domain.Partner {
 	return p
 }
 
-// Auth authenticates every PartnerService call with the partner's API key,
-// puts the partner in the context, and audits the call and its decision.
-// Other services' calls pass through.
+// Auth authenticates every call of the partners services and audits it
+// with its decision: PartnerService calls with the partner's API key (the
+// partner is put in the context), PartnerAdminService calls with the
+// operator token (a partner's key is PermissionDenied there). Install it as
+// a grpcserver guard, so that calls refused by request validation are
+// audited too. Other services' calls pass through.
 func Auth(a *app.Service, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, "/"+ServiceName+"/") {
+		service, method, _ := strings.Cut(strings.TrimPrefix(info.FullMethod, "/"), "/")
+		var who string
+		var err error
+		switch service {
+		case ServiceName:
+			var p *domain.Partner
+			if p, err = a.Authenticate(ctx, bearer(ctx)); err == nil {
+				who, ctx = p.ID, context.WithValue(ctx, principalKey{}, p)
+			}
+		case AdminServiceName:
+			who, err = a.AuthenticateOperator(ctx, bearer(ctx))
+		default:
 			return h(ctx, req)
 		}
-		method := info.FullMethod[len(ServiceName)+2:]
-		who := "unauthenticated"
 		var resp any
-		p, err := a.Authenticate(ctx, bearer(ctx))
 		if err == nil {
-			who = p.ID
-			resp, err = h(context.WithValue(ctx, principalKey{}, p), req)
+			resp, err = h(ctx, req)
 		} else {
 			err = grpcserver.Status(ctx, log, method, err)
+		}
+		if who == "" {
+			who = "unauthenticated"
 		}
 		code := status.Code(err)
 		decision := "allowed"
@@ -81,6 +95,20 @@ func Auth(a *app.Service, log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// OperatorCredentials send the operator token with every call of a client
+// (over plaintext too: across hosts, TLS is the mesh's).
+func OperatorCredentials(token string) credentials.PerRPCCredentials {
+	return operatorCredentials(token)
+}
+
+type operatorCredentials string
+
+func (c operatorCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(c)}, nil
+}
+
+func (operatorCredentials) RequireTransportSecurity() bool { return false }
+
 func bearer(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
@@ -106,7 +134,7 @@ type AdminServer struct {
 }
 
 // Register adds both partners services to a gRPC server; install Auth as
-// an interceptor of that server.
+// a guard of that server (grpcserver.Options.Guards).
 func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
 	partnersv1.RegisterPartnerServiceServer(s, &Server{app: a, log: log})
 	partnersv1.RegisterPartnerAdminServiceServer(s, &AdminServer{app: a, log: log})

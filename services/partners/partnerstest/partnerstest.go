@@ -18,6 +18,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
+	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 	"github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/partners/store"
 )
@@ -25,8 +26,12 @@ import (
 // Env is a running ledger and partners service.
 type Env struct {
 	*ledgertest.Env
-	Partners     partnersv1.PartnerServiceClient
+	Partners partnersv1.PartnerServiceClient
+	// Admin calls with the operator token, AdminToken; AdminBare with no
+	// credentials (add them with As).
 	Admin        partnersv1.PartnerAdminServiceClient
+	AdminBare    partnersv1.PartnerAdminServiceClient
+	AdminToken   string
 	PartnersApp  *app.Service
 	PartnersAddr string
 }
@@ -48,9 +53,17 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	token, err := domain.NewOperatorToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := domain.ParseOperatorToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
-		app.Options{Now: led.Clock.Now, Logger: log})
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Unary: []grpc.UnaryServerInterceptor{grpcapi.Auth(a, log)}})
+		app.Options{Now: led.Clock.Now, Logger: log, Operator: operator})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guards: []grpc.UnaryServerInterceptor{grpcapi.Auth(a, log)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,16 +77,22 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminConn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(grpcapi.OperatorCredentials(token)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		conn.Close()
+		adminConn.Close()
 		srv.Stop()
 		ledgerConn.Close()
 	})
-	return &Env{Env: led, Partners: partnersv1.NewPartnerServiceClient(conn), Admin: partnersv1.NewPartnerAdminServiceClient(conn),
-		PartnersApp: a, PartnersAddr: lis.Addr().String()}
+	return &Env{Env: led, Partners: partnersv1.NewPartnerServiceClient(conn), Admin: partnersv1.NewPartnerAdminServiceClient(adminConn),
+		AdminBare: partnersv1.NewPartnerAdminServiceClient(conn), AdminToken: token, PartnersApp: a, PartnersAddr: lis.Addr().String()}
 }
 
-// As authenticates calls with a partner's API key.
+// As authenticates calls with a partner's API key (or any bearer token).
 func As(ctx context.Context, apiKey string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+apiKey)
 }

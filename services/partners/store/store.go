@@ -222,11 +222,14 @@ func (t *txn) ReturnBudget(ctx context.Context, offerID string, points int64) er
 	return err
 }
 
-func (t *txn) Usage(ctx context.Context, offerID, memberID, period string) (domain.Usage, error) {
+func (t *txn) Usage(ctx context.Context, o *domain.Offer, memberID, period string) (domain.Usage, error) {
 	var u domain.Usage
 	var last int64
-	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN period_key = $3 THEN used ELSE 0 END), 0), COALESCE(MAX(last_at), 0)
-		FROM partners_offer_usage WHERE offer_id = $1 AND member_id = $2`, offerID, memberID, period).Scan(&u.Used, &last)
+	err := t.tx.QueryRowContext(ctx, `SELECT
+			COALESCE((SELECT used FROM partners_offer_usage WHERE offer_id = $1 AND member_id = $2 AND period_key = $3), 0),
+			COALESCE((SELECT MAX(created_at) FROM partners_txns
+				WHERE partner_id = $4 AND member_id = $2 AND offer_id <> '' AND status <> 'failed'), 0)`,
+		o.ID, memberID, period, o.PartnerID).Scan(&u.Used, &last)
 	if err != nil {
 		return u, fmt.Errorf("offer usage: %w", err)
 	}
@@ -319,7 +322,7 @@ func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Tim
 			COALESCE(SUM(CASE WHEN kind = 'burn' THEN points ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN kind = 'earn' THEN money_micros ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN kind = 'burn' THEN money_micros ELSE 0 END), 0)
-		FROM partners_txns WHERE partner_id = $1 AND status = 'completed' AND occurred_at >= $2 AND occurred_at < $3`,
+		FROM partners_txns WHERE partner_id = $1 AND status = 'completed' AND updated_at >= $2 AND updated_at < $3`,
 		partnerID, us(from), us(to)).Scan(&st.EarnCount, &st.BurnCount, &st.PointsIssued, &st.BonusPointsIssued, &st.PointsBurned,
 		&st.OwedByPartnerMicro, &st.OwedToPartnerMicro)
 	if err != nil {

@@ -568,7 +568,9 @@ type EarnRequest struct {
 	Amount string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
 	Unit   string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
 	// The partner's reference (booking, ticket).
-	Reference  string                 `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
+	Reference string `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
+	// When it happened (default: now; at most 5 minutes ahead). Settlement
+	// counts the earn when it is posted, not at this time.
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// An offer to apply; refused if the member is not eligible.
 	OfferId string `protobuf:"bytes,7,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
@@ -880,7 +882,8 @@ type OfferTerms struct {
 	// Times per member per period; 0 for no cap.
 	CapPerMember int32     `protobuf:"varint,9,opt,name=cap_per_member,json=capPerMember,proto3" json:"cap_per_member,omitempty"`
 	CapPeriod    CapPeriod `protobuf:"varint,10,opt,name=cap_period,json=capPeriod,proto3,enum=fidelis.partners.v1.CapPeriod" json:"cap_period,omitempty"`
-	// The least time between two uses by one member.
+	// The least time between this offer and the member's previous offer of
+	// the same partner (any of its offers).
 	MinInterval *durationpb.Duration `protobuf:"bytes,11,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
 	// Bonus points the offer may give in all.
 	BudgetPoints  int64 `protobuf:"varint,12,opt,name=budget_points,json=budgetPoints,proto3" json:"budget_points,omitempty"`
@@ -1176,7 +1179,8 @@ func (x *ListOffersResponse) GetConsent() bool {
 	return false
 }
 
-// Statement is a partner's settlement for a period.
+// Statement is a partner's settlement for a period: the transactions
+// posted to the ledger in [period_start, period_end).
 type Statement struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	PartnerId   string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
@@ -1955,15 +1959,17 @@ func (x *GetPartnerStatementResponse) GetStatement() *Statement {
 	return nil
 }
 
-// AuditEntry is one audited partner call.
+// AuditEntry is one audited call of PartnerService or PartnerAdminService.
 type AuditEntry struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AuditId string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
 	At      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	// The authenticated partner, or "unauthenticated".
+	// The authenticated partner, "operator" (the operators' token), or
+	// "unauthenticated".
 	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
 	Method    string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
-	// allowed, denied (authentication or authorisation) or refused (a rule).
+	// allowed, denied (authentication or authorisation), refused (a rule,
+	// request validation included) or failed.
 	Decision      string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
 	Code          string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
 	Detail        string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
@@ -2052,7 +2058,8 @@ func (x *AuditEntry) GetDetail() string {
 
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty for every partner.
+	// A principal (partner id, "operator" or "unauthenticated"); empty for
+	// every one.
 	PartnerId     string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

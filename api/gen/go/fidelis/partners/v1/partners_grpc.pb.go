@@ -52,7 +52,9 @@ type PartnerServiceClient interface {
 	// ListOffers returns the partner's offers a member is eligible for now
 	// (members who did not consent to partner marketing get none).
 	ListOffers(ctx context.Context, in *ListOffersRequest, opts ...grpc.CallOption) (*ListOffersResponse, error)
-	// GetStatement returns the partner's settlement statement for a period.
+	// GetStatement returns the partner's settlement statement for a period:
+	// the transactions posted in it, whatever their occurred_at, so a period
+	// that has ended never changes.
 	GetStatement(ctx context.Context, in *GetStatementRequest, opts ...grpc.CallOption) (*GetStatementResponse, error)
 }
 
@@ -149,7 +151,9 @@ type PartnerServiceServer interface {
 	// ListOffers returns the partner's offers a member is eligible for now
 	// (members who did not consent to partner marketing get none).
 	ListOffers(context.Context, *ListOffersRequest) (*ListOffersResponse, error)
-	// GetStatement returns the partner's settlement statement for a period.
+	// GetStatement returns the partner's settlement statement for a period:
+	// the transactions posted in it, whatever their occurred_at, so a period
+	// that has ended never changes.
 	GetStatement(context.Context, *GetStatementRequest) (*GetStatementResponse, error)
 	mustEmbedUnimplementedPartnerServiceServer()
 }
@@ -358,7 +362,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PartnerAdminService is for the programme's operators.
+// PartnerAdminService is for the programme's operators. Every call
+// authenticates with the operators' token ("authorization: Bearer <token>"
+// metadata): without it UNAUTHENTICATED, with a partner's API key
+// PERMISSION_DENIED, writing nothing. Every call is audited.
 type PartnerAdminServiceClient interface {
 	// CreatePartner registers a partner and returns its API key, once.
 	CreatePartner(ctx context.Context, in *CreatePartnerRequest, opts ...grpc.CallOption) (*CreatePartnerResponse, error)
@@ -369,7 +376,8 @@ type PartnerAdminServiceClient interface {
 	CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*CreateOfferResponse, error)
 	// GetPartnerStatement returns any partner's settlement statement.
 	GetPartnerStatement(ctx context.Context, in *GetPartnerStatementRequest, opts ...grpc.CallOption) (*GetPartnerStatementResponse, error)
-	// ListAudit pages through the audit log of partner calls, newest first.
+	// ListAudit pages through the audit log of partner and operator calls,
+	// newest first.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// ListProgrammeOffers returns the offers of every partner of a programme,
 	// oldest first.
@@ -458,7 +466,10 @@ func (c *partnerAdminServiceClient) ListProgrammeOffers(ctx context.Context, in 
 // All implementations must embed UnimplementedPartnerAdminServiceServer
 // for forward compatibility.
 //
-// PartnerAdminService is for the programme's operators.
+// PartnerAdminService is for the programme's operators. Every call
+// authenticates with the operators' token ("authorization: Bearer <token>"
+// metadata): without it UNAUTHENTICATED, with a partner's API key
+// PERMISSION_DENIED, writing nothing. Every call is audited.
 type PartnerAdminServiceServer interface {
 	// CreatePartner registers a partner and returns its API key, once.
 	CreatePartner(context.Context, *CreatePartnerRequest) (*CreatePartnerResponse, error)
@@ -469,7 +480,8 @@ type PartnerAdminServiceServer interface {
 	CreateOffer(context.Context, *CreateOfferRequest) (*CreateOfferResponse, error)
 	// GetPartnerStatement returns any partner's settlement statement.
 	GetPartnerStatement(context.Context, *GetPartnerStatementRequest) (*GetPartnerStatementResponse, error)
-	// ListAudit pages through the audit log of partner calls, newest first.
+	// ListAudit pages through the audit log of partner and operator calls,
+	// newest first.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// ListProgrammeOffers returns the offers of every partner of a programme,
 	// oldest first.

@@ -1,0 +1,58 @@
+-- Settlement periods count a transaction by when it was posted to the
+-- ledger (updated_at of a completed transaction, which is final), not by
+-- the occurred_at the partner sends: a statement, or a month of the BI
+-- view, never changes once its period is over. And the minimum interval of
+-- offers counts since the member's last offer of the same partner.
+
+-- +goose Up
+CREATE INDEX partners_txns_posted ON partners_txns (partner_id, updated_at) WHERE status = 'completed';
+CREATE INDEX partners_txns_member_offers ON partners_txns (partner_id, member_id, created_at) WHERE offer_id <> '';
+DROP VIEW partner_settlement_monthly;
+-- Settlement per partner and calendar month (UTC) of posting, for BI:
+-- points issued (with offer bonuses) and burned, and money owed each way at
+-- the agreed rates, in the partner's settlement currency.
+CREATE VIEW partner_settlement_monthly AS
+SELECT
+    t.partner_id,
+    p.name AS partner_name,
+    t.programme_id,
+    {{.Month "t.updated_at"}} AS month,
+    t.currency,
+    SUM(CASE WHEN t.kind = 'earn' THEN 1 ELSE 0 END) AS earn_count,
+    SUM(CASE WHEN t.kind = 'burn' THEN 1 ELSE 0 END) AS burn_count,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.points ELSE 0 END) AS points_issued,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.bonus_points ELSE 0 END) AS bonus_points_issued,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.points ELSE 0 END) AS points_burned,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.money_micros ELSE 0 END) AS owed_by_partner_micros,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.money_micros ELSE 0 END) AS owed_to_partner_micros,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.money_micros ELSE 0 END) / 1000000.0 AS owed_by_partner,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.money_micros ELSE 0 END) / 1000000.0 AS owed_to_partner
+FROM partners_txns t
+JOIN partners_partners p ON p.partner_id = t.partner_id
+WHERE t.status = 'completed'
+GROUP BY t.partner_id, p.name, t.programme_id, month, t.currency;
+
+-- +goose Down
+DROP VIEW partner_settlement_monthly;
+CREATE VIEW partner_settlement_monthly AS
+SELECT
+    t.partner_id,
+    p.name AS partner_name,
+    t.programme_id,
+    {{.Month "t.occurred_at"}} AS month,
+    t.currency,
+    SUM(CASE WHEN t.kind = 'earn' THEN 1 ELSE 0 END) AS earn_count,
+    SUM(CASE WHEN t.kind = 'burn' THEN 1 ELSE 0 END) AS burn_count,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.points ELSE 0 END) AS points_issued,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.bonus_points ELSE 0 END) AS bonus_points_issued,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.points ELSE 0 END) AS points_burned,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.money_micros ELSE 0 END) AS owed_by_partner_micros,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.money_micros ELSE 0 END) AS owed_to_partner_micros,
+    SUM(CASE WHEN t.kind = 'earn' THEN t.money_micros ELSE 0 END) / 1000000.0 AS owed_by_partner,
+    SUM(CASE WHEN t.kind = 'burn' THEN t.money_micros ELSE 0 END) / 1000000.0 AS owed_to_partner
+FROM partners_txns t
+JOIN partners_partners p ON p.partner_id = t.partner_id
+WHERE t.status = 'completed'
+GROUP BY t.partner_id, p.name, t.programme_id, month, t.currency;
+DROP INDEX partners_txns_member_offers;
+DROP INDEX partners_txns_posted;
