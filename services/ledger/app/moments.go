@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -279,14 +280,15 @@ func (s *Service) Events(ctx context.Context, after int64, f EventFilter, limit 
 func (s *Service) EventsAppended() <-chan struct{} { return s.stream.wait() }
 
 // RunScheduler runs the time-driven jobs every interval until ctx ends:
-// tier evaluation, the moments, and each programme's RFM run when its
-// period has passed since the last one.
+// expiry (of lots, holds and return windows, also of members nothing else
+// touches), tier evaluation, the moments, and each programme's RFM run when
+// its period has passed since the last one.
 func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := s.scheduled(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("scheduled jobs failed", "error", err)
+			s.log.Error("scheduled jobs failed", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
@@ -297,6 +299,10 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 }
 
 func (s *Service) scheduled(ctx context.Context) error {
+	// Expiry first: the jobs after it see the settled balances.
+	if _, err := s.RunExpiry(ctx, time.Time{}, ""); err != nil {
+		return fmt.Errorf("expiry: %w", err)
+	}
 	if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil {
 		return err
 	}

@@ -74,7 +74,9 @@ func (s *Service) Project(ctx context.Context) (int, error) {
 const projectGap = 25 * time.Millisecond
 
 // RunProjector projects queued entries soon after they commit, and at least
-// every interval, until ctx ends.
+// every interval, until ctx ends. Each run also settles the tier validities
+// that have ended (EvaluateTiers as of now): the tier that prices purchases
+// is then never more than one run stale.
 func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -87,7 +89,7 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		case <-s.committed:
 		}
-		if _, err := s.Project(ctx); err != nil && ctx.Err() == nil {
+		if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil && ctx.Err() == nil {
 			s.log.Error("projection failed", slog.Any("error", err))
 		}
 		gap.Reset(projectGap)
@@ -125,6 +127,9 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 		if err != nil {
 			return err
 		}
+		if err := priorClawbacks(ctx, tx, books, entries); err != nil {
+			return err
+		}
 		w := &StatusWrites{Head: head, At: s.clock()}
 		for _, e := range entries {
 			sb := books[e.MemberID]
@@ -154,6 +159,26 @@ func (s *Service) projectMembers(ctx context.Context, ids []string, closeUntil t
 		s.stream.notify()
 	}
 	return appended, err
+}
+
+// priorClawbacks gives the stored books the clawbacks they projected
+// before of the entries that entries claw back: a return is rounded over
+// all the returns of its purchase.
+func priorClawbacks(ctx context.Context, tx Tx, books map[string]*domain.StatusBook, entries []*domain.Entry) error {
+	loaded := map[string]bool{}
+	for _, e := range entries {
+		sb := books[e.MemberID]
+		if e.Kind != domain.EntryClawback || sb == nil || loaded[e.ReversesEntryID] {
+			continue
+		}
+		loaded[e.ReversesEntryID] = true
+		cs, err := tx.Clawbacks(ctx, e.ReversesEntryID)
+		if err != nil {
+			return fmt.Errorf("clawbacks of %s: %w", e.ReversesEntryID, err)
+		}
+		sb.AddClawbacks(cs)
+	}
+	return nil
 }
 
 // statusBooks loads the stored status of members (none for members never

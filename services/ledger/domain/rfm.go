@@ -91,13 +91,16 @@ func validateCuts[T any](field string, cuts []T, compare func(a, b T) int) error
 // IDs are not merged. The recency value is the number of whole days (floor of
 // hours / 24) from LastPurchase to asOf, zero if LastPurchase is after asOf.
 //
-// With th nil, each dimension is scored by quintiles over the given members:
-// a value's score is 1 + floor(5 * rank / n), where rank is the number of
-// members with a strictly worse value (more days, fewer purchases, less
-// spend) and n is len(members). Equal values therefore always get equal
-// scores; with n distinct values each score is given to n/5 members, and
-// members who all share one value all score 1. The result depends only on
-// the multiset of inputs, not on their order, and takes O(n log n).
+// With th nil, each dimension is scored by quintiles of mid-rank
+// percentiles over the given members: a value's percentile is p = (worse +
+// ties/2) / n, where worse is the number of members with a strictly worse
+// value (more days, fewer purchases, less spend), ties the number with an
+// equal value (itself included) and n is len(members); its score is min(5,
+// 1 + floor(5 * p)). Equal values therefore always get equal scores, placed
+// at the middle of the ranks they share: a lone member, or members who all
+// share one value, score 3; with n distinct values each score is given to
+// n/5 members. The result depends only on the multiset of inputs, not on
+// their order, and takes O(n log n).
 //
 // With th not nil, scores come from the cut points of th (see
 // RFMThresholds). ScoreRFM panics if th is not valid; validate configured
@@ -150,8 +153,8 @@ func rfmRecencyDays(asOf, last time.Time) int64 {
 
 // quintiles scores n items 1 to 5, where worse(a, b) compares items a and b
 // by goodness: negative if a is worse than b, zero if they are equal. Item i
-// scores 1 + floor(5 * rank / n), rank being the number of items strictly
-// worse than i.
+// scores quintileScore of the items strictly worse than i and of those equal
+// to it.
 func quintiles(n int, worse func(a, b int) int) []int {
 	order := make([]int, n)
 	for i := range order {
@@ -159,14 +162,26 @@ func quintiles(n int, worse func(a, b int) int) []int {
 	}
 	slices.SortFunc(order, worse)
 	scores := make([]int, n)
-	rank := 0
-	for pos, i := range order {
-		if pos > 0 && worse(order[pos-1], i) != 0 {
-			rank = pos
+	for start := 0; start < n; {
+		end := start + 1
+		for end < n && worse(order[start], order[end]) == 0 {
+			end++
 		}
-		scores[i] = 1 + 5*rank/n
+		score := quintileScore(start, end-start, n)
+		for _, i := range order[start:end] {
+			scores[i] = score
+		}
+		start = end
 	}
 	return scores
+}
+
+// quintileScore is min(5, 1 + floor(5 * p)) for the mid-rank percentile p =
+// (worse + ties/2) / n of a value that worse of n items are strictly worse
+// than and ties items (itself included) equal, in integers: 5 * p = 5 *
+// (2 * worse + ties) / (2 * n).
+func quintileScore(worse, ties, n int) int {
+	return min(5, 1+5*(2*worse+ties)/(2*n))
 }
 
 // rfmCutsBelow counts the cut points strictly below v.

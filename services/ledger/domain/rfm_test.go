@@ -155,9 +155,10 @@ func TestScoreRFMQuintiles(t *testing.T) {
 	}
 	wantM := []int{1, 1, 2, 2, 3, 3, 4, 4, 5, 5}
 	wantR := []int{5, 5, 4, 4, 3, 3, 2, 2, 1, 1}
-	// The 5 members with 3 purchases are all worst; the 5 with 7 have rank 5
-	// of 10: 1 + floor(5 * 5 / 10) = 3.
-	wantF := []int{1, 1, 1, 1, 1, 3, 3, 3, 3, 3}
+	// The 5 members with 3 purchases share ranks 0-4 of 10, mid-rank
+	// percentile (0 + 5/2) / 10: 1 + floor(1.25) = 2; the 5 with 7 share ranks
+	// 5-9, (5 + 5/2) / 10: 1 + floor(3.75) = 4.
+	wantF := []int{2, 2, 2, 2, 2, 4, 4, 4, 4, 4}
 	for i, s := range got {
 		if s.MemberID != members[i].MemberID {
 			t.Fatalf("score %d is for %s, want input order (%s)", i, s.MemberID, members[i].MemberID)
@@ -172,9 +173,10 @@ func TestScoreRFMQuintiles(t *testing.T) {
 }
 
 func TestScoreRFMQuintileTies(t *testing.T) {
-	// Spend 10 x1, 20 x3, 30 x4, 40 x2: ranks 0, 1, 4, 8 of 10.
+	// Spend 10 x1, 20 x3, 30 x4, 40 x2: mid-rank percentiles 0.05, 0.25,
+	// 0.6, 0.9 of 10.
 	spends := []int64{30, 10, 20, 40, 30, 20, 30, 20, 40, 30}
-	want := map[int64]int{10: 1, 20: 1, 30: 3, 40: 5}
+	want := map[int64]int{10: 1, 20: 2, 30: 4, 40: 5}
 	var members []RFMInput
 	for i, sp := range spends {
 		members = append(members, RFMInput{
@@ -190,8 +192,9 @@ func TestScoreRFMQuintileTies(t *testing.T) {
 		if s.M != want[spends[i]] {
 			t.Errorf("%s spend %d: M = %d, want %d", s.MemberID, spends[i], s.M, want[spends[i]])
 		}
-		if s.R != 1 || s.F != 1 {
-			t.Errorf("%s: all-equal recency and frequency score R %d F %d, want 1 1", s.MemberID, s.R, s.F)
+		// Members who all bought the same day, as often, are in the middle.
+		if s.R != 3 || s.F != 3 {
+			t.Errorf("%s: all-equal recency and frequency score R %d F %d, want 3 3", s.MemberID, s.R, s.F)
 		}
 	}
 }
@@ -239,8 +242,9 @@ func TestScoreRFMEmpty(t *testing.T) {
 		t.Errorf("ScoreRFM(nil) = %v, want none", got)
 	}
 	one := ScoreRFM(rfmAsOf(), []RFMInput{{MemberID: "a", LastPurchase: rfmAsOf(), Purchases: 9, Spend: decimal.NewFromInt(99)}}, nil)
-	if s := one[0]; s.R != 1 || s.F != 1 || s.M != 1 || s.Segment != SegmentLost {
-		t.Errorf("single member: %+v, want 1 1 1 lost", s)
+	// A lone buyer is as good as the middle, not lost.
+	if s := one[0]; s.R != 3 || s.F != 3 || s.M != 3 || s.Segment != SegmentLoyal {
+		t.Errorf("single member: %+v, want 3 3 3 loyal", s)
 	}
 }
 
@@ -353,15 +357,20 @@ func TestRFMThresholdsValidate(t *testing.T) {
 	}
 }
 
-// rfmReferenceQuintile is the quintile rule computed directly, in O(n²).
+// rfmReferenceQuintile is the quintile rule computed directly, in O(n²) and
+// in decimals: min(5, 1 + floor(5 * (worse + ties/2) / n)).
 func rfmReferenceQuintile(n, i int, worse func(a, b int) int) int {
-	rank := 0
+	below, ties := 0, 0
 	for j := range n {
-		if worse(j, i) < 0 {
-			rank++
+		switch c := worse(j, i); {
+		case c < 0:
+			below++
+		case c == 0:
+			ties++
 		}
 	}
-	return 1 + 5*rank/n
+	p := decimal.NewFromInt(int64(below)).Add(decimal.NewFromInt(int64(ties)).Div(decimal.NewFromInt(2)))
+	return min(5, 1+int(p.Mul(decimal.NewFromInt(5)).Div(decimal.NewFromInt(int64(n))).Floor().IntPart()))
 }
 
 func TestScoreRFMDeterministicAndOrderIndependent(t *testing.T) {

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"math/big"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -102,6 +104,8 @@ type StatusBook struct {
 	Status    MemberStatus
 	Purchases []Purchase
 	tiers     *TierBook
+	// clawbacks holds, per reversed entry, its clawbacks projected so far.
+	clawbacks map[string][]*Entry
 
 	New            bool
 	NewPurchases   []Purchase
@@ -111,7 +115,7 @@ type StatusBook struct {
 
 // NewStatusBook wraps a member's stored status and purchases.
 func NewStatusBook(prog *Programme, st MemberStatus, purchases []Purchase) *StatusBook {
-	sb := &StatusBook{Prog: prog, Status: st, Purchases: purchases}
+	sb := &StatusBook{Prog: prog, Status: st, Purchases: purchases, clawbacks: map[string][]*Entry{}}
 	if prog.Tiers != nil {
 		level, _ := prog.Tiers.Level(st.Tier)
 		floor, _ := prog.Tiers.Level(st.TierFloor)
@@ -207,27 +211,81 @@ func (sb *StatusBook) addPurchase(p Purchase) {
 	}
 }
 
-// clawback takes a return off the purchase it reverses: the returned amount
-// from the spend, the same share of its status points.
-func (sb *StatusBook) clawback(e *Entry) {
-	var orig *Purchase
-	for i := range sb.Purchases {
-		if sb.Purchases[i].EntryID == e.ReversesEntryID {
-			orig = &sb.Purchases[i]
+// AddClawbacks gives the book the stored clawbacks of an entry that it is
+// about to project further returns of: a return's share of its purchase's
+// status points and spend is rounded over all the purchase's returns. Only
+// the clawbacks projected already are kept; Apply adds the others.
+func (sb *StatusBook) AddClawbacks(es []*Entry) {
+	for _, e := range es {
+		if e.Kind == EntryClawback && e.Seq <= sb.Status.ProjectedSeq &&
+			!slices.ContainsFunc(sb.clawbacks[e.ReversesEntryID], func(c *Entry) bool { return c.ID == e.ID }) {
+			sb.clawbacks[e.ReversesEntryID] = append(sb.clawbacks[e.ReversesEntryID], e)
 		}
 	}
+}
+
+// purchase returns the projected purchase row of an entry, nil if none.
+func (sb *StatusBook) purchase(entryID string) *Purchase {
+	for i := range sb.Purchases {
+		if sb.Purchases[i].EntryID == entryID {
+			return &sb.Purchases[i]
+		}
+	}
+	return nil
+}
+
+// clawback takes a return off the purchase it reverses, rounding over the
+// purchase's returns so far: after them, floor(status points * points
+// clawed back / points) of its status points are off, and of its spend the
+// qualifying spend of the amount returned (or, for returns by points, the
+// same share as of the status points). Each return takes off the
+// difference with what the earlier ones took, so returning a purchase in
+// full, in any number of steps, takes off exactly its status points and
+// spend.
+func (sb *StatusBook) clawback(e *Entry) {
+	prior := sb.clawbacks[e.ReversesEntryID]
+	sb.clawbacks[e.ReversesEntryID] = append(prior, e)
+	orig := sb.purchase(e.ReversesEntryID)
 	if orig == nil || orig.Points == 0 {
 		return // an explicit-points earn: not a purchase
 	}
+	var before Purchase // the earlier returns, negative
+	returned := decimal.Zero
+	for _, c := range prior {
+		if p := sb.purchase(c.ID); p != nil {
+			before.Points += p.Points
+			before.StatusPoints += p.StatusPoints
+			before.SpendMicros += p.SpendMicros
+		}
+		if c.Purchase != nil {
+			returned = returned.Add(c.Purchase.Amount)
+		}
+	}
 	clawed := e.Points + e.Uncollected
-	spend := orig.SpendMicros * clawed / orig.Points
+	total := -before.Points + clawed
+	spent := share(orig.SpendMicros, total, orig.Points)
 	if e.Purchase != nil {
-		spend = Micros(sb.Prog.QualifyingSpend(*e.Purchase))
+		spent = Micros(sb.Prog.QualifyingSpend(Money{Amount: returned.Add(e.Purchase.Amount), Currency: e.Purchase.Currency}))
 	}
 	sb.addPurchase(Purchase{
 		EntryID: e.ID, Return: true, OccurredAt: e.OccurredAt, QualifiesAt: orig.QualifiesAt, RecordedAt: e.RecordedAt,
-		SpendMicros: -spend, StatusPoints: -(orig.StatusPoints * clawed / orig.Points), Points: -clawed,
+		SpendMicros:  -takeOff(spent, -before.SpendMicros, orig.SpendMicros),
+		StatusPoints: -takeOff(share(orig.StatusPoints, total, orig.Points), -before.StatusPoints, orig.StatusPoints),
+		Points:       -clawed,
 	})
+}
+
+// share is floor(v * part / whole) of non-negative numbers, without overflow.
+func share(v, part, whole int64) int64 {
+	var x big.Int
+	x.Mul(big.NewInt(v), big.NewInt(part))
+	return x.Quo(&x, big.NewInt(whole)).Int64()
+}
+
+// takeOff is what a return takes off a total when, with it, target should
+// be off and taken is off already: never negative, never more than is left.
+func takeOff(target, taken, total int64) int64 {
+	return max(min(target, total)-taken, 0)
 }
 
 // CloseUntil settles the tier validities that have ended by t.

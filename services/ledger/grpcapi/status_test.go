@@ -486,3 +486,107 @@ func TestProjectionUnderConcurrentEarns(t *testing.T) {
 		wantRebuildEqual(t, env, db, incremental)
 	})
 }
+
+// The projector settles ended tier validities on each of its runs: once
+// gold has ended, the next purchase earns at silver's multiplier although
+// nobody evaluated tiers or read the member's tier.
+func TestProjectorSettlesEndedTiers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m := enrol(t, env, "tiered")
+		earnPurchase(t, env, m, "1000.00")
+		wantTier(t, env, m, "gold", "1000")
+		down, stop := watch(t, env, &ledgerv1.WatchEventsRequest{MemberId: m,
+			Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_TIER_DOWN}})
+		defer stop()
+		// A year and a day on, gold has not been requalified. The projector
+		// (ledgertest runs it every 50 ms) drops it to silver.
+		env.Clock.Advance(366 * day)
+		if e := next(t, down); e.GetFrom() != "gold" || e.GetTo() != "silver" {
+			t.Fatalf("tier event %v, want gold to silver", e)
+		}
+		if e := earnPurchase(t, env, m, "100.00").GetEntry(); e.GetTier() != "silver" || e.GetPoints() != 150 || e.GetBasePoints() != 100 {
+			t.Fatalf("purchase after gold ended: %v, want silver, 150 points", e)
+		}
+	})
+}
+
+// Returning a purchase in seven parts takes off exactly its status points
+// and spend, as a full return does; rounding each part down on its own left
+// 4 of the 7 status points of a 7.00 purchase at x1.5.
+func TestStepwiseReturnsTakeOffAllStatusPoints(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		stepwise, full := enrol(t, env, "tiered"), enrol(t, env, "tiered")
+		for _, m := range []string{stepwise, full} {
+			earnPurchase(t, env, m, "300.00")
+			wantTier(t, env, m, "silver", "300") // projected: the next purchase is priced at x1.5
+			p := earnPurchase(t, env, m, "7.00").GetEntry()
+			if p.GetPoints() != 10 || p.GetBasePoints() != 7 {
+				t.Fatalf("silver purchase of 7.00: %v", p)
+			}
+			wantTier(t, env, m, "silver", "307")
+			portions := []*ledgerv1.ReverseRequest{{Portion: &ledgerv1.ReverseRequest_Full{Full: true}}}
+			if m == stepwise {
+				portions = nil
+				for range 7 {
+					portions = append(portions, &ledgerv1.ReverseRequest{Portion: &ledgerv1.ReverseRequest_Returned{
+						Returned: &ledgerv1.Money{Amount: "1.00", Currency: "EUR"}}})
+				}
+			}
+			for _, r := range portions {
+				r.IdempotencyKey, r.EntryId = key(), p.GetEntryId()
+				if _, err := env.Client.Reverse(ctx(t), r); err != nil {
+					t.Fatal(err)
+				}
+				// One projection run per return: each rounds over the
+				// returns the runs before stored.
+				if _, err := env.App.Project(ctx(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantTier(t, env, m, "silver", "300")
+			var spend, status int64
+			if err := db.QueryRowContext(ctx(t), `SELECT spend_micros FROM member_status WHERE member_id = $1`, m).Scan(&spend); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRowContext(ctx(t), `SELECT SUM(status_points) FROM member_purchases WHERE member_id = $1`, m).Scan(&status); err != nil {
+				t.Fatal(err)
+			}
+			if spend != 300_000_000 || status != 300 {
+				t.Fatalf("after returning the 7.00 purchase: spend %d micros, %d status points; want 300.00, 300", spend, status)
+			}
+		}
+		wantRebuildEqual(t, env, db, snapshot(t, db))
+		env.Check(t)
+	})
+}
+
+// The scheduler runs expiry: a member nobody touches loses an expired lot
+// from the stored balance, and the stream tells.
+func TestSchedulerExpiresUntouchedMembers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m := enrol(t, env, "tiered")
+		earnPoints(t, env, m, 80) // a lot expiring in 12 months
+		expired, stop := watch(t, env, &ledgerv1.WatchEventsRequest{MemberId: m,
+			Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_EXPIRED}})
+		defer stop()
+		env.Clock.Advance(400 * day)
+		jobs, cancel := context.WithCancel(ctx(t))
+		done := make(chan struct{})
+		go func() { defer close(done); env.App.RunScheduler(jobs, time.Hour) }() // one pass now
+		t.Cleanup(func() { cancel(); <-done })
+		if e := next(t, expired); e.GetPoints() != 80 {
+			t.Fatalf("expired event %v, want 80 points", e)
+		}
+		var available int64
+		if err := db.QueryRowContext(ctx(t), `SELECT available FROM ledger_members WHERE member_id = $1`, m).Scan(&available); err != nil {
+			t.Fatal(err)
+		}
+		if available != 0 {
+			t.Fatalf("stored balance %d after the scheduler, want 0", available)
+		}
+		env.Check(t)
+	})
+}
