@@ -350,6 +350,9 @@ func (h *Host) HTTP() http.Handler {
 // Stop stops the gRPC server gracefully, forcing it after timeout.
 func (h *Host) Stop(timeout time.Duration) bool {
 	h.GRPC.Health.Shutdown() // probes see NOT_SERVING while in-flight calls finish
+	if h.Ledger != nil {
+		h.Ledger.Drain() // event streams end; their clients resume elsewhere
+	}
 	stopped := make(chan struct{})
 	go func() { h.GRPC.GracefulStop(); close(stopped) }()
 	select {

@@ -74,7 +74,7 @@ func New(o Options) (*Server, error) {
 	}
 	unary := append([]grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout)}, o.Guards...)
 	unary = append(append(unary, validateUnary(v)), o.Unary...)
-	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger)}, o.Stream...)
+	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), validateStream(v)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -123,6 +123,31 @@ func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 		}
 		return h(ctx, req)
 	}
+}
+
+// validateStream validates every message a stream receives, as
+// validateUnary does a unary request.
+func validateStream(v protovalidate.Validator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, &validatingStream{ServerStream: ss, v: v})
+	}
+}
+
+type validatingStream struct {
+	grpc.ServerStream
+	v protovalidate.Validator
+}
+
+func (s *validatingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if pm, ok := m.(proto.Message); ok {
+		if err := s.v.Validate(pm); err != nil {
+			return validationStatus(err)
+		}
+	}
+	return nil
 }
 
 // validationStatus turns a protovalidate error into InvalidArgument with a

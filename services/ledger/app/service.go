@@ -51,6 +51,9 @@ type Service struct {
 	// committed wakes the projector after a ledger commit.
 	committed chan struct{}
 	stream    *streamSignal
+	// draining is closed when the server starts to shut down.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New starts a Service; Close stops it.
@@ -75,6 +78,7 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 		newID:     func() string { return uuid.Must(uuid.NewV7()).String() },
 		committed: make(chan struct{}, 1),
 		stream:    newStreamSignal(),
+		draining:  make(chan struct{}),
 	}
 	for range o.Shards {
 		ch := make(chan *op, 4*o.MaxBatch)
@@ -86,6 +90,14 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 }
 
 // Close stops taking requests and waits for the queued ones to commit.
+// Drain tells long-lived calls (event streams) that the server is shutting
+// down, so that they end and a graceful stop need not wait for their
+// clients. Unary calls carry on until Close.
+func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// Draining is closed once Drain is called.
+func (s *Service) Draining() <-chan struct{} { return s.draining }
+
 func (s *Service) Close() {
 	s.mu.Lock()
 	if !s.closed {

@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,4 +245,40 @@ func namesField(st *status.Status, field string) bool {
 		}
 	}
 	return false
+}
+
+// A stream's request is validated like a unary one: a bad WatchEvents
+// request ends the stream with InvalidArgument naming the field, at once.
+func TestWatchEventsBadInput(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		earnPoints(t, env, enrol(t, env, "test"), 10) // an event a filterless stream would send
+		for field, req := range map[string]*ledgerv1.WatchEventsRequest{
+			"types[0]":  {Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType(0)}},
+			"types[0]:": {Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType(99)}},
+			"member_id": {MemberId: "not-a-uuid"},
+		} {
+			c, cancel := context.WithTimeout(ctx(t), 5*time.Second)
+			stream, err := env.Status.WatchEvents(c, req)
+			if err == nil {
+				_, err = stream.Recv()
+			}
+			cancel()
+			st := status.Convert(err)
+			if st.Code() != codes.InvalidArgument {
+				t.Fatalf("%v: %v, want InvalidArgument", req, err)
+			}
+			var named bool
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok {
+					for _, v := range br.GetFieldViolations() {
+						named = named || strings.TrimSuffix(field, ":") == v.GetField()
+					}
+				}
+			}
+			if !named {
+				t.Fatalf("%v: %v does not name %s", req, st.Details(), field)
+			}
+		}
+	})
 }

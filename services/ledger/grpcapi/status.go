@@ -194,6 +194,8 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.app.Draining():
+			return s.status(ctx, "WatchEvents", fault.Unavailable("the server is shutting down: resume from the last cursor"))
 		case <-appended:
 		case <-time.After(s.poll):
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -588,5 +589,32 @@ func TestSchedulerExpiresUntouchedMembers(t *testing.T) {
 			t.Fatalf("stored balance %d after the scheduler, want 0", available)
 		}
 		env.Check(t)
+	})
+}
+
+// A server that starts to shut down ends its event streams with
+// Unavailable, so a graceful stop does not wait for their clients.
+func TestWatchEventsEndsWhenTheServerDrains(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		stream, err := env.Status.WatchEvents(ctx(t), &ledgerv1.WatchEventsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		earnPoints(t, env, enrol(t, env, "test"), 10)
+		if _, err := stream.Recv(); err != nil { // the stream is live
+			t.Fatal(err)
+		}
+		env.App.Drain()
+		for {
+			_, err := stream.Recv()
+			if err == nil {
+				continue // events appended before the drain
+			}
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("after Drain: %v, want Unavailable", err)
+			}
+			return
+		}
 	})
 }
