@@ -68,7 +68,7 @@ func (s *Service) Data(ctx context.Context, programmeID string, asOf time.Time) 
 	}
 	d := &domain.ProgrammeData{
 		From: st.GetWindowStart().AsTime(), To: st.GetWindowEnd().AsTime(), Members: st.GetMembers(),
-		Buyers: st.GetBuyers(), Purchases: st.GetPurchases(),
+		Buyers: st.GetBuyers(), Purchases: st.GetPurchases(), StorePurchases: st.GetStorePurchases(),
 		AnonymousSales: st.GetAnonymousTransactions(), AnonymousStoreDays: st.GetAnonymousStoreDays(),
 	}
 	if st.GetFirstPurchaseAt() != nil {

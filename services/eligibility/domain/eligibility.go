@@ -5,12 +5,14 @@
 //
 // Each question is decided by the caller's yes or no, else by a figure the
 // caller gives, else by the programme's own data (Evidence). A question that
-// nothing decides, a figure out of range, or an answer that contradicts the
-// caller's own figure is an InvalidArgument naming the field.
+// nothing decides, an answer that is neither yes nor no, a figure that is not
+// a number in range, or an answer that contradicts the caller's own figure is
+// an InvalidArgument naming the field, every question at fault in one error.
 package domain
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -55,6 +57,10 @@ const (
 	No
 )
 
+// Undefined is an answer that is neither yes, no nor none (a value the
+// caller's protocol does not define): Score refuses it.
+const Undefined Answer = -1
+
 func (a Answer) String() string {
 	switch a {
 	case Yes:
@@ -81,6 +87,9 @@ type Spec struct {
 	AnswerField, FigureField string
 	// FigureLabel says what the figure is, and its unit.
 	FigureLabel string
+	// FigureHint says what a valid figure is, with an example; a bad
+	// figure is refused with "must be " + FigureHint.
+	FigureHint string
 	// Integer figures are counts.
 	Integer bool
 	// Min and Max bound the figure (Max zero: unbounded).
@@ -99,21 +108,21 @@ func Specs() []Spec {
 		Question: Identification, Text: "Do you identify 100% of your buying customers?",
 		AnswerField: "answers.identifies_all_customers", FigureField: "answers.identified_share",
 		FigureLabel: "share of sales made to identified customers (0 to 1)", Min: decimal.Zero, Max: one,
-		YesWhen: func(d decimal.Decimal) bool { return d.Equal(one) }, Rule: "yes only at 1 (100%)",
+		YesWhen: func(d decimal.Decimal) bool { return d.Equal(one) }, Rule: "yes only at 1 (100%)", FigureHint: "a share between 0 and 1, like 0.875 for 87.5%",
 		IfYes: "You already know every buyer: a card would add no identification you lack.",
 		IfNo:  "A card would identify the buyers you cannot recognise today.",
 	}, {
 		Question: Recurrence, Text: "Is your activity low-recurrence (fewer than 3 purchases per customer per year)?",
 		AnswerField: "answers.low_recurrence", FigureField: "answers.purchases_per_customer_year",
 		FigureLabel: "purchases per customer per year", Min: decimal.Zero,
-		YesWhen: below(LowRecurrence), Rule: "yes below 3",
+		YesWhen: below(LowRecurrence), Rule: "yes below 3", FigureHint: "a number of purchases per customer per year, 0 or more, like 2.5",
 		IfYes: "Customers buy too rarely to collect and spend points: a card would seldom be used.",
 		IfNo:  "Frequent purchases give a card many occasions to reward and to learn.",
 	}, {
 		Question: Portfolio, Text: "Is your customer portfolio small (under 50,000 contacts)?",
 		AnswerField: "answers.small_portfolio", FigureField: "answers.contacts",
 		FigureLabel: "customer contacts", Integer: true, Min: decimal.Zero,
-		YesWhen: below(SmallPortfolio), Rule: "yes below 50,000",
+		YesWhen: below(SmallPortfolio), Rule: "yes below 50,000", FigureHint: "a whole number of customer contacts, 0 or more, like 12500",
 		IfYes: "A small portfolio can be known and served one by one, without the cost of a programme.",
 		IfNo:  "A large portfolio needs a programme to recognise customers at scale.",
 	}, {
@@ -125,16 +134,19 @@ func Specs() []Spec {
 		Question: TargetedActions, Text: "Have you so far run few targeted, personalised loyalty actions (fewer than 12 in the last 12 months)?",
 		AnswerField: "answers.few_targeted_actions", FigureField: "answers.targeted_actions_per_year",
 		FigureLabel: "targeted, personalised actions in the last 12 months", Integer: true, Min: decimal.Zero,
-		YesWhen: below(FewTargetedActions), Rule: "yes below 12",
+		YesWhen: below(FewTargetedActions), Rule: "yes below 12", FigureHint: "a whole number of actions in the last 12 months, 0 or more, like 6",
 		IfYes: "Start with targeted, personalised actions on the data you have: they cost far less than a card.",
 		IfNo:  "You already run targeted actions: a programme can structure and scale them.",
 	}}
 }
 
-// Reply is the caller's answer to a question and the figure, if any.
+// Reply is the caller's answer to a question and the figure, if any, as
+// the caller gave them: Score checks both.
 type Reply struct {
 	Answer Answer
-	Figure *decimal.Decimal
+	// Figure is a decimal number as written ("87.5", "12840"); empty for
+	// none.
+	Figure string
 }
 
 // Evidence is what a programme's own data says about a question.
@@ -230,17 +242,20 @@ func Score(replies map[Question]Reply, evidence map[Question]*Evidence) (*Result
 func decide(spec Spec, r Reply, ev *Evidence) (Finding, []fault.Violation) {
 	f := Finding{Spec: spec, Evidence: ev}
 	var bad []fault.Violation
+	if r.Answer != Unanswered && r.Answer != Yes && r.Answer != No {
+		bad = append(bad, fault.Violation{Field: spec.AnswerField, Msg: "must be yes or no (ANSWER_YES or ANSWER_NO), or left out"})
+	}
+	var figure decimal.Decimal
 	var fromFigure Answer
-	if r.Figure != nil {
+	if r.Figure != "" {
+		d, ok := parseFigure(spec, r.Figure)
 		switch {
 		case spec.FigureField == "":
 			bad = append(bad, fault.Violation{Field: spec.AnswerField, Msg: "this question takes no figure"})
-		case r.Figure.LessThan(spec.Min) || (!spec.Max.IsZero() && r.Figure.GreaterThan(spec.Max)):
-			bad = append(bad, fault.Violation{Field: spec.FigureField, Msg: "must be " + bounds(spec)})
-		case spec.Integer && !r.Figure.IsInteger():
-			bad = append(bad, fault.Violation{Field: spec.FigureField, Msg: "must be a whole number"})
+		case !ok:
+			bad = append(bad, fault.Violation{Field: spec.FigureField, Msg: "must be " + spec.FigureHint})
 		default:
-			fromFigure = answerOf(spec.YesWhen(*r.Figure))
+			figure, fromFigure = d, answerOf(spec.YesWhen(d))
 		}
 	}
 	if len(bad) > 0 {
@@ -250,18 +265,18 @@ func decide(spec Spec, r Reply, ev *Evidence) (Finding, []fault.Violation) {
 	case r.Answer != Unanswered && fromFigure != Unanswered && r.Answer != fromFigure:
 		return f, []fault.Violation{{Field: spec.AnswerField, Msg: fmt.Sprintf(
 			"you answered %s, but your %s of %s means %s (%s): correct one of them", r.Answer, spec.FigureLabel,
-			r.Figure.String(), fromFigure, spec.Rule)}}
+			figure.String(), fromFigure, spec.Rule)}}
 	case r.Answer != Unanswered:
 		f.Answer, f.Source, f.Reason = r.Answer, FromAnswer, "You answered "+r.Answer.String()+"."
 		if fromFigure != Unanswered {
-			f.Reason += fmt.Sprintf(" Your %s of %s agrees.", spec.FigureLabel, r.Figure.String())
+			f.Reason += fmt.Sprintf(" Your %s of %s agrees.", spec.FigureLabel, figure.String())
 		}
 		if ev != nil && ev.Answer != Unanswered && ev.Answer != r.Answer {
 			f.Reason += " Your programme's data says " + ev.Answer.String() + ": " + ev.Detail + "."
 		}
 	case fromFigure != Unanswered:
 		f.Answer, f.Source = fromFigure, FromFigure
-		f.Reason = fmt.Sprintf("From your figure: %s of %s, so %s (%s).", spec.FigureLabel, r.Figure.String(), fromFigure, spec.Rule)
+		f.Reason = fmt.Sprintf("From your figure: %s of %s, so %s (%s).", spec.FigureLabel, figure.String(), fromFigure, spec.Rule)
 	case ev != nil && ev.Answer != Unanswered:
 		f.Answer, f.Source = ev.Answer, FromData
 		f.Reason = "From your programme's data: " + ev.Detail + "."
@@ -281,9 +296,29 @@ func decide(spec Spec, r Reply, ev *Evidence) (Finding, []fault.Violation) {
 	return f, nil
 }
 
-func bounds(s Spec) string {
-	if s.Max.IsZero() {
-		return "at least " + s.Min.String()
+// plainNumber is digits, optionally a point and more digits, optionally
+// after a minus (which the bounds then refuse, with the same message): no
+// exponent, sign or separator that decimal parsing would also take.
+func plainNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, point := strings.Cut(s, ".")
+	digits := func(p string) bool {
+		return p != "" && strings.Trim(p, "0123456789") == ""
 	}
-	return "between " + s.Min.String() + " and " + s.Max.String()
+	return digits(whole) && (!point || digits(frac))
+}
+
+// parseFigure reads a figure as the caller wrote it; false when it is not a
+// number within the spec's bounds (a whole one for a count).
+func parseFigure(spec Spec, s string) (decimal.Decimal, bool) {
+	s = strings.TrimSpace(s)
+	if !plainNumber(s) {
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(s)
+	switch {
+	case err != nil, d.LessThan(spec.Min), !spec.Max.IsZero() && d.GreaterThan(spec.Max), spec.Integer && !d.IsInteger():
+		return decimal.Decimal{}, false
+	}
+	return d, true
 }

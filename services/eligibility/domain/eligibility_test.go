@@ -5,15 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
-
-func dec(s string) *decimal.Decimal {
-	d := decimal.RequireFromString(s)
-	return &d
-}
 
 func questions() []Question {
 	var qs []Question
@@ -106,10 +99,10 @@ func TestScoreFigures(t *testing.T) {
 		return m
 	}
 	all := func(share, rate, contacts, actions string) map[Question]Reply {
-		m := with(Identification, Reply{Figure: dec(share)})
-		m[Recurrence] = Reply{Figure: dec(rate)}
-		m[Portfolio] = Reply{Figure: dec(contacts)}
-		m[TargetedActions] = Reply{Figure: dec(actions)}
+		m := with(Identification, Reply{Figure: share})
+		m[Recurrence] = Reply{Figure: rate}
+		m[Portfolio] = Reply{Figure: contacts}
+		m[TargetedActions] = Reply{Figure: actions}
 		return m
 	}
 	res, err := Score(all("1", "2.99", "49999", "11"), nil)
@@ -128,24 +121,73 @@ func TestScoreFigures(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"contradiction", Recurrence, Reply{Answer: Yes, Figure: dec("4")}, "answers.low_recurrence", "you answered yes, but"},
-		{"share above 1", Identification, Reply{Figure: dec("1.2")}, "answers.identified_share", "between 0 and 1"},
-		{"negative", Recurrence, Reply{Figure: dec("-1")}, "answers.purchases_per_customer_year", "at least 0"},
-		{"fractional count", Portfolio, Reply{Figure: dec("10.5")}, "answers.contacts", "whole number"},
-		{"figure for a question without one", Competition, Reply{Answer: Yes, Figure: dec("1")}, "answers.weakly_contested", "no figure"},
+		{"contradiction", Recurrence, Reply{Answer: Yes, Figure: "4"}, "answers.low_recurrence", "you answered yes, but"},
+		{"share above 1", Identification, Reply{Figure: "1.2"}, "answers.identified_share", "must be a share between 0 and 1, like 0.875"},
+		{"percentage for a share", Identification, Reply{Figure: "87.5"}, "answers.identified_share", "between 0 and 1"},
+		{"not a number", Identification, Reply{Figure: "abc"}, "answers.identified_share", "must be a share between 0 and 1"},
+		{"exponent", Recurrence, Reply{Figure: "1e3"}, "answers.purchases_per_customer_year", "must be a number of purchases"},
+		{"negative", Recurrence, Reply{Figure: "-1"}, "answers.purchases_per_customer_year", "0 or more"},
+		{"fractional count", Portfolio, Reply{Figure: "10.5"}, "answers.contacts", "must be a whole number of customer contacts, 0 or more, like 12500"},
+		{"negative count", TargetedActions, Reply{Figure: "-3"}, "answers.targeted_actions_per_year", "must be a whole number"},
+		{"undefined answer", Competition, Reply{Answer: Undefined}, "answers.weakly_contested", "must be yes or no"},
+		{"figure for a question without one", Competition, Reply{Answer: Yes, Figure: "1"}, "answers.weakly_contested", "no figure"},
 	} {
 		_, err := Score(with(c.q, c.r), nil)
 		vs := violations(t, err)
 		if !strings.Contains(vs[c.field], c.want) {
 			t.Errorf("%s: %v", c.name, vs)
 		}
+		// The other open questions (all but competition) are named in
+		// the same error.
+		want := 4
+		if c.q == Competition {
+			want = 5
+		}
+		if len(vs) != want {
+			t.Errorf("%s: %d violations, want %d: %v", c.name, len(vs), want, vs)
+		}
 	}
 	// An answer that agrees with its figure is fine.
-	res, err = Score(with(Recurrence, Reply{Answer: No, Figure: dec("4")}), map[Question]*Evidence{
+	res, err = Score(with(Recurrence, Reply{Answer: No, Figure: "4"}), map[Question]*Evidence{
 		Identification: {Answer: No, Detail: "d"}, Portfolio: {Answer: No, Detail: "d"}, TargetedActions: {Answer: No, Detail: "d"},
 	})
 	if err != nil || res.Findings[1].Source != FromAnswer || !strings.Contains(res.Findings[1].Reason, "agrees") {
 		t.Fatalf("agreeing figure: %+v %v", res, err)
+	}
+}
+
+// Every problem of a request comes back at once, one per question, each on
+// its field and in words: bad figures, an undefined answer, a
+// contradiction and the questions left open.
+func TestScoreEveryProblemAtOnce(t *testing.T) {
+	_, err := Score(map[Question]Reply{
+		Identification:  {Figure: "abc"},
+		Recurrence:      {Answer: Yes, Figure: "4"},
+		Portfolio:       {Answer: Yes, Figure: "12.5"},
+		Competition:     {Answer: Undefined},
+		TargetedActions: {},
+	}, nil)
+	vs := violations(t, err)
+	want := map[string]string{
+		"answers.identified_share":     "must be a share between 0 and 1, like 0.875 for 87.5%",
+		"answers.low_recurrence":       "you answered yes, but your purchases per customer per year of 4 means no",
+		"answers.contacts":             "must be a whole number of customer contacts, 0 or more, like 12500",
+		"answers.weakly_contested":     "must be yes or no",
+		"answers.few_targeted_actions": "missing: answer yes or no, or give answers.targeted_actions_per_year",
+	}
+	if len(vs) != len(want) {
+		t.Fatalf("violations %v", vs)
+	}
+	for field, msg := range want {
+		if !strings.HasPrefix(vs[field], msg) {
+			t.Errorf("%s: %q, want %q", field, vs[field], msg)
+		}
+	}
+	// A figure as written may have spaces around it and trailing zeros.
+	res, err := Score(map[Question]Reply{Identification: {Figure: " 1.000 "}, Recurrence: {Figure: "3.0"},
+		Portfolio: {Figure: "50000.0"}, Competition: {Answer: No}, TargetedActions: {Figure: "0"}}, nil)
+	if err != nil || res.Yes != 2 || res.Findings[0].Answer != Yes || res.Findings[2].Answer != No {
+		t.Fatalf("figures as written: %+v %v", res, err)
 	}
 }
 
@@ -180,7 +222,7 @@ func TestScoreFromData(t *testing.T) {
 func TestEvidence(t *testing.T) {
 	to := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	from := to.AddDate(-1, 0, 0)
-	d := &ProgrammeData{From: from, To: to, Members: 120_000, Buyers: 1000, Purchases: 2500, FirstPurchase: from.AddDate(-2, 0, 0),
+	d := &ProgrammeData{From: from, To: to, Members: 120_000, Buyers: 1000, Purchases: 4000, StorePurchases: 2500, FirstPurchase: from.AddDate(-2, 0, 0),
 		AnonymousSales: 500, AnonymousStoreDays: 30, Targeted: &TargetedCount{Rewards: 2, PartnerOffers: 1}}
 	ev := d.Evidence()
 	check := func(q Question, a Answer, figure string, detail ...string) {
@@ -195,7 +237,11 @@ func TestEvidence(t *testing.T) {
 			}
 		}
 	}
-	check(Identification, No, "0.8333", "83.33% of sales identified", "2,500 purchases", "500 anonymous")
+	// In store: 2,500 of 4,000 purchases; the 1,500 others were online.
+	check(Identification, No, "0.8333", "83.33% of in-store sales identified", "2,500 purchases by members in store", "500 anonymous")
+	check(Recurrence, No, "4", "4 purchases per buying member per year", "1,000 members")
+	d.Purchases = 2500
+	ev = d.Evidence()
 	check(Recurrence, Yes, "2.5", "2.5 purchases per buying member per year", "1,000 members")
 	check(Portfolio, No, "120000", "120,000 members")
 	check(Competition, Unanswered, "", "only you")
@@ -217,7 +263,7 @@ func TestEvidence(t *testing.T) {
 			t.Fatalf("no data, question %d: %+v", q, empty[q])
 		}
 	}
-	full := (&ProgrammeData{From: from, To: to, Purchases: 10, AnonymousStoreDays: 3, Targeted: &TargetedCount{Unread: []string{"partner offers"}}}).Evidence()
+	full := (&ProgrammeData{From: from, To: to, Purchases: 10, StorePurchases: 10, AnonymousStoreDays: 3, Targeted: &TargetedCount{Unread: []string{"partner offers"}}}).Evidence()
 	if full[Identification].Answer != Yes || full[Identification].Figure.String() != "1" {
 		t.Fatalf("all identified: %+v", full[Identification])
 	}
@@ -230,6 +276,15 @@ func TestCount(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -50000: "-50,000"} {
 		if got := count(n); got != want {
 			t.Errorf("count(%d) = %q", n, got)
+		}
+	}
+}
+
+func TestPlainNumber(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "12": true, "0.875": true, "-3": true, "2.50": true,
+		"": false, "abc": false, "1e3": false, "+5": false, ".5": false, "5.": false, "1,5": false, "1.2.3": false, "- 1": false, "0x10": false} {
+		if got := plainNumber(s); got != want {
+			t.Errorf("plainNumber(%q) = %v", s, got)
 		}
 	}
 }

@@ -16,6 +16,9 @@ type ProgrammeData struct {
 	Members int64
 	// Buyers and their purchases (identified sales) in the window.
 	Buyers, Purchases int64
+	// StorePurchases are the purchases made in store (channel POS): the
+	// identified sales that the stores' anonymous ones compare with.
+	StorePurchases int64
 	// FirstPurchase is the programme's first purchase ever (zero: none).
 	FirstPurchase time.Time
 	// AnonymousSales were reported by stores over AnonymousStoreDays
@@ -44,17 +47,20 @@ func (d *ProgrammeData) Evidence() map[Question]*Evidence {
 		Competition: {Detail: "only you can judge how contested your offer is"},
 	}
 
-	switch sales := d.Purchases + d.AnonymousSales; {
+	// Stores report their anonymous sales: only the purchases members make
+	// in store compare with them (online, every buyer is known).
+	switch sales := d.StorePurchases + d.AnonymousSales; {
 	case d.AnonymousStoreDays == 0:
 		ev[Identification] = &Evidence{Detail: "no store has reported its anonymous sales for " + window +
 			" (LedgerService.ReportAnonymousSales), so the identified share is unknown"}
 	case sales == 0:
-		ev[Identification] = &Evidence{Detail: "no sales in " + window}
+		ev[Identification] = &Evidence{Detail: "no sales in store in " + window}
 	default:
-		share := decimal.NewFromInt(d.Purchases).Div(decimal.NewFromInt(sales)).Truncate(4)
+		share := decimal.NewFromInt(d.StorePurchases).Div(decimal.NewFromInt(sales)).Truncate(4)
 		ev[Identification] = &Evidence{Answer: answerOf(d.AnonymousSales == 0), Figure: &share, Detail: fmt.Sprintf(
-			"%s%% of sales identified in %s: %s purchases by members, %s anonymous sales reported by stores",
-			share.Shift(2).String(), window, count(d.Purchases), count(d.AnonymousSales))}
+			"%s%% of in-store sales identified in %s: %s purchases by members in store, %s anonymous sales reported by stores "+
+				"(online and other channels are left out: stores do not report them)",
+			share.Shift(2).String(), window, count(d.StorePurchases), count(d.AnonymousSales))}
 	}
 
 	start := d.From

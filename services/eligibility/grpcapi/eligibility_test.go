@@ -243,8 +243,8 @@ func TestSelfTestOverHTTP(t *testing.T) {
 			t.Fatalf("%d %v", code, out)
 		}
 		code, out = post(t, url, `{"answers": {"weakly_contested": "MAYBE"}}`)
-		if code != http.StatusBadRequest || !strings.Contains(out["message"].(string), "request body") {
-			t.Fatalf("%d %v", code, out)
+		if vs := httpViolations(t, code, out); len(vs) != 5 || vs[3] != "answers.weakly_contested: must be one of ANSWER_YES, ANSWER_NO" {
+			t.Fatalf("undefined answer: %d %v", code, out)
 		}
 
 		resp, err := http.Get(env.URL + "/api/v1/eligibility/questions?programme_id=tiered")
@@ -267,5 +267,195 @@ func TestSelfTestOverHTTP(t *testing.T) {
 			t.Fatalf("page %v %v", page, err)
 		}
 		page.Body.Close()
+	})
+}
+
+// httpViolations are an HTTP error's violations as "field: description",
+// in order; it fails unless the reply is a 400 INVALID_ARGUMENT whose
+// message lists them too.
+func httpViolations(t *testing.T, code int, out map[string]any) []string {
+	t.Helper()
+	if code != http.StatusBadRequest || out["code"] != "INVALID_ARGUMENT" {
+		t.Fatalf("want 400 INVALID_ARGUMENT, got %d %v", code, out)
+	}
+	raw, _ := out["violations"].([]any)
+	var vs []string
+	for _, v := range raw {
+		m := v.(map[string]any)
+		vs = append(vs, m["field"].(string)+": "+m["description"].(string))
+	}
+	if strings.Join(vs, "; ") != out["message"] {
+		t.Fatalf("message %q does not list the violations %q", out["message"], vs)
+	}
+	return vs
+}
+
+// One reply names every problem, each on its field and in words: a figure
+// that is not a number, out of range or not whole, an undefined answer and
+// the questions left open, over gRPC and over JSON, where a value that does
+// not even read as its type ("contacts": "12.5") is named the same way.
+func TestEveryProblemInOneReply(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := eligibilitytest.Start(t, db)
+		const (
+			share    = "answers.identified_share: must be a share between 0 and 1, like 0.875 for 87.5%"
+			contacts = "answers.contacts: must be a whole number of customer contacts, 0 or more, like 12500"
+			actions  = "answers.targeted_actions_per_year: must be a whole number of actions in the last 12 months, 0 or more, like 6"
+			missing  = ": missing: answer yes or no"
+		)
+		_, err := env.Eligibility.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{Answers: &eligibilityv1.Answers{
+			IdentifiedShare: "abc", PurchasesPerCustomerYear: "2,5", Contacts: new(int64(-3)), WeaklyContested: eligibilityv1.Answer(7)}})
+		vs := violations(t, err)
+		want := map[string]string{
+			"answers.identified_share":            strings.TrimPrefix(share, "answers.identified_share: "),
+			"answers.purchases_per_customer_year": "must be a number of purchases per customer per year, 0 or more, like 2.5",
+			"answers.contacts":                    strings.TrimPrefix(contacts, "answers.contacts: "),
+			"answers.weakly_contested":            "must be yes or no (ANSWER_YES or ANSWER_NO), or left out",
+			"answers.few_targeted_actions":        "missing: answer yes or no, or give answers.targeted_actions_per_year (targeted, personalised actions in the last 12 months)",
+		}
+		if len(vs) != len(want) {
+			t.Fatalf("gRPC: %v", vs)
+		}
+		for f, d := range want {
+			if vs[f] != d {
+				t.Errorf("gRPC %s: %q, want %q", f, vs[f], d)
+			}
+		}
+
+		url := env.URL + "/api/v1/eligibility/self-test"
+		for _, c := range []struct {
+			name, body string
+			want       []string
+		}{
+			{"bad share", `{"answers": {"identified_share": "abc"}}`, []string{share,
+				"answers.low_recurrence" + missing, "answers.small_portfolio" + missing, "answers.weakly_contested" + missing,
+				"answers.few_targeted_actions" + missing}},
+			{"fractional contacts as a string", `{"answers": {"identifiedShare": "1", "contacts": "12.5", "weaklyContested": "ANSWER_NO"}}`,
+				[]string{"answers.low_recurrence" + missing, contacts, "answers.few_targeted_actions" + missing}},
+			{"fractional counts as numbers, an undefined answer", `{"answers": {"identifies_all_customers": "ANSWER_NO", "low_recurrence": "ANSWER_NO",
+				"small_portfolio": "ANSWER_YES", "contacts": 12.5, "weakly_contested": "MAYBE", "targeted_actions_per_year": 2.5}}`,
+				[]string{contacts, "answers.weakly_contested: must be one of ANSWER_YES, ANSWER_NO", actions}},
+			{"wrong types", `{"programme_id": 5, "answers": {"identified_share": 0.5, "low_recurrence": true, "small_portfolio": "ANSWER_YES",
+				"weakly_contested": "ANSWER_NO", "few_targeted_actions": "ANSWER_YES", "colour": "blue"}, "as_of": "yesterday"}`,
+				[]string{"programme_id: must be a string, in double quotes",
+					"answers.colour: is not a field of Answers",
+					"as_of: must be a time in RFC 3339, like \"2026-03-10T09:30:00Z\"",
+					"answers.identified_share: must be a string in double quotes: a share between 0 and 1, like 0.875 for 87.5%", "answers.low_recurrence: must be one of ANSWER_YES, ANSWER_NO"}},
+			{"answers not an object", `{"answers": ["ANSWER_YES"]}`, []string{"answers: must be a JSON object"}},
+		} {
+			code, out := post(t, url, c.body)
+			if got := httpViolations(t, code, out); strings.Join(got, "\n") != strings.Join(c.want, "\n") &&
+				!prefixes(got, c.want) {
+				t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+			}
+		}
+		code, out := post(t, url, `[1, 2]`)
+		if code != http.StatusBadRequest || out["code"] != "INVALID_ARGUMENT" || out["violations"] != nil {
+			t.Fatalf("not an object: %d %v", code, out)
+		}
+		resp, err := http.Get(env.URL + "/api/v1/eligibility/questions?as_of=yesterday")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var q map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
+			t.Fatal(err)
+		}
+		if vs := httpViolations(t, resp.StatusCode, q); len(vs) != 1 || !strings.HasPrefix(vs[0], "as_of: must be a time in RFC 3339") {
+			t.Fatalf("questions as_of: %v", vs)
+		}
+	})
+}
+
+// prefixes says whether each of got starts with the want at its index.
+func prefixes(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// The identification rate sets the purchases members make in store against
+// the anonymous sales stores report: purchases online do not change it,
+// neither in the self-test nor in kpi_identification, whose name and
+// columns BI reads.
+func TestIdentificationCountsStorePurchasesOnly(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := eligibilitytest.Start(t, db)
+		seed(t, env)
+		type month struct {
+			identified, anonymous int64
+			rate                  float64
+		}
+		view := func() map[string]month {
+			t.Helper()
+			// GetProgrammeStats projects the purchases the view reads.
+			if _, err := env.Kpi.GetProgrammeStats(ctx(t), &ledgerv1.GetProgrammeStatsRequest{ProgrammeId: "tiered"}); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.QueryContext(ctx(t), `SELECT month, identified_transactions, anonymous_transactions, identification_rate
+				FROM kpi_identification WHERE programme_id = 'tiered'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			out := map[string]month{}
+			for rows.Next() {
+				var k string
+				var m month
+				if err := rows.Scan(&k, &m.identified, &m.anonymous, &m.rate); err != nil {
+					t.Fatal(err)
+				}
+				out[k] = m
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		evidence := func() *eligibilityv1.Evidence {
+			t.Helper()
+			q, err := env.Eligibility.GetQuestions(ctx(t), &eligibilityv1.GetQuestionsRequest{ProgrammeId: "tiered"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return q.GetQuestions()[0].GetEvidence()
+		}
+		before := view()
+		if ev := evidence(); ev.GetFigure() != "0.3" || !strings.Contains(ev.GetDetail(), "3 purchases by members in store, 7 anonymous sales") {
+			t.Fatalf("in-store evidence: %v", ev)
+		}
+		if m := before["2026-03"]; len(before) != 5 || m.identified != 0 || m.anonymous != 7 || m.rate != 0 || before["2025-06"].rate != 1 {
+			t.Fatalf("in-store purchases: %v", before)
+		}
+		online, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
+			ExternalRef: "web-1", EnrolledAt: timestamppb.New(date("2025-01-01"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []string{"2025-06-15", "2026-03-02", "2026-03-05", "2026-03-09"} {
+			if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: online.GetMember().GetMemberId(),
+				Channel: ledgerv1.Channel_CHANNEL_ECOMMERCE, OrderRef: "web-" + at, OccurredAt: timestamppb.New(date(at)),
+				Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "35", Currency: "EUR"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if after := view(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("e-commerce purchases changed kpi_identification:\n%v\nwas\n%v", after, before)
+		}
+		if ev := evidence(); ev.GetFigure() != "0.3" || ev.GetAnswer() != no || !strings.Contains(ev.GetDetail(), "30% of in-store sales identified") {
+			t.Fatalf("e-commerce purchases changed the identification evidence: %v", ev)
+		}
+		// They are purchases all the same: the recurrence counts them.
+		st, err := env.Kpi.GetProgrammeStats(ctx(t), &ledgerv1.GetProgrammeStatsRequest{ProgrammeId: "tiered"})
+		if err != nil || st.GetPurchases() != 7 || st.GetStorePurchases() != 3 {
+			t.Fatalf("stats %v %v", st, err)
+		}
 	})
 }

@@ -4,16 +4,15 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/domain"
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 )
 
@@ -53,11 +52,7 @@ func (s *Server) GetQuestions(ctx context.Context, r *eligibilityv1.GetQuestions
 }
 
 func (s *Server) SelfTest(ctx context.Context, r *eligibilityv1.SelfTestRequest) (*eligibilityv1.SelfTestResponse, error) {
-	replies, err := repliesOf(r.GetAnswers())
-	if err != nil {
-		return nil, grpcserver.Status(ctx, s.log, "SelfTest", err)
-	}
-	res, err := s.app.SelfTest(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()), replies)
+	res, err := s.app.SelfTest(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()), repliesOf(r.GetAnswers()))
 	if err != nil {
 		return nil, grpcserver.Status(ctx, s.log, "SelfTest", err)
 	}
@@ -83,14 +78,18 @@ func asOf(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime()
 }
 
+// answerOf maps the caller's answer; a value the enum does not define is
+// Undefined, which the domain refuses with the other problems.
 func answerOf(a eligibilityv1.Answer) domain.Answer {
 	switch a {
+	case eligibilityv1.Answer_ANSWER_UNSPECIFIED:
+		return domain.Unanswered
 	case eligibilityv1.Answer_ANSWER_YES:
 		return domain.Yes
 	case eligibilityv1.Answer_ANSWER_NO:
 		return domain.No
 	}
-	return domain.Unanswered
+	return domain.Undefined
 }
 
 func answerToProto(a domain.Answer) eligibilityv1.Answer {
@@ -114,37 +113,23 @@ func evidenceToProto(e *domain.Evidence) *eligibilityv1.Evidence {
 	return out
 }
 
-func repliesOf(a *eligibilityv1.Answers) (map[domain.Question]domain.Reply, error) {
+// repliesOf passes the answers and figures on as given: the domain checks
+// them all, so that one error names every problem.
+func repliesOf(a *eligibilityv1.Answers) map[domain.Question]domain.Reply {
 	if a == nil {
 		a = &eligibilityv1.Answers{}
 	}
-	var bad []fault.Violation
-	decimalFigure := func(field, v string) *decimal.Decimal {
-		if v == "" {
-			return nil
-		}
-		d, err := decimal.NewFromString(v)
-		if err != nil {
-			bad = append(bad, fault.Violation{Field: field, Msg: "must be a decimal number"})
-			return nil
-		}
-		return &d
-	}
-	intFigure := func(v *int64) *decimal.Decimal {
+	count := func(v *int64) string {
 		if v == nil {
-			return nil
+			return ""
 		}
-		d := decimal.NewFromInt(*v)
-		return &d
+		return strconv.FormatInt(*v, 10)
 	}
-	replies := map[domain.Question]domain.Reply{
-		domain.Identification: {Answer: answerOf(a.GetIdentifiesAllCustomers()),
-			Figure: decimalFigure("answers.identified_share", a.GetIdentifiedShare())},
-		domain.Recurrence: {Answer: answerOf(a.GetLowRecurrence()),
-			Figure: decimalFigure("answers.purchases_per_customer_year", a.GetPurchasesPerCustomerYear())},
-		domain.Portfolio:       {Answer: answerOf(a.GetSmallPortfolio()), Figure: intFigure(a.Contacts)},
+	return map[domain.Question]domain.Reply{
+		domain.Identification:  {Answer: answerOf(a.GetIdentifiesAllCustomers()), Figure: a.GetIdentifiedShare()},
+		domain.Recurrence:      {Answer: answerOf(a.GetLowRecurrence()), Figure: a.GetPurchasesPerCustomerYear()},
+		domain.Portfolio:       {Answer: answerOf(a.GetSmallPortfolio()), Figure: count(a.Contacts)},
 		domain.Competition:     {Answer: answerOf(a.GetWeaklyContested())},
-		domain.TargetedActions: {Answer: answerOf(a.GetFewTargetedActions()), Figure: intFigure(a.TargetedActionsPerYear)},
+		domain.TargetedActions: {Answer: answerOf(a.GetFewTargetedActions()), Figure: count(a.TargetedActionsPerYear)},
 	}
-	return replies, fault.InvalidFields(bad)
 }

@@ -9,15 +9,19 @@
 // Bodies are the protobuf JSON mapping of the messages. Errors are
 // {"code": "INVALID_ARGUMENT", "message": "...", "violations":
 // [{"field": "...", "description": "..."}]} with the matching HTTP status.
+// A body with values that do not read ("contacts": "12.5") is still
+// scored for the rest, so that one 400 names every field at fault.
 package httpapi
 
 import (
+	"cmp"
 	"embed"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -27,9 +31,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
+	"github.com/fidelis-loyalty/fidelis/services/eligibility/domain"
 )
 
 //go:embed web
@@ -76,7 +82,7 @@ func (h *handler) questions(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("as_of"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			writeError(w, status.New(codes.InvalidArgument, "as_of: not an RFC 3339 time"))
+			writeError(w, invalid([]violation{{Field: "as_of", Description: "must be a time in RFC 3339, like 2026-03-10T09:30:00Z"}}))
 			return
 		}
 		req.AsOf = timestamppb.New(t)
@@ -92,12 +98,91 @@ func (h *handler) selfTest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &eligibilityv1.SelfTestRequest{}
-	if err := protojson.Unmarshal(body, req); err != nil {
-		writeError(w, status.New(codes.InvalidArgument, "request body: "+err.Error()))
+	bad, ok := decode(body, req)
+	if !ok {
+		writeError(w, status.New(codes.InvalidArgument, "request body: not a JSON object (a SelfTestRequest in the protobuf JSON mapping)"))
 		return
 	}
 	resp, err := h.c.SelfTest(r.Context(), req)
+	if len(bad) > 0 {
+		if c := status.Code(err); c == codes.Internal || c == codes.Unknown {
+			h.log.ErrorContext(r.Context(), "eligibility http", slog.String("path", r.URL.Path), slog.Any("error", err))
+		}
+		writeError(w, invalid(merge(bad, err)))
+		return
+	}
 	h.reply(w, r, resp, err)
+}
+
+// merge puts the fields of the body that did not read with the problems the
+// service found in the rest, in question order. A bad figure is worded as
+// the service words it; a question whose answer or figure did not read, or
+// a message that did not read at all, keeps only that problem, not the
+// service's "missing" about it.
+func merge(bad []violation, err error) []violation {
+	specs := domain.Specs()
+	question := func(field string) int {
+		for i, s := range specs {
+			if field == s.AnswerField || (s.FigureField != "" && field == s.FigureField) {
+				return i
+			}
+		}
+		return -1
+	}
+	named := map[int]bool{}
+	for i, v := range bad {
+		q := question(v.Field)
+		if q < 0 {
+			continue
+		}
+		named[q] = true
+		switch {
+		case v.Field != specs[q].FigureField:
+		case v.kind == protoreflect.StringKind: // a JSON number, say
+			bad[i].Description = "must be a string in double quotes: " + specs[q].FigureHint
+		default:
+			bad[i].Description = "must be " + specs[q].FigureHint
+		}
+	}
+	out := slices.Clone(bad)
+	if st := status.Convert(err); err != nil && st.Code() == codes.InvalidArgument {
+		for _, v := range fieldViolations(st) {
+			if q := question(v.Field); (q < 0 || !named[q]) && !slices.ContainsFunc(bad, func(b violation) bool {
+				return strings.HasPrefix(v.Field, b.Field+".")
+			}) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b violation) int { return cmp.Compare(question(a.Field), question(b.Field)) })
+	return out
+}
+
+// invalid is an InvalidArgument naming each field at fault.
+func invalid(vs []violation) *status.Status {
+	br := &errdetails.BadRequest{}
+	msgs := make([]string, len(vs))
+	for i, v := range vs {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+		msgs[i] = v.Field + ": " + v.Description
+	}
+	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
+	if withDetails, err := st.WithDetails(br); err == nil {
+		st = withDetails
+	}
+	return st
+}
+
+func fieldViolations(st *status.Status) []violation {
+	var vs []violation
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				vs = append(vs, violation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	return vs
 }
 
 func (h *handler) reply(w http.ResponseWriter, r *http.Request, resp proto.Message, err error) {
@@ -121,6 +206,8 @@ func (h *handler) reply(w http.ResponseWriter, r *http.Request, resp proto.Messa
 type violation struct {
 	Field       string `json:"field"`
 	Description string `json:"description"`
+	// kind is the field's, for a value of the body that did not read.
+	kind protoreflect.Kind
 }
 
 type errorBody struct {
@@ -151,14 +238,7 @@ func httpStatus(c codes.Code) int {
 }
 
 func writeError(w http.ResponseWriter, st *status.Status) {
-	body := errorBody{Code: codeName(st.Code()), Message: st.Message()}
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				body.Violations = append(body.Violations, violation{Field: v.GetField(), Description: v.GetDescription()})
-			}
-		}
-	}
+	body := errorBody{Code: codeName(st.Code()), Message: st.Message(), Violations: fieldViolations(st)}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httpStatus(st.Code()))
 	_ = json.NewEncoder(w).Encode(body)

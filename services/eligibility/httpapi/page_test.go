@@ -100,8 +100,9 @@ func do(ctx context.Context, t *testing.T, steps ...chromedp.Action[chromedp.Voi
 
 // A person answers the questions on the page in headless Chromium: with a
 // programme, its data answers what it can and the page shows it; an open
-// question, a fraction of a count, or an answer that contradicts its figure
-// is shown at the question; the verdict comes with a reason per question.
+// question, a figure that is not a number, a fraction of a count, or an
+// answer that contradicts its figure is shown at the question, all of them
+// at once; the verdict comes with a reason per question.
 func TestPageInChromium(t *testing.T) {
 	ctx := browser(t)
 	env := eligibilitytest.Start(t, sqldbtest.Open(t, sqldb.SQLite))
@@ -124,7 +125,7 @@ func TestPageInChromium(t *testing.T) {
 
 	// With the programme's data.
 	do(ctx, t, chromedp.Navigate(env.URL+"/eligibility?programme=tiered"), chromedp.WaitVisible(chromedp.ID("#q1-evidence")))
-	if ev := text(ctx, t, "#q1-evidence"); !strings.Contains(ev, "100% of sales identified") {
+	if ev := text(ctx, t, "#q1-evidence"); !strings.Contains(ev, "100% of in-store sales identified") {
 		t.Fatalf("identification evidence: %q", ev)
 	}
 	if ev := text(ctx, t, "#q3-evidence"); !strings.Contains(ev, "1 members enrolled") {
@@ -160,6 +161,22 @@ func TestPageInChromium(t *testing.T) {
 	if evidence := eval[int](ctx, t, `document.querySelectorAll(".evidence").length`); evidence != 0 {
 		t.Fatalf("%d evidence lines without a programme", evidence)
 	}
+	// Every problem at once, each at its question: a figure that is not a
+	// number, a fraction of a count, and the questions left open.
+	do(ctx, t, chromedp.SendKeys(chromedp.ID("#q1-figure"), "abc"), chromedp.SendKeys(chromedp.ID("#q3-figure"), "12.5"),
+		chromedp.Click(chromedp.ID("#score")), chromedp.WaitVisible(chromedp.ID("#q5-error")))
+	for q, want := range map[int]string{
+		1: "must be a share between 0 and 1, like 0.875", 2: "missing", 3: "must be a whole number of customer contacts",
+		4: "missing", 5: "missing",
+	} {
+		if e := text(ctx, t, fmt.Sprintf("#q%d-error", q)); !strings.Contains(e, want) {
+			t.Errorf("question %d: %q, want %q", q, e, want)
+		}
+	}
+	if e := text(ctx, t, "#form-error"); e != "Some answers need attention." {
+		t.Errorf("form error %q", e)
+	}
+	eval[string](ctx, t, `document.querySelector("#q1-figure").value = document.querySelector("#q3-figure").value = ""`)
 	do(ctx, t, chromedp.Click(chromedp.ID("#q1-no")), chromedp.Click(chromedp.ID("#q2-yes")),
 		chromedp.SendKeys(chromedp.ID("#q2-figure"), "5"), chromedp.SendKeys(chromedp.ID("#q3-figure"), "120000"),
 		chromedp.Click(chromedp.ID("#q4-no")), chromedp.Click(chromedp.ID("#q5-yes")),

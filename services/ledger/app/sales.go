@@ -63,6 +63,9 @@ type ProgrammeStats struct {
 	Members int64
 	// Buyers and their purchases (returns excluded) in (From, To].
 	Buyers, Purchases int64
+	// StorePurchases are the purchases made in store (channel POS), which
+	// the anonymous sales stores report compare with.
+	StorePurchases int64
 	// FirstPurchase is the programme's first purchase ever (zero: none).
 	FirstPurchase time.Time
 	// Anonymous sales reported for business days in the window, and the

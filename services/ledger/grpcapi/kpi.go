@@ -120,6 +120,6 @@ func (s *KpiServer) GetProgrammeStats(ctx context.Context, r *ledgerv1.GetProgra
 	return &ledgerv1.GetProgrammeStatsResponse{
 		ProgrammeId: st.ProgrammeID, WindowStart: ts(st.From), WindowEnd: ts(st.To), Members: st.Members,
 		Buyers: st.Buyers, Purchases: st.Purchases, FirstPurchaseAt: ts(st.FirstPurchase),
-		AnonymousTransactions: st.AnonymousTransactions, AnonymousStoreDays: st.AnonymousStoreDays,
+		AnonymousTransactions: st.AnonymousTransactions, AnonymousStoreDays: st.AnonymousStoreDays, StorePurchases: st.StorePurchases,
 	}, nil
 }

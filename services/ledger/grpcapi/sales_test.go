@@ -61,7 +61,7 @@ func TestAnonymousSalesAndProgrammeStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.GetMembers() != 3 || st.GetBuyers() != 2 || st.GetPurchases() != 3 || st.GetAnonymousTransactions() != 60 ||
+		if st.GetMembers() != 3 || st.GetBuyers() != 2 || st.GetPurchases() != 3 || st.GetStorePurchases() != 3 || st.GetAnonymousTransactions() != 60 ||
 			st.GetAnonymousStoreDays() != 2 || !st.GetFirstPurchaseAt().AsTime().Equal(date("2025-02-01")) ||
 			!st.GetWindowEnd().AsTime().Equal(now) || !st.GetWindowStart().AsTime().Equal(now.AddDate(-1, 0, 0)) {
 			t.Fatalf("stats %v", st)

@@ -248,9 +248,11 @@ func (t *txn) ProgrammeStats(ctx context.Context, st *app.ProgrammeStats, fromDa
 			(SELECT COALESCE(SUM(transactions), 0) FROM ledger_anonymous_sales
 				WHERE programme_id = $1 AND business_day > $4 AND business_day <= $5),
 			(SELECT COUNT(*) FROM ledger_anonymous_sales
-				WHERE programme_id = $1 AND business_day > $4 AND business_day <= $5)`,
+				WHERE programme_id = $1 AND business_day > $4 AND business_day <= $5),
+			(SELECT COUNT(*) FROM member_purchases p JOIN ledger_entries e ON e.entry_id = p.entry_id
+				WHERE p.programme_id = $1 AND p.occurred_at > $2 AND p.occurred_at <= $3 AND NOT p.is_return AND e.channel = 'pos')`,
 		st.ProgrammeID, from, to, fromDay, toDay).Scan(&st.Members, &st.Buyers, &st.Purchases, &first,
-		&st.AnonymousTransactions, &st.AnonymousStoreDays); err != nil {
+		&st.AnonymousTransactions, &st.AnonymousStoreDays, &st.StorePurchases); err != nil {
 		return fmt.Errorf("programme stats: %w", err)
 	}
 	st.FirstPurchase = fromUS(first)

@@ -19,7 +19,6 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
   return e;
 };
 const key = (field) => field.replace(/^answers\./, "");
-const integerFigure = (q) => q.question === "QUESTION_PORTFOLIO" || q.question === "QUESTION_TARGETED_ACTIONS";
 
 async function call(path, init) {
   const resp = await fetch(api + path, init);
@@ -107,9 +106,10 @@ function fieldError(field, message) {
   return true;
 }
 
+// answers are what the person gave, as typed: the service checks them
+// all and names every problem in one reply.
 function answers() {
   const out = {};
-  let ok = true;
   questions.forEach((q) => {
     const picked = document.querySelector(`input[name="${key(q.answerField)}"]:checked`);
     if (picked && picked.value) {
@@ -117,18 +117,12 @@ function answers() {
     }
     if (q.figureField) {
       const v = document.querySelector(`input[name="${key(q.figureField)}"]`).value.trim().replace(",", ".");
-      if (v === "") {
-        return;
+      if (v !== "") {
+        out[key(q.figureField)] = v;
       }
-      if (integerFigure(q) && !/^[0-9]+$/.test(v)) {
-        fieldError(q.figureField, "Give a whole number.");
-        ok = false;
-        return;
-      }
-      out[key(q.figureField)] = v;
     }
   });
-  return ok ? out : null;
+  return out;
 }
 
 function renderResult(r) {
@@ -151,22 +145,23 @@ async function score(ev) {
   ev.preventDefault();
   clearErrors();
   $("#result").hidden = true;
-  const a = answers();
-  if (!a) {
-    showFormError("Some answers need attention.");
-    return;
-  }
   const button = $("#score");
   button.disabled = true;
   try {
-    const body = { programmeId: $("#programme").value.trim(), answers: a };
+    const body = { programmeId: $("#programme").value.trim(), answers: answers() };
     renderResult(await call("/self-test", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
   } catch (e) {
-    const placed = (e.violations || []).map((v) => fieldError(v.field, v.description));
-    if (placed.length && placed.every(Boolean)) {
-      showFormError("Some answers need attention.");
-    } else {
+    // Each problem at its question; any other (the programme, say) above
+    // the button, by field.
+    const vs = e.violations || [];
+    const elsewhere = vs.filter((v) => !fieldError(v.field, v.description)).map((v) => `${v.field}: ${v.description}.`);
+    if (!vs.length) {
       showFormError(e);
+    } else {
+      if (elsewhere.length < vs.length) {
+        elsewhere.unshift("Some answers need attention.");
+      }
+      showFormError(elsewhere.join(" "));
     }
   } finally {
     button.disabled = false;

@@ -247,7 +247,9 @@ func (Verdict) EnumDescriptor() ([]byte, []int) {
 
 // Answers are the caller's, each optional: a yes or no, or a figure the
 // answer follows from. A figure and an answer to the same question must
-// agree.
+// agree. The service checks the answers and figures itself, so that one
+// reply names every problem in words; the rules below only bound the size
+// of a figure.
 type Answers struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	IdentifiesAllCustomers Answer                 `protobuf:"varint,1,opt,name=identifies_all_customers,json=identifiesAllCustomers,proto3,enum=fidelis.eligibility.v1.Answer" json:"identifies_all_customers,omitempty"`
@@ -255,15 +257,16 @@ type Answers struct {
 	// ("0.85"); yes only at 1.
 	IdentifiedShare string `protobuf:"bytes,2,opt,name=identified_share,json=identifiedShare,proto3" json:"identified_share,omitempty"`
 	LowRecurrence   Answer `protobuf:"varint,3,opt,name=low_recurrence,json=lowRecurrence,proto3,enum=fidelis.eligibility.v1.Answer" json:"low_recurrence,omitempty"`
-	// Purchases per customer per year, a decimal ("2.5"); yes below 3.
+	// Purchases per customer per year, a decimal of 0 or more ("2.5"); yes
+	// below 3.
 	PurchasesPerCustomerYear string `protobuf:"bytes,4,opt,name=purchases_per_customer_year,json=purchasesPerCustomerYear,proto3" json:"purchases_per_customer_year,omitempty"`
 	SmallPortfolio           Answer `protobuf:"varint,5,opt,name=small_portfolio,json=smallPortfolio,proto3,enum=fidelis.eligibility.v1.Answer" json:"small_portfolio,omitempty"`
-	// Customer contacts; yes below 50,000.
+	// Customer contacts, 0 or more; yes below 50,000.
 	Contacts           *int64 `protobuf:"varint,6,opt,name=contacts,proto3,oneof" json:"contacts,omitempty"`
 	WeaklyContested    Answer `protobuf:"varint,7,opt,name=weakly_contested,json=weaklyContested,proto3,enum=fidelis.eligibility.v1.Answer" json:"weakly_contested,omitempty"`
 	FewTargetedActions Answer `protobuf:"varint,8,opt,name=few_targeted_actions,json=fewTargetedActions,proto3,enum=fidelis.eligibility.v1.Answer" json:"few_targeted_actions,omitempty"`
-	// Targeted, personalised loyalty actions in the last 12 months; yes below
-	// 12.
+	// Targeted, personalised loyalty actions in the last 12 months, 0 or
+	// more; yes below 12.
 	TargetedActionsPerYear *int64 `protobuf:"varint,9,opt,name=targeted_actions_per_year,json=targetedActionsPerYear,proto3,oneof" json:"targeted_actions_per_year,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
@@ -888,17 +891,17 @@ var File_fidelis_eligibility_v1_eligibility_proto protoreflect.FileDescriptor
 
 const file_fidelis_eligibility_v1_eligibility_proto_rawDesc = "" +
 	"\n" +
-	"(fidelis/eligibility/v1/eligibility.proto\x12\x16fidelis.eligibility.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x06\n" +
-	"\aAnswers\x12b\n" +
-	"\x18identifies_all_customers\x18\x01 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerB\b\xbaH\x05\x82\x01\x02\x10\x01R\x16identifiesAllCustomers\x12Q\n" +
-	"\x10identified_share\x18\x02 \x01(\tB&\xbaH#r!2\x1f^$|^[0-9]{1,3}([.][0-9]{1,6})?$R\x0fidentifiedShare\x12O\n" +
-	"\x0elow_recurrence\x18\x03 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerB\b\xbaH\x05\x82\x01\x02\x10\x01R\rlowRecurrence\x12e\n" +
-	"\x1bpurchases_per_customer_year\x18\x04 \x01(\tB&\xbaH#r!2\x1f^$|^[0-9]{1,6}([.][0-9]{1,6})?$R\x18purchasesPerCustomerYear\x12Q\n" +
-	"\x0fsmall_portfolio\x18\x05 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0esmallPortfolio\x12(\n" +
-	"\bcontacts\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x00R\bcontacts\x88\x01\x01\x12S\n" +
-	"\x10weakly_contested\x18\a \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fweaklyContested\x12Z\n" +
-	"\x14few_targeted_actions\x18\b \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerB\b\xbaH\x05\x82\x01\x02\x10\x01R\x12fewTargetedActions\x12G\n" +
-	"\x19targeted_actions_per_year\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x01R\x16targetedActionsPerYear\x88\x01\x01B\v\n" +
+	"(fidelis/eligibility/v1/eligibility.proto\x12\x16fidelis.eligibility.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x05\n" +
+	"\aAnswers\x12X\n" +
+	"\x18identifies_all_customers\x18\x01 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerR\x16identifiesAllCustomers\x122\n" +
+	"\x10identified_share\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fidentifiedShare\x12E\n" +
+	"\x0elow_recurrence\x18\x03 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerR\rlowRecurrence\x12F\n" +
+	"\x1bpurchases_per_customer_year\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x18purchasesPerCustomerYear\x12G\n" +
+	"\x0fsmall_portfolio\x18\x05 \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerR\x0esmallPortfolio\x12\x1f\n" +
+	"\bcontacts\x18\x06 \x01(\x03H\x00R\bcontacts\x88\x01\x01\x12I\n" +
+	"\x10weakly_contested\x18\a \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerR\x0fweaklyContested\x12P\n" +
+	"\x14few_targeted_actions\x18\b \x01(\x0e2\x1e.fidelis.eligibility.v1.AnswerR\x12fewTargetedActions\x12>\n" +
+	"\x19targeted_actions_per_year\x18\t \x01(\x03H\x01R\x16targetedActionsPerYear\x88\x01\x01B\v\n" +
 	"\t_contactsB\x1c\n" +
 	"\x1a_targeted_actions_per_year\"r\n" +
 	"\bEvidence\x126\n" +

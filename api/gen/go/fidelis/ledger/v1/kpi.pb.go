@@ -1062,8 +1062,11 @@ type GetProgrammeStatsResponse struct {
 	// and how many store-days were reported.
 	AnonymousTransactions int64 `protobuf:"varint,8,opt,name=anonymous_transactions,json=anonymousTransactions,proto3" json:"anonymous_transactions,omitempty"`
 	AnonymousStoreDays    int64 `protobuf:"varint,9,opt,name=anonymous_store_days,json=anonymousStoreDays,proto3" json:"anonymous_store_days,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The purchases members made in store (channel POS) in the window: the
+	// identified sales the stores' anonymous ones compare with.
+	StorePurchases int64 `protobuf:"varint,10,opt,name=store_purchases,json=storePurchases,proto3" json:"store_purchases,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetProgrammeStatsResponse) Reset() {
@@ -1155,6 +1158,13 @@ func (x *GetProgrammeStatsResponse) GetAnonymousTransactions() int64 {
 func (x *GetProgrammeStatsResponse) GetAnonymousStoreDays() int64 {
 	if x != nil {
 		return x.AnonymousStoreDays
+	}
+	return 0
+}
+
+func (x *GetProgrammeStatsResponse) GetStorePurchases() int64 {
+	if x != nil {
+		return x.StorePurchases
 	}
 	return 0
 }
@@ -1266,7 +1276,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
 	"\x18GetProgrammeStatsRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xb9\x03\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xe2\x03\n" +
 	"\x19GetProgrammeStatsResponse\x12!\n" +
 	"\fprogramme_id\x18\x01 \x01(\tR\vprogrammeId\x12=\n" +
 	"\fwindow_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
@@ -1277,7 +1287,9 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\tpurchases\x18\x06 \x01(\x03R\tpurchases\x12F\n" +
 	"\x11first_purchase_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstPurchaseAt\x125\n" +
 	"\x16anonymous_transactions\x18\b \x01(\x03R\x15anonymousTransactions\x120\n" +
-	"\x14anonymous_store_days\x18\t \x01(\x03R\x12anonymousStoreDays2\xf1\x03\n" +
+	"\x14anonymous_store_days\x18\t \x01(\x03R\x12anonymousStoreDays\x12'\n" +
+	"\x0fstore_purchases\x18\n" +
+	" \x01(\x03R\x0estorePurchases2\xf1\x03\n" +
 	"\n" +
 	"KpiService\x12P\n" +
 	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12\\\n" +
