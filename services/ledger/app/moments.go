@@ -309,12 +309,8 @@ func (s *Service) scheduled(ctx context.Context) error {
 	if _, err := s.RunMoments(ctx, "", time.Time{}); err != nil {
 		return err
 	}
-	var runs []RFMRun
-	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		runs, err = tx.RFMRuns(ctx)
-		return err
-	}); err != nil {
+	runs, err := s.rfmRuns(ctx)
+	if err != nil {
 		return err
 	}
 	last := map[string]time.Time{}

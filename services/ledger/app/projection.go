@@ -350,12 +350,8 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil {
 		return err
 	}
-	var runs []RFMRun
-	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		runs, err = tx.RFMRuns(ctx)
-		return err
-	}); err != nil {
+	runs, err := s.rfmRuns(ctx)
+	if err != nil {
 		return err
 	}
 	for _, r := range runs {
@@ -364,4 +360,15 @@ func (s *Service) Rebuild(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// rfmRuns returns the RFM runs recorded, oldest first.
+func (s *Service) rfmRuns(ctx context.Context) ([]RFMRun, error) {
+	var runs []RFMRun
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		runs, err = tx.RFMRuns(ctx)
+		return err
+	})
+	return runs, err
 }

@@ -350,17 +350,8 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 	}
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if from == domain.RedemptionPending {
-			if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
+			if err := returnAllocation(ctx, tx, r); err != nil {
 				return err
-			}
-			reward, err := tx.Reward(ctx, r.RewardID)
-			if err != nil {
-				return err
-			}
-			if reward.MemberLimit > 0 {
-				if err := tx.ReturnLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey); err != nil {
-					return err
-				}
 			}
 			v, err := tx.Voucher(ctx, r.VoucherCode)
 			if err != nil {
@@ -516,6 +507,22 @@ func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionI
 	return s.result(ctx, r)
 }
 
+// returnAllocation gives back what a redemption allocated: its unit of
+// stock and, if the reward has one, its use of the member's limit.
+func returnAllocation(ctx context.Context, tx Tx, r *domain.Redemption) error {
+	if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
+		return err
+	}
+	reward, err := tx.Reward(ctx, r.RewardID)
+	if err != nil {
+		return err
+	}
+	if reward.MemberLimit > 0 {
+		return tx.ReturnLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey)
+	}
+	return nil
+}
+
 // refund finishes a cancellation: the ledger refunds the capture, and the
 // stock and the member's limit return.
 func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
@@ -525,17 +532,8 @@ func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
+		if err := returnAllocation(ctx, tx, r); err != nil {
 			return err
-		}
-		reward, err := tx.Reward(ctx, r.RewardID)
-		if err != nil {
-			return err
-		}
-		if reward.MemberLimit > 0 {
-			if err := tx.ReturnLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey); err != nil {
-				return err
-			}
 		}
 		next.Status, next.RefundEntryID, next.UpdatedAt = domain.RedemptionCancelled, ref, s.clock()
 		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCancelling); err != nil {
