@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -34,6 +38,7 @@ type benchFlags struct {
 	members  int
 	mix      string
 	conns    int
+	key      clientKey
 
 	cpuProfile string
 }
@@ -50,6 +55,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.mix, "mix", "earn=80,burn=20", "operation mix in percent")
 	fs.IntVar(&f.conns, "conns", 4, "gRPC connections shared by the clients")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.key.register(fs, "with --addr: the API key to call with, of a principal with the pos (or ecommerce) and service roles")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,16 +79,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer os.RemoveAll(dir)
 			f.db = "sqlite:" + filepath.Join(dir, "bench.db")
 		}
-		a, stop, err := inProcess(ctx, &f.serveFlags, log)
+		// The bench's principal: enrols, earns and burns, seeds balances
+		// of 100,000,000 explicit points, and is not rate limited.
+		a, key, stop, err := inProcess(ctx, &f.serveFlags, log, "bench", []string{"pos", "service"})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		addr = a
+		addr, f.key.key = a, key
 	}
 	var clients []ledgerv1.LedgerServiceClient
 	for range max(f.conns, 1) {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := f.key.dial(addr, f.peerCA)
 		if err != nil {
 			return err
 		}
@@ -121,20 +129,77 @@ type mixEntry struct {
 }
 
 // inProcess starts the services on f's database and serves them on a
-// loopback port, for a command that drives them over gRPC.
-func inProcess(ctx context.Context, f *serveFlags, log *slog.Logger) (string, func(), error) {
+// loopback port, for a command that drives them over gRPC as a principal
+// of its own that lives in this process only (named after the command,
+// with the roles, bound to every programme, not rate limited), whose key
+// it returns.
+func inProcess(ctx context.Context, f *serveFlags, log *slog.Logger, command string, roles []string) (string, string, func(), error) {
 	h, err := host.Start(ctx, f.host(), log)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
+	}
+	key, err := h.LocalKey("cli:"+command, roles)
+	if err != nil {
+		h.Close()
+		return "", "", nil, err
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.Close()
-		return "", nil, err
+		return "", "", nil, err
 	}
 	go func() { _ = h.GRPC.Serve(lis) }()
-	return lis.Addr().String(), func() { h.Stop(5 * time.Second); h.Close() }, nil
+	return lis.Addr().String(), key, func() { h.Stop(5 * time.Second); h.Close() }, nil
 }
+
+// clientKey is the API key a command calls a server with.
+type clientKey struct{ key, file string }
+
+func (k *clientKey) register(fs *flag.FlagSet, what string) {
+	fs.StringVar(&k.key, "key", envOr("FIDELIS_API_KEY", ""), what+" (env FIDELIS_API_KEY)")
+	fs.StringVar(&k.file, "key-file", "", "the file holding --key")
+}
+
+// dial connects to addr with the key: over TLS when peerCA names the CA
+// that signed the server's certificate, else in plaintext (loopback, or a
+// mesh that encrypts).
+func (k *clientKey) dial(addr, peerCA string) (*grpc.ClientConn, error) {
+	if k.key == "" && k.file != "" {
+		b, err := os.ReadFile(k.file)
+		if err != nil {
+			return nil, fmt.Errorf("--key-file: %w", err)
+		}
+		k.key = strings.TrimSpace(string(b))
+	}
+	if k.key == "" {
+		return nil, errors.New("the server wants an API key: give --key or --key-file")
+	}
+	tc := insecure.NewCredentials()
+	if peerCA != "" {
+		pem, err := os.ReadFile(peerCA)
+		if err != nil {
+			return nil, fmt.Errorf("--peer-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--peer-ca %s: no certificate", peerCA)
+		}
+		tc = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(tc), grpc.WithPerRPCCredentials(keyCredentials{k.key, peerCA != ""}))
+}
+
+// keyCredentials send an API key with every call.
+type keyCredentials struct {
+	key string
+	tls bool
+}
+
+func (b keyCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.key}, nil
+}
+
+func (b keyCredentials) RequireTransportSecurity() bool { return b.tls }
 
 func parseMix(s string) ([]mixEntry, error) {
 	var out []mixEntry

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -31,6 +29,8 @@ func kpi(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", now.AddDate(0, -1, 0).Format(time.DateOnly), "period start (YYYY-MM-DD, UTC)")
 	to := fs.String("to", now.Format(time.DateOnly), "period end, exclusive (YYYY-MM-DD, UTC)")
 	refresh := fs.Bool("refresh", false, "refresh the KPI tables (monthly figures, cohorts, churn model) first")
+	var key clientKey
+	key.register(fs, "with --addr: the API key to call with, of a principal with the bi role (and operator's to --refresh)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,14 +49,14 @@ func kpi(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	target := *addr
 	if target == "" {
-		a, stop, err := inProcess(ctx, &f, log)
+		a, k, stop, err := inProcess(ctx, &f, log, "kpi", []string{"bi", "operator"})
 		if err != nil {
 			return err
 		}
 		defer stop()
-		target = a
+		target, key.key = a, k
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := key.dial(target, f.peerCA)
 	if err != nil {
 		return err
 	}

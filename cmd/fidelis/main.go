@@ -4,6 +4,7 @@
 //	fidelis migrate  bring the database schema up to date
 //	fidelis bench    drive Earn/Burn load over gRPC and report latency
 //	fidelis kpi      print a programme's churn, retention and points KPIs
+//	fidelis keys     create, list, rotate and revoke API keys
 package main
 
 import (
@@ -42,6 +43,7 @@ commands:
   migrate  bring the database schema up to date
   bench    drive Earn/Burn load over gRPC and print throughput and latency
   kpi      print a programme's churn, retention and points KPIs for a period
+  keys     create, list, rotate and revoke API keys on the database
 
 Run "fidelis <command> -h" for a command's flags.
 `
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench(ctx, args, stdout, stderr)
 	case "kpi":
 		return kpi(ctx, args, stdout, stderr)
+	case "keys":
+		return keys(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -19,6 +19,7 @@ type serveFlags struct {
 	commonFlags
 	listen       string
 	httpListen   string
+	opsListen    string
 	config       string
 	services     string
 	ledgerAddr   string
@@ -31,16 +32,27 @@ type serveFlags struct {
 	maxConns     int
 	maxBatch     int
 	jobsEvery    time.Duration
-	// The operators' token for PartnerAdminService, or its file.
-	partnersAdminToken     string
-	partnersAdminTokenFile string
+
+	adminKeyFile   string
+	serviceKeyFile string
+	tlsCert        string
+	tlsKey         string
+	clientCA       string
+	peerCA         string
+	insecure       bool
+	keyCacheTTL    time.Duration
+	ratePrincipal  float64
+	rateAddress    float64
+	maxStreams     int
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.commonFlags.register(fs)
 	fs.StringVar(&f.listen, "listen", envOr("FIDELIS_LISTEN", "127.0.0.1:8443"), "gRPC listen address (env FIDELIS_LISTEN)")
 	fs.StringVar(&f.httpListen, "http-listen", envOr("FIDELIS_HTTP_LISTEN", "127.0.0.1:8080"),
-		"HTTP listen address for /healthz and the web pages; empty disables it (env FIDELIS_HTTP_LISTEN)")
+		"HTTP listen address for the web page and JSON API of the eligibility test; empty disables it (env FIDELIS_HTTP_LISTEN)")
+	fs.StringVar(&f.opsListen, "ops-listen", envOr("FIDELIS_OPS_LISTEN", "127.0.0.1:8081"),
+		"operations port, plaintext, health only: gRPC health checks and GET /healthz; empty disables it (env FIDELIS_OPS_LISTEN)")
 	fs.StringVar(&f.config, "config", envOr("FIDELIS_CONFIG", ""), "programme configuration file (env FIDELIS_CONFIG; default: built in)")
 	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"),
 		"services to run, comma-separated: "+strings.Join(host.AllServices(), ", ")+", or all (env FIDELIS_SERVICES)")
@@ -58,11 +70,22 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "most requests group-committed in one ledger transaction")
 	fs.DurationVar(&f.jobsEvery, "jobs-every", time.Hour,
 		"how often to run tier evaluation, moments and due RFM runs; 0 disables them in this process")
-	fs.StringVar(&f.partnersAdminTokenFile, "partners-admin-token-file", envOr("FIDELIS_PARTNERS_ADMIN_TOKEN_FILE", ""),
-		"file holding the operators' token for PartnerAdminService, also sent by the eligibility test to partners elsewhere "+
-			"(env FIDELIS_PARTNERS_ADMIN_TOKEN_FILE, or the token itself in FIDELIS_PARTNERS_ADMIN_TOKEN; "+
-			"default on a SQLite file: generated into <file>.partners-admin-token)")
-	f.partnersAdminToken = envOr("FIDELIS_PARTNERS_ADMIN_TOKEN", "")
+	fs.StringVar(&f.adminKeyFile, "admin-key-file", envOr("FIDELIS_ADMIN_KEY_FILE", ""),
+		"file holding the first operator key: registered if it exists, else made (mode 0600) unless the admin principal has a key "+
+			"(env FIDELIS_ADMIN_KEY_FILE; default on a SQLite file: <file>.admin-key)")
+	fs.StringVar(&f.serviceKeyFile, "service-key-file", envOr("FIDELIS_SERVICE_KEY_FILE", ""),
+		"file holding the API key (of a principal with the service role) sent to the services called elsewhere (env FIDELIS_SERVICE_KEY_FILE)")
+	fs.StringVar(&f.tlsCert, "tls-cert", envOr("FIDELIS_TLS_CERT", ""), "PEM certificate chain of the gRPC and HTTP servers, also presented to services called elsewhere; reloaded when it changes (env FIDELIS_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "tls-key", envOr("FIDELIS_TLS_KEY", ""), "PEM private key of --tls-cert (env FIDELIS_TLS_KEY)")
+	fs.StringVar(&f.clientCA, "client-ca", envOr("FIDELIS_CLIENT_CA", ""),
+		"PEM CA bundle: clients must present a certificate it signed (mTLS); its common name names a principal (env FIDELIS_CLIENT_CA)")
+	fs.StringVar(&f.peerCA, "peer-ca", envOr("FIDELIS_PEER_CA", ""), "PEM CA bundle that verifies the services called elsewhere (default: the system's) (env FIDELIS_PEER_CA)")
+	fs.BoolVar(&f.insecure, "insecure", envOr("FIDELIS_INSECURE", "") == "true",
+		"allow plaintext gRPC and HTTP on addresses other than loopback, and plaintext calls to services elsewhere (behind a TLS-terminating mesh) (env FIDELIS_INSECURE=true)")
+	fs.DurationVar(&f.keyCacheTTL, "key-cache-ttl", 10*time.Second, "how long a key or principal read from the database is trusted: a key revoked on another replica stops here within it")
+	fs.Float64Var(&f.ratePrincipal, "rate-limit", 1000, "requests per second of a principal on this replica, unless its own limit says otherwise (bursts of twice)")
+	fs.Float64Var(&f.rateAddress, "rate-limit-address", 5000, "requests per second from one client address on this replica (services excepted)")
+	fs.IntVar(&f.maxStreams, "max-streams", 8, "event streams a principal may have open on this replica")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -77,6 +100,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := f.checkTransport(); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -88,25 +114,51 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer h.Close()
 
-	var httpSrv *http.Server
-	if f.httpListen != "" {
-		httpSrv = &http.Server{Addr: f.httpListen, Handler: h.HTTP(), ReadHeaderTimeout: 10 * time.Second}
-		hl, err := net.Listen("tcp", f.httpListen)
+	var httpSrvs []*http.Server
+	serveHTTP := func(name, addr string, srv *http.Server, tls bool) error {
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("http listen: %w", err)
+			return fmt.Errorf("%s listen: %w", name, err)
 		}
+		httpSrvs = append(httpSrvs, srv)
 		go func() {
-			if err := httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server", slog.Any("error", err))
+			var err error
+			if tls {
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(name+" server", slog.Any("error", err))
 			}
 		}()
-		log.Info("http listening", slog.String("addr", hl.Addr().String()))
+		log.Info(name+" listening", slog.String("addr", l.Addr().String()), slog.Bool("tls", tls))
+		return nil
+	}
+	if f.httpListen != "" {
+		srv := &http.Server{Handler: h.HTTP(), ReadHeaderTimeout: 10 * time.Second}
+		if h.TLS != nil {
+			srv.TLSConfig = h.TLS.ServerConfig()
+		}
+		if err := serveHTTP("http", f.httpListen, srv, h.TLS != nil); err != nil {
+			return err
+		}
+	}
+	if f.opsListen != "" {
+		// Plaintext HTTP/1.1 and HTTP/2 (kubelet's gRPC probes speak h2c).
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Handler: h.Ops(), ReadHeaderTimeout: 10 * time.Second, Protocols: &protocols}
+		if err := serveHTTP("ops", f.opsListen, srv, false); err != nil {
+			return err
+		}
 	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- h.GRPC.Serve(lis) }()
-	log.Info("fidelis serving", slog.String("grpc", lis.Addr().String()), slog.String("db", dialectOf(f.db)),
-		slog.String("version", version))
+	log.Info("fidelis serving", slog.String("grpc", lis.Addr().String()), slog.Bool("tls", h.TLS != nil),
+		slog.String("db", dialectOf(f.db)), slog.String("version", version))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("grpc serve: %w", err)
@@ -116,19 +168,45 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if !h.Stop(20 * time.Second) {
 		log.Warn("graceful stop timed out; connections closed")
 	}
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = httpSrv.Shutdown(sctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range httpSrvs {
+		_ = srv.Shutdown(sctx)
+	}
+	return nil
+}
+
+// checkTransport refuses plaintext on an address other than loopback,
+// unless told otherwise: every call carries a credential.
+func (f *serveFlags) checkTransport() error {
+	tls := f.tlsCert != "" || f.tlsKey != ""
+	if tls && (f.tlsCert == "" || f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.clientCA != "" && !tls {
+		return errors.New("--client-ca needs --tls-cert and --tls-key: client certificates are checked over TLS")
+	}
+	if tls || f.insecure {
+		return nil
+	}
+	for flag, addr := range map[string]string{"--listen": f.listen, "--http-listen": f.httpListen} {
+		if addr != "" && !host.Loopback(addr) {
+			return fmt.Errorf("%s %s: refusing to serve in plaintext beyond loopback, where credentials would cross the network in clear: "+
+				"give --tls-cert and --tls-key, or --insecure behind a TLS-terminating proxy or mesh", flag, addr)
+		}
 	}
 	return nil
 }
 
 func (f *serveFlags) host() host.Config {
 	return host.Config{
-		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr, DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
+		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr,
+		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
-		PartnersAdminToken: f.partnersAdminToken, PartnersAdminTokenFile: f.partnersAdminTokenFile,
+		AdminKeyFile: f.adminKeyFile, ServiceKeyFile: f.serviceKeyFile,
+		TLS:      host.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, ClientCA: f.clientCA, PeerCA: f.peerCA},
+		Insecure: f.insecure, KeyCacheTTL: f.keyCacheTTL,
+		Limits: host.Limits{PerPrincipal: f.ratePrincipal, PerAddress: f.rateAddress, StreamsPerPrincipal: f.maxStreams},
 	}
 }
 

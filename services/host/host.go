@@ -1,15 +1,15 @@
 // Package host runs Fidelis services in one process: it opens the
-// database, applies migrations, sets up telemetry, and registers the chosen
-// services on one gRPC server. Services call each other through gRPC even
-// in one process (over an internal loopback listener), so the boundaries
-// stay what they are when the services run apart.
+// database, applies migrations, sets up telemetry, access control and TLS,
+// and registers the chosen services on a gRPC server. Services call each
+// other through gRPC even in one process (over an internal loopback
+// listener, with credentials of their own that live in this process only),
+// so the boundaries stay what they are when the services run apart.
 package host
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,16 +20,24 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
+	accessapi "github.com/fidelis-loyalty/fidelis/services/access/grpcapi"
+	accessstore "github.com/fidelis-loyalty/fidelis/services/access/store"
 	eligibilityapp "github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	eligibilityapi "github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
 	eligibilityhttp "github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
+	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
+	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
@@ -38,7 +46,6 @@ import (
 	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
-	partnersdomain "github.com/fidelis-loyalty/fidelis/services/partners/domain"
 	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
@@ -84,19 +91,34 @@ type Config struct {
 	MaxBatch int
 	// MaxConns sizes the database pool of a server engine.
 	MaxConns int
-	// PartnersAdminToken is the operators' token for PartnerAdminService
-	// (which the eligibility test also sends to partners elsewhere), or
-	// PartnersAdminTokenFile the file holding it. With neither, partners
-	// running here keep a generated one beside a SQLite database file, in
-	// <file>.partners-admin-token (0600); on other databases they generate
-	// one known to this process only, closing the service to operators.
-	PartnersAdminToken     string
-	PartnersAdminTokenFile string
 	// JobsEvery is how often the time-driven jobs run (tier evaluation,
 	// moments, RFM when due); 0 disables them in this process.
 	JobsEvery time.Duration
 	Version   string
+
+	// AdminKeyFile holds the first operator key (see AdminKeyFile()).
+	AdminKeyFile string
+	// ServiceKeyFile holds the API key (of a principal with the service
+	// role) this process sends to the services it calls elsewhere
+	// (LedgerAddr, RewardsAddr, PartnersAddr).
+	ServiceKeyFile string
+	// TLS names the certificate and key of the servers and of the dials to
+	// services elsewhere (mTLS), the client CA that servers then require,
+	// and the CA that verifies the services dialled. Without Cert: plaintext.
+	TLS TLSFiles
+	// Insecure allows plaintext dials to services that are not on loopback.
+	Insecure bool
+	// KeyCacheTTL bounds how long a key revoked on another replica keeps
+	// working here (default 10s).
+	KeyCacheTTL time.Duration
+	Limits      Limits
 }
+
+// TLSFiles name the PEM files of TLS (see certs.Files).
+type TLSFiles = certs.Files
+
+// Limits are the abuse limits (see authz.Limits).
+type Limits = authz.Limits
 
 // services resolves the configured service list.
 func (c *Config) services() ([]string, error) {
@@ -113,12 +135,22 @@ func (c *Config) services() ([]string, error) {
 
 // Host is the running services.
 type Host struct {
-	GRPC        *grpcserver.Server
+	// GRPC is the server for clients; serve it on the public listener.
+	GRPC *grpcserver.Server
+	// Health is the health of every server of the process (the operations
+	// port's too).
+	Health      *health.Server
+	Access      *accessapp.Service
 	Ledger      *ledgerapp.Service
 	Rewards     *rewardsapp.Service
 	Partners    *partnersapp.Service
 	Eligibility *eligibilityapp.Service
 	Dialect     sqldb.Dialect
+	// TLS is the servers' TLS material; nil when they serve plaintext.
+	TLS *certs.Reloader
+	// internal serves the calls between the services of this process, in
+	// plaintext on loopback.
+	internal *grpcserver.Server
 	// self is a connection to this process's services, for the HTTP edge.
 	self    *grpc.ClientConn
 	log     *slog.Logger
@@ -144,7 +176,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if err != nil {
 		return nil, err
 	}
-	h = &Host{}
+	h = &Host{log: log}
 	opened := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
@@ -162,23 +194,33 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			log.Warn("telemetry shutdown", slog.Any("error", err))
 		}
 	})
-	// The eligibility test keeps no data: run alone, it needs no database.
-	var db *sqldb.DB
-	if slices.ContainsFunc(services, func(s string) bool { return s != Eligibility }) {
-		if db, err = sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns}); err != nil {
-			return nil, err
-		}
-		h.Dialect = db.Dialect
-		h.onClose(func() { db.Close() })
-		if c.Migrate {
-			if err := migrate(ctx, db, services, log); err != nil {
-				return nil, err
-			}
-		}
-	}
-	adminToken, err := partnersAdminToken(c, db, services, log)
+	// Every service authenticates its callers against the keys in the
+	// database, so every service opens it.
+	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns})
 	if err != nil {
 		return nil, err
+	}
+	h.Dialect = db.Dialect
+	h.onClose(func() { db.Close() })
+	if c.Migrate {
+		if err := migrate(ctx, db, services, log); err != nil {
+			return nil, err
+		}
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var jobs sync.WaitGroup
+	h.onClose(func() { stop(); jobs.Wait() })
+
+	access := accessapp.New(accessstore.New(db), accessapp.Options{CacheTTL: c.KeyCacheTTL, Logger: log})
+	h.Access = access
+	jobs.Go(func() { access.RunAuditLog(bg) }) // stops after the servers: their last calls are written
+	if err := h.bootstrapAdmin(ctx, c, db); err != nil {
+		return nil, err
+	}
+	if c.TLS.Cert != "" || c.TLS.Key != "" || c.TLS.ClientCA != "" {
+		if h.TLS, err = certs.Watch(bg, c.TLS, certs.Options{Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	// The internal listener carries calls between services of this process.
 	internal, err := net.Listen("tcp", "127.0.0.1:0")
@@ -186,10 +228,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		return nil, fmt.Errorf("internal listener: %w", err)
 	}
 	h.onClose(func() { internal.Close() })
-
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var jobs sync.WaitGroup
-	h.onClose(func() { stop(); jobs.Wait() })
 
 	if slices.Contains(services, Ledger) {
 		cfg, err := LoadProgrammes(c.ProgrammeConfig)
@@ -203,116 +241,197 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		h.Ledger = ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
 		h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	}
-	// conn dials a service: here through the internal listener, elsewhere
-	// at its address ("" when it runs nowhere we know).
-	conns := map[string]*grpc.ClientConn{}
-	conn := func(here bool, addr string) (*grpc.ClientConn, error) {
-		if here {
-			addr = internal.Addr().String()
-		}
-		if addr == "" {
-			return nil, nil
-		}
-		if c, ok := conns[addr]; ok {
-			return c, nil
-		}
-		c, err := grpcserver.Dial(addr, tel)
-		if err != nil {
-			return nil, err
-		}
-		h.onClose(func() { c.Close() })
-		conns[addr] = c
-		return c, nil
-	}
-	var ledgerConn *grpc.ClientConn
+	d := dialer{ctx: ctx, h: h, c: c, tel: tel, internal: internal.Addr().String(), process: "service:" + strings.Join(services, ".")}
 	if slices.Contains(services, Rewards) || slices.Contains(services, Partners) || slices.Contains(services, Eligibility) {
 		if h.Ledger == nil && c.LedgerAddr == "" {
 			return nil, errors.New("rewards, partners and eligibility need the ledger: run it here too, or give its address")
 		}
-		if ledgerConn, err = conn(h.Ledger != nil, c.LedgerAddr); err != nil {
+	}
+	if slices.Contains(services, Rewards) {
+		conn, err := d.dial("fidelis-rewards", h.Ledger != nil, c.LedgerAddr)
+		if err != nil {
 			return nil, err
 		}
+		h.Rewards = rewardsapp.New(rewardsstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
+			rewardsapp.Options{Logger: log})
 	}
-	ledgerClient, statusClient := ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn)
-	if slices.Contains(services, Rewards) {
-		h.Rewards = rewardsapp.New(rewardsstore.New(db), ledgerClient, statusClient, rewardsapp.Options{Logger: log})
-	}
-	opts := grpcserver.Options{Logger: log, Telemetry: tel}
 	if slices.Contains(services, Partners) {
-		operator, err := partnersdomain.ParseOperatorToken(adminToken)
+		conn, err := d.dial("fidelis-partners", h.Ledger != nil, c.LedgerAddr)
 		if err != nil {
-			return nil, fmt.Errorf("partners admin token: %w", err)
+			return nil, err
 		}
-		h.Partners = partnersapp.New(partnersstore.New(db), ledgerClient, statusClient, partnersapp.Options{Logger: log, Operator: operator})
-		opts.Guards = append(opts.Guards, partnersapi.Auth(h.Partners, log))
+		keys, audit := PartnerPorts(h.Access)
+		h.Partners = partnersapp.New(partnersstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
+			keys, audit, partnersapp.Options{Logger: log})
 	}
 	if slices.Contains(services, Eligibility) {
-		src := eligibilityapp.Sources{Ledger: ledgerClient, Kpi: ledgerv1.NewKpiServiceClient(ledgerConn)}
-		rc, err := conn(h.Rewards != nil, c.RewardsAddr)
+		const who = "fidelis-eligibility"
+		conn, err := d.dial(who, h.Ledger != nil, c.LedgerAddr)
 		if err != nil {
 			return nil, err
 		}
-		if rc != nil {
+		src := eligibilityapp.Sources{Ledger: ledgerv1.NewLedgerServiceClient(conn), Kpi: ledgerv1.NewKpiServiceClient(conn)}
+		if rc, err := d.dial(who, h.Rewards != nil, c.RewardsAddr); err != nil {
+			return nil, err
+		} else if rc != nil {
 			src.Rewards = rewardsv1.NewRewardsServiceClient(rc)
 		}
-		if h.Partners != nil || c.PartnersAddr != "" {
-			// Partner offers are read from PartnerAdminService, as an operator.
-			addr := c.PartnersAddr
-			if h.Partners != nil {
-				addr = internal.Addr().String()
-			}
-			if adminToken == "" {
-				return nil, fmt.Errorf("the eligibility test reads partner offers at %s with the partners admin token: none given", addr)
-			}
-			pc, err := grpcserver.Dial(addr, tel, grpc.WithPerRPCCredentials(partnersapi.OperatorCredentials(adminToken)))
-			if err != nil {
-				return nil, err
-			}
-			h.onClose(func() { pc.Close() })
+		if pc, err := d.dial(who, h.Partners != nil, c.PartnersAddr); err != nil {
+			return nil, err
+		} else if pc != nil {
 			src.Partners = partnersv1.NewPartnerAdminServiceClient(pc)
 		}
 		h.Eligibility = eligibilityapp.New(src, log)
-		if h.self, err = conn(true, ""); err != nil {
+		if h.self, err = grpcserver.Dial(internal.Addr().String(), tel, nil, nil); err != nil {
 			return nil, err
 		}
+		h.onClose(func() { h.self.Close() })
 	}
-	h.log = log
-	srv, err := grpcserver.New(opts)
-	if err != nil {
+
+	guard := authz.New(authz.Options{Auth: h.Access, Audit: h.Access, Limits: c.Limits, Logger: log})
+	h.Health = health.NewServer()
+	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health}
+	if h.internal, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
-	h.GRPC = srv
-	var serving []string
+	if h.TLS != nil {
+		opts.Creds = credentials.NewTLS(h.TLS.ServerConfig())
+	}
+	if h.GRPC, err = grpcserver.New(opts); err != nil {
+		return nil, err
+	}
+	serving := h.register(h.GRPC)
+	h.register(h.internal)
 	if a := h.Ledger; a != nil {
-		ledgerapi.Register(srv, a, log)
-		ledgerapi.RegisterStatus(srv, a, log)
-		ledgerapi.RegisterKpi(srv, a, log)
-		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName, ledgerapi.KpiServiceName)
 		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
 		if c.JobsEvery > 0 {
 			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
 		}
 	}
 	if r := h.Rewards; r != nil {
+		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
+	}
+	if p := h.Partners; p != nil {
+		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
+	}
+	h.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range serving {
+		h.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	go func() { _ = h.internal.Serve(internal) }() // registration is over
+	return h, nil
+}
+
+// register adds the services of this process to a server and returns
+// their names.
+func (h *Host) register(srv *grpcserver.Server) []string {
+	log := h.log
+	accessapi.Register(srv, h.Access, log)
+	serving := []string{accessapi.ServiceName}
+	if a := h.Ledger; a != nil {
+		ledgerapi.Register(srv, a, log)
+		ledgerapi.RegisterStatus(srv, a, log)
+		ledgerapi.RegisterKpi(srv, a, log)
+		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName, ledgerapi.KpiServiceName)
+	}
+	if r := h.Rewards; r != nil {
 		rewardsapi.Register(srv, r, log, nil)
 		serving = append(serving, rewardsapi.ServiceName)
-		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
 	}
 	if p := h.Partners; p != nil {
 		partnersapi.Register(srv, p, log)
 		serving = append(serving, partnersapi.ServiceName, partnersapi.AdminServiceName)
-		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
 	}
 	if e := h.Eligibility; e != nil {
 		eligibilityapi.Register(srv, e, log)
 		serving = append(serving, eligibilityapi.ServiceName)
 	}
-	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range serving {
-		srv.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	return serving
+}
+
+// dialer connects the services of this process to the services they call:
+// those that run here through the internal listener, with a credential
+// that exists in this process only; those elsewhere at their address, over
+// TLS (or plaintext where allowed), with the service key of the process.
+type dialer struct {
+	ctx      context.Context
+	h        *Host
+	c        Config
+	tel      *telemetry.Providers
+	internal string
+	// process names the principal of the service key, if it registers it.
+	process string
+	key     string
+}
+
+// dial connects as the service named who; nil when the service called
+// runs nowhere known.
+func (d *dialer) dial(who string, here bool, addr string) (*grpc.ClientConn, error) {
+	if here {
+		key, err := d.h.Access.InternalKey(principal.System(who))
+		if err != nil {
+			return nil, err
+		}
+		return d.connect(d.internal, nil, authz.ServiceCredentials(key, false))
 	}
-	go func() { _ = srv.Serve(internal) }() // registration is over
-	return h, nil
+	if addr == "" {
+		return nil, nil
+	}
+	if d.key == "" {
+		if d.c.ServiceKeyFile == "" {
+			return nil, fmt.Errorf("%s calls %s with a service key: give --service-key-file", who, addr)
+		}
+		b, err := os.ReadFile(d.c.ServiceKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("service key: %w", err)
+		}
+		// A key from a Secret (`fidelis keys generate`) is registered on
+		// first use, for a principal of this process's services; one made
+		// with `fidelis keys create` is there already.
+		key := strings.TrimSpace(string(b))
+		usable, err := d.h.Access.ImportKey(d.ctx, key, principal.System(d.process))
+		if err != nil {
+			return nil, fmt.Errorf("service key file %s: %w", d.c.ServiceKeyFile, err)
+		}
+		if !usable {
+			return nil, fmt.Errorf("service key file %s: the key is revoked or has expired", d.c.ServiceKeyFile)
+		}
+		d.key = key
+	}
+	if d.h.TLS != nil {
+		host, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "dns:///"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		return d.connect(addr, credentials.NewTLS(d.h.TLS.ClientConfig(host)), authz.ServiceCredentials(d.key, true))
+	}
+	if !d.c.Insecure && !Loopback(addr) {
+		return nil, fmt.Errorf("%s would call %s in plaintext: give --tls-cert and --tls-key (and --peer-ca), or --insecure", who, addr)
+	}
+	return d.connect(addr, nil, authz.ServiceCredentials(d.key, false))
+}
+
+func (d *dialer) connect(addr string, tc credentials.TransportCredentials, call credentials.PerRPCCredentials) (*grpc.ClientConn, error) {
+	conn, err := grpcserver.Dial(addr, d.tel, tc, call)
+	if err != nil {
+		return nil, err
+	}
+	d.h.onClose(func() { conn.Close() })
+	return conn, nil
+}
+
+// Loopback tells whether a listen or dial address is on loopback only
+// ("localhost:8443", "127.0.0.1:0", "[::1]:80"; not ":8443").
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "dns:///"))
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (h *Host) onClose(f func()) { h.closers = append(h.closers, f) }
@@ -326,8 +445,8 @@ func (h *Host) Close() {
 	h.closers = nil
 }
 
-// HTTP serves /healthz (the gRPC health of the whole server) and, with the
-// eligibility service, its JSON API and page (see eligibility/httpapi).
+// HTTP serves, with the eligibility service, its JSON API and page (see
+// eligibility/httpapi); their calls carry the request's credentials.
 func (h *Host) HTTP() http.Handler {
 	mux := http.NewServeMux()
 	if h.Eligibility != nil {
@@ -336,30 +455,51 @@ func (h *Host) HTTP() http.Handler {
 		mux.Handle("/eligibility/", api)
 		mux.Handle("/api/v1/eligibility/", api)
 	}
+	return mux
+}
+
+// Ops serves the operations port, in plaintext, and nothing but health:
+// gRPC health checks (grpc.health.v1, for kubelet's gRPC probes and load
+// balancers, which have no credential and speak no TLS) and GET /healthz.
+// Serve it with unencrypted HTTP/2 enabled.
+func (h *Host) Ops() http.Handler {
+	grpcHealth := grpcserver.NewHealthOnly(h.Health)
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		resp, err := h.GRPC.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		resp, err := h.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			http.Error(w, "not serving", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			grpcHealth.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
-// Stop stops the gRPC server gracefully, forcing it after timeout.
+// Stop stops the gRPC servers gracefully, forcing them after timeout.
 func (h *Host) Stop(timeout time.Duration) bool {
-	h.GRPC.Health.Shutdown() // probes see NOT_SERVING while in-flight calls finish
+	h.Health.Shutdown() // probes see NOT_SERVING while in-flight calls finish
 	if h.Ledger != nil {
 		h.Ledger.Drain() // event streams end; their clients resume elsewhere
 	}
 	stopped := make(chan struct{})
-	go func() { h.GRPC.GracefulStop(); close(stopped) }()
+	go func() {
+		h.GRPC.GracefulStop()
+		h.internal.GracefulStop()
+		close(stopped)
+	}()
 	select {
 	case <-stopped:
 		return true
 	case <-time.After(timeout):
 		h.GRPC.Stop()
+		h.internal.Stop()
 		return false
 	}
 }
@@ -376,63 +516,12 @@ func LoadProgrammes(path string) (*domain.Config, error) {
 	return domain.ParseConfig(data)
 }
 
-// partnersAdminToken is the operators' token for PartnerAdminService (see
-// Config.PartnersAdminToken); "" when none is given and partners do not run
-// here.
-func partnersAdminToken(c Config, db *sqldb.DB, services []string, log *slog.Logger) (string, error) {
-	switch {
-	case c.PartnersAdminToken != "" && c.PartnersAdminTokenFile != "":
-		return "", errors.New("partners admin token: give the token or its file, not both")
-	case c.PartnersAdminTokenFile != "":
-		b, err := os.ReadFile(c.PartnersAdminTokenFile)
-		if err != nil {
-			return "", fmt.Errorf("partners admin token: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	case c.PartnersAdminToken != "" || !slices.Contains(services, Partners):
-		return c.PartnersAdminToken, nil
-	}
-	if path, ok := strings.CutPrefix(db.DSN, "sqlite:"); ok && path != ":memory:" {
-		return partnersTokenFile(path+".partners-admin-token", log)
-	}
-	log.Warn("no partners admin token given: PartnerAdminService takes calls from this process only")
-	return partnersdomain.NewOperatorToken()
-}
-
-// partnersTokenFile reads the token kept in path, or keeps a new one there,
-// readable by this user only.
-func partnersTokenFile(path string, log *slog.Logger) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		log.Info("partners admin token", slog.String("file", path))
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("partners admin token: %w", err)
-	}
-	token, err := partnersdomain.NewOperatorToken()
-	if err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return partnersTokenFile(path, log) // another process made it meanwhile
-	}
-	if err != nil {
-		return "", fmt.Errorf("partners admin token: %w", err)
-	}
-	_, err = f.WriteString(token + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("partners admin token: %w", err)
-	}
-	log.Info("partners admin token created", slog.String("file", path))
-	return token, nil
-}
-
 func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Logger) error {
+	// Every service authenticates against the access tables, and the
+	// partners' migrations move their keys there.
+	if err := accessstore.Migrate(ctx, db, log); err != nil {
+		return err
+	}
 	if slices.Contains(services, Ledger) {
 		if err := ledgerstore.Migrate(ctx, db, log); err != nil {
 			return err

@@ -13,6 +13,8 @@ import (
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
@@ -29,7 +31,8 @@ type Env struct {
 	Rewards     *rewardstest.Env
 	Partners    *partnerstest.Env
 	Eligibility eligibilityv1.EligibilityServiceClient
-	// URL is the HTTP edge (JSON API and page).
+	// URL is the HTTP edge (JSON API and page); send the test client's key
+	// (Key) as "Authorization: Bearer".
 	URL string
 }
 
@@ -40,20 +43,14 @@ func Start(t testing.TB, db *sqldb.DB) *Env {
 	rw := rewardstest.With(t, db, led)
 	pt := partnerstest.With(t, db, led)
 	log := ledgertest.Logger(t)
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	ledgerConn := dial(led.Addr)
+	const who = "fidelis-eligibility"
+	ledgerConn := led.ServiceConn(t, led.Addr, who)
 	a := app.New(app.Sources{
 		Ledger: ledgerv1.NewLedgerServiceClient(ledgerConn), Kpi: ledgerv1.NewKpiServiceClient(ledgerConn),
-		Rewards: rw.Rewards, Partners: pt.Admin,
+		Rewards:  rewardsv1.NewRewardsServiceClient(led.ServiceConn(t, rw.RewardsAddr, who)),
+		Partners: partnersv1.NewPartnerAdminServiceClient(led.ServiceConn(t, pt.PartnersAddr, who)),
 	}, log)
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +61,15 @@ func Start(t testing.TB, db *sqldb.DB) *Env {
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	client := eligibilityv1.NewEligibilityServiceClient(dial(lis.Addr().String()))
-	web := httptest.NewServer(httpapi.Handler(client, log))
+	client := eligibilityv1.NewEligibilityServiceClient(ledgertest.Dial(t, lis.Addr().String(), led.Key))
+	// The HTTP edge's connection carries no credential: each HTTP request's
+	// own is passed on.
+	bare, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bare.Close() })
+	web := httptest.NewServer(httpapi.Handler(eligibilityv1.NewEligibilityServiceClient(bare), log))
 	t.Cleanup(web.Close)
 	return &Env{Env: led, Rewards: rw, Partners: pt, Eligibility: client, URL: web.URL}
 }

@@ -198,9 +198,15 @@ func TestSelfTestFromProgrammeData(t *testing.T) {
 	})
 }
 
-func post(t *testing.T, url, body string) (int, map[string]any) {
+// post sends a JSON body with a key ("" for none).
+func post(t *testing.T, key, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(withKey(req, key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +218,28 @@ func post(t *testing.T, url, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+func withKey(req *http.Request, key string) *http.Request {
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return req
+}
+
+// get reads a URL with a key ("" for none).
+func get(t *testing.T, key, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(withKey(req, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 // The same over HTTP, as JSON.
 func TestSelfTestOverHTTP(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
@@ -219,11 +247,11 @@ func TestSelfTestOverHTTP(t *testing.T) {
 		seed(t, env)
 		url := env.URL + "/api/v1/eligibility/self-test"
 
-		code, out := post(t, url, `{"programme_id": "tiered", "answers": {"weakly_contested": "ANSWER_NO"}}`)
+		code, out := post(t, env.Key, url, `{"programme_id": "tiered", "answers": {"weakly_contested": "ANSWER_NO"}}`)
 		if code != http.StatusOK || out["verdict"] != "VERDICT_RETENTION_WITHOUT_CARD" || out["yes"] != 3.0 {
 			t.Fatalf("%d %v", code, out)
 		}
-		code, out = post(t, url, `{"answers": {"weaklyContested": "ANSWER_NO", "contacts": "-3"}}`)
+		code, out = post(t, env.Key, url, `{"answers": {"weaklyContested": "ANSWER_NO", "contacts": "-3"}}`)
 		if code != http.StatusBadRequest || out["code"] != "INVALID_ARGUMENT" {
 			t.Fatalf("%d %v", code, out)
 		}
@@ -234,24 +262,20 @@ func TestSelfTestOverHTTP(t *testing.T) {
 		if !fields["answers.contacts"] {
 			t.Fatalf("violations %v", out["violations"])
 		}
-		code, out = post(t, url, `{"answers": {"weakly_contested": "ANSWER_NO"}}`)
+		code, out = post(t, env.Key, url, `{"answers": {"weakly_contested": "ANSWER_NO"}}`)
 		if code != http.StatusBadRequest || len(out["violations"].([]any)) != 4 {
 			t.Fatalf("%d %v", code, out)
 		}
-		code, out = post(t, url, `{"programmeId": "nope", "answers": {"weaklyContested": "ANSWER_NO"}}`)
+		code, out = post(t, env.Key, url, `{"programmeId": "nope", "answers": {"weaklyContested": "ANSWER_NO"}}`)
 		if code != http.StatusNotFound || out["code"] != "NOT_FOUND" {
 			t.Fatalf("%d %v", code, out)
 		}
-		code, out = post(t, url, `{"answers": {"weakly_contested": "MAYBE"}}`)
+		code, out = post(t, env.Key, url, `{"answers": {"weakly_contested": "MAYBE"}}`)
 		if vs := httpViolations(t, code, out); len(vs) != 5 || vs[3] != "answers.weakly_contested: must be one of ANSWER_YES, ANSWER_NO" {
 			t.Fatalf("undefined answer: %d %v", code, out)
 		}
 
-		resp, err := http.Get(env.URL + "/api/v1/eligibility/questions?programme_id=tiered")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := get(t, env.Key, env.URL+"/api/v1/eligibility/questions?programme_id=tiered")
 		var q struct {
 			Questions []struct {
 				Question string
@@ -262,11 +286,16 @@ func TestSelfTestOverHTTP(t *testing.T) {
 			q.Questions[0].Evidence.Figure != "0.3" {
 			t.Fatalf("questions %d %+v %v", resp.StatusCode, q, err)
 		}
-		page, err := http.Get(env.URL + "/eligibility")
-		if err != nil || page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
-			t.Fatalf("page %v %v", page, err)
+		// The page itself holds no data; everything it reads needs a key.
+		if page := get(t, "", env.URL+"/eligibility"); page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("page %v", page)
 		}
-		page.Body.Close()
+		if r := get(t, "", env.URL+"/api/v1/eligibility/questions"); r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("questions without a key: %v", r)
+		}
+		if code, out := post(t, "", url, `{"programme_id": 5}`); code != http.StatusUnauthorized || out["code"] != "UNAUTHENTICATED" {
+			t.Fatalf("self-test without a key, with a bad body: %d %v", code, out)
+		}
 	})
 }
 
@@ -343,21 +372,17 @@ func TestEveryProblemInOneReply(t *testing.T) {
 					"answers.identified_share: must be a string in double quotes: a share between 0 and 1, like 0.875 for 87.5%", "answers.low_recurrence: must be one of ANSWER_YES, ANSWER_NO"}},
 			{"answers not an object", `{"answers": ["ANSWER_YES"]}`, []string{"answers: must be a JSON object"}},
 		} {
-			code, out := post(t, url, c.body)
+			code, out := post(t, env.Key, url, c.body)
 			if got := httpViolations(t, code, out); strings.Join(got, "\n") != strings.Join(c.want, "\n") &&
 				!prefixes(got, c.want) {
 				t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
 			}
 		}
-		code, out := post(t, url, `[1, 2]`)
+		code, out := post(t, env.Key, url, `[1, 2]`)
 		if code != http.StatusBadRequest || out["code"] != "INVALID_ARGUMENT" || out["violations"] != nil {
 			t.Fatalf("not an object: %d %v", code, out)
 		}
-		resp, err := http.Get(env.URL + "/api/v1/eligibility/questions?as_of=yesterday")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := get(t, env.Key, env.URL+"/api/v1/eligibility/questions?as_of=yesterday")
 		var q map[string]any
 		if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
 			t.Fatal(err)

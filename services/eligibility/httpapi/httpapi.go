@@ -6,6 +6,8 @@
 //	GET  /api/v1/eligibility/questions      ?programme_id=&as_of= (RFC 3339)
 //	POST /api/v1/eligibility/self-test      a SelfTestRequest in JSON
 //
+// Every request authenticates as gRPC calls do: its "Authorization: Bearer
+// <key>" header is passed on to the service (the page asks for the key).
 // Bodies are the protobuf JSON mapping of the messages. Errors are
 // {"code": "INVALID_ARGUMENT", "message": "...", "violations":
 // [{"field": "...", "description": "..."}]} with the matching HTTP status.
@@ -15,6 +17,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"embed"
 	"encoding/json"
 	"io"
@@ -28,6 +31,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -72,6 +76,15 @@ func page(next http.Handler) http.Handler {
 	})
 }
 
+// outgoing is the context of the service call a request makes: with the
+// request's credentials.
+func outgoing(r *http.Request) context.Context {
+	if a := r.Header.Get("Authorization"); a != "" {
+		return metadata.AppendToOutgoingContext(r.Context(), "authorization", a)
+	}
+	return r.Context()
+}
+
 type handler struct {
 	c   eligibilityv1.EligibilityServiceClient
 	log *slog.Logger
@@ -87,7 +100,7 @@ func (h *handler) questions(w http.ResponseWriter, r *http.Request) {
 		}
 		req.AsOf = timestamppb.New(t)
 	}
-	resp, err := h.c.GetQuestions(r.Context(), req)
+	resp, err := h.c.GetQuestions(outgoing(r), req)
 	h.reply(w, r, resp, err)
 }
 
@@ -103,7 +116,12 @@ func (h *handler) selfTest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status.New(codes.InvalidArgument, "request body: not a JSON object (a SelfTestRequest in the protobuf JSON mapping)"))
 		return
 	}
-	resp, err := h.c.SelfTest(r.Context(), req)
+	resp, err := h.c.SelfTest(outgoing(r), req)
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.ResourceExhausted, codes.Unavailable:
+		h.reply(w, r, nil, err) // who may ask comes before what was asked
+		return
+	}
 	if len(bad) > 0 {
 		if c := status.Code(err); c == codes.Internal || c == codes.Unknown {
 			h.log.ErrorContext(r.Context(), "eligibility http", slog.String("path", r.URL.Path), slog.Any("error", err))
@@ -233,6 +251,8 @@ func httpStatus(c codes.Code) int {
 		return http.StatusServiceUnavailable
 	case codes.DeadlineExceeded:
 		return http.StatusGatewayTimeout
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -240,6 +260,9 @@ func httpStatus(c codes.Code) int {
 func writeError(w http.ResponseWriter, st *status.Status) {
 	body := errorBody{Code: codeName(st.Code()), Message: st.Message(), Violations: fieldViolations(st)}
 	w.Header().Set("Content-Type", "application/json")
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fidelis"`)
+	}
 	w.WriteHeader(httpStatus(st.Code()))
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -123,8 +123,14 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// With the programme's data.
-	do(ctx, t, chromedp.Navigate(env.URL+"/eligibility?programme=tiered"), chromedp.WaitVisible(chromedp.ID("#q1-evidence")))
+	// Without a key, nothing is read; with one, kept in the tab, the
+	// programme's data.
+	do(ctx, t, chromedp.Navigate(env.URL+"/eligibility?programme=tiered"), chromedp.WaitVisible(chromedp.ID("#form-error")))
+	if e := text(ctx, t, "#form-error"); !strings.Contains(e, "missing credentials") {
+		t.Fatalf("without a key: %q", e)
+	}
+	do(ctx, t, chromedp.SendKeys(chromedp.ID("#api-key"), env.Key), chromedp.Click(chromedp.ID("#use-key")),
+		chromedp.WaitVisible(chromedp.ID("#q1-evidence")))
 	if ev := text(ctx, t, "#q1-evidence"); !strings.Contains(ev, "100% of in-store sales identified") {
 		t.Fatalf("identification evidence: %q", ev)
 	}

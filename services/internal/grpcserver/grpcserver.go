@@ -1,11 +1,12 @@
 // Package grpcserver builds the gRPC server every Fidelis service runs in:
-// health and reflection, protovalidate request validation, OpenTelemetry
-// traces and metrics, request size limits, a default deadline, and the
-// caller identity that scopes idempotency keys.
+// access control on every call (services/internal/authz), health and
+// reflection, protovalidate request validation, OpenTelemetry traces and
+// metrics, request size limits, a default deadline, and TLS.
 package grpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,21 +16,18 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 )
-
-// CallerHeader is the gRPC metadata key naming the calling system (a POS
-// fleet, the rewards service, a partner). Idempotency keys are scoped to it.
-const CallerHeader = "x-fidelis-caller"
 
 // Options configure a server.
 type Options struct {
@@ -42,9 +40,16 @@ type Options struct {
 	// Telemetry instruments the server with otelgrpc (traces and metrics);
 	// nil leaves it uninstrumented.
 	Telemetry *telemetry.Providers
-	// Guards are unary interceptors that run before request validation, so
-	// that they see every call, invalid ones too (authentication, audit).
-	Guards []grpc.UnaryServerInterceptor
+	// Guard authenticates, authorises and audits every call, before request
+	// validation (so that it sees invalid calls too). Required: a server
+	// without one cannot be built.
+	Guard *authz.Guard
+	// Creds secure the transport (TLS); nil serves plaintext, which the
+	// caller allows on loopback only (or when told to).
+	Creds credentials.TransportCredentials
+	// Health is shared with other servers of the process (the operations
+	// port); nil makes one.
+	Health *health.Server
 	// Unary and Stream are extra interceptors, run after the built-in ones.
 	Unary  []grpc.UnaryServerInterceptor
 	Stream []grpc.StreamServerInterceptor
@@ -68,13 +73,19 @@ func New(o Options) (*Server, error) {
 	if o.DefaultTimeout <= 0 {
 		o.DefaultTimeout = 30 * time.Second
 	}
+	if o.Guard == nil {
+		return nil, errors.New("grpcserver: no access guard: every server authenticates and authorises its calls")
+	}
+	if o.Health == nil {
+		o.Health = health.NewServer()
+	}
 	v, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("grpcserver: protovalidate: %w", err)
 	}
-	unary := append([]grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout)}, o.Guards...)
-	unary = append(append(unary, validateUnary(v)), o.Unary...)
-	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), validateStream(v)}, o.Stream...)
+	unary := []grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(), validateUnary(v)}
+	unary = append(unary, o.Unary...)
+	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), o.Guard.Stream(), validateStream(v)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -82,25 +93,26 @@ func New(o Options) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
 	}
+	if o.Creds != nil {
+		opts = append(opts, grpc.Creds(o.Creds))
+	}
 	if t := o.Telemetry; t != nil {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(t.Tracer), otelgrpc.WithMeterProvider(t.Meter), otelgrpc.WithPropagators(t.Propagator))))
 	}
-	s := &Server{Server: grpc.NewServer(opts...), Health: health.NewServer()}
+	s := &Server{Server: grpc.NewServer(opts...), Health: o.Health}
 	healthpb.RegisterHealthServer(s.Server, s.Health)
 	reflection.Register(s.Server)
 	return s, nil
 }
 
-// Caller names the calling system from the request metadata ("anonymous"
-// when absent).
-func Caller(ctx context.Context) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(CallerHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 128 {
-			return v[0]
-		}
-	}
-	return "anonymous"
+// NewHealthOnly builds a server that answers health checks and nothing
+// else, in plaintext, for the operations port: kubelet's gRPC probes and
+// load balancers have no credential and speak no TLS.
+func NewHealthOnly(h *health.Server) *grpc.Server {
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, h)
+	return s
 }
 
 func deadlineUnary(d time.Duration) grpc.UnaryServerInterceptor {
@@ -201,11 +213,16 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-// Dial connects to another Fidelis service (plaintext; put a mesh or
-// TLS-terminating proxy in front across hosts), instrumented like the
-// server, with extra options (per-call credentials) if given.
-func Dial(target string, tel *telemetry.Providers, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, extra...)
+// Dial connects to another Fidelis service over tc (nil: plaintext),
+// instrumented like the server, with per-call credentials.
+func Dial(target string, tel *telemetry.Providers, tc credentials.TransportCredentials, call credentials.PerRPCCredentials) (*grpc.ClientConn, error) {
+	if tc == nil {
+		tc = insecure.NewCredentials()
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(tc)}
+	if call != nil {
+		opts = append(opts, grpc.WithPerRPCCredentials(call))
+	}
 	if tel != nil {
 		opts = append(opts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithTracerProvider(tel.Tracer), otelgrpc.WithMeterProvider(tel.Meter), otelgrpc.WithPropagators(tel.Propagator))))

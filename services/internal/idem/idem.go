@@ -139,3 +139,66 @@ func (t Table) Finish(ctx context.Context, tx *sql.Tx, k Key, response []byte) e
 	}
 	return nil
 }
+
+// Tx is a transaction's access to a service's idempotency table.
+type Tx interface {
+	Idem(ctx context.Context, k Key) (*Record, error)
+	PutIdem(ctx context.Context, r Record) error
+}
+
+// Run runs a request that lives in one database transaction (update runs
+// fn in one), once per key: the same key and request replay the stored
+// reply; a different request under the key is refused (AlreadyExists); a
+// refusal (a fault) writes nothing and is not stored; a key claimed by a
+// concurrent request (PutIdem failing with conflict) reads again.
+//
+// The reply is stored as R's JSON: a field tagged `json:"-"` (a secret
+// shown once) is never stored, and a replay returns it empty.
+func Run[T Tx, R any](ctx context.Context, update func(context.Context, func(context.Context, T) error) error,
+	conflict error, now time.Time, k Key, method string, req any, run func(ctx context.Context, tx T) (R, error)) (R, error) {
+	var zero R
+	hash, err := Hash(method, req)
+	if err != nil {
+		return zero, err
+	}
+	var out R
+	var outErr error
+	for attempt := 1; ; attempt++ {
+		err = update(ctx, func(ctx context.Context, tx T) error {
+			rec, err := tx.Idem(ctx, k)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if outErr = rec.Matches(method, hash); outErr == nil {
+					out, outErr = DecodeReply[R](rec.Response)
+				}
+				return nil
+			}
+			out, outErr = run(ctx, tx)
+			if outErr != nil {
+				if _, rule := fault.As(outErr); rule {
+					return errRefused // roll back what run wrote
+				}
+				return outErr
+			}
+			resp, err := EncodeReply(out, nil)
+			if err != nil {
+				return err
+			}
+			return tx.PutIdem(ctx, Record{Key: k, Method: method, Hash: hash, Response: resp, CreatedAt: now})
+		})
+		if !errors.Is(err, conflict) || attempt == 5 {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, errRefused):
+		return zero, outErr
+	case err != nil:
+		return zero, err
+	}
+	return out, outErr
+}
+
+var errRefused = errors.New("refused")

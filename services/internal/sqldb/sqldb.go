@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -72,7 +73,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		dialect = SQLite
-		db, err = sql.Open("sqlite", sqliteDSN(strings.TrimPrefix(dsn, "sqlite:")))
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path != ":memory:" {
+			if err := private(path); err != nil {
+				return nil, err
+			}
+		}
+		db, err = sql.Open("sqlite", sqliteDSN(path))
 		if err == nil {
 			db.SetMaxOpenConns(1)
 			db.SetMaxIdleConns(1)
@@ -101,6 +108,28 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: connect to %s %s: %w", dialect, redact(dsn), err)
 	}
 	return &DB{DB: db, Dialect: dialect, DSN: dsn, maxAttempts: 30}, nil
+}
+
+// private creates a SQLite database file readable by this user only, and
+// takes group and other access away from an existing one and its journal
+// files (SQLite gives the journal files the database file's mode): it holds
+// personal data and key hashes.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqldb: open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		info, err := os.Stat(p)
+		if err != nil || info.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, info.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("sqldb: make %s private: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // sqliteDSN adds the pragmas Fidelis relies on: WAL with full fsync, a busy

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
 // ErrConflict is a store conflict (a unique key taken by a concurrent
@@ -37,8 +38,9 @@ type op struct {
 // call describes a request to submit.
 type call struct {
 	method string
-	caller string
-	// key is the caller's idempotency key; empty for operations that are
+	// who makes the request; its idempotency keys are its own.
+	who principal.Principal
+	// key is the idempotency key; empty for operations that are
 	// idempotent by nature (settling).
 	key string
 	// req is what the idempotency hash covers.
@@ -67,7 +69,7 @@ func submit[R any](ctx context.Context, s *Service, c call, run func(ctx context
 		if err != nil {
 			return zero, err
 		}
-		o.idem, o.hash = IdemKey{Caller: c.caller, Key: c.key}, h
+		o.idem, o.hash = IdemKey{Caller: c.who.ID, Key: c.key}, h
 	}
 	o.run = func(ctx context.Context, u *uow) (any, error) { return run(ctx, u) }
 	o.decode = func(b []byte) (any, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
@@ -84,13 +85,13 @@ func importCDNOW(t testing.TB, a *app.Service) int {
 		wg.Go(func() {
 			for c := range work {
 				ps := byCustomer[c]
-				m, err := a.Enrol(ctx, "import", "cdnow-enrol-"+c, app.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
+				m, err := a.Enrol(ctx, principal.System("import"), "cdnow-enrol-"+c, app.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
 				if err != nil {
 					errs <- err
 					return
 				}
 				for i, p := range ps {
-					if _, err := a.Earn(ctx, "import", fmt.Sprintf("cdnow-%s-%d", c, i), m.ID, domain.EarnCmd{
+					if _, err := a.Earn(ctx, principal.System("import"), fmt.Sprintf("cdnow-%s-%d", c, i), m.ID, domain.EarnCmd{
 						Purchase: &domain.Money{Amount: p.amount, Currency: "USD"}, Channel: domain.ChannelEcommerce,
 						OccurredAt: p.day, OrderRef: fmt.Sprintf("%s-%d", c, i),
 					}); err != nil {

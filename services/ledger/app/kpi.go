@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/churn"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -364,8 +365,8 @@ type MemberChurn struct {
 }
 
 // ChurnRiskOf returns a member's churn risk as of the last KPI refresh.
-func (s *Service) ChurnRiskOf(ctx context.Context, memberID string) (*MemberChurn, error) {
-	m, err := s.Member(ctx, memberID)
+func (s *Service) ChurnRiskOf(ctx context.Context, who principal.Principal, memberID string) (*MemberChurn, error) {
+	m, err := s.Member(ctx, who, memberID)
 	if err != nil {
 		return nil, err
 	}

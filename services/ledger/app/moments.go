@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -266,7 +267,17 @@ func (s *Service) appendEvents(ctx context.Context, events []domain.MemberEvent)
 }
 
 // Events reads the member event stream after a position.
-func (s *Service) Events(ctx context.Context, after int64, f EventFilter, limit int) ([]StreamEvent, error) {
+// Events reads the event stream after a position: of the programmes who is
+// bound to, narrowed by f.
+func (s *Service) Events(ctx context.Context, who principal.Principal, after int64, f EventFilter, limit int) ([]StreamEvent, error) {
+	switch {
+	case f.ProgrammeID != "":
+		if err := who.CheckProgramme(f.ProgrammeID); err != nil {
+			return nil, err
+		}
+	case !who.Everywhere():
+		f.Programmes = who.Programmes
+	}
 	var out []StreamEvent
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error

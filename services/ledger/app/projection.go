@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -262,8 +263,8 @@ type TierStatus struct {
 }
 
 // Tier returns a member's tier status, projecting first what is queued.
-func (s *Service) Tier(ctx context.Context, memberID string) (*TierStatus, error) {
-	m, err := s.Member(ctx, memberID)
+func (s *Service) Tier(ctx context.Context, who principal.Principal, memberID string) (*TierStatus, error) {
+	m, err := s.Member(ctx, who, memberID)
 	if err != nil {
 		return nil, err
 	}
@@ -293,13 +294,13 @@ func (s *Service) Tier(ctx context.Context, memberID string) (*TierStatus, error
 }
 
 // SetTierFloor records a manual tier floor ("" clears it) as a ledger entry
-// and projects it.
-func (s *Service) SetTierFloor(ctx context.Context, caller, key, memberID, tier, reason, operator string) (*EntryResult, error) {
-	type req struct{ MemberID, Tier, Reason, Operator string }
-	r, err := submit(ctx, s, call{method: "SetTierFloor", caller: caller, key: key, req: req{memberID, tier, reason, operator}, member: memberID},
+// and projects it; the entry names who.Actor() as its operator.
+func (s *Service) SetTierFloor(ctx context.Context, who principal.Principal, key, memberID, tier, reason string) (*EntryResult, error) {
+	type req struct{ MemberID, Tier, Reason string }
+	r, err := submit(ctx, s, call{method: "SetTierFloor", who: who, key: key, req: req{memberID, tier, reason}, member: memberID},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
-			return u.entryOp(ctx, memberID, caller, false, func(b *domain.Book) (*domain.Entry, error) {
-				return b.SetTierFloor(tier, reason, operator, u.now)
+			return u.entryOp(ctx, who, memberID, false, func(b *domain.Book) (*domain.Entry, error) {
+				return b.SetTierFloor(tier, reason, who.Actor(), u.now)
 			})
 		})
 	if err != nil {
@@ -316,8 +317,8 @@ type Segment struct {
 }
 
 // Segment returns a member's latest RFM scores and segment history.
-func (s *Service) Segment(ctx context.Context, memberID string) (*Segment, error) {
-	if _, err := s.Member(ctx, memberID); err != nil {
+func (s *Service) Segment(ctx context.Context, who principal.Principal, memberID string) (*Segment, error) {
+	if _, err := s.Member(ctx, who, memberID); err != nil {
 		return nil, err
 	}
 	var seg Segment

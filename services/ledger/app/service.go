@@ -1,6 +1,9 @@
 // Package app holds the ledger's use cases. It owns the Store interface,
 // runs every mutation through a per-member shard that group-commits
-// concurrent requests, and keeps idempotency per caller and key.
+// concurrent requests, and keeps idempotency per principal and key. Every
+// use case takes the authenticated principal: a member of a programme the
+// principal is not bound to is PermissionDenied, checked where the member
+// is loaded, in the operation's own transaction.
 package app
 
 import (
@@ -12,9 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-
 	"github.com/google/uuid"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -174,13 +178,16 @@ type Enrolment struct {
 }
 
 // Enrol opens a member's accounts.
-func (s *Service) Enrol(ctx context.Context, caller, key string, r Enrolment) (*domain.Member, error) {
+func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string, r Enrolment) (*domain.Member, error) {
+	if err := who.CheckProgramme(r.ProgrammeID); err != nil {
+		return nil, err
+	}
 	r.EnrolledAt = truncate(r.EnrolledAt)
 	id := r.MemberID
 	if id == "" {
 		id = s.newID()
 	}
-	return submit(ctx, s, call{method: "Enrol", caller: caller, key: key, req: r, member: id}, func(ctx context.Context, u *uow) (*domain.Member, error) {
+	return submit(ctx, s, call{method: "Enrol", who: who, key: key, req: r, member: id}, func(ctx context.Context, u *uow) (*domain.Member, error) {
 		prog, ok := s.cfg.Programme(r.ProgrammeID)
 		if !ok {
 			return nil, fault.NotFound("programme %q not found", r.ProgrammeID)
@@ -223,39 +230,38 @@ type memberCmd[C any] struct {
 }
 
 // Earn credits points.
-func (s *Service) Earn(ctx context.Context, caller, key, memberID string, c domain.EarnCmd) (*EntryResult, error) {
+func (s *Service) Earn(ctx context.Context, who principal.Principal, key, memberID string, c domain.EarnCmd) (*EntryResult, error) {
 	c.OccurredAt = truncate(c.OccurredAt)
 	needLots := false
-	return submit(ctx, s, call{method: "Earn", caller: caller, key: key, req: memberCmd[domain.EarnCmd]{memberID, c}, member: memberID, needLots: needLots},
+	return submit(ctx, s, call{method: "Earn", who: who, key: key, req: memberCmd[domain.EarnCmd]{memberID, c}, member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
-			return u.entryOp(ctx, memberID, caller, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Earn(c, u.now) })
+			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Earn(c, u.now) })
 		})
 }
 
 // Burn spends points.
-func (s *Service) Burn(ctx context.Context, caller, key, memberID string, c domain.BurnCmd) (*EntryResult, error) {
+func (s *Service) Burn(ctx context.Context, who principal.Principal, key, memberID string, c domain.BurnCmd) (*EntryResult, error) {
 	needLots := true
-	return submit(ctx, s, call{method: "Burn", caller: caller, key: key, req: memberCmd[domain.BurnCmd]{memberID, c}, member: memberID, needLots: needLots},
+	return submit(ctx, s, call{method: "Burn", who: who, key: key, req: memberCmd[domain.BurnCmd]{memberID, c}, member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
-			return u.entryOp(ctx, memberID, caller, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Burn(c, u.now) })
+			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Burn(c, u.now) })
 		})
 }
 
 // Adjust credits or debits points by hand.
-func (s *Service) Adjust(ctx context.Context, caller, key, memberID string, c domain.AdjustCmd) (*EntryResult, error) {
+func (s *Service) Adjust(ctx context.Context, who principal.Principal, key, memberID string, c domain.AdjustCmd) (*EntryResult, error) {
 	needLots := c.Points < 0
-	return submit(ctx, s, call{method: "Adjust", caller: caller, key: key, req: memberCmd[domain.AdjustCmd]{memberID, c}, member: memberID, needLots: needLots},
+	return submit(ctx, s, call{method: "Adjust", who: who, key: key, req: memberCmd[domain.AdjustCmd]{memberID, c}, member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
-			return u.entryOp(ctx, memberID, caller, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Adjust(c, u.now) })
+			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Adjust(c, u.now) })
 		})
 }
 
-func (u *uow) entryOp(ctx context.Context, memberID, caller string, needLots bool, f func(*domain.Book) (*domain.Entry, error)) (*EntryResult, error) {
-	b, err := u.member(ctx, memberID, needLots)
+func (u *uow) entryOp(ctx context.Context, who principal.Principal, memberID string, needLots bool, f func(*domain.Book) (*domain.Entry, error)) (*EntryResult, error) {
+	b, err := u.member(ctx, who, memberID, needLots)
 	if err != nil {
 		return nil, err
 	}
-	b.SetCaller(caller)
 	e, err := f(b)
 	if err != nil {
 		return nil, err
@@ -267,14 +273,13 @@ func (u *uow) entryOp(ctx context.Context, memberID, caller string, needLots boo
 }
 
 // Hold reserves points.
-func (s *Service) Hold(ctx context.Context, caller, key, memberID string, c domain.HoldCmd) (*HoldResult, error) {
-	return submit(ctx, s, call{method: "Hold", caller: caller, key: key, req: memberCmd[domain.HoldCmd]{memberID, c}, member: memberID, needLots: true},
+func (s *Service) Hold(ctx context.Context, who principal.Principal, key, memberID string, c domain.HoldCmd) (*HoldResult, error) {
+	return submit(ctx, s, call{method: "Hold", who: who, key: key, req: memberCmd[domain.HoldCmd]{memberID, c}, member: memberID, needLots: true},
 		func(ctx context.Context, u *uow) (*HoldResult, error) {
-			b, err := u.member(ctx, memberID, true)
+			b, err := u.member(ctx, who, memberID, true)
 			if err != nil {
 				return nil, err
 			}
-			b.SetCaller(caller)
 			h, e, err := b.Hold(c, u.now)
 			if err != nil {
 				return nil, err
@@ -289,8 +294,8 @@ type holdCmd struct {
 }
 
 // Capture burns all (points == 0) or part of a hold and releases the rest.
-func (s *Service) Capture(ctx context.Context, caller, key, holdID string, points int64) (*HoldResult, error) {
-	return s.holdOp(ctx, "Capture", caller, key, holdCmd{holdID, points}, func(b *domain.Book, now time.Time) (*HoldResult, error) {
+func (s *Service) Capture(ctx context.Context, who principal.Principal, key, holdID string, points int64) (*HoldResult, error) {
+	return s.holdOp(ctx, "Capture", who, key, holdCmd{holdID, points}, func(b *domain.Book, now time.Time) (*HoldResult, error) {
 		h, e, rel, err := b.Capture(holdID, points, now)
 		if err != nil {
 			return nil, err
@@ -300,8 +305,8 @@ func (s *Service) Capture(ctx context.Context, caller, key, holdID string, point
 }
 
 // Release returns a hold's points.
-func (s *Service) Release(ctx context.Context, caller, key, holdID string) (*HoldResult, error) {
-	return s.holdOp(ctx, "Release", caller, key, holdCmd{HoldID: holdID}, func(b *domain.Book, now time.Time) (*HoldResult, error) {
+func (s *Service) Release(ctx context.Context, who principal.Principal, key, holdID string) (*HoldResult, error) {
+	return s.holdOp(ctx, "Release", who, key, holdCmd{HoldID: holdID}, func(b *domain.Book, now time.Time) (*HoldResult, error) {
 		h, e, err := b.Release(holdID, now)
 		if err != nil {
 			return nil, err
@@ -310,7 +315,7 @@ func (s *Service) Release(ctx context.Context, caller, key, holdID string) (*Hol
 	})
 }
 
-func (s *Service) holdOp(ctx context.Context, method, caller, key string, c holdCmd,
+func (s *Service) holdOp(ctx context.Context, method string, who principal.Principal, key string, c holdCmd,
 	f func(*domain.Book, time.Time) (*HoldResult, error)) (*HoldResult, error) {
 	var member string
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
@@ -327,12 +332,11 @@ func (s *Service) holdOp(ctx context.Context, method, caller, key string, c hold
 	if err != nil {
 		return nil, err
 	}
-	return submit(ctx, s, call{method: method, caller: caller, key: key, req: c, member: member, needLots: true}, func(ctx context.Context, u *uow) (*HoldResult, error) {
-		b, err := u.member(ctx, member, true)
+	return submit(ctx, s, call{method: method, who: who, key: key, req: c, member: member, needLots: true}, func(ctx context.Context, u *uow) (*HoldResult, error) {
+		b, err := u.member(ctx, who, member, true)
 		if err != nil {
 			return nil, err
 		}
-		b.SetCaller(caller)
 		if _, loaded := b.Holds[c.HoldID]; !loaded {
 			h, _, err := u.tx.Hold(ctx, c.HoldID)
 			if err != nil {
@@ -362,7 +366,7 @@ type Reversal struct {
 }
 
 // Reverse claws back an earn or refunds a burn or capture.
-func (s *Service) Reverse(ctx context.Context, caller, key string, r Reversal) (*EntryResult, error) {
+func (s *Service) Reverse(ctx context.Context, who principal.Principal, key string, r Reversal) (*EntryResult, error) {
 	var member string
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		e, ok, err := tx.Entry(ctx, r.EntryID)
@@ -378,8 +382,8 @@ func (s *Service) Reverse(ctx context.Context, caller, key string, r Reversal) (
 	if err != nil {
 		return nil, err
 	}
-	return submit(ctx, s, call{method: "Reverse", caller: caller, key: key, req: r, member: member, needLots: true}, func(ctx context.Context, u *uow) (*EntryResult, error) {
-		return u.entryOp(ctx, member, caller, true, func(b *domain.Book) (*domain.Entry, error) {
+	return submit(ctx, s, call{method: "Reverse", who: who, key: key, req: r, member: member, needLots: true}, func(ctx context.Context, u *uow) (*EntryResult, error) {
+		return u.entryOp(ctx, who, member, true, func(b *domain.Book) (*domain.Entry, error) {
 			c, err := u.reversal(ctx, b, r)
 			if err != nil {
 				return nil, err
@@ -503,7 +507,7 @@ func (s *Service) RunExpiry(ctx context.Context, asOf time.Time, programmeID str
 
 // Balance returns a member's balances and schedules now, settling first
 // what is due.
-func (s *Service) Balance(ctx context.Context, memberID string) (*Balance, error) {
+func (s *Service) Balance(ctx context.Context, who principal.Principal, memberID string) (*Balance, error) {
 	var bal *Balance
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		u := s.newUOW(tx, s.clock())
@@ -513,6 +517,9 @@ func (s *Service) Balance(ctx context.Context, memberID string) (*Balance, error
 		b, ok := u.books[memberID]
 		if !ok {
 			return fault.NotFound("member %s not found", memberID)
+		}
+		if err := who.CheckProgramme(b.Member.ProgrammeID); err != nil {
+			return err
 		}
 		if !b.Member.Due(u.now) {
 			if err := u.loadLots(ctx, []*domain.Book{b}); err != nil {
@@ -526,7 +533,7 @@ func (s *Service) Balance(ctx context.Context, memberID string) (*Balance, error
 		return bal, err
 	}
 	return submit(ctx, s, call{method: "Settle", member: memberID, needLots: true}, func(ctx context.Context, u *uow) (*Balance, error) {
-		b, err := u.member(ctx, memberID, true)
+		b, err := u.member(ctx, who, memberID, true)
 		if err != nil {
 			return nil, err
 		}
@@ -535,23 +542,34 @@ func (s *Service) Balance(ctx context.Context, memberID string) (*Balance, error
 }
 
 // Member returns a member.
-func (s *Service) Member(ctx context.Context, memberID string) (*domain.Member, error) {
+func (s *Service) Member(ctx context.Context, who principal.Principal, memberID string) (*domain.Member, error) {
 	var m *domain.Member
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		ms, err := tx.Members(ctx, []string{memberID}, false)
-		if err != nil {
-			return err
-		}
-		if m = ms[memberID]; m == nil {
-			return fault.NotFound("member %s not found", memberID)
-		}
-		return nil
+		var err error
+		m, err = memberOf(ctx, tx, who, memberID)
+		return err
 	})
 	return m, err
 }
 
+// memberOf reads a member the principal may see.
+func memberOf(ctx context.Context, tx Tx, who principal.Principal, memberID string) (*domain.Member, error) {
+	ms, err := tx.Members(ctx, []string{memberID}, false)
+	if err != nil {
+		return nil, err
+	}
+	m := ms[memberID]
+	if m == nil {
+		return nil, fault.NotFound("member %s not found", memberID)
+	}
+	return m, who.CheckProgramme(m.ProgrammeID)
+}
+
 // FindMember finds a member of a programme by external ref.
-func (s *Service) FindMember(ctx context.Context, programmeID, ref string) (*domain.Member, error) {
+func (s *Service) FindMember(ctx context.Context, who principal.Principal, programmeID, ref string) (*domain.Member, error) {
+	if err := who.CheckProgramme(programmeID); err != nil {
+		return nil, err
+	}
 	var id string
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var ok bool
@@ -564,11 +582,11 @@ func (s *Service) FindMember(ctx context.Context, programmeID, ref string) (*dom
 	if err != nil {
 		return nil, err
 	}
-	return s.Member(ctx, id)
+	return s.Member(ctx, who, id)
 }
 
 // Entries pages through a member's entries, oldest first.
-func (s *Service) Entries(ctx context.Context, memberID string, pageSize int, pageToken string) ([]*domain.Entry, string, error) {
+func (s *Service) Entries(ctx context.Context, who principal.Principal, memberID string, pageSize int, pageToken string) ([]*domain.Entry, string, error) {
 	if pageSize <= 0 {
 		pageSize = 50
 	}
@@ -578,12 +596,8 @@ func (s *Service) Entries(ctx context.Context, memberID string, pageSize int, pa
 	}
 	var entries []*domain.Entry
 	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		ms, err := tx.Members(ctx, []string{memberID}, false)
-		if err != nil {
+		if _, err := memberOf(ctx, tx, who, memberID); err != nil {
 			return err
-		}
-		if ms[memberID] == nil {
-			return fault.NotFound("member %s not found", memberID)
 		}
 		entries, err = tx.Entries(ctx, memberID, after, pageSize+1)
 		return err

@@ -245,7 +245,9 @@ type Expiring struct {
 type EventFilter struct {
 	Types       []string
 	ProgrammeID string
-	MemberID    string
+	// Programmes, when not empty, keeps the events of these programmes.
+	Programmes []string
+	MemberID   string
 }
 
 // StreamEvent is an event at its stream position.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -167,11 +168,18 @@ func (u *uow) touch(ctx context.Context, memberID string) (*domain.Book, error) 
 
 // member is touch, loading the lots if the operation needs them, followed
 // by settling what time has made due, which every operation does first.
-func (u *uow) member(ctx context.Context, memberID string, needLots bool) (*domain.Book, error) {
+// member loads a member's Book for an operation by who (a member of
+// another programme than who's is PermissionDenied), with its lots if
+// needLots, settled as of now. The Book records who makes the operation.
+func (u *uow) member(ctx context.Context, who principal.Principal, memberID string, needLots bool) (*domain.Book, error) {
 	b, err := u.touch(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
+	if err := who.CheckProgramme(b.Member.ProgrammeID); err != nil {
+		return nil, err
+	}
+	b.SetCaller(who.ID)
 	if needLots && !b.LotsLoaded {
 		if err := u.loadLots(ctx, []*domain.Book{b}); err != nil {
 			return nil, err

@@ -1,14 +1,17 @@
 package grpcapi_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -114,23 +117,32 @@ func TestConcurrentIdempotentEarn(t *testing.T) {
 	}
 }
 
-// Idempotency keys belong to their caller: two POS fleets may use the same
-// key for different purchases.
-func TestIdempotencyKeysAreScopedToTheCaller(t *testing.T) {
+// Idempotency keys belong to the authenticated principal: two POS fleets
+// may use the same key for different purchases, and a header naming
+// another caller opens no other key space.
+func TestIdempotencyKeysAreScopedToThePrincipal(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := ledgertest.Start(t, db, ledgertest.Options{})
 		m := enrol(t, env, "test")
-		for _, caller := range []string{"pos-north", "pos-south"} {
-			c := withCaller(ctx(t), caller)
-			_, err := env.Client.Earn(c, &ledgerv1.EarnRequest{
-				IdempotencyKey: "receipt-1", MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
-				Basis: &ledgerv1.EarnRequest_Points{Points: 10},
+		earn := func(c ledgerv1.LedgerServiceClient, x context.Context, key string, points int64) error {
+			_, err := c.Earn(x, &ledgerv1.EarnRequest{
+				IdempotencyKey: key, MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+				Basis: &ledgerv1.EarnRequest_Points{Points: points},
 			})
-			if err != nil {
-				t.Fatalf("%s: %v", caller, err)
+			return err
+		}
+		for _, who := range []string{"pos-north", "pos-south"} {
+			key := env.Access.Key(t, who, []principal.Role{principal.POS}, "test")
+			if err := earn(ledgerv1.NewLedgerServiceClient(ledgertest.Dial(t, env.Addr, key)), ctx(t), "receipt-1", 10); err != nil {
+				t.Fatalf("%s: %v", who, err)
 			}
 		}
-		wantBalance(t, env, m, want{available: 20})
+		if err := earn(env.Client, metadata.AppendToOutgoingContext(ctx(t), "x-fidelis-caller", "pos-east"), "receipt-2", 10); err != nil {
+			t.Fatal(err)
+		}
+		err := earn(env.Client, metadata.AppendToOutgoingContext(ctx(t), "x-fidelis-caller", "pos-west"), "receipt-2", 11)
+		wantCode(t, err, codes.AlreadyExists)
+		wantBalance(t, env, m, want{available: 30})
 	})
 }
 

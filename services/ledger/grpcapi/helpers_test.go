@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
 
@@ -96,8 +94,4 @@ func wantCode(t testing.TB, err error, c codes.Code) {
 	if got := status.Code(err); got != c {
 		t.Fatalf("error = %v, want code %s", err, c)
 	}
-}
-
-func withCaller(c context.Context, caller string) context.Context {
-	return metadata.AppendToOutgoingContext(c, grpcserver.CallerHeader, caller)
 }

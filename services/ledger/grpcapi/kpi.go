@@ -8,6 +8,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -94,7 +95,7 @@ func (s *KpiServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequ
 }
 
 func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRequest) (*ledgerv1.GetChurnRiskResponse, error) {
-	c, err := s.app.ChurnRiskOf(ctx, r.GetMemberId())
+	c, err := s.app.ChurnRiskOf(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetChurnRisk", err)
 	}

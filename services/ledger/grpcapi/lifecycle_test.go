@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -264,7 +265,7 @@ func TestDeadlineExceededWritesNothing(t *testing.T) {
 		before := ledgertest.Counts(t, db)
 		c, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 		defer cancel()
-		_, err := env.App.Earn(c, "pos", key(), m, domain.EarnCmd{Points: 5})
+		_, err := env.App.Earn(c, principal.System("pos"), key(), m, domain.EarnCmd{Points: 5})
 		if err == nil {
 			t.Fatal("earn with a passed deadline succeeded")
 		}

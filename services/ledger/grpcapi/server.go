@@ -9,7 +9,9 @@ import (
 	"google.golang.org/grpc"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -34,7 +36,7 @@ func (s *Server) status(ctx context.Context, method string, err error) error {
 }
 
 func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
-	m, err := s.app.Enrol(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.Enrolment{
+	m, err := s.app.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.Enrolment{
 		ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId(), ExternalRef: r.GetExternalRef(),
 		BirthDate: r.GetBirthDate(), PartnerConsent: r.GetPartnerMarketingConsent(), EnrolledAt: fromTS(r.GetEnrolledAt()),
 	})
@@ -45,7 +47,7 @@ func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest
 }
 
 func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*ledgerv1.GetMemberResponse, error) {
-	m, err := s.app.Member(ctx, r.GetMemberId())
+	m, err := s.app.Member(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetMember", err)
 	}
@@ -53,7 +55,7 @@ func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*
 }
 
 func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) (*ledgerv1.FindMemberResponse, error) {
-	m, err := s.app.FindMember(ctx, r.GetProgrammeId(), r.GetExternalRef())
+	m, err := s.app.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetExternalRef())
 	if err != nil {
 		return nil, s.status(ctx, "FindMember", err)
 	}
@@ -65,7 +67,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 	if err != nil {
 		return nil, s.status(ctx, "Earn", err)
 	}
-	res, err := s.app.Earn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
+	res, err := s.app.Earn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
 		Purchase: purchase, Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()), PartnerID: r.GetPartnerId(),
 	})
@@ -76,7 +78,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 }
 
 func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.BurnResponse, error) {
-	res, err := s.app.Burn(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
+	res, err := s.app.Burn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
 		Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(), OrderRef: r.GetOrderRef(),
 		Reason: r.GetReason(), PartnerID: r.GetPartnerId(),
 	})
@@ -87,7 +89,7 @@ func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.B
 }
 
 func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.HoldResponse, error) {
-	res, err := s.app.Hold(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.HoldCmd{
+	res, err := s.app.Hold(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.HoldCmd{
 		Points: r.GetPoints(), TTL: r.GetTtl().AsDuration(), Reference: r.GetReference(), Channel: channels[r.GetChannel()],
 	})
 	if err != nil {
@@ -97,7 +99,7 @@ func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.H
 }
 
 func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledgerv1.CaptureResponse, error) {
-	res, err := s.app.Capture(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
+	res, err := s.app.Capture(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
 	if err != nil {
 		return nil, s.status(ctx, "Capture", err)
 	}
@@ -108,7 +110,7 @@ func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledg
 }
 
 func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledgerv1.ReleaseResponse, error) {
-	res, err := s.app.Release(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetHoldId())
+	res, err := s.app.Release(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId())
 	if err != nil {
 		return nil, s.status(ctx, "Release", err)
 	}
@@ -120,7 +122,7 @@ func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledg
 	if err != nil {
 		return nil, s.status(ctx, "Reverse", err)
 	}
-	res, err := s.app.Reverse(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.Reversal{
+	res, err := s.app.Reverse(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.Reversal{
 		EntryID: r.GetEntryId(), Portion: domain.Portion{Returned: returned, Points: r.GetPoints(), Full: r.GetFull()},
 		Reason: r.GetReason(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 	})
@@ -133,8 +135,12 @@ func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledg
 }
 
 func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledgerv1.AdjustResponse, error) {
-	res, err := s.app.Adjust(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
-		Points: r.GetPoints(), Reason: r.GetReason(), Operator: r.GetOperator(),
+	who := principal.Of(ctx)
+	if err := operatorField(who, r.GetOperator()); err != nil {
+		return nil, s.status(ctx, "Adjust", err)
+	}
+	res, err := s.app.Adjust(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
+		Points: r.GetPoints(), Reason: r.GetReason(), Operator: who.Actor(),
 	})
 	if err != nil {
 		return nil, s.status(ctx, "Adjust", err)
@@ -154,7 +160,7 @@ func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*
 }
 
 func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) (*ledgerv1.GetBalanceResponse, error) {
-	b, err := s.app.Balance(ctx, r.GetMemberId())
+	b, err := s.app.Balance(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetBalance", err)
 	}
@@ -162,7 +168,7 @@ func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) 
 }
 
 func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest) (*ledgerv1.ListEntriesResponse, error) {
-	entries, next, err := s.app.Entries(ctx, r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
+	entries, next, err := s.app.Entries(ctx, principal.Of(ctx), r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
 	if err != nil {
 		return nil, s.status(ctx, "ListEntries", err)
 	}
@@ -201,4 +207,14 @@ func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAno
 		return nil, s.status(ctx, "ReportAnonymousSales", err)
 	}
 	return &ledgerv1.ReportAnonymousSalesResponse{Transactions: stored.Transactions, CountedAt: ts(stored.CountedAt)}, nil
+}
+
+// operatorField refuses an operator named in a request (a deprecated
+// field) other than the authenticated principal: entries name who made
+// them from the credential only.
+func operatorField(who principal.Principal, operator string) error {
+	if operator != "" && operator != who.Actor() {
+		return fault.Invalid("operator", "is deprecated: the entry names the authenticated principal (%s); leave it empty", who.Actor())
+	}
+	return nil
 }

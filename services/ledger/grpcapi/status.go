@@ -13,6 +13,7 @@ import (
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -57,7 +58,7 @@ func tierToProto(t *app.TierStatus) *ledgerv1.GetTierStatusResponse {
 }
 
 func (s *StatusServer) GetTierStatus(ctx context.Context, r *ledgerv1.GetTierStatusRequest) (*ledgerv1.GetTierStatusResponse, error) {
-	t, err := s.app.Tier(ctx, r.GetMemberId())
+	t, err := s.app.Tier(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetTierStatus", err)
 	}
@@ -65,11 +66,15 @@ func (s *StatusServer) GetTierStatus(ctx context.Context, r *ledgerv1.GetTierSta
 }
 
 func (s *StatusServer) SetTierFloor(ctx context.Context, r *ledgerv1.SetTierFloorRequest) (*ledgerv1.SetTierFloorResponse, error) {
-	e, err := s.app.SetTierFloor(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetMemberId(), r.GetTier(), r.GetReason(), r.GetOperator())
+	who := principal.Of(ctx)
+	if err := operatorField(who, r.GetOperator()); err != nil {
+		return nil, s.status(ctx, "SetTierFloor", err)
+	}
+	e, err := s.app.SetTierFloor(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), r.GetTier(), r.GetReason())
 	if err != nil {
 		return nil, s.status(ctx, "SetTierFloor", err)
 	}
-	t, err := s.app.Tier(ctx, r.GetMemberId())
+	t, err := s.app.Tier(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "SetTierFloor", err)
 	}
@@ -85,7 +90,7 @@ func (s *StatusServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTi
 }
 
 func (s *StatusServer) GetSegment(ctx context.Context, r *ledgerv1.GetSegmentRequest) (*ledgerv1.GetSegmentResponse, error) {
-	seg, err := s.app.Segment(ctx, r.GetMemberId())
+	seg, err := s.app.Segment(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetSegment", err)
 	}
@@ -174,7 +179,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 	}
 	for {
 		appended := s.app.EventsAppended() // before reading: no append is missed
-		events, err := s.app.Events(ctx, after, f, 500)
+		events, err := s.app.Events(ctx, principal.Of(ctx), after, f, 500)
 		if err != nil {
 			return s.status(ctx, "WatchEvents", err)
 		}

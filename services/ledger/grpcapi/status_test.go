@@ -91,23 +91,23 @@ func TestTiersFromTheLedger(t *testing.T) {
 		}
 		// A manual floor lifts the member at once and holds through expiries.
 		fl, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "gold",
-			Reason: "VIP", Operator: "crm@shop"})
+			Reason: "VIP"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fl.GetStatus().GetTier() != "gold" || fl.GetStatus().GetFloorTier() != "gold" ||
-			fl.GetEntry().GetKind() != ledgerv1.EntryKind_ENTRY_KIND_TIER_FLOOR {
+			fl.GetEntry().GetKind() != ledgerv1.EntryKind_ENTRY_KIND_TIER_FLOOR || fl.GetEntry().GetOperator() != "test-client" {
 			t.Fatalf("floor: %v", fl)
 		}
 		env.Clock.Advance(800 * day)
 		wantTier(t, env, m, "gold", "0")
 
 		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "platinum",
-			Reason: "x", Operator: "crm"})
+			Reason: "x"})
 		wantCode(t, err, codes.InvalidArgument)
 		other := enrol(t, env, "test")
 		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: other, Tier: "gold",
-			Reason: "x", Operator: "crm"})
+			Reason: "x"})
 		wantCode(t, err, codes.FailedPrecondition)
 		_, err = env.Status.GetTierStatus(ctx(t), &ledgerv1.GetTierStatusRequest{MemberId: other})
 		wantCode(t, err, codes.FailedPrecondition)
@@ -247,7 +247,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: b, Tier: "silver",
-			Reason: "staff", Operator: "hr"}); err != nil {
+			Reason: "staff"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {

@@ -1,5 +1,7 @@
 // Package ledgertest runs a real ledger for tests: a fresh database, the
-// app, and a gRPC server on a loopback port with a client connected to it.
+// app, and a gRPC server with real access control on a loopback port, with
+// a client connected to it as a principal of every role but partner's,
+// bound to every programme.
 package ledgertest
 
 import (
@@ -15,7 +17,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	"github.com/fidelis-loyalty/fidelis/services/access/accesstest"
+	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -98,6 +103,9 @@ func (c *Clock) Advance(d time.Duration) {
 type Env struct {
 	DB     *sqldb.DB
 	App    *app.Service
+	Access *accesstest.Env
+	// Key is the API key of the client's principal, "test-client".
+	Key    string
 	Clock  *Clock
 	Conn   *grpc.ClientConn
 	Client ledgerv1.LedgerServiceClient
@@ -122,6 +130,9 @@ type Options struct {
 	Clock *Clock
 	// Shards overrides the app's write shards.
 	Shards int
+	// Access is shared with another Env on the same database; nil starts
+	// access control anew.
+	Access *accesstest.Env
 }
 
 // Start runs a ledger on db, stopped at the end of the test.
@@ -143,8 +154,12 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if clock == nil {
 		clock = NewClock(time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC))
 	}
+	acc := o.Access
+	if acc == nil {
+		acc = accesstest.Start(t, db, accesstest.Options{Logger: log})
+	}
 	a := app.New(store.New(db), cfg, app.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: acc.Guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,25 +171,64 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := acc.NewKey(t, clientPrincipal(t, acc))
+	conn := Dial(t, lis.Addr().String(), key)
 	bg, stop := context.WithCancel(context.Background())
 	projected := make(chan struct{})
 	go func() { defer close(projected); a.RunProjector(bg, 50*time.Millisecond) }()
 	t.Cleanup(func() {
-		conn.Close()
 		srv.Stop()
 		stop()
 		<-projected
 		a.Close()
 	})
 	return &Env{
-		DB: db, App: a, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
+		DB: db, App: a, Access: acc, Key: key, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
 		Kpi: ledgerv1.NewKpiServiceClient(conn),
 	}
+}
+
+// clientPrincipal registers the test client's principal once per access
+// environment.
+func clientPrincipal(t testing.TB, acc *accesstest.Env) string {
+	t.Helper()
+	const id = "test-client"
+	if _, err := acc.App.Principal(context.Background(), id); err != nil {
+		acc.Principal(t, id, accesstest.AllRoles())
+	}
+	return id
+}
+
+// Dial connects to a server as the principal of key, until the end of the
+// test.
+func Dial(t testing.TB, addr, key string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), accesstest.Creds(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// ServiceConn connects to a server as a Fidelis service of this process
+// would (see services/host): a principal with the service role that lives
+// in memory only, passing on the principal of each call's context.
+func (e *Env) ServiceConn(t testing.TB, addr, who string, extra ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	key, err := e.Access.App.InternalKey(principal.System(who))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(authz.ServiceCredentials(key, false))}, extra...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // Logger logs to the test's log, shown when the test fails.

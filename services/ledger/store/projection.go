@@ -239,6 +239,10 @@ func (t *txn) Events(ctx context.Context, after int64, f app.EventFilter, limit 
 		args = append(args, f.ProgrammeID)
 		where = append(where, fmt.Sprintf("programme_id = $%d", len(args)))
 	}
+	if len(f.Programmes) > 0 {
+		where = append(where, "programme_id IN ("+sqldb.Placeholders(len(args)+1, len(f.Programmes))+")")
+		args = append(args, anys(f.Programmes)...)
+	}
 	if f.MemberID != "" {
 		args = append(args, f.MemberID)
 		where = append(where, fmt.Sprintf("member_id = $%d", len(args)))

@@ -1,116 +1,120 @@
 // Package app holds the partners service's use cases. It talks to the
-// ledger only through the ledger's gRPC clients.
+// ledger only through the ledger's gRPC clients, with the calling
+// principal passed on (the ledger binds partner calls to the partner's
+// programme and account), and to the access service through ports: Keys
+// gives partners their API keys, AuditLog reads the audit of their calls.
 package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
 
-// Caller is how the partners service names itself to the ledger.
-const Caller = "fidelis-partners"
+// Keys gives a partner company an API key (see the access service's
+// IssuePartnerKey): once per requestKey, the secret in the first reply
+// only; the partner's older keys stop after overlap.
+type Keys interface {
+	IssuePartnerKey(ctx context.Context, by principal.Principal, requestKey, partnerID, programmeID string,
+		overlap time.Duration) (keyID, secret string, err error)
+}
 
-// Operator is the audit principal of calls made with the operator token.
-const Operator = "operator"
+// AuditLog reads the audit log of partner calls.
+type AuditLog interface {
+	// PartnerAudit pages through the audit of one partner's calls (empty:
+	// of every call of the partner services), newest first.
+	PartnerAudit(ctx context.Context, partnerID, pageToken string, size int) ([]AuditEntry, string, error)
+}
+
+// AuditEntry is audited calls: of one principal to one method with one
+// outcome, in the second At starts.
+type AuditEntry struct {
+	ID        string
+	At        time.Time
+	Principal string
+	Method    string
+	Decision  string
+	Code      string
+	Calls     int64
+}
 
 // Options tune a Service.
 type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Operator checks the operators' token on PartnerAdminService; the zero
-	// value lets no operator in.
-	Operator domain.OperatorToken
 }
 
 // Service is the partners use cases.
 type Service struct {
-	store    Store
-	ledger   ledgerv1.LedgerServiceClient
-	status   ledgerv1.StatusServiceClient
-	now      func() time.Time
-	newID    func() string
-	log      *slog.Logger
-	operator domain.OperatorToken
+	store  Store
+	ledger ledgerv1.LedgerServiceClient
+	status ledgerv1.StatusServiceClient
+	keys   Keys
+	audit  AuditLog
+	now    func() time.Time
+	newID  func() string
+	log    *slog.Logger
 }
 
 // New builds a Service.
-func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusServiceClient, o Options) *Service {
+func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusServiceClient, keys Keys, audit AuditLog, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: store, ledger: ledger, status: st, now: o.Now, log: o.Logger, operator: o.Operator,
+	return &Service{store: store, ledger: ledger, status: st, keys: keys, audit: audit, now: o.Now, log: o.Logger,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
-
-func (s *Service) toLedger(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "x-fidelis-caller", Caller)
-}
 
 func isRule(err error) bool {
 	_, ok := fault.As(err)
 	return ok
 }
 
-// Authenticate checks a partner's API key.
-func (s *Service) Authenticate(ctx context.Context, key string) (*domain.Partner, error) {
-	id, secret, ok := domain.ParseAPIKey(key)
-	if !ok {
-		return nil, fault.Unauthenticated("malformed API key")
+// idempotent runs a request that lives in one database transaction, once
+// per key of its principal (see idem.Run).
+func idempotent[R any](ctx context.Context, s *Service, by string, key, method string, req any,
+	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), idem.Key{Caller: by, Key: key}, method, req, run)
+}
+
+// PartnerOf is the partner a partner principal is: a suspended partner,
+// or a principal that is none, is denied.
+func (s *Service) PartnerOf(ctx context.Context, who principal.Principal) (*domain.Partner, error) {
+	if !who.Has(principal.Partner) || who.PartnerID == "" {
+		return nil, fault.Denied("principal %s is not a partner", who.Actor())
 	}
 	var p *domain.Partner
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		p, err = tx.Partner(ctx, id)
+		p, err = tx.Partner(ctx, who.PartnerID)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if p == nil || !p.VerifyKey(secret) {
-		return nil, fault.Unauthenticated("invalid API key")
-	}
-	if !p.Active {
+	switch {
+	case p == nil:
+		return nil, fault.Denied("partner %s does not exist", who.PartnerID)
+	case !p.Active:
 		return nil, fault.Denied("partner %s is suspended", p.ID)
 	}
 	return p, nil
-}
-
-// AuthenticateOperator checks the credential of a PartnerAdminService call
-// and returns the principal to audit it under. A partner's API key is
-// recognised and denied, so that the audit names the partner that tried.
-func (s *Service) AuthenticateOperator(ctx context.Context, token string) (string, error) {
-	switch {
-	case token == "":
-		return "", fault.Unauthenticated("missing credentials: send the operator token as authorization: Bearer <token>")
-	case s.operator.Verify(token):
-		return Operator, nil
-	}
-	p, err := s.Authenticate(ctx, token)
-	if err == nil {
-		return p.ID, fault.Denied("partner %s may not call the operators' API", p.ID)
-	}
-	if f, ok := fault.As(err); ok && f.Kind == fault.KindUnauthenticated {
-		return "", fault.Unauthenticated("invalid operator token")
-	}
-	return "", err
 }
 
 // ownProgramme refuses a request that names another programme than the
@@ -122,79 +126,11 @@ func ownProgramme(p *domain.Partner, programmeID string) error {
 	return nil
 }
 
-// Audit records a partner call.
-func (s *Service) Audit(ctx context.Context, principal, method, decision, code, detail string) error {
-	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		return tx.InsertAudit(ctx, AuditEntry{ID: s.newID(), At: s.clock(), Principal: principal, Method: method,
-			Decision: decision, Code: code, Detail: detail})
-	})
+// Audit pages through the audit of a partner's calls (of every partner
+// call when partnerID is empty), newest first.
+func (s *Service) Audit(ctx context.Context, partnerID, pageToken string, size int) ([]AuditEntry, string, error) {
+	return s.audit.PartnerAudit(ctx, partnerID, pageToken, size)
 }
-
-// AuditLog pages through the audit log, newest first.
-func (s *Service) AuditLog(ctx context.Context, principal, beforeID string, limit int) ([]AuditEntry, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	var out []AuditEntry
-	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		out, err = tx.Audit(ctx, principal, beforeID, limit)
-		return err
-	})
-	return out, err
-}
-
-// idempotent runs a request that lives in one database transaction: the
-// same key and request replay the stored reply; a different request under
-// the key is refused; a refusal writes nothing and is not stored.
-func idempotent[R any](ctx context.Context, s *Service, method string, k idem.Key, req any,
-	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	var zero R
-	hash, err := idem.Hash(method, req)
-	if err != nil {
-		return zero, err
-	}
-	var out R
-	var outErr error
-	for attempt := 1; ; attempt++ {
-		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-			rec, err := tx.Idem(ctx, k)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if outErr = rec.Matches(method, hash); outErr == nil {
-					out, outErr = idem.DecodeReply[R](rec.Response)
-				}
-				return nil
-			}
-			out, outErr = run(ctx, tx)
-			if outErr != nil {
-				if isRule(outErr) {
-					return errRefused
-				}
-				return outErr
-			}
-			resp, err := idem.EncodeReply(out, nil)
-			if err != nil {
-				return err
-			}
-			return tx.PutIdem(ctx, idem.Record{Key: k, Method: method, Hash: hash, Response: resp, CreatedAt: s.clock()})
-		})
-		if !errors.Is(err, ErrConflict) || attempt == 5 {
-			break
-		}
-	}
-	if errors.Is(err, errRefused) {
-		return zero, outErr
-	}
-	if err != nil {
-		return zero, err
-	}
-	return out, outErr
-}
-
-var errRefused = errors.New("refused")
 
 // NewPartner is a partner to register.
 type NewPartner struct {
@@ -207,16 +143,27 @@ type NewPartner struct {
 	ValuePerPoint domain.Money
 }
 
-// CreatedPartner is a registered partner and its API key, shown once.
-type CreatedPartner struct {
-	Partner *domain.Partner
-	APIKey  string
+// PartnerKey is a partner's API key: Secret, the key to send, is in the
+// reply that made it only (a replay has the key's id, not the secret).
+type PartnerKey struct {
+	KeyID  string
+	Secret string `json:"-"`
 }
 
-// CreatePartner registers a partner. A retry with the same key replays the
-// registration, API key included: keep idempotency keys of this call secret.
-func (s *Service) CreatePartner(ctx context.Context, caller, key string, np NewPartner) (*CreatedPartner, error) {
-	if _, err := s.ledger.GetProgramme(s.toLedger(ctx), &ledgerv1.GetProgrammeRequest{ProgrammeId: np.ProgrammeID}); err != nil {
+// CreatedPartner is a registered partner and its API key.
+type CreatedPartner struct {
+	Partner *domain.Partner
+	Key     PartnerKey
+}
+
+// CreatePartner registers a partner and gives it an API key. A retry with
+// the same key replays the registration without the key's secret (it is
+// never stored); if the first reply was lost, rotate the key.
+func (s *Service) CreatePartner(ctx context.Context, who principal.Principal, key string, np NewPartner) (*CreatedPartner, error) {
+	if err := who.CheckProgramme(np.ProgrammeID); err != nil {
+		return nil, err
+	}
+	if _, err := s.ledger.GetProgramme(ctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: np.ProgrammeID}); err != nil {
 		return nil, grpcserver.Remote("ledger", err)
 	}
 	p := &domain.Partner{
@@ -226,47 +173,51 @@ func (s *Service) CreatePartner(ctx context.Context, caller, key string, np NewP
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	apiKey, hash, err := domain.NewAPIKey(p.ID)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	if p.Salt, err = domain.NewSalt(); err != nil {
 		return nil, err
 	}
-	p.KeyHash = hash
-	return idempotent(ctx, s, "CreatePartner", idem.Key{Caller: caller, Key: key}, np,
-		func(ctx context.Context, tx Tx) (*CreatedPartner, error) {
-			p.CreatedAt = s.clock()
-			return &CreatedPartner{Partner: p, APIKey: apiKey}, tx.InsertPartner(ctx, p)
-		})
-}
-
-// RotateKey replaces a partner's API key.
-func (s *Service) RotateKey(ctx context.Context, caller, key, partnerID string) (string, error) {
-	apiKey, hash, err := domain.NewAPIKey(partnerID)
+	made, err := idempotent(ctx, s, who.ID, key, "CreatePartner", np, func(ctx context.Context, tx Tx) (*domain.Partner, error) {
+		p.CreatedAt = s.clock()
+		return p, tx.InsertPartner(ctx, p)
+	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return idempotent(ctx, s, "RotateKey", idem.Key{Caller: caller, Key: key}, partnerID,
-		func(ctx context.Context, tx Tx) (string, error) {
-			p, err := tx.Partner(ctx, partnerID)
-			if err != nil {
-				return "", err
-			}
-			if p == nil {
-				return "", fault.NotFound("partner %s not found", partnerID)
-			}
-			return apiKey, tx.SetPartnerKey(ctx, partnerID, hash)
-		})
+	// Its own step, once per request key too: a retry after a crash
+	// between the two makes the key then.
+	k, err := s.issueKey(ctx, who, "create/"+key, made, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &CreatedPartner{Partner: made, Key: k}, nil
 }
 
-// Partner returns a partner.
-func (s *Service) Partner(ctx context.Context, id string) (*domain.Partner, error) {
+func (s *Service) issueKey(ctx context.Context, who principal.Principal, requestKey string, p *domain.Partner, overlap time.Duration) (PartnerKey, error) {
+	id, secret, err := s.keys.IssuePartnerKey(ctx, who, requestKey, p.ID, p.ProgrammeID, overlap)
+	return PartnerKey{KeyID: id, Secret: secret}, err
+}
+
+// RotateKey gives a partner a new API key; its older keys keep working
+// for overlap (0: they stop at once).
+func (s *Service) RotateKey(ctx context.Context, who principal.Principal, key, partnerID string, overlap time.Duration) (PartnerKey, error) {
+	p, err := s.Partner(ctx, who, partnerID)
+	if err != nil {
+		return PartnerKey{}, err
+	}
+	return s.issueKey(ctx, who, "rotate/"+key, p, overlap)
+}
+
+// Partner returns a partner of a programme who is bound to.
+func (s *Service) Partner(ctx context.Context, who principal.Principal, id string) (*domain.Partner, error) {
 	var p *domain.Partner
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if p, err = tx.Partner(ctx, id); err == nil && p == nil {
 			err = fault.NotFound("partner %s not found", id)
+		}
+		if err == nil {
+			err = who.CheckProgramme(p.ProgrammeID)
 		}
 		return err
 	})
@@ -274,7 +225,10 @@ func (s *Service) Partner(ctx context.Context, id string) (*domain.Partner, erro
 }
 
 // ProgrammeOffers returns the offers of every partner of a programme.
-func (s *Service) ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error) {
+func (s *Service) ProgrammeOffers(ctx context.Context, who principal.Principal, programmeID string) ([]*domain.Offer, error) {
+	if err := who.CheckProgramme(programmeID); err != nil {
+		return nil, err
+	}
 	var offers []*domain.Offer
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
@@ -285,8 +239,11 @@ func (s *Service) ProgrammeOffers(ctx context.Context, programmeID string) ([]*d
 }
 
 // CreateOffer adds an offer at a partner.
-func (s *Service) CreateOffer(ctx context.Context, caller, key, partnerID string, t domain.OfferTerms) (*domain.Offer, error) {
+func (s *Service) CreateOffer(ctx context.Context, who principal.Principal, key, partnerID string, t domain.OfferTerms) (*domain.Offer, error) {
 	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := s.Partner(ctx, who, partnerID); err != nil {
 		return nil, err
 	}
 	id := s.newID()
@@ -294,7 +251,7 @@ func (s *Service) CreateOffer(ctx context.Context, caller, key, partnerID string
 		PartnerID string
 		Terms     domain.OfferTerms
 	}
-	return idempotent(ctx, s, "CreateOffer", idem.Key{Caller: caller, Key: key}, req{partnerID, t},
+	return idempotent(ctx, s, who.ID, key, "CreateOffer", req{partnerID, t},
 		func(ctx context.Context, tx Tx) (*domain.Offer, error) {
 			p, err := tx.Partner(ctx, partnerID)
 			if err != nil {
@@ -314,13 +271,13 @@ func (s *Service) LinkMember(ctx context.Context, p *domain.Partner, key, card, 
 	if err := ownProgramme(p, programmeID); err != nil {
 		return "", err
 	}
-	m, err := s.ledger.FindMember(s.toLedger(ctx), &ledgerv1.FindMemberRequest{ProgrammeId: p.ProgrammeID, ExternalRef: card})
+	m, err := s.ledger.FindMember(ctx, &ledgerv1.FindMemberRequest{ProgrammeId: p.ProgrammeID, ExternalRef: card})
 	if err != nil {
 		return "", grpcserver.Remote("ledger", err)
 	}
 	memberID := m.GetMember().GetMemberId()
 	ref := p.MemberRef(memberID)
-	return idempotent(ctx, s, "LinkMember", idem.Key{Caller: p.ID, Key: key}, card,
+	return idempotent(ctx, s, p.ID, key, "LinkMember", card,
 		func(ctx context.Context, tx Tx) (string, error) {
 			return ref, tx.InsertLink(ctx, p.ID, ref, memberID, s.clock())
 		})
@@ -353,7 +310,7 @@ func (s *Service) MemberBalance(ctx context.Context, p *domain.Partner, ref stri
 	if err != nil {
 		return 0, err
 	}
-	b, err := s.ledger.GetBalance(s.toLedger(ctx), &ledgerv1.GetBalanceRequest{MemberId: m})
+	b, err := s.ledger.GetBalance(ctx, &ledgerv1.GetBalanceRequest{MemberId: m})
 	if err != nil {
 		return 0, grpcserver.Remote("ledger", err)
 	}
@@ -363,15 +320,14 @@ func (s *Service) MemberBalance(ctx context.Context, p *domain.Partner, ref stri
 // target reads from the ledger what offer targeting needs.
 func (s *Service) target(ctx context.Context, memberID string) (domain.Target, error) {
 	var t domain.Target
-	lctx := s.toLedger(ctx)
-	m, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
+	m, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
 		return t, grpcserver.Remote("ledger", err)
 	}
 	if t.Consent = m.GetMember().GetPartnerMarketingConsent(); !t.Consent {
 		return t, nil // targeting data stays with the programme
 	}
-	ts, err := s.status.GetTierStatus(lctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
+	ts, err := s.status.GetTierStatus(ctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
 	switch {
 	case status.Code(err) == codes.FailedPrecondition: // the programme has no tiers
 	case err != nil:
@@ -379,7 +335,7 @@ func (s *Service) target(ctx context.Context, memberID string) (domain.Target, e
 	default:
 		t.Tier = ts.GetTier()
 	}
-	seg, err := s.status.GetSegment(lctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
+	seg, err := s.status.GetSegment(ctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
 	if err != nil {
 		return t, grpcserver.Remote("ledger", err)
 	}
@@ -442,18 +398,11 @@ func (s *Service) StatementOf(ctx context.Context, p *domain.Partner, from, to t
 	return st, err
 }
 
-// PartnerStatement is StatementOf for an operator, by partner id; a
-// partner asking for another's statement is denied.
-func (s *Service) PartnerStatement(ctx context.Context, caller *domain.Partner, partnerID string, from, to time.Time) (*domain.Statement, error) {
-	if caller != nil && partnerID != "" && partnerID != caller.ID {
-		return nil, fault.Denied("partner %s may not read the statement of partner %s", caller.ID, partnerID)
-	}
-	p := caller
-	if p == nil {
-		var err error
-		if p, err = s.Partner(ctx, partnerID); err != nil {
-			return nil, err
-		}
+// PartnerStatement is StatementOf for an operator, by partner id.
+func (s *Service) PartnerStatement(ctx context.Context, who principal.Principal, partnerID string, from, to time.Time) (*domain.Statement, error) {
+	p, err := s.Partner(ctx, who, partnerID)
+	if err != nil {
+		return nil, err
 	}
 	return s.StatementOf(ctx, p, from, to)
 }

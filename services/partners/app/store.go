@@ -19,17 +19,6 @@ type Store interface {
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 }
 
-// AuditEntry is one audited partner call.
-type AuditEntry struct {
-	ID        string
-	At        time.Time
-	Principal string
-	Method    string
-	Decision  string
-	Code      string
-	Detail    string
-}
-
 // Tx is one database transaction.
 type Tx interface {
 	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
@@ -37,7 +26,6 @@ type Tx interface {
 	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
 
 	InsertPartner(ctx context.Context, p *domain.Partner) error
-	SetPartnerKey(ctx context.Context, partnerID string, hash []byte) error
 	Partner(ctx context.Context, id string) (*domain.Partner, error)
 
 	// Link resolves a partner's member reference.
@@ -69,9 +57,4 @@ type Tx interface {
 	// Statement sums a partner's transactions completed (posted to the
 	// ledger) in [from, to).
 	Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error)
-
-	InsertAudit(ctx context.Context, a AuditEntry) error
-	// Audit pages through audit entries, newest first, before an entry id
-	// (ids grow with time; "" for the newest).
-	Audit(ctx context.Context, principal, beforeID string, limit int) ([]AuditEntry, error)
 }

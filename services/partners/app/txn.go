@@ -198,12 +198,12 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 	if t.Status != domain.TxnPending {
 		return nil
 	}
-	lctx, key := s.toLedger(ctx), "partner-txn:"+t.ID+":"+string(t.Kind)
+	key := "partner-txn:" + t.ID + ":" + string(t.Kind)
 	var entryID string
 	var err error
 	if t.Kind == domain.TxnEarn {
 		var r *ledgerv1.EarnResponse
-		r, err = s.ledger.Earn(lctx, &ledgerv1.EarnRequest{
+		r, err = s.ledger.Earn(ctx, &ledgerv1.EarnRequest{
 			IdempotencyKey: key, MemberId: t.MemberID, Basis: &ledgerv1.EarnRequest_Points{Points: t.Points + t.BonusPoints},
 			Channel: ledgerv1.Channel_CHANNEL_PARTNER, OrderRef: t.Reference, OccurredAt: timestamppb.New(t.OccurredAt),
 			Reason: "partner earn", PartnerId: t.PartnerID,
@@ -211,7 +211,7 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 		entryID = r.GetEntry().GetEntryId()
 	} else {
 		var r *ledgerv1.BurnResponse
-		r, err = s.ledger.Burn(lctx, &ledgerv1.BurnRequest{
+		r, err = s.ledger.Burn(ctx, &ledgerv1.BurnRequest{
 			IdempotencyKey: key, MemberId: t.MemberID, Points: t.Points, Channel: ledgerv1.Channel_CHANNEL_PARTNER,
 			OrderRef: t.Reference, Reason: "partner burn", PartnerId: t.PartnerID,
 		})

@@ -1,5 +1,5 @@
 // Package domain is the partners service's model: partners and their
-// credentials and rates, the pseudonymous member references they see,
+// rates, the pseudonymous member references they see,
 // offers with their targeting, caps and budgets, partner transactions and
 // settlement statements. It does no I/O.
 package domain
@@ -8,9 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base32"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,9 +68,8 @@ type Partner struct {
 	PricePerPoint Money
 	ValuePerPoint Money
 	Active        bool
-	// KeyHash is the SHA-256 of the API key's secret; Salt keys the
-	// partner's member references.
-	KeyHash   []byte
+	// Salt keys the partner's member references. (The partner's API keys
+	// are those of its principal, "partner:<id>", in the access service.)
 	Salt      []byte
 	CreatedAt time.Time
 }
@@ -100,61 +97,6 @@ func Micros(d decimal.Decimal) int64 { return d.Shift(6).Round(0).IntPart() }
 
 // FromMicros turns millionths into an amount.
 func FromMicros(v int64) decimal.Decimal { return decimal.New(v, -6) }
-
-// NewAPIKey makes a partner's API key, "<partner id>.<secret>", and the
-// hash of the secret that is kept.
-func NewAPIKey(partnerID string) (key string, hash []byte, err error) {
-	var secret [32]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", nil, fmt.Errorf("api key: %w", err)
-	}
-	s := base64.RawURLEncoding.EncodeToString(secret[:])
-	h := sha256.Sum256([]byte(s))
-	return partnerID + "." + s, h[:], nil
-}
-
-// ParseAPIKey splits a key into the partner id and the secret.
-func ParseAPIKey(key string) (partnerID, secret string, ok bool) {
-	partnerID, secret, ok = strings.Cut(key, ".")
-	return partnerID, secret, ok && partnerID != "" && len(secret) >= 32
-}
-
-// VerifyKey checks a secret against the partner's key hash in constant time.
-func (p *Partner) VerifyKey(secret string) bool {
-	h := sha256.Sum256([]byte(secret))
-	return len(p.KeyHash) == len(h) && subtle.ConstantTimeCompare(h[:], p.KeyHash) == 1
-}
-
-// MinOperatorTokenLen is the shortest operator token accepted.
-const MinOperatorTokenLen = 32
-
-// OperatorToken checks the operators' credential for the admin API. Only
-// the SHA-256 of the token is kept; the zero value accepts nothing.
-type OperatorToken struct{ hash []byte }
-
-// NewOperatorToken makes a random operator token.
-func NewOperatorToken() (string, error) {
-	var secret [32]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", fmt.Errorf("operator token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(secret[:]), nil
-}
-
-// ParseOperatorToken keeps the hash of a configured operator token.
-func ParseOperatorToken(token string) (OperatorToken, error) {
-	if len(token) < MinOperatorTokenLen {
-		return OperatorToken{}, fmt.Errorf("want at least %d characters, got %d", MinOperatorTokenLen, len(token))
-	}
-	h := sha256.Sum256([]byte(token))
-	return OperatorToken{hash: h[:]}, nil
-}
-
-// Verify checks a presented token in constant time.
-func (o OperatorToken) Verify(token string) bool {
-	h := sha256.Sum256([]byte(token))
-	return len(o.hash) == len(h) && subtle.ConstantTimeCompare(h[:], o.hash) == 1
-}
 
 // NewSalt makes the key of a partner's member references.
 func NewSalt() ([]byte, error) {

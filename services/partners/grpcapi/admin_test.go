@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,39 +13,55 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/partners/partnerstest"
 )
 
-// auditOf counts a principal's audit entries by method:decision:code.
+// auditOf counts a principal's audited calls by method:decision:code.
 func auditOf(t testing.TB, env *partnerstest.Env, principal string) map[string]int {
 	t.Helper()
-	r, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PartnerId: principal, PageSize: 500})
+	env.Access.Flush(t)
+	recs, _, err := env.Access.App.AuditRecords(ctx(t), accessapp.AuditFilter{Principal: principal}, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int{}
-	for _, e := range r.GetEntries() {
-		out[e.GetMethod()+":"+e.GetDecision()+":"+e.GetCode()]++
+	for _, r := range recs {
+		out[shortMethod(r.Method)+":"+string(r.Decision)+":"+r.Code] += int(r.Count)
 	}
 	return out
 }
 
-func keyHash(t testing.TB, env *partnerstest.Env, partnerID string) string {
+// keysOf lists a partner's keys: id and state.
+func keysOf(t testing.TB, env *partnerstest.Env, partnerID string) string {
 	t.Helper()
-	var h []byte
-	if err := env.DB.QueryRowContext(ctx(t), `SELECT key_hash FROM partners_partners WHERE partner_id = $1`, partnerID).Scan(&h); err != nil {
+	keys, _, err := env.Access.App.Keys(ctx(t), "partner:"+partnerID, "", 100)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return string(h)
+	var out []string
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("%s:%d", k.ID, env.Access.App.KeyState(k)))
+	}
+	return strings.Join(out, ",")
 }
 
-// PartnerAdminService takes the operators' token only. A partner's own API
-// key cannot read another partner's statement or rotate (take over) its
-// key: PermissionDenied, nothing written; no or a wrong credential is
-// Unauthenticated; every decision is audited.
-func TestPartnerAdminNeedsTheOperatorToken(t *testing.T) {
+// wrongSecret is a key with its secret's last character changed.
+func wrongSecret(key string) string {
+	last := "A"
+	if strings.HasSuffix(key, last) {
+		last = "B"
+	}
+	return key[:len(key)-1] + last
+}
+
+// PartnerAdminService is for operators. A partner's own API key cannot
+// read another partner's statement or rotate (take over) its key:
+// PermissionDenied, nothing written, audited; no or a wrong credential is
+// Unauthenticated and counted per address.
+func TestPartnerAdminNeedsAnOperator(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := partnerstest.Start(t, db)
 		airline := createPartner(t, env, "test", "MILES", "0.1")
@@ -62,7 +79,7 @@ func TestPartnerAdminNeedsTheOperatorToken(t *testing.T) {
 		offer := &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: airline.id, Terms: &partnersv1.OfferTerms{
 			Name: "Mine", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 1000, BudgetPoints: 1000000}}
 
-		before, hash := partnerRows(t, env), keyHash(t, env, airline.id)
+		before, keys := partnerRows(t, env), keysOf(t, env, airline.id)
 		try := func(c context.Context, want codes.Code) {
 			t.Helper()
 			_, err := env.AdminBare.GetPartnerStatement(c, stmt)
@@ -76,30 +93,30 @@ func TestPartnerAdminNeedsTheOperatorToken(t *testing.T) {
 		try(partnerstest.As(ctx(t), airline.key), codes.PermissionDenied) // its own
 		try(ctx(t), codes.Unauthenticated)
 		try(partnerstest.As(ctx(t), strings.Repeat("x", 43)), codes.Unauthenticated)
-		try(partnerstest.As(ctx(t), env.AdminToken[1:]), codes.Unauthenticated)
+		try(partnerstest.As(ctx(t), wrongSecret(env.Key)), codes.Unauthenticated)
 		sameRows(t, before, partnerRows(t, env))
-		if keyHash(t, env, airline.id) != hash {
-			t.Fatal("the airline's key was rotated")
+		if got := keysOf(t, env, airline.id); got != keys {
+			t.Fatalf("the airline's keys changed: %s, were %s", got, keys)
 		}
 		if _, err := env.Partners.GetMemberBalance(partnerstest.As(ctx(t), airline.key),
 			&partnersv1.GetMemberBalanceRequest{MemberRef: ref}); err != nil {
 			t.Fatalf("the airline's key stopped working: %v", err)
 		}
 
-		// The operators' token works.
-		st, err := env.AdminBare.GetPartnerStatement(partnerstest.As(ctx(t), env.AdminToken), stmt)
+		// An operator's key works.
+		st, err := env.AdminBare.GetPartnerStatement(partnerstest.As(ctx(t), env.Key), stmt)
 		if err != nil || st.GetStatement().GetPointsIssued() != 50 {
-			t.Fatalf("statement with the operator token: %v %v", st, err)
+			t.Fatalf("statement as an operator: %v %v", st, err)
 		}
 
 		for principal, want := range map[string]map[string]int{
-			hotel.id: {"GetPartnerStatement:denied:PermissionDenied": 1, "RotatePartnerKey:denied:PermissionDenied": 1,
-				"CreateOffer:denied:PermissionDenied": 1},
-			airline.id: {"GetPartnerStatement:denied:PermissionDenied": 1, "RotatePartnerKey:denied:PermissionDenied": 1,
-				"CreateOffer:denied:PermissionDenied": 1},
-			"unauthenticated": {"GetPartnerStatement:denied:Unauthenticated": 3, "RotatePartnerKey:denied:Unauthenticated": 3,
-				"CreateOffer:denied:Unauthenticated": 3},
-			"operator": {"GetPartnerStatement:allowed:OK": 1, "CreatePartner:allowed:OK": 2},
+			"partner:" + hotel.id: {"PartnerAdminService/GetPartnerStatement:denied:PermissionDenied": 1,
+				"PartnerAdminService/RotatePartnerKey:denied:PermissionDenied": 1, "PartnerAdminService/CreateOffer:denied:PermissionDenied": 1},
+			"partner:" + airline.id: {"PartnerAdminService/GetPartnerStatement:denied:PermissionDenied": 1,
+				"PartnerAdminService/RotatePartnerKey:denied:PermissionDenied": 1, "PartnerAdminService/CreateOffer:denied:PermissionDenied": 1,
+				// The partner's earn, and the ledger's, made for it by the partners service.
+				"PartnerService/Earn:allowed:OK": 1, "LedgerService/Earn:allowed:OK": 1, "PartnerService/LinkMember:allowed:OK": 1},
+			"test-client": {"PartnerAdminService/CreatePartner:allowed:OK": 2, "PartnerAdminService/GetPartnerStatement:allowed:OK": 0},
 		} {
 			got := auditOf(t, env, principal)
 			for k, n := range want {
@@ -108,11 +125,15 @@ func TestPartnerAdminNeedsTheOperatorToken(t *testing.T) {
 				}
 			}
 		}
+		if got := failures(t, env); got != 9 {
+			t.Errorf("%d failed authentications counted, want 9", got)
+		}
 	})
 }
 
-// Calls refused by request validation are audited too, with or without a
-// key, and stay InvalidArgument with the bad field named.
+// Mutations refused by request validation are audited too, and stay
+// InvalidArgument with the bad field named; reads that succeed or are
+// refused for bad input are not audited.
 func TestPartnerCallsAuditedWhenInvalid(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := partnerstest.Start(t, db)
@@ -141,14 +162,14 @@ func TestPartnerCallsAuditedWhenInvalid(t *testing.T) {
 		wantCode(t, err, codes.InvalidArgument)
 		sameRows(t, before, partnerRows(t, env))
 
-		if got := auditOf(t, env, airline.id); got["Earn:refused:InvalidArgument"] != 1 {
+		if got := auditOf(t, env, "partner:"+airline.id); got["PartnerService/Earn:refused:InvalidArgument"] != 1 {
 			t.Errorf("the airline's invalid earn is not audited: %v", got)
 		}
-		if got := auditOf(t, env, "unauthenticated"); got["Earn:denied:Unauthenticated"] != 1 {
-			t.Errorf("the invalid earn without a key is not audited: %v", got)
+		if got := failures(t, env); got != 1 {
+			t.Errorf("the earn without a key is counted %d times, want 1", got)
 		}
-		if got := auditOf(t, env, "operator"); got["GetPartner:refused:InvalidArgument"] != 1 {
-			t.Errorf("the operator's invalid call is not audited: %v", got)
+		if got := auditOf(t, env, "test-client"); got["PartnerAdminService/GetPartner:refused:InvalidArgument"] != 0 {
+			t.Errorf("a read refused for bad input is audited: %v", got)
 		}
 	})
 }

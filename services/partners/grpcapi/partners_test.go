@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,7 @@ func wantCode(t testing.TB, err error, c codes.Code) {
 }
 
 type partner struct {
-	id, key string
+	id, keyID, key string
 }
 
 func createPartner(t testing.TB, env *partnerstest.Env, programme, unit, rate string) partner {
@@ -51,7 +52,10 @@ func createPartner(t testing.TB, env *partnerstest.Env, programme, unit, rate st
 	if err != nil {
 		t.Fatalf("create partner: %v", err)
 	}
-	return partner{r.GetPartner().GetPartnerId(), r.GetApiKey()}
+	if !strings.HasPrefix(r.GetApiKey(), r.GetKeyId()+".") {
+		t.Fatalf("key %q is not of key id %q", r.GetApiKey(), r.GetKeyId())
+	}
+	return partner{r.GetPartner().GetPartnerId(), r.GetKeyId(), r.GetApiKey()}
 }
 
 func enrolCard(t testing.TB, env *partnerstest.Env, programme string, consent bool) (memberID, card string) {
@@ -87,6 +91,27 @@ func partnerRows(t testing.TB, env *partnerstest.Env) map[string]int {
 	return counts
 }
 
+// failures sums the failed authentications counted.
+func failures(t testing.TB, env *partnerstest.Env) int64 {
+	t.Helper()
+	env.Access.Flush(t)
+	fs, _, err := env.Access.App.Failures(ctx(t), "", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range fs {
+		n += f.Count
+	}
+	return n
+}
+
+// shortMethod is "PartnerService/Earn" of
+// "fidelis.partners.v1.PartnerService/Earn".
+func shortMethod(m string) string {
+	return m[strings.LastIndex(m[:strings.Index(m, "/")], ".")+1:]
+}
+
 func sameRows(t testing.TB, before, after map[string]int) {
 	t.Helper()
 	for table, n := range before {
@@ -98,7 +123,8 @@ func sameRows(t testing.TB, before, after map[string]int) {
 
 // Partners authenticate with their key and reach only their own programme
 // and data: anything else is PermissionDenied and writes nothing; every
-// call is audited with its decision.
+// mutation and every denied call is audited with its decision, and failed
+// authentications are counted per address.
 func TestPartnerAuthenticationAndIsolation(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := partnerstest.Start(t, db)
@@ -117,8 +143,8 @@ func TestPartnerAuthenticationAndIsolation(t *testing.T) {
 		for name, c := range map[string]context.Context{
 			"no key":        ctx(t),
 			"garbage key":   partnerstest.As(ctx(t), "nope"),
-			"wrong secret":  partnerstest.As(ctx(t), airline.id+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-			"another's key": partnerstest.As(ctx(t), airline.id+hotel.key[len(hotel.id):]),
+			"wrong secret":  partnerstest.As(ctx(t), airline.keyID+".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+			"another's key": partnerstest.As(ctx(t), airline.keyID+hotel.key[len(hotel.keyID):]),
 		} {
 			if _, err := env.Partners.Earn(c, earn); status.Code(err) != codes.Unauthenticated {
 				t.Errorf("%s: %v, want Unauthenticated", name, err)
@@ -159,25 +185,33 @@ func TestPartnerAuthenticationAndIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		env.Access.Flush(t)
 		audit, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PartnerId: hotel.id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		decisions := map[string]int{}
 		for _, e := range audit.GetEntries() {
-			decisions[e.GetMethod()+":"+e.GetDecision()]++
+			if e.GetPrincipal() != "partner:"+hotel.id {
+				t.Fatalf("hotel's audit holds %v", e)
+			}
+			decisions[shortMethod(e.GetMethod())+":"+e.GetDecision()] += int(e.GetCalls())
 		}
-		if decisions["Earn:denied"] != 1 || decisions["GetStatement:denied"] != 1 || decisions["GetMemberBalance:denied"] != 1 ||
-			decisions["LinkMember:refused"] != 1 {
+		if decisions["PartnerService/Earn:denied"] != 1 || decisions["PartnerService/GetStatement:denied"] != 1 ||
+			decisions["PartnerService/GetMemberBalance:denied"] != 1 || decisions["PartnerService/LinkMember:refused"] != 1 {
 			t.Fatalf("hotel's audit %v", decisions)
 		}
 		all, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PageSize: 2})
 		if err != nil || len(all.GetEntries()) != 2 || all.GetNextPageToken() == "" {
 			t.Fatalf("audit page %v %v", all, err)
 		}
-		unauth, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PartnerId: "unauthenticated", PageSize: 500})
-		if err != nil || len(unauth.GetEntries()) != 5 { // four bad keys, and the key rotated out
-			t.Fatalf("unauthenticated calls audited: %v %v", len(unauth.GetEntries()), err)
+		next, err := env.Admin.ListAudit(ctx(t), &partnersv1.ListAuditRequest{PageSize: 2, PageToken: all.GetNextPageToken()})
+		if err != nil || len(next.GetEntries()) == 0 || next.GetEntries()[0].GetAuditId() >= all.GetEntries()[1].GetAuditId() {
+			t.Fatalf("second audit page %v %v", next, err)
+		}
+		// Four bad keys, and the key rotated out: counted, never a row each.
+		if got := failures(t, env); got != 5 {
+			t.Fatalf("%d failed authentications counted, want 5", got)
 		}
 	})
 }

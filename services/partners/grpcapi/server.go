@@ -1,25 +1,23 @@
 // Package grpcapi is the partners service's gRPC edge: the partner-facing
-// service with its authentication and audit, and the operators' service.
+// service and the operators' service. Calls are authenticated, authorised
+// and audited by the server's access guard (services/internal/authz); a
+// partner's principal names its partner.
 package grpcapi
 
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -29,95 +27,6 @@ const (
 	ServiceName      = "fidelis.partners.v1.PartnerService"
 	AdminServiceName = "fidelis.partners.v1.PartnerAdminService"
 )
-
-type principalKey struct{}
-
-func principal(ctx context.Context) *domain.Partner {
-	p, _ := ctx.Value(principalKey{}).(*domain.Partner)
-	return p
-}
-
-// Auth authenticates every call of the partners services and audits it
-// with its decision: PartnerService calls with the partner's API key (the
-// partner is put in the context), PartnerAdminService calls with the
-// operator token (a partner's key is PermissionDenied there). Install it as
-// a grpcserver guard, so that calls refused by request validation are
-// audited too. Other services' calls pass through.
-func Auth(a *app.Service, log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		service, method, _ := strings.Cut(strings.TrimPrefix(info.FullMethod, "/"), "/")
-		var who string
-		var err error
-		switch service {
-		case ServiceName:
-			var p *domain.Partner
-			if p, err = a.Authenticate(ctx, bearer(ctx)); err == nil {
-				who, ctx = p.ID, context.WithValue(ctx, principalKey{}, p)
-			}
-		case AdminServiceName:
-			who, err = a.AuthenticateOperator(ctx, bearer(ctx))
-		default:
-			return h(ctx, req)
-		}
-		var resp any
-		if err == nil {
-			resp, err = h(ctx, req)
-		} else {
-			err = grpcserver.Status(ctx, log, method, err)
-		}
-		if who == "" {
-			who = "unauthenticated"
-		}
-		code := status.Code(err)
-		decision := "allowed"
-		switch code {
-		case codes.OK:
-		case codes.Unauthenticated, codes.PermissionDenied:
-			decision = "denied"
-		case codes.Internal, codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
-			decision = "failed"
-		default:
-			decision = "refused"
-		}
-		detail := ""
-		if err != nil {
-			detail = status.Convert(err).Message()
-		}
-		// The audit is written before the reply: a call that cannot be
-		// audited fails.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if aerr := a.Audit(actx, who, method, decision, code.String(), detail); aerr != nil {
-			log.ErrorContext(ctx, "audit failed", slog.String("method", method), slog.Any("error", aerr))
-			return nil, status.Error(codes.Internal, "internal error")
-		}
-		return resp, err
-	}
-}
-
-// OperatorCredentials send the operator token with every call of a client
-// (over plaintext too: across hosts, TLS is the mesh's).
-func OperatorCredentials(token string) credentials.PerRPCCredentials {
-	return operatorCredentials(token)
-}
-
-type operatorCredentials string
-
-func (c operatorCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(c)}, nil
-}
-
-func (operatorCredentials) RequireTransportSecurity() bool { return false }
-
-func bearer(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
-		if k, ok := strings.CutPrefix(v, "Bearer "); ok {
-			return strings.TrimSpace(k)
-		}
-	}
-	return ""
-}
 
 // Server implements fidelis.partners.v1.PartnerService.
 type Server struct {
@@ -133,8 +42,7 @@ type AdminServer struct {
 	log *slog.Logger
 }
 
-// Register adds both partners services to a gRPC server; install Auth as
-// a guard of that server (grpcserver.Options.Guards).
+// Register adds both partners services to a gRPC server.
 func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
 	partnersv1.RegisterPartnerServiceServer(s, &Server{app: a, log: log})
 	partnersv1.RegisterPartnerAdminServiceServer(s, &AdminServer{app: a, log: log})
@@ -170,8 +78,17 @@ func (s *Server) status(ctx context.Context, method string, err error) error {
 	return grpcserver.Status(ctx, s.log, method, err)
 }
 
+// partner is the calling partner (a suspended one is denied).
+func (s *Server) partner(ctx context.Context) (*domain.Partner, error) {
+	return s.app.PartnerOf(ctx, principal.Of(ctx))
+}
+
 func (s *Server) LinkMember(ctx context.Context, r *partnersv1.LinkMemberRequest) (*partnersv1.LinkMemberResponse, error) {
-	ref, err := s.app.LinkMember(ctx, principal(ctx), r.GetIdempotencyKey(), r.GetCardNumber(), r.GetProgrammeId())
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "LinkMember", err)
+	}
+	ref, err := s.app.LinkMember(ctx, p, r.GetIdempotencyKey(), r.GetCardNumber(), r.GetProgrammeId())
 	if err != nil {
 		return nil, s.status(ctx, "LinkMember", err)
 	}
@@ -179,7 +96,11 @@ func (s *Server) LinkMember(ctx context.Context, r *partnersv1.LinkMemberRequest
 }
 
 func (s *Server) GetMemberBalance(ctx context.Context, r *partnersv1.GetMemberBalanceRequest) (*partnersv1.GetMemberBalanceResponse, error) {
-	n, err := s.app.MemberBalance(ctx, principal(ctx), r.GetMemberRef())
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "GetMemberBalance", err)
+	}
+	n, err := s.app.MemberBalance(ctx, p, r.GetMemberRef())
 	if err != nil {
 		return nil, s.status(ctx, "GetMemberBalance", err)
 	}
@@ -191,7 +112,11 @@ func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partners
 	if err != nil {
 		return nil, s.status(ctx, "Earn", err)
 	}
-	t, err := s.app.Earn(ctx, principal(ctx), r.GetIdempotencyKey(), app.EarnRequest{
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "Earn", err)
+	}
+	t, err := s.app.Earn(ctx, p, r.GetIdempotencyKey(), app.EarnRequest{
 		MemberRef: r.GetMemberRef(), Amount: amount, Unit: r.GetUnit(), Reference: r.GetReference(),
 		OccurredAt: fromTS(r.GetOccurredAt()), OfferID: r.GetOfferId(), ProgrammeID: r.GetProgrammeId(),
 	})
@@ -203,7 +128,11 @@ func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partners
 }
 
 func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partnersv1.BurnResponse, error) {
-	t, err := s.app.Burn(ctx, principal(ctx), r.GetIdempotencyKey(), r.GetMemberRef(), r.GetPoints(), r.GetReference())
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "Burn", err)
+	}
+	t, err := s.app.Burn(ctx, p, r.GetIdempotencyKey(), r.GetMemberRef(), r.GetPoints(), r.GetReference())
 	if err != nil {
 		return nil, s.status(ctx, "Burn", err)
 	}
@@ -211,7 +140,11 @@ func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partners
 }
 
 func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest) (*partnersv1.ListOffersResponse, error) {
-	offers, consent, err := s.app.Offers(ctx, principal(ctx), r.GetMemberRef())
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "ListOffers", err)
+	}
+	offers, consent, err := s.app.Offers(ctx, p, r.GetMemberRef())
 	if err != nil {
 		return nil, s.status(ctx, "ListOffers", err)
 	}
@@ -223,8 +156,14 @@ func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest
 }
 
 func (s *Server) GetStatement(ctx context.Context, r *partnersv1.GetStatementRequest) (*partnersv1.GetStatementResponse, error) {
-	p := principal(ctx)
-	st, err := s.app.PartnerStatement(ctx, p, r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
+	p, err := s.partner(ctx)
+	if err != nil {
+		return nil, s.status(ctx, "GetStatement", err)
+	}
+	if id := r.GetPartnerId(); id != "" && id != p.ID {
+		return nil, s.status(ctx, "GetStatement", fault.Denied("partner %s may not read the statement of partner %s", p.ID, id))
+	}
+	st, err := s.app.StatementOf(ctx, p, fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {
 		return nil, s.status(ctx, "GetStatement", err)
 	}
@@ -311,7 +250,7 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 	if err != nil {
 		return nil, s.status(ctx, "CreatePartner", err)
 	}
-	c, err := s.app.CreatePartner(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.NewPartner{
+	c, err := s.app.CreatePartner(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.NewPartner{
 		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: r.GetEarnUnit(), EarnRate: rate,
 		Rounding: roundings[r.GetRounding()], PricePerPoint: domain.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrency()},
 		ValuePerPoint: domain.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
@@ -319,19 +258,19 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 	if err != nil {
 		return nil, s.status(ctx, "CreatePartner", err)
 	}
-	return &partnersv1.CreatePartnerResponse{Partner: partnerToProto(c.Partner), ApiKey: c.APIKey}, nil
+	return &partnersv1.CreatePartnerResponse{Partner: partnerToProto(c.Partner), ApiKey: c.Key.Secret, KeyId: c.Key.KeyID}, nil
 }
 
 func (s *AdminServer) RotatePartnerKey(ctx context.Context, r *partnersv1.RotatePartnerKeyRequest) (*partnersv1.RotatePartnerKeyResponse, error) {
-	k, err := s.app.RotateKey(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetPartnerId())
+	k, err := s.app.RotateKey(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), r.GetOverlap().AsDuration())
 	if err != nil {
 		return nil, s.status(ctx, "RotatePartnerKey", err)
 	}
-	return &partnersv1.RotatePartnerKeyResponse{ApiKey: k}, nil
+	return &partnersv1.RotatePartnerKeyResponse{ApiKey: k.Secret, KeyId: k.KeyID}, nil
 }
 
 func (s *AdminServer) GetPartner(ctx context.Context, r *partnersv1.GetPartnerRequest) (*partnersv1.GetPartnerResponse, error) {
-	p, err := s.app.Partner(ctx, r.GetPartnerId())
+	p, err := s.app.Partner(ctx, principal.Of(ctx), r.GetPartnerId())
 	if err != nil {
 		return nil, s.status(ctx, "GetPartner", err)
 	}
@@ -353,7 +292,7 @@ func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOffer
 		}
 		terms.Multiplier = d
 	}
-	o, err := s.app.CreateOffer(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), terms)
+	o, err := s.app.CreateOffer(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), terms)
 	if err != nil {
 		return nil, s.status(ctx, "CreateOffer", err)
 	}
@@ -361,7 +300,7 @@ func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOffer
 }
 
 func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.GetPartnerStatementRequest) (*partnersv1.GetPartnerStatementResponse, error) {
-	st, err := s.app.PartnerStatement(ctx, nil, r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
+	st, err := s.app.PartnerStatement(ctx, principal.Of(ctx), r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {
 		return nil, s.status(ctx, "GetPartnerStatement", err)
 	}
@@ -369,7 +308,7 @@ func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.Get
 }
 
 func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.ListProgrammeOffersRequest) (*partnersv1.ListProgrammeOffersResponse, error) {
-	offers, err := s.app.ProgrammeOffers(ctx, r.GetProgrammeId())
+	offers, err := s.app.ProgrammeOffers(ctx, principal.Of(ctx), r.GetProgrammeId())
 	if err != nil {
 		return nil, s.status(ctx, "ListProgrammeOffers", err)
 	}
@@ -381,22 +320,14 @@ func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.Lis
 }
 
 func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequest) (*partnersv1.ListAuditResponse, error) {
-	size := int(r.GetPageSize())
-	if size == 0 {
-		size = 100
-	}
-	entries, err := s.app.AuditLog(ctx, r.GetPartnerId(), r.GetPageToken(), size+1)
+	entries, next, err := s.app.Audit(ctx, r.GetPartnerId(), r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, s.status(ctx, "ListAudit", err)
 	}
-	resp := &partnersv1.ListAuditResponse{}
-	if len(entries) > size {
-		entries = entries[:size]
-		resp.NextPageToken = entries[size-1].ID
-	}
+	resp := &partnersv1.ListAuditResponse{NextPageToken: next}
 	for _, e := range entries {
 		resp.Entries = append(resp.Entries, &partnersv1.AuditEntry{AuditId: e.ID, At: ts(e.At), Principal: e.Principal,
-			Method: e.Method, Decision: e.Decision, Code: e.Code, Detail: e.Detail})
+			Method: e.Method, Decision: e.Decision, Code: e.Code, Calls: e.Calls})
 	}
 	return resp, nil
 }

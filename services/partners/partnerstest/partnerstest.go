@@ -1,6 +1,6 @@
 // Package partnerstest runs the partners service for tests, against a real
-// ledger (ledgertest) on the same database, over gRPC, with the partner
-// authentication and audit interceptor in place.
+// ledger (ledgertest) on the same database, over gRPC, with access control
+// in place.
 package partnerstest
 
 import (
@@ -14,11 +14,11 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
-	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 	"github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/partners/store"
 )
@@ -27,11 +27,10 @@ import (
 type Env struct {
 	*ledgertest.Env
 	Partners partnersv1.PartnerServiceClient
-	// Admin calls with the operator token, AdminToken; AdminBare with no
-	// credentials (add them with As).
+	// Admin calls as the test client (see ledgertest: an operator, among
+	// others); AdminBare with no credentials (add them with As).
 	Admin        partnersv1.PartnerAdminServiceClient
 	AdminBare    partnersv1.PartnerAdminServiceClient
-	AdminToken   string
 	PartnersApp  *app.Service
 	PartnersAddr string
 }
@@ -49,21 +48,11 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	if err := store.Migrate(context.Background(), db, log); err != nil {
 		t.Fatalf("migrate partners: %v", err)
 	}
-	ledgerConn, err := grpc.NewClient(led.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := domain.NewOperatorToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator, err := domain.ParseOperatorToken(token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ledgerConn := led.ServiceConn(t, led.Addr, "fidelis-partners")
+	keys, audit := host.PartnerPorts(led.Access.App)
 	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
-		app.Options{Now: led.Clock.Now, Logger: log, Operator: operator})
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guards: []grpc.UnaryServerInterceptor{grpcapi.Auth(a, log)}})
+		keys, audit, app.Options{Now: led.Clock.Now, Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,23 +62,15 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminConn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(grpcapi.OperatorCredentials(token)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		adminConn.Close()
-		srv.Stop()
-		ledgerConn.Close()
-	})
+	t.Cleanup(func() { conn.Close() })
+	adminConn := ledgertest.Dial(t, lis.Addr().String(), led.Key)
 	return &Env{Env: led, Partners: partnersv1.NewPartnerServiceClient(conn), Admin: partnersv1.NewPartnerAdminServiceClient(adminConn),
-		AdminBare: partnersv1.NewPartnerAdminServiceClient(conn), AdminToken: token, PartnersApp: a, PartnersAddr: lis.Addr().String()}
+		AdminBare: partnersv1.NewPartnerAdminServiceClient(conn), PartnersApp: a, PartnersAddr: lis.Addr().String()}
 }
 
 // As authenticates calls with a partner's API key (or any bearer token).

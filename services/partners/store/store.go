@@ -90,17 +90,12 @@ func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error
 }
 
 const partnerCols = `partner_id, name, programme_id, earn_unit, earn_rate, rounding, price_per_point, value_per_point,
-	currency, active, key_hash, salt, created_at`
+	currency, active, salt, created_at`
 
 func (t *txn) InsertPartner(ctx context.Context, p *domain.Partner) error {
-	_, err := t.exec(ctx, `INSERT INTO partners_partners (`+partnerCols+`) VALUES (`+sqldb.Placeholders(1, 13)+`)`,
+	_, err := t.exec(ctx, `INSERT INTO partners_partners (`+partnerCols+`) VALUES (`+sqldb.Placeholders(1, 12)+`)`,
 		p.ID, p.Name, p.ProgrammeID, p.EarnUnit, p.EarnRate, string(p.Rounding), p.PricePerPoint.Amount, p.ValuePerPoint.Amount,
-		p.PricePerPoint.Currency, p.Active, p.KeyHash, p.Salt, us(p.CreatedAt))
-	return err
-}
-
-func (t *txn) SetPartnerKey(ctx context.Context, id string, hash []byte) error {
-	_, err := t.exec(ctx, `UPDATE partners_partners SET key_hash = $1 WHERE partner_id = $2`, hash, id)
+		p.PricePerPoint.Currency, p.Active, p.Salt, us(p.CreatedAt))
 	return err
 }
 
@@ -109,7 +104,7 @@ func (t *txn) Partner(ctx context.Context, id string) (*domain.Partner, error) {
 	var created int64
 	err := t.tx.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners_partners WHERE partner_id = $1`, id).Scan(
 		&p.ID, &p.Name, &p.ProgrammeID, &p.EarnUnit, &p.EarnRate, &p.Rounding, &p.PricePerPoint.Amount, &p.ValuePerPoint.Amount,
-		&p.PricePerPoint.Currency, &p.Active, &p.KeyHash, &p.Salt, &created)
+		&p.PricePerPoint.Currency, &p.Active, &p.Salt, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -329,44 +324,4 @@ func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Tim
 		return nil, fmt.Errorf("statement: %w", err)
 	}
 	return st, nil
-}
-
-func (t *txn) InsertAudit(ctx context.Context, a app.AuditEntry) error {
-	_, err := t.exec(ctx, `INSERT INTO partners_audit (audit_id, at, principal, method, decision, code, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, us(a.At), a.Principal, a.Method, a.Decision, a.Code, a.Detail)
-	return err
-}
-
-func (t *txn) Audit(ctx context.Context, principal, beforeID string, limit int) ([]app.AuditEntry, error) {
-	var where []string
-	var args []any
-	if beforeID != "" {
-		args = append(args, beforeID)
-		where = append(where, fmt.Sprintf("audit_id < $%d", len(args)))
-	}
-	if principal != "" {
-		args = append(args, principal)
-		where = append(where, fmt.Sprintf("principal = $%d", len(args)))
-	}
-	q := `SELECT audit_id, at, principal, method, decision, code, detail FROM partners_audit`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, limit)
-	rows, err := t.tx.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY audit_id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	defer rows.Close()
-	var out []app.AuditEntry
-	for rows.Next() {
-		var a app.AuditEntry
-		var at int64
-		if err := rows.Scan(&a.ID, &at, &a.Principal, &a.Method, &a.Decision, &a.Code, &a.Detail); err != nil {
-			return nil, err
-		}
-		a.At = fromUS(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
 }

@@ -7,12 +7,13 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
 
 // tiers returns a programme's tier ids from the ledger, lowest first.
 func (s *Service) tiers(ctx context.Context, programmeID string) ([]string, error) {
-	p, err := s.ledger.GetProgramme(s.toLedger(ctx), &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
+	p, err := s.ledger.GetProgramme(ctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
 	if err != nil {
 		return nil, grpcserver.Remote("ledger", err)
 	}
@@ -24,7 +25,10 @@ func (s *Service) tiers(ctx context.Context, programmeID string) ([]string, erro
 }
 
 // CreateReward adds a reward to a programme's catalogue.
-func (s *Service) CreateReward(ctx context.Context, caller, key, programmeID string, t domain.Terms) (*domain.Reward, error) {
+func (s *Service) CreateReward(ctx context.Context, who principal.Principal, key, programmeID string, t domain.Terms) (*domain.Reward, error) {
+	if err := who.CheckProgramme(programmeID); err != nil {
+		return nil, err
+	}
 	tiers, err := s.tiers(ctx, programmeID)
 	if err != nil {
 		return nil, err
@@ -37,7 +41,7 @@ func (s *Service) CreateReward(ctx context.Context, caller, key, programmeID str
 		ProgrammeID string
 		Terms       domain.Terms
 	}
-	return idempotent(ctx, s, "CreateReward", idem.Key{Caller: caller, Key: key}, req{programmeID, t},
+	return idempotent(ctx, s, "CreateReward", idem.Key{Caller: who.ID, Key: key}, req{programmeID, t},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			now := s.clock()
 			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, Active: true, CreatedAt: now, UpdatedAt: now}
@@ -46,8 +50,8 @@ func (s *Service) CreateReward(ctx context.Context, caller, key, programmeID str
 }
 
 // UpdateReward replaces a reward's terms.
-func (s *Service) UpdateReward(ctx context.Context, caller, key, rewardID string, t domain.Terms) (*domain.Reward, error) {
-	current, err := s.Reward(ctx, rewardID)
+func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key, rewardID string, t domain.Terms) (*domain.Reward, error) {
+	current, err := s.Reward(ctx, who, rewardID)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,7 @@ func (s *Service) UpdateReward(ctx context.Context, caller, key, rewardID string
 		RewardID string
 		Terms    domain.Terms
 	}
-	return idempotent(ctx, s, "UpdateReward", idem.Key{Caller: caller, Key: key}, req{rewardID, t},
+	return idempotent(ctx, s, "UpdateReward", idem.Key{Caller: who.ID, Key: key}, req{rewardID, t},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -77,11 +81,11 @@ func (s *Service) UpdateReward(ctx context.Context, caller, key, rewardID string
 }
 
 // DeactivateReward withdraws a reward from redemption.
-func (s *Service) DeactivateReward(ctx context.Context, caller, key, rewardID string) (*domain.Reward, error) {
-	if _, err := s.Reward(ctx, rewardID); err != nil {
+func (s *Service) DeactivateReward(ctx context.Context, who principal.Principal, key, rewardID string) (*domain.Reward, error) {
+	if _, err := s.Reward(ctx, who, rewardID); err != nil {
 		return nil, err
 	}
-	return idempotent(ctx, s, "DeactivateReward", idem.Key{Caller: caller, Key: key}, rewardID,
+	return idempotent(ctx, s, "DeactivateReward", idem.Key{Caller: who.ID, Key: key}, rewardID,
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -93,20 +97,33 @@ func (s *Service) DeactivateReward(ctx context.Context, caller, key, rewardID st
 }
 
 // Reward returns a reward.
-func (s *Service) Reward(ctx context.Context, id string) (*domain.Reward, error) {
+func (s *Service) Reward(ctx context.Context, who principal.Principal, id string) (*domain.Reward, error) {
 	var r *domain.Reward
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if r, err = tx.Reward(ctx, id); err == nil && r == nil {
-			err = fault.NotFound("reward %s not found", id)
-		}
+		r, err = rewardOf(ctx, tx, who, id)
 		return err
 	})
 	return r, err
 }
 
+// rewardOf reads a reward of a programme who is bound to.
+func rewardOf(ctx context.Context, tx Tx, who principal.Principal, id string) (*domain.Reward, error) {
+	r, err := tx.Reward(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fault.NotFound("reward %s not found", id)
+	}
+	return r, who.CheckProgramme(r.ProgrammeID)
+}
+
 // Rewards lists a programme's catalogue.
-func (s *Service) Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
+func (s *Service) Rewards(ctx context.Context, who principal.Principal, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
+	if err := who.CheckProgramme(programmeID); err != nil {
+		return nil, err
+	}
 	var rs []*domain.Reward
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
@@ -131,13 +148,13 @@ type Eligibility struct {
 }
 
 // EligibleRewards says what a member can redeem now.
-func (s *Service) EligibleRewards(ctx context.Context, memberID string) (*Eligibility, error) {
-	mem, err := s.ledger.GetMember(s.toLedger(ctx), &ledgerv1.GetMemberRequest{MemberId: memberID})
+func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, memberID string) (*Eligibility, error) {
+	mem, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
 		return nil, grpcserver.Remote("ledger", err)
 	}
 	programme := mem.GetMember().GetProgrammeId()
-	rewards, err := s.Rewards(ctx, programme, false)
+	rewards, err := s.Rewards(ctx, who, programme, false)
 	if err != nil {
 		return nil, err
 	}
@@ -179,18 +196,24 @@ type VoucherCheck struct {
 	Voucher *domain.Voucher
 }
 
-// voucher reads an issued voucher.
-func voucher(ctx context.Context, tx Tx, code string) (*domain.Voucher, error) {
+// voucher reads an issued voucher of a programme who is bound to.
+func voucher(ctx context.Context, tx Tx, who principal.Principal, code string) (*domain.Voucher, error) {
 	v, err := tx.Voucher(ctx, code)
 	if err == nil && (v == nil || v.Status == domain.VoucherPending) {
 		err = fault.NotFound("voucher %s not found", code)
 	}
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rewardOf(ctx, tx, who, v.RewardID); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // ValidateVoucher says whether a voucher can be used at a store and
 // channel now.
-func (s *Service) ValidateVoucher(ctx context.Context, code, store string, ch domain.Channel) (*VoucherCheck, error) {
+func (s *Service) ValidateVoucher(ctx context.Context, who principal.Principal, code, store string, ch domain.Channel) (*VoucherCheck, error) {
 	code, err := domain.NormalizeVoucherCode(code)
 	if err != nil {
 		return nil, err
@@ -198,7 +221,7 @@ func (s *Service) ValidateVoucher(ctx context.Context, code, store string, ch do
 	var out VoucherCheck
 	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if out.Voucher, err = voucher(ctx, tx, code); err != nil {
+		if out.Voucher, err = voucher(ctx, tx, who, code); err != nil {
 			return err
 		}
 		out.Valid, out.Reason = out.Voucher.Usable(store, ch, s.clock())
@@ -217,14 +240,14 @@ type Consumption struct {
 
 // ConsumeVoucher uses a voucher, once: the same key replays the use, any
 // other use of a used voucher is refused.
-func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Consumption) (*VoucherCheck, error) {
+func (s *Service) ConsumeVoucher(ctx context.Context, who principal.Principal, key string, c Consumption) (*VoucherCheck, error) {
 	code, err := domain.NormalizeVoucherCode(c.Code)
 	if err != nil {
 		return nil, err
 	}
 	c.Code = code
-	return idempotent(ctx, s, "ConsumeVoucher", idem.Key{Caller: caller, Key: key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
-		v, err := voucher(ctx, tx, code)
+	return idempotent(ctx, s, "ConsumeVoucher", idem.Key{Caller: who.ID, Key: key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
+		v, err := voucher(ctx, tx, who, code)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +257,7 @@ func (s *Service) ConsumeVoucher(ctx context.Context, caller, key string, c Cons
 		}
 		used := *v
 		used.Status, used.ConsumedAt, used.ConsumedStore = domain.VoucherConsumed, now, c.StoreID
-		used.ConsumedChannel, used.ConsumedOrderRef, used.ConsumeKey = c.Channel, c.OrderRef, caller+"/"+key
+		used.ConsumedChannel, used.ConsumedOrderRef, used.ConsumeKey = c.Channel, c.OrderRef, who.ID+"/"+key
 		if err := tx.UpdateVoucher(ctx, &used, domain.VoucherActive); err != nil {
 			return nil, err
 		}

@@ -5,11 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
@@ -42,8 +41,9 @@ func TestRecoverRefundsALostCapture(t *testing.T) {
 		ctx := context.Background()
 		env := rewardstest.Start(t, db)
 		m, rewardID, stuck := stuckRedemption(t, env, db)
-		lctx := metadata.AppendToOutgoingContext(ctx, grpcserver.CallerHeader, app.Caller)
-		if _, err := env.Client.Capture(lctx, &ledgerv1.CaptureRequest{IdempotencyKey: app.LedgerKey(stuck, "capture"),
+		// The capture, as the rewards service makes it (its principal).
+		asRewards := ledgerv1.NewLedgerServiceClient(env.ServiceConn(t, env.Addr, "fidelis-rewards"))
+		if _, err := asRewards.Capture(ctx, &ledgerv1.CaptureRequest{IdempotencyKey: app.LedgerKey(stuck, "capture"),
 			HoldId: stuck.HoldID}); err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func stuckRedemption(t *testing.T, env *rewardstest.Env, db *sqldb.DB) (string, 
 		Basis: &ledgerv1.EarnRequest_Points{Points: 500}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)
 	}
-	reward, err := env.RewardsApp.CreateReward(ctx, "admin", "r1", "test", domain.Terms{
+	reward, err := env.RewardsApp.CreateReward(ctx, principal.System("admin"), "r1", "test", domain.Terms{
 		Name: "Mug", PointsCost: 200, Type: domain.TypeFreeProduct, ProductSKU: "MUG-1", VoucherValidity: time.Hour, StockTotal: 3,
 	})
 	if err != nil {
@@ -112,7 +112,7 @@ func recoverFailed(t *testing.T, env *rewardstest.Env, m, rewardID string, stuck
 	if n, err := env.RewardsApp.Recover(ctx); err != nil || n != 1 {
 		t.Fatalf("recover: %d %v", n, err)
 	}
-	r, err := env.RewardsApp.Reward(ctx, rewardID)
+	r, err := env.RewardsApp.Reward(ctx, principal.System("test"), rewardID)
 	if err != nil || r.StockAllocated != 0 {
 		t.Fatalf("stock after recovery: %+v %v", r, err)
 	}
@@ -120,7 +120,7 @@ func recoverFailed(t *testing.T, env *rewardstest.Env, m, rewardID string, stuck
 	if err != nil || bal.GetBalance().GetAvailable() != 500 || bal.GetBalance().GetHeld() != 0 {
 		t.Fatalf("balance after recovery: %v %v", bal, err)
 	}
-	if c, err := env.RewardsApp.ValidateVoucher(ctx, stuck.VoucherCode, "", domain.ChannelPOS); err != nil || c.Valid || c.Reason != "cancelled" {
+	if c, err := env.RewardsApp.ValidateVoucher(ctx, principal.System("test"), stuck.VoucherCode, "", domain.ChannelPOS); err != nil || c.Valid || c.Reason != "cancelled" {
 		t.Fatalf("the void voucher: %+v %v", c, err)
 	}
 	env.Check(t)

@@ -6,23 +6,15 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
-
-// Caller is how the rewards service names itself to the ledger, which
-// scopes the service's idempotency keys by it.
-const Caller = "fidelis-rewards"
-
-func (s *Service) toLedger(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "x-fidelis-caller", Caller)
-}
 
 // ledgerKey is the idempotency key of one ledger call of a redemption:
 // retrying a redemption retries its ledger calls without repeating them.
@@ -49,12 +41,19 @@ type (
 // activates the voucher. Any failure releases the hold and the stock. A
 // retry with the same key resumes an unfinished redemption or replays the
 // outcome of a finished one, success or refusal.
-func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequest) (*RedeemResult, error) {
+//
+// The ledger is called with the caller's context: the rewards service's
+// credential carries who the redemption is for, so the ledger holds the
+// points only of a member of that principal's programmes.
+func (s *Service) Redeem(ctx context.Context, who principal.Principal, key string, req RedeemRequest) (*RedeemResult, error) {
 	hash, err := idem.Hash("Redeem", req)
 	if err != nil {
 		return nil, err
 	}
-	k := idem.Key{Caller: caller, Key: key}
+	k := idem.Key{Caller: who.ID, Key: key}
+	if err := s.mayRedeem(ctx, who, k, req); err != nil {
+		return nil, err
+	}
 	var r *domain.Redemption
 	var replay []byte
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -70,12 +69,9 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 			r, err = tx.Redemption(ctx, rec.Subject)
 			return err
 		}
-		reward, err := tx.Reward(ctx, req.RewardID)
+		reward, err := rewardOf(ctx, tx, who, req.RewardID)
 		if err != nil {
 			return err
-		}
-		if reward == nil {
-			return fault.NotFound("reward %s not found", req.RewardID)
 		}
 		now := s.clock()
 		r = &domain.Redemption{
@@ -89,7 +85,7 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "Redeem", Hash: hash, Subject: r.ID, CreatedAt: now})
 	})
 	if errors.Is(err, ErrConflict) {
-		return s.Redeem(ctx, caller, key, req) // the same key, claimed concurrently: resume that one
+		return s.Redeem(ctx, who, key, req) // the same key, claimed concurrently: resume that one
 	}
 	if err != nil {
 		return nil, err
@@ -109,6 +105,34 @@ func (s *Service) Redeem(ctx context.Context, caller, key string, req RedeemRequ
 		return nil, ferr
 	}
 	return res, err
+}
+
+// mayRedeem refuses, before anything is written, a redemption of a reward
+// or for a member of a programme the caller is not bound to (the ledger
+// checks the member for the caller, whom this service acts for), or of a
+// member of another programme than the reward's. A request already under
+// way (its key taken) goes on.
+func (s *Service) mayRedeem(ctx context.Context, who principal.Principal, k idem.Key, req RedeemRequest) error {
+	var reward *domain.Reward
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		rec, err := tx.Idem(ctx, k)
+		if err != nil || rec != nil {
+			return err
+		}
+		reward, err = rewardOf(ctx, tx, who, req.RewardID)
+		return err
+	})
+	if err != nil || reward == nil {
+		return err
+	}
+	mem, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: req.MemberID})
+	if err != nil {
+		return grpcserver.Remote("ledger", err)
+	}
+	if p := mem.GetMember().GetProgrammeId(); p != reward.ProgrammeID {
+		return fault.Precondition("member %s is in programme %s, the reward in %s", req.MemberID, p, reward.ProgrammeID)
+	}
+	return nil
 }
 
 // advance moves a redemption on from its current status to completed or
@@ -167,7 +191,7 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 	if err := s.eligible(ctx, r, reward); err != nil {
 		return s.refuse(ctx, r, err)
 	}
-	hold, err := s.ledger.Hold(s.toLedger(ctx), &ledgerv1.HoldRequest{
+	hold, err := s.ledger.Hold(ctx, &ledgerv1.HoldRequest{
 		IdempotencyKey: ledgerKey(r, "hold"), MemberId: r.MemberID, Points: r.Points, Ttl: durationpb.New(s.holdTTL),
 		Reference: "redemption:" + r.ID, Channel: ledgerChannel(req.Channel),
 	})
@@ -256,7 +280,7 @@ func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *do
 // memberView reads from the ledger what eligibility needs.
 func (s *Service) memberView(ctx context.Context, memberID, programmeID string, needTier, needSegment bool) (domain.MemberView, []string, error) {
 	var m domain.MemberView
-	lctx := s.toLedger(ctx)
+	lctx := ctx
 	mem, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
 	if err != nil {
 		return m, nil, grpcserver.Remote("ledger", err)
@@ -298,7 +322,7 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 // refuses (the hold expired meanwhile), the redemption fails and returns
 // its stock.
 func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
-	c, err := s.ledger.Capture(s.toLedger(ctx), &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
+	c, err := s.ledger.Capture(ctx, &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
 	if err != nil {
 		return s.refuse(ctx, r, grpcserver.Remote("ledger", err))
 	}
@@ -380,7 +404,7 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 // refunded in full and both entries recorded on r. (The refund's reason is
 // fixed: a retry must send the ledger the same request under its key.)
 func (s *Service) unhold(ctx context.Context, r *domain.Redemption) error {
-	lctx := s.toLedger(ctx)
+	lctx := ctx
 	_, err := s.ledger.Release(lctx, &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
 	if err == nil {
 		return nil
@@ -410,7 +434,7 @@ func (s *Service) unhold(ctx context.Context, r *domain.Redemption) error {
 // ledger, with the redemption's idempotency key for step, and returns the
 // refund entry.
 func (s *Service) reverseCapture(ctx context.Context, r *domain.Redemption, entryID, step, reason string) (string, error) {
-	ref, err := s.ledger.Reverse(s.toLedger(ctx), &ledgerv1.ReverseRequest{
+	ref, err := s.ledger.Reverse(ctx, &ledgerv1.ReverseRequest{
 		IdempotencyKey: ledgerKey(r, step), EntryId: entryID, Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: reason,
 	})
 	return ref.GetEntry().GetEntryId(), err
@@ -444,12 +468,12 @@ func ledgerChannel(c domain.Channel) ledgerv1.Channel {
 
 // CancelRedemption voids an unused voucher, refunds its points to their
 // original lots on the ledger and returns the stock.
-func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionID, reason string) (*RedeemResult, error) {
+func (s *Service) CancelRedemption(ctx context.Context, who principal.Principal, key, redemptionID, reason string) (*RedeemResult, error) {
 	hash, err := idem.Hash("CancelRedemption", []string{redemptionID, reason})
 	if err != nil {
 		return nil, err
 	}
-	k := idem.Key{Caller: caller, Key: key}
+	k := idem.Key{Caller: who.ID, Key: key}
 	var r *domain.Redemption
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		rec, err := tx.Idem(ctx, k)
@@ -466,6 +490,9 @@ func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionI
 		}
 		if r == nil {
 			return fault.NotFound("redemption %s not found", redemptionID)
+		}
+		if err := who.CheckProgramme(r.ProgrammeID); err != nil {
+			return err
 		}
 		if rec != nil || r.Status == domain.RedemptionCancelling || r.Status == domain.RedemptionCancelled {
 			return nil // resume or replay
@@ -494,7 +521,7 @@ func (s *Service) CancelRedemption(ctx context.Context, caller, key, redemptionI
 		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "CancelRedemption", Hash: hash, Subject: r.ID, CreatedAt: s.clock()})
 	})
 	if errors.Is(err, ErrConflict) {
-		return s.CancelRedemption(ctx, caller, key, redemptionID, reason)
+		return s.CancelRedemption(ctx, who, key, redemptionID, reason)
 	}
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 )
 
@@ -95,57 +94,13 @@ func (k *keyedMutex) lock(key string) func() {
 	}
 }
 
-// idempotent runs a request that lives in one database transaction: the
-// same key and request replay the stored reply; a different request under
-// the key is refused.
+// idempotent runs a request that lives in one database transaction, once
+// per key (see idem.Run). A refused request writes nothing; its refusal is
+// not stored, so a retry after the cause is fixed (more points, new stock)
+// may pass.
 func idempotent[R any](ctx context.Context, s *Service, method string, k idem.Key, req any,
 	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	var zero R
-	hash, err := idem.Hash(method, req)
-	if err != nil {
-		return zero, err
-	}
-	var out R
-	var outErr error
-	for attempt := 1; ; attempt++ {
-		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-			rec, err := tx.Idem(ctx, k)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if outErr = rec.Matches(method, hash); outErr == nil {
-					out, outErr = idem.DecodeReply[R](rec.Response)
-				}
-				return nil
-			}
-			out, outErr = run(ctx, tx)
-			if _, rule := fault.As(outErr); outErr != nil && !rule {
-				return outErr
-			}
-			if outErr != nil {
-				return errRefused // roll back what run wrote
-			}
-			resp, err := idem.EncodeReply(out, nil)
-			if err != nil {
-				return err
-			}
-			return tx.PutIdem(ctx, idem.Record{Key: k, Method: method, Hash: hash, Response: resp, CreatedAt: s.clock()})
-		})
-		// A row changed or the key was taken concurrently: read again.
-		if !errors.Is(err, ErrConflict) || attempt == 5 {
-			break
-		}
-	}
-	if errors.Is(err, errRefused) {
-		// A refused request writes nothing; its refusal is not stored, so a
-		// retry after the cause is fixed (more points, new stock) may pass.
-		return zero, outErr
-	}
-	if err != nil {
-		return zero, err
-	}
-	return out, outErr
+	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), k, method, req, run)
 }
 
 var errRefused = errors.New("refused")

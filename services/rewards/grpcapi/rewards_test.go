@@ -420,7 +420,7 @@ func TestCatalogueAdministration(t *testing.T) {
 		_ = m
 		rich := member(t, env, "tiered", 2000)
 		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: rich, Tier: "silver",
-			Reason: "test", Operator: "qa"}); err != nil {
+			Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := redeem(t, env, rich, rw.GetRewardId()); err != nil {

@@ -14,6 +14,7 @@ import (
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
@@ -184,7 +185,7 @@ func (s *Server) CreateReward(ctx context.Context, r *rewardsv1.CreateRewardRequ
 	t, err := termsFromProto(r.GetTerms())
 	if err == nil {
 		var rw *domain.Reward
-		if rw, err = s.app.CreateReward(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetProgrammeId(), t); err == nil {
+		if rw, err = s.app.CreateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetProgrammeId(), t); err == nil {
 			return &rewardsv1.CreateRewardResponse{Reward: rewardToProto(rw)}, nil
 		}
 	}
@@ -195,7 +196,7 @@ func (s *Server) UpdateReward(ctx context.Context, r *rewardsv1.UpdateRewardRequ
 	t, err := termsFromProto(r.GetTerms())
 	if err == nil {
 		var rw *domain.Reward
-		if rw, err = s.app.UpdateReward(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetRewardId(), t); err == nil {
+		if rw, err = s.app.UpdateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId(), t); err == nil {
 			return &rewardsv1.UpdateRewardResponse{Reward: rewardToProto(rw)}, nil
 		}
 	}
@@ -203,7 +204,7 @@ func (s *Server) UpdateReward(ctx context.Context, r *rewardsv1.UpdateRewardRequ
 }
 
 func (s *Server) DeactivateReward(ctx context.Context, r *rewardsv1.DeactivateRewardRequest) (*rewardsv1.DeactivateRewardResponse, error) {
-	rw, err := s.app.DeactivateReward(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetRewardId())
+	rw, err := s.app.DeactivateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId())
 	if err != nil {
 		return nil, s.status(ctx, "DeactivateReward", err)
 	}
@@ -211,7 +212,7 @@ func (s *Server) DeactivateReward(ctx context.Context, r *rewardsv1.DeactivateRe
 }
 
 func (s *Server) GetReward(ctx context.Context, r *rewardsv1.GetRewardRequest) (*rewardsv1.GetRewardResponse, error) {
-	rw, err := s.app.Reward(ctx, r.GetRewardId())
+	rw, err := s.app.Reward(ctx, principal.Of(ctx), r.GetRewardId())
 	if err != nil {
 		return nil, s.status(ctx, "GetReward", err)
 	}
@@ -219,7 +220,7 @@ func (s *Server) GetReward(ctx context.Context, r *rewardsv1.GetRewardRequest) (
 }
 
 func (s *Server) ListRewards(ctx context.Context, r *rewardsv1.ListRewardsRequest) (*rewardsv1.ListRewardsResponse, error) {
-	rs, err := s.app.Rewards(ctx, r.GetProgrammeId(), r.GetIncludeInactive())
+	rs, err := s.app.Rewards(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetIncludeInactive())
 	if err != nil {
 		return nil, s.status(ctx, "ListRewards", err)
 	}
@@ -231,7 +232,7 @@ func (s *Server) ListRewards(ctx context.Context, r *rewardsv1.ListRewardsReques
 }
 
 func (s *Server) ListEligibleRewards(ctx context.Context, r *rewardsv1.ListEligibleRewardsRequest) (*rewardsv1.ListEligibleRewardsResponse, error) {
-	e, err := s.app.EligibleRewards(ctx, r.GetMemberId())
+	e, err := s.app.EligibleRewards(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "ListEligibleRewards", err)
 	}
@@ -250,7 +251,7 @@ func (s *Server) ListEligibleRewards(ctx context.Context, r *rewardsv1.ListEligi
 }
 
 func (s *Server) Redeem(ctx context.Context, r *rewardsv1.RedeemRequest) (*rewardsv1.RedeemResponse, error) {
-	res, err := s.app.Redeem(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.RedeemRequest{
+	res, err := s.app.Redeem(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.RedeemRequest{
 		MemberID: r.GetMemberId(), RewardID: r.GetRewardId(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 	})
 	if err != nil {
@@ -262,7 +263,7 @@ func (s *Server) Redeem(ctx context.Context, r *rewardsv1.RedeemRequest) (*rewar
 }
 
 func (s *Server) CancelRedemption(ctx context.Context, r *rewardsv1.CancelRedemptionRequest) (*rewardsv1.CancelRedemptionResponse, error) {
-	res, err := s.app.CancelRedemption(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), r.GetRedemptionId(), r.GetReason())
+	res, err := s.app.CancelRedemption(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRedemptionId(), r.GetReason())
 	if err != nil {
 		return nil, s.status(ctx, "CancelRedemption", err)
 	}
@@ -272,7 +273,7 @@ func (s *Server) CancelRedemption(ctx context.Context, r *rewardsv1.CancelRedemp
 }
 
 func (s *Server) ValidateVoucher(ctx context.Context, r *rewardsv1.ValidateVoucherRequest) (*rewardsv1.ValidateVoucherResponse, error) {
-	c, err := s.app.ValidateVoucher(ctx, r.GetCode(), r.GetStoreId(), channels[r.GetChannel()])
+	c, err := s.app.ValidateVoucher(ctx, principal.Of(ctx), r.GetCode(), r.GetStoreId(), channels[r.GetChannel()])
 	if err != nil {
 		return nil, s.status(ctx, "ValidateVoucher", err)
 	}
@@ -280,7 +281,7 @@ func (s *Server) ValidateVoucher(ctx context.Context, r *rewardsv1.ValidateVouch
 }
 
 func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucherRequest) (*rewardsv1.ConsumeVoucherResponse, error) {
-	c, err := s.app.ConsumeVoucher(ctx, grpcserver.Caller(ctx), r.GetIdempotencyKey(), app.Consumption{
+	c, err := s.app.ConsumeVoucher(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.Consumption{
 		Code: r.GetCode(), StoreID: r.GetStoreId(), Channel: channels[r.GetChannel()], OrderRef: r.GetOrderRef(),
 	})
 	if err != nil {

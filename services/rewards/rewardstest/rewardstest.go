@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
@@ -24,8 +23,10 @@ import (
 // Env is a running ledger and rewards service.
 type Env struct {
 	*ledgertest.Env
-	Rewards    rewardsv1.RewardsServiceClient
-	RewardsApp *app.Service
+	// Rewards calls as the test client (see ledgertest).
+	Rewards     rewardsv1.RewardsServiceClient
+	RewardsApp  *app.Service
+	RewardsAddr string
 }
 
 // Options tune StartWith.
@@ -59,17 +60,14 @@ func with(t testing.TB, db *sqldb.DB, led *ledgertest.Env, o Options) *Env {
 	if err := store.Migrate(context.Background(), db, log); err != nil {
 		t.Fatalf("migrate rewards: %v", err)
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	var dial []grpc.DialOption
 	if o.LedgerInterceptor != nil {
 		dial = append(dial, grpc.WithUnaryInterceptor(o.LedgerInterceptor))
 	}
-	ledgerConn, err := grpc.NewClient(led.Addr, dial...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ledgerConn := led.ServiceConn(t, led.Addr, "fidelis-rewards", dial...)
 	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
 		app.Options{Now: led.Clock.Now, Logger: log, HoldTTL: 5 * time.Minute})
-	srv, err := grpcserver.New(grpcserver.Options{Logger: log})
+	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +77,7 @@ func with(t testing.TB, db *sqldb.DB, led *ledgertest.Env, o Options) *Env {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		srv.Stop()
-		ledgerConn.Close()
-	})
-	return &Env{Env: led, Rewards: rewardsv1.NewRewardsServiceClient(conn), RewardsApp: a}
+	t.Cleanup(srv.Stop)
+	conn := ledgertest.Dial(t, lis.Addr().String(), led.Key)
+	return &Env{Env: led, Rewards: rewardsv1.NewRewardsServiceClient(conn), RewardsApp: a, RewardsAddr: lis.Addr().String()}
 }

@@ -20,8 +20,17 @@ const el = (tag, { dataset = {}, ...props } = {}, ...children) => {
 };
 const key = (field) => field.replace(/^answers\./, "");
 
-async function call(path, init) {
-  const resp = await fetch(api + path, init);
+// The API key authenticates every call, as "Authorization: Bearer"; it is
+// kept in this tab's session storage only, never in the address.
+const keyStorage = "fidelis-api-key";
+
+async function call(path, init = {}) {
+  const headers = new Headers(init.headers || {});
+  const apiKey = sessionStorage.getItem(keyStorage);
+  if (apiKey) {
+    headers.set("Authorization", "Bearer " + apiKey);
+  }
+  const resp = await fetch(api + path, { ...init, headers });
   const body = await resp.json().catch(() => ({ code: "UNKNOWN", message: resp.statusText }));
   if (!resp.ok) {
     throw body;
@@ -170,6 +179,12 @@ async function score(ev) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#programme").value = new URL(location.href).searchParams.get("programme") || "";
+  $("#api-key").value = sessionStorage.getItem(keyStorage) || "";
+  $("#key-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(keyStorage, $("#api-key").value.trim());
+    loadQuestions();
+  });
   $("#programme-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadQuestions(); });
   $("#test").addEventListener("submit", score);
   loadQuestions();

@@ -2239,8 +2239,13 @@ type AdjustRequest struct {
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// Signed: positive credits, negative debits (down to the floor).
-	Points        int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Points int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Deprecated: the entry names the authenticated principal as its
+	// operator. Leave it empty; any other value than that principal's id is
+	// INVALID_ARGUMENT.
+	//
+	// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
 	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2304,6 +2309,7 @@ func (x *AdjustRequest) GetReason() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
 func (x *AdjustRequest) GetOperator() string {
 	if x != nil {
 		return x.Operator
@@ -3220,7 +3226,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
 	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\boperator\"v\n" +
+	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"v\n" +
 	"\x0eAdjustResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
 	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"o\n" +

@@ -41,10 +41,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // LedgerService is the append-only, double-entry points ledger of a loyalty
-// programme. Every mutation carries an idempotency key, scoped to the caller
-// (gRPC metadata "x-fidelis-caller"): the same key with the same request
-// returns the original reply; with a different request it fails with
-// ALREADY_EXISTS and writes nothing.
+// programme. Every call authenticates (see fidelis.access.v1) and may touch
+// only the members of the programmes its principal is bound to. Every
+// mutation carries an idempotency key, scoped to the authenticated
+// principal: the same key with the same request returns the original reply;
+// with a different request it fails with ALREADY_EXISTS and writes nothing.
 type LedgerServiceClient interface {
 	// EnrolMember opens a member's accounts in a programme.
 	EnrolMember(ctx context.Context, in *EnrolMemberRequest, opts ...grpc.CallOption) (*EnrolMemberResponse, error)
@@ -68,8 +69,8 @@ type LedgerServiceClient interface {
 	// returned purchase amount, pending points first) or of a burn or capture
 	// (refund to the original lots with their original expiry).
 	Reverse(ctx context.Context, in *ReverseRequest, opts ...grpc.CallOption) (*ReverseResponse, error)
-	// Adjust credits or debits points by hand; an operator and a reason are
-	// required.
+	// Adjust credits or debits points by hand; a reason is required, and the
+	// entry names the authenticated operator.
 	Adjust(ctx context.Context, in *AdjustRequest, opts ...grpc.CallOption) (*AdjustResponse, error)
 	// RunExpiry expires lots, releases matured pending points and expired holds
 	// as of a time. Running it again for the same time changes nothing.
@@ -252,10 +253,11 @@ func (c *ledgerServiceClient) ReportAnonymousSales(ctx context.Context, in *Repo
 // for forward compatibility.
 //
 // LedgerService is the append-only, double-entry points ledger of a loyalty
-// programme. Every mutation carries an idempotency key, scoped to the caller
-// (gRPC metadata "x-fidelis-caller"): the same key with the same request
-// returns the original reply; with a different request it fails with
-// ALREADY_EXISTS and writes nothing.
+// programme. Every call authenticates (see fidelis.access.v1) and may touch
+// only the members of the programmes its principal is bound to. Every
+// mutation carries an idempotency key, scoped to the authenticated
+// principal: the same key with the same request returns the original reply;
+// with a different request it fails with ALREADY_EXISTS and writes nothing.
 type LedgerServiceServer interface {
 	// EnrolMember opens a member's accounts in a programme.
 	EnrolMember(context.Context, *EnrolMemberRequest) (*EnrolMemberResponse, error)
@@ -279,8 +281,8 @@ type LedgerServiceServer interface {
 	// returned purchase amount, pending points first) or of a burn or capture
 	// (refund to the original lots with their original expiry).
 	Reverse(context.Context, *ReverseRequest) (*ReverseResponse, error)
-	// Adjust credits or debits points by hand; an operator and a reason are
-	// required.
+	// Adjust credits or debits points by hand; a reason is required, and the
+	// entry names the authenticated operator.
 	Adjust(context.Context, *AdjustRequest) (*AdjustResponse, error)
 	// RunExpiry expires lots, releases matured pending points and expired holds
 	// as of a time. Running it again for the same time changes nothing.

@@ -358,8 +358,13 @@ type SetTierFloorRequest struct {
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// A tier id of the programme; empty clears the floor.
-	Tier          string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Tier   string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Deprecated: the entry names the authenticated principal as its
+	// operator. Leave it empty; any other value than that principal's id is
+	// INVALID_ARGUMENT.
+	//
+	// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
 	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -423,6 +428,7 @@ func (x *SetTierFloorRequest) GetReason() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
 func (x *SetTierFloorRequest) GetOperator() string {
 	if x != nil {
 		return x.Operator
@@ -1358,7 +1364,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
 	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\boperator\"\x88\x01\n" +
+	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"\x88\x01\n" +
 	"\x14SetTierFloorResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x12@\n" +
 	"\x06status\x18\x02 \x01(\v2(.fidelis.ledger.v1.GetTierStatusResponseR\x06status\"G\n" +

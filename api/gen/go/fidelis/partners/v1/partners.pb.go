@@ -1517,8 +1517,11 @@ func (x *CreatePartnerRequest) GetValuePerPoint() *Money {
 type CreatePartnerResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Partner *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
-	// Shown once: only its hash is kept.
-	ApiKey        string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// The key to send, "<key_id>.<secret>". In the reply that made it only:
+	// empty in a replay (only the secret's hash is kept).
+	ApiKey string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// The key's id (in every reply, replays too).
+	KeyId         string `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1567,12 +1570,22 @@ func (x *CreatePartnerResponse) GetApiKey() string {
 	return ""
 }
 
+func (x *CreatePartnerResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
 type RotatePartnerKeyRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	PartnerId      string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How long the partner's older keys keep working; unset or zero: they
+	// stop at once.
+	Overlap       *durationpb.Duration `protobuf:"bytes,3,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RotatePartnerKeyRequest) Reset() {
@@ -1619,9 +1632,18 @@ func (x *RotatePartnerKeyRequest) GetPartnerId() string {
 	return ""
 }
 
+func (x *RotatePartnerKeyRequest) GetOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.Overlap
+	}
+	return nil
+}
+
 type RotatePartnerKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ApiKey        string                 `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new key, in the reply that made it only (see CreatePartnerResponse).
+	ApiKey        string `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1659,6 +1681,13 @@ func (*RotatePartnerKeyResponse) Descriptor() ([]byte, []int) {
 func (x *RotatePartnerKeyResponse) GetApiKey() string {
 	if x != nil {
 		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *RotatePartnerKeyResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
 	}
 	return ""
 }
@@ -1959,20 +1988,28 @@ func (x *GetPartnerStatementResponse) GetStatement() *Statement {
 	return nil
 }
 
-// AuditEntry is one audited call of PartnerService or PartnerAdminService.
+// AuditEntry is audited calls of PartnerService or PartnerAdminService:
+// every mutation and every call refused with PERMISSION_DENIED, counted per
+// second, principal, method and outcome (see fidelis.access.v1.AuditRecord;
+// failed authentications are counted per address instead: see
+// AccessService.ListAuthenticationFailures).
 type AuditEntry struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AuditId string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
-	At      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	// The authenticated partner, "operator" (the operators' token), or
-	// "unauthenticated".
+	// The start of the second.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// The authenticated principal ("partner:<partner id>" for a partner).
 	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
-	Method    string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
-	// allowed, denied (authentication or authorisation), refused (a rule,
-	// request validation included) or failed.
-	Decision      string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
-	Code          string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The full method, e.g. "fidelis.partners.v1.PartnerService/Earn".
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// allowed, denied (authorisation), refused (a rule, request validation
+	// included) or failed.
+	Decision string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
+	Code     string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
+	// Unused: the audit keeps no message that could hold personal data.
+	Detail string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The calls in that second.
+	Calls         int64 `protobuf:"varint,8,opt,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2056,10 +2093,16 @@ func (x *AuditEntry) GetDetail() string {
 	return ""
 }
 
+func (x *AuditEntry) GetCalls() int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A principal (partner id, "operator" or "unauthenticated"); empty for
-	// every one.
+	// A partner's calls only; empty for every call of the partner services.
 	PartnerId     string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2398,17 +2441,20 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\brounding\x18\x06 \x01(\x0e2\x1d.fidelis.partners.v1.RoundingB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brounding\x12J\n" +
 	"\x0fprice_per_point\x18\a \x01(\v2\x1a.fidelis.partners.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rpricePerPoint\x12J\n" +
-	"\x0fvalue_per_point\x18\b \x01(\v2\x1a.fidelis.partners.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rvaluePerPoint\"h\n" +
+	"\x0fvalue_per_point\x18\b \x01(\v2\x1a.fidelis.partners.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rvaluePerPoint\"\x7f\n" +
 	"\x15CreatePartnerResponse\x126\n" +
 	"\apartner\x18\x01 \x01(\v2\x1c.fidelis.partners.v1.PartnerR\apartner\x12\x17\n" +
-	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\"w\n" +
+	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\"\xbd\x01\n" +
 	"\x17RotatePartnerKeyRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12'\n" +
 	"\n" +
-	"partner_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\"3\n" +
+	"partner_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12D\n" +
+	"\aoverlap\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x012\x00R\aoverlap\"J\n" +
 	"\x18RotatePartnerKeyResponse\x12\x17\n" +
-	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"<\n" +
+	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\"<\n" +
 	"\x11GetPartnerRequest\x12'\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\"L\n" +
@@ -2429,7 +2475,7 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\n" +
 	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\"[\n" +
 	"\x1bGetPartnerStatementResponse\x12<\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xd1\x01\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xe7\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12*\n" +
@@ -2438,7 +2484,8 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\x06method\x18\x04 \x01(\tR\x06method\x12\x1a\n" +
 	"\bdecision\x18\x05 \x01(\tR\bdecision\x12\x12\n" +
 	"\x04code\x18\x06 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\a \x01(\tR\x06detail\"\x8b\x01\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\x12\x14\n" +
+	"\x05calls\x18\b \x01(\x03R\x05calls\"\x8b\x01\n" +
 	"\x10ListAuditRequest\x12&\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\x12'\n" +
@@ -2569,46 +2616,47 @@ var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
 	3,  // 23: fidelis.partners.v1.CreatePartnerRequest.price_per_point:type_name -> fidelis.partners.v1.Money
 	3,  // 24: fidelis.partners.v1.CreatePartnerRequest.value_per_point:type_name -> fidelis.partners.v1.Money
 	4,  // 25: fidelis.partners.v1.CreatePartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
-	4,  // 26: fidelis.partners.v1.GetPartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
-	13, // 27: fidelis.partners.v1.CreateOfferRequest.terms:type_name -> fidelis.partners.v1.OfferTerms
-	14, // 28: fidelis.partners.v1.CreateOfferResponse.offer:type_name -> fidelis.partners.v1.Offer
-	35, // 29: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	35, // 30: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
-	17, // 31: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
-	35, // 32: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	30, // 33: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
-	14, // 34: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
-	5,  // 35: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
-	7,  // 36: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
-	9,  // 37: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
-	11, // 38: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
-	15, // 39: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
-	18, // 40: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
-	20, // 41: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
-	22, // 42: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
-	24, // 43: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
-	26, // 44: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
-	28, // 45: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
-	31, // 46: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
-	33, // 47: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
-	6,  // 48: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
-	8,  // 49: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
-	10, // 50: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
-	12, // 51: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
-	16, // 52: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
-	19, // 53: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
-	21, // 54: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
-	23, // 55: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
-	25, // 56: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
-	27, // 57: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
-	29, // 58: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
-	32, // 59: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
-	34, // 60: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
-	48, // [48:61] is the sub-list for method output_type
-	35, // [35:48] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	36, // 26: fidelis.partners.v1.RotatePartnerKeyRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 27: fidelis.partners.v1.GetPartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
+	13, // 28: fidelis.partners.v1.CreateOfferRequest.terms:type_name -> fidelis.partners.v1.OfferTerms
+	14, // 29: fidelis.partners.v1.CreateOfferResponse.offer:type_name -> fidelis.partners.v1.Offer
+	35, // 30: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	35, // 31: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	17, // 32: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
+	35, // 33: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	30, // 34: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
+	14, // 35: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
+	5,  // 36: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
+	7,  // 37: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
+	9,  // 38: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
+	11, // 39: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
+	15, // 40: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
+	18, // 41: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
+	20, // 42: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
+	22, // 43: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
+	24, // 44: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
+	26, // 45: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
+	28, // 46: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
+	31, // 47: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
+	33, // 48: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
+	6,  // 49: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
+	8,  // 50: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
+	10, // 51: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
+	12, // 52: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
+	16, // 53: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
+	19, // 54: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
+	21, // 55: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
+	23, // 56: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
+	25, // 57: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
+	27, // 58: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
+	29, // 59: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
+	32, // 60: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
+	34, // 61: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
+	49, // [49:62] is the sub-list for method output_type
+	36, // [36:49] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_partners_v1_partners_proto_init() }

@@ -32,9 +32,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // PartnerService is called by partner companies. Every call authenticates
-// with the partner's API key ("authorization: Bearer <key>" metadata) and
-// may touch only the partner's own programme and data; everything else is
-// PERMISSION_DENIED and writes nothing. Every call is audited. Members are
+// with the partner's API key ("authorization: Bearer <key>" metadata, a key
+// of the partner's principal "partner:<partner id>", see
+// fidelis.access.v1) and may touch only the partner's own programme and
+// data; everything else is PERMISSION_DENIED and writes nothing. Every
+// mutation and every denied call is audited. Members are
 // known to a partner only by a pseudonymous reference, different for each
 // partner. Mutations are idempotent per partner and key.
 type PartnerServiceClient interface {
@@ -131,9 +133,11 @@ func (c *partnerServiceClient) GetStatement(ctx context.Context, in *GetStatemen
 // for forward compatibility.
 //
 // PartnerService is called by partner companies. Every call authenticates
-// with the partner's API key ("authorization: Bearer <key>" metadata) and
-// may touch only the partner's own programme and data; everything else is
-// PERMISSION_DENIED and writes nothing. Every call is audited. Members are
+// with the partner's API key ("authorization: Bearer <key>" metadata, a key
+// of the partner's principal "partner:<partner id>", see
+// fidelis.access.v1) and may touch only the partner's own programme and
+// data; everything else is PERMISSION_DENIED and writes nothing. Every
+// mutation and every denied call is audited. Members are
 // known to a partner only by a pseudonymous reference, different for each
 // partner. Mutations are idempotent per partner and key.
 type PartnerServiceServer interface {
@@ -362,14 +366,18 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PartnerAdminService is for the programme's operators. Every call
-// authenticates with the operators' token ("authorization: Bearer <token>"
-// metadata): without it UNAUTHENTICATED, with a partner's API key
-// PERMISSION_DENIED, writing nothing. Every call is audited.
+// PartnerAdminService is for the programme's operators (role operator, see
+// fidelis.access.v1): without a credential UNAUTHENTICATED, with a
+// partner's API key PERMISSION_DENIED, writing nothing. Every mutation and
+// every denied call is audited.
 type PartnerAdminServiceClient interface {
-	// CreatePartner registers a partner and returns its API key, once.
+	// CreatePartner registers a partner and returns its API key, once: a
+	// replay of the request returns the partner and the key's id without its
+	// secret, which is never stored. If the first reply was lost, rotate the
+	// key.
 	CreatePartner(ctx context.Context, in *CreatePartnerRequest, opts ...grpc.CallOption) (*CreatePartnerResponse, error)
-	// RotatePartnerKey replaces a partner's API key; the old one stops working.
+	// RotatePartnerKey gives a partner a new API key, returned once as by
+	// CreatePartner; the older keys keep working for the overlap, then stop.
 	RotatePartnerKey(ctx context.Context, in *RotatePartnerKeyRequest, opts ...grpc.CallOption) (*RotatePartnerKeyResponse, error)
 	GetPartner(ctx context.Context, in *GetPartnerRequest, opts ...grpc.CallOption) (*GetPartnerResponse, error)
 	// CreateOffer adds an offer at a partner.
@@ -466,14 +474,18 @@ func (c *partnerAdminServiceClient) ListProgrammeOffers(ctx context.Context, in 
 // All implementations must embed UnimplementedPartnerAdminServiceServer
 // for forward compatibility.
 //
-// PartnerAdminService is for the programme's operators. Every call
-// authenticates with the operators' token ("authorization: Bearer <token>"
-// metadata): without it UNAUTHENTICATED, with a partner's API key
-// PERMISSION_DENIED, writing nothing. Every call is audited.
+// PartnerAdminService is for the programme's operators (role operator, see
+// fidelis.access.v1): without a credential UNAUTHENTICATED, with a
+// partner's API key PERMISSION_DENIED, writing nothing. Every mutation and
+// every denied call is audited.
 type PartnerAdminServiceServer interface {
-	// CreatePartner registers a partner and returns its API key, once.
+	// CreatePartner registers a partner and returns its API key, once: a
+	// replay of the request returns the partner and the key's id without its
+	// secret, which is never stored. If the first reply was lost, rotate the
+	// key.
 	CreatePartner(context.Context, *CreatePartnerRequest) (*CreatePartnerResponse, error)
-	// RotatePartnerKey replaces a partner's API key; the old one stops working.
+	// RotatePartnerKey gives a partner a new API key, returned once as by
+	// CreatePartner; the older keys keep working for the overlap, then stop.
 	RotatePartnerKey(context.Context, *RotatePartnerKeyRequest) (*RotatePartnerKeyResponse, error)
 	GetPartner(context.Context, *GetPartnerRequest) (*GetPartnerResponse, error)
 	// CreateOffer adds an offer at a partner.

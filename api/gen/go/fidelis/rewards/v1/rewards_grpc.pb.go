@@ -38,7 +38,7 @@ const (
 // RewardsService is the catalogue of rewards members redeem points for.
 // Rewards are immediately consumable: Redeem burns the points and returns a
 // voucher usable at once. Mutations carry an idempotency key scoped to the
-// caller (metadata "x-fidelis-caller").
+// authenticated principal (see fidelis.access.v1).
 type RewardsServiceClient interface {
 	// CreateReward adds a reward to a programme's catalogue.
 	CreateReward(ctx context.Context, in *CreateRewardRequest, opts ...grpc.CallOption) (*CreateRewardResponse, error)
@@ -183,7 +183,7 @@ func (c *rewardsServiceClient) ConsumeVoucher(ctx context.Context, in *ConsumeVo
 // RewardsService is the catalogue of rewards members redeem points for.
 // Rewards are immediately consumable: Redeem burns the points and returns a
 // voucher usable at once. Mutations carry an idempotency key scoped to the
-// caller (metadata "x-fidelis-caller").
+// authenticated principal (see fidelis.access.v1).
 type RewardsServiceServer interface {
 	// CreateReward adds a reward to a programme's catalogue.
 	CreateReward(context.Context, *CreateRewardRequest) (*CreateRewardResponse, error)

@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+
+	"github.com/fidelis-loyalty/fidelis/services/access/domain"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+)
+
+// RevokeKey stops a key: at once on this replica, on the others within
+// CacheTTL. Revoking a revoked key changes nothing.
+func (s *Service) RevokeKey(ctx context.Context, by principal.Principal, key, keyID string) (*domain.Key, error) {
+	k, err := once(ctx, s, by, key, "RevokeKey", keyID, func(ctx context.Context, tx Tx) (*domain.Key, error) {
+		k, err := tx.Key(ctx, keyID)
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			return nil, fault.NotFound("API key %s not found", keyID)
+		}
+		if k.RevokedAt.IsZero() {
+			k.RevokedAt = s.clock()
+			if err := tx.EndKey(ctx, k); err != nil {
+				return nil, err
+			}
+		}
+		return k, nil
+	})
+	if err == nil {
+		s.forget(keyID, "")
+	}
+	return k, err
+}

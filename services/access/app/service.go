@@ -1,0 +1,81 @@
+// Package app holds the access service's use cases: principals and their
+// API keys, authentication (with a cache that bounds how long a revoked
+// key keeps working), bootstrap of the first operator key, and the audit
+// log that every service writes through.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+)
+
+// Options tune a Service.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+	// CacheTTL is how long a key or principal read from the database is
+	// trusted (default 10s): a key revoked, or a principal changed, on
+	// another replica takes effect here within it.
+	CacheTTL time.Duration
+	// AuditEvery is how often the audit log is written (default 100ms).
+	AuditEvery time.Duration
+}
+
+// Service is the access use cases.
+type Service struct {
+	store    Store
+	now      func() time.Time
+	log      *slog.Logger
+	cacheTTL time.Duration
+
+	mu     sync.Mutex
+	keys   map[string]keyEntry
+	certs  map[string]certEntry
+	static map[string]keyEntry
+	loads  singleflight.Group
+
+	audit *auditLog
+}
+
+// New builds a Service; run its audit log with RunAuditLog.
+func New(store Store, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 10 * time.Second
+	}
+	if o.AuditEvery <= 0 {
+		o.AuditEvery = 100 * time.Millisecond
+	}
+	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	return &Service{
+		store: store, now: o.Now, log: o.Logger, cacheTTL: o.CacheTTL,
+		keys:   map[string]keyEntry{},
+		certs:  map[string]certEntry{},
+		static: map[string]keyEntry{},
+		audit:  newAuditLog(store, newID, o.AuditEvery, o.Logger),
+	}
+}
+
+// CacheTTL is how long a revoked key may keep working on another replica.
+func (s *Service) CacheTTL() time.Duration { return s.cacheTTL }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// once runs a mutation idempotently under the caller's key.
+func once[R any](ctx context.Context, s *Service, by principal.Principal, key, method string, req any,
+	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), idem.Key{Caller: by.ID, Key: key}, method, req, run)
+}
