@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 protoprint, the one printer of .proto source, takes the v1 descriptor wrapper.
+
 // Command validateproto writes buf/validate/validate.proto from the
 // protovalidate descriptor compiled into the Go module pinned in go.mod, so
 // buf can resolve the import without reaching the Buf Schema Registry.

@@ -180,6 +180,7 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 			}, codes.InvalidArgument, "reason"},
 			{"adjust naming another operator than the caller", func(x context.Context) error {
 				_, err := c.Adjust(x, &ledgerv1.AdjustRequest{IdempotencyKey: key(), MemberId: m, Points: 5, Reason: "goodwill",
+					//lint:ignore SA1019 the deprecated field, refused
 					Operator: "nobody"})
 				return err
 			}, codes.InvalidArgument, "operator"},

@@ -47,13 +47,9 @@ func TestEarnBurnBalance(t *testing.T) {
 			t.Fatalf("expiring schedule %v", bal.GetExpiring())
 		}
 
-		page, err := env.Client.ListEntries(ctx(t), &ledgerv1.ListEntriesRequest{MemberId: m, PageSize: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var kinds []ledgerv1.EntryKind
 		for tok := ""; ; {
-			page, err = env.Client.ListEntries(ctx(t), &ledgerv1.ListEntriesRequest{MemberId: m, PageSize: 2, PageToken: tok})
+			page, err := env.Client.ListEntries(ctx(t), &ledgerv1.ListEntriesRequest{MemberId: m, PageSize: 2, PageToken: tok})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -136,6 +136,7 @@ func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledg
 
 func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledgerv1.AdjustResponse, error) {
 	who := principal.Of(ctx)
+	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
 	if err := operatorField(who, r.GetOperator()); err != nil {
 		return nil, s.status(ctx, "Adjust", err)
 	}

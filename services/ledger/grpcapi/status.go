@@ -67,6 +67,7 @@ func (s *StatusServer) GetTierStatus(ctx context.Context, r *ledgerv1.GetTierSta
 
 func (s *StatusServer) SetTierFloor(ctx context.Context, r *ledgerv1.SetTierFloorRequest) (*ledgerv1.SetTierFloorResponse, error) {
 	who := principal.Of(ctx)
+	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
 	if err := operatorField(who, r.GetOperator()); err != nil {
 		return nil, s.status(ctx, "SetTierFloor", err)
 	}

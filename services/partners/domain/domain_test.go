@@ -12,7 +12,7 @@ func TestMemberRefsArePerPartner(t *testing.T) {
 	s1, _ := NewSalt()
 	s2, _ := NewSalt()
 	a, b := &Partner{Salt: s1}, &Partner{Salt: s2}
-	if a.MemberRef("m1") != a.MemberRef("m1") || a.MemberRef("m1") == a.MemberRef("m2") {
+	if first, again := a.MemberRef("m1"), a.MemberRef("m1"); first != again || first == a.MemberRef("m2") {
 		t.Fatal("refs are not stable per member")
 	}
 	if a.MemberRef("m1") == b.MemberRef("m1") || strings.Contains(a.MemberRef("m1"), "m1") {
