@@ -25,12 +25,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
-	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
 	accessapi "github.com/fidelis-loyalty/fidelis/services/access/grpcapi"
 	accessstore "github.com/fidelis-loyalty/fidelis/services/access/store"
+	eligibilityadapters "github.com/fidelis-loyalty/fidelis/services/eligibility/adapters"
 	eligibilityapp "github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	eligibilityapi "github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
 	eligibilityhttp "github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
@@ -45,9 +43,11 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
+	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
 	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
+	rewardsadapters "github.com/fidelis-loyalty/fidelis/services/rewards/adapters"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	rewardsapi "github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
 	rewardsstore "github.com/fidelis-loyalty/fidelis/services/rewards/store"
@@ -252,8 +252,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if err != nil {
 			return nil, err
 		}
-		h.Rewards = rewardsapp.New(rewardsstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
-			rewardsapp.Options{Logger: log})
+		h.Rewards = rewardsapp.New(rewardsstore.New(db), rewardsadapters.NewLedger(conn), rewardsapp.Options{Logger: log})
 	}
 	if slices.Contains(services, Partners) {
 		conn, err := d.dial("fidelis-partners", h.Ledger != nil, c.LedgerAddr)
@@ -261,8 +260,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			return nil, err
 		}
 		keys, audit := PartnerPorts(h.Access)
-		h.Partners = partnersapp.New(partnersstore.New(db), ledgerv1.NewLedgerServiceClient(conn), ledgerv1.NewStatusServiceClient(conn),
-			keys, audit, partnersapp.Options{Logger: log})
+		h.Partners = partnersapp.New(partnersstore.New(db), partnersadapters.NewLedger(conn), keys, audit, partnersapp.Options{Logger: log})
 	}
 	if slices.Contains(services, Eligibility) {
 		const who = "fidelis-eligibility"
@@ -270,16 +268,16 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if err != nil {
 			return nil, err
 		}
-		src := eligibilityapp.Sources{Ledger: ledgerv1.NewLedgerServiceClient(conn), Kpi: ledgerv1.NewKpiServiceClient(conn)}
+		src := eligibilityapp.Sources{Ledger: eligibilityadapters.NewLedger(conn)}
 		if rc, err := d.dial(who, h.Rewards != nil, c.RewardsAddr); err != nil {
 			return nil, err
 		} else if rc != nil {
-			src.Rewards = rewardsv1.NewRewardsServiceClient(rc)
+			src.Rewards = eligibilityadapters.NewCatalogue(rc)
 		}
 		if pc, err := d.dial(who, h.Partners != nil, c.PartnersAddr); err != nil {
 			return nil, err
 		} else if pc != nil {
-			src.Partners = partnersv1.NewPartnerAdminServiceClient(pc)
+			src.Partners = eligibilityadapters.NewPartnerOffers(pc)
 		}
 		h.Eligibility = eligibilityapp.New(src, log)
 		if h.self, err = grpcserver.Dial(internal.Addr().String(), tel, nil, nil); err != nil {

@@ -1,31 +1,47 @@
 // Package app holds the eligibility self-test's use cases. It reads the
-// programme's data only through the ledger's, the rewards' and the
-// partners' gRPC clients.
+// programme's data through its ports: the ledger's figures, the reward
+// catalogue and partner offers (services/eligibility/adapters implement
+// them over the other services' APIs).
 package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
-	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/domain"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 )
+
+// Ledger reads a programme's figures.
+type Ledger interface {
+	// Stats are a programme's figures over the 12 months to asOf (now when
+	// zero), without the targeted actions.
+	Stats(ctx context.Context, programmeID string, asOf time.Time) (*domain.ProgrammeData, error)
+	// LowestTier is a programme's first tier ("" without tiers).
+	LowestTier(ctx context.Context, programmeID string) (string, error)
+}
+
+// Catalogue lists a programme's rewards, inactive ones too.
+type Catalogue interface {
+	Rewards(ctx context.Context, programmeID string) ([]domain.RewardOffer, error)
+}
+
+// PartnerOffers lists the offers of a programme's partners.
+type PartnerOffers interface {
+	Offers(ctx context.Context, programmeID string) ([]domain.PartnerOffer, error)
+}
+
+// ErrUnreachable is a source that does not answer (not running, down,
+// too slow): the test names it instead of failing.
+var ErrUnreachable = errors.New("source unreachable")
 
 // Sources are where the programme's data comes from. Rewards and Partners
 // may be nil: their targeted actions are then not counted.
 type Sources struct {
-	Ledger   ledgerv1.LedgerServiceClient
-	Kpi      ledgerv1.KpiServiceClient
-	Rewards  rewardsv1.RewardsServiceClient
-	Partners partnersv1.PartnerAdminServiceClient
+	Ledger   Ledger
+	Rewards  Catalogue
+	Partners PartnerOffers
 }
 
 // Service is the self-test.
@@ -58,21 +74,9 @@ func (s *Service) SelfTest(ctx context.Context, programmeID string, asOf time.Ti
 
 // Data reads what a programme's data holds for the test.
 func (s *Service) Data(ctx context.Context, programmeID string, asOf time.Time) (*domain.ProgrammeData, error) {
-	var at *timestamppb.Timestamp
-	if !asOf.IsZero() {
-		at = timestamppb.New(asOf)
-	}
-	st, err := s.src.Kpi.GetProgrammeStats(ctx, &ledgerv1.GetProgrammeStatsRequest{ProgrammeId: programmeID, AsOf: at})
+	d, err := s.src.Ledger.Stats(ctx, programmeID, asOf)
 	if err != nil {
-		return nil, grpcserver.Remote("ledger", err)
-	}
-	d := &domain.ProgrammeData{
-		From: st.GetWindowStart().AsTime(), To: st.GetWindowEnd().AsTime(), Members: st.GetMembers(),
-		Buyers: st.GetBuyers(), Purchases: st.GetPurchases(), StorePurchases: st.GetStorePurchases(),
-		AnonymousSales: st.GetAnonymousTransactions(), AnonymousStoreDays: st.GetAnonymousStoreDays(),
-	}
-	if st.GetFirstPurchaseAt() != nil {
-		d.FirstPurchase = st.GetFirstPurchaseAt().AsTime()
+		return nil, err
 	}
 	d.Targeted, err = s.targeted(ctx, programmeID, d.From, d.To)
 	return d, err
@@ -85,50 +89,43 @@ func (s *Service) targeted(ctx context.Context, programmeID string, from, to tim
 	var t domain.TargetedCount
 	read := 0
 	if s.src.Rewards != nil {
-		prog, err := s.src.Ledger.GetProgramme(ctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
+		lowest, err := s.src.Ledger.LowestTier(ctx, programmeID)
 		if err != nil {
-			return nil, grpcserver.Remote("ledger", err)
+			return nil, err
 		}
-		lowest := ""
-		if tiers := prog.GetTiers(); len(tiers) > 0 {
-			lowest = tiers[0].GetTierId()
-		}
-		rs, err := s.src.Rewards.ListRewards(ctx, &rewardsv1.ListRewardsRequest{ProgrammeId: programmeID, IncludeInactive: true})
+		rs, err := s.src.Rewards.Rewards(ctx, programmeID)
 		switch {
-		case unreachable(err):
+		case errors.Is(err, ErrUnreachable):
 			s.log.WarnContext(ctx, "rewards unreadable for the eligibility test", slog.Any("error", err))
 			t.Unread = append(t.Unread, "rewards")
 		case err != nil:
-			return nil, grpcserver.Remote("rewards", err)
+			return nil, err
 		default:
 			read++
-			for _, r := range rs.GetRewards() {
-				terms := r.GetTerms()
-				restricted := len(terms.GetSegments()) > 0 || (terms.GetMinTier() != "" && terms.GetMinTier() != lowest)
-				until := terms.GetValidUntil()
-				if !r.GetActive() && (until == nil || r.GetUpdatedAt().AsTime().Before(until.AsTime())) {
-					until = r.GetUpdatedAt() // deactivated then
+			for _, r := range rs {
+				restricted := r.Segments > 0 || (r.MinTier != "" && r.MinTier != lowest)
+				until := r.ValidUntil
+				if !r.Active && (until.IsZero() || r.Updated.Before(until)) {
+					until = r.Updated // deactivated then
 				}
-				if restricted && onOffer(r.GetCreatedAt(), terms.GetValidFrom(), until, from, to) {
+				if restricted && onOffer(r.Created, r.ValidFrom, until, from, to) {
 					t.Rewards++
 				}
 			}
 		}
 	}
 	if s.src.Partners != nil {
-		os, err := s.src.Partners.ListProgrammeOffers(ctx, &partnersv1.ListProgrammeOffersRequest{ProgrammeId: programmeID})
+		os, err := s.src.Partners.Offers(ctx, programmeID)
 		switch {
-		case unreachable(err):
+		case errors.Is(err, ErrUnreachable):
 			s.log.WarnContext(ctx, "partner offers unreadable for the eligibility test", slog.Any("error", err))
 			t.Unread = append(t.Unread, "partner offers")
 		case err != nil:
-			return nil, grpcserver.Remote("partners", err)
+			return nil, err
 		default:
 			read++
-			for _, o := range os.GetOffers() {
-				terms := o.GetTerms()
-				restricted := len(terms.GetTiers()) > 0 || len(terms.GetSegments()) > 0
-				if restricted && onOffer(o.GetCreatedAt(), terms.GetValidFrom(), terms.GetValidUntil(), from, to) {
+			for _, o := range os {
+				if (o.Tiers > 0 || o.Segments > 0) && onOffer(o.Created, o.ValidFrom, o.ValidUntil, from, to) {
 					t.PartnerOffers++
 				}
 			}
@@ -140,25 +137,15 @@ func (s *Service) targeted(ctx context.Context, programmeID string, from, to tim
 	return &t, nil
 }
 
-// unreachable is a call that failed for want of the service, not because
-// of the request.
-func unreachable(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Unimplemented:
-		return true
-	}
-	return false
-}
-
 // onOffer says whether something created at created and valid in
-// [validFrom, validUntil) (unset: unbounded) was on offer during [from, to].
-func onOffer(created, validFrom, validUntil *timestamppb.Timestamp, from, to time.Time) bool {
-	start := created.AsTime()
-	if validFrom != nil && validFrom.AsTime().After(start) {
-		start = validFrom.AsTime()
+// [validFrom, validUntil) (zero: unbounded) was on offer during [from, to].
+func onOffer(created, validFrom, validUntil, from, to time.Time) bool {
+	start := created
+	if validFrom.After(start) {
+		start = validFrom
 	}
 	if start.After(to) {
 		return false
 	}
-	return validUntil == nil || validUntil.AsTime().After(from)
+	return validUntil.IsZero() || validUntil.After(from)
 }

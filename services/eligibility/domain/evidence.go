@@ -124,3 +124,26 @@ func count(n int64) string {
 	}
 	return s
 }
+
+// RewardOffer is a reward of a programme's catalogue, as the count of
+// targeted actions reads it: whom it is restricted to and when it was on
+// offer (a zero time: unbounded).
+type RewardOffer struct {
+	MinTier    string
+	Segments   int
+	Active     bool
+	Created    time.Time
+	ValidFrom  time.Time
+	ValidUntil time.Time
+	// Updated is when an inactive reward was deactivated.
+	Updated time.Time
+}
+
+// PartnerOffer is a partner's offer: whom it is restricted to and when it
+// was on offer (a zero time: unbounded).
+type PartnerOffer struct {
+	Tiers, Segments int
+	Created         time.Time
+	ValidFrom       time.Time
+	ValidUntil      time.Time
+}

@@ -12,9 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
-	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	"github.com/fidelis-loyalty/fidelis/services/eligibility/adapters"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
@@ -44,11 +42,10 @@ func Start(t testing.TB, db *sqldb.DB) *Env {
 	pt := partnerstest.With(t, db, led)
 	log := ledgertest.Logger(t)
 	const who = "fidelis-eligibility"
-	ledgerConn := led.ServiceConn(t, led.Addr, who)
 	a := app.New(app.Sources{
-		Ledger: ledgerv1.NewLedgerServiceClient(ledgerConn), Kpi: ledgerv1.NewKpiServiceClient(ledgerConn),
-		Rewards:  rewardsv1.NewRewardsServiceClient(led.ServiceConn(t, rw.RewardsAddr, who)),
-		Partners: partnersv1.NewPartnerAdminServiceClient(led.ServiceConn(t, pt.PartnersAddr, who)),
+		Ledger:   adapters.NewLedger(led.ServiceConn(t, led.Addr, who)),
+		Rewards:  adapters.NewCatalogue(led.ServiceConn(t, rw.RewardsAddr, who)),
+		Partners: adapters.NewPartnerOffers(led.ServiceConn(t, pt.PartnersAddr, who)),
 	}, log)
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {

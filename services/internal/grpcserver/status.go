@@ -55,18 +55,34 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 }
 
 // Remote turns the error of a call to another service into a rule the
-// request broke there (its InvalidArgument, NotFound, FailedPrecondition,
-// AlreadyExists or PermissionDenied, with the remote message), or else a
-// failure of the named service (Internal at this edge).
+// request broke there (its InvalidArgument — with the fields of its
+// BadRequest detail —, NotFound, FailedPrecondition, AlreadyExists or
+// PermissionDenied, with the remote message), or else a failure of the
+// named service (Internal at this edge).
 func Remote(service string, err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", service, err)
 	}
 	for kind, code := range faultCodes {
-		if code == st.Code() && kind != fault.KindUnavailable && kind != fault.KindUnauthenticated {
-			return &fault.Error{Kind: kind, Msg: st.Message()}
+		if code != st.Code() || kind == fault.KindUnavailable || kind == fault.KindUnauthenticated {
+			continue
 		}
+		f := &fault.Error{Kind: kind, Msg: st.Message()}
+		if kind == fault.KindInvalid {
+			var vs []fault.Violation
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok {
+					for _, v := range br.GetFieldViolations() {
+						vs = append(vs, fault.Violation{Field: v.GetField(), Msg: v.GetDescription()})
+					}
+				}
+			}
+			if len(vs) > 0 {
+				f = &fault.Error{Kind: kind, Field: vs[0].Field, Msg: vs[0].Msg, More: vs[1:]}
+			}
+		}
+		return f
 	}
 	return fmt.Errorf("%s: %w", service, err)
 }

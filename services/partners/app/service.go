@@ -1,8 +1,7 @@
-// Package app holds the partners service's use cases. It talks to the
-// ledger only through the ledger's gRPC clients, with the calling
-// principal passed on (the ledger binds partner calls to the partner's
-// programme and account), and to the access service through ports: Keys
-// gives partners their API keys, AuditLog reads the audit of their calls.
+// Package app holds the partners service's use cases. It reaches other
+// services through ports: Ledger (the ledger, which binds partner calls to
+// the partner's programme and account), Keys (partners' API keys) and
+// AuditLog (the audit of their calls), the last two the access service's.
 package app
 
 import (
@@ -12,12 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -59,8 +54,7 @@ type Options struct {
 // Service is the partners use cases.
 type Service struct {
 	store  Store
-	ledger ledgerv1.LedgerServiceClient
-	status ledgerv1.StatusServiceClient
+	ledger Ledger
 	keys   Keys
 	audit  AuditLog
 	now    func() time.Time
@@ -69,14 +63,14 @@ type Service struct {
 }
 
 // New builds a Service.
-func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusServiceClient, keys Keys, audit AuditLog, o Options) *Service {
+func New(store Store, ledger Ledger, keys Keys, audit AuditLog, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: store, ledger: ledger, status: st, keys: keys, audit: audit, now: o.Now, log: o.Logger,
+	return &Service{store: store, ledger: ledger, keys: keys, audit: audit, now: o.Now, log: o.Logger,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
 }
 
@@ -163,8 +157,8 @@ func (s *Service) CreatePartner(ctx context.Context, who principal.Principal, ke
 	if err := who.CheckProgramme(np.ProgrammeID); err != nil {
 		return nil, err
 	}
-	if _, err := s.ledger.GetProgramme(ctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: np.ProgrammeID}); err != nil {
-		return nil, grpcserver.Remote("ledger", err)
+	if err := s.ledger.CheckProgramme(ctx, np.ProgrammeID); err != nil {
+		return nil, err
 	}
 	p := &domain.Partner{
 		ID: s.newID(), Name: np.Name, ProgrammeID: np.ProgrammeID, EarnUnit: np.EarnUnit, EarnRate: np.EarnRate,
@@ -271,11 +265,10 @@ func (s *Service) LinkMember(ctx context.Context, p *domain.Partner, key, card, 
 	if err := ownProgramme(p, programmeID); err != nil {
 		return "", err
 	}
-	m, err := s.ledger.FindMember(ctx, &ledgerv1.FindMemberRequest{ProgrammeId: p.ProgrammeID, ExternalRef: card})
+	memberID, err := s.ledger.FindMember(ctx, p.ProgrammeID, card)
 	if err != nil {
-		return "", grpcserver.Remote("ledger", err)
+		return "", err
 	}
-	memberID := m.GetMember().GetMemberId()
 	ref := p.MemberRef(memberID)
 	return idempotent(ctx, s, p.ID, key, "LinkMember", card,
 		func(ctx context.Context, tx Tx) (string, error) {
@@ -310,37 +303,21 @@ func (s *Service) MemberBalance(ctx context.Context, p *domain.Partner, ref stri
 	if err != nil {
 		return 0, err
 	}
-	b, err := s.ledger.GetBalance(ctx, &ledgerv1.GetBalanceRequest{MemberId: m})
-	if err != nil {
-		return 0, grpcserver.Remote("ledger", err)
-	}
-	return b.GetBalance().GetAvailable(), nil
+	return s.ledger.Available(ctx, m)
 }
 
 // target reads from the ledger what offer targeting needs.
 func (s *Service) target(ctx context.Context, memberID string) (domain.Target, error) {
 	var t domain.Target
-	m, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
-	if err != nil {
-		return t, grpcserver.Remote("ledger", err)
+	var err error
+	if t.Consent, err = s.ledger.Consent(ctx, memberID); err != nil || !t.Consent {
+		return t, err // without consent, targeting data stays with the programme
 	}
-	if t.Consent = m.GetMember().GetPartnerMarketingConsent(); !t.Consent {
-		return t, nil // targeting data stays with the programme
+	if t.Tier, err = s.ledger.Tier(ctx, memberID); err != nil {
+		return t, err
 	}
-	ts, err := s.status.GetTierStatus(ctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
-	switch {
-	case status.Code(err) == codes.FailedPrecondition: // the programme has no tiers
-	case err != nil:
-		return t, grpcserver.Remote("ledger", err)
-	default:
-		t.Tier = ts.GetTier()
-	}
-	seg, err := s.status.GetSegment(ctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
-	if err != nil {
-		return t, grpcserver.Remote("ledger", err)
-	}
-	t.Segment = seg.GetSegment()
-	return t, nil
+	t.Segment, err = s.ledger.Segment(ctx, memberID)
+	return t, err
 }
 
 // Offers returns the partner's offers a member is eligible for now; none

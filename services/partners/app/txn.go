@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -198,29 +195,9 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 	if t.Status != domain.TxnPending {
 		return nil
 	}
-	key := "partner-txn:" + t.ID + ":" + string(t.Kind)
-	var entryID string
-	var err error
-	if t.Kind == domain.TxnEarn {
-		var r *ledgerv1.EarnResponse
-		r, err = s.ledger.Earn(ctx, &ledgerv1.EarnRequest{
-			IdempotencyKey: key, MemberId: t.MemberID, Basis: &ledgerv1.EarnRequest_Points{Points: t.Points + t.BonusPoints},
-			Channel: ledgerv1.Channel_CHANNEL_PARTNER, OrderRef: t.Reference, OccurredAt: timestamppb.New(t.OccurredAt),
-			Reason: "partner earn", PartnerId: t.PartnerID,
-		})
-		entryID = r.GetEntry().GetEntryId()
-	} else {
-		var r *ledgerv1.BurnResponse
-		r, err = s.ledger.Burn(ctx, &ledgerv1.BurnRequest{
-			IdempotencyKey: key, MemberId: t.MemberID, Points: t.Points, Channel: ledgerv1.Channel_CHANNEL_PARTNER,
-			OrderRef: t.Reference, Reason: "partner burn", PartnerId: t.PartnerID,
-		})
-		entryID = r.GetEntry().GetEntryId()
-	}
-	if err != nil {
-		if err = grpcserver.Remote("ledger", err); !isRule(err) {
-			return err
-		}
+	entryID, err := s.ledger.Post(ctx, "partner-txn:"+t.ID+":"+string(t.Kind), t)
+	if err != nil && !isRule(err) {
+		return err
 	}
 	next := *t
 	next.UpdatedAt = s.clock()

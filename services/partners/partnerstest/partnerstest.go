@@ -12,12 +12,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+	"github.com/fidelis-loyalty/fidelis/services/partners/adapters"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/partners/store"
@@ -50,8 +50,7 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	}
 	ledgerConn := led.ServiceConn(t, led.Addr, "fidelis-partners")
 	keys, audit := host.PartnerPorts(led.Access.App)
-	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
-		keys, audit, app.Options{Now: led.Clock.Now, Logger: log})
+	a := app.New(store.New(db), adapters.NewLedger(ledgerConn), keys, audit, app.Options{Now: led.Clock.Now, Logger: log})
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {
 		t.Fatal(err)

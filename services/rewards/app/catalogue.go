@@ -3,33 +3,18 @@ package app
 import (
 	"context"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
-
-// tiers returns a programme's tier ids from the ledger, lowest first.
-func (s *Service) tiers(ctx context.Context, programmeID string) ([]string, error) {
-	p, err := s.ledger.GetProgramme(ctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
-	if err != nil {
-		return nil, grpcserver.Remote("ledger", err)
-	}
-	var out []string
-	for _, t := range p.GetTiers() {
-		out = append(out, t.GetTierId())
-	}
-	return out, nil
-}
 
 // CreateReward adds a reward to a programme's catalogue.
 func (s *Service) CreateReward(ctx context.Context, who principal.Principal, key, programmeID string, t domain.Terms) (*domain.Reward, error) {
 	if err := who.CheckProgramme(programmeID); err != nil {
 		return nil, err
 	}
-	tiers, err := s.tiers(ctx, programmeID)
+	tiers, err := s.ledger.Tiers(ctx, programmeID)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +40,7 @@ func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key
 	if err != nil {
 		return nil, err
 	}
-	tiers, err := s.tiers(ctx, current.ProgrammeID)
+	tiers, err := s.ledger.Tiers(ctx, current.ProgrammeID)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +134,10 @@ type Eligibility struct {
 
 // EligibleRewards says what a member can redeem now.
 func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, memberID string) (*Eligibility, error) {
-	mem, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
+	programme, err := s.ledger.MemberProgramme(ctx, memberID)
 	if err != nil {
-		return nil, grpcserver.Remote("ledger", err)
+		return nil, err
 	}
-	programme := mem.GetMember().GetProgrammeId()
 	rewards, err := s.Rewards(ctx, who, programme, false)
 	if err != nil {
 		return nil, err

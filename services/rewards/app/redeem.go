@@ -6,11 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -125,11 +121,11 @@ func (s *Service) mayRedeem(ctx context.Context, who principal.Principal, k idem
 	if err != nil || reward == nil {
 		return err
 	}
-	mem, err := s.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: req.MemberID})
+	p, err := s.ledger.MemberProgramme(ctx, req.MemberID)
 	if err != nil {
-		return grpcserver.Remote("ledger", err)
+		return err
 	}
-	if p := mem.GetMember().GetProgrammeId(); p != reward.ProgrammeID {
+	if p != reward.ProgrammeID {
 		return fault.Precondition("member %s is in programme %s, the reward in %s", req.MemberID, p, reward.ProgrammeID)
 	}
 	return nil
@@ -191,12 +187,11 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 	if err := s.eligible(ctx, r, reward); err != nil {
 		return s.refuse(ctx, r, err)
 	}
-	hold, err := s.ledger.Hold(ctx, &ledgerv1.HoldRequest{
-		IdempotencyKey: ledgerKey(r, "hold"), MemberId: r.MemberID, Points: r.Points, Ttl: durationpb.New(s.holdTTL),
-		Reference: "redemption:" + r.ID, Channel: ledgerChannel(req.Channel),
+	holdID, err := s.ledger.Hold(ctx, ledgerKey(r, "hold"), HoldRequest{
+		MemberID: r.MemberID, Points: r.Points, TTL: s.holdTTL, Reference: "redemption:" + r.ID, Channel: req.Channel,
 	})
 	if err != nil {
-		return s.refuse(ctx, r, grpcserver.Remote("ledger", err))
+		return s.refuse(ctx, r, err)
 	}
 	code, err := domain.NewVoucherCode()
 	if err != nil {
@@ -236,7 +231,7 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		if err := tx.InsertVoucher(ctx, v); err != nil {
 			return err
 		}
-		next.Status, next.HoldID, next.VoucherCode, next.UpdatedAt = domain.RedemptionPending, hold.GetHold().GetHoldId(), code, now
+		next.Status, next.HoldID, next.VoucherCode, next.UpdatedAt = domain.RedemptionPending, holdID, code, now
 		return tx.UpdateRedemption(ctx, &next, domain.RedemptionStarted)
 	})
 	if errors.Is(err, errRefused) {
@@ -249,7 +244,7 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		return fmt.Errorf("allocate redemption %s: %w", r.ID, err)
 	}
 	if refusal != nil {
-		r.HoldID = hold.GetHold().GetHoldId()
+		r.HoldID = holdID
 		return s.fail(ctx, r, refusal)
 	}
 	*r = next
@@ -280,40 +275,29 @@ func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *do
 // memberView reads from the ledger what eligibility needs.
 func (s *Service) memberView(ctx context.Context, memberID, programmeID string, needTier, needSegment bool) (domain.MemberView, []string, error) {
 	var m domain.MemberView
-	lctx := ctx
-	mem, err := s.ledger.GetMember(lctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
+	programme, err := s.ledger.MemberProgramme(ctx, memberID)
 	if err != nil {
-		return m, nil, grpcserver.Remote("ledger", err)
+		return m, nil, err
 	}
-	if mem.GetMember().GetProgrammeId() != programmeID {
+	if programme != programmeID {
 		return m, nil, fault.Precondition("member %s is not in programme %s", memberID, programmeID)
 	}
-	bal, err := s.ledger.GetBalance(lctx, &ledgerv1.GetBalanceRequest{MemberId: memberID})
-	if err != nil {
-		return m, nil, grpcserver.Remote("ledger", err)
+	if m.Available, err = s.ledger.Available(ctx, memberID); err != nil {
+		return m, nil, err
 	}
-	m.Available = bal.GetBalance().GetAvailable()
 	var tiers []string
 	if needTier {
-		prog, err := s.ledger.GetProgramme(lctx, &ledgerv1.GetProgrammeRequest{ProgrammeId: programmeID})
-		if err != nil {
-			return m, nil, grpcserver.Remote("ledger", err)
+		if tiers, err = s.ledger.Tiers(ctx, programmeID); err != nil {
+			return m, nil, err
 		}
-		for _, t := range prog.GetTiers() {
-			tiers = append(tiers, t.GetTierId())
+		if m.Tier, err = s.ledger.Tier(ctx, memberID); err != nil {
+			return m, nil, err
 		}
-		ts, err := s.status.GetTierStatus(lctx, &ledgerv1.GetTierStatusRequest{MemberId: memberID})
-		if err != nil {
-			return m, nil, grpcserver.Remote("ledger", err)
-		}
-		m.Tier = ts.GetTier()
 	}
 	if needSegment {
-		seg, err := s.status.GetSegment(lctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
-		if err != nil {
-			return m, nil, grpcserver.Remote("ledger", err)
+		if m.Segment, err = s.ledger.Segment(ctx, memberID); err != nil {
+			return m, nil, err
 		}
-		m.Segment = seg.GetSegment()
 	}
 	return m, tiers, nil
 }
@@ -322,9 +306,9 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 // refuses (the hold expired meanwhile), the redemption fails and returns
 // its stock.
 func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
-	c, err := s.ledger.Capture(ctx, &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
+	captureID, err := s.ledger.Capture(ctx, ledgerKey(r, "capture"), r.HoldID)
 	if err != nil {
-		return s.refuse(ctx, r, grpcserver.Remote("ledger", err))
+		return s.refuse(ctx, r, err)
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -337,7 +321,7 @@ func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 		if err := tx.UpdateVoucher(ctx, &active, domain.VoucherPending); err != nil {
 			return err
 		}
-		next.Status, next.CaptureEntryID, next.UpdatedAt = domain.RedemptionCompleted, c.GetEntry().GetEntryId(), s.clock()
+		next.Status, next.CaptureEntryID, next.UpdatedAt = domain.RedemptionCompleted, captureID, s.clock()
 		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionPending); err != nil {
 			return err
 		}
@@ -404,22 +388,20 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 // refunded in full and both entries recorded on r. (The refund's reason is
 // fixed: a retry must send the ledger the same request under its key.)
 func (s *Service) unhold(ctx context.Context, r *domain.Redemption) error {
-	lctx := ctx
-	_, err := s.ledger.Release(lctx, &ledgerv1.ReleaseRequest{IdempotencyKey: ledgerKey(r, "release"), HoldId: r.HoldID})
+	err := s.ledger.Release(ctx, ledgerKey(r, "release"), r.HoldID)
 	if err == nil {
 		return nil
 	}
-	if err := grpcserver.Remote("ledger", err); !isRule(err) {
+	if !isRule(err) {
 		return err
 	}
-	c, err := s.ledger.Capture(lctx, &ledgerv1.CaptureRequest{IdempotencyKey: ledgerKey(r, "capture"), HoldId: r.HoldID})
+	capture, err := s.ledger.Capture(ctx, ledgerKey(r, "capture"), r.HoldID)
 	if err != nil {
-		if err := grpcserver.Remote("ledger", err); !isRule(err) {
+		if !isRule(err) {
 			return err
 		}
 		return nil // never captured: nothing was burned
 	}
-	capture := c.GetEntry().GetEntryId()
 	refund, err := s.reverseCapture(ctx, r, capture, "undo-capture", "redemption failed")
 	if err != nil {
 		// Not a refusal of the redemption, even if the ledger refused:
@@ -434,10 +416,7 @@ func (s *Service) unhold(ctx context.Context, r *domain.Redemption) error {
 // ledger, with the redemption's idempotency key for step, and returns the
 // refund entry.
 func (s *Service) reverseCapture(ctx context.Context, r *domain.Redemption, entryID, step, reason string) (string, error) {
-	ref, err := s.ledger.Reverse(ctx, &ledgerv1.ReverseRequest{
-		IdempotencyKey: ledgerKey(r, step), EntryId: entryID, Portion: &ledgerv1.ReverseRequest_Full{Full: true}, Reason: reason,
-	})
-	return ref.GetEntry().GetEntryId(), err
+	return s.ledger.RefundInFull(ctx, ledgerKey(r, step), entryID, reason)
 }
 
 func isRule(err error) bool {
@@ -453,17 +432,6 @@ func (s *Service) result(ctx context.Context, r *domain.Redemption) (*RedeemResu
 		return err
 	})
 	return res, err
-}
-
-func ledgerChannel(c domain.Channel) ledgerv1.Channel {
-	switch c {
-	case domain.ChannelEcommerce:
-		return ledgerv1.Channel_CHANNEL_ECOMMERCE
-	case domain.ChannelPartner:
-		return ledgerv1.Channel_CHANNEL_PARTNER
-	default:
-		return ledgerv1.Channel_CHANNEL_POS
-	}
 }
 
 // CancelRedemption voids an unused voucher, refunds its points to their
@@ -555,7 +523,7 @@ func returnAllocation(ctx context.Context, tx Tx, r *domain.Redemption) error {
 func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 	ref, err := s.reverseCapture(ctx, r, r.CaptureEntryID, "refund", "redemption cancelled: "+r.Failure)
 	if err != nil {
-		return grpcserver.Remote("ledger", err)
+		return err
 	}
 	next := *r
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {

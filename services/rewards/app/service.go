@@ -1,5 +1,5 @@
-// Package app holds the rewards service's use cases. It talks to the
-// ledger only through the ledger's gRPC clients.
+// Package app holds the rewards service's use cases. It reaches the ledger
+// through its Ledger port.
 package app
 
 import (
@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 )
 
@@ -28,8 +27,7 @@ type Options struct {
 // Service is the rewards use cases.
 type Service struct {
 	store   Store
-	ledger  ledgerv1.LedgerServiceClient
-	status  ledgerv1.StatusServiceClient
+	ledger  Ledger
 	now     func() time.Time
 	newID   func() string
 	log     *slog.Logger
@@ -42,7 +40,7 @@ type Service struct {
 }
 
 // New builds a Service.
-func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusServiceClient, o Options) *Service {
+func New(store Store, ledger Ledger, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -53,7 +51,7 @@ func New(store Store, ledger ledgerv1.LedgerServiceClient, st ledgerv1.StatusSer
 		o.HoldTTL = 5 * time.Minute
 	}
 	return &Service{
-		store: store, ledger: ledger, status: st, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,
+		store: store, ledger: ledger, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
 	}
 }

@@ -10,11 +10,11 @@ import (
 
 	"google.golang.org/grpc"
 
-	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/adapters"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/store"
@@ -65,8 +65,7 @@ func with(t testing.TB, db *sqldb.DB, led *ledgertest.Env, o Options) *Env {
 		dial = append(dial, grpc.WithUnaryInterceptor(o.LedgerInterceptor))
 	}
 	ledgerConn := led.ServiceConn(t, led.Addr, "fidelis-rewards", dial...)
-	a := app.New(store.New(db), ledgerv1.NewLedgerServiceClient(ledgerConn), ledgerv1.NewStatusServiceClient(ledgerConn),
-		app.Options{Now: led.Clock.Now, Logger: log, HoldTTL: 5 * time.Minute})
+	a := app.New(store.New(db), adapters.NewLedger(ledgerConn), app.Options{Now: led.Clock.Now, Logger: log, HoldTTL: 5 * time.Minute})
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {
 		t.Fatal(err)
