@@ -145,7 +145,9 @@ func newFixture(t *testing.T, db *sqldb.DB, budget int64) *fixture {
 	}
 	f := &fixture{ledger: newMemLedger(), clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	f.app = app.New(store.New(db), f.ledger, noKeys{}, nil, app.Options{Now: f.clock.Now, Logger: log})
-	eur := func(s string) domain.Money { return domain.Money{Amount: decimal.RequireFromString(s), Currency: "EUR"} }
+	eur := func(s string) domain.Money {
+		return domain.Money{Amount: decimal.RequireFromString(s), Currency: "EUR"}
+	}
 	made, err := f.app.CreatePartner(ctx, admin, "partner", app.NewPartner{
 		Name: "Fuel", ProgrammeID: "p1", EarnUnit: "EUR", EarnRate: decimal.NewFromInt(1), Rounding: domain.RoundFloor,
 		PricePerPoint: eur("0.01"), ValuePerPoint: eur("0.008"),
