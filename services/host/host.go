@@ -39,9 +39,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
-	ledgerapp "github.com/fidelis-loyalty/fidelis/services/ledger/app"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
-	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
@@ -141,7 +139,7 @@ type Host struct {
 	// port's too).
 	Health      *health.Server
 	Access      *accessapp.Service
-	Ledger      *ledgerapp.Service
+	Ledger      *ledger.Ledger
 	Rewards     *rewardsapp.Service
 	Partners    *partnersapp.Service
 	Eligibility *eligibilityapp.Service
@@ -238,7 +236,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if shards <= 0 {
 			shards = defaultShards(db.Dialect)
 		}
-		h.Ledger = ledgerapp.New(ledgerstore.New(db), cfg, ledgerapp.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
+		h.Ledger = ledger.New(db, cfg, ledger.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
 		h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	}
 	d := dialer{ctx: ctx, h: h, c: c, tel: tel, internal: internal.Addr().String(), process: "service:" + strings.Join(services, ".")}
@@ -301,7 +299,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	serving := h.register(h.GRPC)
 	h.register(h.internal)
 	if a := h.Ledger; a != nil {
-		jobs.Go(func() { a.RunProjector(bg, 500*time.Millisecond) })
+		jobs.Go(func() { a.Status.RunProjector(bg, 500*time.Millisecond) })
 		if c.JobsEvery > 0 {
 			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
 		}
@@ -327,10 +325,8 @@ func (h *Host) register(srv *grpcserver.Server) []string {
 	accessapi.Register(srv, h.Access, log)
 	serving := []string{accessapi.ServiceName}
 	if a := h.Ledger; a != nil {
-		ledgerapi.Register(srv, a, log)
-		ledgerapi.RegisterStatus(srv, a, log)
-		ledgerapi.RegisterKpi(srv, a, log)
-		serving = append(serving, ledgerapi.ServiceName, ledgerapi.StatusServiceName, ledgerapi.KpiServiceName)
+		a.Register(srv)
+		serving = append(serving, ledger.ServiceNames()...)
 	}
 	if r := h.Rewards; r != nil {
 		rewardsapi.Register(srv, r, log, nil)

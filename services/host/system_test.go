@@ -183,7 +183,7 @@ func (s *system) failures(t testing.TB) int64 {
 func (s *system) settle(t testing.TB) {
 	t.Helper()
 	for {
-		n, err := s.h.Ledger.Project(ctx(t))
+		n, err := s.h.Ledger.Status.Project(ctx(t))
 		if err != nil {
 			t.Fatal(err)
 		}

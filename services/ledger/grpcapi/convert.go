@@ -3,13 +3,12 @@ package grpcapi
 import (
 	"time"
 
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-
 	"github.com/shopspring/decimal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -109,7 +108,7 @@ func entryToProto(e *domain.Entry) *ledgerv1.Entry {
 	return p
 }
 
-func balanceToProto(b app.Balance) *ledgerv1.Balance {
+func balanceToProto(b posting.Balance) *ledgerv1.Balance {
 	p := &ledgerv1.Balance{
 		MemberId: b.MemberID, Available: b.Available, Pending: b.Pending, Held: b.Held,
 		LifetimeEarned: b.LifetimeEarned, LifetimeBurned: b.LifetimeBurned, AsOf: ts(b.AsOf),

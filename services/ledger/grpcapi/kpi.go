@@ -9,7 +9,7 @@ import (
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -19,12 +19,12 @@ const KpiServiceName = "fidelis.ledger.v1.KpiService"
 // KpiServer implements fidelis.ledger.v1.KpiService.
 type KpiServer struct {
 	ledgerv1.UnimplementedKpiServiceServer
-	app *app.Service
+	app *analytics.Service
 	log *slog.Logger
 }
 
 // RegisterKpi adds the KPI service to a gRPC server.
-func RegisterKpi(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+func RegisterKpi(s grpc.ServiceRegistrar, a *analytics.Service, log *slog.Logger) {
 	ledgerv1.RegisterKpiServiceServer(s, &KpiServer{app: a, log: log})
 }
 
@@ -32,7 +32,7 @@ func (s *KpiServer) status(ctx context.Context, method string, err error) error 
 	return grpcserver.Status(ctx, s.log, method, err)
 }
 
-func pointsToProto(p app.PointsRow) *ledgerv1.PointsKpis {
+func pointsToProto(p analytics.PointsRow) *ledgerv1.PointsKpis {
 	return &ledgerv1.PointsKpis{
 		Channel: p.Channel, PartnerId: p.PartnerID, Issued: p.Issued, Burned: p.Burned, Refunded: p.Refunded,
 		Expired: p.Expired, ClawedBack: p.ClawedBack, BreakageRate: domain.Ratio(p.Expired, p.Issued).String(),
@@ -65,7 +65,7 @@ func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*l
 		Currency: rep.Currency, Segments: rep.Segments, Tiers: rep.Tiers,
 		SegmentMoves: movesToProto(rep.SegmentMoves), TierMoves: movesToProto(rep.TierMoves),
 	}
-	var total app.PointsRow
+	var total analytics.PointsRow
 	for _, p := range rep.Points {
 		resp.Points = append(resp.Points, pointsToProto(p))
 		total.Issued, total.Burned, total.Refunded = total.Issued+p.Issued, total.Burned+p.Burned, total.Refunded+p.Refunded
@@ -75,7 +75,7 @@ func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*l
 	return resp, nil
 }
 
-func modelToProto(m *app.ChurnModel) *ledgerv1.ChurnModel {
+func modelToProto(m *analytics.ChurnModel) *ledgerv1.ChurnModel {
 	if m == nil {
 		return nil
 	}

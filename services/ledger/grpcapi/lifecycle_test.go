@@ -265,7 +265,7 @@ func TestDeadlineExceededWritesNothing(t *testing.T) {
 		before := ledgertest.Counts(t, db)
 		c, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 		defer cancel()
-		_, err := env.App.Earn(c, principal.System("pos"), key(), m, domain.EarnCmd{Points: 5})
+		_, err := env.Ledger.Posting.Earn(c, principal.System("pos"), key(), m, domain.EarnCmd{Points: 5})
 		if err == nil {
 			t.Fatal("earn with a passed deadline succeeded")
 		}

@@ -12,20 +12,23 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 // Server implements fidelis.ledger.v1.LedgerService.
 type Server struct {
 	ledgerv1.UnimplementedLedgerServiceServer
-	app *app.Service
-	log *slog.Logger
+	ledger    *posting.Service
+	analytics *analytics.Service
+	log       *slog.Logger
 }
 
-// Register adds the ledger service to a gRPC server.
-func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
-	ledgerv1.RegisterLedgerServiceServer(s, &Server{app: a, log: log})
+// Register adds the ledger service to a gRPC server: the write path, and
+// the anonymous sales stores report for the analytics.
+func Register(s grpc.ServiceRegistrar, p *posting.Service, a *analytics.Service, log *slog.Logger) {
+	ledgerv1.RegisterLedgerServiceServer(s, &Server{ledger: p, analytics: a, log: log})
 }
 
 // ServiceName is the ledger's fully qualified gRPC service name.
@@ -36,7 +39,7 @@ func (s *Server) status(ctx context.Context, method string, err error) error {
 }
 
 func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
-	m, err := s.app.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.Enrolment{
+	m, err := s.ledger.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Enrolment{
 		ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId(), ExternalRef: r.GetExternalRef(),
 		BirthDate: r.GetBirthDate(), PartnerConsent: r.GetPartnerMarketingConsent(), EnrolledAt: fromTS(r.GetEnrolledAt()),
 	})
@@ -47,7 +50,7 @@ func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest
 }
 
 func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*ledgerv1.GetMemberResponse, error) {
-	m, err := s.app.Member(ctx, principal.Of(ctx), r.GetMemberId())
+	m, err := s.ledger.Member(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetMember", err)
 	}
@@ -55,7 +58,7 @@ func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*
 }
 
 func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) (*ledgerv1.FindMemberResponse, error) {
-	m, err := s.app.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetExternalRef())
+	m, err := s.ledger.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetExternalRef())
 	if err != nil {
 		return nil, s.status(ctx, "FindMember", err)
 	}
@@ -67,7 +70,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 	if err != nil {
 		return nil, s.status(ctx, "Earn", err)
 	}
-	res, err := s.app.Earn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
+	res, err := s.ledger.Earn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
 		Purchase: purchase, Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()), PartnerID: r.GetPartnerId(),
 	})
@@ -78,7 +81,7 @@ func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.E
 }
 
 func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.BurnResponse, error) {
-	res, err := s.app.Burn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
+	res, err := s.ledger.Burn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.BurnCmd{
 		Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(), OrderRef: r.GetOrderRef(),
 		Reason: r.GetReason(), PartnerID: r.GetPartnerId(),
 	})
@@ -89,7 +92,7 @@ func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.B
 }
 
 func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.HoldResponse, error) {
-	res, err := s.app.Hold(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.HoldCmd{
+	res, err := s.ledger.Hold(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.HoldCmd{
 		Points: r.GetPoints(), TTL: r.GetTtl().AsDuration(), Reference: r.GetReference(), Channel: channels[r.GetChannel()],
 	})
 	if err != nil {
@@ -99,7 +102,7 @@ func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.H
 }
 
 func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledgerv1.CaptureResponse, error) {
-	res, err := s.app.Capture(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
+	res, err := s.ledger.Capture(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
 	if err != nil {
 		return nil, s.status(ctx, "Capture", err)
 	}
@@ -110,7 +113,7 @@ func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledg
 }
 
 func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledgerv1.ReleaseResponse, error) {
-	res, err := s.app.Release(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId())
+	res, err := s.ledger.Release(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId())
 	if err != nil {
 		return nil, s.status(ctx, "Release", err)
 	}
@@ -122,7 +125,7 @@ func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledg
 	if err != nil {
 		return nil, s.status(ctx, "Reverse", err)
 	}
-	res, err := s.app.Reverse(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.Reversal{
+	res, err := s.ledger.Reverse(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Reversal{
 		EntryID: r.GetEntryId(), Portion: domain.Portion{Returned: returned, Points: r.GetPoints(), Full: r.GetFull()},
 		Reason: r.GetReason(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 	})
@@ -140,7 +143,7 @@ func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledger
 	if err := operatorField(who, r.GetOperator()); err != nil {
 		return nil, s.status(ctx, "Adjust", err)
 	}
-	res, err := s.app.Adjust(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
+	res, err := s.ledger.Adjust(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
 		Points: r.GetPoints(), Reason: r.GetReason(), Operator: who.Actor(),
 	})
 	if err != nil {
@@ -150,7 +153,7 @@ func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledger
 }
 
 func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*ledgerv1.RunExpiryResponse, error) {
-	run, err := s.app.RunExpiry(ctx, fromTS(r.GetAsOf()), r.GetProgrammeId())
+	run, err := s.ledger.RunExpiry(ctx, fromTS(r.GetAsOf()), r.GetProgrammeId())
 	if err != nil {
 		return nil, s.status(ctx, "RunExpiry", err)
 	}
@@ -161,7 +164,7 @@ func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*
 }
 
 func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) (*ledgerv1.GetBalanceResponse, error) {
-	b, err := s.app.Balance(ctx, principal.Of(ctx), r.GetMemberId())
+	b, err := s.ledger.Balance(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
 		return nil, s.status(ctx, "GetBalance", err)
 	}
@@ -169,7 +172,7 @@ func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) 
 }
 
 func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest) (*ledgerv1.ListEntriesResponse, error) {
-	entries, next, err := s.app.Entries(ctx, principal.Of(ctx), r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
+	entries, next, err := s.ledger.Entries(ctx, principal.Of(ctx), r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
 	if err != nil {
 		return nil, s.status(ctx, "ListEntries", err)
 	}
@@ -181,7 +184,7 @@ func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest
 }
 
 func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeRequest) (*ledgerv1.GetProgrammeResponse, error) {
-	p, err := s.app.Programme(r.GetProgrammeId())
+	p, err := s.ledger.Programme(r.GetProgrammeId())
 	if err != nil {
 		return nil, s.status(ctx, "GetProgramme", err)
 	}
@@ -200,7 +203,7 @@ func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeReque
 }
 
 func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAnonymousSalesRequest) (*ledgerv1.ReportAnonymousSalesResponse, error) {
-	stored, err := s.app.ReportAnonymousSales(ctx, app.AnonymousSales{
+	stored, err := s.analytics.ReportAnonymousSales(ctx, analytics.AnonymousSales{
 		ProgrammeID: r.GetProgrammeId(), StoreID: r.GetStoreId(), BusinessDay: r.GetBusinessDay(),
 		Transactions: r.GetTransactions(), CountedAt: fromTS(r.GetCountedAt()),
 	})

@@ -14,14 +14,14 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 // StatusServer implements fidelis.ledger.v1.StatusService.
 type StatusServer struct {
 	ledgerv1.UnimplementedStatusServiceServer
-	app *app.Service
+	app *status.Service
 	log *slog.Logger
 	// poll is how often an idle event stream looks for new events besides
 	// being woken when this process appends some.
@@ -32,7 +32,7 @@ type StatusServer struct {
 const StatusServiceName = "fidelis.ledger.v1.StatusService"
 
 // RegisterStatus adds the status service to a gRPC server.
-func RegisterStatus(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
+func RegisterStatus(s grpc.ServiceRegistrar, a *status.Service, log *slog.Logger) {
 	ledgerv1.RegisterStatusServiceServer(s, &StatusServer{app: a, log: log, poll: time.Second})
 }
 
@@ -40,7 +40,7 @@ func (s *StatusServer) status(ctx context.Context, method string, err error) err
 	return grpcserver.Status(ctx, s.log, method, err)
 }
 
-func tierToProto(t *app.TierStatus) *ledgerv1.GetTierStatusResponse {
+func tierToProto(t *status.TierStatus) *ledgerv1.GetTierStatusResponse {
 	st, o, levels := t.Status, t.Outlook, t.Policy.Levels
 	level, _ := t.Policy.Level(st.Tier)
 	r := &ledgerv1.GetTierStatusResponse{
@@ -170,7 +170,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 	if err != nil {
 		return s.status(ctx, "WatchEvents", err)
 	}
-	f := app.EventFilter{ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId()}
+	f := status.EventFilter{ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId()}
 	for _, t := range r.GetTypes() {
 		for name, v := range eventTypes {
 			if v == t {

@@ -261,7 +261,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.App.Project(ctx(t)); err != nil {
+		if _, err := env.Ledger.Status.Project(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 		incremental := snapshot(t, db)
@@ -449,7 +449,7 @@ func TestProjectionUnderConcurrentEarns(t *testing.T) {
 					return
 				default:
 				}
-				_, err = env.App.Project(ctx(t))
+				_, err = env.Ledger.Status.Project(ctx(t))
 			}
 			projected <- err
 		}()
@@ -466,7 +466,7 @@ func TestProjectionUnderConcurrentEarns(t *testing.T) {
 		if err := <-projected; err != nil {
 			t.Fatalf("projection during the earns: %v", err)
 		}
-		if _, err := env.App.Project(ctx(t)); err != nil {
+		if _, err := env.Ledger.Status.Project(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 		var queued, behind int
@@ -542,7 +542,7 @@ func TestStepwiseReturnsTakeOffAllStatusPoints(t *testing.T) {
 				}
 				// One projection run per return: each rounds over the
 				// returns the runs before stored.
-				if _, err := env.App.Project(ctx(t)); err != nil {
+				if _, err := env.Ledger.Status.Project(ctx(t)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -576,7 +576,7 @@ func TestSchedulerExpiresUntouchedMembers(t *testing.T) {
 		env.Clock.Advance(400 * day)
 		jobs, cancel := context.WithCancel(ctx(t))
 		done := make(chan struct{})
-		go func() { defer close(done); env.App.RunScheduler(jobs, time.Hour) }() // one pass now
+		go func() { defer close(done); env.Ledger.RunScheduler(jobs, time.Hour) }() // one pass now
 		t.Cleanup(func() { cancel(); <-done })
 		if e := next(t, expired); e.GetPoints() != 80 {
 			t.Fatalf("expired event %v, want 80 points", e)
@@ -605,7 +605,7 @@ func TestWatchEventsEndsWhenTheServerDrains(t *testing.T) {
 		if _, err := stream.Recv(); err != nil { // the stream is live
 			t.Fatal(err)
 		}
-		env.App.Drain()
+		env.Ledger.Drain()
 		for {
 			_, err := stream.Recv()
 			if err == nil {

@@ -22,9 +22,8 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
 )
 
@@ -102,7 +101,7 @@ func (c *Clock) Advance(d time.Duration) {
 // Env is a running ledger.
 type Env struct {
 	DB     *sqldb.DB
-	App    *app.Service
+	Ledger *ledger.Ledger
 	Access *accesstest.Env
 	// Key is the API key of the client's principal, "test-client".
 	Key    string
@@ -158,14 +157,12 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if acc == nil {
 		acc = accesstest.Start(t, db, accesstest.Options{Logger: log})
 	}
-	a := app.New(store.New(db), cfg, app.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
+	l := ledger.New(db, cfg, ledger.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: acc.Guard})
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcapi.Register(srv, a, log)
-	grpcapi.RegisterStatus(srv, a, log)
-	grpcapi.RegisterKpi(srv, a, log)
+	l.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +172,15 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	conn := Dial(t, lis.Addr().String(), key)
 	bg, stop := context.WithCancel(context.Background())
 	projected := make(chan struct{})
-	go func() { defer close(projected); a.RunProjector(bg, 50*time.Millisecond) }()
+	go func() { defer close(projected); l.Status.RunProjector(bg, 50*time.Millisecond) }()
 	t.Cleanup(func() {
 		srv.Stop()
 		stop()
 		<-projected
-		a.Close()
+		l.Close()
 	})
 	return &Env{
-		DB: db, App: a, Access: acc, Key: key, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
+		DB: db, Ledger: l, Access: acc, Key: key, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
 		Kpi: ledgerv1.NewKpiServiceClient(conn),
 	}

@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
-func (t *txn) Histories(ctx context.Context, programmeID, afterID string, limit int) ([]app.MemberHistory, error) {
-	var out []app.MemberHistory
+func (t *txn) Histories(ctx context.Context, programmeID, afterID string, limit int) ([]analytics.MemberHistory, error) {
+	var out []analytics.MemberHistory
 	idx := map[string]int{}
 	err := t.query(ctx, `SELECT member_id, enrolled_at FROM ledger_members WHERE programme_id = $1 AND member_id > $2
 		ORDER BY member_id LIMIT $3`, []any{programmeID, afterID, limit}, func(r *sql.Rows) error {
-		var h app.MemberHistory
+		var h analytics.MemberHistory
 		var enrolled int64
 		if err := r.Scan(&h.MemberID, &enrolled); err != nil {
 			return err
@@ -65,8 +65,8 @@ func (t *txn) TransitionsOf(ctx context.Context, kind string, ids []string) (map
 	return out, err
 }
 
-func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time) ([]app.PointsRow, error) {
-	var out []app.PointsRow
+func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time) ([]analytics.PointsRow, error) {
+	var out []analytics.PointsRow
 	// As kpi_points: expired points count against the channel and partner
 	// of the entry that issued the expired lot.
 	err := t.query(ctx, `SELECT channel, partner_id, SUM(issued), SUM(burned), SUM(refunded), SUM(expired), SUM(clawed_back)
@@ -89,7 +89,7 @@ func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time
 		) AS p
 		GROUP BY channel, partner_id ORDER BY channel, partner_id`, []any{programmeID, us(from), us(to)},
 		func(r *sql.Rows) error {
-			var p app.PointsRow
+			var p analytics.PointsRow
 			err := r.Scan(&p.Channel, &p.PartnerID, &p.Issued, &p.Burned, &p.Refunded, &p.Expired, &p.ClawedBack)
 			out = append(out, p)
 			return err
@@ -97,8 +97,8 @@ func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time
 	return out, err
 }
 
-func (t *txn) Liability(ctx context.Context, programmeID string) (app.Liability, error) {
-	var l app.Liability
+func (t *txn) Liability(ctx context.Context, programmeID string) (analytics.Liability, error) {
+	var l analytics.Liability
 	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), COALESCE(SUM(held), 0)
 		FROM ledger_members WHERE programme_id = $1`, programmeID).Scan(&l.Members, &l.Available, &l.Pending, &l.Held)
 	if err != nil {
@@ -134,7 +134,7 @@ func (t *txn) Distribution(ctx context.Context, programmeID, kind string) (map[s
 	return out, err
 }
 
-func (t *txn) SaveKPIs(ctx context.Context, w *app.KPIWrites) error {
+func (t *txn) SaveKPIs(ctx context.Context, w *analytics.KPIWrites) error {
 	var s script
 	for _, table := range []string{"kpi_programmes", "kpi_member_periods", "kpi_cohorts", "kpi_transitions"} {
 		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `DELETE FROM ` + table + ` WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
@@ -186,8 +186,8 @@ func (t *txn) SaveKPIs(ctx context.Context, w *app.KPIWrites) error {
 	return t.db.ExecScript(ctx, t.tx, s.stmts)
 }
 
-func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*app.ChurnModel, error) {
-	m := app.ChurnModel{ProgrammeID: programmeID}
+func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*analytics.ChurnModel, error) {
+	m := analytics.ChurnModel{ProgrammeID: programmeID}
 	var fitted, cal int64
 	err := t.tx.QueryRowContext(ctx, `SELECT fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood, horizon_weeks
 		FROM kpi_churn_models WHERE programme_id = $1`, programmeID).Scan(&fitted, &cal, &m.Customers, &m.R, &m.Alpha, &m.A, &m.B,
@@ -202,8 +202,8 @@ func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*app.ChurnMod
 	return &m, nil
 }
 
-func (t *txn) ChurnRisk(ctx context.Context, programmeID, memberID string) (*app.ChurnRisk, error) {
-	r := app.ChurnRisk{MemberID: memberID}
+func (t *txn) ChurnRisk(ctx context.Context, programmeID, memberID string) (*analytics.ChurnRisk, error) {
+	r := analytics.ChurnRisk{MemberID: memberID}
 	err := t.tx.QueryRowContext(ctx, `SELECT member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive, expected_purchases
 		FROM kpi_churn_risk WHERE programme_id = $1 AND member_id = $2`, programmeID, memberID).Scan(
 		&r.MemberKey, &r.RepeatPurchases, &r.TxWeeks, &r.TWeeks, &r.PAlive, &r.ExpectedPurchases)
@@ -216,7 +216,7 @@ func (t *txn) ChurnRisk(ctx context.Context, programmeID, memberID string) (*app
 	return &r, nil
 }
 
-func (t *txn) SaveAnonymousSales(ctx context.Context, s app.AnonymousSales) (app.AnonymousSales, error) {
+func (t *txn) SaveAnonymousSales(ctx context.Context, s analytics.AnonymousSales) (analytics.AnonymousSales, error) {
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_anonymous_sales
 			(programme_id, store_id, business_day, transactions, counted_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (programme_id, business_day, store_id) DO UPDATE
@@ -235,7 +235,7 @@ func (t *txn) SaveAnonymousSales(ctx context.Context, s app.AnonymousSales) (app
 	return s, nil
 }
 
-func (t *txn) ProgrammeStats(ctx context.Context, st *app.ProgrammeStats, fromDay, toDay string) error {
+func (t *txn) ProgrammeStats(ctx context.Context, st *analytics.ProgrammeStats, fromDay, toDay string) error {
 	from, to := us(st.From), us(st.To)
 	var first int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -172,11 +173,11 @@ func (t *txn) RFMInputs(ctx context.Context, programmeID string, from, to, recor
 	return out, err
 }
 
-func (t *txn) RFMRuns(ctx context.Context) ([]app.RFMRun, error) {
-	var out []app.RFMRun
+func (t *txn) RFMRuns(ctx context.Context) ([]status.RFMRun, error) {
+	var out []status.RFMRun
 	err := t.query(ctx, `SELECT run_id, programme_id, as_of, computed_at, scored, changed FROM rfm_runs ORDER BY computed_at, run_id`,
 		nil, func(r *sql.Rows) error {
-			var run app.RFMRun
+			var run status.RFMRun
 			var asOf, computed int64
 			if err := r.Scan(&run.ID, &run.ProgrammeID, &asOf, &computed, &run.Scored, &run.Changed); err != nil {
 				return err
@@ -188,14 +189,14 @@ func (t *txn) RFMRuns(ctx context.Context) ([]app.RFMRun, error) {
 	return out, err
 }
 
-func (t *txn) Expiring(ctx context.Context, programmeID string, from, to time.Time) ([]app.Expiring, error) {
-	var out []app.Expiring
+func (t *txn) Expiring(ctx context.Context, programmeID string, from, to time.Time) ([]status.Expiring, error) {
+	var out []status.Expiring
 	q := `SELECT l.member_id, l.expires_at, SUM(l.remaining) FROM ledger_lots l
 		JOIN ledger_members m ON m.member_id = l.member_id
 		WHERE m.programme_id = $1 AND l.remaining > 0 AND NOT l.pending AND l.expires_at > $2 AND l.expires_at <= $3
 		GROUP BY l.member_id, l.expires_at ORDER BY l.member_id, l.expires_at`
 	err := t.query(ctx, q, []any{programmeID, us(from), us(to)}, func(r *sql.Rows) error {
-		var e app.Expiring
+		var e status.Expiring
 		var at int64
 		if err := r.Scan(&e.MemberID, &at, &e.Points); err != nil {
 			return err
@@ -232,7 +233,7 @@ func (t *txn) KnownEvents(ctx context.Context, ids []string) (map[string]bool, e
 	return out, err
 }
 
-func (t *txn) Events(ctx context.Context, after int64, f app.EventFilter, limit int) ([]app.StreamEvent, error) {
+func (t *txn) Events(ctx context.Context, after int64, f status.EventFilter, limit int) ([]status.StreamEvent, error) {
 	where := []string{"position > $1"}
 	args := []any{after}
 	if f.ProgrammeID != "" {
@@ -254,9 +255,9 @@ func (t *txn) Events(ctx context.Context, after int64, f app.EventFilter, limit 
 	args = append(args, limit)
 	q := `SELECT position, event_id, member_id, programme_id, type, at, entry_id, points, from_state, to_state, detail, recorded_at
 		FROM member_events WHERE ` + strings.Join(where, " AND ") + fmt.Sprintf(" ORDER BY position LIMIT $%d", len(args))
-	var out []app.StreamEvent
+	var out []status.StreamEvent
 	err := t.query(ctx, q, args, func(r *sql.Rows) error {
-		var e app.StreamEvent
+		var e status.StreamEvent
 		var at, recorded int64
 		if err := r.Scan(&e.Position, &e.EventID, &e.MemberID, &e.ProgrammeID, &e.Type, &at, &e.EntryID, &e.Points,
 			&e.From, &e.To, &e.Detail, &recorded); err != nil {
@@ -274,7 +275,7 @@ func statusRow(s *domain.MemberStatus) []any {
 		us(s.FirstPurchase), us(s.LastPurchase), s.Purchases, s.SpendMicros, s.R, s.F, s.M, s.Segment, us(s.SegmentSince)}
 }
 
-func (t *txn) SaveStatus(ctx context.Context, w *app.StatusWrites) error {
+func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
 	var s script
 	s.insert("member_status", statusCols, "", len(w.NewStatuses), func(i int) []any { return statusRow(w.NewStatuses[i]) })
 	s.update("member_status", "member_id", []column{
@@ -317,7 +318,7 @@ func (t *txn) SaveStatus(ctx context.Context, w *app.StatusWrites) error {
 	}
 	err := t.db.ExecScript(ctx, t.tx, s.stmts)
 	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %w", app.ErrConflict, err)
+		return fmt.Errorf("%w: %w", posting.ErrConflict, err)
 	}
 	return err
 }

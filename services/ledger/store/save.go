@@ -6,20 +6,20 @@ import (
 	"strings"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 // Save writes a unit of work: one multi-row statement per table, all sent
 // in one round trip (see sqldb.ExecScript). A unique key taken by a
 // concurrent transaction (an idempotency key, a member's external ref) is
-// app.ErrConflict: running the batch again resolves it.
-func (t *txn) Save(ctx context.Context, w *app.Writes) error {
+// posting.ErrConflict: running the batch again resolves it.
+func (t *txn) Save(ctx context.Context, w *posting.Writes) error {
 	var s script
 	s.add(w)
 	err := t.db.ExecScript(ctx, t.tx, s.stmts)
 	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %w", app.ErrConflict, err)
+		return fmt.Errorf("%w: %w", posting.ErrConflict, err)
 	}
 	return err
 }
@@ -28,7 +28,7 @@ type script struct {
 	stmts []sqldb.Stmt
 }
 
-func (s *script) add(w *app.Writes) {
+func (s *script) add(w *posting.Writes) {
 	member := func(m *domain.Member) []any {
 		return []any{m.ID, m.ProgrammeID, m.ExternalRef, m.BirthDate, m.PartnerConsent, us(m.EnrolledAt),
 			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), us(m.UpdatedAt)}

@@ -15,44 +15,77 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store implements app.Store.
-type Store struct {
-	db *sqldb.DB
-}
+// Posting is the write path's store (posting.Store).
+type Posting struct{ db *sqldb.DB }
 
-// New wraps a database.
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
+// Status is the status projections' store (status.Store).
+type Status struct{ db *sqldb.DB }
+
+// Analytics is the analytics' store (analytics.Store).
+type Analytics struct{ db *sqldb.DB }
+
+var (
+	_ posting.Store   = Posting{}
+	_ status.Store    = Status{}
+	_ analytics.Store = Analytics{}
+)
+
+// NewPosting wraps a database.
+func NewPosting(db *sqldb.DB) Posting { return Posting{db} }
+
+// NewStatus wraps a database.
+func NewStatus(db *sqldb.DB) Status { return Status{db} }
+
+// NewAnalytics wraps a database.
+func NewAnalytics(db *sqldb.DB) Analytics { return Analytics{db} }
 
 // Migrate brings the ledger schema up to date.
 func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 	return db.Migrate(ctx, migrations, "migrations", "ledger_schema_version", log)
 }
 
-// Update implements app.Store.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+// Update implements posting.Store.
+func (s Posting) Update(ctx context.Context, fn func(ctx context.Context, tx posting.Tx) error) error {
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
 }
 
-// UpdateProjections implements app.Store.
-func (s *Store) UpdateProjections(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.UpdateSnapshot(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
-}
-
-// View implements app.Store.
-func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
+// View implements posting.Store.
+func (s Posting) View(ctx context.Context, fn func(ctx context.Context, tx posting.Reader) error) error {
 	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
 }
 
-// Replies implements app.Store.
-func (s *Store) Replies(ctx context.Context, keys []app.IdemKey) (map[app.IdemKey]app.IdemRecord, error) {
+// Replies implements posting.Store.
+func (s Posting) Replies(ctx context.Context, keys []posting.IdemKey) (map[posting.IdemKey]posting.IdemRecord, error) {
 	return replies(ctx, s.db.DB, keys)
+}
+
+// UpdateProjections implements status.Store.
+func (s Status) UpdateProjections(ctx context.Context, fn func(ctx context.Context, tx status.ProjectionTx) error) error {
+	return s.db.UpdateSnapshot(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
+}
+
+// View implements status.Store.
+func (s Status) View(ctx context.Context, fn func(ctx context.Context, tx status.Reader) error) error {
+	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
+}
+
+// Update implements analytics.Store.
+func (s Analytics) Update(ctx context.Context, fn func(ctx context.Context, tx analytics.Writer) error) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
+}
+
+// View implements analytics.Store.
+func (s Analytics) View(ctx context.Context, fn func(ctx context.Context, tx analytics.Reader) error) error {
+	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })
 }
 
 type queryer interface {
@@ -122,8 +155,8 @@ func query(ctx context.Context, db queryer, q string, args []any, scan func(*sql
 	return nil
 }
 
-func replies(ctx context.Context, db queryer, keys []app.IdemKey) (map[app.IdemKey]app.IdemRecord, error) {
-	out := make(map[app.IdemKey]app.IdemRecord, len(keys))
+func replies(ctx context.Context, db queryer, keys []posting.IdemKey) (map[posting.IdemKey]posting.IdemRecord, error) {
+	out := make(map[posting.IdemKey]posting.IdemRecord, len(keys))
 	for len(keys) > 0 {
 		n := min(len(keys), maxParams/2)
 		var b strings.Builder
@@ -138,7 +171,7 @@ func replies(ctx context.Context, db queryer, keys []app.IdemKey) (map[app.IdemK
 		q := `SELECT caller, idem_key, method, request_hash, response, created_at FROM ledger_idempotency
 			WHERE (caller, idem_key) IN (` + b.String() + `)`
 		err := query(ctx, db, q, args, func(r *sql.Rows) error {
-			var rec app.IdemRecord
+			var rec posting.IdemRecord
 			var created int64
 			if err := r.Scan(&rec.Caller, &rec.Key, &rec.Method, &rec.Hash, &rec.Response, &created); err != nil {
 				return err

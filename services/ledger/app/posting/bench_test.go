@@ -1,4 +1,4 @@
-package app_test
+package posting_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
@@ -26,7 +26,7 @@ func BenchmarkEarn(b *testing.B) {
 			ctx := context.Background()
 			members := make([]string, 1000)
 			for i := range members {
-				m, err := env.App.Enrol(ctx, principal.System("bench"), fmt.Sprintf("enrol-%d", i), app.Enrolment{ProgrammeID: "test", ExternalRef: fmt.Sprint(i)})
+				m, err := env.Ledger.Posting.Enrol(ctx, principal.System("bench"), fmt.Sprintf("enrol-%d", i), posting.Enrolment{ProgrammeID: "test", ExternalRef: fmt.Sprint(i)})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -38,7 +38,7 @@ func BenchmarkEarn(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					_, err := env.App.Earn(ctx, principal.System("bench"), fmt.Sprintf("earn-%d", i), members[i%int64(len(members))], domain.EarnCmd{
+					_, err := env.Ledger.Posting.Earn(ctx, principal.System("bench"), fmt.Sprintf("earn-%d", i), members[i%int64(len(members))], domain.EarnCmd{
 						Purchase: &domain.Money{Amount: decimal.New(1234+i%1000, -2), Currency: "EUR"}, Channel: domain.ChannelPOS,
 					})
 					if err != nil {

@@ -1,10 +1,11 @@
-package app
+package analytics
 
 import (
 	"context"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 // AnonymousSales is a store's count of sales without a member on one
@@ -24,7 +25,7 @@ const maxClockSkew = 5 * time.Minute
 // ReportAnonymousSales stores a store's count for a business day unless a
 // newer count is stored already, and returns the stored one.
 func (s *Service) ReportAnonymousSales(ctx context.Context, r AnonymousSales) (AnonymousSales, error) {
-	prog, err := s.Programme(r.ProgrammeID)
+	prog, err := s.cfg.Find(r.ProgrammeID)
 	if err != nil {
 		return r, err
 	}
@@ -45,9 +46,9 @@ func (s *Service) ReportAnonymousSales(ctx context.Context, r AnonymousSales) (A
 	} else if r.CountedAt.After(now.Add(maxClockSkew)) {
 		return r, fault.Invalid("counted_at", "is in the future")
 	}
-	r.CountedAt = r.CountedAt.UTC().Truncate(time.Microsecond)
+	r.CountedAt = domain.Micro(r.CountedAt)
 	var stored AnonymousSales
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.Update(ctx, func(ctx context.Context, tx Writer) error {
 		var err error
 		stored, err = tx.SaveAnonymousSales(ctx, r)
 		return err
@@ -79,19 +80,19 @@ const StatsWindowMonths = 12
 // ProgrammeStats returns a programme's figures over the 12 months before
 // asOf (now when zero).
 func (s *Service) ProgrammeStats(ctx context.Context, programmeID string, asOf time.Time) (*ProgrammeStats, error) {
-	prog, err := s.Programme(programmeID)
+	prog, err := s.cfg.Find(programmeID)
 	if err != nil {
 		return nil, err
 	}
 	if asOf.IsZero() {
 		asOf = s.clock()
 	}
-	if _, err := s.Project(ctx); err != nil {
+	if _, err := s.projections.Project(ctx); err != nil {
 		return nil, err
 	}
 	local := asOf.In(prog.Location)
 	st := &ProgrammeStats{ProgrammeID: prog.ID, From: local.AddDate(0, -StatsWindowMonths, 0).UTC(), To: asOf.UTC()}
-	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.View(ctx, func(ctx context.Context, tx Reader) error {
 		return tx.ProgrammeStats(ctx, st, st.From.In(prog.Location).Format(time.DateOnly), local.Format(time.DateOnly))
 	})
 	return st, err

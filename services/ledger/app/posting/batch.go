@@ -1,4 +1,4 @@
-package app
+package posting
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
@@ -288,9 +287,4 @@ func (u *uow) settled() error {
 		}
 	}
 	return nil
-}
-
-// clock is the service's time, to the microsecond the stores keep.
-func (s *Service) clock() time.Time {
-	return s.now().UTC().Truncate(time.Microsecond)
 }

@@ -1,4 +1,4 @@
-package app_test
+package analytics_test
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
@@ -44,7 +44,7 @@ type cdnowPurchase struct {
 // customer id, date, CDs, dollars.
 func readCDNOW(t testing.TB) (map[string][]cdnowPurchase, []string) {
 	t.Helper()
-	f, err := os.Open("../churn/testdata/CDNOW_sample.txt")
+	f, err := os.Open("../../churn/testdata/CDNOW_sample.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func readCDNOW(t testing.TB) (map[string][]cdnowPurchase, []string) {
 
 // importCDNOW enrols one member per CDNOW customer (enrolled at the first
 // purchase) and records every purchase line as a purchase earn.
-func importCDNOW(t testing.TB, a *app.Service) int {
+func importCDNOW(t testing.TB, a *posting.Service) int {
 	t.Helper()
 	byCustomer, order := readCDNOW(t)
 	ctx := context.Background()
@@ -85,7 +85,7 @@ func importCDNOW(t testing.TB, a *app.Service) int {
 		wg.Go(func() {
 			for c := range work {
 				ps := byCustomer[c]
-				m, err := a.Enrol(ctx, principal.System("import"), "cdnow-enrol-"+c, app.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
+				m, err := a.Enrol(ctx, principal.System("import"), "cdnow-enrol-"+c, posting.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
 				if err != nil {
 					errs <- err
 					return
@@ -132,11 +132,11 @@ func within(t *testing.T, name string, got, want, rel float64) {
 func TestChurnModelReproducesCDNOW(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := ledgertest.Start(t, db, ledgertest.Options{Config: cdnowConfig})
-		if n := importCDNOW(t, env.App); n != 2357 {
+		if n := importCDNOW(t, env.Ledger.Posting); n != 2357 {
 			t.Fatalf("%d customers, want 2357", n)
 		}
 		calEnd := time.Date(1997, 10, 1, 0, 0, 0, 0, time.UTC).Add(-time.Microsecond)
-		m, err := env.App.FitChurnModel(context.Background(), "cdnow", calEnd)
+		m, err := env.Ledger.Analytics.FitChurnModel(context.Background(), "cdnow", calEnd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package app_test
+package posting_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/app"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
@@ -85,7 +85,7 @@ func (m *machine) pick(t *rapid.T) *modelMember {
 func (m *machine) earnPoints(t *rapid.T) {
 	mm := m.pick(t)
 	n := rapid.Int64Range(1, 300).Draw(t, "points")
-	r, err := m.env.App.Earn(ctxT(), principal.System("model"), m.key(), mm.id, domain.EarnCmd{Points: n, Channel: domain.ChannelPOS})
+	r, err := m.env.Ledger.Posting.Earn(ctxT(), principal.System("model"), m.key(), mm.id, domain.EarnCmd{Points: n, Channel: domain.ChannelPOS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func (m *machine) earnPurchase(t *rapid.T) {
 	mm := m.pick(t)
 	euros := rapid.Int64Range(1, 300).Draw(t, "euros")
 	now := m.env.Clock.Now()
-	r, err := m.env.App.Earn(ctxT(), principal.System("model"), m.key(), mm.id, domain.EarnCmd{
+	r, err := m.env.Ledger.Posting.Earn(ctxT(), principal.System("model"), m.key(), mm.id, domain.EarnCmd{
 		Purchase: &domain.Money{Amount: decimal.NewFromInt(euros), Currency: "EUR"}, Channel: domain.ChannelPOS,
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func (m *machine) earnPurchase(t *rapid.T) {
 func (m *machine) burn(t *rapid.T) {
 	mm := m.pick(t)
 	n := rapid.Int64Range(1, 400).Draw(t, "points")
-	r, err := m.env.App.Burn(ctxT(), principal.System("model"), m.key(), mm.id, domain.BurnCmd{Points: n, Channel: domain.ChannelPOS})
+	r, err := m.env.Ledger.Posting.Burn(ctxT(), principal.System("model"), m.key(), mm.id, domain.BurnCmd{Points: n, Channel: domain.ChannelPOS})
 	if mm.available < n {
 		wantRule(t, "burn beyond the balance", err)
 		return
@@ -127,7 +127,7 @@ func (m *machine) hold(t *rapid.T) {
 	mm := m.pick(t)
 	n := rapid.Int64Range(1, 300).Draw(t, "points")
 	ttl := time.Duration(rapid.IntRange(1, 60).Draw(t, "ttl minutes")) * time.Minute
-	r, err := m.env.App.Hold(ctxT(), principal.System("model"), m.key(), mm.id, domain.HoldCmd{Points: n, TTL: ttl, Channel: domain.ChannelEcommerce})
+	r, err := m.env.Ledger.Posting.Hold(ctxT(), principal.System("model"), m.key(), mm.id, domain.HoldCmd{Points: n, TTL: ttl, Channel: domain.ChannelEcommerce})
 	if mm.available < n {
 		wantRule(t, "hold beyond the balance", err)
 		return
@@ -146,7 +146,7 @@ func (m *machine) capture(t *rapid.T) {
 	}
 	h := rapid.SampledFrom(m.holds).Draw(t, "hold")
 	part := rapid.Int64Range(0, h.points+1).Draw(t, "points")
-	_, err := m.env.App.Capture(ctxT(), principal.System("model"), m.key(), h.id, part)
+	_, err := m.env.Ledger.Posting.Capture(ctxT(), principal.System("model"), m.key(), h.id, part)
 	if !h.open || part > h.points {
 		wantRule(t, "capture of a closed hold or beyond it", err)
 		return
@@ -177,7 +177,7 @@ func (m *machine) release(t *rapid.T) {
 		t.Skip("no holds")
 	}
 	h := rapid.SampledFrom(m.holds).Draw(t, "hold")
-	_, err := m.env.App.Release(ctxT(), principal.System("model"), m.key(), h.id)
+	_, err := m.env.Ledger.Posting.Release(ctxT(), principal.System("model"), m.key(), h.id)
 	if !h.open {
 		wantRule(t, "release of a closed hold", err)
 		return
@@ -196,7 +196,7 @@ func (m *machine) clawback(t *rapid.T) {
 	}
 	e := rapid.SampledFrom(m.earns).Draw(t, "earn")
 	n := rapid.Int64Range(1, e.points+1).Draw(t, "points")
-	r, err := m.env.App.Reverse(ctxT(), principal.System("model"), m.key(), app.Reversal{EntryID: e.entryID, Portion: domain.Portion{Points: n}})
+	r, err := m.env.Ledger.Posting.Reverse(ctxT(), principal.System("model"), m.key(), posting.Reversal{EntryID: e.entryID, Portion: domain.Portion{Points: n}})
 	if n > e.points-e.reversed {
 		wantRule(t, "clawback beyond the earn", err)
 		return
@@ -224,7 +224,7 @@ func (m *machine) refund(t *rapid.T) {
 	}
 	b := rapid.SampledFrom(m.burns).Draw(t, "burn")
 	n := rapid.Int64Range(1, b.points+1).Draw(t, "points")
-	_, err := m.env.App.Reverse(ctxT(), principal.System("model"), m.key(), app.Reversal{EntryID: b.entryID, Portion: domain.Portion{Points: n}})
+	_, err := m.env.Ledger.Posting.Reverse(ctxT(), principal.System("model"), m.key(), posting.Reversal{EntryID: b.entryID, Portion: domain.Portion{Points: n}})
 	if n > b.points-b.refunded {
 		wantRule(t, "refund beyond the burn", err)
 		return
@@ -239,7 +239,7 @@ func (m *machine) refund(t *rapid.T) {
 func (m *machine) adjust(t *rapid.T) {
 	mm := m.pick(t)
 	n := rapid.Int64Range(-300, 300).Filter(func(v int64) bool { return v != 0 }).Draw(t, "points")
-	_, err := m.env.App.Adjust(ctxT(), principal.System("model"), m.key(), mm.id, domain.AdjustCmd{Points: n, Reason: "model", Operator: "rapid"})
+	_, err := m.env.Ledger.Posting.Adjust(ctxT(), principal.System("model"), m.key(), mm.id, domain.AdjustCmd{Points: n, Reason: "model", Operator: "rapid"})
 	if mm.available+n < m.prog.Floor {
 		wantRule(t, "debit below the floor", err)
 		return
@@ -276,7 +276,7 @@ func (m *machine) advance(t *rapid.T) {
 
 func (m *machine) check(t *rapid.T) {
 	for _, mm := range m.members {
-		b, err := m.env.App.Balance(ctxT(), principal.System("model"), mm.id)
+		b, err := m.env.Ledger.Posting.Balance(ctxT(), principal.System("model"), mm.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +297,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 		rapid.Check(t, func(t *rapid.T) {
 			m := &machine{env: env, prog: prog}
 			for range 3 {
-				mem, err := env.App.Enrol(ctxT(), principal.System("model"), m.key(), app.Enrolment{ProgrammeID: "test", ExternalRef: m.key()})
+				mem, err := env.Ledger.Posting.Enrol(ctxT(), principal.System("model"), m.key(), posting.Enrolment{ProgrammeID: "test", ExternalRef: m.key()})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package app_test
+package analytics_test
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func BenchmarkRefreshKPIs(b *testing.B) {
 			b.Logf("%d members, %d purchases and %d transitions written in %s", members, 10*members, members, time.Since(started))
 			b.ResetTimer()
 			for range b.N {
-				r, err := env.App.RefreshKPIs(context.Background(), "tiered", time.Time{})
+				r, err := env.Ledger.Analytics.RefreshKPIs(context.Background(), "tiered", time.Time{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package app
+package posting
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
-
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -19,7 +18,7 @@ import (
 // in memory, so the others in its batch still commit.
 type uow struct {
 	s   *Service
-	tx  Tx
+	tx  Books
 	now time.Time
 
 	books map[string]*domain.Book
@@ -31,7 +30,7 @@ type uow struct {
 	idem []IdemRecord
 }
 
-func (s *Service) newUOW(tx Tx, now time.Time) *uow {
+func (s *Service) newUOW(tx Books, now time.Time) *uow {
 	return &uow{s: s, tx: tx, now: now, books: map[string]*domain.Book{}, snap: map[string]*domain.Book{}, refs: map[string]string{}}
 }
 

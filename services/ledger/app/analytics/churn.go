@@ -1,0 +1,116 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/churn"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+)
+
+// churnCustomer summarises purchases up to the calibration end for the
+// BG/NBD model, in weeks: x = distinct purchase days - 1, t_x = last
+// purchase day - first, T = calibration end - first (whole UTC days / 7).
+func churnCustomer(purchases []time.Time, calEnd time.Time) (churn.Customer, bool) {
+	day := func(t time.Time) int64 { return t.UTC().Unix() / 86400 }
+	var firstDay, lastDay int64
+	days := 0
+	for _, p := range purchases {
+		if p.After(calEnd) {
+			break
+		}
+		d := day(p)
+		switch {
+		case days == 0:
+			firstDay, lastDay, days = d, d, 1
+		case d != lastDay:
+			lastDay = d
+			days++
+		}
+	}
+	if days == 0 {
+		return churn.Customer{}, false
+	}
+	return churn.Customer{X: days - 1, TX: float64(lastDay-firstDay) / 7, T: float64(day(calEnd)-firstDay) / 7}, true
+}
+
+// fitSample bounds the customers the churn model is fitted on: beyond it an
+// even sample estimates the four parameters as well, and every member is
+// still scored.
+const fitSample = 50_000
+
+// fitChurn fits BG/NBD to the customers' calibration histories. The
+// log-likelihood reported is the sample's.
+func fitChurn(prog *domain.Programme, cs []churn.Customer, calEnd, now time.Time) (*ChurnModel, error) {
+	sample := cs
+	if len(cs) > fitSample {
+		sample = make([]churn.Customer, 0, fitSample)
+		for i := range fitSample {
+			sample = append(sample, cs[i*len(cs)/fitSample])
+		}
+	}
+	p, ll, err := churn.Fit(sample)
+	if err != nil {
+		return nil, fmt.Errorf("fit churn model for %s: %w", prog.ID, err)
+	}
+	return &ChurnModel{ProgrammeID: prog.ID, FittedAt: now, CalibrationEnd: calEnd, Customers: int64(len(sample)),
+		R: p.R, Alpha: p.Alpha, A: p.A, B: p.B, LogLikelihood: ll, HorizonWeeks: prog.KPI.HorizonWeeks}, nil
+}
+
+// FitChurnModel fits the churn model on a programme's purchases up to
+// calEnd without storing it (for validation and what-if runs).
+func (s *Service) FitChurnModel(ctx context.Context, programmeID string, calEnd time.Time) (*ChurnModel, error) {
+	prog, err := s.cfg.Find(programmeID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.projections.Project(ctx); err != nil {
+		return nil, err
+	}
+	var cs []churn.Customer
+	if err := s.eachHistory(ctx, prog.ID, func(page []MemberHistory) error {
+		for _, h := range page {
+			if c, ok := churnCustomer(h.Purchases, calEnd); ok {
+				cs = append(cs, c)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fault.Precondition("programme %s has no purchases before %s", prog.ID, calEnd.Format(time.DateOnly))
+	}
+	return fitChurn(prog, cs, calEnd, s.clock())
+}
+
+// MemberChurn is a member's churn risk under the programme's last model.
+type MemberChurn struct {
+	Risk  *ChurnRisk
+	Model *ChurnModel
+}
+
+// ChurnRiskOf returns a member's churn risk as of the last KPI refresh.
+func (s *Service) ChurnRiskOf(ctx context.Context, who principal.Principal, memberID string) (*MemberChurn, error) {
+	m, err := s.members.Member(ctx, who, memberID)
+	if err != nil {
+		return nil, err
+	}
+	var out MemberChurn
+	err = s.store.View(ctx, func(ctx context.Context, tx Reader) error {
+		if out.Model, err = tx.ChurnModel(ctx, m.ProgrammeID); err != nil || out.Model == nil {
+			if err == nil {
+				err = fault.Precondition("no churn model for programme %s yet: refresh the KPIs", m.ProgrammeID)
+			}
+			return err
+		}
+		if out.Risk, err = tx.ChurnRisk(ctx, m.ProgrammeID, memberID); err == nil && out.Risk == nil {
+			err = fault.NotFound("member %s had no purchase before the model's calibration end", memberID)
+		}
+		return err
+	})
+	return &out, err
+}

@@ -1,0 +1,67 @@
+package posting
+
+import (
+	"context"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+)
+
+// Enrolment is a request to enrol a member.
+type Enrolment struct {
+	ProgrammeID    string
+	MemberID       string
+	ExternalRef    string
+	BirthDate      string
+	PartnerConsent bool
+	EnrolledAt     time.Time
+}
+
+// Enrol opens a member's accounts.
+func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string, r Enrolment) (*domain.Member, error) {
+	if err := who.CheckProgramme(r.ProgrammeID); err != nil {
+		return nil, err
+	}
+	r.EnrolledAt = domain.Micro(r.EnrolledAt)
+	id := r.MemberID
+	if id == "" {
+		id = s.newID()
+	}
+	return submit(ctx, s, call{method: "Enrol", who: who, key: key, req: r, member: id}, func(ctx context.Context, u *uow) (*domain.Member, error) {
+		prog, ok := s.cfg.Programme(r.ProgrammeID)
+		if !ok {
+			return nil, fault.NotFound("programme %q not found", r.ProgrammeID)
+		}
+		if _, exists := u.books[id]; exists {
+			return nil, fault.Exists("member %s already exists", id)
+		}
+		other, taken := u.refs[r.ProgrammeID+"\x00"+r.ExternalRef]
+		if !taken {
+			var err error
+			if other, taken, err = u.tx.MemberIDByRef(ctx, r.ProgrammeID, r.ExternalRef); err != nil {
+				return nil, err
+			}
+		}
+		if taken {
+			return nil, fault.Exists("external ref %q is already enrolled as member %s", r.ExternalRef, other)
+		}
+		enrolled := r.EnrolledAt
+		if enrolled.IsZero() {
+			enrolled = u.now
+		}
+		if enrolled.After(u.now.Add(5 * time.Minute)) {
+			return nil, fault.Invalid("enrolled_at", "is in the future")
+		}
+		m := domain.Member{
+			ID: id, ProgrammeID: r.ProgrammeID, ExternalRef: r.ExternalRef, BirthDate: r.BirthDate,
+			PartnerConsent: r.PartnerConsent, EnrolledAt: enrolled, UpdatedAt: u.now,
+		}
+		b := domain.NewBook(m, prog, s.newID)
+		b.LoadLots(nil, nil) // a new member has none
+		b.New = true
+		u.create(b)
+		return &m, nil
+	})
+}

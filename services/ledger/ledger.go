@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
+)
+
+// Options tune New.
+type Options struct {
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Shards and MaxBatch tune the write path (see posting.Options).
+	Shards, MaxBatch int
+	Logger           *slog.Logger
+}
+
+// Ledger is the ledger's three parts over one database: the write path,
+// the status projections derived from it, and the analytics over both.
+type Ledger struct {
+	Posting   *posting.Service
+	Status    *status.Service
+	Analytics *analytics.Service
+	log       *slog.Logger
+}
+
+// New starts the ledger on db; Close stops it.
+func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger})
+	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
+	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
+	return &Ledger{Posting: p, Status: s, Analytics: a, log: o.Logger}
+}
+
+// ServiceNames are the gRPC services Register adds.
+func ServiceNames() []string {
+	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName}
+}
+
+// Register adds the ledger's gRPC services to srv.
+func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
+	grpcapi.Register(srv, l.Posting, l.Analytics, l.log)
+	grpcapi.RegisterStatus(srv, l.Status, l.log)
+	grpcapi.RegisterKpi(srv, l.Analytics, l.log)
+}
+
+// Drain ends the event streams: the server is shutting down.
+func (l *Ledger) Drain() { l.Status.Drain() }
+
+// Close stops taking writes and waits for the queued ones to commit.
+func (l *Ledger) Close() { l.Posting.Close() }
+
+// RunScheduler runs the time-driven jobs every interval until ctx ends:
+// expiry (of lots, holds and return windows, also of members nothing else
+// touches), tier evaluation, the moments, and each programme's RFM run when
+// its period has passed since the last one, followed by its KPIs.
+func (l *Ledger) RunScheduler(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := l.scheduled(ctx); err != nil && ctx.Err() == nil {
+			l.log.Error("scheduled jobs failed", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Ledger) scheduled(ctx context.Context) error {
+	// Expiry first: the jobs after it see the settled balances.
+	if _, err := l.Posting.RunExpiry(ctx, time.Time{}, ""); err != nil {
+		return fmt.Errorf("expiry: %w", err)
+	}
+	if _, _, err := l.Status.EvaluateTiers(ctx, time.Time{}); err != nil {
+		return fmt.Errorf("tiers: %w", err)
+	}
+	if _, err := l.Status.RunMoments(ctx, "", time.Time{}); err != nil {
+		return fmt.Errorf("moments: %w", err)
+	}
+	due, err := l.Status.SegmentsDue(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range due {
+		if _, err := l.Status.RecomputeSegments(ctx, id, time.Time{}); err != nil {
+			return fmt.Errorf("segments of %s: %w", id, err)
+		}
+		// The KPIs follow the segments they report on.
+		if _, err := l.Analytics.RefreshKPIs(ctx, id, time.Time{}); err != nil {
+			return fmt.Errorf("KPIs of %s: %w", id, err)
+		}
+	}
+	return nil
+}
