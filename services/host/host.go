@@ -321,23 +321,22 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 // register adds the services of this process to a server and returns
 // their names.
 func (h *Host) register(srv *grpcserver.Server) []string {
-	log := h.log
-	accessapi.Register(srv, h.Access, log)
+	accessapi.Register(srv, h.Access)
 	serving := []string{accessapi.ServiceName}
 	if a := h.Ledger; a != nil {
 		a.Register(srv)
 		serving = append(serving, ledger.ServiceNames()...)
 	}
 	if r := h.Rewards; r != nil {
-		rewardsapi.Register(srv, r, log, nil)
+		rewardsapi.Register(srv, r, nil)
 		serving = append(serving, rewardsapi.ServiceName)
 	}
 	if p := h.Partners; p != nil {
-		partnersapi.Register(srv, p, log)
+		partnersapi.Register(srv, p)
 		serving = append(serving, partnersapi.ServiceName, partnersapi.AdminServiceName)
 	}
 	if e := h.Eligibility; e != nil {
-		eligibilityapi.Register(srv, e, log)
+		eligibilityapi.Register(srv, e)
 		serving = append(serving, eligibilityapi.ServiceName)
 	}
 	return serving

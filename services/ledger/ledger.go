@@ -53,9 +53,9 @@ func ServiceNames() []string {
 
 // Register adds the ledger's gRPC services to srv.
 func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
-	grpcapi.Register(srv, l.Posting, l.Analytics, l.log)
-	grpcapi.RegisterStatus(srv, l.Status, l.log)
-	grpcapi.RegisterKpi(srv, l.Analytics, l.log)
+	grpcapi.Register(srv, l.Posting, l.Analytics)
+	grpcapi.RegisterStatus(srv, l.Status)
+	grpcapi.RegisterKpi(srv, l.Analytics)
 }
 
 // Drain ends the event streams: the server is shutting down.

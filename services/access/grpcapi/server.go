@@ -4,7 +4,6 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
@@ -28,16 +26,11 @@ const ServiceName = "fidelis.access.v1.AccessService"
 type Server struct {
 	accessv1.UnimplementedAccessServiceServer
 	app *app.Service
-	log *slog.Logger
 }
 
 // Register adds AccessService to a gRPC server.
-func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
-	accessv1.RegisterAccessServiceServer(s, &Server{app: a, log: log})
-}
-
-func (s *Server) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
+func Register(s grpc.ServiceRegistrar, a *app.Service) {
+	accessv1.RegisterAccessServiceServer(s, &Server{app: a})
 }
 
 var roles = map[accessv1.Role]principal.Role{
@@ -112,7 +105,7 @@ func (s *Server) CreatePrincipal(ctx context.Context, r *accessv1.CreatePrincipa
 		ID: p.GetPrincipalId(), Roles: rolesFromProto(p.GetRoles()), Programmes: p.GetProgrammes(), Limits: limitsFromProto(p.GetLimits()),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "CreatePrincipal", err)
+		return nil, err
 	}
 	return &accessv1.CreatePrincipalResponse{Principal: principalToProto(made)}, nil
 }
@@ -120,7 +113,7 @@ func (s *Server) CreatePrincipal(ctx context.Context, r *accessv1.CreatePrincipa
 func (s *Server) GetPrincipal(ctx context.Context, r *accessv1.GetPrincipalRequest) (*accessv1.GetPrincipalResponse, error) {
 	p, err := s.app.Principal(ctx, r.GetPrincipalId())
 	if err != nil {
-		return nil, s.status(ctx, "GetPrincipal", err)
+		return nil, err
 	}
 	return &accessv1.GetPrincipalResponse{Principal: principalToProto(p)}, nil
 }
@@ -128,7 +121,7 @@ func (s *Server) GetPrincipal(ctx context.Context, r *accessv1.GetPrincipalReque
 func (s *Server) ListPrincipals(ctx context.Context, r *accessv1.ListPrincipalsRequest) (*accessv1.ListPrincipalsResponse, error) {
 	ps, next, err := s.app.Principals(ctx, r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
-		return nil, s.status(ctx, "ListPrincipals", err)
+		return nil, err
 	}
 	resp := &accessv1.ListPrincipalsResponse{NextPageToken: next}
 	for _, p := range ps {
@@ -151,15 +144,15 @@ func (s *Server) UpdatePrincipal(ctx context.Context, r *accessv1.UpdatePrincipa
 				u.Limits = &principal.Limits{}
 			}
 		default:
-			return nil, s.status(ctx, "UpdatePrincipal", fault.Invalid("update_mask", "path %q: want roles, programmes or limits", path))
+			return nil, fault.Invalid("update_mask", "path %q: want roles, programmes or limits", path)
 		}
 	}
 	if len(r.GetUpdateMask().GetPaths()) == 0 {
-		return nil, s.status(ctx, "UpdatePrincipal", fault.Invalid("update_mask", "names nothing to change"))
+		return nil, fault.Invalid("update_mask", "names nothing to change")
 	}
 	made, err := s.app.UpdatePrincipal(ctx, principal.Of(ctx), r.GetIdempotencyKey(), u)
 	if err != nil {
-		return nil, s.status(ctx, "UpdatePrincipal", err)
+		return nil, err
 	}
 	return &accessv1.UpdatePrincipalResponse{Principal: principalToProto(made)}, nil
 }
@@ -167,7 +160,7 @@ func (s *Server) UpdatePrincipal(ctx context.Context, r *accessv1.UpdatePrincipa
 func (s *Server) CreateApiKey(ctx context.Context, r *accessv1.CreateApiKeyRequest) (*accessv1.CreateApiKeyResponse, error) {
 	k, err := s.app.CreateKey(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPrincipalId(), r.GetTtl().AsDuration())
 	if err != nil {
-		return nil, s.status(ctx, "CreateApiKey", err)
+		return nil, err
 	}
 	return &accessv1.CreateApiKeyResponse{Key: s.keyToProto(k.Key), SecretKey: k.Secret}, nil
 }
@@ -175,7 +168,7 @@ func (s *Server) CreateApiKey(ctx context.Context, r *accessv1.CreateApiKeyReque
 func (s *Server) ListApiKeys(ctx context.Context, r *accessv1.ListApiKeysRequest) (*accessv1.ListApiKeysResponse, error) {
 	keys, next, err := s.app.Keys(ctx, r.GetPrincipalId(), r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
-		return nil, s.status(ctx, "ListApiKeys", err)
+		return nil, err
 	}
 	resp := &accessv1.ListApiKeysResponse{NextPageToken: next}
 	for _, k := range keys {
@@ -187,7 +180,7 @@ func (s *Server) ListApiKeys(ctx context.Context, r *accessv1.ListApiKeysRequest
 func (s *Server) RotateApiKey(ctx context.Context, r *accessv1.RotateApiKeyRequest) (*accessv1.RotateApiKeyResponse, error) {
 	k, err := s.app.RotateKey(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetKeyId(), r.GetOverlap().AsDuration(), r.GetTtl().AsDuration())
 	if err != nil {
-		return nil, s.status(ctx, "RotateApiKey", err)
+		return nil, err
 	}
 	return &accessv1.RotateApiKeyResponse{Key: s.keyToProto(k.Key), Previous: s.keyToProto(k.Previous), SecretKey: k.Secret}, nil
 }
@@ -195,7 +188,7 @@ func (s *Server) RotateApiKey(ctx context.Context, r *accessv1.RotateApiKeyReque
 func (s *Server) RevokeApiKey(ctx context.Context, r *accessv1.RevokeApiKeyRequest) (*accessv1.RevokeApiKeyResponse, error) {
 	k, err := s.app.RevokeKey(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetKeyId())
 	if err != nil {
-		return nil, s.status(ctx, "RevokeApiKey", err)
+		return nil, err
 	}
 	return &accessv1.RevokeApiKeyResponse{Key: s.keyToProto(k)}, nil
 }
@@ -211,7 +204,7 @@ func (s *Server) ListAuditRecords(ctx context.Context, r *accessv1.ListAuditReco
 	recs, next, err := s.app.AuditRecords(ctx, app.AuditFilter{Principal: r.GetPrincipalId(), Method: strings.TrimPrefix(r.GetMethod(), "/")},
 		r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
-		return nil, s.status(ctx, "ListAuditRecords", err)
+		return nil, err
 	}
 	resp := &accessv1.ListAuditRecordsResponse{NextPageToken: next}
 	for _, a := range recs {
@@ -226,7 +219,7 @@ func (s *Server) ListAuditRecords(ctx context.Context, r *accessv1.ListAuditReco
 func (s *Server) ListAuthenticationFailures(ctx context.Context, r *accessv1.ListAuthenticationFailuresRequest) (*accessv1.ListAuthenticationFailuresResponse, error) {
 	fs, next, err := s.app.Failures(ctx, r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
-		return nil, s.status(ctx, "ListAuthenticationFailures", err)
+		return nil, err
 	}
 	resp := &accessv1.ListAuthenticationFailuresResponse{NextPageToken: next}
 	for _, f := range fs {

@@ -51,7 +51,7 @@ func Start(t testing.TB, db *sqldb.DB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcapi.Register(srv, a, log)
+	grpcapi.Register(srv, a)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

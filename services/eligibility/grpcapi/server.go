@@ -3,7 +3,6 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/app"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/domain"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 )
 
 // ServiceName is the service's fully qualified name.
@@ -23,12 +21,11 @@ const ServiceName = "fidelis.eligibility.v1.EligibilityService"
 type Server struct {
 	eligibilityv1.UnimplementedEligibilityServiceServer
 	app *app.Service
-	log *slog.Logger
 }
 
 // Register adds the service to a gRPC server.
-func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
-	eligibilityv1.RegisterEligibilityServiceServer(s, &Server{app: a, log: log})
+func Register(s grpc.ServiceRegistrar, a *app.Service) {
+	eligibilityv1.RegisterEligibilityServiceServer(s, &Server{app: a})
 }
 
 func (s *Server) GetQuestions(ctx context.Context, r *eligibilityv1.GetQuestionsRequest) (*eligibilityv1.GetQuestionsResponse, error) {
@@ -37,7 +34,7 @@ func (s *Server) GetQuestions(ctx context.Context, r *eligibilityv1.GetQuestions
 	if r.GetProgrammeId() != "" {
 		d, err := s.app.Data(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()))
 		if err != nil {
-			return nil, grpcserver.Status(ctx, s.log, "GetQuestions", err)
+			return nil, err
 		}
 		evidence = d.Evidence()
 		resp.WindowStart, resp.WindowEnd = timestamppb.New(d.From), timestamppb.New(d.To)
@@ -54,7 +51,7 @@ func (s *Server) GetQuestions(ctx context.Context, r *eligibilityv1.GetQuestions
 func (s *Server) SelfTest(ctx context.Context, r *eligibilityv1.SelfTestRequest) (*eligibilityv1.SelfTestResponse, error) {
 	res, err := s.app.SelfTest(ctx, r.GetProgrammeId(), asOf(r.GetAsOf()), repliesOf(r.GetAnswers()))
 	if err != nil {
-		return nil, grpcserver.Status(ctx, s.log, "SelfTest", err)
+		return nil, err
 	}
 	resp := &eligibilityv1.SelfTestResponse{Yes: int32(res.Yes), No: int32(res.No), Summary: res.Summary,
 		Verdict: eligibilityv1.Verdict_VERDICT_LOYALTY_PROGRAMME}

@@ -83,9 +83,13 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcserver: protovalidate: %w", err)
 	}
-	unary := []grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(), validateUnary(v)}
+	// The guard sees the status a call ends with: errors are mapped
+	// inside it, for every handler in one place.
+	unary := []grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
+		statusUnary(o.Logger), validateUnary(v)}
 	unary = append(unary, o.Unary...)
-	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), o.Guard.Stream(), validateStream(v)}, o.Stream...)
+	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),
+		validateStream(v)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		grpc.ChainUnaryInterceptor(unary...),

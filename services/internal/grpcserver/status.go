@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,6 +22,24 @@ var faultCodes = map[fault.Kind]codes.Code{
 	fault.KindPermissionDenied:   codes.PermissionDenied,
 	fault.KindUnavailable:        codes.Unavailable,
 	fault.KindUnauthenticated:    codes.Unauthenticated,
+}
+
+// statusUnary maps the error a handler returns to a gRPC status (Status).
+func statusUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return nil, Status(ctx, log, info.FullMethod, err)
+		}
+		return resp, nil
+	}
+}
+
+// statusStream maps the error a streaming handler returns to a gRPC status.
+func statusStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return Status(ss.Context(), log, info.FullMethod, handler(srv, ss))
+	}
 }
 
 // Status maps an error from the app layer to a gRPC status: a broken domain

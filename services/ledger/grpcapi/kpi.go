@@ -2,12 +2,10 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 
 	"google.golang.org/grpc"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -20,16 +18,11 @@ const KpiServiceName = "fidelis.ledger.v1.KpiService"
 type KpiServer struct {
 	ledgerv1.UnimplementedKpiServiceServer
 	app *analytics.Service
-	log *slog.Logger
 }
 
 // RegisterKpi adds the KPI service to a gRPC server.
-func RegisterKpi(s grpc.ServiceRegistrar, a *analytics.Service, log *slog.Logger) {
-	ledgerv1.RegisterKpiServiceServer(s, &KpiServer{app: a, log: log})
-}
-
-func (s *KpiServer) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
+func RegisterKpi(s grpc.ServiceRegistrar, a *analytics.Service) {
+	ledgerv1.RegisterKpiServiceServer(s, &KpiServer{app: a})
 }
 
 func pointsToProto(p analytics.PointsRow) *ledgerv1.PointsKpis {
@@ -51,7 +44,7 @@ func movesToProto(cs []domain.TransitionCell) []*ledgerv1.TransitionCell {
 func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*ledgerv1.GetKpisResponse, error) {
 	rep, err := s.app.KPIs(ctx, r.GetProgrammeId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {
-		return nil, s.status(ctx, "GetKpis", err)
+		return nil, err
 	}
 	m := rep.Members
 	resp := &ledgerv1.GetKpisResponse{
@@ -88,7 +81,7 @@ func modelToProto(m *analytics.ChurnModel) *ledgerv1.ChurnModel {
 func (s *KpiServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequest) (*ledgerv1.RefreshKpisResponse, error) {
 	res, err := s.app.RefreshKPIs(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
 	if err != nil {
-		return nil, s.status(ctx, "RefreshKpis", err)
+		return nil, err
 	}
 	return &ledgerv1.RefreshKpisResponse{Members: res.Members, Months: int32(res.Periods), Model: modelToProto(res.Model),
 		Seconds: res.Duration.Seconds()}, nil
@@ -97,7 +90,7 @@ func (s *KpiServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequ
 func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRequest) (*ledgerv1.GetChurnRiskResponse, error) {
 	c, err := s.app.ChurnRiskOf(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "GetChurnRisk", err)
+		return nil, err
 	}
 	return &ledgerv1.GetChurnRiskResponse{
 		RepeatPurchases: int32(c.Risk.RepeatPurchases), TXWeeks: c.Risk.TxWeeks, TWeeks: c.Risk.TWeeks,
@@ -108,7 +101,7 @@ func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRe
 func (s *KpiServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModelRequest) (*ledgerv1.FitChurnModelResponse, error) {
 	m, err := s.app.FitChurnModel(ctx, r.GetProgrammeId(), fromTS(r.GetCalibrationEnd()))
 	if err != nil {
-		return nil, s.status(ctx, "FitChurnModel", err)
+		return nil, err
 	}
 	return &ledgerv1.FitChurnModelResponse{Model: modelToProto(m)}, nil
 }
@@ -116,7 +109,7 @@ func (s *KpiServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModel
 func (s *KpiServer) GetProgrammeStats(ctx context.Context, r *ledgerv1.GetProgrammeStatsRequest) (*ledgerv1.GetProgrammeStatsResponse, error) {
 	st, err := s.app.ProgrammeStats(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
 	if err != nil {
-		return nil, s.status(ctx, "GetProgrammeStats", err)
+		return nil, err
 	}
 	return &ledgerv1.GetProgrammeStatsResponse{
 		ProgrammeId: st.ProgrammeID, WindowStart: ts(st.From), WindowEnd: ts(st.To), Members: st.Members,

@@ -4,13 +4,11 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 
 	"google.golang.org/grpc"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
@@ -22,21 +20,16 @@ type Server struct {
 	ledgerv1.UnimplementedLedgerServiceServer
 	ledger    *posting.Service
 	analytics *analytics.Service
-	log       *slog.Logger
 }
 
 // Register adds the ledger service to a gRPC server: the write path, and
 // the anonymous sales stores report for the analytics.
-func Register(s grpc.ServiceRegistrar, p *posting.Service, a *analytics.Service, log *slog.Logger) {
-	ledgerv1.RegisterLedgerServiceServer(s, &Server{ledger: p, analytics: a, log: log})
+func Register(s grpc.ServiceRegistrar, p *posting.Service, a *analytics.Service) {
+	ledgerv1.RegisterLedgerServiceServer(s, &Server{ledger: p, analytics: a})
 }
 
 // ServiceName is the ledger's fully qualified gRPC service name.
 const ServiceName = "fidelis.ledger.v1.LedgerService"
-
-func (s *Server) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
-}
 
 func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
 	m, err := s.ledger.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Enrolment{
@@ -44,7 +37,7 @@ func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest
 		BirthDate: r.GetBirthDate(), PartnerConsent: r.GetPartnerMarketingConsent(), EnrolledAt: fromTS(r.GetEnrolledAt()),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "EnrolMember", err)
+		return nil, err
 	}
 	return &ledgerv1.EnrolMemberResponse{Member: memberToProto(m)}, nil
 }
@@ -52,7 +45,7 @@ func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest
 func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*ledgerv1.GetMemberResponse, error) {
 	m, err := s.ledger.Member(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "GetMember", err)
+		return nil, err
 	}
 	return &ledgerv1.GetMemberResponse{Member: memberToProto(m)}, nil
 }
@@ -60,7 +53,7 @@ func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*
 func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) (*ledgerv1.FindMemberResponse, error) {
 	m, err := s.ledger.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetExternalRef())
 	if err != nil {
-		return nil, s.status(ctx, "FindMember", err)
+		return nil, err
 	}
 	return &ledgerv1.FindMemberResponse{Member: memberToProto(m)}, nil
 }
@@ -68,14 +61,14 @@ func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) 
 func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.EarnResponse, error) {
 	purchase, err := money(r.GetPurchase(), "purchase")
 	if err != nil {
-		return nil, s.status(ctx, "Earn", err)
+		return nil, err
 	}
 	res, err := s.ledger.Earn(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetMemberId(), domain.EarnCmd{
 		Purchase: purchase, Points: r.GetPoints(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 		OrderRef: r.GetOrderRef(), Reason: r.GetReason(), OccurredAt: fromTS(r.GetOccurredAt()), PartnerID: r.GetPartnerId(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Earn", err)
+		return nil, err
 	}
 	return &ledgerv1.EarnResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
 }
@@ -86,7 +79,7 @@ func (s *Server) Burn(ctx context.Context, r *ledgerv1.BurnRequest) (*ledgerv1.B
 		Reason: r.GetReason(), PartnerID: r.GetPartnerId(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Burn", err)
+		return nil, err
 	}
 	return &ledgerv1.BurnResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
 }
@@ -96,7 +89,7 @@ func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.H
 		Points: r.GetPoints(), TTL: r.GetTtl().AsDuration(), Reference: r.GetReference(), Channel: channels[r.GetChannel()],
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Hold", err)
+		return nil, err
 	}
 	return &ledgerv1.HoldResponse{Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
 }
@@ -104,7 +97,7 @@ func (s *Server) Hold(ctx context.Context, r *ledgerv1.HoldRequest) (*ledgerv1.H
 func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledgerv1.CaptureResponse, error) {
 	res, err := s.ledger.Capture(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId(), r.GetPoints())
 	if err != nil {
-		return nil, s.status(ctx, "Capture", err)
+		return nil, err
 	}
 	return &ledgerv1.CaptureResponse{
 		Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), ReleaseEntry: entryToProto(res.Release),
@@ -115,7 +108,7 @@ func (s *Server) Capture(ctx context.Context, r *ledgerv1.CaptureRequest) (*ledg
 func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledgerv1.ReleaseResponse, error) {
 	res, err := s.ledger.Release(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetHoldId())
 	if err != nil {
-		return nil, s.status(ctx, "Release", err)
+		return nil, err
 	}
 	return &ledgerv1.ReleaseResponse{Hold: holdToProto(res.Hold), Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
 }
@@ -123,14 +116,14 @@ func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledg
 func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledgerv1.ReverseResponse, error) {
 	returned, err := money(r.GetReturned(), "returned")
 	if err != nil {
-		return nil, s.status(ctx, "Reverse", err)
+		return nil, err
 	}
 	res, err := s.ledger.Reverse(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Reversal{
 		EntryID: r.GetEntryId(), Portion: domain.Portion{Returned: returned, Points: r.GetPoints(), Full: r.GetFull()},
 		Reason: r.GetReason(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Reverse", err)
+		return nil, err
 	}
 	return &ledgerv1.ReverseResponse{
 		Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance), UncollectedPoints: res.Entry.Uncollected,
@@ -141,13 +134,13 @@ func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledger
 	who := principal.Of(ctx)
 	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
 	if err := operatorField(who, r.GetOperator()); err != nil {
-		return nil, s.status(ctx, "Adjust", err)
+		return nil, err
 	}
 	res, err := s.ledger.Adjust(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
 		Points: r.GetPoints(), Reason: r.GetReason(), Operator: who.Actor(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Adjust", err)
+		return nil, err
 	}
 	return &ledgerv1.AdjustResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
 }
@@ -155,7 +148,7 @@ func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledger
 func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*ledgerv1.RunExpiryResponse, error) {
 	run, err := s.ledger.RunExpiry(ctx, fromTS(r.GetAsOf()), r.GetProgrammeId())
 	if err != nil {
-		return nil, s.status(ctx, "RunExpiry", err)
+		return nil, err
 	}
 	return &ledgerv1.RunExpiryResponse{
 		MembersProcessed: run.Members, LotsExpired: run.LotsExpired, PointsExpired: run.PointsExpired,
@@ -166,7 +159,7 @@ func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*
 func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) (*ledgerv1.GetBalanceResponse, error) {
 	b, err := s.ledger.Balance(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "GetBalance", err)
+		return nil, err
 	}
 	return &ledgerv1.GetBalanceResponse{Balance: balanceToProto(*b)}, nil
 }
@@ -174,7 +167,7 @@ func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) 
 func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest) (*ledgerv1.ListEntriesResponse, error) {
 	entries, next, err := s.ledger.Entries(ctx, principal.Of(ctx), r.GetMemberId(), int(r.GetPageSize()), r.GetPageToken())
 	if err != nil {
-		return nil, s.status(ctx, "ListEntries", err)
+		return nil, err
 	}
 	resp := &ledgerv1.ListEntriesResponse{NextPageToken: next}
 	for _, e := range entries {
@@ -186,7 +179,7 @@ func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest
 func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeRequest) (*ledgerv1.GetProgrammeResponse, error) {
 	p, err := s.ledger.Programme(r.GetProgrammeId())
 	if err != nil {
-		return nil, s.status(ctx, "GetProgramme", err)
+		return nil, err
 	}
 	resp := &ledgerv1.GetProgrammeResponse{
 		ProgrammeId: p.ID, Name: p.Name, Currency: p.Currency, ConfigVersion: p.Version, EarningRates: map[string]string{},
@@ -208,7 +201,7 @@ func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAno
 		Transactions: r.GetTransactions(), CountedAt: fromTS(r.GetCountedAt()),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "ReportAnonymousSales", err)
+		return nil, err
 	}
 	return &ledgerv1.ReportAnonymousSalesResponse{Transactions: stored.Transactions, CountedAt: ts(stored.CountedAt)}, nil
 }

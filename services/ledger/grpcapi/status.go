@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -22,7 +20,6 @@ import (
 type StatusServer struct {
 	ledgerv1.UnimplementedStatusServiceServer
 	app *status.Service
-	log *slog.Logger
 	// poll is how often an idle event stream looks for new events besides
 	// being woken when this process appends some.
 	poll time.Duration
@@ -32,12 +29,8 @@ type StatusServer struct {
 const StatusServiceName = "fidelis.ledger.v1.StatusService"
 
 // RegisterStatus adds the status service to a gRPC server.
-func RegisterStatus(s grpc.ServiceRegistrar, a *status.Service, log *slog.Logger) {
-	ledgerv1.RegisterStatusServiceServer(s, &StatusServer{app: a, log: log, poll: time.Second})
-}
-
-func (s *StatusServer) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
+func RegisterStatus(s grpc.ServiceRegistrar, a *status.Service) {
+	ledgerv1.RegisterStatusServiceServer(s, &StatusServer{app: a, poll: time.Second})
 }
 
 func tierToProto(t *status.TierStatus) *ledgerv1.GetTierStatusResponse {
@@ -60,7 +53,7 @@ func tierToProto(t *status.TierStatus) *ledgerv1.GetTierStatusResponse {
 func (s *StatusServer) GetTierStatus(ctx context.Context, r *ledgerv1.GetTierStatusRequest) (*ledgerv1.GetTierStatusResponse, error) {
 	t, err := s.app.Tier(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "GetTierStatus", err)
+		return nil, err
 	}
 	return tierToProto(t), nil
 }
@@ -69,15 +62,15 @@ func (s *StatusServer) SetTierFloor(ctx context.Context, r *ledgerv1.SetTierFloo
 	who := principal.Of(ctx)
 	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
 	if err := operatorField(who, r.GetOperator()); err != nil {
-		return nil, s.status(ctx, "SetTierFloor", err)
+		return nil, err
 	}
 	e, err := s.app.SetTierFloor(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), r.GetTier(), r.GetReason())
 	if err != nil {
-		return nil, s.status(ctx, "SetTierFloor", err)
+		return nil, err
 	}
 	t, err := s.app.Tier(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "SetTierFloor", err)
+		return nil, err
 	}
 	return &ledgerv1.SetTierFloorResponse{Entry: entryToProto(e.Entry), Status: tierToProto(t)}, nil
 }
@@ -85,7 +78,7 @@ func (s *StatusServer) SetTierFloor(ctx context.Context, r *ledgerv1.SetTierFloo
 func (s *StatusServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTiersRequest) (*ledgerv1.EvaluateTiersResponse, error) {
 	members, events, err := s.app.EvaluateTiers(ctx, fromTS(r.GetAsOf()))
 	if err != nil {
-		return nil, s.status(ctx, "EvaluateTiers", err)
+		return nil, err
 	}
 	return &ledgerv1.EvaluateTiersResponse{MembersEvaluated: members, Events: events}, nil
 }
@@ -93,7 +86,7 @@ func (s *StatusServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTi
 func (s *StatusServer) GetSegment(ctx context.Context, r *ledgerv1.GetSegmentRequest) (*ledgerv1.GetSegmentResponse, error) {
 	seg, err := s.app.Segment(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "GetSegment", err)
+		return nil, err
 	}
 	st := seg.Status
 	resp := &ledgerv1.GetSegmentResponse{
@@ -109,7 +102,7 @@ func (s *StatusServer) GetSegment(ctx context.Context, r *ledgerv1.GetSegmentReq
 func (s *StatusServer) RecomputeSegments(ctx context.Context, r *ledgerv1.RecomputeSegmentsRequest) (*ledgerv1.RecomputeSegmentsResponse, error) {
 	res, err := s.app.RecomputeSegments(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
 	if err != nil {
-		return nil, s.status(ctx, "RecomputeSegments", err)
+		return nil, err
 	}
 	return &ledgerv1.RecomputeSegmentsResponse{
 		RunId: res.Run.ID, MembersScored: res.Run.Scored, MembersChanged: res.Run.Changed, Distribution: res.Distribution,
@@ -119,14 +112,14 @@ func (s *StatusServer) RecomputeSegments(ctx context.Context, r *ledgerv1.Recomp
 func (s *StatusServer) RunMoments(ctx context.Context, r *ledgerv1.RunMomentsRequest) (*ledgerv1.RunMomentsResponse, error) {
 	n, err := s.app.RunMoments(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
 	if err != nil {
-		return nil, s.status(ctx, "RunMoments", err)
+		return nil, err
 	}
 	return &ledgerv1.RunMomentsResponse{Events: int64(n)}, nil
 }
 
 func (s *StatusServer) RebuildProjections(ctx context.Context, _ *ledgerv1.RebuildProjectionsRequest) (*ledgerv1.RebuildProjectionsResponse, error) {
 	if err := s.app.Rebuild(ctx); err != nil {
-		return nil, s.status(ctx, "RebuildProjections", err)
+		return nil, err
 	}
 	return &ledgerv1.RebuildProjectionsResponse{}, nil
 }
@@ -168,7 +161,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 	ctx := stream.Context()
 	after, err := decodeCursor(r.GetCursor())
 	if err != nil {
-		return s.status(ctx, "WatchEvents", err)
+		return err
 	}
 	f := status.EventFilter{ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId()}
 	for _, t := range r.GetTypes() {
@@ -182,7 +175,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 		appended := s.app.EventsAppended() // before reading: no append is missed
 		events, err := s.app.Events(ctx, principal.Of(ctx), after, f, 500)
 		if err != nil {
-			return s.status(ctx, "WatchEvents", err)
+			return err
 		}
 		for _, e := range events {
 			after = e.Position
@@ -201,7 +194,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 		case <-ctx.Done():
 			return nil
 		case <-s.app.Draining():
-			return s.status(ctx, "WatchEvents", fault.Unavailable("the server is shutting down: resume from the last cursor"))
+			return fault.Unavailable("the server is shutting down: resume from the last cursor")
 		case <-appended:
 		case <-time.After(s.poll):
 		}

@@ -6,7 +6,6 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -16,7 +15,6 @@ import (
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -32,20 +30,18 @@ const (
 type Server struct {
 	partnersv1.UnimplementedPartnerServiceServer
 	app *app.Service
-	log *slog.Logger
 }
 
 // AdminServer implements fidelis.partners.v1.PartnerAdminService.
 type AdminServer struct {
 	partnersv1.UnimplementedPartnerAdminServiceServer
 	app *app.Service
-	log *slog.Logger
 }
 
 // Register adds both partners services to a gRPC server.
-func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger) {
-	partnersv1.RegisterPartnerServiceServer(s, &Server{app: a, log: log})
-	partnersv1.RegisterPartnerAdminServiceServer(s, &AdminServer{app: a, log: log})
+func Register(s grpc.ServiceRegistrar, a *app.Service) {
+	partnersv1.RegisterPartnerServiceServer(s, &Server{app: a})
+	partnersv1.RegisterPartnerAdminServiceServer(s, &AdminServer{app: a})
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {
@@ -74,10 +70,6 @@ func decimalField(v, field string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-func (s *Server) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
-}
-
 // partner is the calling partner (a suspended one is denied).
 func (s *Server) partner(ctx context.Context) (*domain.Partner, error) {
 	return s.app.PartnerOf(ctx, principal.Of(ctx))
@@ -86,11 +78,11 @@ func (s *Server) partner(ctx context.Context) (*domain.Partner, error) {
 func (s *Server) LinkMember(ctx context.Context, r *partnersv1.LinkMemberRequest) (*partnersv1.LinkMemberResponse, error) {
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "LinkMember", err)
+		return nil, err
 	}
 	ref, err := s.app.LinkMember(ctx, p, r.GetIdempotencyKey(), r.GetCardNumber(), r.GetProgrammeId())
 	if err != nil {
-		return nil, s.status(ctx, "LinkMember", err)
+		return nil, err
 	}
 	return &partnersv1.LinkMemberResponse{MemberRef: ref}, nil
 }
@@ -98,11 +90,11 @@ func (s *Server) LinkMember(ctx context.Context, r *partnersv1.LinkMemberRequest
 func (s *Server) GetMemberBalance(ctx context.Context, r *partnersv1.GetMemberBalanceRequest) (*partnersv1.GetMemberBalanceResponse, error) {
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "GetMemberBalance", err)
+		return nil, err
 	}
 	n, err := s.app.MemberBalance(ctx, p, r.GetMemberRef())
 	if err != nil {
-		return nil, s.status(ctx, "GetMemberBalance", err)
+		return nil, err
 	}
 	return &partnersv1.GetMemberBalanceResponse{Available: n}, nil
 }
@@ -110,18 +102,18 @@ func (s *Server) GetMemberBalance(ctx context.Context, r *partnersv1.GetMemberBa
 func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partnersv1.EarnResponse, error) {
 	amount, err := decimalField(r.GetAmount(), "amount")
 	if err != nil {
-		return nil, s.status(ctx, "Earn", err)
+		return nil, err
 	}
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "Earn", err)
+		return nil, err
 	}
 	t, err := s.app.Earn(ctx, p, r.GetIdempotencyKey(), app.EarnRequest{
 		MemberRef: r.GetMemberRef(), Amount: amount, Unit: r.GetUnit(), Reference: r.GetReference(),
 		OccurredAt: fromTS(r.GetOccurredAt()), OfferID: r.GetOfferId(), ProgrammeID: r.GetProgrammeId(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Earn", err)
+		return nil, err
 	}
 	return &partnersv1.EarnResponse{TransactionId: t.ID, Points: t.Points, BonusPoints: t.BonusPoints,
 		Cost: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
@@ -130,11 +122,11 @@ func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partners
 func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partnersv1.BurnResponse, error) {
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "Burn", err)
+		return nil, err
 	}
 	t, err := s.app.Burn(ctx, p, r.GetIdempotencyKey(), r.GetMemberRef(), r.GetPoints(), r.GetReference())
 	if err != nil {
-		return nil, s.status(ctx, "Burn", err)
+		return nil, err
 	}
 	return &partnersv1.BurnResponse{TransactionId: t.ID, Points: t.Points, Value: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
 }
@@ -142,11 +134,11 @@ func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partners
 func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest) (*partnersv1.ListOffersResponse, error) {
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "ListOffers", err)
+		return nil, err
 	}
 	offers, consent, err := s.app.Offers(ctx, p, r.GetMemberRef())
 	if err != nil {
-		return nil, s.status(ctx, "ListOffers", err)
+		return nil, err
 	}
 	resp := &partnersv1.ListOffersResponse{Consent: consent}
 	for _, o := range offers {
@@ -158,14 +150,14 @@ func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest
 func (s *Server) GetStatement(ctx context.Context, r *partnersv1.GetStatementRequest) (*partnersv1.GetStatementResponse, error) {
 	p, err := s.partner(ctx)
 	if err != nil {
-		return nil, s.status(ctx, "GetStatement", err)
+		return nil, err
 	}
 	if id := r.GetPartnerId(); id != "" && id != p.ID {
-		return nil, s.status(ctx, "GetStatement", fault.Denied("partner %s may not read the statement of partner %s", p.ID, id))
+		return nil, fault.Denied("partner %s may not read the statement of partner %s", p.ID, id)
 	}
 	st, err := s.app.StatementOf(ctx, p, fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {
-		return nil, s.status(ctx, "GetStatement", err)
+		return nil, err
 	}
 	return &partnersv1.GetStatementResponse{Statement: statementToProto(st)}, nil
 }
@@ -233,22 +225,18 @@ func offerToProto(o *domain.Offer) *partnersv1.Offer {
 	return &partnersv1.Offer{OfferId: o.ID, PartnerId: o.PartnerID, Terms: t, SpentPoints: o.SpentPoints, CreatedAt: ts(o.CreatedAt)}
 }
 
-func (s *AdminServer) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
-}
-
 func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
 	rate, err := decimalField(r.GetEarnRate(), "earn_rate")
 	if err != nil {
-		return nil, s.status(ctx, "CreatePartner", err)
+		return nil, err
 	}
 	price, err := decimalField(r.GetPricePerPoint().GetAmount(), "price_per_point.amount")
 	if err != nil {
-		return nil, s.status(ctx, "CreatePartner", err)
+		return nil, err
 	}
 	value, err := decimalField(r.GetValuePerPoint().GetAmount(), "value_per_point.amount")
 	if err != nil {
-		return nil, s.status(ctx, "CreatePartner", err)
+		return nil, err
 	}
 	c, err := s.app.CreatePartner(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.NewPartner{
 		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: r.GetEarnUnit(), EarnRate: rate,
@@ -256,7 +244,7 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 		ValuePerPoint: domain.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
 	})
 	if err != nil {
-		return nil, s.status(ctx, "CreatePartner", err)
+		return nil, err
 	}
 	return &partnersv1.CreatePartnerResponse{Partner: partnerToProto(c.Partner), ApiKey: c.Key.Secret, KeyId: c.Key.KeyID}, nil
 }
@@ -264,7 +252,7 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 func (s *AdminServer) RotatePartnerKey(ctx context.Context, r *partnersv1.RotatePartnerKeyRequest) (*partnersv1.RotatePartnerKeyResponse, error) {
 	k, err := s.app.RotateKey(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), r.GetOverlap().AsDuration())
 	if err != nil {
-		return nil, s.status(ctx, "RotatePartnerKey", err)
+		return nil, err
 	}
 	return &partnersv1.RotatePartnerKeyResponse{ApiKey: k.Secret, KeyId: k.KeyID}, nil
 }
@@ -272,7 +260,7 @@ func (s *AdminServer) RotatePartnerKey(ctx context.Context, r *partnersv1.Rotate
 func (s *AdminServer) GetPartner(ctx context.Context, r *partnersv1.GetPartnerRequest) (*partnersv1.GetPartnerResponse, error) {
 	p, err := s.app.Partner(ctx, principal.Of(ctx), r.GetPartnerId())
 	if err != nil {
-		return nil, s.status(ctx, "GetPartner", err)
+		return nil, err
 	}
 	return &partnersv1.GetPartnerResponse{Partner: partnerToProto(p)}, nil
 }
@@ -288,13 +276,13 @@ func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOffer
 	if m := t.GetMultiplier(); m != "" {
 		d, err := decimalField(m, "terms.multiplier")
 		if err != nil {
-			return nil, s.status(ctx, "CreateOffer", err)
+			return nil, err
 		}
 		terms.Multiplier = d
 	}
 	o, err := s.app.CreateOffer(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), terms)
 	if err != nil {
-		return nil, s.status(ctx, "CreateOffer", err)
+		return nil, err
 	}
 	return &partnersv1.CreateOfferResponse{Offer: offerToProto(o)}, nil
 }
@@ -302,7 +290,7 @@ func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOffer
 func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.GetPartnerStatementRequest) (*partnersv1.GetPartnerStatementResponse, error) {
 	st, err := s.app.PartnerStatement(ctx, principal.Of(ctx), r.GetPartnerId(), fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {
-		return nil, s.status(ctx, "GetPartnerStatement", err)
+		return nil, err
 	}
 	return &partnersv1.GetPartnerStatementResponse{Statement: statementToProto(st)}, nil
 }
@@ -310,7 +298,7 @@ func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.Get
 func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.ListProgrammeOffersRequest) (*partnersv1.ListProgrammeOffersResponse, error) {
 	offers, err := s.app.ProgrammeOffers(ctx, principal.Of(ctx), r.GetProgrammeId())
 	if err != nil {
-		return nil, s.status(ctx, "ListProgrammeOffers", err)
+		return nil, err
 	}
 	resp := &partnersv1.ListProgrammeOffersResponse{}
 	for _, o := range offers {
@@ -322,7 +310,7 @@ func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.Lis
 func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequest) (*partnersv1.ListAuditResponse, error) {
 	entries, next, err := s.app.Audit(ctx, r.GetPartnerId(), r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
-		return nil, s.status(ctx, "ListAudit", err)
+		return nil, err
 	}
 	resp := &partnersv1.ListAuditResponse{NextPageToken: next}
 	for _, e := range entries {

@@ -55,7 +55,7 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcapi.Register(srv, a, log)
+	grpcapi.Register(srv, a)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -13,7 +12,6 @@ import (
 
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -26,20 +24,15 @@ const ServiceName = "fidelis.rewards.v1.RewardsService"
 type Server struct {
 	rewardsv1.UnimplementedRewardsServiceServer
 	app *app.Service
-	log *slog.Logger
 	now func() time.Time
 }
 
 // Register adds the rewards service to a gRPC server.
-func Register(s grpc.ServiceRegistrar, a *app.Service, log *slog.Logger, now func() time.Time) {
+func Register(s grpc.ServiceRegistrar, a *app.Service, now func() time.Time) {
 	if now == nil {
 		now = time.Now
 	}
-	rewardsv1.RegisterRewardsServiceServer(s, &Server{app: a, log: log, now: now})
-}
-
-func (s *Server) status(ctx context.Context, method string, err error) error {
-	return grpcserver.Status(ctx, s.log, method, err)
+	rewardsv1.RegisterRewardsServiceServer(s, &Server{app: a, now: now})
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {
@@ -189,7 +182,7 @@ func (s *Server) CreateReward(ctx context.Context, r *rewardsv1.CreateRewardRequ
 			return &rewardsv1.CreateRewardResponse{Reward: rewardToProto(rw)}, nil
 		}
 	}
-	return nil, s.status(ctx, "CreateReward", err)
+	return nil, err
 }
 
 func (s *Server) UpdateReward(ctx context.Context, r *rewardsv1.UpdateRewardRequest) (*rewardsv1.UpdateRewardResponse, error) {
@@ -200,13 +193,13 @@ func (s *Server) UpdateReward(ctx context.Context, r *rewardsv1.UpdateRewardRequ
 			return &rewardsv1.UpdateRewardResponse{Reward: rewardToProto(rw)}, nil
 		}
 	}
-	return nil, s.status(ctx, "UpdateReward", err)
+	return nil, err
 }
 
 func (s *Server) DeactivateReward(ctx context.Context, r *rewardsv1.DeactivateRewardRequest) (*rewardsv1.DeactivateRewardResponse, error) {
 	rw, err := s.app.DeactivateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId())
 	if err != nil {
-		return nil, s.status(ctx, "DeactivateReward", err)
+		return nil, err
 	}
 	return &rewardsv1.DeactivateRewardResponse{Reward: rewardToProto(rw)}, nil
 }
@@ -214,7 +207,7 @@ func (s *Server) DeactivateReward(ctx context.Context, r *rewardsv1.DeactivateRe
 func (s *Server) GetReward(ctx context.Context, r *rewardsv1.GetRewardRequest) (*rewardsv1.GetRewardResponse, error) {
 	rw, err := s.app.Reward(ctx, principal.Of(ctx), r.GetRewardId())
 	if err != nil {
-		return nil, s.status(ctx, "GetReward", err)
+		return nil, err
 	}
 	return &rewardsv1.GetRewardResponse{Reward: rewardToProto(rw)}, nil
 }
@@ -222,7 +215,7 @@ func (s *Server) GetReward(ctx context.Context, r *rewardsv1.GetRewardRequest) (
 func (s *Server) ListRewards(ctx context.Context, r *rewardsv1.ListRewardsRequest) (*rewardsv1.ListRewardsResponse, error) {
 	rs, err := s.app.Rewards(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetIncludeInactive())
 	if err != nil {
-		return nil, s.status(ctx, "ListRewards", err)
+		return nil, err
 	}
 	resp := &rewardsv1.ListRewardsResponse{}
 	for _, rw := range rs {
@@ -234,7 +227,7 @@ func (s *Server) ListRewards(ctx context.Context, r *rewardsv1.ListRewardsReques
 func (s *Server) ListEligibleRewards(ctx context.Context, r *rewardsv1.ListEligibleRewardsRequest) (*rewardsv1.ListEligibleRewardsResponse, error) {
 	e, err := s.app.EligibleRewards(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
-		return nil, s.status(ctx, "ListEligibleRewards", err)
+		return nil, err
 	}
 	resp := &rewardsv1.ListEligibleRewardsResponse{AvailablePoints: e.Member.Available, Tier: e.Member.Tier, Segment: e.Member.Segment}
 	for _, rw := range e.Eligible {
@@ -255,7 +248,7 @@ func (s *Server) Redeem(ctx context.Context, r *rewardsv1.RedeemRequest) (*rewar
 		MemberID: r.GetMemberId(), RewardID: r.GetRewardId(), Channel: channels[r.GetChannel()], StoreID: r.GetStoreId(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "Redeem", err)
+		return nil, err
 	}
 	return &rewardsv1.RedeemResponse{
 		Voucher: s.voucherToProto(res.Voucher), EntryId: res.Redemption.CaptureEntryID, Points: res.Redemption.Points,
@@ -265,7 +258,7 @@ func (s *Server) Redeem(ctx context.Context, r *rewardsv1.RedeemRequest) (*rewar
 func (s *Server) CancelRedemption(ctx context.Context, r *rewardsv1.CancelRedemptionRequest) (*rewardsv1.CancelRedemptionResponse, error) {
 	res, err := s.app.CancelRedemption(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRedemptionId(), r.GetReason())
 	if err != nil {
-		return nil, s.status(ctx, "CancelRedemption", err)
+		return nil, err
 	}
 	return &rewardsv1.CancelRedemptionResponse{
 		Voucher: s.voucherToProto(res.Voucher), RefundEntryId: res.Redemption.RefundEntryID,
@@ -275,7 +268,7 @@ func (s *Server) CancelRedemption(ctx context.Context, r *rewardsv1.CancelRedemp
 func (s *Server) ValidateVoucher(ctx context.Context, r *rewardsv1.ValidateVoucherRequest) (*rewardsv1.ValidateVoucherResponse, error) {
 	c, err := s.app.ValidateVoucher(ctx, principal.Of(ctx), r.GetCode(), r.GetStoreId(), channels[r.GetChannel()])
 	if err != nil {
-		return nil, s.status(ctx, "ValidateVoucher", err)
+		return nil, err
 	}
 	return &rewardsv1.ValidateVoucherResponse{Valid: c.Valid, Reason: c.Reason, Voucher: s.voucherToProto(c.Voucher)}, nil
 }
@@ -285,7 +278,7 @@ func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucher
 		Code: r.GetCode(), StoreID: r.GetStoreId(), Channel: channels[r.GetChannel()], OrderRef: r.GetOrderRef(),
 	})
 	if err != nil {
-		return nil, s.status(ctx, "ConsumeVoucher", err)
+		return nil, err
 	}
 	return &rewardsv1.ConsumeVoucherResponse{Voucher: s.voucherToProto(c.Voucher)}, nil
 }

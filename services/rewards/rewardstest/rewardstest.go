@@ -70,7 +70,7 @@ func with(t testing.TB, db *sqldb.DB, led *ledgertest.Env, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcapi.Register(srv, a, log, led.Clock.Now)
+	grpcapi.Register(srv, a, led.Clock.Now)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
