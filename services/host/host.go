@@ -8,7 +8,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,11 +25,7 @@ import (
 
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
-	accessapi "github.com/fidelis-loyalty/fidelis/services/access/grpcapi"
-	accessstore "github.com/fidelis-loyalty/fidelis/services/access/store"
-	eligibilityadapters "github.com/fidelis-loyalty/fidelis/services/eligibility/adapters"
 	eligibilityapp "github.com/fidelis-loyalty/fidelis/services/eligibility/app"
-	eligibilityapi "github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
 	eligibilityhttp "github.com/fidelis-loyalty/fidelis/services/eligibility/httpapi"
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
@@ -40,15 +35,8 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
-	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
-	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
-	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
-	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
-	rewardsadapters "github.com/fidelis-loyalty/fidelis/services/rewards/adapters"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
-	rewardsapi "github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
-	rewardsstore "github.com/fidelis-loyalty/fidelis/services/rewards/store"
 )
 
 // Service names.
@@ -200,21 +188,16 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	h.Dialect = db.Dialect
 	h.onClose(func() { db.Close() })
+	mods := h.modules(services)
 	if c.Migrate {
-		if err := migrate(ctx, db, services, log); err != nil {
+		if err := migrate(ctx, db, mods, log); err != nil {
 			return nil, err
 		}
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
-	h.onClose(func() { stop(); jobs.Wait() })
+	h.onClose(func() { stop(); jobs.Wait() }) // after the servers stop: their last calls are audited
 
-	access := accessapp.New(accessstore.New(db), accessapp.Options{CacheTTL: c.KeyCacheTTL, Logger: log})
-	h.Access = access
-	jobs.Go(func() { access.RunAuditLog(bg) }) // stops after the servers: their last calls are written
-	if err := h.bootstrapAdmin(ctx, c, db); err != nil {
-		return nil, err
-	}
 	if c.TLS.Cert != "" || c.TLS.Key != "" || c.TLS.ClientCA != "" {
 		if h.TLS, err = certs.Watch(bg, c.TLS, certs.Options{Logger: log}); err != nil {
 			return nil, err
@@ -226,62 +209,14 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		return nil, fmt.Errorf("internal listener: %w", err)
 	}
 	h.onClose(func() { internal.Close() })
-
-	if slices.Contains(services, Ledger) {
-		cfg, err := LoadProgrammes(c.ProgrammeConfig)
-		if err != nil {
-			return nil, err
+	d := &dialer{ctx: ctx, h: h, c: c, tel: tel, internal: internal.Addr().String(), process: "service:" + strings.Join(services, ".")}
+	e := &startup{c: c, db: db, log: log, d: d}
+	for _, m := range mods {
+		if m.build != nil {
+			if err := m.build(ctx, e); err != nil {
+				return nil, fmt.Errorf("%s: %w", m.name, err)
+			}
 		}
-		shards := c.Shards
-		if shards <= 0 {
-			shards = defaultShards(db.Dialect)
-		}
-		h.Ledger = ledger.New(db, cfg, ledger.Options{Shards: shards, MaxBatch: c.MaxBatch, Logger: log})
-		h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
-	}
-	d := dialer{ctx: ctx, h: h, c: c, tel: tel, internal: internal.Addr().String(), process: "service:" + strings.Join(services, ".")}
-	if slices.Contains(services, Rewards) || slices.Contains(services, Partners) || slices.Contains(services, Eligibility) {
-		if h.Ledger == nil && c.LedgerAddr == "" {
-			return nil, errors.New("rewards, partners and eligibility need the ledger: run it here too, or give its address")
-		}
-	}
-	if slices.Contains(services, Rewards) {
-		conn, err := d.dial("fidelis-rewards", h.Ledger != nil, c.LedgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		h.Rewards = rewardsapp.New(rewardsstore.New(db), rewardsadapters.NewLedger(conn), rewardsapp.Options{Logger: log})
-	}
-	if slices.Contains(services, Partners) {
-		conn, err := d.dial("fidelis-partners", h.Ledger != nil, c.LedgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		keys, audit := PartnerPorts(h.Access)
-		h.Partners = partnersapp.New(partnersstore.New(db), partnersadapters.NewLedger(conn), keys, audit, partnersapp.Options{Logger: log})
-	}
-	if slices.Contains(services, Eligibility) {
-		const who = "fidelis-eligibility"
-		conn, err := d.dial(who, h.Ledger != nil, c.LedgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		src := eligibilityapp.Sources{Ledger: eligibilityadapters.NewLedger(conn)}
-		if rc, err := d.dial(who, h.Rewards != nil, c.RewardsAddr); err != nil {
-			return nil, err
-		} else if rc != nil {
-			src.Rewards = eligibilityadapters.NewCatalogue(rc)
-		}
-		if pc, err := d.dial(who, h.Partners != nil, c.PartnersAddr); err != nil {
-			return nil, err
-		} else if pc != nil {
-			src.Partners = eligibilityadapters.NewPartnerOffers(pc)
-		}
-		h.Eligibility = eligibilityapp.New(src, log)
-		if h.self, err = grpcserver.Dial(internal.Addr().String(), tel, nil, nil); err != nil {
-			return nil, err
-		}
-		h.onClose(func() { h.self.Close() })
 	}
 
 	guard := authz.New(authz.Options{Auth: h.Access, Audit: h.Access, Limits: c.Limits, Logger: log})
@@ -296,19 +231,15 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if h.GRPC, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
-	serving := h.register(h.GRPC)
-	h.register(h.internal)
-	if a := h.Ledger; a != nil {
-		jobs.Go(func() { a.Status.RunProjector(bg, 500*time.Millisecond) })
-		if c.JobsEvery > 0 {
-			jobs.Go(func() { a.RunScheduler(bg, c.JobsEvery) })
+	var serving []string
+	for _, m := range mods {
+		serving = append(serving, m.register(h.GRPC)...)
+		m.register(h.internal)
+		if m.jobs != nil {
+			for _, job := range m.jobs(c) {
+				jobs.Go(func() { job(bg) })
+			}
 		}
-	}
-	if r := h.Rewards; r != nil {
-		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
-	}
-	if p := h.Partners; p != nil {
-		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
 	}
 	h.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range serving {
@@ -316,30 +247,6 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	go func() { _ = h.internal.Serve(internal) }() // registration is over
 	return h, nil
-}
-
-// register adds the services of this process to a server and returns
-// their names.
-func (h *Host) register(srv *grpcserver.Server) []string {
-	accessapi.Register(srv, h.Access)
-	serving := []string{accessapi.ServiceName}
-	if a := h.Ledger; a != nil {
-		a.Register(srv)
-		serving = append(serving, ledger.ServiceNames()...)
-	}
-	if r := h.Rewards; r != nil {
-		rewardsapi.Register(srv, r, nil)
-		serving = append(serving, rewardsapi.ServiceName)
-	}
-	if p := h.Partners; p != nil {
-		partnersapi.Register(srv, p)
-		serving = append(serving, partnersapi.ServiceName, partnersapi.AdminServiceName)
-	}
-	if e := h.Eligibility; e != nil {
-		eligibilityapi.Register(srv, e)
-		serving = append(serving, eligibilityapi.ServiceName)
-	}
-	return serving
 }
 
 // dialer connects the services of this process to the services they call:
@@ -509,25 +416,12 @@ func LoadProgrammes(path string) (*domain.Config, error) {
 	return domain.ParseConfig(data)
 }
 
-func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Logger) error {
-	// Every service authenticates against the access tables, and the
-	// partners' migrations move their keys there.
-	if err := accessstore.Migrate(ctx, db, log); err != nil {
-		return err
-	}
-	if slices.Contains(services, Ledger) {
-		if err := ledgerstore.Migrate(ctx, db, log); err != nil {
-			return err
-		}
-	}
-	if slices.Contains(services, Rewards) {
-		if err := rewardsstore.Migrate(ctx, db, log); err != nil {
-			return err
-		}
-	}
-	if slices.Contains(services, Partners) {
-		if err := partnersstore.Migrate(ctx, db, log); err != nil {
-			return err
+func migrate(ctx context.Context, db *sqldb.DB, mods []module, log *slog.Logger) error {
+	for _, m := range mods {
+		if m.migrate != nil {
+			if err := m.migrate(ctx, db, log); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -546,5 +440,5 @@ func Migrate(ctx context.Context, dsn string, services []string, log *slog.Logge
 		return err
 	}
 	defer db.Close()
-	return migrate(ctx, db, svcs, log)
+	return migrate(ctx, db, (&Host{}).modules(svcs), log)
 }

@@ -1,0 +1,192 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc"
+
+	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
+	accessapi "github.com/fidelis-loyalty/fidelis/services/access/grpcapi"
+	accessstore "github.com/fidelis-loyalty/fidelis/services/access/store"
+	eligibilityadapters "github.com/fidelis-loyalty/fidelis/services/eligibility/adapters"
+	eligibilityapp "github.com/fidelis-loyalty/fidelis/services/eligibility/app"
+	eligibilityapi "github.com/fidelis-loyalty/fidelis/services/eligibility/grpcapi"
+	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger"
+	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
+	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
+	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
+	partnersapi "github.com/fidelis-loyalty/fidelis/services/partners/grpcapi"
+	partnersstore "github.com/fidelis-loyalty/fidelis/services/partners/store"
+	rewardsadapters "github.com/fidelis-loyalty/fidelis/services/rewards/adapters"
+	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
+	rewardsapi "github.com/fidelis-loyalty/fidelis/services/rewards/grpcapi"
+	rewardsstore "github.com/fidelis-loyalty/fidelis/services/rewards/store"
+)
+
+// A module is one service a process can run: its schema, how it is built
+// from what the process has, the gRPC services it registers and its
+// background jobs. Start takes the chosen modules in this order, each
+// built after those it calls.
+type module struct {
+	name    string
+	migrate func(ctx context.Context, db *sqldb.DB, log *slog.Logger) error
+	// build makes the service; it sets its field of the Host.
+	build func(ctx context.Context, e *startup) error
+	// register adds its gRPC services to a server and returns their names.
+	register func(srv grpc.ServiceRegistrar) []string
+	// jobs are its background loops, each run until ctx ends.
+	jobs func(c Config) []func(ctx context.Context)
+}
+
+// startup is what a module is built from.
+type startup struct {
+	c   Config
+	db  *sqldb.DB
+	log *slog.Logger
+	d   *dialer
+}
+
+// modules are the modules of a process running services, access control
+// first (every process runs it: callers authenticate against it).
+func (h *Host) modules(services []string) []module {
+	all := []module{
+		{
+			name:    "access",
+			migrate: accessstore.Migrate, // the partners' migrations move their keys here: it goes first
+			build:   h.buildAccess,
+			register: func(srv grpc.ServiceRegistrar) []string {
+				accessapi.Register(srv, h.Access)
+				return []string{accessapi.ServiceName}
+			},
+			jobs: func(Config) []func(context.Context) { return []func(context.Context){h.Access.RunAuditLog} },
+		},
+		{
+			name: Ledger, migrate: ledgerstore.Migrate, build: h.buildLedger,
+			register: func(srv grpc.ServiceRegistrar) []string {
+				h.Ledger.Register(srv)
+				return ledger.ServiceNames()
+			},
+			jobs: func(c Config) []func(context.Context) {
+				jobs := []func(context.Context){func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) }}
+				if c.JobsEvery > 0 {
+					jobs = append(jobs, func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) })
+				}
+				return jobs
+			},
+		},
+		{
+			name: Rewards, migrate: rewardsstore.Migrate, build: h.buildRewards,
+			register: func(srv grpc.ServiceRegistrar) []string {
+				rewardsapi.Register(srv, h.Rewards, nil)
+				return []string{rewardsapi.ServiceName}
+			},
+			jobs: func(Config) []func(context.Context) {
+				return []func(context.Context){func(ctx context.Context) { h.Rewards.RunRecovery(ctx, time.Minute) }}
+			},
+		},
+		{
+			name: Partners, migrate: partnersstore.Migrate, build: h.buildPartners,
+			register: func(srv grpc.ServiceRegistrar) []string {
+				partnersapi.Register(srv, h.Partners)
+				return []string{partnersapi.ServiceName, partnersapi.AdminServiceName}
+			},
+			jobs: func(Config) []func(context.Context) {
+				return []func(context.Context){func(ctx context.Context) { h.Partners.RunRecovery(ctx, time.Minute) }}
+			},
+		},
+		{
+			name: Eligibility, build: h.buildEligibility,
+			register: func(srv grpc.ServiceRegistrar) []string {
+				eligibilityapi.Register(srv, h.Eligibility)
+				return []string{eligibilityapi.ServiceName}
+			},
+		},
+	}
+	var out []module
+	for _, m := range all {
+		if m.name == "access" || slices.Contains(services, m.name) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (h *Host) buildAccess(ctx context.Context, e *startup) error {
+	h.Access = accessapp.New(accessstore.New(e.db), accessapp.Options{CacheTTL: e.c.KeyCacheTTL, Logger: e.log})
+	return h.bootstrapAdmin(ctx, e.c, e.db)
+}
+
+func (h *Host) buildLedger(ctx context.Context, e *startup) error {
+	cfg, err := LoadProgrammes(e.c.ProgrammeConfig)
+	if err != nil {
+		return err
+	}
+	shards := e.c.Shards
+	if shards <= 0 {
+		shards = defaultShards(e.db.Dialect)
+	}
+	h.Ledger = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log})
+	h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
+	return nil
+}
+
+// ledgerConn connects a service that calls the ledger, as who.
+func (h *Host) ledgerConn(e *startup, who string) (*grpc.ClientConn, error) {
+	if h.Ledger == nil && e.c.LedgerAddr == "" {
+		return nil, errors.New("rewards, partners and eligibility need the ledger: run it here too, or give its address")
+	}
+	return e.d.dial(who, h.Ledger != nil, e.c.LedgerAddr)
+}
+
+func (h *Host) buildRewards(ctx context.Context, e *startup) error {
+	conn, err := h.ledgerConn(e, "fidelis-rewards")
+	if err != nil {
+		return err
+	}
+	h.Rewards = rewardsapp.New(rewardsstore.New(e.db), rewardsadapters.NewLedger(conn), rewardsapp.Options{Logger: e.log})
+	return nil
+}
+
+func (h *Host) buildPartners(ctx context.Context, e *startup) error {
+	conn, err := h.ledgerConn(e, "fidelis-partners")
+	if err != nil {
+		return err
+	}
+	keys, audit := PartnerPorts(h.Access)
+	h.Partners = partnersapp.New(partnersstore.New(e.db), partnersadapters.NewLedger(conn), keys, audit, partnersapp.Options{Logger: e.log})
+	return nil
+}
+
+// buildEligibility reads the ledger, and the rewards and partner offers
+// where they run (here, or at their address).
+func (h *Host) buildEligibility(ctx context.Context, e *startup) error {
+	const who = "fidelis-eligibility"
+	conn, err := h.ledgerConn(e, who)
+	if err != nil {
+		return err
+	}
+	src := eligibilityapp.Sources{Ledger: eligibilityadapters.NewLedger(conn)}
+	if rc, err := e.d.dial(who, h.Rewards != nil, e.c.RewardsAddr); err != nil {
+		return err
+	} else if rc != nil {
+		src.Rewards = eligibilityadapters.NewCatalogue(rc)
+	}
+	if pc, err := e.d.dial(who, h.Partners != nil, e.c.PartnersAddr); err != nil {
+		return err
+	} else if pc != nil {
+		src.Partners = eligibilityadapters.NewPartnerOffers(pc)
+	}
+	h.Eligibility = eligibilityapp.New(src, e.log)
+	// The HTTP edge calls the service through this process's own server.
+	if h.self, err = grpcserver.Dial(e.d.internal, e.d.tel, nil, nil); err != nil {
+		return err
+	}
+	h.onClose(func() { h.self.Close() })
+	return nil
+}
