@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 const testConfig = `
@@ -78,21 +79,6 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 	}
 }
 
-func TestRounding(t *testing.T) {
-	for _, tc := range []struct {
-		r    Rounding
-		in   string
-		want int64
-	}{
-		{RoundFloor, "12.99", 12}, {RoundCeil, "12.01", 13}, {RoundHalfUp, "12.5", 13},
-		{RoundHalfEven, "12.5", 12}, {RoundHalfEven, "13.5", 14}, {RoundHalfUp, "12.49", 12},
-	} {
-		if got := tc.r.Round(decimal.RequireFromString(tc.in)); got != tc.want {
-			t.Errorf("%s(%s) = %d, want %d", tc.r, tc.in, got, tc.want)
-		}
-	}
-}
-
 // The return window and the expiry both end at the end of a day in the
 // programme's time zone, and the expiry clock starts at the release.
 func TestPendingAndExpiryEndOfLocalDay(t *testing.T) {
@@ -111,7 +97,7 @@ func TestPendingAndExpiryEndOfLocalDay(t *testing.T) {
 
 func TestEarnPurchaseIsPendingThenReleased(t *testing.T) {
 	b := newTestBook(t, testConfig)
-	e := must(t)(b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.RequireFromString("20.00"), Currency: "EUR"}}, t0))
+	e := must(t)(b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.RequireFromString("20.00"), Currency: "EUR"}}, t0))
 	if e.Points != 30 || b.Member.Pending != 30 || b.Member.Available != 0 {
 		t.Fatalf("earn: %+v member %+v", e, b.Member)
 	}
@@ -128,7 +114,7 @@ func TestEarnPurchaseIsPendingThenReleased(t *testing.T) {
 
 func TestEarnRejectsUnknownCurrencyAndFutureTime(t *testing.T) {
 	b := newTestBook(t, testConfig)
-	_, err := b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.NewFromInt(5), Currency: "USD"}}, t0)
+	_, err := b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.NewFromInt(5), Currency: "USD"}}, t0)
 	if f, ok := fault.As(err); !ok || f.Field != "purchase.currency" {
 		t.Fatalf("USD purchase: %v", err)
 	}
@@ -192,13 +178,13 @@ func TestRefundRestoresLotsAndExpiry(t *testing.T) {
 func TestClawbackProportionalPendingFirstAndFloor(t *testing.T) {
 	b := newTestBook(t, testConfig)
 	must(t)(b.Earn(EarnCmd{Points: 10}, t0)) // available
-	earn := must(t)(b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.RequireFromString("100"), Currency: "EUR"}}, t0))
+	earn := must(t)(b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.RequireFromString("100"), Currency: "EUR"}}, t0))
 	if earn.Points != 150 {
 		t.Fatalf("earned %d", earn.Points)
 	}
 	ret := func(amount string) (*Entry, error) {
 		// No stored reversals: the Book folds in the ones it wrote itself.
-		return b.Reverse(ReverseCmd{Original: earn, Portion: Portion{Returned: &Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}}, t0)
+		return b.Reverse(ReverseCmd{Original: earn, Portion: Portion{Returned: &money.Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}}, t0)
 	}
 	e := must(t)(ret("33.33")) // floor(150 * 33.33 / 100) = 49
 	if e.Points != 49 || b.Member.Pending != 101 {

@@ -6,35 +6,11 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 
 	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
 )
-
-// Rounding says how fractional points are turned into whole points.
-type Rounding string
-
-// Rounding modes.
-const (
-	RoundFloor    Rounding = "floor"
-	RoundCeil     Rounding = "ceil"
-	RoundHalfUp   Rounding = "half_up"
-	RoundHalfEven Rounding = "half_even"
-)
-
-// Round turns d into whole points.
-func (r Rounding) Round(d decimal.Decimal) int64 {
-	switch r {
-	case RoundCeil:
-		return d.Ceil().IntPart()
-	case RoundHalfUp:
-		return d.Round(0).IntPart()
-	case RoundHalfEven:
-		return d.RoundBank(0).IntPart()
-	default:
-		return d.Floor().IntPart()
-	}
-}
 
 // ExpiryPolicy says when earned points expire.
 type ExpiryPolicy string
@@ -70,7 +46,7 @@ type Programme struct {
 	Earning  struct {
 		// Rates maps a currency to points per unit of it.
 		Rates    map[string]decimal.Decimal `yaml:"rates"`
-		Rounding Rounding                   `yaml:"rounding"`
+		Rounding money.Rounding             `yaml:"rounding"`
 	} `yaml:"earning"`
 	// PendingDays is the return window: purchase points stay pending until
 	// the end of this many days after the purchase.
@@ -187,8 +163,8 @@ func (p *Programme) validate() error {
 	}
 	switch p.Earning.Rounding {
 	case "":
-		p.Earning.Rounding = RoundFloor
-	case RoundFloor, RoundCeil, RoundHalfUp, RoundHalfEven:
+		p.Earning.Rounding = money.RoundFloor
+	case money.RoundFloor, money.RoundCeil, money.RoundHalfUp, money.RoundHalfEven:
 	default:
 		return fmt.Errorf("earning.rounding %q: want floor, ceil, half_up or half_even", p.Earning.Rounding)
 	}

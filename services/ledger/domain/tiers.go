@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 // Tier bases: what qualifies a member for a tier.
@@ -121,7 +123,7 @@ func (p *TierPolicy) Level(id string) (int, bool) {
 
 // QualifyingSpend converts a purchase or return into the programme's
 // currency at the ratio of the earning rates.
-func (p *Programme) QualifyingSpend(m Money) decimal.Decimal {
+func (p *Programme) QualifyingSpend(m money.Money) decimal.Decimal {
 	if m.Currency == p.Currency {
 		return m.Amount
 	}
