@@ -38,9 +38,8 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
-	"github.com/fidelis-loyalty/fidelis/services/ledger"
 	ledgerapp "github.com/fidelis-loyalty/fidelis/services/ledger/app"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/config"
 	ledgerapi "github.com/fidelis-loyalty/fidelis/services/ledger/grpcapi"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
@@ -230,7 +229,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	h.onClose(func() { internal.Close() })
 
 	if slices.Contains(services, Ledger) {
-		cfg, err := LoadProgrammes(c.ProgrammeConfig)
+		cfg, err := config.Load(c.ProgrammeConfig)
 		if err != nil {
 			return nil, err
 		}
@@ -500,18 +499,6 @@ func (h *Host) Stop(timeout time.Duration) bool {
 		h.internal.Stop()
 		return false
 	}
-}
-
-// LoadProgrammes reads a programme configuration file, or the built-in one.
-func LoadProgrammes(path string) (*domain.Config, error) {
-	data := ledger.DefaultConfig
-	if path != "" {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("read programme config: %w", err)
-		}
-	}
-	return domain.ParseConfig(data)
 }
 
 func migrate(ctx context.Context, db *sqldb.DB, services []string, log *slog.Logger) error {

@@ -35,7 +35,7 @@ func ParseRounding(s string) (Rounding, error) {
 	case RoundFloor, RoundCeil, RoundHalfUp, RoundHalfEven:
 		return r, nil
 	}
-	return "", fmt.Errorf("rounding %q: want %s, %s, %s or %s", s, RoundFloor, RoundCeil, RoundHalfUp, RoundHalfEven)
+	return "", fmt.Errorf("unknown rounding %q: want %s, %s, %s or %s", s, RoundFloor, RoundCeil, RoundHalfUp, RoundHalfEven)
 }
 
 // Round turns d into whole points; an unknown mode rounds down.

@@ -40,7 +40,7 @@ func TestRoundingNames(t *testing.T) {
 			t.Errorf("ParseRounding(%q) = %q, want an error", bad, got)
 		}
 	}
-	if _, err := ParseRounding("up"); err == nil || err.Error() != `rounding "up": want floor, ceil, half_up or half_even` {
+	if _, err := ParseRounding("up"); err == nil || err.Error() != `unknown rounding "up": want floor, ceil, half_up or half_even` {
 		t.Errorf("ParseRounding(up): %v", err)
 	}
 }

@@ -42,9 +42,9 @@ type RFMScore struct {
 // that are <= v: below the first cut point scores 1, at or above the last
 // scores 5.
 type RFMThresholds struct {
-	RecencyDays []int64           `yaml:"recency_days"`
-	Frequency   []int64           `yaml:"frequency"`
-	Monetary    []decimal.Decimal `yaml:"monetary"`
+	RecencyDays []int64
+	Frequency   []int64
+	Monetary    []decimal.Decimal
 }
 
 // rfmCuts is the number of cut points per dimension of RFMThresholds.

@@ -14,7 +14,7 @@ import (
 // the given portions, numbered in sequence.
 func returnsScenario(t *testing.T, portions []Portion) (*Programme, []*Entry) {
 	t.Helper()
-	p := prog(t, tierConfig)
+	p := tieredProgramme(t)
 	n := 0
 	b := NewBook(Member{ID: "m", ProgrammeID: "p", Tier: "silver"}, p, func() string { n++; return fmt.Sprintf("id%03d", n) })
 	b.LoadLots(nil, nil)
