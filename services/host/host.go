@@ -34,7 +34,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
-	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
 	rewardsapp "github.com/fidelis-loyalty/fidelis/services/rewards/app"
 )
@@ -402,18 +401,6 @@ func (h *Host) Stop(timeout time.Duration) bool {
 		h.internal.Stop()
 		return false
 	}
-}
-
-// LoadProgrammes reads a programme configuration file, or the built-in one.
-func LoadProgrammes(path string) (*domain.Config, error) {
-	data := ledger.DefaultConfig
-	if path != "" {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("read programme config: %w", err)
-		}
-	}
-	return domain.ParseConfig(data)
 }
 
 func migrate(ctx context.Context, db *sqldb.DB, mods []module, log *slog.Logger) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/config"
 	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 	partnersadapters "github.com/fidelis-loyalty/fidelis/services/partners/adapters"
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
@@ -123,7 +124,7 @@ func (h *Host) buildAccess(ctx context.Context, e *startup) error {
 }
 
 func (h *Host) buildLedger(ctx context.Context, e *startup) error {
-	cfg, err := LoadProgrammes(e.c.ProgrammeConfig)
+	cfg, err := config.Load(e.c.ProgrammeConfig)
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,6 @@
+// Package ledger wires the ledger service: its three parts (posting,
+// status, analytics) over one database, their gRPC services and the
+// scheduled jobs.
 package ledger
 
 import (

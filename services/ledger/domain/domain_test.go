@@ -2,41 +2,56 @@ package domain
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
-const testConfig = `
-version: 3
-programmes:
-  - id: p
-    timezone: Europe/Paris
-    currency: EUR
-    earning: {rates: {EUR: "1.5"}, rounding: floor}
-    pending_days: 14
-    expiry: {policy: lot, months: 12}
-    floor: -50
-    floor_policy: cap
-`
-
-func prog(t *testing.T, cfg string) *Programme {
+// baseProgramme is programme p, version 1, in euros (one point per euro,
+// rounded down) and Paris time, with what the configuration file leaves
+// out set as services/ledger/config sets it: no return window, no expiry,
+// floor 0 (capped), holds of 15m up to 24h, RFM over 12 months daily,
+// inactive after 90 days, a 52-week churn horizon, moments at 30 and 90
+// days.
+func baseProgramme(t *testing.T) *Programme {
 	t.Helper()
-	c, err := ParseConfig([]byte(cfg))
+	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Programmes[0]
+	p := &Programme{ID: "p", Timezone: "Europe/Paris", Currency: "EUR", FloorPolicy: FloorCap, Version: 1, Location: paris}
+	p.Earning.Rates = map[string]decimal.Decimal{"EUR": decimal.NewFromInt(1)}
+	p.Earning.Rounding = money.RoundFloor
+	p.Expiry.Policy = ExpiryNone
+	p.Holds.DefaultTTL, p.Holds.MaxTTL = 15*time.Minute, 24*time.Hour
+	p.RFM.WindowMonths, p.RFM.Every = 12, 24*time.Hour
+	p.KPI.InactiveDays, p.KPI.HorizonWeeks = 90, 52
+	p.Moments.ExpiringWithinDays, p.Moments.InactiveAfterDays = 30, 90
+	return p
 }
 
-func newTestBook(t *testing.T, cfg string) *Book {
+// testProgramme is baseProgramme, version 3, with 1.5 points per euro, a
+// 14-day return window, lots expiring 12 months after their release and a
+// floor of -50.
+func testProgramme(t *testing.T) *Programme {
+	t.Helper()
+	p := baseProgramme(t)
+	p.Version = 3
+	p.Earning.Rates["EUR"] = decimal.RequireFromString("1.5")
+	p.PendingDays = 14
+	p.Expiry.Policy, p.Expiry.Months = ExpiryLot, 12
+	p.Floor = -50
+	return p
+}
+
+func newTestBook(t *testing.T, p *Programme) *Book {
 	t.Helper()
 	n := 0
-	b := NewBook(Member{ID: "m", ProgrammeID: "p"}, prog(t, cfg), func() string { n++; return fmt.Sprintf("id%03d", n) })
+	b := NewBook(Member{ID: "m", ProgrammeID: "p"}, p, func() string { n++; return fmt.Sprintf("id%03d", n) })
 	b.LoadLots(nil, nil)
 	return b
 }
@@ -61,42 +76,10 @@ func check(t *testing.T, b *Book) {
 	}
 }
 
-func TestParseConfigRejectsBadFiles(t *testing.T) {
-	for name, cfg := range map[string]string{
-		"no version":     "programmes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}}}]",
-		"positive floor": "version: 1\nprogrammes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}}, floor: 5}]",
-		"bad rounding":   "version: 1\nprogrammes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}, rounding: up}}]",
-		"no rates":       "version: 1\nprogrammes: [{id: p, currency: EUR}]",
-		"bad timezone":   "version: 1\nprogrammes: [{id: p, timezone: Mars/Olympus, currency: EUR, earning: {rates: {EUR: '1'}}}]",
-		"unknown field":  "version: 1\nprogrammes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}}, colour: red}]",
-		"duplicate id":   "version: 1\nprogrammes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}}}, {id: p, currency: EUR, earning: {rates: {EUR: '1'}}}]",
-		"lot no months":  "version: 1\nprogrammes: [{id: p, currency: EUR, earning: {rates: {EUR: '1'}}, expiry: {policy: lot}}]",
-	} {
-		if _, err := ParseConfig([]byte(cfg)); err == nil {
-			t.Errorf("%s: parsed", name)
-		}
-	}
-}
-
-func TestRounding(t *testing.T) {
-	for _, tc := range []struct {
-		r    Rounding
-		in   string
-		want int64
-	}{
-		{RoundFloor, "12.99", 12}, {RoundCeil, "12.01", 13}, {RoundHalfUp, "12.5", 13},
-		{RoundHalfEven, "12.5", 12}, {RoundHalfEven, "13.5", 14}, {RoundHalfUp, "12.49", 12},
-	} {
-		if got := tc.r.Round(decimal.RequireFromString(tc.in)); got != tc.want {
-			t.Errorf("%s(%s) = %d, want %d", tc.r, tc.in, got, tc.want)
-		}
-	}
-}
-
 // The return window and the expiry both end at the end of a day in the
 // programme's time zone, and the expiry clock starts at the release.
 func TestPendingAndExpiryEndOfLocalDay(t *testing.T) {
-	p := prog(t, testConfig)
+	p := testProgramme(t)
 	// 23:30 UTC on 31 March is already 1 April in Paris (UTC+2).
 	occurred := time.Date(2026, 3, 31, 23, 30, 0, 0, time.UTC)
 	until := p.PendingUntil(occurred)
@@ -110,8 +93,8 @@ func TestPendingAndExpiryEndOfLocalDay(t *testing.T) {
 }
 
 func TestEarnPurchaseIsPendingThenReleased(t *testing.T) {
-	b := newTestBook(t, testConfig)
-	e := must(t)(b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.RequireFromString("20.00"), Currency: "EUR"}}, t0))
+	b := newTestBook(t, testProgramme(t))
+	e := must(t)(b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.RequireFromString("20.00"), Currency: "EUR"}}, t0))
 	if e.Points != 30 || b.Member.Pending != 30 || b.Member.Available != 0 {
 		t.Fatalf("earn: %+v member %+v", e, b.Member)
 	}
@@ -127,8 +110,8 @@ func TestEarnPurchaseIsPendingThenReleased(t *testing.T) {
 }
 
 func TestEarnRejectsUnknownCurrencyAndFutureTime(t *testing.T) {
-	b := newTestBook(t, testConfig)
-	_, err := b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.NewFromInt(5), Currency: "USD"}}, t0)
+	b := newTestBook(t, testProgramme(t))
+	_, err := b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.NewFromInt(5), Currency: "USD"}}, t0)
 	if f, ok := fault.As(err); !ok || f.Field != "purchase.currency" {
 		t.Fatalf("USD purchase: %v", err)
 	}
@@ -143,7 +126,7 @@ func TestEarnRejectsUnknownCurrencyAndFutureTime(t *testing.T) {
 
 // Burns take the earliest-expiring lot first, never-expiring ones last.
 func TestBurnDrawsEarliestExpiryFirst(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	late := must(t)(b.Earn(EarnCmd{Points: 100}, t0.Add(48*time.Hour)))
 	early := must(t)(b.Earn(EarnCmd{Points: 100, OccurredAt: t0}, t0.Add(48*time.Hour)))
 	burn := must(t)(b.Burn(BurnCmd{Points: 150}, t0.Add(49*time.Hour)))
@@ -163,7 +146,7 @@ func TestBurnDrawsEarliestExpiryFirst(t *testing.T) {
 // original expiry; points of a lot that has expired since come back
 // expired.
 func TestRefundRestoresLotsAndExpiry(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	must(t)(b.Earn(EarnCmd{Points: 100, OccurredAt: t0}, t0))
 	must(t)(b.Earn(EarnCmd{Points: 100, OccurredAt: t0.AddDate(0, 6, 0)}, t0.AddDate(0, 6, 0)))
 	burn := must(t)(b.Burn(BurnCmd{Points: 150}, t0.AddDate(0, 6, 0)))
@@ -190,15 +173,15 @@ func TestRefundRestoresLotsAndExpiry(t *testing.T) {
 // Returns claw back in proportion, cumulatively, taking the pending points
 // first and then going negative only down to the floor.
 func TestClawbackProportionalPendingFirstAndFloor(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	must(t)(b.Earn(EarnCmd{Points: 10}, t0)) // available
-	earn := must(t)(b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.RequireFromString("100"), Currency: "EUR"}}, t0))
+	earn := must(t)(b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.RequireFromString("100"), Currency: "EUR"}}, t0))
 	if earn.Points != 150 {
 		t.Fatalf("earned %d", earn.Points)
 	}
 	ret := func(amount string) (*Entry, error) {
 		// No stored reversals: the Book folds in the ones it wrote itself.
-		return b.Reverse(ReverseCmd{Original: earn, Portion: Portion{Returned: &Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}}, t0)
+		return b.Reverse(ReverseCmd{Original: earn, Portion: Portion{Returned: &money.Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}}, t0)
 	}
 	e := must(t)(ret("33.33")) // floor(150 * 33.33 / 100) = 49
 	if e.Points != 49 || b.Member.Pending != 101 {
@@ -229,7 +212,9 @@ func TestClawbackProportionalPendingFirstAndFloor(t *testing.T) {
 }
 
 func TestClawbackRejectPolicy(t *testing.T) {
-	b := newTestBook(t, strings.Replace(testConfig, "floor_policy: cap", "floor_policy: reject", 1))
+	p := testProgramme(t)
+	p.FloorPolicy = FloorReject
+	b := newTestBook(t, p)
 	earn := must(t)(b.Earn(EarnCmd{Points: 100}, t0))
 	must(t)(b.Burn(BurnCmd{Points: 100}, t0))
 	if _, err := b.Reverse(ReverseCmd{Original: earn, Portion: Portion{Full: true}}, t0); err == nil {
@@ -244,7 +229,7 @@ func TestClawbackRejectPolicy(t *testing.T) {
 // A partial capture burns the hold's earliest-expiring points and returns
 // the rest to their lots; an expired hold returns everything.
 func TestHoldCaptureReleaseAndExpiry(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	must(t)(b.Earn(EarnCmd{Points: 100}, t0))
 	h, _, err := b.Hold(HoldCmd{Points: 80}, t0)
 	if err != nil {
@@ -283,7 +268,7 @@ func TestHoldCaptureReleaseAndExpiry(t *testing.T) {
 }
 
 func TestAdjust(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	if _, err := b.Adjust(AdjustCmd{Points: 10, Operator: "ops"}, t0); err == nil {
 		t.Fatal("adjustment without a reason")
 	}
@@ -299,7 +284,7 @@ func TestAdjust(t *testing.T) {
 }
 
 func TestExpiryWritesOffLots(t *testing.T) {
-	b := newTestBook(t, testConfig)
+	b := newTestBook(t, testProgramme(t))
 	must(t)(b.Earn(EarnCmd{Points: 70}, t0))
 	must(t)(b.Earn(EarnCmd{Points: 30}, t0.AddDate(0, 2, 0)))
 	must(t)(b.Burn(BurnCmd{Points: 20}, t0.AddDate(0, 2, 0)))

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 // EntryKind is the kind of a ledger entry.
@@ -148,12 +148,6 @@ func (h *Hold) Outstanding() int64 {
 	return h.Points - h.Captured - h.Released
 }
 
-// Money is a decimal amount of a currency.
-type Money struct {
-	Amount   decimal.Decimal
-	Currency string
-}
-
 // Posting is one leg of an entry; an entry's postings sum to zero.
 type Posting struct {
 	Account string
@@ -185,7 +179,7 @@ type Entry struct {
 	OrderRef string
 	// Purchase is the purchase an earn was priced from, or the returned part
 	// of it for a clawback.
-	Purchase *Money
+	Purchase *money.Money
 	// Uncollected is clawback points the floor did not allow to recover.
 	Uncollected     int64
 	Reason          string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 
 	"github.com/shopspring/decimal"
 )
@@ -19,7 +20,7 @@ const clockSkew = 5 * time.Minute
 
 // EarnCmd credits points for a purchase or an explicit number of points.
 type EarnCmd struct {
-	Purchase   *Money
+	Purchase   *money.Money
 	Points     int64
 	Channel    Channel
 	StoreID    string
@@ -218,7 +219,7 @@ func (b *Book) releaseHold(h *Hold, n int64, reason string, occurred, now time.T
 
 // Portion says how much of an entry to reverse: exactly one field is set.
 type Portion struct {
-	Returned *Money
+	Returned *money.Money
 	Points   int64
 	Full     bool
 }
@@ -269,7 +270,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 	}
 	left := orig.Points - reversed
 	var n int64
-	var returned *Money
+	var returned *money.Money
 	switch {
 	case c.Portion.Returned != nil:
 		r := c.Portion.Returned
@@ -303,7 +304,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 		}
 		n = left
 		if orig.Purchase != nil {
-			returned = &Money{Amount: orig.Purchase.Amount.Sub(returnedBefore), Currency: orig.Purchase.Currency}
+			returned = &money.Money{Amount: orig.Purchase.Amount.Sub(returnedBefore), Currency: orig.Purchase.Currency}
 		}
 	default:
 		return nil, fault.Invalid("portion", "one of returned, points or full is required")

@@ -2,39 +2,13 @@ package domain
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 
 	"github.com/shopspring/decimal"
-	"go.yaml.in/yaml/v3"
 )
-
-// Rounding says how fractional points are turned into whole points.
-type Rounding string
-
-// Rounding modes.
-const (
-	RoundFloor    Rounding = "floor"
-	RoundCeil     Rounding = "ceil"
-	RoundHalfUp   Rounding = "half_up"
-	RoundHalfEven Rounding = "half_even"
-)
-
-// Round turns d into whole points.
-func (r Rounding) Round(d decimal.Decimal) int64 {
-	switch r {
-	case RoundCeil:
-		return d.Ceil().IntPart()
-	case RoundHalfUp:
-		return d.Round(0).IntPart()
-	case RoundHalfEven:
-		return d.RoundBank(0).IntPart()
-	default:
-		return d.Floor().IntPart()
-	}
-}
 
 // ExpiryPolicy says when earned points expire.
 type ExpiryPolicy string
@@ -61,209 +35,86 @@ const (
 	FloorReject FloorPolicy = "reject"
 )
 
-// Programme is the configuration of one loyalty programme.
+// Programme is the configuration of one loyalty programme, as the domain
+// uses it: complete and checked (services/ledger/config reads it from the
+// configuration file, fills in the defaults and checks it).
 type Programme struct {
-	ID       string `yaml:"id"`
-	Name     string `yaml:"name"`
-	Timezone string `yaml:"timezone"`
-	Currency string `yaml:"currency"`
+	ID       string
+	Name     string
+	Timezone string
+	Currency string
 	Earning  struct {
 		// Rates maps a currency to points per unit of it.
-		Rates    map[string]decimal.Decimal `yaml:"rates"`
-		Rounding Rounding                   `yaml:"rounding"`
-	} `yaml:"earning"`
+		Rates    map[string]decimal.Decimal
+		Rounding money.Rounding
+	}
 	// PendingDays is the return window: purchase points stay pending until
 	// the end of this many days after the purchase.
-	PendingDays int `yaml:"pending_days"`
+	PendingDays int
 	Expiry      struct {
-		Policy ExpiryPolicy `yaml:"policy"`
-		Months int          `yaml:"months"`
-	} `yaml:"expiry"`
+		Policy ExpiryPolicy
+		Months int
+	}
 	// Floor is the lowest available balance a clawback or a debit
 	// adjustment may leave (zero or negative).
-	Floor       int64       `yaml:"floor"`
-	FloorPolicy FloorPolicy `yaml:"floor_policy"`
+	Floor       int64
+	FloorPolicy FloorPolicy
 	Holds       struct {
-		DefaultTTL time.Duration `yaml:"default_ttl"`
-		MaxTTL     time.Duration `yaml:"max_ttl"`
-	} `yaml:"holds"`
+		DefaultTTL time.Duration
+		MaxTTL     time.Duration
+	}
 	// Tiers is the tier scheme; nil when the programme has none.
-	Tiers *TierPolicy `yaml:"tiers"`
+	Tiers *TierPolicy
 	// RFM scores members on their purchases over the last WindowMonths, by
 	// quintiles unless Thresholds are given, every Every.
 	RFM struct {
-		WindowMonths int            `yaml:"window_months"`
-		Thresholds   *RFMThresholds `yaml:"thresholds"`
-		Every        time.Duration  `yaml:"every"`
-	} `yaml:"rfm"`
+		WindowMonths int
+		Thresholds   *RFMThresholds
+		Every        time.Duration
+	}
 	// PointValue is what one point is worth in the programme's currency,
 	// for the outstanding liability.
-	PointValue decimal.Decimal `yaml:"point_value"`
+	PointValue decimal.Decimal
 	// KPI tunes the BI figures: a member without a purchase for
 	// InactiveDays is inactive (churned); the churn model forecasts
 	// purchases over HorizonWeeks.
 	KPI struct {
-		InactiveDays int     `yaml:"inactive_days"`
-		HorizonWeeks float64 `yaml:"horizon_weeks"`
-	} `yaml:"kpi"`
+		InactiveDays int
+		HorizonWeeks float64
+	}
 	// Moments tunes the time-driven member events.
 	Moments struct {
 		// ExpiringWithinDays announces points that expire within this many days.
-		ExpiringWithinDays int `yaml:"expiring_within_days"`
+		ExpiringWithinDays int
 		// InactiveAfterDays announces a member without a purchase for this long.
-		InactiveAfterDays int `yaml:"inactive_after_days"`
-	} `yaml:"moments"`
+		InactiveAfterDays int
+	}
 
 	// Version is the configuration file's version, recorded on entries.
-	Version  int64          `yaml:"-"`
-	Location *time.Location `yaml:"-"`
+	Version int64
+	// Location is the time zone named by Timezone.
+	Location *time.Location
 }
 
-// Config is a versioned programme configuration file.
+// Config is the programmes of one version of the configuration.
 type Config struct {
-	Version    int64        `yaml:"version"`
-	Programmes []*Programme `yaml:"programmes"`
+	Version    int64
+	Programmes []*Programme
 
 	byID map[string]*Programme
 }
 
-// ParseConfig parses and validates a configuration file.
-func ParseConfig(data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("parse programme config: %w", err)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("programme config: %w", err)
-	}
-	return &c, nil
-}
-
-func (c *Config) validate() error {
-	if c.Version <= 0 {
-		return fmt.Errorf("version must be a positive integer")
-	}
-	if len(c.Programmes) == 0 {
-		return fmt.Errorf("no programmes")
-	}
-	c.byID = make(map[string]*Programme, len(c.Programmes))
-	for i, p := range c.Programmes {
-		if err := p.validate(); err != nil {
-			return fmt.Errorf("programmes[%d] (%q): %w", i, p.ID, err)
+// NewConfig makes the Config of a version's programmes, which must have
+// distinct ids.
+func NewConfig(version int64, programmes []*Programme) (*Config, error) {
+	byID := make(map[string]*Programme, len(programmes))
+	for _, p := range programmes {
+		if _, dup := byID[p.ID]; dup {
+			return nil, fmt.Errorf("two programmes have the id %q", p.ID)
 		}
-		if _, dup := c.byID[p.ID]; dup {
-			return fmt.Errorf("programmes[%d]: duplicate id %q", i, p.ID)
-		}
-		p.Version = c.Version
-		c.byID[p.ID] = p
+		byID[p.ID] = p
 	}
-	return nil
-}
-
-func (p *Programme) validate() error {
-	if p.ID == "" {
-		return fmt.Errorf("id is required")
-	}
-	if p.Timezone == "" {
-		p.Timezone = "UTC"
-	}
-	loc, err := time.LoadLocation(p.Timezone)
-	if err != nil {
-		return fmt.Errorf("timezone: %w", err)
-	}
-	p.Location = loc
-	if len(p.Currency) != 3 {
-		return fmt.Errorf("currency must be an ISO 4217 code")
-	}
-	if len(p.Earning.Rates) == 0 {
-		return fmt.Errorf("earning.rates: at least one currency is required")
-	}
-	for cur, r := range p.Earning.Rates {
-		if len(cur) != 3 || r.IsNegative() {
-			return fmt.Errorf("earning.rates[%s]: need a 3-letter currency and a rate >= 0", cur)
-		}
-	}
-	switch p.Earning.Rounding {
-	case "":
-		p.Earning.Rounding = RoundFloor
-	case RoundFloor, RoundCeil, RoundHalfUp, RoundHalfEven:
-	default:
-		return fmt.Errorf("earning.rounding %q: want floor, ceil, half_up or half_even", p.Earning.Rounding)
-	}
-	if p.PendingDays < 0 || p.PendingDays > 366 {
-		return fmt.Errorf("pending_days must be within 0..366")
-	}
-	switch p.Expiry.Policy {
-	case "":
-		p.Expiry.Policy = ExpiryNone
-	case ExpiryNone:
-	case ExpiryLot:
-		if p.Expiry.Months <= 0 {
-			return fmt.Errorf("expiry.months must be positive for policy lot")
-		}
-	default:
-		return fmt.Errorf("expiry.policy %q: want none or lot", p.Expiry.Policy)
-	}
-	if p.Floor > 0 {
-		return fmt.Errorf("floor must be zero or negative")
-	}
-	switch p.FloorPolicy {
-	case "":
-		p.FloorPolicy = FloorCap
-	case FloorCap, FloorReject:
-	default:
-		return fmt.Errorf("floor_policy %q: want cap or reject", p.FloorPolicy)
-	}
-	if p.Holds.DefaultTTL == 0 {
-		p.Holds.DefaultTTL = 15 * time.Minute
-	}
-	if p.Holds.MaxTTL == 0 {
-		p.Holds.MaxTTL = 24 * time.Hour
-	}
-	if p.Holds.DefaultTTL < 0 || p.Holds.DefaultTTL > p.Holds.MaxTTL {
-		return fmt.Errorf("holds: need 0 < default_ttl <= max_ttl")
-	}
-	if p.RFM.WindowMonths == 0 {
-		p.RFM.WindowMonths = 12
-	}
-	if p.RFM.Every == 0 {
-		p.RFM.Every = 24 * time.Hour
-	}
-	if p.RFM.WindowMonths < 0 || p.RFM.Every < time.Minute {
-		return fmt.Errorf("rfm: window_months must be positive and every at least 1m")
-	}
-	if err := p.RFM.Thresholds.Validate(); err != nil {
-		return fmt.Errorf("rfm.thresholds: %w", err)
-	}
-	if p.KPI.InactiveDays == 0 {
-		p.KPI.InactiveDays = 90
-	}
-	if p.KPI.HorizonWeeks == 0 {
-		p.KPI.HorizonWeeks = 52
-	}
-	if p.KPI.InactiveDays < 0 || p.KPI.HorizonWeeks < 0 || p.PointValue.IsNegative() {
-		return fmt.Errorf("kpi: inactive_days, horizon_weeks and point_value must not be negative")
-	}
-	if p.Moments.ExpiringWithinDays == 0 {
-		p.Moments.ExpiringWithinDays = 30
-	}
-	if p.Moments.InactiveAfterDays == 0 {
-		p.Moments.InactiveAfterDays = 90
-	}
-	if p.Moments.ExpiringWithinDays < 0 || p.Moments.InactiveAfterDays < 0 {
-		return fmt.Errorf("moments: days must be positive")
-	}
-	if p.Tiers != nil {
-		if err := p.Tiers.validate(loc); err != nil {
-			return err
-		}
-		if p.Tiers.Basis == TierBasisSpend && !p.Earning.Rates[p.Currency].IsPositive() {
-			return fmt.Errorf("tiers: qualifying spend needs a positive earning rate for %s", p.Currency)
-		}
-	}
-	return nil
+	return &Config{Version: version, Programmes: programmes, byID: byID}, nil
 }
 
 // Programme returns the programme with the given id.

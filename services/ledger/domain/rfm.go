@@ -2,6 +2,7 @@ package domain
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -41,9 +42,9 @@ type RFMScore struct {
 // that are <= v: below the first cut point scores 1, at or above the last
 // scores 5.
 type RFMThresholds struct {
-	RecencyDays []int64           `yaml:"recency_days"`
-	Frequency   []int64           `yaml:"frequency"`
-	Monetary    []decimal.Decimal `yaml:"monetary"`
+	RecencyDays []int64
+	Frequency   []int64
+	Monetary    []decimal.Decimal
 }
 
 // rfmCuts is the number of cut points per dimension of RFMThresholds.
@@ -52,23 +53,21 @@ const rfmCuts = 4
 // Validate checks that each dimension has exactly 4 strictly ascending cut
 // points, recency cut points are >= 0 days and frequency cut points are >= 1
 // purchase. A nil *RFMThresholds is valid: it selects quintile scoring.
+// Each dimension at fault is one error (joined), named first: "recency_days:
+// ...".
 func (t *RFMThresholds) Validate() error {
 	if t == nil {
 		return nil
 	}
-	if err := validateCuts("recency_days", t.RecencyDays, cmp.Compare[int64]); err != nil {
-		return err
+	recency := validateCuts("recency_days", t.RecencyDays, cmp.Compare[int64])
+	if recency == nil && t.RecencyDays[0] < 0 {
+		recency = fmt.Errorf("recency_days: cut points must be >= 0 days, got %d", t.RecencyDays[0])
 	}
-	if t.RecencyDays[0] < 0 {
-		return fmt.Errorf("recency_days: cut points must be >= 0 days, got %d", t.RecencyDays[0])
+	frequency := validateCuts("frequency", t.Frequency, cmp.Compare[int64])
+	if frequency == nil && t.Frequency[0] < 1 {
+		frequency = fmt.Errorf("frequency: cut points must be >= 1 purchase, got %d", t.Frequency[0])
 	}
-	if err := validateCuts("frequency", t.Frequency, cmp.Compare[int64]); err != nil {
-		return err
-	}
-	if t.Frequency[0] < 1 {
-		return fmt.Errorf("frequency: cut points must be >= 1 purchase, got %d", t.Frequency[0])
-	}
-	return validateCuts("monetary", t.Monetary, decimal.Decimal.Cmp)
+	return errors.Join(recency, frequency, validateCuts("monetary", t.Monetary, decimal.Decimal.Cmp))
 }
 
 // validateCuts checks that cuts holds exactly rfmCuts strictly ascending

@@ -357,6 +357,20 @@ func TestRFMThresholdsValidate(t *testing.T) {
 	}
 }
 
+// Every dimension at fault is reported, each on its own line.
+func TestRFMThresholdsValidateReportsEveryDimension(t *testing.T) {
+	th := &RFMThresholds{RecencyDays: []int64{-1, 30, 90, 180}, Frequency: []int64{2, 4, 8}, Monetary: nil}
+	err := th.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"recency_days: cut points must be >= 0 days, got -1", "frequency: need 4 cut points, got 3", "monetary: need 4 cut points, got 0"}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("Validate() =\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
 // rfmReferenceQuintile is the quintile rule computed directly, in O(n²) and
 // in decimals: min(5, 1 + floor(5 * (worse + ties/2) / n)).
 func rfmReferenceQuintile(n, i int, worse func(a, b int) int) int {

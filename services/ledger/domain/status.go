@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 // Member event types: what marketing automation can trigger on.
@@ -91,12 +93,6 @@ type Purchase struct {
 	Points       int64
 }
 
-// Micros turns an amount into millionths.
-func Micros(d decimal.Decimal) int64 { return d.Shift(6).Round(0).IntPart() }
-
-// FromMicros turns millionths into an amount.
-func FromMicros(v int64) decimal.Decimal { return decimal.New(v, -6) }
-
 // StatusBook projects one member's entries, in sequence order, into its
 // status, purchases, transitions and events.
 type StatusBook struct {
@@ -136,7 +132,7 @@ func (sb *StatusBook) TierBook() *TierBook { return sb.tiers }
 func (sb *StatusBook) contribution(p Purchase) Contribution {
 	amount := decimal.NewFromInt(p.StatusPoints)
 	if sb.Prog.Tiers.Basis == TierBasisSpend {
-		amount = FromMicros(p.SpendMicros)
+		amount = money.FromMicros(p.SpendMicros)
 	}
 	return Contribution{EntryID: p.EntryID, OccurredAt: p.QualifiesAt, RecordedAt: p.RecordedAt, Amount: amount}
 }
@@ -164,7 +160,7 @@ func (sb *StatusBook) Apply(e *Entry) {
 		if e.Purchase != nil {
 			sb.addPurchase(Purchase{
 				EntryID: e.ID, OccurredAt: e.OccurredAt, QualifiesAt: e.OccurredAt, RecordedAt: e.RecordedAt,
-				SpendMicros: Micros(sb.Prog.QualifyingSpend(*e.Purchase)), StatusPoints: e.BasePoints, Points: e.Points,
+				SpendMicros: money.Micros(sb.Prog.QualifyingSpend(*e.Purchase)), StatusPoints: e.BasePoints, Points: e.Points,
 			})
 		}
 	case EntryClawback:
@@ -265,7 +261,7 @@ func (sb *StatusBook) clawback(e *Entry) {
 	total := -before.Points + clawed
 	spent := share(orig.SpendMicros, total, orig.Points)
 	if e.Purchase != nil {
-		spent = Micros(sb.Prog.QualifyingSpend(Money{Amount: returned.Add(e.Purchase.Amount), Currency: e.Purchase.Currency}))
+		spent = money.Micros(sb.Prog.QualifyingSpend(money.Money{Amount: returned.Add(e.Purchase.Amount), Currency: e.Purchase.Currency}))
 	}
 	sb.addPurchase(Purchase{
 		EntryID: e.ID, Return: true, OccurredAt: e.OccurredAt, QualifiesAt: orig.QualifiesAt, RecordedAt: e.RecordedAt,

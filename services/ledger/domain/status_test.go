@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 // returnsScenario is a silver member's 7.00 purchase (7 status points, 10
@@ -12,11 +14,11 @@ import (
 // the given portions, numbered in sequence.
 func returnsScenario(t *testing.T, portions []Portion) (*Programme, []*Entry) {
 	t.Helper()
-	p := prog(t, tierConfig)
+	p := tieredProgramme(t)
 	n := 0
 	b := NewBook(Member{ID: "m", ProgrammeID: "p", Tier: "silver"}, p, func() string { n++; return fmt.Sprintf("id%03d", n) })
 	b.LoadLots(nil, nil)
-	earn := must(t)(b.Earn(EarnCmd{Purchase: &Money{Amount: decimal.RequireFromString("7.00"), Currency: "EUR"}}, t0))
+	earn := must(t)(b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.RequireFromString("7.00"), Currency: "EUR"}}, t0))
 	if earn.BasePoints != 7 || earn.Points != 10 {
 		t.Fatalf("purchase priced %d base, %d points; want 7, 10", earn.BasePoints, earn.Points)
 	}
@@ -32,7 +34,7 @@ func returnsScenario(t *testing.T, portions []Portion) (*Programme, []*Entry) {
 }
 
 func returned(amount string) Portion {
-	return Portion{Returned: &Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}
+	return Portion{Returned: &money.Money{Amount: decimal.RequireFromString(amount), Currency: "EUR"}}
 }
 
 // wantAllTakenOff fails unless the book holds nothing of the purchase: no

@@ -1,10 +1,11 @@
 package domain
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 )
 
 // Tier bases: what qualifies a member for a tier.
@@ -39,74 +40,23 @@ const (
 // TierLevel is one tier: the qualifying amount it needs and the multiplier
 // it applies to purchase points.
 type TierLevel struct {
-	ID         string          `yaml:"id"`
-	Threshold  decimal.Decimal `yaml:"threshold"`
-	Multiplier decimal.Decimal `yaml:"multiplier"`
+	ID         string
+	Threshold  decimal.Decimal
+	Multiplier decimal.Decimal
 }
 
 // TierPolicy is a programme's tier scheme. Levels run from the base tier
 // (threshold 0) up.
 type TierPolicy struct {
-	Basis      string      `yaml:"basis"`
-	Window     string      `yaml:"window"`
-	Months     int         `yaml:"months"`
-	StartMonth int         `yaml:"start_month"`
-	Downgrade  string      `yaml:"downgrade"`
-	Levels     []TierLevel `yaml:"levels"`
-
-	loc *time.Location
-}
-
-func (p *TierPolicy) validate(loc *time.Location) error {
-	p.loc = loc
-	switch p.Basis {
-	case TierBasisStatusPoints, TierBasisSpend:
-	default:
-		return fmt.Errorf("tiers.basis %q: want %s or %s", p.Basis, TierBasisStatusPoints, TierBasisSpend)
-	}
-	switch p.Window {
-	case TierWindowRolling:
-	case TierWindowCalendar:
-		if p.StartMonth == 0 {
-			p.StartMonth = 1
-		}
-		if p.StartMonth < 1 || p.StartMonth > 12 || 12%p.Months != 0 {
-			return fmt.Errorf("tiers: calendar periods need start_month 1..12 and months dividing 12")
-		}
-	default:
-		return fmt.Errorf("tiers.window %q: want rolling or calendar", p.Window)
-	}
-	if p.Months <= 0 || p.Months > 120 {
-		return fmt.Errorf("tiers.months must be within 1..120")
-	}
-	switch p.Downgrade {
-	case "":
-		p.Downgrade = DowngradeOneStep
-	case DowngradeOneStep, DowngradeToQualified:
-	default:
-		return fmt.Errorf("tiers.downgrade %q: want one_step or to_qualified", p.Downgrade)
-	}
-	if len(p.Levels) < 2 {
-		return fmt.Errorf("tiers.levels: need a base tier and at least one more")
-	}
-	seen := map[string]bool{}
-	for i, l := range p.Levels {
-		switch {
-		case l.ID == "" || seen[l.ID]:
-			return fmt.Errorf("tiers.levels[%d]: missing or duplicate id %q", i, l.ID)
-		case i == 0 && !l.Threshold.IsZero():
-			return fmt.Errorf("tiers.levels[0] (%s) is the base tier: threshold must be 0", l.ID)
-		case i > 0 && !l.Threshold.GreaterThan(p.Levels[i-1].Threshold):
-			return fmt.Errorf("tiers.levels[%d] (%s): thresholds must increase", i, l.ID)
-		}
-		if l.Multiplier.IsZero() {
-			p.Levels[i].Multiplier = decimal.NewFromInt(1)
-		} else if l.Multiplier.IsNegative() {
-			return fmt.Errorf("tiers.levels[%d] (%s): negative multiplier", i, l.ID)
-		}
-		seen[l.ID] = true
-	}
-	return nil
+	Basis      string
+	Window     string
+	Months     int
+	StartMonth int
+	Downgrade  string
+	Levels     []TierLevel
+	// Location is the programme's time zone, in which calendar periods
+	// start and validities end.
+	Location *time.Location
 }
 
 // Level returns the index of a tier id; ok is false for unknown ids.
@@ -121,7 +71,7 @@ func (p *TierPolicy) Level(id string) (int, bool) {
 
 // QualifyingSpend converts a purchase or return into the programme's
 // currency at the ratio of the earning rates.
-func (p *Programme) QualifyingSpend(m Money) decimal.Decimal {
+func (p *Programme) QualifyingSpend(m money.Money) decimal.Decimal {
 	if m.Currency == p.Currency {
 		return m.Amount
 	}
@@ -141,18 +91,18 @@ func (p *Programme) Multiplier(tier string) decimal.Decimal {
 
 // periodStart is the start of the calendar period containing t.
 func (p *TierPolicy) periodStart(t time.Time) time.Time {
-	l := t.In(p.loc)
+	l := t.In(p.Location)
 	month := l.Year()*12 + int(l.Month()) - 1 // months since year 0
 	start := month - ((month-(p.StartMonth-1))%p.Months+p.Months)%p.Months
-	return time.Date(start/12, time.Month(start%12+1), 1, 0, 0, 0, 0, p.loc).UTC()
+	return time.Date(start/12, time.Month(start%12+1), 1, 0, 0, 0, 0, p.Location).UTC()
 }
 
 // validUntil is when the validity of a tier reached at t ends.
 func (p *TierPolicy) validUntil(t time.Time) time.Time {
 	if p.Window == TierWindowCalendar {
-		return p.periodStart(t).In(p.loc).AddDate(0, 2*p.Months, 0).UTC()
+		return p.periodStart(t).In(p.Location).AddDate(0, 2*p.Months, 0).UTC()
 	}
-	return t.In(p.loc).AddDate(0, p.Months, 0).UTC()
+	return t.In(p.Location).AddDate(0, p.Months, 0).UTC()
 }
 
 // Contribution is a qualifying amount a ledger entry adds (a purchase) or
@@ -244,7 +194,7 @@ func (tb *TierBook) CloseUntil(t time.Time) []TierChange {
 		}
 		s.ValidUntil = time.Time{}
 		if s.Level > 0 {
-			s.ValidUntil = v.In(tb.Policy.loc).AddDate(0, tb.Policy.Months, 0).UTC()
+			s.ValidUntil = v.In(tb.Policy.Location).AddDate(0, tb.Policy.Months, 0).UTC()
 		}
 	}
 	return out
@@ -277,7 +227,7 @@ func (tb *TierBook) Add(c Contribution) []TierChange {
 // calendar period ending at v, or the rolling months before v (the moment
 // that qualified the member for this validity itself excluded).
 func (tb *TierBook) evalFrom(v time.Time) time.Time {
-	from := v.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC()
+	from := v.In(tb.Policy.Location).AddDate(0, -tb.Policy.Months, 0).UTC()
 	if tb.Policy.Window == TierWindowRolling {
 		from = from.Add(time.Microsecond)
 	}
@@ -291,7 +241,7 @@ func (tb *TierBook) window(t time.Time) (from, to time.Time) {
 	if tb.Policy.Window == TierWindowCalendar {
 		return tb.Policy.periodStart(t), to
 	}
-	return t.In(tb.Policy.loc).AddDate(0, -tb.Policy.Months, 0).UTC().Add(time.Microsecond), to
+	return t.In(tb.Policy.Location).AddDate(0, -tb.Policy.Months, 0).UTC().Add(time.Microsecond), to
 }
 
 // SetFloor sets (level > 0) or clears (0) a manual tier floor at t; a

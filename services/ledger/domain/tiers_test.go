@@ -1,34 +1,31 @@
 package domain
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 )
 
-const tierConfig = `
-version: 1
-programmes:
-  - id: p
-    timezone: Europe/Paris
-    currency: EUR
-    earning: {rates: {EUR: "1"}}
-    tiers:
-      basis: status_points
-      window: rolling
-      months: 12
-      downgrade: one_step
-      levels:
-        - {id: blue, threshold: 0}
-        - {id: silver, threshold: 300, multiplier: "1.5"}
-        - {id: gold, threshold: 1000, multiplier: "2"}
-`
-
-func tierBook(t *testing.T, cfg string) *TierBook {
+// tieredProgramme is baseProgramme with tiers on status points over a
+// rolling 12 months, one step down at a time: blue, silver from 300 (x1.5),
+// gold from 1000 (x2).
+func tieredProgramme(t *testing.T) *Programme {
 	t.Helper()
-	return &TierBook{Policy: prog(t, cfg).Tiers}
+	p := baseProgramme(t)
+	p.Tiers = &TierPolicy{Basis: TierBasisStatusPoints, Window: TierWindowRolling, Months: 12, Downgrade: DowngradeOneStep,
+		Levels: []TierLevel{
+			{ID: "blue", Threshold: decimal.Zero, Multiplier: decimal.NewFromInt(1)},
+			{ID: "silver", Threshold: decimal.NewFromInt(300), Multiplier: decimal.RequireFromString("1.5")},
+			{ID: "gold", Threshold: decimal.NewFromInt(1000), Multiplier: decimal.NewFromInt(2)},
+		},
+		Location: p.Location}
+	return p
+}
+
+func tierBook(t *testing.T) *TierBook {
+	t.Helper()
+	return &TierBook{Policy: tieredProgramme(t).Tiers}
 }
 
 func add(tb *TierBook, at time.Time, amount int64) []TierChange {
@@ -36,7 +33,7 @@ func add(tb *TierBook, at time.Time, amount int64) []TierChange {
 }
 
 func TestTierUpgradeOnCrossingAndRollingValidity(t *testing.T) {
-	tb := tierBook(t, tierConfig)
+	tb := tierBook(t)
 	if cs := add(tb, t0, 200); len(cs) != 0 {
 		t.Fatalf("200 points upgraded: %+v", cs)
 	}
@@ -60,7 +57,7 @@ func TestTierUpgradeOnCrossingAndRollingValidity(t *testing.T) {
 }
 
 func TestTierDowngradeOneStepPerPeriod(t *testing.T) {
-	tb := tierBook(t, tierConfig)
+	tb := tierBook(t)
 	add(tb, t0, 1200) // gold until t0 + 12 months
 	// No purchases: at the end of the validity gold drops to silver, a year
 	// later silver drops to blue.
@@ -74,7 +71,8 @@ func TestTierDowngradeOneStepPerPeriod(t *testing.T) {
 }
 
 func TestTierRequalifiesAndToQualifiedDowngrade(t *testing.T) {
-	tb := tierBook(t, strings.Replace(tierConfig, "downgrade: one_step", "downgrade: to_qualified", 1))
+	tb := tierBook(t)
+	tb.Policy.Downgrade = DowngradeToQualified
 	add(tb, t0, 1200)
 	add(tb, t0.AddDate(0, 11, 0), 1000) // requalifies gold in the window ending at t0+12m
 	if cs := tb.CloseUntil(t0.AddDate(1, 0, 1)); len(cs) != 0 || tb.State.Level != 2 {
@@ -89,7 +87,7 @@ func TestTierRequalifiesAndToQualifiedDowngrade(t *testing.T) {
 }
 
 func TestReturnsReduceQualifyingAndLatePurchasesMissClosedPeriods(t *testing.T) {
-	tb := tierBook(t, tierConfig)
+	tb := tierBook(t)
 	add(tb, t0, 400) // silver until V
 	v := tb.State.ValidUntil
 	tb.Add(Contribution{EntryID: "return", OccurredAt: t0, RecordedAt: t0.AddDate(0, 1, 0), Amount: decimal.NewFromInt(-200)})
@@ -113,7 +111,7 @@ func TestReturnsReduceQualifyingAndLatePurchasesMissClosedPeriods(t *testing.T) 
 }
 
 func TestManualFloor(t *testing.T) {
-	tb := tierBook(t, tierConfig)
+	tb := tierBook(t)
 	cs := tb.SetFloor(1, t0)
 	if len(cs) != 1 || cs[0].To != 1 || cs[0].Cause != CauseManual {
 		t.Fatalf("floor: %+v", cs)
@@ -132,36 +130,22 @@ func TestManualFloor(t *testing.T) {
 // Calendar periods: a tier reached in a period is valid to the end of the
 // next one, and requalification is judged on the period just ended.
 func TestCalendarTiers(t *testing.T) {
-	cfg := strings.Replace(tierConfig, "window: rolling", "window: calendar\n      start_month: 4", 1)
-	tb := tierBook(t, cfg)
+	tb := tierBook(t)
 	p := tb.Policy
-	if got, want := p.periodStart(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)), time.Date(2025, 4, 1, 0, 0, 0, 0, p.loc); !got.Equal(want) {
+	p.Window, p.StartMonth = TierWindowCalendar, 4
+	if got, want := p.periodStart(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)), time.Date(2025, 4, 1, 0, 0, 0, 0, p.Location); !got.Equal(want) {
 		t.Fatalf("period start %s, want %s", got, want)
 	}
 	add(tb, t0, 350) // March 2026: period April 2025 – March 2026
-	if want := time.Date(2027, 4, 1, 0, 0, 0, 0, p.loc); !tb.State.ValidUntil.Equal(want) {
+	if want := time.Date(2027, 4, 1, 0, 0, 0, 0, p.Location); !tb.State.ValidUntil.Equal(want) {
 		t.Fatalf("valid until %s, want %s", tb.State.ValidUntil, want)
 	}
 	add(tb, t0.AddDate(0, 6, 0), 320) // requalifies in April 2026 – March 2027
-	if cs := tb.CloseUntil(time.Date(2027, 4, 2, 0, 0, 0, 0, p.loc)); len(cs) != 0 || tb.State.Level != 1 {
+	if cs := tb.CloseUntil(time.Date(2027, 4, 2, 0, 0, 0, 0, p.Location)); len(cs) != 0 || tb.State.Level != 1 {
 		t.Fatalf("requalified silver dropped: %+v", cs)
 	}
-	o := tb.Outlook(time.Date(2027, 5, 1, 0, 0, 0, 0, p.loc))
+	o := tb.Outlook(time.Date(2027, 5, 1, 0, 0, 0, 0, p.Location))
 	if !o.ToKeep.Equal(decimal.NewFromInt(300)) || !o.Qualifying.IsZero() {
 		t.Fatalf("outlook in a fresh period: %+v", o)
-	}
-}
-
-func TestTierConfigValidation(t *testing.T) {
-	for name, repl := range map[string][2]string{
-		"base not zero":  {"{id: blue, threshold: 0}", "{id: blue, threshold: 10}"},
-		"not increasing": {"threshold: 1000", "threshold: 200"},
-		"bad basis":      {"basis: status_points", "basis: miles"},
-		"bad window":     {"window: rolling", "window: sliding"},
-		"duplicate id":   {"id: gold", "id: silver"},
-	} {
-		if _, err := ParseConfig([]byte(strings.Replace(tierConfig, repl[0], repl[1], 1))); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
 	}
 }

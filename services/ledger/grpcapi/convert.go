@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"time"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/shopspring/decimal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -64,8 +65,8 @@ var holdStatuses = map[domain.HoldStatus]ledgerv1.HoldStatus{
 	domain.HoldExpired:  ledgerv1.HoldStatus_HOLD_STATUS_EXPIRED,
 }
 
-// money parses a validated Money; field names the request field for errors.
-func money(m *ledgerv1.Money, field string) (*domain.Money, error) {
+// moneyFromProto parses a validated Money; field names the request field for errors.
+func moneyFromProto(m *ledgerv1.Money, field string) (*money.Money, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -73,10 +74,10 @@ func money(m *ledgerv1.Money, field string) (*domain.Money, error) {
 	if err != nil {
 		return nil, fault.Invalid(field+".amount", "is not a decimal number")
 	}
-	return &domain.Money{Amount: d, Currency: m.GetCurrency()}, nil
+	return &money.Money{Amount: d, Currency: m.GetCurrency()}, nil
 }
 
-func moneyToProto(m *domain.Money) *ledgerv1.Money {
+func moneyToProto(m *money.Money) *ledgerv1.Money {
 	if m == nil {
 		return nil
 	}

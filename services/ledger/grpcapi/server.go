@@ -59,7 +59,7 @@ func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) 
 }
 
 func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.EarnResponse, error) {
-	purchase, err := money(r.GetPurchase(), "purchase")
+	purchase, err := moneyFromProto(r.GetPurchase(), "purchase")
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (s *Server) Release(ctx context.Context, r *ledgerv1.ReleaseRequest) (*ledg
 }
 
 func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledgerv1.ReverseResponse, error) {
-	returned, err := money(r.GetReturned(), "returned")
+	returned, err := moneyFromProto(r.GetReturned(), "returned")
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/config"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/store"
 )
@@ -140,7 +141,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if o.Config == "" {
 		o.Config = Config
 	}
-	cfg, err := domain.ParseConfig([]byte(o.Config))
+	cfg, err := config.Parse([]byte(o.Config))
 	if err != nil {
 		t.Fatal(err)
 	}

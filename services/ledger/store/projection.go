@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
@@ -165,7 +166,7 @@ func (t *txn) RFMInputs(ctx context.Context, programmeID string, from, to, recor
 			return err
 		}
 		if in.Purchases > 0 {
-			in.LastPurchase, in.Spend = fromUS(last), domain.FromMicros(spend)
+			in.LastPurchase, in.Spend = fromUS(last), money.FromMicros(spend)
 			out = append(out, in)
 		}
 		return nil

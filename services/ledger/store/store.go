@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
@@ -360,7 +361,7 @@ func (t *txn) entries(ctx context.Context, from string, args []any) ([]*domain.E
 			return err
 		}
 		if amount.Valid {
-			e.Purchase = &domain.Money{Amount: amount.Decimal, Currency: currency.String}
+			e.Purchase = &money.Money{Amount: amount.Decimal, Currency: currency.String}
 		}
 		e.ReversesEntryID, e.HoldID = reverses.String, hold.String
 		e.OccurredAt, e.RecordedAt = fromUS(occurred), fromUS(recorded)

@@ -13,6 +13,8 @@ import (
 
 	accessstore "github.com/fidelis-loyalty/fidelis/services/access/store"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -145,11 +147,11 @@ func newFixture(t *testing.T, db *sqldb.DB, budget int64) *fixture {
 	}
 	f := &fixture{ledger: newMemLedger(), clock: &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	f.app = app.New(store.New(db), f.ledger, noKeys{}, nil, app.Options{Now: f.clock.Now, Logger: log})
-	eur := func(s string) domain.Money {
-		return domain.Money{Amount: decimal.RequireFromString(s), Currency: "EUR"}
+	eur := func(s string) money.Money {
+		return money.Money{Amount: decimal.RequireFromString(s), Currency: "EUR"}
 	}
 	made, err := f.app.CreatePartner(ctx, admin, "partner", app.NewPartner{
-		Name: "Fuel", ProgrammeID: "p1", EarnUnit: "EUR", EarnRate: decimal.NewFromInt(1), Rounding: domain.RoundFloor,
+		Name: "Fuel", ProgrammeID: "p1", EarnUnit: "EUR", EarnRate: decimal.NewFromInt(1), Rounding: money.RoundFloor,
 		PricePerPoint: eur("0.01"), ValuePerPoint: eur("0.008"),
 	})
 	if err != nil {
@@ -157,7 +159,7 @@ func newFixture(t *testing.T, db *sqldb.DB, budget int64) *fixture {
 	}
 	f.partner = made.Partner
 	f.offer, err = f.app.CreateOffer(ctx, admin, "offer", f.partner.ID, domain.OfferTerms{
-		Name: "Bonus", Kind: domain.OfferFixedBonus, BonusPoints: 50, CapPerMember: 1, CapPeriod: domain.CapDay, BudgetPoints: budget,
+		Name: "Bonus", Kind: domain.OfferFixedBonus, BonusPoints: 50, CapPerMember: 1, CapPeriod: period.Day, BudgetPoints: budget,
 	})
 	if err != nil {
 		t.Fatal(err)

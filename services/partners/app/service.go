@@ -14,6 +14,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -132,9 +133,9 @@ type NewPartner struct {
 	ProgrammeID   string
 	EarnUnit      string
 	EarnRate      decimal.Decimal
-	Rounding      domain.Rounding
-	PricePerPoint domain.Money
-	ValuePerPoint domain.Money
+	Rounding      money.Rounding
+	PricePerPoint money.Money
+	ValuePerPoint money.Money
 }
 
 // PartnerKey is a partner's API key: Secret, the key to send, is in the
@@ -339,7 +340,7 @@ func (s *Service) Offers(ctx context.Context, p *domain.Partner, ref string) ([]
 			return err
 		}
 		for _, o := range offers {
-			u, err := tx.Usage(ctx, o, m, domain.PeriodKey(o.CapPeriod, now))
+			u, err := tx.Usage(ctx, o, m, o.CapPeriod.Key(now))
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
 
@@ -72,7 +73,7 @@ func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r Ear
 		if t.Points+t.BonusPoints == 0 {
 			return nil, fault.Precondition("%s %s earns no points at %s points per unit", r.Amount, r.Unit, p.EarnRate)
 		}
-		t.MoneyMicros = domain.Micros(decimal.NewFromInt(t.Points + t.BonusPoints).Mul(p.PricePerPoint.Amount))
+		t.MoneyMicros = money.Micros(decimal.NewFromInt(t.Points + t.BonusPoints).Mul(p.PricePerPoint.Amount))
 		return t, tx.InsertTxn(ctx, t)
 	})
 }
@@ -90,7 +91,7 @@ func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *d
 	if o.PartnerID != p.ID {
 		return fault.Denied("offer %s is not the partner's", offerID)
 	}
-	t.OfferID, t.PeriodKey, t.BonusPoints = o.ID, domain.PeriodKey(o.CapPeriod, now), o.Bonus(t.Points, p.Rounding)
+	t.OfferID, t.PeriodKey, t.BonusPoints = o.ID, o.CapPeriod.Key(now), o.Bonus(t.Points, p.Rounding)
 	u, err := tx.Usage(ctx, o, t.MemberID, t.PeriodKey)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func (s *Service) Burn(ctx context.Context, p *domain.Partner, key, ref string, 
 			t := &domain.Txn{
 				ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnBurn,
 				Status: domain.TxnPending, Points: points, Reference: reference, Currency: p.ValuePerPoint.Currency,
-				MoneyMicros: domain.Micros(decimal.NewFromInt(points).Mul(p.ValuePerPoint.Amount)),
+				MoneyMicros: money.Micros(decimal.NewFromInt(points).Mul(p.ValuePerPoint.Amount)),
 				OccurredAt:  now, CreatedAt: now, UpdatedAt: now,
 			}
 			return t, tx.InsertTxn(ctx, t)

@@ -17,38 +17,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 )
-
-// Rounding says how fractional points round.
-type Rounding string
-
-// Rounding modes.
-const (
-	RoundFloor    Rounding = "floor"
-	RoundCeil     Rounding = "ceil"
-	RoundHalfUp   Rounding = "half_up"
-	RoundHalfEven Rounding = "half_even"
-)
-
-// Round turns d into whole points.
-func (r Rounding) Round(d decimal.Decimal) int64 {
-	switch r {
-	case RoundCeil:
-		return d.Ceil().IntPart()
-	case RoundHalfUp:
-		return d.Round(0).IntPart()
-	case RoundHalfEven:
-		return d.RoundBank(0).IntPart()
-	default:
-		return d.Floor().IntPart()
-	}
-}
-
-// Money is a decimal amount of a currency.
-type Money struct {
-	Amount   decimal.Decimal
-	Currency string
-}
 
 // UnitMiles is the earn unit of partners that count in miles.
 const UnitMiles = "MILES"
@@ -62,11 +33,11 @@ type Partner struct {
 	// EarnRate is points per unit.
 	EarnUnit string
 	EarnRate decimal.Decimal
-	Rounding Rounding
+	Rounding money.Rounding
 	// PricePerPoint is what the partner pays per point it issues;
 	// ValuePerPoint what it is paid per point burned with it.
-	PricePerPoint Money
-	ValuePerPoint Money
+	PricePerPoint money.Money
+	ValuePerPoint money.Money
 	Active        bool
 	// Salt keys the partner's member references. (The partner's API keys
 	// are those of its principal, "partner:<id>", in the access service.)
@@ -91,12 +62,6 @@ func (p *Partner) Validate() error {
 func (p *Partner) Points(amount decimal.Decimal) int64 {
 	return p.Rounding.Round(amount.Mul(p.EarnRate))
 }
-
-// Micros turns an amount into millionths.
-func Micros(d decimal.Decimal) int64 { return d.Shift(6).Round(0).IntPart() }
-
-// FromMicros turns millionths into an amount.
-func FromMicros(v int64) decimal.Decimal { return decimal.New(v, -6) }
 
 // NewSalt makes the key of a partner's member references.
 func NewSalt() ([]byte, error) {
@@ -125,36 +90,6 @@ const (
 	OfferFixedBonus OfferKind = "fixed_bonus"
 )
 
-// CapPeriod is the period a per-member cap counts over, in UTC.
-type CapPeriod string
-
-// Cap periods.
-const (
-	CapLifetime CapPeriod = "lifetime"
-	CapDay      CapPeriod = "day"
-	CapWeek     CapPeriod = "week"
-	CapMonth    CapPeriod = "month"
-	CapYear     CapPeriod = "year"
-)
-
-// PeriodKey names the cap period t falls in.
-func PeriodKey(p CapPeriod, t time.Time) string {
-	t = t.UTC()
-	switch p {
-	case CapDay:
-		return t.Format(time.DateOnly)
-	case CapWeek:
-		y, w := t.ISOWeek()
-		return fmt.Sprintf("%d-W%02d", y, w)
-	case CapMonth:
-		return t.Format("2006-01")
-	case CapYear:
-		return t.Format("2006")
-	default:
-		return "lifetime"
-	}
-}
-
 // OfferTerms are what an offer gives, to whom, how often and until when.
 type OfferTerms struct {
 	Name         string
@@ -166,7 +101,7 @@ type OfferTerms struct {
 	ValidFrom    time.Time
 	ValidUntil   time.Time
 	CapPerMember int
-	CapPeriod    CapPeriod
+	CapPeriod    period.Period
 	MinInterval  time.Duration
 	BudgetPoints int64
 }
@@ -207,7 +142,7 @@ type Offer struct {
 }
 
 // Bonus is the offer's bonus on an earn of base points.
-func (o *Offer) Bonus(base int64, r Rounding) int64 {
+func (o *Offer) Bonus(base int64, r money.Rounding) int64 {
 	if o.Kind == OfferFixedBonus {
 		return o.BonusPoints
 	}

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 )
 
 func TestMemberRefsArePerPartner(t *testing.T) {
@@ -23,8 +26,8 @@ func TestMemberRefsArePerPartner(t *testing.T) {
 func TestOfferBonusAndCheck(t *testing.T) {
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	o := &Offer{ID: "o", OfferTerms: OfferTerms{Kind: OfferMultiplier, Multiplier: decimal.RequireFromString("1.5"), Tiers: []string{"gold"},
-		CapPerMember: 2, CapPeriod: CapMonth, MinInterval: time.Hour, BudgetPoints: 100}}
-	if got := o.Bonus(33, RoundFloor); got != 16 {
+		CapPerMember: 2, CapPeriod: period.Month, MinInterval: time.Hour, BudgetPoints: 100}}
+	if got := o.Bonus(33, money.RoundFloor); got != 16 {
 		t.Fatalf("bonus %d, want 16 (half of 33, rounded down)", got)
 	}
 	gold := Target{Consent: true, Tier: "gold"}

@@ -15,6 +15,8 @@ import (
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -58,7 +60,7 @@ func fromTS(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime().UTC().Truncate(time.Microsecond)
 }
 
-func money(d decimal.Decimal, currency string) *partnersv1.Money {
+func moneyToProto(d decimal.Decimal, currency string) *partnersv1.Money {
 	return &partnersv1.Money{Amount: d.String(), Currency: currency}
 }
 
@@ -116,7 +118,7 @@ func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partners
 		return nil, err
 	}
 	return &partnersv1.EarnResponse{TransactionId: t.ID, Points: t.Points, BonusPoints: t.BonusPoints,
-		Cost: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
+		Cost: moneyToProto(money.FromMicros(t.MoneyMicros), t.Currency)}, nil
 }
 
 func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partnersv1.BurnResponse, error) {
@@ -128,7 +130,7 @@ func (s *Server) Burn(ctx context.Context, r *partnersv1.BurnRequest) (*partners
 	if err != nil {
 		return nil, err
 	}
-	return &partnersv1.BurnResponse{TransactionId: t.ID, Points: t.Points, Value: money(domain.FromMicros(t.MoneyMicros), t.Currency)}, nil
+	return &partnersv1.BurnResponse{TransactionId: t.ID, Points: t.Points, Value: moneyToProto(money.FromMicros(t.MoneyMicros), t.Currency)}, nil
 }
 
 func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest) (*partnersv1.ListOffersResponse, error) {
@@ -163,19 +165,19 @@ func (s *Server) GetStatement(ctx context.Context, r *partnersv1.GetStatementReq
 }
 
 func statementToProto(st *domain.Statement) *partnersv1.Statement {
-	by, to := domain.FromMicros(st.OwedByPartnerMicro), domain.FromMicros(st.OwedToPartnerMicro)
+	by, to := money.FromMicros(st.OwedByPartnerMicro), money.FromMicros(st.OwedToPartnerMicro)
 	return &partnersv1.Statement{
 		PartnerId: st.PartnerID, PeriodStart: ts(st.From), PeriodEnd: ts(st.To), EarnCount: st.EarnCount, BurnCount: st.BurnCount,
 		PointsIssued: st.PointsIssued, BonusPointsIssued: st.BonusPointsIssued, PointsBurned: st.PointsBurned,
-		OwedByPartner: money(by, st.Currency), OwedToPartner: money(to, st.Currency), Net: by.Sub(to).String(),
+		OwedByPartner: moneyToProto(by, st.Currency), OwedToPartner: moneyToProto(to, st.Currency), Net: by.Sub(to).String(),
 	}
 }
 
-var roundings = map[partnersv1.Rounding]domain.Rounding{
-	partnersv1.Rounding_ROUNDING_FLOOR:     domain.RoundFloor,
-	partnersv1.Rounding_ROUNDING_CEIL:      domain.RoundCeil,
-	partnersv1.Rounding_ROUNDING_HALF_UP:   domain.RoundHalfUp,
-	partnersv1.Rounding_ROUNDING_HALF_EVEN: domain.RoundHalfEven,
+var roundings = map[partnersv1.Rounding]money.Rounding{
+	partnersv1.Rounding_ROUNDING_FLOOR:     money.RoundFloor,
+	partnersv1.Rounding_ROUNDING_CEIL:      money.RoundCeil,
+	partnersv1.Rounding_ROUNDING_HALF_UP:   money.RoundHalfUp,
+	partnersv1.Rounding_ROUNDING_HALF_EVEN: money.RoundHalfEven,
 }
 
 var offerKinds = map[partnersv1.OfferKind]domain.OfferKind{
@@ -183,13 +185,13 @@ var offerKinds = map[partnersv1.OfferKind]domain.OfferKind{
 	partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS: domain.OfferFixedBonus,
 }
 
-var capPeriods = map[partnersv1.CapPeriod]domain.CapPeriod{
+var capPeriods = map[partnersv1.CapPeriod]period.Period{
 	partnersv1.CapPeriod_CAP_PERIOD_UNSPECIFIED: "",
-	partnersv1.CapPeriod_CAP_PERIOD_LIFETIME:    domain.CapLifetime,
-	partnersv1.CapPeriod_CAP_PERIOD_DAY:         domain.CapDay,
-	partnersv1.CapPeriod_CAP_PERIOD_WEEK:        domain.CapWeek,
-	partnersv1.CapPeriod_CAP_PERIOD_MONTH:       domain.CapMonth,
-	partnersv1.CapPeriod_CAP_PERIOD_YEAR:        domain.CapYear,
+	partnersv1.CapPeriod_CAP_PERIOD_LIFETIME:    period.Lifetime,
+	partnersv1.CapPeriod_CAP_PERIOD_DAY:         period.Day,
+	partnersv1.CapPeriod_CAP_PERIOD_WEEK:        period.Week,
+	partnersv1.CapPeriod_CAP_PERIOD_MONTH:       period.Month,
+	partnersv1.CapPeriod_CAP_PERIOD_YEAR:        period.Year,
 }
 
 func reverse[K, V comparable](m map[K]V, v V) K {
@@ -205,8 +207,8 @@ func reverse[K, V comparable](m map[K]V, v V) K {
 func partnerToProto(p *domain.Partner) *partnersv1.Partner {
 	return &partnersv1.Partner{
 		PartnerId: p.ID, Name: p.Name, ProgrammeId: p.ProgrammeID, EarnUnit: p.EarnUnit, EarnRate: p.EarnRate.String(),
-		Rounding: reverse(roundings, p.Rounding), PricePerPoint: money(p.PricePerPoint.Amount, p.PricePerPoint.Currency),
-		ValuePerPoint: money(p.ValuePerPoint.Amount, p.ValuePerPoint.Currency), Active: p.Active, CreatedAt: ts(p.CreatedAt),
+		Rounding: reverse(roundings, p.Rounding), PricePerPoint: moneyToProto(p.PricePerPoint.Amount, p.PricePerPoint.Currency),
+		ValuePerPoint: moneyToProto(p.ValuePerPoint.Amount, p.ValuePerPoint.Currency), Active: p.Active, CreatedAt: ts(p.CreatedAt),
 	}
 }
 
@@ -240,8 +242,8 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 	}
 	c, err := s.app.CreatePartner(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.NewPartner{
 		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: r.GetEarnUnit(), EarnRate: rate,
-		Rounding: roundings[r.GetRounding()], PricePerPoint: domain.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrency()},
-		ValuePerPoint: domain.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
+		Rounding: roundings[r.GetRounding()], PricePerPoint: money.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrency()},
+		ValuePerPoint: money.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
 	})
 	if err != nil {
 		return nil, err

@@ -148,7 +148,7 @@ func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, 
 	for _, r := range rewards {
 		needTier = needTier || r.MinTier != ""
 		needSegment = needSegment || len(r.Segments) > 0
-		periods[r.ID] = domain.PeriodKey(r.LimitPeriod, now)
+		periods[r.ID] = r.LimitPeriod.Key(now)
 	}
 	m, tiers, err := s.memberView(ctx, memberID, programme, needTier, needSegment)
 	if err != nil {

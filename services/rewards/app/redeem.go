@@ -72,7 +72,7 @@ func (s *Service) Redeem(ctx context.Context, who principal.Principal, key strin
 		now := s.clock()
 		r = &domain.Redemption{
 			ID: s.newID(), RewardID: reward.ID, MemberID: req.MemberID, ProgrammeID: reward.ProgrammeID,
-			Status: domain.RedemptionStarted, Points: reward.PointsCost, PeriodKey: domain.PeriodKey(reward.LimitPeriod, now),
+			Status: domain.RedemptionStarted, Points: reward.PointsCost, PeriodKey: reward.LimitPeriod.Key(now),
 			CreatedAt: now, UpdatedAt: now,
 		}
 		if err := tx.InsertRedemption(ctx, r); err != nil {

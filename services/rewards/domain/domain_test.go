@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 )
 
 func TestVoucherCodes(t *testing.T) {
@@ -51,7 +53,7 @@ func TestVoucherCodes(t *testing.T) {
 
 func TestRewardCheck(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	r := &Reward{Active: true, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: PeriodMonth,
+	r := &Reward{Active: true, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: period.Month,
 		MinTier: "silver", Segments: []string{"champions"}, ValidUntil: now.Add(time.Hour)}}
 	tiers := []string{"blue", "silver", "gold"}
 	if m := r.Check(MemberView{Available: 100, Tier: "gold", Segment: "champions"}, tiers, 0, now); !m.OK() {
@@ -68,16 +70,6 @@ func TestRewardCheck(t *testing.T) {
 	r.StockAllocated = 2
 	if m := r.Check(MemberView{Available: 100, Tier: "gold", Segment: "champions"}, tiers, 0, now); !m.OutOfStock {
 		t.Fatalf("out of stock not seen: %+v", m)
-	}
-}
-
-func TestPeriodKeys(t *testing.T) {
-	at := time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC)
-	for p, want := range map[LimitPeriod]string{PeriodDay: "2026-12-31", PeriodWeek: "2026-W53", PeriodMonth: "2026-12",
-		PeriodYear: "2026", PeriodLifetime: "lifetime"} {
-		if got := PeriodKey(p, at); got != want {
-			t.Errorf("%s: %s, want %s", p, got, want)
-		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 )
 
 // RewardType is what a reward gives.
@@ -22,18 +24,6 @@ const (
 	TypePartner        RewardType = "partner"
 )
 
-// LimitPeriod is the period a per-member limit counts over, in UTC.
-type LimitPeriod string
-
-// Limit periods.
-const (
-	PeriodLifetime LimitPeriod = "lifetime"
-	PeriodDay      LimitPeriod = "day"
-	PeriodWeek     LimitPeriod = "week"
-	PeriodMonth    LimitPeriod = "month"
-	PeriodYear     LimitPeriod = "year"
-)
-
 // Channel is where a voucher is used.
 type Channel string
 
@@ -44,19 +34,13 @@ const (
 	ChannelPartner   Channel = "partner"
 )
 
-// Money is a decimal amount of a currency.
-type Money struct {
-	Amount   decimal.Decimal
-	Currency string
-}
-
 // Terms are what a reward costs and gives, and who may redeem it where.
 type Terms struct {
 	Name            string
 	Description     string
 	PointsCost      int64
 	Type            RewardType
-	Amount          *Money
+	Amount          *money.Money
 	Percent         decimal.Decimal
 	ProductSKU      string
 	PartnerID       string
@@ -66,7 +50,7 @@ type Terms struct {
 	VoucherValidity time.Duration
 	StockTotal      int64
 	MemberLimit     int
-	LimitPeriod     LimitPeriod
+	LimitPeriod     period.Period
 	MinTier         string
 	Segments        []string
 	StoreIDs        []string
@@ -121,7 +105,7 @@ func (t *Terms) Validate(tiers []string) error {
 // reward's terms a voucher keeps from when it was issued.
 type Offer struct {
 	Type       RewardType
-	Amount     *Money
+	Amount     *money.Money
 	Percent    decimal.Decimal
 	ProductSKU string
 	PartnerID  string
@@ -215,24 +199,6 @@ func (r *Reward) Check(m MemberView, tiers []string, used int, now time.Time) Mi
 	out.SegmentNotEligible = len(r.Segments) > 0 && !slices.Contains(r.Segments, m.Segment)
 	out.PointsShort = max(r.PointsCost-m.Available, 0)
 	return out
-}
-
-// PeriodKey names the limit period t falls in.
-func PeriodKey(p LimitPeriod, t time.Time) string {
-	t = t.UTC()
-	switch p {
-	case PeriodDay:
-		return t.Format(time.DateOnly)
-	case PeriodWeek:
-		y, w := t.ISOWeek()
-		return fmt.Sprintf("%d-W%02d", y, w)
-	case PeriodMonth:
-		return t.Format("2006-01")
-	case PeriodYear:
-		return t.Format("2006")
-	default:
-		return "lifetime"
-	}
 }
 
 // RedemptionStatus is the state of a redemption.

@@ -12,6 +12,8 @@ import (
 
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -56,13 +58,13 @@ var (
 		rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT:    domain.TypeFreeProduct,
 		rewardsv1.RewardType_REWARD_TYPE_PARTNER:         domain.TypePartner,
 	}
-	periods = map[rewardsv1.LimitPeriod]domain.LimitPeriod{
+	periods = map[rewardsv1.LimitPeriod]period.Period{
 		rewardsv1.LimitPeriod_LIMIT_PERIOD_UNSPECIFIED: "",
-		rewardsv1.LimitPeriod_LIMIT_PERIOD_LIFETIME:    domain.PeriodLifetime,
-		rewardsv1.LimitPeriod_LIMIT_PERIOD_DAY:         domain.PeriodDay,
-		rewardsv1.LimitPeriod_LIMIT_PERIOD_WEEK:        domain.PeriodWeek,
-		rewardsv1.LimitPeriod_LIMIT_PERIOD_MONTH:       domain.PeriodMonth,
-		rewardsv1.LimitPeriod_LIMIT_PERIOD_YEAR:        domain.PeriodYear,
+		rewardsv1.LimitPeriod_LIMIT_PERIOD_LIFETIME:    period.Lifetime,
+		rewardsv1.LimitPeriod_LIMIT_PERIOD_DAY:         period.Day,
+		rewardsv1.LimitPeriod_LIMIT_PERIOD_WEEK:        period.Week,
+		rewardsv1.LimitPeriod_LIMIT_PERIOD_MONTH:       period.Month,
+		rewardsv1.LimitPeriod_LIMIT_PERIOD_YEAR:        period.Year,
 	}
 	channels = map[rewardsv1.Channel]domain.Channel{
 		rewardsv1.Channel_CHANNEL_POS:       domain.ChannelPOS,
@@ -94,7 +96,7 @@ func termsFromProto(t *rewardsv1.RewardTerms) (domain.Terms, error) {
 		if err != nil {
 			return out, fault.Invalid("terms.amount.amount", "is not a decimal number")
 		}
-		out.Amount = &domain.Money{Amount: d, Currency: m.GetCurrency()}
+		out.Amount = &money.Money{Amount: d, Currency: m.GetCurrency()}
 	}
 	if p := t.GetPercent(); p != "" {
 		d, err := decimal.NewFromString(p)
@@ -109,7 +111,7 @@ func termsFromProto(t *rewardsv1.RewardTerms) (domain.Terms, error) {
 	return out, nil
 }
 
-func moneyToProto(m *domain.Money) *rewardsv1.Money {
+func moneyToProto(m *money.Money) *rewardsv1.Money {
 	if m == nil {
 		return nil
 	}

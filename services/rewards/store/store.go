@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -95,7 +96,7 @@ const rewardCols = `reward_id, programme_id, name, description, points_cost, typ
 
 // value is the columns amount, currency and percent of a reward or voucher
 // (NULL when absent).
-func value(m *domain.Money, percent decimal.Decimal) (amount, currency, pct any) {
+func value(m *money.Money, percent decimal.Decimal) (amount, currency, pct any) {
 	if m != nil {
 		amount, currency = m.Amount, m.Currency
 	}
@@ -106,10 +107,10 @@ func value(m *domain.Money, percent decimal.Decimal) (amount, currency, pct any)
 }
 
 // valueOf reads the columns amount, currency and percent back.
-func valueOf(amount, percent decimal.NullDecimal, currency sql.NullString) (*domain.Money, decimal.Decimal) {
-	var m *domain.Money
+func valueOf(amount, percent decimal.NullDecimal, currency sql.NullString) (*money.Money, decimal.Decimal) {
+	var m *money.Money
 	if amount.Valid {
-		m = &domain.Money{Amount: amount.Decimal, Currency: currency.String}
+		m = &money.Money{Amount: amount.Decimal, Currency: currency.String}
 	}
 	return m, percent.Decimal
 }

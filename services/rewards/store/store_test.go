@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
@@ -34,7 +35,7 @@ func TestMigrationBackfillsVoucherTerms(t *testing.T) {
 		now := time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
 		reward := &domain.Reward{ID: "r1", ProgrammeID: "p", Active: true, CreatedAt: now, UpdatedAt: now, Terms: domain.Terms{
 			Name: "10 EUR off", PointsCost: 100, Type: domain.TypeVoucherAmount,
-			Amount: &domain.Money{Amount: decimal.RequireFromString("10.5"), Currency: "EUR"}, VoucherValidity: time.Hour,
+			Amount: &money.Money{Amount: decimal.RequireFromString("10.5"), Currency: "EUR"}, VoucherValidity: time.Hour,
 			StockTotal: 5, StoreIDs: []string{"paris-01", "lyon-02"}, Channels: []domain.Channel{domain.ChannelPOS},
 		}}
 		st := store.New(db)

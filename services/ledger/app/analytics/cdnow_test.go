@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -92,7 +93,7 @@ func importCDNOW(t testing.TB, a *posting.Service) int {
 				}
 				for i, p := range ps {
 					if _, err := a.Earn(ctx, principal.System("import"), fmt.Sprintf("cdnow-%s-%d", c, i), m.ID, domain.EarnCmd{
-						Purchase: &domain.Money{Amount: p.amount, Currency: "USD"}, Channel: domain.ChannelEcommerce,
+						Purchase: &money.Money{Amount: p.amount, Currency: "USD"}, Channel: domain.ChannelEcommerce,
 						OccurredAt: p.day, OrderRef: fmt.Sprintf("%s-%d", c, i),
 					}); err != nil {
 						errs <- err

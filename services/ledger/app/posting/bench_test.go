@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
@@ -39,7 +40,7 @@ func BenchmarkEarn(b *testing.B) {
 				for pb.Next() {
 					i := n.Add(1)
 					_, err := env.Ledger.Posting.Earn(ctx, principal.System("bench"), fmt.Sprintf("earn-%d", i), members[i%int64(len(members))], domain.EarnCmd{
-						Purchase: &domain.Money{Amount: decimal.New(1234+i%1000, -2), Currency: "EUR"}, Channel: domain.ChannelPOS,
+						Purchase: &money.Money{Amount: decimal.New(1234+i%1000, -2), Currency: "EUR"}, Channel: domain.ChannelPOS,
 					})
 					if err != nil {
 						b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -98,7 +99,7 @@ func (m *machine) earnPurchase(t *rapid.T) {
 	euros := rapid.Int64Range(1, 300).Draw(t, "euros")
 	now := m.env.Clock.Now()
 	r, err := m.env.Ledger.Posting.Earn(ctxT(), principal.System("model"), m.key(), mm.id, domain.EarnCmd{
-		Purchase: &domain.Money{Amount: decimal.NewFromInt(euros), Currency: "EUR"}, Channel: domain.ChannelPOS,
+		Purchase: &money.Money{Amount: decimal.NewFromInt(euros), Currency: "EUR"}, Channel: domain.ChannelPOS,
 	})
 	if err != nil {
 		t.Fatal(err)
