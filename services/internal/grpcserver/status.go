@@ -50,15 +50,19 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	if err == nil {
 		return nil
 	}
+	// A fault of a kind with no code here (a bug) is an internal error
+	// below, not the OK that its missing code would make it.
 	if f, ok := fault.As(err); ok {
-		if vs := f.Violations(); f.Kind == fault.KindInvalid && len(vs) > 0 {
-			br := &errdetails.BadRequest{}
-			for _, v := range vs {
-				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Msg})
+		if code, known := faultCodes[f.Kind]; known {
+			if vs := f.Violations(); f.Kind == fault.KindInvalid && len(vs) > 0 {
+				br := &errdetails.BadRequest{}
+				for _, v := range vs {
+					br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Msg})
+				}
+				return InvalidArgument(f.Error(), br)
 			}
-			return InvalidArgument(f.Error(), br)
+			return status.Error(code, f.Error())
 		}
-		return status.Error(faultCodes[f.Kind], f.Error())
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -77,8 +81,11 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 // request broke there (its InvalidArgument — with the fields of its
 // BadRequest detail —, NotFound, FailedPrecondition, AlreadyExists or
 // PermissionDenied, with the remote message), or else a failure of the
-// named service (Internal at this edge).
+// named service (Internal at this edge). No error is nil.
 func Remote(service string, err error) error {
+	if err == nil {
+		return nil
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", service, err)

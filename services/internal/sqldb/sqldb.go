@@ -224,14 +224,18 @@ func (db *DB) once(ctx context.Context, opts *sql.TxOptions, fn func(ctx context
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	committed := false
 	defer func() {
-		if err != nil {
+		// On an error, and on a panic too: a transaction left open would
+		// hold its connection (SQLite's only one) until ctx ends.
+		if !committed {
 			_ = tx.Rollback()
 		}
 	}()
 	if err = fn(ctx, tx); err != nil {
 		return err
 	}
+	committed = true
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
