@@ -3,7 +3,6 @@ package grpcserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -70,6 +69,22 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	}
+	var rf *RemoteFailure
+	if errors.As(err, &rf) {
+		switch rf.Code {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+			// A dependency down, slow or shedding load: the caller may
+			// retry, with the same idempotency key.
+			return status.Error(codes.Unavailable, rf.Service+" unavailable")
+		case codes.Canceled:
+			return status.Error(codes.Canceled, "canceled")
+		}
+		// Anything else (its Internal, this service's credentials refused)
+		// is this service failing; the caller's own credentials are not at
+		// fault.
+		log.ErrorContext(ctx, "internal error", slog.String("method", method), slog.Any("error", err))
+		return status.Error(codes.Internal, "internal error")
+	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
@@ -77,18 +92,31 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	return status.Error(codes.Internal, "internal error")
 }
 
+// RemoteFailure is a call to another service that failed there or on the
+// way (not a rule the request broke): Code is the status it ended with.
+type RemoteFailure struct {
+	Service string
+	Code    codes.Code
+	Err     error
+}
+
+func (e *RemoteFailure) Error() string { return e.Service + ": " + e.Err.Error() }
+
+func (e *RemoteFailure) Unwrap() error { return e.Err }
+
 // Remote turns the error of a call to another service into a rule the
 // request broke there (its InvalidArgument — with the fields of its
 // BadRequest detail —, NotFound, FailedPrecondition, AlreadyExists or
-// PermissionDenied, with the remote message), or else a failure of the
-// named service (Internal at this edge). No error is nil.
+// PermissionDenied, with the remote message), or else a RemoteFailure of
+// the named service (Unavailable at this edge when the service is down,
+// slow or shedding load, Internal otherwise). No error is nil.
 func Remote(service string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("%s: %w", service, err)
+		return &RemoteFailure{Service: service, Code: codes.Unknown, Err: err}
 	}
 	for kind, code := range faultCodes {
 		if code != st.Code() || kind == fault.KindUnavailable || kind == fault.KindUnauthenticated {
@@ -110,5 +138,5 @@ func Remote(service string, err error) error {
 		}
 		return f
 	}
-	return fmt.Errorf("%s: %w", service, err)
+	return &RemoteFailure{Service: service, Code: st.Code(), Err: err}
 }

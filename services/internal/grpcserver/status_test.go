@@ -219,3 +219,33 @@ func TestStatusRemoteRoundTrip(t *testing.T) {
 		t.Errorf("an unavailable ledger is %v at the edge, want Unavailable", err)
 	}
 }
+
+// A failure of a service called is a failure of this one to its caller:
+// down, slow or shedding load is Unavailable (retryable with the same
+// key); anything else, this service's own credentials refused included,
+// is Internal, logged, and says nothing of the remote's message.
+func TestRemoteFailureAtTheEdge(t *testing.T) {
+	for remote, want := range map[codes.Code]codes.Code{
+		codes.Unavailable:       codes.Unavailable,
+		codes.DeadlineExceeded:  codes.Unavailable,
+		codes.ResourceExhausted: codes.Unavailable,
+		codes.Canceled:          codes.Canceled,
+		codes.Unauthenticated:   codes.Internal,
+		codes.Internal:          codes.Internal,
+		codes.Unimplemented:     codes.Internal,
+		codes.Unknown:           codes.Internal,
+	} {
+		var logged bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		err := grpcserver.Status(context.Background(), log, "/m", grpcserver.Remote("ledger", status.Error(remote, "secret detail")))
+		if status.Code(err) != want {
+			t.Errorf("remote %s is %v at the edge, want %s", remote, err, want)
+		}
+		if strings.Contains(err.Error(), "secret detail") {
+			t.Errorf("remote %s leaks its message: %v", remote, err)
+		}
+		if (want == codes.Internal) != (logged.Len() > 0) {
+			t.Errorf("remote %s: logged %q", remote, logged.String())
+		}
+	}
+}
