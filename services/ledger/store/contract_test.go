@@ -1,0 +1,35 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting/postingtest"
+)
+
+// contract runs a store contract on every engine. Its subtests each need
+// an empty store: the first gets the engine's database, the others fresh
+// ones of the same engine, migrated.
+func contract[S any](t *testing.T, run func(t *testing.T, open func(t *testing.T) S), wrap func(db *sqldb.DB) S) {
+	sqldbtest.Each(t, func(t *testing.T, first *sqldb.DB) {
+		dialect := first.Dialect
+		run(t, func(t *testing.T) S {
+			db := first
+			if first = nil; db == nil {
+				db = sqldbtest.Open(t, dialect)
+			}
+			if err := Migrate(context.Background(), db, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			return wrap(db)
+		})
+	})
+}
+
+func TestPostingContract(t *testing.T) {
+	contract(t, postingtest.Contract, func(db *sqldb.DB) posting.Store { return NewPosting(db) })
+}
