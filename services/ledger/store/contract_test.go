@@ -9,6 +9,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting/postingtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status/statustest"
 )
 
 // contract runs a store contract on every engine. Its subtests each need
@@ -32,4 +33,10 @@ func contract[S any](t *testing.T, run func(t *testing.T, open func(t *testing.T
 
 func TestPostingContract(t *testing.T) {
 	contract(t, postingtest.Contract, func(db *sqldb.DB) posting.Store { return NewPosting(db) })
+}
+
+func TestStatusContract(t *testing.T) {
+	contract(t, statustest.Contract, func(db *sqldb.DB) statustest.Stores {
+		return statustest.Stores{Status: NewStatus(db), Posting: NewPosting(db)}
+	})
 }
