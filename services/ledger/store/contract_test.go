@@ -7,6 +7,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics/analyticstest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting/postingtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status/statustest"
@@ -38,5 +39,11 @@ func TestPostingContract(t *testing.T) {
 func TestStatusContract(t *testing.T) {
 	contract(t, statustest.Contract, func(db *sqldb.DB) statustest.Stores {
 		return statustest.Stores{Status: NewStatus(db), Posting: NewPosting(db)}
+	})
+}
+
+func TestAnalyticsContract(t *testing.T) {
+	contract(t, analyticstest.Contract, func(db *sqldb.DB) analyticstest.Stores {
+		return analyticstest.Stores{Analytics: NewAnalytics(db), Posting: NewPosting(db), Status: NewStatus(db)}
 	})
 }
