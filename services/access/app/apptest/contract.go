@@ -267,8 +267,9 @@ func auditLog(t *testing.T, s app.Store) {
 	r5 := rec("a05", "fidelis.ledger.v1.LedgerServiceX/Earn", "pos-1", "", audit.Allowed, "OK", 1)
 	r6 := rec("a06", "fidelis.ledger_v1.Foo/Bar", "ops", "", audit.Allowed, "OK", 1)
 	r7 := rec("a07", "fidelis.ledgerXv1.Foo/Bar", "ops", "", audit.Allowed, "OK", 1)
+	r8 := rec("a08", "fidelis.ledger.v1.ledgerService/Earn", "ops", "", audit.Allowed, "OK", 1) // names are case-sensitive
 	ctx := context.Background()
-	for _, recs := range [][]audit.Record{{r3, r1, r2}, nil, {r4, r5, r7, r6}} {
+	for _, recs := range [][]audit.Record{{r3, r1, r2}, nil, {r4, r5, r8, r7, r6}} {
 		if err := s.AppendAudit(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
@@ -280,14 +281,16 @@ func auditLog(t *testing.T, s app.Store) {
 			limit  int
 			want   []audit.Record
 		}{
-			{app.AuditFilter{}, "", 10, []audit.Record{r7, r6, r5, r4, r3, r2, r1}},
-			{app.AuditFilter{}, "", 2, []audit.Record{r7, r6}},
+			{app.AuditFilter{}, "", 10, []audit.Record{r8, r7, r6, r5, r4, r3, r2, r1}},
+			{app.AuditFilter{}, "", 2, []audit.Record{r8, r7}},
 			{app.AuditFilter{}, "a03", 10, []audit.Record{r2, r1}},
 			{app.AuditFilter{Principal: "pos-1"}, "", 10, []audit.Record{r5, r2, r1}},
 			{app.AuditFilter{Principal: "svc-rewards"}, "", 10, []audit.Record{r2}},
 			{app.AuditFilter{Method: "fidelis.ledger.v1.LedgerService/Earn"}, "", 10, []audit.Record{r1}},
 			{app.AuditFilter{Method: "fidelis.ledger.v1.LedgerService"}, "", 10, []audit.Record{r2, r1}},
-			{app.AuditFilter{Method: "fidelis.ledger.v1."}, "", 10, []audit.Record{r5, r3, r2, r1}},
+			{app.AuditFilter{Method: "fidelis.ledger.v1."}, "", 10, []audit.Record{r8, r5, r3, r2, r1}},
+			{app.AuditFilter{Method: "fidelis.ledger.v1.ledgerService"}, "", 10, []audit.Record{r8}},
+			{app.AuditFilter{Method: "Fidelis.Ledger.V1."}, "", 10, nil},
 			{app.AuditFilter{Method: "fidelis.ledger_v1."}, "", 10, []audit.Record{r6}},
 			{app.AuditFilter{Principal: "pos-1", Method: "fidelis.ledger.v1.LedgerService"}, "a02", 10, []audit.Record{r1}},
 			{app.AuditFilter{Principal: "nobody"}, "", 10, nil},
