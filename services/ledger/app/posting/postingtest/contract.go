@@ -76,10 +76,6 @@ func lotsByID(ls []*domain.Lot) []*domain.Lot {
 	return byID(ls, func(l *domain.Lot) string { return l.ID })
 }
 
-func holdsByID(hs []*domain.Hold) []*domain.Hold {
-	return byID(hs, func(h *domain.Hold) string { return h.ID })
-}
-
 func sortMoves(ms []domain.LotMove) []domain.LotMove {
 	return byID(ms, func(m domain.LotMove) string { return m.EntryID + "\x00" + m.LotID + "\x00" + m.OriginEntryID })
 }
