@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
@@ -280,7 +281,9 @@ func (t *txn) Audit(ctx context.Context, f app.AuditFilter, beforeID string, lim
 		if !strings.HasSuffix(m, ".") {
 			m += "/"
 		}
-		q += ` AND method LIKE ` + arg(strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(m)+"%") + ` ESCAPE '\'`
+		// A prefix compared as it is: LIKE ignores case on SQLite, and
+		// method names are case-sensitive.
+		q += ` AND substr(method, 1, ` + arg(utf8.RuneCountInString(m)) + `) = ` + arg(m)
 	}
 	if beforeID != "" {
 		q += ` AND audit_id < ` + arg(beforeID)
