@@ -21,9 +21,9 @@ type Store interface {
 
 // Tx is one database transaction.
 type Tx interface {
-	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
-	PutIdem(ctx context.Context, r idem.Record) error
-	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
+	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
+	// the idempotency table (see idem.Tx).
+	idem.Tx
 
 	InsertPartner(ctx context.Context, p *domain.Partner) error
 	Partner(ctx context.Context, id string) (*domain.Partner, error)

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -71,7 +72,7 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-const idemTable = idem.Table("partners_idempotency")
+const idemTable = idemsql.Table("partners_idempotency")
 
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
@@ -79,13 +80,13 @@ func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 
 func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
 	err := idemTable.Put(ctx, t.tx, r)
-	if errors.Is(err, idem.ErrConflict) {
+	if errors.Is(err, idemsql.ErrKeyTaken) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
 }
 
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
 	return idemTable.Finish(ctx, t.tx, k, response)
 }
 

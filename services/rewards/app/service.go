@@ -37,6 +37,7 @@ type Service struct {
 	// a popular reward's concurrent redemptions from failing each other's
 	// transactions.
 	rewardLocks keyedMutex
+	flow        idem.Flow[Tx]
 }
 
 // New builds a Service.
@@ -50,10 +51,12 @@ func New(store Store, ledger Ledger, o Options) *Service {
 	if o.HoldTTL <= 0 {
 		o.HoldTTL = 5 * time.Minute
 	}
-	return &Service{
+	s := &Service{
 		store: store, ledger: ledger, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
 	}
+	s.flow = idem.Flow[Tx]{Store: store, Conflict: ErrConflict, Now: s.clock}
+	return s
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -93,12 +96,14 @@ func (k *keyedMutex) lock(key string) func() {
 }
 
 // idempotent runs a request that lives in one database transaction, once
-// per key (see idem.Run). A refused request writes nothing; its refusal is
-// not stored, so a retry after the cause is fixed (more points, new stock)
-// may pass.
-func idempotent[R any](ctx context.Context, s *Service, method string, k idem.Key, req any,
-	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), k, method, req, run)
+// per key (see idem.Run): check first, outside the transaction, while the
+// key is free (nil: no check). A refused request writes nothing but its
+// refusal, which, if a business refusal (not found, a failed precondition,
+// denied), is replayed to every retry with the key, even once the cause is
+// gone; a retry after a bad request (invalid argument) or a failure runs.
+func idempotent[R any](ctx context.Context, s *Service, k idem.Key, req idem.Request,
+	check func(ctx context.Context) error, run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	return idem.Run(ctx, s.flow, k, req, check, run)
 }
 
 var errRefused = errors.New("refused")

@@ -22,10 +22,9 @@ type Store interface {
 
 // Tx is one database transaction.
 type Tx interface {
-	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
-	// PutIdem claims a key; a key already taken is ErrConflict.
-	PutIdem(ctx context.Context, r idem.Record) error
-	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
+	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
+	// the idempotency table (see idem.Tx).
+	idem.Tx
 
 	InsertReward(ctx context.Context, r *domain.Reward) error
 	UpdateReward(ctx context.Context, r *domain.Reward) error

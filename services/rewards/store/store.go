@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -61,7 +62,7 @@ func fromUS(v int64) time.Time {
 }
 
 func conflict(err error) error {
-	if sqldb.IsUniqueViolation(err) || errors.Is(err, idem.ErrConflict) {
+	if sqldb.IsUniqueViolation(err) || errors.Is(err, idemsql.ErrKeyTaken) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
@@ -75,7 +76,7 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-const idemTable = idem.Table("rewards_idempotency")
+const idemTable = idemsql.Table("rewards_idempotency")
 
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
@@ -85,7 +86,7 @@ func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
 	return conflict(idemTable.Put(ctx, t.tx, r))
 }
 
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
 	return idemTable.Finish(ctx, t.tx, k, response)
 }
 
