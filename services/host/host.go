@@ -64,6 +64,10 @@ const (
 // AllServices are the services "all" stands for.
 func AllServices() []string { return []string{Ledger, Rewards, Partners, Eligibility} }
 
+// keyPurgeEvery is how often every replica purges the idempotency keys
+// older than their retention (see idem.Retention).
+const keyPurgeEvery = time.Hour
+
 // Config says what to run and where.
 type Config struct {
 	// Services to run (see AllServices); empty or "all" for every one.
@@ -214,6 +218,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	access := accessapp.New(accessstore.New(db), accessapp.Options{CacheTTL: c.KeyCacheTTL, Logger: log})
 	h.Access = access
 	jobs.Go(func() { access.RunAuditLog(bg) }) // stops after the servers: their last calls are written
+	jobs.Go(func() { access.RunKeyPurge(bg, keyPurgeEvery) })
 	if err := h.bootstrapAdmin(ctx, c, db); err != nil {
 		return nil, err
 	}
@@ -308,9 +313,11 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	if r := h.Rewards; r != nil {
 		jobs.Go(func() { r.RunRecovery(bg, time.Minute) })
+		jobs.Go(func() { r.RunKeyPurge(bg, keyPurgeEvery) })
 	}
 	if p := h.Partners; p != nil {
 		jobs.Go(func() { p.RunRecovery(bg, time.Minute) })
+		jobs.Go(func() { p.RunKeyPurge(bg, keyPurgeEvery) })
 	}
 	h.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range serving {

@@ -70,3 +70,26 @@ func TestRecordsOfTheEarlierReleaseReplay(t *testing.T) {
 		}
 	})
 }
+
+// Keys older than the retention are purged; younger ones stay.
+func TestPurgeKeys(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		a, _, clk := replicas(t, db)
+		ctx := context.Background()
+		if _, err := a.CreatePrincipal(ctx, ops, "p1", app.NewPrincipal{ID: "shop", Roles: []principal.Role{principal.Ecommerce},
+			Programmes: []string{"*"}}); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(app.KeyRetention())
+		if _, err := a.CreateKey(ctx, ops, "k1", "shop", 0); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(time.Microsecond)
+		if n, err := a.PurgeKeys(ctx); err != nil || n != 1 {
+			t.Fatalf("purged %d %v, want p1's record", n, err)
+		}
+		if k, err := a.CreateKey(ctx, ops, "k1", "shop", 0); err != nil || k.Secret != "" {
+			t.Fatalf("k1 after the purge: %+v %v, want its replay", k, err)
+		}
+	})
+}

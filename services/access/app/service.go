@@ -84,3 +84,34 @@ func once[R any](ctx context.Context, s *Service, by principal.Principal, key st
 	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
 	return idem.Run(ctx, s.flow, idem.Key{Caller: by.ID, Key: key}, req, nil, run)
 }
+
+// KeyRetention is how long the idempotency keys of the access service are
+// kept (idem.Retention: it grants no holds).
+func KeyRetention() time.Duration { return idem.Retention(0) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "access_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "access_idempotency"), slog.Int("records", n))
+		}
+	}
+}

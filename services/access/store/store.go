@@ -112,6 +112,11 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) error {
 
 const idemTable = idemsql.Table("access_idempotency")
 
+// PurgeIdem implements app.Store.
+func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
+	return idemTable.Purge(ctx, s.db, before, 0)
+}
+
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
 }

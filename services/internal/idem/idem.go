@@ -11,10 +11,11 @@
 //     are not stored: the caller fixes the request, or waits, and retries
 //     with the same key.
 //
-// The package has three parts. This file and reply.go are pure (no I/O):
-// keys and records, requests hashed over versioned forms, the rule
-// (Storable), and the stored form of a reply (EncodeReply, DecodeReply). A
-// service that batches its own transactions (the ledger) uses only these. flow.go holds
+// The package has three parts. This file and reply.go and retention.go are
+// pure (no I/O): keys and records, requests hashed over versioned forms,
+// the rule (Storable), the stored form of a reply (EncodeReply,
+// DecodeReply), and how long keys are kept (Retention). A service that
+// batches its own transactions (the ledger) uses only these. flow.go holds
 // the flows most services run, over the service's own Store and Tx: Run
 // (a request that lives in one transaction) and Claim (a request that
 // creates a subject and carries it on in steps). The SQL of an idempotency

@@ -245,3 +245,18 @@ func TestRecordsOfEarlierReleasesDecode(t *testing.T) {
 		t.Fatalf("refusal: %v", err)
 	}
 }
+
+func TestRetention(t *testing.T) {
+	for _, c := range []struct{ ttl, want time.Duration }{
+		{0, 24 * time.Hour},
+		{5 * time.Minute, 24 * time.Hour},
+		{24 * time.Hour, 48 * time.Hour}, // the ledger's default longest hold
+	} {
+		if got := idem.Retention(c.ttl); got != c.want {
+			t.Errorf("Retention(%s) = %s, want %s", c.ttl, got, c.want)
+		}
+	}
+	if idem.RecoveryWindow >= idem.MinRetention {
+		t.Fatalf("recovery window %s reaches the retention %s: recovery could re-send a purged key", idem.RecoveryWindow, idem.MinRetention)
+	}
+}

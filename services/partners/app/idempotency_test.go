@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -119,6 +120,31 @@ func TestEarnLedgerUnavailableIsNotStored(t *testing.T) {
 		txn, err := f.earn("e1", ref)
 		if err != nil || txn.Status != domain.TxnCompleted || txn.BonusPoints != 50 || f.ledger.entries != 1 || f.spent(t) != 50 {
 			t.Fatalf("the retry: %+v %v, %d entries, spent %d", txn, err, f.ledger.entries, f.spent(t))
+		}
+	})
+}
+
+// Keys older than the retention are purged; younger ones still replay.
+func TestPurgeKeys(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, 1000) // the partner's and the offer's keys
+		ref := f.link(t, "m1")
+		f.clock.Advance(app.KeyRetention() - time.Second)
+		young, err := f.plainEarn("e1", ref, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.app.PurgeKeys(ctx); err != nil || n != 0 {
+			t.Fatalf("purged %d %v before the retention", n, err)
+		}
+		f.clock.Advance(2 * time.Second)
+		if n, err := f.app.PurgeKeys(ctx); err != nil || n != 3 {
+			t.Fatalf("purged %d %v, want the partner's, the offer's and the link's", n, err)
+		}
+		again, err := f.plainEarn("e1", ref, "EUR")
+		if err != nil || again.ID != young.ID {
+			t.Fatalf("e1 after the purge: %+v %v", again, err)
 		}
 	})
 }

@@ -96,6 +96,38 @@ func idempotent[R any](ctx context.Context, s *Service, by, key string, req idem
 	return idem.Run(ctx, s.flow, idem.Key{Caller: by, Key: key}, req, check, run)
 }
 
+// KeyRetention is how long the partners service keeps its idempotency
+// keys (idem.Retention: it grants no holds; its recovery window is
+// idem.RecoveryWindow).
+func KeyRetention() time.Duration { return idem.Retention(0) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "partners_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "partners_idempotency"), slog.Int("records", n))
+		}
+	}
+}
+
 // PartnerOf is the partner a partner principal is: a suspended partner,
 // or a principal that is none, is denied.
 func (s *Service) PartnerOf(ctx context.Context, who principal.Principal) (*domain.Partner, error) {

@@ -17,6 +17,9 @@ var ErrConflict = errors.New("partners: concurrent conflict")
 type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// PurgeIdem deletes the idempotency records written before before,
+	// and returns how many.
+	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tx is one database transaction.

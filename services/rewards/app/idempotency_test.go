@@ -180,3 +180,34 @@ func TestCancelRedemptionIdempotency(t *testing.T) {
 		f.ledger.check(t)
 	})
 }
+
+// Keys older than the retention are purged; younger ones still replay.
+func TestPurgeKeys(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, 100, 5) // the reward's key
+		f.ledger.enrol("m1", "p1", 500)
+		if _, err := f.redeem("k1", "m1"); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.app.KeyRetention(); r != 24*time.Hour {
+			t.Fatalf("retention %s", r)
+		}
+		f.clock.Advance(f.app.KeyRetention() - time.Second)
+		young, err := f.redeem("k2", "m1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.app.PurgeKeys(ctx); err != nil || n != 0 {
+			t.Fatalf("purged %d %v before the retention", n, err)
+		}
+		f.clock.Advance(2 * time.Second)
+		if n, err := f.app.PurgeKeys(ctx); err != nil || n != 2 {
+			t.Fatalf("purged %d %v, want the reward's and k1's", n, err)
+		}
+		again, err := f.redeem("k2", "m1")
+		if err != nil || again.Voucher.Code != young.Voucher.Code {
+			t.Fatalf("k2 after the purge: %+v %v", again, err)
+		}
+	})
+}

@@ -106,4 +106,35 @@ func idempotent[R any](ctx context.Context, s *Service, k idem.Key, req idem.Req
 	return idem.Run(ctx, s.flow, k, req, check, run)
 }
 
+// KeyRetention is how long the rewards service keeps its idempotency keys
+// (idem.Retention of its hold TTL).
+func (s *Service) KeyRetention() time.Duration { return idem.Retention(s.holdTTL) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-s.KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "rewards_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "rewards_idempotency"), slog.Int("records", n))
+		}
+	}
+}
+
 var errRefused = errors.New("refused")

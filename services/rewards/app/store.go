@@ -18,6 +18,9 @@ type Store interface {
 	// Update runs fn in a read-write transaction, perhaps more than once.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// PurgeIdem deletes the idempotency records written before before,
+	// and returns how many.
+	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tx is one database transaction.

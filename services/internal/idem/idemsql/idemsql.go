@@ -6,7 +6,8 @@
 //	                   the request's fingerprint (see idem.Request)
 //	subject_id         what a claimed request created ('' for others)
 //	response           the stored outcome (empty while a claim is open)
-//	created_at         microseconds since the epoch
+//	created_at         microseconds since the epoch; the purge deletes
+//	                   by it, through an index on it
 package idemsql
 
 import (
@@ -75,4 +76,41 @@ func (t Table) Finish(ctx context.Context, tx *sql.Tx, k idem.Key, response []by
 		return false, fmt.Errorf("%s: %w", t, err)
 	}
 	return n == 1, nil
+}
+
+// PurgeBatch is how many records one purge transaction deletes at most.
+const PurgeBatch = 1000
+
+// Purge deletes the records written before before, at most batch (<= 0:
+// PurgeBatch) per transaction, until none is left, and returns how many it
+// deleted. Replicas may purge at the same time: each batch deletes only
+// rows still there, and a batch that conflicts with another replica's runs
+// again (sqldb's retry), finding fewer or none.
+func (t Table) Purge(ctx context.Context, db *sqldb.DB, before time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		batch = PurgeBatch
+	}
+	total := 0
+	for {
+		var n int64
+		err := db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+string(t)+` WHERE (caller, idem_key) IN (
+				SELECT caller, idem_key FROM `+string(t)+` WHERE created_at < $1 LIMIT $2)`, before.UnixMicro(), batch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge %s: %w", t, err)
+		}
+		total += int(n)
+		if n < int64(batch) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }

@@ -232,6 +232,62 @@ func TestFinishFirstWins(t *testing.T) {
 	})
 }
 
+var seq atomic.Int64
+
+// The purge deletes what is older than its cutoff, in batches, and keeps
+// the rest; replicas purging at once delete each record once.
+func TestPurge(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := open(t, db)
+		ctx := context.Background()
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		put := func(n int, age time.Duration) {
+			t.Helper()
+			if err := f.Store.Update(ctx, func(ctx context.Context, tx *txn) error {
+				for range n {
+					k := idem.Key{Caller: "c", Key: fmt.Sprintf("%s-%d", age, seq.Add(1))}
+					if err := tx.PutIdem(ctx, request(t, "M", k.Key).Record(k, "", []byte("{}"), now.Add(-age))); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(7, 48*time.Hour)
+		put(3, 24*time.Hour+time.Microsecond)
+		put(1, 24*time.Hour) // exactly at the cutoff: kept
+		put(4, time.Hour)
+		n, err := table.Purge(ctx, db, now.Add(-24*time.Hour), 3)
+		if err != nil || n != 10 {
+			t.Fatalf("purged %d %v, want 10", n, err)
+		}
+		if left := count(t, db, `SELECT COUNT(*) FROM test_idempotency`); left != 5 {
+			t.Fatalf("%d left, want 5", left)
+		}
+		if n, err := table.Purge(ctx, db, now.Add(-24*time.Hour), 3); err != nil || n != 0 {
+			t.Fatalf("purged again: %d %v", n, err)
+		}
+
+		put(40, 30*time.Hour)
+		other := sqldbtest.Reopen(t, db)
+		var wg sync.WaitGroup
+		ns := make([]int, 3)
+		errs := make([]error, 3)
+		for i, d := range []*sqldb.DB{db, other, other} {
+			wg.Go(func() { ns[i], errs[i] = table.Purge(ctx, d, now.Add(-24*time.Hour), 4) })
+		}
+		wg.Wait()
+		if errors.Join(errs...) != nil || ns[0]+ns[1]+ns[2] != 40 {
+			t.Fatalf("concurrent purges: %v %v, want 40 in all", ns, errs)
+		}
+		if left := count(t, db, `SELECT COUNT(*) FROM test_idempotency`); left != 5 {
+			t.Fatalf("%d left, want 5", left)
+		}
+	})
+}
+
 // Run stores a reply and a business refusal, replays them without running
 // again; a bad request, a failure, and the refusal of a reused key are
 // not stored; a refused request writes nothing of its own.
