@@ -124,6 +124,39 @@ func TestEarnLedgerUnavailableIsNotStored(t *testing.T) {
 	})
 }
 
+// Recovery posts what is pending within the recovery window only: an
+// older transaction's ledger key may be purged, and posting it again could
+// post it twice. It is left pending, for review.
+func TestRecoverStaysWithinTheRecoveryWindow(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, 1000)
+		old, young := f.link(t, "m1"), f.link(t, "m2")
+		f.ledger.fail = 2
+		if _, err := f.plainEarn("old", old, "EUR"); err == nil {
+			t.Fatal("earn posted with the ledger down")
+		}
+		f.clock.Advance(idem.RecoveryWindow)
+		if _, err := f.plainEarn("young", young, "EUR"); err == nil {
+			t.Fatal("earn posted with the ledger down")
+		}
+		f.clock.Advance(11 * time.Minute)
+		if n, err := f.app.Recover(ctx); err != nil || n != 1 {
+			t.Fatalf("recovered %d %v, want the young one", n, err)
+		}
+		f.ledger.mu.Lock()
+		defer f.ledger.mu.Unlock()
+		if f.ledger.entries != 1 {
+			t.Fatalf("%d entries posted, want 1", f.ledger.entries)
+		}
+		for _, posted := range f.ledger.posted {
+			if posted.MemberID != "m2" {
+				t.Fatalf("posted %+v, beyond the window", posted)
+			}
+		}
+	})
+}
+
 // Keys older than the retention are purged; younger ones still replay.
 func TestPurgeKeys(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {

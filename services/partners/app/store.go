@@ -56,7 +56,9 @@ type Tx interface {
 	// UpdateTxn writes t if it is still in status from; otherwise ErrConflict.
 	UpdateTxn(ctx context.Context, t *domain.Txn, from domain.TxnStatus) error
 	Txn(ctx context.Context, id string) (*domain.Txn, error)
-	PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error)
+	// PendingTxns returns transactions pending since a time after after
+	// and before before, the longest pending first.
+	PendingTxns(ctx context.Context, after, before time.Time, limit int) ([]*domain.Txn, error)
 	// Statement sums a partner's transactions completed (posted to the
 	// ledger) in [from, to).
 	Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error)

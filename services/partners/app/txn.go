@@ -227,15 +227,33 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 
 // Recover sends to the ledger again the transactions left pending for more
 // than ten minutes (the process stopped, or the ledger was unreachable);
-// the ledger's idempotency makes this safe whether or not it saw them.
+// the ledger's idempotency makes this safe whether or not it saw them. It
+// sends only transactions pending for less than idem.RecoveryWindow: the
+// ledger keeps their keys longer than that (idem.Retention), so a
+// transaction it posted is replayed, never posted twice. Older pending
+// transactions are logged for review, and left as they are: their ledger
+// key may be purged.
 func (s *Service) Recover(ctx context.Context) (int, error) {
-	var stuck []*domain.Txn
+	now := s.clock()
+	horizon := now.Add(-idem.RecoveryWindow)
+	var stuck, stale []*domain.Txn
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		stuck, err = tx.PendingTxns(ctx, s.clock().Add(-10*time.Minute), 100)
+		if stuck, err = tx.PendingTxns(ctx, horizon, now.Add(-10*time.Minute), 100); err != nil {
+			return err
+		}
+		stale, err = tx.PendingTxns(ctx, time.Time{}, horizon.Add(time.Microsecond), 100)
 		return err
 	}); err != nil {
 		return 0, err
+	}
+	if len(stale) > 0 {
+		ids := make([]string, len(stale))
+		for i, t := range stale {
+			ids[i] = t.ID
+		}
+		s.log.WarnContext(ctx, "partner transactions pending for longer than the recovery window need review: their ledger keys may be purged, so recovery does not post them",
+			slog.Duration("recovery_window", idem.RecoveryWindow), slog.Int("count", len(stale)), slog.Any("transactions", ids))
 	}
 	for i, t := range stuck {
 		if err := s.post(ctx, t); err != nil && !isRule(err) {

@@ -309,8 +309,9 @@ func (t *txn) Txn(ctx context.Context, id string) (*domain.Txn, error) {
 	return xs[0], nil
 }
 
-func (t *txn) PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error) {
-	return t.txns(ctx, `status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, us(before), limit)
+func (t *txn) PendingTxns(ctx context.Context, after, before time.Time, limit int) ([]*domain.Txn, error) {
+	return t.txns(ctx, `status = 'pending' AND updated_at > $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3`,
+		us(after), us(before), limit)
 }
 
 func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error) {

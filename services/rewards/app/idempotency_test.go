@@ -211,3 +211,27 @@ func TestPurgeKeys(t *testing.T) {
 		}
 	})
 }
+
+// Recovery leaves a redemption unfinished for longer than the recovery
+// window (its ledger keys may be gone), and says so.
+func TestRecoverLeavesRedemptionsBeyondTheWindow(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, 200, 5)
+		f.ledger.enrol("m1", "p1", 500)
+		f.ledger.fail["capture"] = 1
+		if _, err := f.redeem("k1", "m1"); !errors.Is(err, errLedgerDown) {
+			t.Fatalf("redeem: %v", err)
+		}
+		f.clock.Advance(idem.RecoveryWindow + time.Minute)
+		if n, err := f.app.Recover(ctx); err != nil || n != 0 {
+			t.Fatalf("recovered %d %v, want none", n, err)
+		}
+		f.ledger.mu.Lock()
+		held := f.ledger.available["m1"]
+		f.ledger.mu.Unlock()
+		if held != 300 || f.stockAllocated(t) != 1 {
+			t.Fatalf("recovery acted beyond the window: available %d, stock allocated %d", held, f.stockAllocated(t))
+		}
+	})
+}

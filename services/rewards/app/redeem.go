@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -556,14 +557,33 @@ func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 // the caller gave up) for longer than twice the hold TTL: a cancellation is
 // completed; a redemption whose caller never got its voucher is failed,
 // releasing its hold and stock. It returns how many it finished.
+//
+// Recovery replays the redemption's ledger calls under their keys (the
+// capture, to learn whether a lost one went through), so it touches only
+// redemptions unfinished for less than idem.RecoveryWindow: the ledger
+// keeps its keys longer than that. Older ones are logged for review, and
+// left as they are.
 func (s *Service) Recover(ctx context.Context) (int, error) {
-	var stuck []*domain.Redemption
+	now := s.clock()
+	horizon := now.Add(-idem.RecoveryWindow)
+	var stuck, stale []*domain.Redemption
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		stuck, err = tx.Unfinished(ctx, s.clock().Add(-2*s.holdTTL), 100)
+		if stuck, err = tx.Unfinished(ctx, horizon, now.Add(-2*s.holdTTL), 100); err != nil {
+			return err
+		}
+		stale, err = tx.Unfinished(ctx, time.Time{}, horizon.Add(time.Microsecond), 100)
 		return err
 	}); err != nil {
 		return 0, err
+	}
+	if len(stale) > 0 {
+		ids := make([]string, len(stale))
+		for i, r := range stale {
+			ids[i] = r.ID
+		}
+		s.log.WarnContext(ctx, "redemptions unfinished for longer than the recovery window need review: their ledger keys may be purged, so recovery leaves them",
+			slog.Duration("recovery_window", idem.RecoveryWindow), slog.Int("count", len(stale)), slog.Any("redemptions", ids))
 	}
 	n := 0
 	for _, r := range stuck {
@@ -598,7 +618,7 @@ func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("redemption recovery failed", "error", err)
+			s.log.ErrorContext(ctx, "redemption recovery failed", slog.Any("error", err))
 		}
 	}
 }

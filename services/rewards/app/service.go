@@ -19,8 +19,9 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// HoldTTL is how long the ledger holds a redemption's points while it
-	// completes (default 5m); unfinished redemptions older than twice this
-	// are recovered.
+	// completes (default 5m); redemptions unfinished for longer than twice
+	// this are recovered (while younger than idem.RecoveryWindow), so it
+	// must be well under half of idem.RecoveryWindow.
 	HoldTTL time.Duration
 }
 
@@ -50,6 +51,10 @@ func New(store Store, ledger Ledger, o Options) *Service {
 	}
 	if o.HoldTTL <= 0 {
 		o.HoldTTL = 5 * time.Minute
+	}
+	if 2*o.HoldTTL >= idem.RecoveryWindow {
+		o.Logger.Warn("the hold TTL leaves no time to recover unfinished redemptions: they will be left for review",
+			slog.Duration("hold_ttl", o.HoldTTL), slog.Duration("recovery_window", idem.RecoveryWindow))
 	}
 	s := &Service{
 		store: store, ledger: ledger, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,

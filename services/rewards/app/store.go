@@ -48,8 +48,9 @@ type Tx interface {
 	// ErrConflict.
 	UpdateRedemption(ctx context.Context, r *domain.Redemption, from domain.RedemptionStatus) error
 	Redemption(ctx context.Context, id string) (*domain.Redemption, error)
-	// Unfinished returns redemptions stuck in a transient status since before t.
-	Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error)
+	// Unfinished returns redemptions in a transient status since a time
+	// after after and before before, the longest unfinished first.
+	Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error)
 
 	InsertVoucher(ctx context.Context, v *domain.Voucher) error
 	// UpdateVoucher writes v if it is still in status from; otherwise

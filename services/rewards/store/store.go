@@ -308,9 +308,9 @@ func (t *txn) Redemption(ctx context.Context, id string) (*domain.Redemption, er
 	return rs[0], nil
 }
 
-func (t *txn) Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error) {
-	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
-		us(before), limit)
+func (t *txn) Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error) {
+	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at > $1 AND updated_at < $2
+		ORDER BY updated_at LIMIT $3`, us(after), us(before), limit)
 }
 
 // voucherCols: a voucher's offer (type to channels) is written once, when
