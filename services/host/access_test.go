@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -122,7 +123,9 @@ func TestEveryRPCRefusesStrangers(t *testing.T) {
 // "test"'s data, through any RPC of any service: every one, with a valid
 // request naming test's programme, member, entry, hold, reward,
 // redemption, voucher or partner, is PERMISSION_DENIED and writes nothing
-// but its audit record. An RPC without a case here fails the test.
+// but its audit record and, where the idempotency rule stores the
+// refusal, its idempotency record. An RPC without a case here fails the
+// test.
 func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		s := start(t, db, nil)
@@ -266,7 +269,7 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 		}
 		s.audit(t) // written so far
 		s.settle(t)
-		before := rowCounts(t, db)
+		before, refusedBefore := rowCounts(t, db), refusalsStored(t, db)
 		tried := map[string]bool{}
 		for _, m := range s.methods(t) {
 			if !strings.HasPrefix(m.full, "/fidelis.") {
@@ -282,6 +285,11 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			if strings.HasPrefix(m.full, "/fidelis.partners.v1.PartnerService/") {
 				conn = otherPartner
 			}
+			// A key of its own for every call: a refusal is stored under
+			// its key, which then refuses any other request.
+			if f := req.ProtoReflect().Descriptor().Fields().ByName("idempotency_key"); f != nil {
+				req.ProtoReflect().Set(f, protoreflect.ValueOfString("denied:"+m.full))
+			}
 			if err := invoke(ctx(t), conn, m, req); status.Code(err) != codes.PermissionDenied {
 				t.Errorf("%s from programme tiered: %v, want PermissionDenied", m.full, err)
 			}
@@ -291,7 +299,7 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 				t.Errorf("case for %s, which no service serves", m)
 			}
 		}
-		sameRows(t, before, rowCounts(t, db))
+		sameRowsButRefusals(t, before, rowCounts(t, db), refusedBefore, refusalsStored(t, db))
 		audited := map[string]bool{}
 		for _, r := range s.audit(t) {
 			if r.Code == "PermissionDenied" && (r.Principal == "intruder" || r.OnBehalfOf == "intruder" || strings.HasPrefix(r.Principal, "partner:")) {
@@ -335,13 +343,17 @@ func TestServiceCallCarriesTheCallersProgramme(t *testing.T) {
 		pos := rewardsv1.NewRewardsServiceClient(s.conn(t, s.key(t, "pos-tiered", []string{"pos"}, "tiered")))
 		s.audit(t)
 		s.settle(t)
-		before := rowCounts(t, db)
+		before, refusedBefore := rowCounts(t, db), refusalsStored(t, db)
 		_, err = pos.Redeem(c, &rewardsv1.RedeemRequest{IdempotencyKey: "steal", MemberId: m, RewardId: reward.GetReward().GetRewardId(),
 			Channel: rewardsv1.Channel_CHANNEL_POS})
 		if status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("redeem for another programme's member: %v, want PermissionDenied", err)
 		}
-		sameRows(t, before, rowCounts(t, db))
+		refused := refusalsStored(t, db)
+		if refused["rewards_idempotency"] != refusedBefore["rewards_idempotency"]+1 {
+			t.Fatalf("the refusal is not stored under its key: %v, were %v", refused, refusedBefore)
+		}
+		sameRowsButRefusals(t, before, rowCounts(t, db), refusedBefore, refused)
 		var ledgerDenied, rewardsDenied bool
 		for _, r := range s.audit(t) {
 			ledgerDenied = ledgerDenied || r.Method == "fidelis.ledger.v1.LedgerService/GetMember" && r.Principal == "fidelis-rewards" &&

@@ -49,6 +49,10 @@ const (
 // AllServices are the services "all" stands for.
 func AllServices() []string { return []string{Ledger, Rewards, Partners, Eligibility} }
 
+// keyPurgeEvery is how often every replica purges the idempotency keys
+// older than their retention (see idem.Retention).
+const keyPurgeEvery = time.Hour
+
 // Config says what to run and where.
 type Config struct {
 	// Services to run (see AllServices); empty or "all" for every one.

@@ -65,7 +65,9 @@ func (h *Host) modules(services []string) []module {
 				accessapi.Register(srv, h.Access)
 				return []string{accessapi.ServiceName}
 			},
-			jobs: func(Config) []func(context.Context) { return []func(context.Context){h.Access.RunAuditLog} },
+			jobs: func(Config) []func(context.Context) {
+				return []func(context.Context){h.Access.RunAuditLog, func(ctx context.Context) { h.Access.RunKeyPurge(ctx, keyPurgeEvery) }}
+			},
 		},
 		{
 			name: Ledger, migrate: ledgerstore.Migrate, build: h.buildLedger,
@@ -88,7 +90,10 @@ func (h *Host) modules(services []string) []module {
 				return []string{rewardsapi.ServiceName}
 			},
 			jobs: func(Config) []func(context.Context) {
-				return []func(context.Context){func(ctx context.Context) { h.Rewards.RunRecovery(ctx, time.Minute) }}
+				return []func(context.Context){
+					func(ctx context.Context) { h.Rewards.RunRecovery(ctx, time.Minute) },
+					func(ctx context.Context) { h.Rewards.RunKeyPurge(ctx, keyPurgeEvery) },
+				}
 			},
 		},
 		{
@@ -98,7 +103,10 @@ func (h *Host) modules(services []string) []module {
 				return []string{partnersapi.ServiceName, partnersapi.AdminServiceName}
 			},
 			jobs: func(Config) []func(context.Context) {
-				return []func(context.Context){func(ctx context.Context) { h.Partners.RunRecovery(ctx, time.Minute) }}
+				return []func(context.Context){
+					func(ctx context.Context) { h.Partners.RunRecovery(ctx, time.Minute) },
+					func(ctx context.Context) { h.Partners.RunKeyPurge(ctx, keyPurgeEvery) },
+				}
 			},
 		},
 		{

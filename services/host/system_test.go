@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -28,6 +29,8 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
@@ -231,11 +234,52 @@ func rowCounts(t testing.TB, db *sqldb.DB) map[string]int {
 
 func sameRows(t testing.TB, before, after map[string]int) {
 	t.Helper()
+	sameRowsButRefusals(t, before, after, nil, nil)
+}
+
+// sameRowsButRefusals is sameRows but for the idempotency records of
+// refusals, which a refused request writes (see idem.Storable): the rows
+// added to each table are the refusals added to it.
+func sameRowsButRefusals(t testing.TB, before, after, refusedBefore, refusedAfter map[string]int) {
+	t.Helper()
 	for table, n := range before {
-		if after[table] != n {
-			t.Errorf("%s: %d rows before, %d after", table, n, after[table])
+		if want := n + refusedAfter[table] - refusedBefore[table]; after[table] != want {
+			t.Errorf("%s: %d rows before, %d after, want %d", table, n, after[table], want)
 		}
 	}
+}
+
+// refusalsStored counts the refusals stored in each service's idempotency
+// table.
+func refusalsStored(t testing.TB, db *sqldb.DB) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"access_idempotency", "rewards_idempotency", "partners_idempotency"} {
+		rows, err := db.QueryContext(ctx(t), "SELECT response FROM "+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 {
+				continue // a claim in progress
+			}
+			if _, err := idem.DecodeReply[json.RawMessage](b); err != nil {
+				if _, refusal := fault.As(err); !refusal {
+					t.Fatalf("%s: %v", table, err)
+				}
+				out[table]++
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
 }
 
 // method is a registered RPC.

@@ -18,17 +18,16 @@ type KeyResult struct {
 	Secret   string      `json:"-"`
 }
 
-type newKey struct {
-	PrincipalID string
-	TTL         time.Duration
-}
-
 // CreateKey makes a key for a principal; with ttl > 0 it expires then.
 func (s *Service) CreateKey(ctx context.Context, by principal.Principal, key, principalID string, ttl time.Duration) (*KeyResult, error) {
 	if err := checkTTL("ttl", ttl); err != nil {
 		return nil, err
 	}
-	return once(ctx, s, by, key, "CreateKey", newKey{principalID, ttl}, func(ctx context.Context, tx Tx) (*KeyResult, error) {
+	req, err := createKeyRequest(principalID, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return once(ctx, s, by, key, req, func(ctx context.Context, tx Tx) (*KeyResult, error) {
 		p, err := tx.Principal(ctx, principalID)
 		if err != nil {
 			return nil, err

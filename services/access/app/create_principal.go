@@ -42,7 +42,11 @@ func (s *Service) CreatePrincipal(ctx context.Context, by principal.Principal, k
 	if p.Has(principal.Partner) {
 		return nil, fault.Invalid("principal.roles", "partner principals are made with their partner (PartnerAdminService.CreatePartner)")
 	}
-	return once(ctx, s, by, key, "CreatePrincipal", n, func(ctx context.Context, tx Tx) (*domain.Principal, error) {
+	req, err := createPrincipalRequest(n)
+	if err != nil {
+		return nil, err
+	}
+	return once(ctx, s, by, key, req, func(ctx context.Context, tx Tx) (*domain.Principal, error) {
 		return s.insertPrincipal(ctx, tx, by, p)
 	})
 }

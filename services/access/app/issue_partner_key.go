@@ -10,12 +10,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
-type partnerKey struct {
-	PartnerID   string
-	ProgrammeID string
-	Overlap     time.Duration
-}
-
 // IssuePartnerKey gives a partner company a key: its principal
 // ("partner:<partner id>", role partner, bound to the partner's programme)
 // is made if missing, and the principal's other keys stop after overlap.
@@ -29,8 +23,12 @@ func (s *Service) IssuePartnerKey(ctx context.Context, by principal.Principal, r
 	if overlap < 0 || overlap > domain.MaxOverlap {
 		return nil, fault.Invalid("overlap", "must be between 0 and %s", domain.MaxOverlap)
 	}
+	req, err := issuePartnerKeyRequest(partnerID, programmeID, overlap)
+	if err != nil {
+		return nil, err
+	}
 	k := idem.Key{Caller: by.ID + "#partners", Key: requestKey}
-	r, err := idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), k, "IssuePartnerKey", partnerKey{partnerID, programmeID, overlap},
+	r, err := idem.Run(ctx, s.flow, k, req, nil,
 		func(ctx context.Context, tx Tx) (*KeyResult, error) {
 			id := domain.PartnerPrincipalID(partnerID)
 			p, err := tx.Principal(ctx, id)

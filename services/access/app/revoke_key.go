@@ -11,7 +11,11 @@ import (
 // RevokeKey stops a key: at once on this replica, on the others within
 // CacheTTL. Revoking a revoked key changes nothing.
 func (s *Service) RevokeKey(ctx context.Context, by principal.Principal, key, keyID string) (*domain.Key, error) {
-	k, err := once(ctx, s, by, key, "RevokeKey", keyID, func(ctx context.Context, tx Tx) (*domain.Key, error) {
+	req, err := revokeKeyRequest(keyID)
+	if err != nil {
+		return nil, err
+	}
+	k, err := once(ctx, s, by, key, req, func(ctx context.Context, tx Tx) (*domain.Key, error) {
 		k, err := tx.Key(ctx, keyID)
 		if err != nil {
 			return nil, err

@@ -9,12 +9,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
-type rotation struct {
-	KeyID   string
-	Overlap time.Duration
-	TTL     time.Duration
-}
-
 // RotateKey makes a new key for the principal of keyID; the old key keeps
 // working for overlap (0: it stops at once), so that clients can switch
 // over without an outage.
@@ -25,7 +19,11 @@ func (s *Service) RotateKey(ctx context.Context, by principal.Principal, key, ke
 	if err := checkTTL("ttl", ttl); err != nil {
 		return nil, err
 	}
-	r, err := once(ctx, s, by, key, "RotateKey", rotation{keyID, overlap, ttl}, func(ctx context.Context, tx Tx) (*KeyResult, error) {
+	req, err := rotateKeyRequest(keyID, overlap, ttl)
+	if err != nil {
+		return nil, err
+	}
+	r, err := once(ctx, s, by, key, req, func(ctx context.Context, tx Tx) (*KeyResult, error) {
 		old, err := tx.Key(ctx, keyID)
 		if err != nil {
 			return nil, err

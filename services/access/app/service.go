@@ -43,6 +43,7 @@ type Service struct {
 	loads  singleflight.Group
 
 	audit *auditLog
+	flow  idem.Flow[Tx]
 }
 
 // New builds a Service; run its audit log with RunAuditLog.
@@ -60,13 +61,15 @@ func New(store Store, o Options) *Service {
 		o.AuditEvery = 100 * time.Millisecond
 	}
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	return &Service{
+	s := &Service{
 		store: store, now: o.Now, log: o.Logger, cacheTTL: o.CacheTTL,
 		keys:   map[string]keyEntry{},
 		certs:  map[string]certEntry{},
 		static: map[string]keyEntry{},
 		audit:  newAuditLog(store, newID, o.AuditEvery, o.Logger),
 	}
+	s.flow = idem.Flow[Tx]{Store: store, Conflict: ErrConflict, Now: s.clock}
+	return s
 }
 
 // CacheTTL is how long a revoked key may keep working on another replica.
@@ -74,8 +77,41 @@ func (s *Service) CacheTTL() time.Duration { return s.cacheTTL }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// once runs a mutation idempotently under the caller's key.
-func once[R any](ctx context.Context, s *Service, by principal.Principal, key, method string, req any,
+// once runs a mutation idempotently under the caller's key (see idem.Run):
+// its reply, or its refusal (not found, a failed precondition), is stored
+// and replayed to every retry with the key.
+func once[R any](ctx context.Context, s *Service, by principal.Principal, key string, req idem.Request,
 	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), idem.Key{Caller: by.ID, Key: key}, method, req, run)
+	return idem.Run(ctx, s.flow, idem.Key{Caller: by.ID, Key: key}, req, nil, run)
+}
+
+// KeyRetention is how long the idempotency keys of the access service are
+// kept (idem.Retention: it grants no holds).
+func KeyRetention() time.Duration { return idem.Retention(0) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "access_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "access_idempotency"), slog.Int("records", n))
+		}
+	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
@@ -21,6 +22,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, recs []audit.Record) error
 	// AddFailures adds to the failed-authentication counts.
 	AddFailures(ctx context.Context, counts []audit.FailureCount) error
+	// PurgeIdem deletes the idempotency records written before before,
+	// and returns how many.
+	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
 // AuditFilter narrows the audit log.

@@ -22,7 +22,11 @@ type PrincipalUpdate struct {
 // partner principal's roles and programmes follow its partner and do not
 // change here.
 func (s *Service) UpdatePrincipal(ctx context.Context, by principal.Principal, key string, u PrincipalUpdate) (*domain.Principal, error) {
-	p, err := once(ctx, s, by, key, "UpdatePrincipal", u, func(ctx context.Context, tx Tx) (*domain.Principal, error) {
+	req, err := updatePrincipalRequest(u)
+	if err != nil {
+		return nil, err
+	}
+	p, err := once(ctx, s, by, key, req, func(ctx context.Context, tx Tx) (*domain.Principal, error) {
 		p, err := tx.Principal(ctx, u.ID)
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 )
@@ -110,7 +111,12 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) error {
 	return nil
 }
 
-const idemTable = idem.Table("access_idempotency")
+const idemTable = idemsql.Table("access_idempotency")
+
+// PurgeIdem implements app.Store.
+func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
+	return idemTable.Purge(ctx, s.db, before, 0)
+}
 
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
@@ -118,10 +124,14 @@ func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 
 func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
 	err := idemTable.Put(ctx, t.tx, r)
-	if errors.Is(err, idem.ErrConflict) {
+	if errors.Is(err, idemsql.ErrKeyTaken) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
+}
+
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
+	return idemTable.Finish(ctx, t.tx, k, response)
 }
 
 const principalCols = `principal_id, roles, programmes, partner_id, max_earn_points, max_adjust_points, rate_limit,

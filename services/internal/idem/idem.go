@@ -1,24 +1,37 @@
-// Package idem is the idempotency plumbing the services share: the request
-// hash, the stored reply (a result or a refusal), and the SQL of a
-// service's idempotency table (caller, idem_key, method, request_hash,
-// subject_id, response, created_at).
+// Package idem is the idempotency the services share, one rule for all of
+// them:
+//
+//   - a reply, and a business refusal (FailedPrecondition, NotFound,
+//     PermissionDenied, AlreadyExists), are stored under the request's key
+//     and replayed byte for byte to every retry;
+//   - the same key with a different request is refused AlreadyExists
+//     (reason ReasonKeyReused), and that refusal is not stored;
+//   - a bad request (Invalid), a caller without credentials
+//     (Unauthenticated), a service unavailable, a deadline and any failure
+//     are not stored: the caller fixes the request, or waits, and retries
+//     with the same key.
+//
+// The package has three parts. This file and reply.go and retention.go are
+// pure (no I/O): keys and records, requests hashed over versioned forms,
+// the rule (Storable), the stored form of a reply (EncodeReply,
+// DecodeReply), and how long keys are kept (Retention). A service that
+// batches its own transactions (the ledger) uses only these. flow.go holds
+// the flows most services run, over the service's own Store and Tx: Run
+// (a request that lives in one transaction) and Claim (a request that
+// creates a subject and carries it on in steps). The SQL of an idempotency
+// table is in idem/idemsql.
 package idem
 
 import (
-	"context"
+	"bytes"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
-	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 )
-
-// ErrConflict is a key claimed by a concurrent request.
-var ErrConflict = errors.New("idempotency key claimed concurrently")
 
 // Key scopes an idempotency key to its caller.
 type Key struct {
@@ -26,20 +39,29 @@ type Key struct {
 	Key    string
 }
 
-// Record is a request's idempotency record: what it created (Subject) and,
-// once finished, its reply (Response; empty while in progress).
+// Record is a request's idempotency record: the request's fingerprint
+// (Method, Hash, and the HashVersion of the form it was hashed in), what it
+// created (Subject, for a claimed request), and, once finished, its stored
+// outcome (Response; empty while a claimed request is in progress).
 type Record struct {
 	Key
-	Method    string
-	Hash      []byte
-	Subject   string
-	Response  []byte
-	CreatedAt time.Time
+	Method      string
+	Hash        []byte
+	HashVersion int
+	Subject     string
+	Response    []byte
+	CreatedAt   time.Time
 }
 
-// Hash fingerprints a request: the same method and body give the same hash.
-func Hash(method string, req any) ([]byte, error) {
-	b, err := json.Marshal(req)
+// Done tells whether the record holds the request's outcome.
+func (r *Record) Done() bool { return len(r.Response) > 0 }
+
+// Hash fingerprints a request form: the SHA-256 of the method, a zero byte
+// and the form's JSON. Every hash version uses it; versions differ in their
+// forms. (Version 1 of every method is the JSON of the request struct the
+// service hashed before versions existed, byte for byte.)
+func Hash(method string, form any) ([]byte, error) {
+	b, err := json.Marshal(form)
 	if err != nil {
 		return nil, fmt.Errorf("hash %s request: %w", method, err)
 	}
@@ -47,158 +69,114 @@ func Hash(method string, req any) ([]byte, error) {
 	return h[:], nil
 }
 
-// Matches tells whether a stored record belongs to the same request, and
-// is the refusal to give when it does not.
-func (r *Record) Matches(method string, hash []byte) error {
-	if r.Method != method || string(r.Hash) != string(hash) {
-		return fault.Exists("idempotency key %q was already used for a different request", r.Key.Key)
-	}
-	return nil
+// Request is an idempotent request as its key sees it: its method, the
+// hash version new records are written with, its hash at that version,
+// and its form at every version.
+type Request struct {
+	Method  string
+	Version int
+	Hash    []byte
+	form    func(version int) any
 }
 
-type stored struct {
-	Result json.RawMessage `json:",omitempty"`
-	Kind   fault.Kind      `json:",omitempty"`
-	Field  string          `json:",omitempty"`
-	Msg    string          `json:",omitempty"`
-}
-
-// EncodeReply stores a result, or a refusal (err must then be a fault).
-func EncodeReply(v any, err error) ([]byte, error) {
-	if err != nil {
-		f, ok := fault.As(err)
-		if !ok {
-			return nil, fmt.Errorf("only refusals are stored, not %w", err)
-		}
-		return json.Marshal(stored{Kind: f.Kind, Field: f.Field, Msg: f.Msg})
-	}
-	b, merr := json.Marshal(v)
-	if merr != nil {
-		return nil, fmt.Errorf("encode reply: %w", merr)
-	}
-	return json.Marshal(stored{Result: b})
-}
-
-// DecodeReply returns a stored result, or the stored refusal as its error.
-func DecodeReply[R any](b []byte) (R, error) {
-	var r R
-	var st stored
-	if err := json.Unmarshal(b, &st); err != nil {
-		return r, fmt.Errorf("decode stored reply: %w", err)
-	}
-	if st.Kind != 0 {
-		return r, &fault.Error{Kind: st.Kind, Field: st.Field, Msg: st.Msg}
-	}
-	if err := json.Unmarshal(st.Result, &r); err != nil {
-		return r, fmt.Errorf("decode stored reply: %w", err)
-	}
-	return r, nil
-}
-
-// Table is a service's idempotency table.
-type Table string
-
-// Get reads a record, nil when the key is free.
-func (t Table) Get(ctx context.Context, tx *sql.Tx, k Key) (*Record, error) {
-	r := Record{Key: k}
-	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT method, request_hash, subject_id, response, created_at FROM `+string(t)+
-		` WHERE caller = $1 AND idem_key = $2`, k.Caller, k.Key).Scan(&r.Method, &r.Hash, &r.Subject, &r.Response, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t, err)
-	}
-	r.CreatedAt = time.UnixMicro(created).UTC()
-	return &r, nil
-}
-
-// Put claims a key; a key already claimed is ErrConflict.
-func (t Table) Put(ctx context.Context, tx *sql.Tx, r Record) error {
-	if r.Response == nil {
-		r.Response = []byte{} // in progress
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+string(t)+
-		` (caller, idem_key, method, request_hash, subject_id, response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.Caller, r.Key.Key, r.Method, r.Hash, r.Subject, r.Response, r.CreatedAt.UnixMicro())
-	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %w", ErrConflict, err)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", t, err)
-	}
-	return nil
-}
-
-// Finish stores a request's reply.
-func (t Table) Finish(ctx context.Context, tx *sql.Tx, k Key, response []byte) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE `+string(t)+` SET response = $1 WHERE caller = $2 AND idem_key = $3`,
-		response, k.Caller, k.Key); err != nil {
-		return fmt.Errorf("%s: %w", t, err)
-	}
-	return nil
-}
-
-// Tx is a transaction's access to a service's idempotency table.
-type Tx interface {
-	Idem(ctx context.Context, k Key) (*Record, error)
-	PutIdem(ctx context.Context, r Record) error
-}
-
-// Run runs a request that lives in one database transaction (update runs
-// fn in one), once per key: the same key and request replay the stored
-// reply; a different request under the key is refused (AlreadyExists); a
-// refusal (a fault) writes nothing and is not stored; a key claimed by a
-// concurrent request (PutIdem failing with conflict) reads again.
+// NewRequest fingerprints a request of method at hash version version.
+// form returns the request's form at a version from 1 to version: a struct
+// with explicit json tags, never the service's own request type (whose
+// changes would silently change the hash). When a request changes shape,
+// the method gets a new version and its older forms stay, so that a record
+// written before the change still compares with the request it was written
+// for. A request an older form cannot express (it sets a field added
+// since) has no form there: form returns nil, and the request differs from
+// every record of that version.
 //
-// The reply is stored as R's JSON: a field tagged `json:"-"` (a secret
-// shown once) is never stored, and a replay returns it empty.
-func Run[T Tx, R any](ctx context.Context, update func(context.Context, func(context.Context, T) error) error,
-	conflict error, now time.Time, k Key, method string, req any, run func(ctx context.Context, tx T) (R, error)) (R, error) {
-	var zero R
-	hash, err := Hash(method, req)
-	if err != nil {
-		return zero, err
+//	idem.NewRequest("Redeem", 2, func(v int) any {
+//		if v == 1 {
+//			if q.Quantity != 1 {
+//				return nil
+//			}
+//			return redeemV1{MemberID: q.MemberID, ...}
+//		}
+//		return redeemV2{...}
+//	})
+func NewRequest(method string, version int, form func(version int) any) (Request, error) {
+	r := Request{Method: method, Version: version, form: form}
+	var err error
+	if r.Hash, err = r.HashAt(version); errors.Is(err, errNoForm) {
+		err = fmt.Errorf("%s has no form at its own version %d", method, version)
 	}
-	var out R
-	var outErr error
-	for attempt := 1; ; attempt++ {
-		err = update(ctx, func(ctx context.Context, tx T) error {
-			rec, err := tx.Idem(ctx, k)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if outErr = rec.Matches(method, hash); outErr == nil {
-					out, outErr = DecodeReply[R](rec.Response)
-				}
-				return nil
-			}
-			out, outErr = run(ctx, tx)
-			if outErr != nil {
-				if _, rule := fault.As(outErr); rule {
-					return errRefused // roll back what run wrote
-				}
-				return outErr
-			}
-			resp, err := EncodeReply(out, nil)
-			if err != nil {
-				return err
-			}
-			return tx.PutIdem(ctx, Record{Key: k, Method: method, Hash: hash, Response: resp, CreatedAt: now})
-		})
-		if !errors.Is(err, conflict) || attempt == 5 {
-			break
-		}
-	}
-	switch {
-	case errors.Is(err, errRefused):
-		return zero, outErr
-	case err != nil:
-		return zero, err
-	}
-	return out, outErr
+	return r, err
 }
 
-var errRefused = errors.New("refused")
+// HashAt fingerprints the request in its form of a hash version.
+func (r Request) HashAt(version int) ([]byte, error) {
+	if version == r.Version && r.Hash != nil {
+		return r.Hash, nil
+	}
+	if version < 1 || version > r.Version || r.form == nil {
+		return nil, fmt.Errorf("%w: %s has no hash version %d (it is at %d)", ErrUnknownVersion, r.Method, version, r.Version)
+	}
+	f := r.form(version)
+	if f == nil {
+		return nil, fmt.Errorf("%w: %s at version %d", errNoForm, r.Method, version)
+	}
+	return Hash(r.Method, f)
+}
+
+// ErrUnknownVersion is a record written with a hash version this process
+// does not know (written by a newer release, during a rolling deploy).
+var ErrUnknownVersion = errors.New("unknown idempotency hash version")
+
+// errNoForm is a request that an older form cannot express.
+var errNoForm = errors.New("no form of the request")
+
+// Matches is nil when rec was written for this request: the same method
+// and the same hash, in the form of the version rec was written with. A
+// different request is refused AlreadyExists (see IsKeyReused); a record
+// of a version this process does not know is Unavailable, so that the
+// caller retries, perhaps on a newer replica.
+func (r Request) Matches(rec *Record) error {
+	if rec.Method != r.Method {
+		return keyReused(rec.Key.Key)
+	}
+	h, err := r.HashAt(rec.HashVersion)
+	switch {
+	case errors.Is(err, errNoForm):
+		return keyReused(rec.Key.Key)
+	case errors.Is(err, ErrUnknownVersion):
+		return fmt.Errorf("%w: %w", fault.Unavailable("idempotency key %q was written by a newer release: retry", rec.Key.Key), err)
+	case err != nil:
+		return err
+	case !bytes.Equal(h, rec.Hash):
+		return keyReused(rec.Key.Key)
+	}
+	return nil
+}
+
+// Record is the record of this request under k: a claim of subject while
+// response is empty, else its outcome.
+func (r Request) Record(k Key, subject string, response []byte, at time.Time) Record {
+	return Record{Key: k, Method: r.Method, Hash: r.Hash, HashVersion: r.Version, Subject: subject, Response: response, CreatedAt: at}
+}
+
+// ReasonKeyReused is the stable reason of the refusal of a key used for a
+// different request, for a google.rpc.ErrorInfo at the gRPC edge.
+const ReasonKeyReused = "IDEMPOTENCY_KEY_REUSED"
+
+// reusedError is the refusal of a reused key: an AlreadyExists fault
+// (fault.As finds it) that IsKeyReused recognises.
+type reusedError struct{ f *fault.Error }
+
+func (e *reusedError) Error() string { return e.f.Error() }
+func (e *reusedError) Unwrap() error { return e.f }
+
+func keyReused(key string) error {
+	return &reusedError{f: &fault.Error{Kind: fault.KindAlreadyExists,
+		Msg: fmt.Sprintf("idempotency key %q was already used for a different request", key)}}
+}
+
+// IsKeyReused tells whether err is the refusal of a key already used for a
+// different request (reason ReasonKeyReused).
+func IsKeyReused(err error) bool {
+	var e *reusedError
+	return errors.As(err, &e)
+}

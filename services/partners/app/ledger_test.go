@@ -32,13 +32,14 @@ var errLedgerDown = errors.New("ledger unavailable")
 // memLedger is one programme's members and the partner transactions
 // posted for them, idempotent per key.
 type memLedger struct {
-	mu      sync.Mutex
-	cards   map[string]string // card → member
-	posted  map[string]*domain.Txn
-	refuse  map[string]error // member → the ledger's refusal of its posts
-	fail    int              // posts to fail before they act
-	lose    int              // posts to act on, then fail (the reply lost)
-	entries int
+	mu       sync.Mutex
+	cards    map[string]string // card → member
+	posted   map[string]*domain.Txn
+	refuse   map[string]error // member → the ledger's refusal of its posts
+	fail     int              // posts to fail before they act
+	draining int              // posts to answer Unavailable before they act
+	lose     int              // posts to act on, then fail (the reply lost)
+	entries  int
 }
 
 func newMemLedger() *memLedger {
@@ -73,6 +74,10 @@ func (l *memLedger) Post(_ context.Context, key string, t *domain.Txn) (string, 
 	if l.fail > 0 {
 		l.fail--
 		return "", errLedgerDown
+	}
+	if l.draining > 0 {
+		l.draining--
+		return "", fault.Unavailable("ledger is shutting down")
 	}
 	if err := l.refuse[t.MemberID]; err != nil {
 		return "", err

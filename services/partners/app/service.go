@@ -61,6 +61,7 @@ type Service struct {
 	now    func() time.Time
 	newID  func() string
 	log    *slog.Logger
+	flow   idem.Flow[Tx]
 }
 
 // New builds a Service.
@@ -71,22 +72,61 @@ func New(store Store, ledger Ledger, keys Keys, audit AuditLog, o Options) *Serv
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: store, ledger: ledger, keys: keys, audit: audit, now: o.Now, log: o.Logger,
+	s := &Service{store: store, ledger: ledger, keys: keys, audit: audit, now: o.Now, log: o.Logger,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
+	s.flow = idem.Flow[Tx]{Store: store, Conflict: ErrConflict, Now: s.clock}
+	return s
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// isRule tells whether err is a rule broken here or at the ledger: a
+// fault, but not one that says a service is unavailable or a caller
+// unauthenticated, which refuse nothing.
 func isRule(err error) bool {
-	_, ok := fault.As(err)
-	return ok
+	f, ok := fault.As(err)
+	return ok && f.Kind != fault.KindUnavailable && f.Kind != fault.KindUnauthenticated
 }
 
 // idempotent runs a request that lives in one database transaction, once
-// per key of its principal (see idem.Run).
-func idempotent[R any](ctx context.Context, s *Service, by string, key, method string, req any,
-	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), idem.Key{Caller: by, Key: key}, method, req, run)
+// per key of its principal (see idem.Run): check first, outside the
+// transaction, while the key is free (nil: no check). Its reply, or its
+// business refusal, is replayed to every retry with the key.
+func idempotent[R any](ctx context.Context, s *Service, by, key string, req idem.Request,
+	check func(ctx context.Context) error, run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	return idem.Run(ctx, s.flow, idem.Key{Caller: by, Key: key}, req, check, run)
+}
+
+// KeyRetention is how long the partners service keeps its idempotency
+// keys (idem.Retention: it grants no holds; its recovery window is
+// idem.RecoveryWindow).
+func KeyRetention() time.Duration { return idem.Retention(0) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "partners_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "partners_idempotency"), slog.Int("records", n))
+		}
+	}
 }
 
 // PartnerOf is the partner a partner principal is: a suspended partner,
@@ -155,12 +195,6 @@ type CreatedPartner struct {
 // the same key replays the registration without the key's secret (it is
 // never stored); if the first reply was lost, rotate the key.
 func (s *Service) CreatePartner(ctx context.Context, who principal.Principal, key string, np NewPartner) (*CreatedPartner, error) {
-	if err := who.CheckProgramme(np.ProgrammeID); err != nil {
-		return nil, err
-	}
-	if err := s.ledger.CheckProgramme(ctx, np.ProgrammeID); err != nil {
-		return nil, err
-	}
 	p := &domain.Partner{
 		ID: s.newID(), Name: np.Name, ProgrammeID: np.ProgrammeID, EarnUnit: np.EarnUnit, EarnRate: np.EarnRate,
 		Rounding: np.Rounding, PricePerPoint: np.PricePerPoint, ValuePerPoint: np.ValuePerPoint, Active: true,
@@ -172,10 +206,21 @@ func (s *Service) CreatePartner(ctx context.Context, who principal.Principal, ke
 	if p.Salt, err = domain.NewSalt(); err != nil {
 		return nil, err
 	}
-	made, err := idempotent(ctx, s, who.ID, key, "CreatePartner", np, func(ctx context.Context, tx Tx) (*domain.Partner, error) {
-		p.CreatedAt = s.clock()
-		return p, tx.InsertPartner(ctx, p)
-	})
+	req, err := createPartnerRequest(np)
+	if err != nil {
+		return nil, err
+	}
+	made, err := idempotent(ctx, s, who.ID, key, req,
+		func(ctx context.Context) error {
+			if err := who.CheckProgramme(np.ProgrammeID); err != nil {
+				return err
+			}
+			return s.ledger.CheckProgramme(ctx, np.ProgrammeID)
+		},
+		func(ctx context.Context, tx Tx) (*domain.Partner, error) {
+			p.CreatedAt = s.clock()
+			return p, tx.InsertPartner(ctx, p)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -238,15 +283,16 @@ func (s *Service) CreateOffer(ctx context.Context, who principal.Principal, key,
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := s.Partner(ctx, who, partnerID); err != nil {
+	req, err := createOfferRequest(partnerID, t)
+	if err != nil {
 		return nil, err
 	}
 	id := s.newID()
-	type req struct {
-		PartnerID string
-		Terms     domain.OfferTerms
-	}
-	return idempotent(ctx, s, who.ID, key, "CreateOffer", req{partnerID, t},
+	return idempotent(ctx, s, who.ID, key, req,
+		func(ctx context.Context) error {
+			_, err := s.Partner(ctx, who, partnerID)
+			return err
+		},
 		func(ctx context.Context, tx Tx) (*domain.Offer, error) {
 			p, err := tx.Partner(ctx, partnerID)
 			if err != nil {
@@ -263,16 +309,22 @@ func (s *Service) CreateOffer(ctx context.Context, who principal.Principal, key,
 // LinkMember links a member of the partner's programme, found by card
 // number, and returns the member's reference for the partner.
 func (s *Service) LinkMember(ctx context.Context, p *domain.Partner, key, card, programmeID string) (string, error) {
-	if err := ownProgramme(p, programmeID); err != nil {
-		return "", err
-	}
-	memberID, err := s.ledger.FindMember(ctx, p.ProgrammeID, card)
+	req, err := linkMemberRequest(card)
 	if err != nil {
 		return "", err
 	}
-	ref := p.MemberRef(memberID)
-	return idempotent(ctx, s, p.ID, key, "LinkMember", card,
+	var memberID string
+	return idempotent(ctx, s, p.ID, key, req,
+		func(ctx context.Context) error {
+			if err := ownProgramme(p, programmeID); err != nil {
+				return err
+			}
+			id, err := s.ledger.FindMember(ctx, p.ProgrammeID, card)
+			memberID = id
+			return err
+		},
 		func(ctx context.Context, tx Tx) (string, error) {
+			ref := p.MemberRef(memberID)
 			return ref, tx.InsertLink(ctx, p.ID, ref, memberID, s.clock())
 		})
 }

@@ -17,13 +17,16 @@ var ErrConflict = errors.New("partners: concurrent conflict")
 type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// PurgeIdem deletes the idempotency records written before before,
+	// and returns how many.
+	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tx is one database transaction.
 type Tx interface {
-	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
-	PutIdem(ctx context.Context, r idem.Record) error
-	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
+	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
+	// the idempotency table (see idem.Tx).
+	idem.Tx
 
 	InsertPartner(ctx context.Context, p *domain.Partner) error
 	Partner(ctx context.Context, id string) (*domain.Partner, error)
@@ -53,7 +56,9 @@ type Tx interface {
 	// UpdateTxn writes t if it is still in status from; otherwise ErrConflict.
 	UpdateTxn(ctx context.Context, t *domain.Txn, from domain.TxnStatus) error
 	Txn(ctx context.Context, id string) (*domain.Txn, error)
-	PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error)
+	// PendingTxns returns transactions pending since a time after after
+	// and before before, the longest pending first.
+	PendingTxns(ctx context.Context, after, before time.Time, limit int) ([]*domain.Txn, error)
 	// Statement sums a partner's transactions completed (posted to the
 	// ledger) in [from, to).
 	Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error)

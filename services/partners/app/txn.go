@@ -31,9 +31,6 @@ type EarnRequest struct {
 // the same transaction that records the earn, and given back if the ledger
 // refuses it: the bonus is applied if and only if the earn is.
 func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r EarnRequest) (*domain.Txn, error) {
-	if err := ownProgramme(p, r.ProgrammeID); err != nil {
-		return nil, err
-	}
 	if r.Unit != p.EarnUnit {
 		return nil, fault.Invalid("unit", "partner %s earns in %s", p.ID, p.EarnUnit)
 	}
@@ -48,17 +45,24 @@ func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r Ear
 	if occurred.After(now.Add(5 * time.Minute)) {
 		return nil, fault.Invalid("occurred_at", "is in the future")
 	}
-	member, err := s.member(ctx, p, r.MemberRef)
+	req, err := earnRequest(r)
 	if err != nil {
 		return nil, err
 	}
+	var member string
 	var target domain.Target
-	if r.OfferID != "" {
-		if target, err = s.target(ctx, member); err != nil {
-			return nil, err
+	check := func(ctx context.Context) error {
+		if err := ownProgramme(p, r.ProgrammeID); err != nil {
+			return err
 		}
+		var err error
+		if member, err = s.member(ctx, p, r.MemberRef); err != nil || r.OfferID == "" {
+			return err
+		}
+		target, err = s.target(ctx, member)
+		return err
 	}
-	return s.start(ctx, p, idem.Key{Caller: p.ID, Key: key}, "Earn", r, func(ctx context.Context, tx Tx) (*domain.Txn, error) {
+	return s.start(ctx, idem.Key{Caller: p.ID, Key: key}, req, check, func(ctx context.Context, tx Tx) (*domain.Txn, error) {
 		base := p.Points(r.Amount)
 		t := &domain.Txn{
 			ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnEarn,
@@ -111,76 +115,62 @@ func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *d
 
 // Burn spends a member's points with the partner.
 func (s *Service) Burn(ctx context.Context, p *domain.Partner, key, ref string, points int64, reference string) (*domain.Txn, error) {
-	member, err := s.member(ctx, p, ref)
+	req, err := burnRequest(ref, reference, points)
 	if err != nil {
 		return nil, err
 	}
-	type req struct {
-		MemberRef, Reference string
-		Points               int64
+	var member string
+	check := func(ctx context.Context) error {
+		var err error
+		member, err = s.member(ctx, p, ref)
+		return err
 	}
-	return s.start(ctx, p, idem.Key{Caller: p.ID, Key: key}, "Burn", req{ref, reference, points},
-		func(ctx context.Context, tx Tx) (*domain.Txn, error) {
-			now := s.clock()
-			t := &domain.Txn{
-				ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnBurn,
-				Status: domain.TxnPending, Points: points, Reference: reference, Currency: p.ValuePerPoint.Currency,
-				MoneyMicros: money.Micros(decimal.NewFromInt(points).Mul(p.ValuePerPoint.Amount)),
-				OccurredAt:  now, CreatedAt: now, UpdatedAt: now,
-			}
-			return t, tx.InsertTxn(ctx, t)
-		})
+	return s.start(ctx, idem.Key{Caller: p.ID, Key: key}, req, check, func(ctx context.Context, tx Tx) (*domain.Txn, error) {
+		now := s.clock()
+		t := &domain.Txn{
+			ID: s.newID(), PartnerID: p.ID, MemberID: member, ProgrammeID: p.ProgrammeID, Kind: domain.TxnBurn,
+			Status: domain.TxnPending, Points: points, Reference: reference, Currency: p.ValuePerPoint.Currency,
+			MoneyMicros: money.Micros(decimal.NewFromInt(points).Mul(p.ValuePerPoint.Amount)),
+			OccurredAt:  now, CreatedAt: now, UpdatedAt: now,
+		}
+		return t, tx.InsertTxn(ctx, t)
+	})
 }
 
 // start records a partner transaction (or finds the one its key recorded)
-// and carries it to the ledger. A retry with the same key resumes an
-// unfinished transaction or replays the outcome of a finished one.
-func (s *Service) start(ctx context.Context, p *domain.Partner, k idem.Key, method string, req any,
+// and carries it to the ledger (see idem.Claim): check runs first, while
+// the key is free; create records the transaction with the key's claim. A
+// retry with the same key resumes an unfinished transaction or replays the
+// outcome of a finished one; a refusal before the ledger (check, create)
+// writes nothing but the stored refusal.
+func (s *Service) start(ctx context.Context, k idem.Key, req idem.Request, check func(ctx context.Context) error,
 	create func(ctx context.Context, tx Tx) (*domain.Txn, error)) (*domain.Txn, error) {
-	hash, err := idem.Hash(method, req)
-	if err != nil {
-		return nil, err
-	}
-	var t *domain.Txn
-	var replay []byte
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		rec, err := tx.Idem(ctx, k)
-		if err != nil {
-			return err
-		}
-		if rec != nil {
-			if err := rec.Matches(method, hash); err != nil {
-				return err
+	return idem.Claim(ctx, s.flow, k, req, idem.Steps[Tx, *domain.Txn, *domain.Txn]{
+		Check: check,
+		Create: func(ctx context.Context, tx Tx) (*domain.Txn, string, error) {
+			t, err := create(ctx, tx)
+			if err != nil {
+				return nil, "", err
 			}
-			replay = rec.Response
-			t, err = tx.Txn(ctx, rec.Subject)
-			return err
-		}
-		if t, err = create(ctx, tx); err != nil {
-			return err
-		}
-		return tx.PutIdem(ctx, idem.Record{Key: k, Method: method, Hash: hash, Subject: t.ID, CreatedAt: t.CreatedAt})
+			return t, t.ID, nil
+		},
+		Load: func(ctx context.Context, tx Tx, id string) (*domain.Txn, error) {
+			t, err := tx.Txn(ctx, id)
+			if err == nil && t == nil {
+				err = fmt.Errorf("partner transaction %s, claimed by an idempotency key, not found", id)
+			}
+			return t, err
+		},
+		Advance: func(ctx context.Context, t *domain.Txn) (*domain.Txn, error) {
+			if err := s.post(ctx, t); err != nil && !isRule(err) {
+				return nil, err // unfinished: a retry, or recovery, carries on
+			}
+			if err := failure(t); err != nil {
+				return nil, err
+			}
+			return t, nil
+		},
 	})
-	if errors.Is(err, ErrConflict) {
-		return s.start(ctx, p, k, method, req, create)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(replay) > 0 {
-		return idem.DecodeReply[*domain.Txn](replay)
-	}
-	if err := s.post(ctx, t); err != nil && !isRule(err) {
-		return nil, err // unfinished: a retry, or recovery, carries on
-	}
-	reply, err := idem.EncodeReply(t, failure(t))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error { return tx.FinishIdem(ctx, k, reply) }); err != nil {
-		return nil, err
-	}
-	return t, failure(t)
 }
 
 func failure(t *domain.Txn) error {
@@ -238,15 +228,33 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 
 // Recover sends to the ledger again the transactions left pending for more
 // than ten minutes (the process stopped, or the ledger was unreachable);
-// the ledger's idempotency makes this safe whether or not it saw them.
+// the ledger's idempotency makes this safe whether or not it saw them. It
+// sends only transactions pending for less than idem.RecoveryWindow: the
+// ledger keeps their keys longer than that (idem.Retention), so a
+// transaction it posted is replayed, never posted twice. Older pending
+// transactions are logged for review, and left as they are: their ledger
+// key may be purged.
 func (s *Service) Recover(ctx context.Context) (int, error) {
-	var stuck []*domain.Txn
+	now := s.clock()
+	horizon := now.Add(-idem.RecoveryWindow)
+	var stuck, stale []*domain.Txn
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		stuck, err = tx.PendingTxns(ctx, s.clock().Add(-10*time.Minute), 100)
+		if stuck, err = tx.PendingTxns(ctx, horizon, now.Add(-10*time.Minute), 100); err != nil {
+			return err
+		}
+		stale, err = tx.PendingTxns(ctx, time.Time{}, horizon.Add(time.Microsecond), 100)
 		return err
 	}); err != nil {
 		return 0, err
+	}
+	if len(stale) > 0 {
+		ids := make([]string, len(stale))
+		for i, t := range stale {
+			ids[i] = t.ID
+		}
+		s.log.WarnContext(ctx, "partner transactions pending for longer than the recovery window need review: their ledger keys may be purged, so recovery does not post them",
+			slog.Duration("recovery_window", idem.RecoveryWindow), slog.Int("count", len(stale)), slog.Any("transactions", ids))
 	}
 	for i, t := range stuck {
 		if err := s.post(ctx, t); err != nil && !isRule(err) {

@@ -39,9 +39,10 @@ type Partner struct {
 	PricePerPoint money.Money
 	ValuePerPoint money.Money
 	Active        bool
-	// Salt keys the partner's member references. (The partner's API keys
-	// are those of its principal, "partner:<id>", in the access service.)
-	Salt      []byte
+	// Salt keys the partner's member references: a secret, never in a
+	// stored reply (json:"-"). (The partner's API keys are those of its
+	// principal, "partner:<id>", in the access service.)
+	Salt      []byte `json:"-"`
 	CreatedAt time.Time
 }
 

@@ -114,9 +114,20 @@ func shortMethod(m string) string {
 
 func sameRows(t testing.TB, before, after map[string]int) {
 	t.Helper()
-	for table, n := range before {
-		if after[table] != n {
-			t.Fatalf("%s: %d rows before, %d after", table, n, after[table])
+	refusedOnly(t, before, after, 0)
+}
+
+// refusedOnly asserts that nothing was written but the records of n
+// stored refusals (a refusal the idempotency rule stores, under its key).
+func refusedOnly(t testing.TB, before, after map[string]int, n int) {
+	t.Helper()
+	for table, was := range before {
+		want := was
+		if table == "partners_idempotency" {
+			want += n
+		}
+		if after[table] != want {
+			t.Fatalf("%s: %d rows before, %d after, want %d", table, was, after[table], want)
 		}
 	}
 }
@@ -172,7 +183,9 @@ func TestPartnerAuthenticationAndIsolation(t *testing.T) {
 		// A member of another programme is not found by card.
 		_, err = env.Partners.LinkMember(partnerstest.As(ctx(t), hotel.key), &partnersv1.LinkMemberRequest{IdempotencyKey: key(), CardNumber: card})
 		wantCode(t, err, codes.NotFound)
-		sameRows(t, before, partnerRows(t, env))
+		// Four business refusals (three denied, one not found) are stored
+		// under their keys; reading calls store nothing.
+		refusedOnly(t, before, partnerRows(t, env), 4)
 
 		// A rotated key replaces the old one.
 		rot, err := env.Admin.RotatePartnerKey(ctx(t), &partnersv1.RotatePartnerKeyRequest{IdempotencyKey: key(), PartnerId: airline.id})
@@ -250,8 +263,21 @@ func TestPartnerEarnBurnAndSettlement(t *testing.T) {
 		if err != nil || b.GetValue().GetAmount() != "0.3" {
 			t.Fatalf("burn %v %v", b, err)
 		}
-		_, err = env.Partners.Burn(as, &partnersv1.BurnRequest{IdempotencyKey: key(), MemberRef: ref, Points: 74})
+		tooMuch := &partnersv1.BurnRequest{IdempotencyKey: key(), MemberRef: ref, Points: 74}
+		_, err = env.Partners.Burn(as, tooMuch)
 		wantCode(t, err, codes.FailedPrecondition)
+		// The refusal is stored: its key replays it byte for byte, and
+		// refuses another request.
+		_, again := env.Partners.Burn(as, tooMuch)
+		if !proto.Equal(status.Convert(again).Proto(), status.Convert(err).Proto()) {
+			t.Fatalf("replayed refusal %v, first %v", again, err)
+		}
+		tooMuch.Points = 73
+		_, err = env.Partners.Burn(as, tooMuch)
+		wantCode(t, err, codes.AlreadyExists)
+		if want := fmt.Sprintf("idempotency key %q was already used for a different request", tooMuch.GetIdempotencyKey()); status.Convert(err).Message() != want {
+			t.Fatalf("reused key: %q, want %q", status.Convert(err).Message(), want)
+		}
 		bal, err := env.Partners.GetMemberBalance(as, &partnersv1.GetMemberBalanceRequest{MemberRef: ref})
 		if err != nil || bal.GetAvailable() != 73 {
 			t.Fatalf("balance %v %v", bal, err)
@@ -335,7 +361,7 @@ func TestPartnerOffers(t *testing.T) {
 		before := partnerRows(t, env)
 		_, err = env.Partners.Earn(as, &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: quiet, Amount: "50", Unit: "EUR", OfferId: welcome})
 		wantCode(t, err, codes.FailedPrecondition)
-		sameRows(t, before, partnerRows(t, env))
+		refusedOnly(t, before, partnerRows(t, env), 1) // the refusal, under its key
 
 		_, card := enrolCard(t, env, "tiered", true)
 		ref := link(t, env, hotel, card)
@@ -475,7 +501,7 @@ func TestPartnerOfferIntervalAcrossOffers(t *testing.T) {
 		}
 		before := partnerRows(t, env)
 		wantCode(t, earn(asHotel, hotelRef, parking), codes.FailedPrecondition)
-		sameRows(t, before, partnerRows(t, env))
+		refusedOnly(t, before, partnerRows(t, env), 1) // the refusal, under its key
 		if err := earn(asSpa, spaRef, massage); err != nil {
 			t.Fatalf("another partner's offer: %v", err)
 		}

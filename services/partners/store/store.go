@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -71,7 +72,12 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-const idemTable = idem.Table("partners_idempotency")
+const idemTable = idemsql.Table("partners_idempotency")
+
+// PurgeIdem implements app.Store.
+func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
+	return idemTable.Purge(ctx, s.db, before, 0)
+}
 
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
@@ -79,13 +85,13 @@ func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 
 func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
 	err := idemTable.Put(ctx, t.tx, r)
-	if errors.Is(err, idem.ErrConflict) {
+	if errors.Is(err, idemsql.ErrKeyTaken) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
 }
 
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
 	return idemTable.Finish(ctx, t.tx, k, response)
 }
 
@@ -303,8 +309,9 @@ func (t *txn) Txn(ctx context.Context, id string) (*domain.Txn, error) {
 	return xs[0], nil
 }
 
-func (t *txn) PendingTxns(ctx context.Context, before time.Time, limit int) ([]*domain.Txn, error) {
-	return t.txns(ctx, `status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2`, us(before), limit)
+func (t *txn) PendingTxns(ctx context.Context, after, before time.Time, limit int) ([]*domain.Txn, error) {
+	return t.txns(ctx, `status = 'pending' AND updated_at > $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3`,
+		us(after), us(before), limit)
 }
 
 func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error) {

@@ -11,22 +11,22 @@ import (
 
 // CreateReward adds a reward to a programme's catalogue.
 func (s *Service) CreateReward(ctx context.Context, who principal.Principal, key, programmeID string, t domain.Terms) (*domain.Reward, error) {
-	if err := who.CheckProgramme(programmeID); err != nil {
-		return nil, err
-	}
-	tiers, err := s.ledger.Tiers(ctx, programmeID)
+	req, err := createRewardRequest(programmeID, t)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Validate(tiers); err != nil {
-		return nil, err
-	}
 	id := s.newID()
-	type req struct {
-		ProgrammeID string
-		Terms       domain.Terms
-	}
-	return idempotent(ctx, s, "CreateReward", idem.Key{Caller: who.ID, Key: key}, req{programmeID, t},
+	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req,
+		func(ctx context.Context) error {
+			if err := who.CheckProgramme(programmeID); err != nil {
+				return err
+			}
+			tiers, err := s.ledger.Tiers(ctx, programmeID)
+			if err != nil {
+				return err
+			}
+			return t.Validate(tiers)
+		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			now := s.clock()
 			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, Active: true, CreatedAt: now, UpdatedAt: now}
@@ -36,22 +36,22 @@ func (s *Service) CreateReward(ctx context.Context, who principal.Principal, key
 
 // UpdateReward replaces a reward's terms.
 func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key, rewardID string, t domain.Terms) (*domain.Reward, error) {
-	current, err := s.Reward(ctx, who, rewardID)
+	req, err := updateRewardRequest(rewardID, t)
 	if err != nil {
 		return nil, err
 	}
-	tiers, err := s.ledger.Tiers(ctx, current.ProgrammeID)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Validate(tiers); err != nil {
-		return nil, err
-	}
-	type req struct {
-		RewardID string
-		Terms    domain.Terms
-	}
-	return idempotent(ctx, s, "UpdateReward", idem.Key{Caller: who.ID, Key: key}, req{rewardID, t},
+	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req,
+		func(ctx context.Context) error {
+			current, err := s.Reward(ctx, who, rewardID)
+			if err != nil {
+				return err
+			}
+			tiers, err := s.ledger.Tiers(ctx, current.ProgrammeID)
+			if err != nil {
+				return err
+			}
+			return t.Validate(tiers)
+		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -67,10 +67,15 @@ func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key
 
 // DeactivateReward withdraws a reward from redemption.
 func (s *Service) DeactivateReward(ctx context.Context, who principal.Principal, key, rewardID string) (*domain.Reward, error) {
-	if _, err := s.Reward(ctx, who, rewardID); err != nil {
+	req, err := deactivateRewardRequest(rewardID)
+	if err != nil {
 		return nil, err
 	}
-	return idempotent(ctx, s, "DeactivateReward", idem.Key{Caller: who.ID, Key: key}, rewardID,
+	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req,
+		func(ctx context.Context) error {
+			_, err := s.Reward(ctx, who, rewardID)
+			return err
+		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			r, err := tx.Reward(ctx, rewardID)
 			if err != nil {
@@ -230,7 +235,11 @@ func (s *Service) ConsumeVoucher(ctx context.Context, who principal.Principal, k
 		return nil, err
 	}
 	c.Code = code
-	return idempotent(ctx, s, "ConsumeVoucher", idem.Key{Caller: who.ID, Key: key}, c, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
+	req, err := consumeVoucherRequest(c)
+	if err != nil {
+		return nil, err
+	}
+	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req, nil, func(ctx context.Context, tx Tx) (*VoucherCheck, error) {
 		v, err := voucher(ctx, tx, who, code)
 		if err != nil {
 			return nil, err

@@ -35,8 +35,10 @@ type memLedger struct {
 	refunded  map[string]bool   // capture entry → refunded
 	done      map[string]string // idempotency key → result
 	// fail makes the next calls of a step fail before they act; lose makes
-	// them act and then fail, as a reply lost on the way back.
-	fail, lose map[string]int
+	// them act and then fail, as a reply lost on the way back; draining
+	// makes them answer Unavailable before they act. (Steps: hold,
+	// capture, release, refund, programme.)
+	fail, lose, draining map[string]int
 }
 
 type memHold struct {
@@ -48,7 +50,7 @@ func newMemLedger() *memLedger {
 	return &memLedger{
 		programme: map[string]string{}, available: map[string]int64{}, earned: map[string]int64{},
 		holds: map[string]*memHold{}, captures: map[string]string{}, refunded: map[string]bool{},
-		done: map[string]string{}, fail: map[string]int{}, lose: map[string]int{},
+		done: map[string]string{}, fail: map[string]int{}, lose: map[string]int{}, draining: map[string]int{},
 	}
 }
 
@@ -63,9 +65,8 @@ func (l *memLedger) enrol(member, programme string, points int64) {
 func (l *memLedger) step(name, key string, act func() (string, error)) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.fail[name] > 0 {
-		l.fail[name]--
-		return "", errLedgerDown
+	if err := l.failing(name); err != nil {
+		return "", err
 	}
 	if id, ok := l.done[key]; ok {
 		return id, nil
@@ -82,9 +83,25 @@ func (l *memLedger) step(name, key string, act func() (string, error)) (string, 
 	return id, nil
 }
 
+// failing is the failure the next call of a step meets, if any (l.mu held).
+func (l *memLedger) failing(name string) error {
+	if l.fail[name] > 0 {
+		l.fail[name]--
+		return errLedgerDown
+	}
+	if l.draining[name] > 0 {
+		l.draining[name]--
+		return fault.Unavailable("ledger is shutting down")
+	}
+	return nil
+}
+
 func (l *memLedger) MemberProgramme(_ context.Context, m string) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.failing("programme"); err != nil {
+		return "", err
+	}
 	p, ok := l.programme[m]
 	if !ok {
 		return "", fault.NotFound("member %s not found", m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -36,89 +37,95 @@ type (
 // ledger, allocates stock and reserves a voucher, captures the points and
 // activates the voucher. Any failure releases the hold and the stock. A
 // retry with the same key resumes an unfinished redemption or replays the
-// outcome of a finished one, success or refusal.
+// outcome of a finished one, success or refusal (see idem.Claim).
 //
 // The ledger is called with the caller's context: the rewards service's
 // credential carries who the redemption is for, so the ledger holds the
 // points only of a member of that principal's programmes.
 func (s *Service) Redeem(ctx context.Context, who principal.Principal, key string, req RedeemRequest) (*RedeemResult, error) {
-	hash, err := idem.Hash("Redeem", req)
+	ir, err := redeemRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	k := idem.Key{Caller: who.ID, Key: key}
-	if err := s.mayRedeem(ctx, who, k, req); err != nil {
-		return nil, err
-	}
-	var r *domain.Redemption
-	var replay []byte
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		rec, err := tx.Idem(ctx, k)
-		if err != nil {
-			return err
-		}
-		if rec != nil {
-			if err := rec.Matches("Redeem", hash); err != nil {
-				return err
+	return idem.Claim(ctx, s.flow, idem.Key{Caller: who.ID, Key: key}, ir, idem.Steps[Tx, *domain.Redemption, *RedeemResult]{
+		Check: func(ctx context.Context) error { return s.mayRedeem(ctx, who, req) },
+		Create: func(ctx context.Context, tx Tx) (*domain.Redemption, string, error) {
+			reward, err := rewardOf(ctx, tx, who, req.RewardID)
+			if err != nil {
+				return nil, "", err
 			}
-			replay = rec.Response
-			r, err = tx.Redemption(ctx, rec.Subject)
-			return err
-		}
-		reward, err := rewardOf(ctx, tx, who, req.RewardID)
-		if err != nil {
-			return err
-		}
-		now := s.clock()
-		r = &domain.Redemption{
-			ID: s.newID(), RewardID: reward.ID, MemberID: req.MemberID, ProgrammeID: reward.ProgrammeID,
-			Status: domain.RedemptionStarted, Points: reward.PointsCost, PeriodKey: reward.LimitPeriod.Key(now),
-			CreatedAt: now, UpdatedAt: now,
-		}
-		if err := tx.InsertRedemption(ctx, r); err != nil {
-			return err
-		}
-		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "Redeem", Hash: hash, Subject: r.ID, CreatedAt: now})
+			now := s.clock()
+			r := &domain.Redemption{
+				ID: s.newID(), RewardID: reward.ID, MemberID: req.MemberID, ProgrammeID: reward.ProgrammeID,
+				Status: domain.RedemptionStarted, Points: reward.PointsCost, PeriodKey: reward.LimitPeriod.Key(now),
+				CreatedAt: now, UpdatedAt: now,
+			}
+			return r, r.ID, tx.InsertRedemption(ctx, r)
+		},
+		Load: loadRedemption,
+		Advance: func(ctx context.Context, r *domain.Redemption) (*RedeemResult, error) {
+			res, err := s.advance(ctx, r, req)
+			return outcome(r, res, err)
+		},
 	})
-	if errors.Is(err, ErrConflict) {
-		return s.Redeem(ctx, who, key, req) // the same key, claimed concurrently: resume that one
+}
+
+// loadRedemption reads the redemption a key claimed.
+func loadRedemption(ctx context.Context, tx Tx, id string) (*domain.Redemption, error) {
+	r, err := tx.Redemption(ctx, id)
+	if err == nil && r == nil {
+		err = fmt.Errorf("redemption %s, claimed by an idempotency key, not found", id)
 	}
-	if err != nil {
+	return r, err
+}
+
+// outcome is what the caller of a redemption gets once advancing it
+// stopped: a refusal only for a failed redemption, as its key stores it.
+// A refusal of a step that the redemption retries (the refund of a lost
+// capture) leaves it unfinished, and is no refusal of the redemption.
+func outcome(r *domain.Redemption, res *RedeemResult, err error) (*RedeemResult, error) {
+	switch {
+	case err == nil:
+		return res, nil
+	case !isRule(err):
+		return nil, err
+	case r.Status != domain.RedemptionFailed:
+		return nil, &unfinishedError{id: r.ID, status: r.Status, cause: err}
+	case idem.Storable(err):
 		return nil, err
 	}
-	if len(replay) > 0 {
-		return idem.DecodeReply[*RedeemResult](replay)
-	}
-	res, err := s.advance(ctx, r, req)
-	if _, rule := fault.As(err); err != nil && !rule {
-		return nil, err // unfinished: a retry, or recovery, carries on
-	}
-	reply, encErr := idem.EncodeReply(res, err)
-	if encErr != nil {
-		return nil, encErr
-	}
-	if ferr := s.store.Update(ctx, func(ctx context.Context, tx Tx) error { return tx.FinishIdem(ctx, k, reply) }); ferr != nil {
-		return nil, ferr
-	}
-	return res, err
+	// A step refused it as invalid (the ledger's limits on holds): the
+	// redemption failed all the same.
+	return nil, fault.Precondition("%s", r.Failure)
+}
+
+// unfinishedError is a refusal of a step that leaves a redemption
+// unfinished, for a retry or recovery to try again. It is no refusal of
+// the request: it does not unwrap to the step's fault, so that it is not
+// stored under the request's key.
+type unfinishedError struct {
+	id     string
+	status domain.RedemptionStatus
+	cause  error
+}
+
+func (e *unfinishedError) Error() string {
+	return fmt.Sprintf("redemption %s is still %s: %v", e.id, e.status, e.cause)
 }
 
 // mayRedeem refuses, before anything is written, a redemption of a reward
 // or for a member of a programme the caller is not bound to (the ledger
 // checks the member for the caller, whom this service acts for), or of a
-// member of another programme than the reward's. A request already under
-// way (its key taken) goes on.
-func (s *Service) mayRedeem(ctx context.Context, who principal.Principal, k idem.Key, req RedeemRequest) error {
+// member of another programme than the reward's. It runs while the key is
+// free only: a request already under way goes on.
+func (s *Service) mayRedeem(ctx context.Context, who principal.Principal, req RedeemRequest) error {
 	var reward *domain.Reward
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		rec, err := tx.Idem(ctx, k)
-		if err != nil || rec != nil {
-			return err
-		}
+		var err error
 		reward, err = rewardOf(ctx, tx, who, req.RewardID)
 		return err
 	})
-	if err != nil || reward == nil {
+	if err != nil {
 		return err
 	}
 	p, err := s.ledger.MemberProgramme(ctx, req.MemberID)
@@ -149,9 +156,11 @@ func (s *Service) advance(ctx context.Context, r *domain.Redemption, req RedeemR
 		}
 		if errors.Is(err, ErrConflict) {
 			// Another call advanced it meanwhile: read it again.
-			if r, err = s.redemption(ctx, r.ID); err != nil {
+			fresh, err := s.redemption(ctx, r.ID)
+			if err != nil {
 				return nil, err
 			}
+			*r = *fresh
 			continue
 		}
 		if err != nil {
@@ -419,9 +428,12 @@ func (s *Service) reverseCapture(ctx context.Context, r *domain.Redemption, entr
 	return s.ledger.RefundInFull(ctx, ledgerKey(r, step), entryID, reason)
 }
 
+// isRule tells whether err is a rule broken here or at the ledger: a
+// fault, but not one that says a service is unavailable or a caller
+// unauthenticated, which refuse nothing.
 func isRule(err error) bool {
-	_, ok := fault.As(err)
-	return ok
+	f, ok := fault.As(err)
+	return ok && f.Kind != fault.KindUnavailable && f.Kind != fault.KindUnauthenticated
 }
 
 func (s *Service) result(ctx context.Context, r *domain.Redemption) (*RedeemResult, error) {
@@ -435,71 +447,73 @@ func (s *Service) result(ctx context.Context, r *domain.Redemption) (*RedeemResu
 }
 
 // CancelRedemption voids an unused voucher, refunds its points to their
-// original lots on the ledger and returns the stock.
+// original lots on the ledger and returns the stock. A redemption already
+// cancelled (by another key) is replayed; a retry with the key resumes an
+// unfinished refund or replays the outcome (see idem.Claim).
 func (s *Service) CancelRedemption(ctx context.Context, who principal.Principal, key, redemptionID, reason string) (*RedeemResult, error) {
-	hash, err := idem.Hash("CancelRedemption", []string{redemptionID, reason})
+	ir, err := cancelRedemptionRequest(redemptionID, reason)
 	if err != nil {
 		return nil, err
 	}
-	k := idem.Key{Caller: who.ID, Key: key}
-	var r *domain.Redemption
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		rec, err := tx.Idem(ctx, k)
-		if err != nil {
-			return err
-		}
-		if rec != nil {
-			if err := rec.Matches("CancelRedemption", hash); err != nil {
-				return err
+	return idem.Claim(ctx, s.flow, idem.Key{Caller: who.ID, Key: key}, ir, idem.Steps[Tx, *domain.Redemption, *RedeemResult]{
+		Create: func(ctx context.Context, tx Tx) (*domain.Redemption, string, error) {
+			r, err := tx.Redemption(ctx, redemptionID)
+			if err != nil {
+				return nil, "", err
 			}
-		}
-		if r, err = tx.Redemption(ctx, redemptionID); err != nil {
-			return err
-		}
-		if r == nil {
-			return fault.NotFound("redemption %s not found", redemptionID)
-		}
-		if err := who.CheckProgramme(r.ProgrammeID); err != nil {
-			return err
-		}
-		if rec != nil || r.Status == domain.RedemptionCancelling || r.Status == domain.RedemptionCancelled {
-			return nil // resume or replay
-		}
-		if r.Status != domain.RedemptionCompleted {
-			return fault.Precondition("redemption %s is %s", r.ID, r.Status)
-		}
-		v, err := tx.Voucher(ctx, r.VoucherCode)
-		if err != nil {
-			return err
-		}
-		if v.Status != domain.VoucherActive {
-			return fault.Precondition("the voucher is %s: it cannot be cancelled", v.Status)
-		}
-		void := *v
-		void.Status = domain.VoucherCancelled
-		if err := tx.UpdateVoucher(ctx, &void, domain.VoucherActive); err != nil {
-			return err
-		}
-		next := *r
-		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionCancelling, reason, s.clock()
-		if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCompleted); err != nil {
-			return err
-		}
-		r = &next
-		return tx.PutIdem(ctx, idem.Record{Key: k, Method: "CancelRedemption", Hash: hash, Subject: r.ID, CreatedAt: s.clock()})
+			if r == nil {
+				return nil, "", fault.NotFound("redemption %s not found", redemptionID)
+			}
+			if err := who.CheckProgramme(r.ProgrammeID); err != nil {
+				return nil, "", err
+			}
+			if r.Status == domain.RedemptionCancelling || r.Status == domain.RedemptionCancelled {
+				return r, r.ID, nil // resume or replay
+			}
+			if r.Status != domain.RedemptionCompleted {
+				return nil, "", fault.Precondition("redemption %s is %s", r.ID, r.Status)
+			}
+			v, err := tx.Voucher(ctx, r.VoucherCode)
+			if err != nil {
+				return nil, "", err
+			}
+			if v.Status != domain.VoucherActive {
+				return nil, "", fault.Precondition("the voucher is %s: it cannot be cancelled", v.Status)
+			}
+			void := *v
+			void.Status = domain.VoucherCancelled
+			if err := tx.UpdateVoucher(ctx, &void, domain.VoucherActive); err != nil {
+				return nil, "", err
+			}
+			next := *r
+			next.Status, next.Failure, next.UpdatedAt = domain.RedemptionCancelling, reason, s.clock()
+			if err := tx.UpdateRedemption(ctx, &next, domain.RedemptionCompleted); err != nil {
+				return nil, "", err
+			}
+			return &next, next.ID, nil
+		},
+		Load: loadRedemption,
+		Advance: func(ctx context.Context, r *domain.Redemption) (*RedeemResult, error) {
+			if r.Status == domain.RedemptionCancelling {
+				err := s.refund(ctx, r)
+				if errors.Is(err, ErrConflict) {
+					// Finished meanwhile by a retry or by recovery.
+					fresh, ferr := s.redemption(ctx, r.ID)
+					if ferr != nil {
+						return nil, ferr
+					}
+					*r, err = *fresh, nil
+				}
+				if isRule(err) {
+					return nil, &unfinishedError{id: r.ID, status: r.Status, cause: err}
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			return s.result(ctx, r)
+		},
 	})
-	if errors.Is(err, ErrConflict) {
-		return s.CancelRedemption(ctx, who, key, redemptionID, reason)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.Status == domain.RedemptionCancelling {
-		if err := s.refund(ctx, r); err != nil {
-			return nil, err
-		}
-	}
-	return s.result(ctx, r)
 }
 
 // returnAllocation gives back what a redemption allocated: its unit of
@@ -543,14 +557,33 @@ func (s *Service) refund(ctx context.Context, r *domain.Redemption) error {
 // the caller gave up) for longer than twice the hold TTL: a cancellation is
 // completed; a redemption whose caller never got its voucher is failed,
 // releasing its hold and stock. It returns how many it finished.
+//
+// Recovery replays the redemption's ledger calls under their keys (the
+// capture, to learn whether a lost one went through), so it touches only
+// redemptions unfinished for less than idem.RecoveryWindow: the ledger
+// keeps its keys longer than that. Older ones are logged for review, and
+// left as they are.
 func (s *Service) Recover(ctx context.Context) (int, error) {
-	var stuck []*domain.Redemption
+	now := s.clock()
+	horizon := now.Add(-idem.RecoveryWindow)
+	var stuck, stale []*domain.Redemption
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		stuck, err = tx.Unfinished(ctx, s.clock().Add(-2*s.holdTTL), 100)
+		if stuck, err = tx.Unfinished(ctx, horizon, now.Add(-2*s.holdTTL), 100); err != nil {
+			return err
+		}
+		stale, err = tx.Unfinished(ctx, time.Time{}, horizon.Add(time.Microsecond), 100)
 		return err
 	}); err != nil {
 		return 0, err
+	}
+	if len(stale) > 0 {
+		ids := make([]string, len(stale))
+		for i, r := range stale {
+			ids[i] = r.ID
+		}
+		s.log.WarnContext(ctx, "redemptions unfinished for longer than the recovery window need review: their ledger keys may be purged, so recovery leaves them",
+			slog.Duration("recovery_window", idem.RecoveryWindow), slog.Int("count", len(stale)), slog.Any("redemptions", ids))
 	}
 	n := 0
 	for _, r := range stuck {
@@ -585,7 +618,7 @@ func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("redemption recovery failed", "error", err)
+			s.log.ErrorContext(ctx, "redemption recovery failed", slog.Any("error", err))
 		}
 	}
 }

@@ -19,8 +19,9 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// HoldTTL is how long the ledger holds a redemption's points while it
-	// completes (default 5m); unfinished redemptions older than twice this
-	// are recovered.
+	// completes (default 5m); redemptions unfinished for longer than twice
+	// this are recovered (while younger than idem.RecoveryWindow), so it
+	// must be well under half of idem.RecoveryWindow.
 	HoldTTL time.Duration
 }
 
@@ -37,6 +38,7 @@ type Service struct {
 	// a popular reward's concurrent redemptions from failing each other's
 	// transactions.
 	rewardLocks keyedMutex
+	flow        idem.Flow[Tx]
 }
 
 // New builds a Service.
@@ -50,10 +52,16 @@ func New(store Store, ledger Ledger, o Options) *Service {
 	if o.HoldTTL <= 0 {
 		o.HoldTTL = 5 * time.Minute
 	}
-	return &Service{
+	if 2*o.HoldTTL >= idem.RecoveryWindow {
+		o.Logger.Warn("the hold TTL leaves no time to recover unfinished redemptions: they will be left for review",
+			slog.Duration("hold_ttl", o.HoldTTL), slog.Duration("recovery_window", idem.RecoveryWindow))
+	}
+	s := &Service{
 		store: store, ledger: ledger, now: o.Now, log: o.Logger, holdTTL: o.HoldTTL,
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
 	}
+	s.flow = idem.Flow[Tx]{Store: store, Conflict: ErrConflict, Now: s.clock}
+	return s
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -93,12 +101,45 @@ func (k *keyedMutex) lock(key string) func() {
 }
 
 // idempotent runs a request that lives in one database transaction, once
-// per key (see idem.Run). A refused request writes nothing; its refusal is
-// not stored, so a retry after the cause is fixed (more points, new stock)
-// may pass.
-func idempotent[R any](ctx context.Context, s *Service, method string, k idem.Key, req any,
-	run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
-	return idem.Run(ctx, s.store.Update, ErrConflict, s.clock(), k, method, req, run)
+// per key (see idem.Run): check first, outside the transaction, while the
+// key is free (nil: no check). A refused request writes nothing but its
+// refusal, which, if a business refusal (not found, a failed precondition,
+// denied), is replayed to every retry with the key, even once the cause is
+// gone; a retry after a bad request (invalid argument) or a failure runs.
+func idempotent[R any](ctx context.Context, s *Service, k idem.Key, req idem.Request,
+	check func(ctx context.Context) error, run func(ctx context.Context, tx Tx) (R, error)) (R, error) {
+	return idem.Run(ctx, s.flow, k, req, check, run)
+}
+
+// KeyRetention is how long the rewards service keeps its idempotency keys
+// (idem.Retention of its hold TTL).
+func (s *Service) KeyRetention() time.Duration { return idem.Retention(s.holdTTL) }
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeIdem(ctx, s.clock().Add(-s.KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.PurgeKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "rewards_idempotency"), slog.Any("error", err))
+		case n > 0:
+			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "rewards_idempotency"), slog.Int("records", n))
+		}
+	}
 }
 
 var errRefused = errors.New("refused")

@@ -18,14 +18,16 @@ type Store interface {
 	// Update runs fn in a read-write transaction, perhaps more than once.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// PurgeIdem deletes the idempotency records written before before,
+	// and returns how many.
+	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tx is one database transaction.
 type Tx interface {
-	Idem(ctx context.Context, k idem.Key) (*idem.Record, error)
-	// PutIdem claims a key; a key already taken is ErrConflict.
-	PutIdem(ctx context.Context, r idem.Record) error
-	FinishIdem(ctx context.Context, k idem.Key, response []byte) error
+	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
+	// the idempotency table (see idem.Tx).
+	idem.Tx
 
 	InsertReward(ctx context.Context, r *domain.Reward) error
 	UpdateReward(ctx context.Context, r *domain.Reward) error
@@ -46,8 +48,9 @@ type Tx interface {
 	// ErrConflict.
 	UpdateRedemption(ctx context.Context, r *domain.Redemption, from domain.RedemptionStatus) error
 	Redemption(ctx context.Context, id string) (*domain.Redemption, error)
-	// Unfinished returns redemptions stuck in a transient status since before t.
-	Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error)
+	// Unfinished returns redemptions in a transient status since a time
+	// after after and before before, the longest unfinished first.
+	Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error)
 
 	InsertVoucher(ctx context.Context, v *domain.Voucher) error
 	// UpdateVoucher writes v if it is still in status from; otherwise

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
@@ -62,7 +63,7 @@ func fromUS(v int64) time.Time {
 }
 
 func conflict(err error) error {
-	if sqldb.IsUniqueViolation(err) || errors.Is(err, idem.ErrConflict) {
+	if sqldb.IsUniqueViolation(err) || errors.Is(err, idemsql.ErrKeyTaken) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
@@ -76,7 +77,12 @@ func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-const idemTable = idem.Table("rewards_idempotency")
+const idemTable = idemsql.Table("rewards_idempotency")
+
+// PurgeIdem implements app.Store.
+func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
+	return idemTable.Purge(ctx, s.db, before, 0)
+}
 
 func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
 	return idemTable.Get(ctx, t.tx, k)
@@ -86,7 +92,7 @@ func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
 	return conflict(idemTable.Put(ctx, t.tx, r))
 }
 
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) error {
+func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
 	return idemTable.Finish(ctx, t.tx, k, response)
 }
 
@@ -303,9 +309,9 @@ func (t *txn) Redemption(ctx context.Context, id string) (*domain.Redemption, er
 	return rs[0], nil
 }
 
-func (t *txn) Unfinished(ctx context.Context, before time.Time, limit int) ([]*domain.Redemption, error) {
-	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
-		us(before), limit)
+func (t *txn) Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error) {
+	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at > $1 AND updated_at < $2
+		ORDER BY updated_at LIMIT $3`, us(after), us(before), limit)
 }
 
 // voucherCols: a voucher's offer (type to channels) is written once, when

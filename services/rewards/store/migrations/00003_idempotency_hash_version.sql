@@ -1,0 +1,14 @@
+-- An idempotency record carries the hash version of the request form it
+-- was hashed in (see services/internal/idem): every record written before
+-- this migration is version 1, the hash the service used until then, so
+-- that its key still replays.
+--
+-- Outside a transaction, like the other migrations that add a column with
+-- a default: CockroachDB backfills it in a schema-change job of its own.
+
+-- +goose NO TRANSACTION
+-- +goose Up
+ALTER TABLE rewards_idempotency ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1;
+
+-- +goose Down
+ALTER TABLE rewards_idempotency DROP COLUMN hash_version;
