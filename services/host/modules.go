@@ -76,7 +76,10 @@ func (h *Host) modules(services []string) []module {
 				return ledger.ServiceNames()
 			},
 			jobs: func(c Config) []func(context.Context) {
-				jobs := []func(context.Context){func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) }}
+				jobs := []func(context.Context){
+					func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) },
+					func(ctx context.Context) { h.Ledger.Posting.RunKeyPurge(ctx, keyPurgeEvery) },
+				}
 				if c.JobsEvery > 0 {
 					jobs = append(jobs, func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) })
 				}

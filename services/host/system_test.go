@@ -254,7 +254,7 @@ func sameRowsButRefusals(t testing.TB, before, after, refusedBefore, refusedAfte
 func refusalsStored(t testing.TB, db *sqldb.DB) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, table := range []string{"access_idempotency", "rewards_idempotency", "partners_idempotency"} {
+	for _, table := range []string{"access_idempotency", "ledger_idempotency", "rewards_idempotency", "partners_idempotency"} {
 		rows, err := db.QueryContext(ctx(t), "SELECT response FROM "+table)
 		if err != nil {
 			t.Fatal(err)

@@ -98,20 +98,5 @@ func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
 // RunKeyPurge purges old idempotency records every interval until ctx
 // ends. Every replica may run it: the purge is safe to run concurrently.
 func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := s.PurgeKeys(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.ErrorContext(ctx, "idempotency purge failed", slog.String("table", "access_idempotency"), slog.Any("error", err))
-		case n > 0:
-			s.log.InfoContext(ctx, "idempotency keys purged", slog.String("table", "access_idempotency"), slog.Int("records", n))
-		}
-	}
+	idem.RunPurge(ctx, every, s.log, "access_idempotency", s.PurgeKeys)
 }

@@ -105,9 +105,9 @@ func (s *script) add(w *posting.Writes) {
 		e := w.Entries[i]
 		return []any{e.ID, e.MemberID, us(e.RecordedAt)}
 	})
-	s.insert("ledger_idempotency", "caller, idem_key, method, request_hash, response, created_at", "", len(w.Idem), func(i int) []any {
+	s.insert("ledger_idempotency", "caller, idem_key, method, request_hash, hash_version, response, created_at", "", len(w.Idem), func(i int) []any {
 		r := w.Idem[i]
-		return []any{r.Caller, r.Key, r.Method, r.Hash, r.Response, us(r.CreatedAt)}
+		return []any{r.Caller, r.Key.Key, r.Method, r.Hash, r.HashVersion, r.Response, us(r.CreatedAt)}
 	})
 }
 

@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
@@ -65,8 +68,13 @@ func (s Posting) View(ctx context.Context, fn func(ctx context.Context, tx posti
 }
 
 // Replies implements posting.Store.
-func (s Posting) Replies(ctx context.Context, keys []posting.IdemKey) (map[posting.IdemKey]posting.IdemRecord, error) {
+func (s Posting) Replies(ctx context.Context, keys []idem.Key) (map[idem.Key]idem.Record, error) {
 	return replies(ctx, s.db.DB, keys)
+}
+
+// PurgeReplies implements posting.Store.
+func (s Posting) PurgeReplies(ctx context.Context, before time.Time) (int, error) {
+	return idemsql.Table("ledger_idempotency").Purge(ctx, s.db, before, 0)
 }
 
 // UpdateProjections implements status.Store.
@@ -156,8 +164,8 @@ func query(ctx context.Context, db queryer, q string, args []any, scan func(*sql
 	return nil
 }
 
-func replies(ctx context.Context, db queryer, keys []posting.IdemKey) (map[posting.IdemKey]posting.IdemRecord, error) {
-	out := make(map[posting.IdemKey]posting.IdemRecord, len(keys))
+func replies(ctx context.Context, db queryer, keys []idem.Key) (map[idem.Key]idem.Record, error) {
+	out := make(map[idem.Key]idem.Record, len(keys))
 	for len(keys) > 0 {
 		n := min(len(keys), maxParams/2)
 		var b strings.Builder
@@ -169,16 +177,22 @@ func replies(ctx context.Context, db queryer, keys []posting.IdemKey) (map[posti
 			fmt.Fprintf(&b, "($%d, $%d)", 2*i+1, 2*i+2)
 			args = append(args, k.Caller, k.Key)
 		}
-		q := `SELECT caller, idem_key, method, request_hash, response, created_at FROM ledger_idempotency
+		q := `SELECT caller, idem_key, method, request_hash, hash_version, response, created_at FROM ledger_idempotency
 			WHERE (caller, idem_key) IN (` + b.String() + `)`
 		err := query(ctx, db, q, args, func(r *sql.Rows) error {
-			var rec posting.IdemRecord
+			var rec idem.Record
 			var created int64
-			if err := r.Scan(&rec.Caller, &rec.Key, &rec.Method, &rec.Hash, &rec.Response, &created); err != nil {
+			if err := r.Scan(&rec.Caller, &rec.Key.Key, &rec.Method, &rec.Hash, &rec.HashVersion, &rec.Response, &created); err != nil {
 				return err
 			}
 			rec.CreatedAt = fromUS(created)
-			out[rec.IdemKey] = rec
+			if rec.HashVersion == 0 {
+				// Written before replies were stored in idem's form (and
+				// refusals were stored at all): the bare reply, hashed
+				// as version 1. Gone once the retention has passed.
+				rec.HashVersion, rec.Response = 1, slices.Concat([]byte(`{"Result":`), rec.Response, []byte(`}`))
+			}
+			out[rec.Key] = rec
 			return nil
 		})
 		if err != nil {

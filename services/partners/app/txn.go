@@ -11,6 +11,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -266,16 +267,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 
 // RunRecovery recovers pending transactions every interval until ctx ends.
 func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "partner transaction recovery failed", slog.Any("error", err))
-		}
-	}
+	jobs.Every(ctx, every, s.log, "partner transaction recovery", func(ctx context.Context) error {
+		_, err := s.Recover(ctx)
+		return err
+	})
 }

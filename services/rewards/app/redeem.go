@@ -9,6 +9,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
@@ -609,16 +610,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 
 // RunRecovery recovers unfinished redemptions every interval until ctx ends.
 func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "redemption recovery failed", slog.Any("error", err))
-		}
-	}
+	jobs.Every(ctx, every, s.log, "redemption recovery", func(ctx context.Context) error {
+		_, err := s.Recover(ctx)
+		return err
+	})
 }

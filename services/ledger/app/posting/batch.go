@@ -1,9 +1,7 @@
 package posting
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -26,9 +24,11 @@ var ErrClosed = fault.Unavailable("ledger is shutting down")
 // op is one request waiting for a write transaction.
 type op struct {
 	call
-	ctx    context.Context
-	idem   IdemKey
-	hash   []byte
+	ctx context.Context
+	// idem is the idempotency key and req the request it stands for (key
+	// "": none).
+	idem   idem.Key
+	req    idem.Request
 	run    func(ctx context.Context, u *uow) (any, error)
 	decode func([]byte) (any, error)
 	done   chan opResult
@@ -42,8 +42,8 @@ type call struct {
 	// key is the idempotency key; empty for operations that are
 	// idempotent by nature (settling).
 	key string
-	// req is what the idempotency hash covers.
-	req    any
+	// form is what the idempotency hash covers (see forms.go).
+	form   form
 	member string
 	// needLots says the operation spends or returns points, so the member's
 	// lots must be loaded; earning needs only the member row.
@@ -64,18 +64,14 @@ func submit[R any](ctx context.Context, s *Service, c call, run func(ctx context
 	var zero R
 	o := &op{call: c, ctx: ctx, done: make(chan opResult, 1)}
 	if c.key != "" {
-		h, err := idem.Hash(c.method, c.req)
+		req, err := idem.NewRequest(c.method, c.form.version, c.form.at)
 		if err != nil {
 			return zero, err
 		}
-		o.idem, o.hash = IdemKey{Caller: c.who.ID, Key: c.key}, h
+		o.idem, o.req = idem.Key{Caller: c.who.ID, Key: c.key}, req
 	}
 	o.run = func(ctx context.Context, u *uow) (any, error) { return run(ctx, u) }
-	o.decode = func(b []byte) (any, error) {
-		var r R
-		err := json.Unmarshal(b, &r)
-		return r, err
-	}
+	o.decode = func(b []byte) (any, error) { return idem.DecodeReply[R](b) }
 	if err := s.enqueue(ctx, o); err != nil {
 		return zero, err
 	}
@@ -151,7 +147,7 @@ func (s *Service) execute(batch []*op) {
 		// would conflict with every concurrent insert near it. A key taken
 		// meanwhile makes the insert at commit fail with ErrConflict, and
 		// the next attempt replays it.
-		var stored map[IdemKey]IdemRecord
+		var stored map[idem.Key]idem.Record
 		if stored, err = s.storedReplies(ctx, live); err != nil {
 			break
 		}
@@ -185,9 +181,11 @@ func (s *Service) execute(batch []*op) {
 }
 
 // runBatch runs the batch's operations one after another in tx. A request
-// that breaks a ledger rule is undone in memory and answered with its error;
-// any other error fails the whole transaction.
-func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[IdemKey]IdemRecord) ([]opResult, error) {
+// that breaks a ledger rule is undone in memory and answered with its
+// error; any other error fails the whole transaction. The outcome of a
+// request with a key — its reply, or a business refusal (idem.Storable) —
+// is written in the same transaction and replayed to every retry.
+func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[idem.Key]idem.Record) ([]opResult, error) {
 	now := s.clock()
 	u := s.newUOW(tx, now)
 	stored = maps.Clone(stored)
@@ -218,19 +216,17 @@ func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[Ide
 				return nil, err
 			}
 			u.rollback()
-			results[i] = opResult{err: err}
-			continue
 		}
-		if o.idem.Key != "" {
-			resp, err := json.Marshal(v)
-			if err != nil {
-				return nil, fmt.Errorf("encode %s reply: %w", o.method, err)
+		results[i] = opResult{val: v, err: err}
+		if o.idem.Key != "" && idem.Storable(err) {
+			resp, eerr := idem.EncodeReply(v, err)
+			if eerr != nil {
+				return nil, fmt.Errorf("encode %s reply: %w", o.method, eerr)
 			}
-			rec := IdemRecord{IdemKey: o.idem, Method: o.method, Hash: o.hash, Response: resp, CreatedAt: now}
+			rec := o.req.Record(o.idem, "", resp, now)
 			u.idem = append(u.idem, rec)
 			stored[o.idem] = rec // a duplicate later in this batch replays it
 		}
-		results[i] = opResult{val: v}
 	}
 	if err := tx.Save(ctx, u.writes()); err != nil {
 		return nil, err
@@ -239,8 +235,8 @@ func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[Ide
 }
 
 // storedReplies reads the stored replies of a batch's idempotency keys.
-func (s *Service) storedReplies(ctx context.Context, ops []*op) (map[IdemKey]IdemRecord, error) {
-	var keys []IdemKey
+func (s *Service) storedReplies(ctx context.Context, ops []*op) (map[idem.Key]idem.Record, error) {
+	var keys []idem.Key
 	for _, o := range ops {
 		if o.idem.Key != "" {
 			keys = append(keys, o.idem)
@@ -263,15 +259,14 @@ func (u *uow) run(ctx context.Context, o *op) (v any, err error) {
 	return o.run(ctx, u)
 }
 
-func replay(o *op, rec IdemRecord) opResult {
-	if rec.Method != o.method || !bytes.Equal(rec.Hash, o.hash) {
-		return opResult{err: fault.Exists("idempotency key %q was already used for a different request", o.idem.Key)}
+// replay answers a request with the outcome stored under its key, or
+// refuses it if the key was used for another request.
+func replay(o *op, rec idem.Record) opResult {
+	if err := o.req.Matches(&rec); err != nil {
+		return opResult{err: err}
 	}
-	v, err := o.decode(rec.Response)
-	if err != nil {
-		return opResult{err: fmt.Errorf("decode stored %s reply: %w", o.method, err)}
-	}
-	return opResult{val: v}
+	v, err := o.decode(rec.Response) // the stored reply, or the stored refusal as err
+	return opResult{val: v, err: err}
 }
 
 // settled brings the due times of the Books the operation touched up to

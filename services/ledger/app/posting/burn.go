@@ -10,7 +10,7 @@ import (
 // Burn spends points.
 func (s *Service) Burn(ctx context.Context, who principal.Principal, key, memberID string, c domain.BurnCmd) (*EntryResult, error) {
 	needLots := true
-	return submit(ctx, s, call{method: "Burn", who: who, key: key, req: memberCmd[domain.BurnCmd]{memberID, c}, member: memberID, needLots: needLots},
+	return submit(ctx, s, call{method: "Burn", who: who, key: key, form: burnForm(memberID, c), member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
 			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Burn(c, u.now) })
 		})

@@ -10,7 +10,7 @@ import (
 
 // Capture burns all (points == 0) or part of a hold and releases the rest.
 func (s *Service) Capture(ctx context.Context, who principal.Principal, key, holdID string, points int64) (*HoldResult, error) {
-	return s.holdOp(ctx, "Capture", who, key, holdCmd{holdID, points}, func(b *domain.Book, now time.Time) (*HoldResult, error) {
+	return s.holdOp(ctx, "Capture", who, key, holdID, points, func(b *domain.Book, now time.Time) (*HoldResult, error) {
 		h, e, rel, err := b.Capture(holdID, points, now)
 		if err != nil {
 			return nil, err

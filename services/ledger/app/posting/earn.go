@@ -13,16 +13,11 @@ type EntryResult struct {
 	Balance Balance
 }
 
-type memberCmd[C any] struct {
-	MemberID string
-	Cmd      C
-}
-
 // Earn credits points.
 func (s *Service) Earn(ctx context.Context, who principal.Principal, key, memberID string, c domain.EarnCmd) (*EntryResult, error) {
 	c.OccurredAt = domain.Micro(c.OccurredAt)
 	needLots := false
-	return submit(ctx, s, call{method: "Earn", who: who, key: key, req: memberCmd[domain.EarnCmd]{memberID, c}, member: memberID, needLots: needLots},
+	return submit(ctx, s, call{method: "Earn", who: who, key: key, form: earnForm(memberID, c), member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
 			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Earn(c, u.now) })
 		})

@@ -21,15 +21,15 @@ type Enrolment struct {
 
 // Enrol opens a member's accounts.
 func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string, r Enrolment) (*domain.Member, error) {
-	if err := who.CheckProgramme(r.ProgrammeID); err != nil {
-		return nil, err
-	}
 	r.EnrolledAt = domain.Micro(r.EnrolledAt)
 	id := r.MemberID
 	if id == "" {
 		id = s.newID()
 	}
-	return submit(ctx, s, call{method: "Enrol", who: who, key: key, req: r, member: id}, func(ctx context.Context, u *uow) (*domain.Member, error) {
+	return submit(ctx, s, call{method: "Enrol", who: who, key: key, form: enrolForm(r), member: id}, func(ctx context.Context, u *uow) (*domain.Member, error) {
+		if err := who.CheckProgramme(r.ProgrammeID); err != nil {
+			return nil, err
+		}
 		prog, ok := s.cfg.Programme(r.ProgrammeID)
 		if !ok {
 			return nil, fault.NotFound("programme %q not found", r.ProgrammeID)

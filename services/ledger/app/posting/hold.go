@@ -20,7 +20,7 @@ type HoldResult struct {
 
 // Hold reserves points.
 func (s *Service) Hold(ctx context.Context, who principal.Principal, key, memberID string, c domain.HoldCmd) (*HoldResult, error) {
-	return submit(ctx, s, call{method: "Hold", who: who, key: key, req: memberCmd[domain.HoldCmd]{memberID, c}, member: memberID, needLots: true},
+	return submit(ctx, s, call{method: "Hold", who: who, key: key, form: holdForm(memberID, c), member: memberID, needLots: true},
 		func(ctx context.Context, u *uow) (*HoldResult, error) {
 			b, err := u.member(ctx, who, memberID, true)
 			if err != nil {
@@ -34,37 +34,24 @@ func (s *Service) Hold(ctx context.Context, who principal.Principal, key, member
 		})
 }
 
-// holdCmd is a request on a hold (what its idempotency hash covers).
-type holdCmd struct {
-	HoldID string
-	Points int64
-}
-
-// holdOp runs an operation on a hold in its member's shard.
-func (s *Service) holdOp(ctx context.Context, method string, who principal.Principal, key string, c holdCmd,
+// holdOp runs an operation on a hold (of points, 0 for Release) in its
+// member's shard.
+func (s *Service) holdOp(ctx context.Context, method string, who principal.Principal, key, holdID string, points int64,
 	f func(*domain.Book, time.Time) (*HoldResult, error)) (*HoldResult, error) {
-	var member string
-	err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
-		h, ok, err := tx.Hold(ctx, c.HoldID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fault.NotFound("hold %s not found", c.HoldID)
-		}
-		member = h.MemberID
-		return nil
-	})
+	member, err := s.owner(ctx, holdID, "")
 	if err != nil {
 		return nil, err
 	}
-	return submit(ctx, s, call{method: method, who: who, key: key, req: c, member: member, needLots: true}, func(ctx context.Context, u *uow) (*HoldResult, error) {
+	return submit(ctx, s, call{method: method, who: who, key: key, form: holdOpForm(holdID, points), member: member, needLots: true}, func(ctx context.Context, u *uow) (*HoldResult, error) {
+		if member == "" {
+			return nil, fault.NotFound("hold %s not found", holdID)
+		}
 		b, err := u.member(ctx, who, member, true)
 		if err != nil {
 			return nil, err
 		}
-		if _, loaded := b.Holds[c.HoldID]; !loaded {
-			h, _, err := u.tx.Hold(ctx, c.HoldID)
+		if _, loaded := b.Holds[holdID]; !loaded {
+			h, _, err := u.tx.Hold(ctx, holdID)
 			if err != nil {
 				return nil, err
 			}

@@ -51,3 +51,25 @@ func (s *Service) FindMember(ctx context.Context, who principal.Principal, progr
 	}
 	return s.Member(ctx, who, id)
 }
+
+// owner is the member a hold (holdID) or an entry (entryID) belongs to,
+// "" when there is none: the operation then refuses it NotFound in its
+// shard, where the refusal is stored under its key like any other.
+func (s *Service) owner(ctx context.Context, holdID, entryID string) (string, error) {
+	var member string
+	err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
+		if holdID != "" {
+			h, ok, err := tx.Hold(ctx, holdID)
+			if ok {
+				member = h.MemberID
+			}
+			return err
+		}
+		e, ok, err := tx.Entry(ctx, entryID)
+		if ok {
+			member = e.MemberID
+		}
+		return err
+	})
+	return member, err
+}

@@ -19,22 +19,14 @@ type Reversal struct {
 
 // Reverse claws back an earn or refunds a burn or capture.
 func (s *Service) Reverse(ctx context.Context, who principal.Principal, key string, r Reversal) (*EntryResult, error) {
-	var member string
-	err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
-		e, ok, err := tx.Entry(ctx, r.EntryID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fault.NotFound("entry %s not found", r.EntryID)
-		}
-		member = e.MemberID
-		return nil
-	})
+	member, err := s.owner(ctx, "", r.EntryID)
 	if err != nil {
 		return nil, err
 	}
-	return submit(ctx, s, call{method: "Reverse", who: who, key: key, req: r, member: member, needLots: true}, func(ctx context.Context, u *uow) (*EntryResult, error) {
+	return submit(ctx, s, call{method: "Reverse", who: who, key: key, form: reverseForm(r), member: member, needLots: true}, func(ctx context.Context, u *uow) (*EntryResult, error) {
+		if member == "" {
+			return nil, fault.NotFound("entry %s not found", r.EntryID)
+		}
 		return u.entryOp(ctx, who, member, true, func(b *domain.Book) (*domain.Entry, error) {
 			c, err := u.reversal(ctx, b, r)
 			if err != nil {

@@ -8,12 +8,14 @@
 package posting
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -103,3 +105,26 @@ func (s *Service) Programme(id string) (*domain.Programme, error) { return s.cfg
 
 // clock is the service's time, to the microsecond the stores keep.
 func (s *Service) clock() time.Time { return domain.Micro(s.now()) }
+
+// KeyRetention is how long the ledger keeps its idempotency keys:
+// idem.Retention of the longest hold any programme grants (a redemption
+// recovered after twice its hold's life sends its keys again).
+func (s *Service) KeyRetention() time.Duration {
+	var longest time.Duration
+	for _, p := range s.cfg.Programmes {
+		longest = max(longest, p.Holds.MaxTTL)
+	}
+	return idem.Retention(longest)
+}
+
+// PurgeKeys deletes the idempotency records older than KeyRetention and
+// returns how many.
+func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
+	return s.store.PurgeReplies(ctx, s.clock().Add(-s.KeyRetention()))
+}
+
+// RunKeyPurge purges old idempotency records every interval until ctx
+// ends. Every replica may run it: the purge is safe to run concurrently.
+func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
+	idem.RunPurge(ctx, every, s.log, "ledger_idempotency", s.PurgeKeys)
+}

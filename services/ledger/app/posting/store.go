@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -14,8 +15,11 @@ type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// View runs fn in a read-only snapshot.
 	View(ctx context.Context, fn func(ctx context.Context, tx Reader) error) error
-	// Replies reads stored idempotent replies outside any transaction.
-	Replies(ctx context.Context, keys []IdemKey) (map[IdemKey]IdemRecord, error)
+	// Replies reads stored idempotency records outside any transaction.
+	Replies(ctx context.Context, keys []idem.Key) (map[idem.Key]idem.Record, error)
+	// PurgeReplies deletes the idempotency records written before before
+	// and returns how many.
+	PurgeReplies(ctx context.Context, before time.Time) (int, error)
 }
 
 // Books reads members' accounts: what a Book is loaded from.
@@ -51,21 +55,6 @@ type Reader interface {
 	DueMembers(ctx context.Context, programmeID string, t time.Time, afterID string, limit int) ([]string, error)
 }
 
-// IdemKey scopes an idempotency key to its caller.
-type IdemKey struct {
-	Caller string
-	Key    string
-}
-
-// IdemRecord is a stored reply to an idempotent request.
-type IdemRecord struct {
-	IdemKey
-	Method    string
-	Hash      []byte
-	Response  []byte
-	CreatedAt time.Time
-}
-
 // Writes is everything one transaction adds (New*) or changes.
 type Writes struct {
 	NewMembers []*domain.Member
@@ -76,5 +65,5 @@ type Writes struct {
 	Moves      []domain.LotMove
 	NewHolds   []*domain.Hold
 	Holds      []*domain.Hold
-	Idem       []IdemRecord
+	Idem       []idem.Record
 }

@@ -11,8 +11,7 @@ import (
 // entry naming who.Actor() as its operator. The status projection applies
 // it (see status.Service.SetTierFloor).
 func (s *Service) SetTierFloor(ctx context.Context, who principal.Principal, key, memberID, tier, reason string) (*EntryResult, error) {
-	type req struct{ MemberID, Tier, Reason string }
-	return submit(ctx, s, call{method: "SetTierFloor", who: who, key: key, req: req{memberID, tier, reason}, member: memberID},
+	return submit(ctx, s, call{method: "SetTierFloor", who: who, key: key, form: tierFloorForm(memberID, tier, reason), member: memberID},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
 			return u.entryOp(ctx, who, memberID, false, func(b *domain.Book) (*domain.Entry, error) {
 				return b.SetTierFloor(tier, reason, who.Actor(), u.now)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -27,7 +28,7 @@ type uow struct {
 	snap map[string]*domain.Book
 	// refs maps programme/external ref of members enrolled in this unit.
 	refs map[string]string
-	idem []IdemRecord
+	idem []idem.Record
 }
 
 func (s *Service) newUOW(tx Books, now time.Time) *uow {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/storetest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
@@ -443,28 +444,28 @@ func dueMembers(t *testing.T, s posting.Store) {
 	})
 }
 
-func idemRecord(caller, key, response string) posting.IdemRecord {
-	return posting.IdemRecord{IdemKey: posting.IdemKey{Caller: caller, Key: key}, Method: "Enrol",
+func idemRecord(caller, key, response string) idem.Record {
+	return idem.Record{Key: idem.Key{Caller: caller, Key: key}, Method: "Enrol", HashVersion: 3,
 		Hash: []byte("hash of " + caller + "/" + key + "\x00\xff"), Response: []byte(response), CreatedAt: T0.Add(time.Second)}
 }
 
-// Replies returns the stored replies of the keys asked for: a key is its
-// caller's.
+// Replies returns the stored records of the keys asked for, with their hash
+// version: a key is its caller's.
 func replies(t *testing.T, s posting.Store) {
 	l := NewLedger(t, s)
 	r1, r2, r3 := idemRecord("c1", "k1", `{"ID":"m-a"}`), idemRecord("c2", "k1", `{"ID":"m-b"}`), idemRecord("c1", "k2", `{}`)
 	c := l.Enrolment(domain.Member{ID: "m-a", ProgrammeID: "p", ExternalRef: "card-1", EnrolledAt: T0})
-	c.Writes.Idem = []posting.IdemRecord{r1, r2}
+	c.Writes.Idem = []idem.Record{r1, r2}
 	l.Save(c)
 	c = l.Prepare("m-a", Earn(5, T0))
-	c.Writes.Idem = []posting.IdemRecord{r3}
+	c.Writes.Idem = []idem.Record{r3}
 	l.Save(c)
 	ctx := context.Background()
-	got, err := s.Replies(ctx, []posting.IdemKey{r1.IdemKey, r2.IdemKey, r3.IdemKey, {Caller: "c2", Key: "k2"}, {Caller: "c3", Key: "k1"}})
+	got, err := s.Replies(ctx, []idem.Key{r1.Key, r2.Key, r3.Key, {Caller: "c2", Key: "k2"}, {Caller: "c3", Key: "k1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Check(t, "Replies", got, map[posting.IdemKey]posting.IdemRecord{r1.IdemKey: r1, r2.IdemKey: r2, r3.IdemKey: r3})
+	storetest.Check(t, "Replies", got, map[idem.Key]idem.Record{r1.Key: r1, r2.Key: r2, r3.Key: r3})
 	if got, err = s.Replies(ctx, nil); err != nil || len(got) != 0 {
 		t.Errorf("Replies(none) = %v, %v; want none", got, err)
 	}
@@ -495,7 +496,7 @@ func conflictsWriteNothing(t *testing.T, s posting.Store) {
 	l := NewLedger(t, s)
 	taken := idemRecord("c1", "k1", `{"ID":"m-a"}`)
 	c := l.Enrolment(domain.Member{ID: "m-a", ProgrammeID: "p", ExternalRef: "card-1", EnrolledAt: T0})
-	c.Writes.Idem = []posting.IdemRecord{taken}
+	c.Writes.Idem = []idem.Record{taken}
 	l.Save(c)
 	l.Do("m-a", Earn(100, T0))
 
@@ -513,17 +514,17 @@ func conflictsWriteNothing(t *testing.T, s posting.Store) {
 		saves []*posting.Writes
 	}{
 		{"an idempotency key taken", []*posting.Writes{
-			merge(enrol.Writes, &posting.Writes{Idem: []posting.IdemRecord{idemRecord("c1", "k1", "other")}}),
+			merge(enrol.Writes, &posting.Writes{Idem: []idem.Record{idemRecord("c1", "k1", "other")}}),
 		}},
 		{"an idempotency key taken, after a save", []*posting.Writes{
 			enrol.Writes,
-			merge(aEarn.Writes, &posting.Writes{Idem: []posting.IdemRecord{idemRecord("c1", "k1", "other")}}),
+			merge(aEarn.Writes, &posting.Writes{Idem: []idem.Record{idemRecord("c1", "k1", "other")}}),
 		}},
 		{"an idempotency key twice", []*posting.Writes{
-			merge(aHold.Writes, &posting.Writes{Idem: []posting.IdemRecord{idemRecord("c2", "k2", "1"), idemRecord("c2", "k2", "2")}}),
+			merge(aHold.Writes, &posting.Writes{Idem: []idem.Record{idemRecord("c2", "k2", "1"), idemRecord("c2", "k2", "2")}}),
 		}},
 		{"an external ref taken", []*posting.Writes{
-			merge(aEarn.Writes, &posting.Writes{Idem: []posting.IdemRecord{idemRecord("c3", "k3", "")}}),
+			merge(aEarn.Writes, &posting.Writes{Idem: []idem.Record{idemRecord("c3", "k3", "")}}),
 			l.Enrolment(domain.Member{ID: "m-other", ProgrammeID: "p", ExternalRef: "card-1", EnrolledAt: T0}).Writes,
 		}},
 	} {
@@ -577,16 +578,16 @@ func conflictsWriteNothing(t *testing.T, s posting.Store) {
 		}
 		return nil
 	})
-	got, err := s.Replies(ctx, []posting.IdemKey{taken.IdemKey, {Caller: "c2", Key: "k2"}, {Caller: "c3", Key: "k3"}})
+	got, err := s.Replies(ctx, []idem.Key{taken.Key, {Caller: "c2", Key: "k2"}, {Caller: "c3", Key: "k3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Check(t, "Replies", got, map[posting.IdemKey]posting.IdemRecord{taken.IdemKey: taken})
+	storetest.Check(t, "Replies", got, map[idem.Key]idem.Record{taken.Key: taken})
 
 	// The store goes on: the changes save once their conflict is gone.
 	l.Save(aEarn)
 	c = l.Prepare("m-a", Burn(3, domain.ChannelPOS, T0.Add(2*time.Hour)))
-	c.Writes.Idem = []posting.IdemRecord{idemRecord("c2", "k2", "1")}
+	c.Writes.Idem = []idem.Record{idemRecord("c2", "k2", "1")}
 	l.Save(c)
 	View(t, s, func(ctx context.Context, tx posting.Reader) error {
 		ms, err := tx.Members(ctx, []string{"m-a"}, false)
