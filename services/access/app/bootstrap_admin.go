@@ -114,7 +114,7 @@ func (s *Service) RevokeAdminKey(ctx context.Context, key string) error {
 	return err
 }
 
-func (s *Service) ensurePrincipal(ctx context.Context, tx Tx, p principal.Principal) error {
+func (s *Service) ensurePrincipal(ctx context.Context, tx Principals, p principal.Principal) error {
 	old, err := tx.Principal(ctx, p.ID)
 	if err != nil || old != nil {
 		return err

@@ -46,7 +46,7 @@ func checkTTL(field string, ttl time.Duration) error {
 	return nil
 }
 
-func (s *Service) insertKey(ctx context.Context, tx Tx, by principal.Principal, principalID string, ttl time.Duration) (*KeyResult, error) {
+func (s *Service) insertKey(ctx context.Context, tx Keys, by principal.Principal, principalID string, ttl time.Duration) (*KeyResult, error) {
 	id, secret, hash, err := domain.NewKey()
 	if err != nil {
 		return nil, err

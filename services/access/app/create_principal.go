@@ -51,7 +51,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, by principal.Principal, k
 	})
 }
 
-func (s *Service) insertPrincipal(ctx context.Context, tx Tx, by principal.Principal, p principal.Principal) (*domain.Principal, error) {
+func (s *Service) insertPrincipal(ctx context.Context, tx Principals, by principal.Principal, p principal.Principal) (*domain.Principal, error) {
 	old, err := tx.Principal(ctx, p.ID)
 	if err != nil {
 		return nil, err

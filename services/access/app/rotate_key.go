@@ -52,7 +52,7 @@ func (s *Service) RotateKey(ctx context.Context, by principal.Principal, key, ke
 
 // retire lets a key work for overlap after its successor was made (or
 // until it expires, if sooner), and names the successor.
-func retire(ctx context.Context, tx Tx, old, successor *domain.Key, overlap time.Duration) error {
+func retire(ctx context.Context, tx Keys, old, successor *domain.Key, overlap time.Duration) error {
 	if end := successor.CreatedAt.Add(overlap); old.ExpiresAt.IsZero() || end.Before(old.ExpiresAt) {
 		old.ExpiresAt = end
 	}

@@ -36,10 +36,17 @@ type AuditFilter struct {
 	Method string
 }
 
-// Tx is one database transaction.
+// Tx is one database transaction: the idempotency table and the
+// service's tables, each through a role of its own.
 type Tx interface {
 	idem.Tx
+	Principals
+	Keys
+	AuditLog
+}
 
+// Principals are the callers registered.
+type Principals interface {
 	// Principal is nil when id is not registered.
 	Principal(ctx context.Context, id string) (*domain.Principal, error)
 	// InsertPrincipal fails with ErrConflict when the id is taken.
@@ -47,7 +54,10 @@ type Tx interface {
 	UpdatePrincipal(ctx context.Context, p *domain.Principal) error
 	// Principals lists principals in id order, after afterID.
 	Principals(ctx context.Context, afterID string, limit int) ([]*domain.Principal, error)
+}
 
+// Keys are principals' API keys.
+type Keys interface {
 	// Key is nil when id is not registered.
 	Key(ctx context.Context, id string) (*domain.Key, error)
 	// InsertKey fails with ErrConflict when the id is taken.
@@ -57,7 +67,10 @@ type Tx interface {
 	// Keys lists keys newest first (of one principal unless empty), after
 	// the key after (nil: from the newest).
 	Keys(ctx context.Context, principalID string, after *domain.Key, limit int) ([]*domain.Key, error)
+}
 
+// AuditLog reads the audit log and the failed-authentication counts.
+type AuditLog interface {
 	// Audit lists audit records newest first, older than beforeID unless
 	// it is empty.
 	Audit(ctx context.Context, f AuditFilter, beforeID string, limit int) ([]audit.Record, error)

@@ -22,26 +22,46 @@ type Store interface {
 	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
-// Tx is one database transaction.
+// Tx is one database transaction: the idempotency table and the
+// service's tables, each through a role of its own (a function that needs
+// one role takes only it).
 type Tx interface {
 	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
 	// the idempotency table (see idem.Tx).
 	idem.Tx
+	Partners
+	Links
+	Offers
+	OfferUse
+	Txns
+}
 
+// Partners are the partner companies.
+type Partners interface {
 	InsertPartner(ctx context.Context, p *domain.Partner) error
 	Partner(ctx context.Context, id string) (*domain.Partner, error)
+}
 
+// Links are the members partners have linked, by their references.
+type Links interface {
 	// Link resolves a partner's member reference.
 	Link(ctx context.Context, partnerID, ref string) (memberID string, ok bool, err error)
 	// LinkOwner tells which partner a member reference belongs to.
 	LinkOwner(ctx context.Context, ref string) (partnerID string, ok bool, err error)
 	InsertLink(ctx context.Context, partnerID, ref, memberID string, at time.Time) error
+}
 
+// Offers are partners' offers.
+type Offers interface {
 	InsertOffer(ctx context.Context, o *domain.Offer) error
 	Offer(ctx context.Context, id string) (*domain.Offer, error)
 	Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error)
 	// ProgrammeOffers returns the offers of a programme's partners.
 	ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error)
+}
+
+// OfferUse is what offers give: their budgets and members' uses.
+type OfferUse interface {
 	// SpendBudget takes points from an offer's budget, if that much is left.
 	SpendBudget(ctx context.Context, offerID string, points int64) (bool, error)
 	ReturnBudget(ctx context.Context, offerID string, points int64) error
@@ -51,7 +71,10 @@ type Tx interface {
 	Usage(ctx context.Context, o *domain.Offer, memberID, period string) (domain.Usage, error)
 	CountUse(ctx context.Context, offerID, memberID, period string, at time.Time) error
 	ReturnUse(ctx context.Context, offerID, memberID, period string) error
+}
 
+// Txns are partner transactions and what they settle to.
+type Txns interface {
 	InsertTxn(ctx context.Context, t *domain.Txn) error
 	// UpdateTxn writes t if it is still in status from; otherwise ErrConflict.
 	UpdateTxn(ctx context.Context, t *domain.Txn, from domain.TxnStatus) error

@@ -98,7 +98,7 @@ func (s *Service) Reward(ctx context.Context, who principal.Principal, id string
 }
 
 // rewardOf reads a reward of a programme who is bound to.
-func rewardOf(ctx context.Context, tx Tx, who principal.Principal, id string) (*domain.Reward, error) {
+func rewardOf(ctx context.Context, tx Catalogue, who principal.Principal, id string) (*domain.Reward, error) {
 	r, err := tx.Reward(ctx, id)
 	if err != nil {
 		return nil, err
@@ -186,7 +186,10 @@ type VoucherCheck struct {
 }
 
 // voucher reads an issued voucher of a programme who is bound to.
-func voucher(ctx context.Context, tx Tx, who principal.Principal, code string) (*domain.Voucher, error) {
+func voucher(ctx context.Context, tx interface {
+	Vouchers
+	Catalogue
+}, who principal.Principal, code string) (*domain.Voucher, error) {
 	v, err := tx.Voucher(ctx, code)
 	if err == nil && (v == nil || v.Status == domain.VoucherPending) {
 		err = fault.NotFound("voucher %s not found", code)

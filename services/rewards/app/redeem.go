@@ -519,7 +519,10 @@ func (s *Service) CancelRedemption(ctx context.Context, who principal.Principal,
 
 // returnAllocation gives back what a redemption allocated: its unit of
 // stock and, if the reward has one, its use of the member's limit.
-func returnAllocation(ctx context.Context, tx Tx, r *domain.Redemption) error {
+func returnAllocation(ctx context.Context, tx interface {
+	Stock
+	Catalogue
+}, r *domain.Redemption) error {
 	if err := tx.ReturnStock(ctx, r.RewardID, 1); err != nil {
 		return err
 	}

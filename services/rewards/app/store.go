@@ -23,16 +23,29 @@ type Store interface {
 	PurgeIdem(ctx context.Context, before time.Time) (int, error)
 }
 
-// Tx is one database transaction.
+// Tx is one database transaction: the idempotency table and the
+// service's tables, each through a role of its own (a function that needs
+// one role takes only it).
 type Tx interface {
 	// Idem, PutIdem (a key already taken is ErrConflict) and FinishIdem:
 	// the idempotency table (see idem.Tx).
 	idem.Tx
+	Catalogue
+	Stock
+	Redemptions
+	Vouchers
+}
 
+// Catalogue is the rewards on offer.
+type Catalogue interface {
 	InsertReward(ctx context.Context, r *domain.Reward) error
 	UpdateReward(ctx context.Context, r *domain.Reward) error
 	Reward(ctx context.Context, id string) (*domain.Reward, error)
 	Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error)
+}
+
+// Stock is what can still be redeemed: rewards' stock and members' limits.
+type Stock interface {
 	// AllocateStock takes n from a reward's stock, if that much is left.
 	AllocateStock(ctx context.Context, rewardID string, n int64) (bool, error)
 	ReturnStock(ctx context.Context, rewardID string, n int64) error
@@ -42,7 +55,10 @@ type Tx interface {
 	ReturnLimit(ctx context.Context, memberID, rewardID, period string) error
 	// Usage returns a member's redemptions per reward in the given periods.
 	Usage(ctx context.Context, memberID string, periods map[string]string) (map[string]int, error)
+}
 
+// Redemptions are redemptions and their progress.
+type Redemptions interface {
 	InsertRedemption(ctx context.Context, r *domain.Redemption) error
 	// UpdateRedemption writes r if it is still in status from; otherwise
 	// ErrConflict.
@@ -51,7 +67,10 @@ type Tx interface {
 	// Unfinished returns redemptions in a transient status since a time
 	// after after and before before, the longest unfinished first.
 	Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error)
+}
 
+// Vouchers are the vouchers redemptions issue.
+type Vouchers interface {
 	InsertVoucher(ctx context.Context, v *domain.Voucher) error
 	// UpdateVoucher writes v if it is still in status from; otherwise
 	// ErrConflict.
