@@ -31,19 +31,11 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 }
 
 // Store implements app.Store.
-type Store struct{ db *sqldb.DB }
+type Store struct{ sqldb.Tables[app.Tx] }
 
 // New wraps a database.
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
-
-// Update implements app.Store.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
-}
-
-// View implements app.Store.
-func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+func New(db *sqldb.DB) *Store {
+	return &Store{sqldb.Tables[app.Tx]{DB: db, Open: func(tx *sql.Tx) app.Tx { return newTxn(tx) }}}
 }
 
 // AppendAudit implements app.Store: one multi-row INSERT.
@@ -60,9 +52,9 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 			q.WriteString(", ")
 		}
 		q.WriteString("(" + sqldb.Placeholders(i*cols+1, cols) + ")")
-		args = append(args, r.ID, us(r.At), r.Method, r.Principal, r.OnBehalfOf, string(r.Decision), r.Code, r.Source, r.Count)
+		args = append(args, r.ID, sqldb.Micros(r.At), r.Method, r.Principal, r.OnBehalfOf, string(r.Decision), r.Code, r.Source, r.Count)
 	}
-	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.DB.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("append audit: %w", err)
 		}
@@ -72,11 +64,11 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 
 // AddFailures implements app.Store.
 func (s *Store) AddFailures(ctx context.Context, counts []audit.FailureCount) error {
-	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.DB.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, c := range counts {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO access_auth_failures (minute, source, reason, count) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (minute, source, reason) DO UPDATE SET count = access_auth_failures.count + excluded.count`,
-				us(c.Minute), c.Source, c.Reason, c.Count); err != nil {
+				sqldb.Micros(c.Minute), c.Source, c.Reason, c.Count); err != nil {
 				return fmt.Errorf("add authentication failures: %w", err)
 			}
 		}
@@ -84,21 +76,14 @@ func (s *Store) AddFailures(ctx context.Context, counts []audit.FailureCount) er
 	})
 }
 
-type txn struct{ tx *sql.Tx }
-
-func us(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
+// txn is one transaction: the service's tables, and its idempotency
+// table (idem.Tx).
+type txn struct {
+	tx *sql.Tx
+	idem.Tx
 }
 
-func fromUS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func newTxn(tx *sql.Tx) *txn { return &txn{tx: tx, Tx: idemTable.In(tx, app.ErrConflict)} }
 
 func (t *txn) exec(ctx context.Context, q string, args ...any) error {
 	_, err := t.tx.ExecContext(ctx, q, args...)
@@ -115,23 +100,7 @@ const idemTable = idemsql.Table("access_idempotency")
 
 // PurgeIdem implements app.Store.
 func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
-	return idemTable.Purge(ctx, s.db, before, 0)
-}
-
-func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
-	return idemTable.Get(ctx, t.tx, k)
-}
-
-func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
-	err := idemTable.Put(ctx, t.tx, r)
-	if errors.Is(err, idemsql.ErrKeyTaken) {
-		return fmt.Errorf("%w: %w", app.ErrConflict, err)
-	}
-	return err
-}
-
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
-	return idemTable.Finish(ctx, t.tx, k, response)
+	return idemTable.Purge(ctx, s.DB, before, 0)
 }
 
 const principalCols = `principal_id, roles, programmes, partner_id, max_earn_points, max_adjust_points, rate_limit,
@@ -157,7 +126,7 @@ func splitRoles(s string) []principal.Role {
 
 func principalArgs(p *domain.Principal) []any {
 	return []any{p.ID, joinRoles(p.Roles), strings.Join(p.Programmes, ","), p.PartnerID, p.Limits.MaxEarnPoints,
-		p.Limits.MaxAdjustPoints, p.Limits.RatePerSecond, us(p.CreatedAt), p.CreatedBy, us(p.UpdatedAt)}
+		p.Limits.MaxAdjustPoints, p.Limits.RatePerSecond, sqldb.Micros(p.CreatedAt), p.CreatedBy, sqldb.Micros(p.UpdatedAt)}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -172,7 +141,7 @@ func scanPrincipal(row scanner) (*domain.Principal, error) {
 		return nil, err
 	}
 	p.Roles, p.Programmes = splitRoles(roles), strings.Split(progs, ",")
-	p.CreatedAt, p.UpdatedAt = fromUS(created), fromUS(updated)
+	p.CreatedAt, p.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
 	return &p, nil
 }
 
@@ -223,7 +192,7 @@ func scanKey(row scanner) (*domain.Key, error) {
 	if err := row.Scan(&k.ID, &k.PrincipalID, &k.Hash, &created, &k.CreatedBy, &expires, &revoked, &k.ReplacedBy); err != nil {
 		return nil, err
 	}
-	k.CreatedAt, k.ExpiresAt, k.RevokedAt = fromUS(created), fromUS(expires), fromUS(revoked)
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt = sqldb.FromMicros(created), sqldb.FromMicros(expires), sqldb.FromMicros(revoked)
 	return &k, nil
 }
 
@@ -240,12 +209,12 @@ func (t *txn) Key(ctx context.Context, id string) (*domain.Key, error) {
 
 func (t *txn) InsertKey(ctx context.Context, k *domain.Key) error {
 	return t.exec(ctx, `INSERT INTO access_keys (`+keyCols+`) VALUES (`+sqldb.Placeholders(1, 8)+`)`,
-		k.ID, k.PrincipalID, k.Hash, us(k.CreatedAt), k.CreatedBy, us(k.ExpiresAt), us(k.RevokedAt), k.ReplacedBy)
+		k.ID, k.PrincipalID, k.Hash, sqldb.Micros(k.CreatedAt), k.CreatedBy, sqldb.Micros(k.ExpiresAt), sqldb.Micros(k.RevokedAt), k.ReplacedBy)
 }
 
 func (t *txn) EndKey(ctx context.Context, k *domain.Key) error {
 	return t.exec(ctx, `UPDATE access_keys SET expires_at = $2, revoked_at = $3, replaced_by = $4 WHERE key_id = $1`,
-		k.ID, us(k.ExpiresAt), us(k.RevokedAt), k.ReplacedBy)
+		k.ID, sqldb.Micros(k.ExpiresAt), sqldb.Micros(k.RevokedAt), k.ReplacedBy)
 }
 
 func (t *txn) Keys(ctx context.Context, principalID string, after *domain.Key, limit int) ([]*domain.Key, error) {
@@ -253,7 +222,7 @@ func (t *txn) Keys(ctx context.Context, principalID string, after *domain.Key, l
 	args := []any{principalID}
 	if after != nil {
 		q += ` AND (created_at < $2 OR (created_at = $2 AND key_id < $3))`
-		args = append(args, us(after.CreatedAt), after.ID)
+		args = append(args, sqldb.Micros(after.CreatedAt), after.ID)
 	}
 	q += fmt.Sprintf(` ORDER BY created_at DESC, key_id DESC LIMIT %d`, limit)
 	rows, err := t.tx.QueryContext(ctx, q, args...)
@@ -312,7 +281,7 @@ func (t *txn) Audit(ctx context.Context, f app.AuditFilter, beforeID string, lim
 		if err := rows.Scan(&r.ID, &at, &r.Method, &r.Principal, &r.OnBehalfOf, &decision, &r.Code, &r.Source, &r.Count); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
-		r.At, r.Decision = fromUS(at), audit.Decision(decision)
+		r.At, r.Decision = sqldb.FromMicros(at), audit.Decision(decision)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -323,7 +292,7 @@ func (t *txn) Failures(ctx context.Context, after *audit.FailureCount, limit int
 	var args []any
 	if after != nil {
 		q += ` WHERE minute < $1 OR (minute = $1 AND (source > $2 OR (source = $2 AND reason > $3)))`
-		args = append(args, us(after.Minute), after.Source, after.Reason)
+		args = append(args, sqldb.Micros(after.Minute), after.Source, after.Reason)
 	}
 	q += fmt.Sprintf(` ORDER BY minute DESC, source, reason LIMIT %d`, limit)
 	rows, err := t.tx.QueryContext(ctx, q, args...)
@@ -338,7 +307,7 @@ func (t *txn) Failures(ctx context.Context, after *audit.FailureCount, limit int
 		if err := rows.Scan(&minute, &c.Source, &c.Reason, &c.Count); err != nil {
 			return nil, fmt.Errorf("authentication failures: %w", err)
 		}
-		c.Minute = fromUS(minute)
+		c.Minute = sqldb.FromMicros(minute)
 		out = append(out, c)
 	}
 	return out, rows.Err()

@@ -22,7 +22,7 @@ func (t *txn) Histories(ctx context.Context, programmeID, afterID string, limit 
 		if err := r.Scan(&h.MemberID, &enrolled); err != nil {
 			return err
 		}
-		h.Enrolled = fromUS(enrolled)
+		h.Enrolled = sqldb.FromMicros(enrolled)
 		idx[h.MemberID] = len(out)
 		out = append(out, h)
 		return nil
@@ -39,7 +39,7 @@ func (t *txn) Histories(ctx context.Context, programmeID, afterID string, limit 
 			return err
 		}
 		if i, ok := idx[m]; ok {
-			out[i].Purchases = append(out[i].Purchases, fromUS(at))
+			out[i].Purchases = append(out[i].Purchases, sqldb.FromMicros(at))
 		}
 		return nil
 	})
@@ -57,7 +57,7 @@ func (t *txn) TransitionsOf(ctx context.Context, kind string, ids []string) (map
 			if err := r.Scan(&tr.ID, &tr.MemberID, &tr.ProgrammeID, &tr.Kind, &tr.From, &tr.To, &at, &tr.Cause); err != nil {
 				return err
 			}
-			tr.At = fromUS(at)
+			tr.At = sqldb.FromMicros(at)
 			out[tr.MemberID] = append(out[tr.MemberID], tr)
 			return nil
 		})
@@ -87,7 +87,7 @@ func (t *txn) Points(ctx context.Context, programmeID string, from, to time.Time
 			JOIN ledger_entries src ON src.entry_id = l.source_entry_id
 			WHERE x.programme_id = $1 AND x.occurred_at >= $2 AND x.occurred_at < $3 AND x.kind = 'expiry'
 		) AS p
-		GROUP BY channel, partner_id ORDER BY channel, partner_id`, []any{programmeID, us(from), us(to)},
+		GROUP BY channel, partner_id ORDER BY channel, partner_id`, []any{programmeID, sqldb.Micros(from), sqldb.Micros(to)},
 		func(r *sql.Rows) error {
 			var p analytics.PointsRow
 			err := r.Scan(&p.Channel, &p.PartnerID, &p.Issued, &p.Burned, &p.Refunded, &p.Expired, &p.ClawedBack)
@@ -114,7 +114,7 @@ func (t *txn) FirstEnrolment(ctx context.Context, programmeID string) (time.Time
 	if err != nil {
 		return time.Time{}, fmt.Errorf("first enrolment: %w", err)
 	}
-	return fromUS(first), nil
+	return sqldb.FromMicros(first), nil
 }
 
 func (t *txn) Distribution(ctx context.Context, programmeID, kind string) (map[string]int64, error) {
@@ -140,12 +140,12 @@ func (t *txn) SaveKPIs(ctx context.Context, w *analytics.KPIWrites) error {
 		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `DELETE FROM ` + table + ` WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
 	}
 	s.insert("kpi_programmes", "programme_id, currency, point_value, inactive_days, refreshed_at", "", 1, func(int) []any {
-		return []any{w.ProgrammeID, w.Currency, w.PointValue, w.InactiveDays, us(w.RefreshedAt)}
+		return []any{w.ProgrammeID, w.Currency, w.PointValue, w.InactiveDays, sqldb.Micros(w.RefreshedAt)}
 	})
 	s.insert("kpi_member_periods", `programme_id, period, period_start, period_end, members_start, members_end, new_members,
 		active_start, active_end, new_active_end, churned, purchasers, repeat_purchasers`, "", len(w.Periods), func(i int) []any {
 		f := w.Periods[i]
-		return []any{w.ProgrammeID, f.Key, us(f.Start), us(f.End), f.MembersStart, f.MembersEnd, f.New, f.ActiveStart,
+		return []any{w.ProgrammeID, f.Key, sqldb.Micros(f.Start), sqldb.Micros(f.End), f.MembersStart, f.MembersEnd, f.New, f.ActiveStart,
 			f.ActiveEnd, f.NewActiveEnd, f.Churned, f.Purchasers, f.RepeatPurchasers}
 	})
 	s.insert("kpi_cohorts", "programme_id, cohort, months_since, cohort_size, active", "", len(w.Cohorts), func(i int) []any {
@@ -174,7 +174,7 @@ func (t *txn) SaveKPIs(ctx context.Context, w *analytics.KPIWrites) error {
 			sqldb.Stmt{SQL: `DELETE FROM kpi_churn_risk WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
 		s.insert("kpi_churn_models", `programme_id, fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood,
 			horizon_weeks`, "", 1, func(int) []any {
-			return []any{w.ProgrammeID, us(m.FittedAt), us(m.CalibrationEnd), m.Customers, m.R, m.Alpha, m.A, m.B,
+			return []any{w.ProgrammeID, sqldb.Micros(m.FittedAt), sqldb.Micros(m.CalibrationEnd), m.Customers, m.R, m.Alpha, m.A, m.B,
 				m.LogLikelihood, m.HorizonWeeks}
 		})
 		s.insert("kpi_churn_risk", `programme_id, member_id, member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive,
@@ -198,7 +198,7 @@ func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*analytics.Ch
 	if err != nil {
 		return nil, fmt.Errorf("churn model: %w", err)
 	}
-	m.FittedAt, m.CalibrationEnd = fromUS(fitted), fromUS(cal)
+	m.FittedAt, m.CalibrationEnd = sqldb.FromMicros(fitted), sqldb.FromMicros(cal)
 	return &m, nil
 }
 
@@ -222,7 +222,7 @@ func (t *txn) SaveAnonymousSales(ctx context.Context, s analytics.AnonymousSales
 		ON CONFLICT (programme_id, business_day, store_id) DO UPDATE
 			SET transactions = excluded.transactions, counted_at = excluded.counted_at
 			WHERE excluded.counted_at >= ledger_anonymous_sales.counted_at`,
-		s.ProgrammeID, s.StoreID, s.BusinessDay, s.Transactions, us(s.CountedAt)); err != nil {
+		s.ProgrammeID, s.StoreID, s.BusinessDay, s.Transactions, sqldb.Micros(s.CountedAt)); err != nil {
 		return s, fmt.Errorf("save anonymous sales: %w", err)
 	}
 	var counted int64
@@ -231,12 +231,12 @@ func (t *txn) SaveAnonymousSales(ctx context.Context, s analytics.AnonymousSales
 		Scan(&s.Transactions, &counted); err != nil {
 		return s, fmt.Errorf("read anonymous sales: %w", err)
 	}
-	s.CountedAt = fromUS(counted)
+	s.CountedAt = sqldb.FromMicros(counted)
 	return s, nil
 }
 
 func (t *txn) ProgrammeStats(ctx context.Context, st *analytics.ProgrammeStats, fromDay, toDay string) error {
-	from, to := us(st.From), us(st.To)
+	from, to := sqldb.Micros(st.From), sqldb.Micros(st.To)
 	var first int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT
 			(SELECT COUNT(*) FROM ledger_members WHERE programme_id = $1 AND enrolled_at <= $3),
@@ -255,7 +255,7 @@ func (t *txn) ProgrammeStats(ctx context.Context, st *analytics.ProgrammeStats, 
 		&st.AnonymousTransactions, &st.AnonymousStoreDays, &st.StorePurchases); err != nil {
 		return fmt.Errorf("programme stats: %w", err)
 	}
-	st.FirstPurchase = fromUS(first)
+	st.FirstPurchase = sqldb.FromMicros(first)
 	return nil
 }
 

@@ -53,8 +53,8 @@ func (t *txn) statuses(ctx context.Context, where string, args []any) ([]*domain
 			&first, &last, &s.Purchases, &s.SpendMicros, &s.R, &s.F, &s.M, &s.Segment, &segSince); err != nil {
 			return err
 		}
-		s.TierSince, s.TierValidUntil, s.FirstPurchase = fromUS(since), fromUS(until), fromUS(first)
-		s.LastPurchase, s.SegmentSince = fromUS(last), fromUS(segSince)
+		s.TierSince, s.TierValidUntil, s.FirstPurchase = sqldb.FromMicros(since), sqldb.FromMicros(until), sqldb.FromMicros(first)
+		s.LastPurchase, s.SegmentSince = sqldb.FromMicros(last), sqldb.FromMicros(segSince)
 		out = append(out, &s)
 		return nil
 	})
@@ -79,7 +79,7 @@ func (t *txn) StatusesPage(ctx context.Context, programmeID, afterID string, lim
 
 func (t *txn) Inactive(ctx context.Context, programmeID string, at time.Time) ([]*domain.MemberStatus, error) {
 	return t.statuses(ctx, `programme_id = $1 AND last_purchase_at > 0 AND last_purchase_at <= $2 ORDER BY member_id`,
-		[]any{programmeID, us(at)})
+		[]any{programmeID, sqldb.Micros(at)})
 }
 
 func (t *txn) Purchases(ctx context.Context, ids []string) (map[string][]domain.Purchase, error) {
@@ -94,7 +94,7 @@ func (t *txn) Purchases(ctx context.Context, ids []string) (map[string][]domain.
 			if err := r.Scan(&m, &p.EntryID, &occurred, &qualifies, &recorded, &p.SpendMicros, &p.StatusPoints, &p.Points, &p.Return); err != nil {
 				return err
 			}
-			p.OccurredAt, p.QualifiesAt, p.RecordedAt = fromUS(occurred), fromUS(qualifies), fromUS(recorded)
+			p.OccurredAt, p.QualifiesAt, p.RecordedAt = sqldb.FromMicros(occurred), sqldb.FromMicros(qualifies), sqldb.FromMicros(recorded)
 			out[m] = append(out[m], p)
 			return nil
 		})
@@ -124,7 +124,7 @@ func (t *txn) EntriesAfter(ctx context.Context, after map[string]int64) ([]*doma
 func (t *txn) TierDue(ctx context.Context, at time.Time, afterID string, limit int) ([]string, error) {
 	var out []string
 	err := t.query(ctx, `SELECT member_id FROM member_status WHERE tier_valid_until > 0 AND tier_valid_until <= $1
-		AND member_id > $2 ORDER BY member_id LIMIT $3`, []any{us(at), afterID, limit}, func(r *sql.Rows) error {
+		AND member_id > $2 ORDER BY member_id LIMIT $3`, []any{sqldb.Micros(at), afterID, limit}, func(r *sql.Rows) error {
 		var id string
 		err := r.Scan(&id)
 		out = append(out, id)
@@ -143,7 +143,7 @@ func (t *txn) Transitions(ctx context.Context, memberID, kind string) ([]domain.
 			if err := r.Scan(&tr.ID, &tr.MemberID, &tr.ProgrammeID, &tr.Kind, &tr.From, &tr.To, &at, &tr.Cause); err != nil {
 				return err
 			}
-			tr.At = fromUS(at)
+			tr.At = sqldb.FromMicros(at)
 			out = append(out, tr)
 			return nil
 		})
@@ -159,14 +159,14 @@ func (t *txn) RFMInputs(ctx context.Context, programmeID string, from, to, recor
 		FROM member_purchases
 		WHERE programme_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND recorded_at <= $4
 		GROUP BY member_id ORDER BY member_id`
-	err := t.query(ctx, q, []any{programmeID, us(from), us(to), us(recordedBy)}, func(r *sql.Rows) error {
+	err := t.query(ctx, q, []any{programmeID, sqldb.Micros(from), sqldb.Micros(to), sqldb.Micros(recordedBy)}, func(r *sql.Rows) error {
 		var in domain.RFMInput
 		var last, spend int64
 		if err := r.Scan(&in.MemberID, &last, &in.Purchases, &spend); err != nil {
 			return err
 		}
 		if in.Purchases > 0 {
-			in.LastPurchase, in.Spend = fromUS(last), money.FromMicros(spend)
+			in.LastPurchase, in.Spend = sqldb.FromMicros(last), money.FromMicros(spend)
 			out = append(out, in)
 		}
 		return nil
@@ -183,7 +183,7 @@ func (t *txn) RFMRuns(ctx context.Context) ([]status.RFMRun, error) {
 			if err := r.Scan(&run.ID, &run.ProgrammeID, &asOf, &computed, &run.Scored, &run.Changed); err != nil {
 				return err
 			}
-			run.AsOf, run.ComputedAt = fromUS(asOf), fromUS(computed)
+			run.AsOf, run.ComputedAt = sqldb.FromMicros(asOf), sqldb.FromMicros(computed)
 			out = append(out, run)
 			return nil
 		})
@@ -196,13 +196,13 @@ func (t *txn) Expiring(ctx context.Context, programmeID string, from, to time.Ti
 		JOIN ledger_members m ON m.member_id = l.member_id
 		WHERE m.programme_id = $1 AND l.remaining > 0 AND NOT l.pending AND l.expires_at > $2 AND l.expires_at <= $3
 		GROUP BY l.member_id, l.expires_at ORDER BY l.member_id, l.expires_at`
-	err := t.query(ctx, q, []any{programmeID, us(from), us(to)}, func(r *sql.Rows) error {
+	err := t.query(ctx, q, []any{programmeID, sqldb.Micros(from), sqldb.Micros(to)}, func(r *sql.Rows) error {
 		var e status.Expiring
 		var at int64
 		if err := r.Scan(&e.MemberID, &at, &e.Points); err != nil {
 			return err
 		}
-		e.ExpiresAt = fromUS(at)
+		e.ExpiresAt = sqldb.FromMicros(at)
 		out = append(out, e)
 		return nil
 	})
@@ -264,7 +264,7 @@ func (t *txn) Events(ctx context.Context, after int64, f status.EventFilter, lim
 			&e.From, &e.To, &e.Detail, &recorded); err != nil {
 			return err
 		}
-		e.At, e.RecordedAt = fromUS(at), fromUS(recorded)
+		e.At, e.RecordedAt = sqldb.FromMicros(at), sqldb.FromMicros(recorded)
 		out = append(out, e)
 		return nil
 	})
@@ -272,8 +272,8 @@ func (t *txn) Events(ctx context.Context, after int64, f status.EventFilter, lim
 }
 
 func statusRow(s *domain.MemberStatus) []any {
-	return []any{s.MemberID, s.ProgrammeID, s.ProjectedSeq, s.Tier, us(s.TierSince), us(s.TierValidUntil), s.TierFloor,
-		us(s.FirstPurchase), us(s.LastPurchase), s.Purchases, s.SpendMicros, s.R, s.F, s.M, s.Segment, us(s.SegmentSince)}
+	return []any{s.MemberID, s.ProgrammeID, s.ProjectedSeq, s.Tier, sqldb.Micros(s.TierSince), sqldb.Micros(s.TierValidUntil), s.TierFloor,
+		sqldb.Micros(s.FirstPurchase), sqldb.Micros(s.LastPurchase), s.Purchases, s.SpendMicros, s.R, s.F, s.M, s.Segment, sqldb.Micros(s.SegmentSince)}
 }
 
 func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
@@ -288,19 +288,19 @@ func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
 	s.insert("member_purchases", "member_id, entry_id, programme_id, occurred_at, qualifies_at, recorded_at, spend_micros, status_points, points, is_return",
 		"", len(w.Purchases), func(i int) []any {
 			p := w.Purchases[i]
-			return []any{p.MemberID, p.EntryID, p.ProgrammeID, us(p.OccurredAt), us(p.QualifiesAt), us(p.RecordedAt),
+			return []any{p.MemberID, p.EntryID, p.ProgrammeID, sqldb.Micros(p.OccurredAt), sqldb.Micros(p.QualifiesAt), sqldb.Micros(p.RecordedAt),
 				p.SpendMicros, p.StatusPoints, p.Points, p.Return}
 		})
 	s.insert("member_transitions", "transition_id, member_id, programme_id, kind, from_state, to_state, at, cause",
 		"", len(w.Transitions), func(i int) []any {
 			tr := w.Transitions[i]
-			return []any{tr.ID, tr.MemberID, tr.ProgrammeID, tr.Kind, tr.From, tr.To, us(tr.At), tr.Cause}
+			return []any{tr.ID, tr.MemberID, tr.ProgrammeID, tr.Kind, tr.From, tr.To, sqldb.Micros(tr.At), tr.Cause}
 		})
 	s.insert("member_events", "position, event_id, member_id, programme_id, type, at, entry_id, points, from_state, to_state, detail, recorded_at",
 		"", len(w.Events), func(i int) []any {
 			e := w.Events[i]
-			return []any{w.Head + int64(i) + 1, e.EventID, e.MemberID, e.ProgrammeID, e.Type, us(e.At), e.EntryID, e.Points,
-				e.From, e.To, e.Detail, us(w.At)}
+			return []any{w.Head + int64(i) + 1, e.EventID, e.MemberID, e.ProgrammeID, e.Type, sqldb.Micros(e.At), e.EntryID, e.Points,
+				e.From, e.To, e.Detail, sqldb.Micros(w.At)}
 		})
 	if len(w.Events) > 0 {
 		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `UPDATE projection_state SET position = $1 WHERE name = 'member_events'`,
@@ -308,7 +308,7 @@ func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
 	}
 	if r := w.RFMRun; r != nil {
 		s.insert("rfm_runs", "run_id, programme_id, as_of, computed_at, scored, changed", "", 1, func(int) []any {
-			return []any{r.ID, r.ProgrammeID, us(r.AsOf), us(r.ComputedAt), r.Scored, r.Changed}
+			return []any{r.ID, r.ProgrammeID, sqldb.Micros(r.AsOf), sqldb.Micros(r.ComputedAt), r.Scored, r.Changed}
 		})
 	}
 	for ids := w.Projected; len(ids) > 0; {

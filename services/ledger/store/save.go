@@ -30,8 +30,8 @@ type script struct {
 
 func (s *script) add(w *posting.Writes) {
 	member := func(m *domain.Member) []any {
-		return []any{m.ID, m.ProgrammeID, m.ExternalRef, m.BirthDate, m.PartnerConsent, us(m.EnrolledAt),
-			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, us(m.NextDueAt), us(m.UpdatedAt)}
+		return []any{m.ID, m.ProgrammeID, m.ExternalRef, m.BirthDate, m.PartnerConsent, sqldb.Micros(m.EnrolledAt),
+			m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq, sqldb.Micros(m.NextDueAt), sqldb.Micros(m.UpdatedAt)}
 	}
 	s.insert("ledger_members", memberCols, "", len(w.NewMembers), func(i int) []any {
 		return member(w.NewMembers[i])
@@ -43,7 +43,7 @@ func (s *script) add(w *posting.Writes) {
 	}, len(w.Members), func(i int) []any {
 		m := w.Members[i]
 		return []any{m.ID, m.Available, m.Pending, m.Held, m.Debt, m.LifetimeEarned, m.LifetimeBurned, m.Seq,
-			us(m.NextDueAt), us(m.UpdatedAt)}
+			sqldb.Micros(m.NextDueAt), sqldb.Micros(m.UpdatedAt)}
 	})
 	s.insert("ledger_entries", entryCols, "", len(w.Entries), func(i int) []any {
 		e := w.Entries[i]
@@ -59,7 +59,7 @@ func (s *script) add(w *posting.Writes) {
 		}
 		return []any{e.ID, e.MemberID, e.ProgrammeID, e.Seq, string(e.Kind), e.Points, e.BasePoints, e.Tier, e.AvailableAfter, e.PendingAfter,
 			e.HeldAfter, string(e.Channel), e.StoreID, e.OrderRef, amount, currency, e.Uncollected, e.Reason, e.Operator,
-			reverses, hold, us(e.OccurredAt), us(e.RecordedAt), e.ConfigVersion, e.Caller, e.PartnerID}
+			reverses, hold, sqldb.Micros(e.OccurredAt), sqldb.Micros(e.RecordedAt), e.ConfigVersion, e.Caller, e.PartnerID}
 	})
 	type posting struct {
 		entry string
@@ -77,13 +77,13 @@ func (s *script) add(w *posting.Writes) {
 	s.insert("ledger_lots", lotCols, "", len(w.NewLots), func(i int) []any {
 		l := w.NewLots[i]
 		return []any{l.ID, l.MemberID, l.SourceEntryID, l.Points, l.Remaining, l.Pending,
-			us(l.AvailableAt), us(l.ExpiresAt), us(l.CreatedAt)}
+			sqldb.Micros(l.AvailableAt), sqldb.Micros(l.ExpiresAt), sqldb.Micros(l.CreatedAt)}
 	})
 	s.update("ledger_lots", "lot_id", []column{
 		{"remaining", "BIGINT"}, {"pending", "BOOLEAN"}, {"expires_at", "BIGINT"},
 	}, len(w.Lots), func(i int) []any {
 		l := w.Lots[i]
-		return []any{l.ID, l.Remaining, l.Pending, us(l.ExpiresAt)}
+		return []any{l.ID, l.Remaining, l.Pending, sqldb.Micros(l.ExpiresAt)}
 	})
 	s.insert("ledger_lot_moves", "entry_id, lot_id, origin_entry_id, points", "", len(w.Moves), func(i int) []any {
 		m := w.Moves[i]
@@ -92,22 +92,22 @@ func (s *script) add(w *posting.Writes) {
 	s.insert("ledger_holds", holdCols, "", len(w.NewHolds), func(i int) []any {
 		h := w.NewHolds[i]
 		return []any{h.ID, h.MemberID, h.EntryID, h.Points, h.Captured, h.Released, string(h.Status),
-			h.Reference, us(h.CreatedAt), us(h.ExpiresAt), us(h.UpdatedAt)}
+			h.Reference, sqldb.Micros(h.CreatedAt), sqldb.Micros(h.ExpiresAt), sqldb.Micros(h.UpdatedAt)}
 	})
 	s.update("ledger_holds", "hold_id", []column{
 		{"captured", "BIGINT"}, {"released", "BIGINT"}, {"status", "TEXT"}, {"updated_at", "BIGINT"},
 	}, len(w.Holds), func(i int) []any {
 		h := w.Holds[i]
-		return []any{h.ID, h.Captured, h.Released, string(h.Status), us(h.UpdatedAt)}
+		return []any{h.ID, h.Captured, h.Released, string(h.Status), sqldb.Micros(h.UpdatedAt)}
 	})
 	// Every entry goes to the outbox, for the projections (see projection.go).
 	s.insert("ledger_outbox", "entry_id, member_id, recorded_at", "", len(w.Entries), func(i int) []any {
 		e := w.Entries[i]
-		return []any{e.ID, e.MemberID, us(e.RecordedAt)}
+		return []any{e.ID, e.MemberID, sqldb.Micros(e.RecordedAt)}
 	})
 	s.insert("ledger_idempotency", "caller, idem_key, method, request_hash, hash_version, response, created_at", "", len(w.Idem), func(i int) []any {
 		r := w.Idem[i]
-		return []any{r.Caller, r.Key.Key, r.Method, r.Hash, r.HashVersion, r.Response, us(r.CreatedAt)}
+		return []any{r.Caller, r.Key.Key, r.Method, r.Hash, r.HashVersion, r.Response, sqldb.Micros(r.CreatedAt)}
 	})
 }
 

@@ -106,20 +106,6 @@ type txn struct {
 	db *sqldb.DB
 }
 
-func us(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromUS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
-
 func anys(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -185,7 +171,7 @@ func replies(ctx context.Context, db queryer, keys []idem.Key) (map[idem.Key]ide
 			if err := r.Scan(&rec.Caller, &rec.Key.Key, &rec.Method, &rec.Hash, &rec.HashVersion, &rec.Response, &created); err != nil {
 				return err
 			}
-			rec.CreatedAt = fromUS(created)
+			rec.CreatedAt = sqldb.FromMicros(created)
 			if rec.HashVersion == 0 {
 				// Written before replies were stored in idem's form (and
 				// refusals were stored at all): the bare reply, hashed
@@ -217,7 +203,7 @@ func scanMember(r *sql.Rows) (*domain.Member, error) {
 	var enrolled, due, updated int64
 	err := r.Scan(&m.ID, &m.ProgrammeID, &m.ExternalRef, &m.BirthDate, &m.PartnerConsent, &enrolled,
 		&m.Available, &m.Pending, &m.Held, &m.Debt, &m.LifetimeEarned, &m.LifetimeBurned, &m.Seq, &due, &updated, &m.Tier)
-	m.EnrolledAt, m.NextDueAt, m.UpdatedAt = fromUS(enrolled), fromUS(due), fromUS(updated)
+	m.EnrolledAt, m.NextDueAt, m.UpdatedAt = sqldb.FromMicros(enrolled), sqldb.FromMicros(due), sqldb.FromMicros(updated)
 	return &m, err
 }
 
@@ -262,7 +248,7 @@ func (t *txn) lots(ctx context.Context, where string, args []any) ([]*domain.Lot
 		if err := r.Scan(&l.ID, &l.MemberID, &l.SourceEntryID, &l.Points, &l.Remaining, &l.Pending, &avail, &exp, &created); err != nil {
 			return err
 		}
-		l.AvailableAt, l.ExpiresAt, l.CreatedAt = fromUS(avail), fromUS(exp), fromUS(created)
+		l.AvailableAt, l.ExpiresAt, l.CreatedAt = sqldb.FromMicros(avail), sqldb.FromMicros(exp), sqldb.FromMicros(created)
 		out = append(out, &l)
 		return nil
 	})
@@ -316,7 +302,7 @@ func (t *txn) holds(ctx context.Context, where string, args []any) ([]*domain.Ho
 			&h.Reference, &created, &exp, &updated); err != nil {
 			return err
 		}
-		h.CreatedAt, h.ExpiresAt, h.UpdatedAt = fromUS(created), fromUS(exp), fromUS(updated)
+		h.CreatedAt, h.ExpiresAt, h.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(exp), sqldb.FromMicros(updated)
 		out = append(out, &h)
 		return nil
 	})
@@ -378,7 +364,7 @@ func (t *txn) entries(ctx context.Context, from string, args []any) ([]*domain.E
 			e.Purchase = &money.Money{Amount: amount.Decimal, Currency: currency.String}
 		}
 		e.ReversesEntryID, e.HoldID = reverses.String, hold.String
-		e.OccurredAt, e.RecordedAt = fromUS(occurred), fromUS(recorded)
+		e.OccurredAt, e.RecordedAt = sqldb.FromMicros(occurred), sqldb.FromMicros(recorded)
 		out = append(out, &e)
 		return nil
 	})
@@ -424,7 +410,7 @@ func (t *txn) Entries(ctx context.Context, memberID string, afterSeq int64, limi
 
 func (t *txn) DueMembers(ctx context.Context, programmeID string, at time.Time, afterID string, limit int) ([]string, error) {
 	q := `SELECT member_id FROM ledger_members WHERE next_due_at > 0 AND next_due_at <= $1 AND member_id > $2`
-	args := []any{us(at), afterID, limit}
+	args := []any{sqldb.Micros(at), afterID, limit}
 	if programmeID != "" {
 		q += ` AND programme_id = $4`
 		args = append(args, programmeID)

@@ -30,36 +30,21 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 }
 
 // Store implements app.Store.
-type Store struct{ db *sqldb.DB }
+type Store struct{ sqldb.Tables[app.Tx] }
 
 // New wraps a database.
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
-
-// Update implements app.Store.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+func New(db *sqldb.DB) *Store {
+	return &Store{sqldb.Tables[app.Tx]{DB: db, Open: func(tx *sql.Tx) app.Tx { return newTxn(tx) }}}
 }
 
-// View implements app.Store.
-func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+// txn is one transaction: the service's tables, and its idempotency
+// table (idem.Tx).
+type txn struct {
+	tx *sql.Tx
+	idem.Tx
 }
 
-type txn struct{ tx *sql.Tx }
-
-func us(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromUS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func newTxn(tx *sql.Tx) *txn { return &txn{tx: tx, Tx: idemTable.In(tx, app.ErrConflict)} }
 
 func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := t.tx.ExecContext(ctx, q, args...)
@@ -76,23 +61,7 @@ const idemTable = idemsql.Table("partners_idempotency")
 
 // PurgeIdem implements app.Store.
 func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
-	return idemTable.Purge(ctx, s.db, before, 0)
-}
-
-func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
-	return idemTable.Get(ctx, t.tx, k)
-}
-
-func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
-	err := idemTable.Put(ctx, t.tx, r)
-	if errors.Is(err, idemsql.ErrKeyTaken) {
-		return fmt.Errorf("%w: %w", app.ErrConflict, err)
-	}
-	return err
-}
-
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
-	return idemTable.Finish(ctx, t.tx, k, response)
+	return idemTable.Purge(ctx, s.DB, before, 0)
 }
 
 const partnerCols = `partner_id, name, programme_id, earn_unit, earn_rate, rounding, price_per_point, value_per_point,
@@ -101,7 +70,7 @@ const partnerCols = `partner_id, name, programme_id, earn_unit, earn_rate, round
 func (t *txn) InsertPartner(ctx context.Context, p *domain.Partner) error {
 	_, err := t.exec(ctx, `INSERT INTO partners_partners (`+partnerCols+`) VALUES (`+sqldb.Placeholders(1, 12)+`)`,
 		p.ID, p.Name, p.ProgrammeID, p.EarnUnit, p.EarnRate, string(p.Rounding), p.PricePerPoint.Amount, p.ValuePerPoint.Amount,
-		p.PricePerPoint.Currency, p.Active, p.Salt, us(p.CreatedAt))
+		p.PricePerPoint.Currency, p.Active, p.Salt, sqldb.Micros(p.CreatedAt))
 	return err
 }
 
@@ -117,7 +86,7 @@ func (t *txn) Partner(ctx context.Context, id string) (*domain.Partner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("partner: %w", err)
 	}
-	p.ValuePerPoint.Currency, p.CreatedAt = p.PricePerPoint.Currency, fromUS(created)
+	p.ValuePerPoint.Currency, p.CreatedAt = p.PricePerPoint.Currency, sqldb.FromMicros(created)
 	return &p, nil
 }
 
@@ -142,7 +111,7 @@ func (t *txn) LinkOwner(ctx context.Context, ref string) (string, bool, error) {
 
 func (t *txn) InsertLink(ctx context.Context, partnerID, ref, memberID string, at time.Time) error {
 	_, err := t.exec(ctx, `INSERT INTO partners_links (partner_id, member_ref, member_id, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (partner_id, member_ref) DO NOTHING`, partnerID, ref, memberID, us(at))
+		ON CONFLICT (partner_id, member_ref) DO NOTHING`, partnerID, ref, memberID, sqldb.Micros(at))
 	return err
 }
 
@@ -156,8 +125,8 @@ func (t *txn) InsertOffer(ctx context.Context, o *domain.Offer) error {
 	}
 	_, err := t.exec(ctx, `INSERT INTO partners_offers (`+offerCols+`) VALUES (`+sqldb.Placeholders(1, 16)+`)`,
 		o.ID, o.PartnerID, o.Name, string(o.Kind), mult, o.BonusPoints, strings.Join(o.Tiers, ","), strings.Join(o.Segments, ","),
-		us(o.ValidFrom), us(o.ValidUntil), o.CapPerMember, string(o.CapPeriod), int64(o.MinInterval/time.Microsecond),
-		o.BudgetPoints, o.SpentPoints, us(o.CreatedAt))
+		sqldb.Micros(o.ValidFrom), sqldb.Micros(o.ValidUntil), o.CapPerMember, string(o.CapPeriod), int64(o.MinInterval/time.Microsecond),
+		o.BudgetPoints, o.SpentPoints, sqldb.Micros(o.CreatedAt))
 	return err
 }
 
@@ -188,7 +157,7 @@ func (t *txn) offers(ctx context.Context, where string, args ...any) ([]*domain.
 			o.Multiplier = mult.Decimal
 		}
 		o.Tiers, o.Segments = split(tiers), split(segments)
-		o.ValidFrom, o.ValidUntil, o.CreatedAt = fromUS(from), fromUS(until), fromUS(created)
+		o.ValidFrom, o.ValidUntil, o.CreatedAt = sqldb.FromMicros(from), sqldb.FromMicros(until), sqldb.FromMicros(created)
 		o.MinInterval = time.Duration(interval) * time.Microsecond
 		out = append(out, &o)
 	}
@@ -234,14 +203,14 @@ func (t *txn) Usage(ctx context.Context, o *domain.Offer, memberID, period strin
 	if err != nil {
 		return u, fmt.Errorf("offer usage: %w", err)
 	}
-	u.LastAt = fromUS(last)
+	u.LastAt = sqldb.FromMicros(last)
 	return u, nil
 }
 
 func (t *txn) CountUse(ctx context.Context, offerID, memberID, period string, at time.Time) error {
 	_, err := t.exec(ctx, `INSERT INTO partners_offer_usage (offer_id, member_id, period_key, used, last_at) VALUES ($1, $2, $3, 1, $4)
 		ON CONFLICT (offer_id, member_id, period_key) DO UPDATE SET used = partners_offer_usage.used + 1, last_at = $4`,
-		offerID, memberID, period, us(at))
+		offerID, memberID, period, sqldb.Micros(at))
 	return err
 }
 
@@ -260,8 +229,8 @@ func txnArgs(x *domain.Txn) []any {
 		amount = x.Amount
 	}
 	return []any{x.ID, x.PartnerID, x.MemberID, x.ProgrammeID, string(x.Kind), string(x.Status), amount, x.Unit, x.Points,
-		x.BonusPoints, x.OfferID, x.PeriodKey, x.MoneyMicros, x.Currency, x.Reference, x.EntryID, x.Failure, us(x.OccurredAt),
-		us(x.CreatedAt), us(x.UpdatedAt)}
+		x.BonusPoints, x.OfferID, x.PeriodKey, x.MoneyMicros, x.Currency, x.Reference, x.EntryID, x.Failure, sqldb.Micros(x.OccurredAt),
+		sqldb.Micros(x.CreatedAt), sqldb.Micros(x.UpdatedAt)}
 }
 
 func (t *txn) InsertTxn(ctx context.Context, x *domain.Txn) error {
@@ -271,7 +240,7 @@ func (t *txn) InsertTxn(ctx context.Context, x *domain.Txn) error {
 
 func (t *txn) UpdateTxn(ctx context.Context, x *domain.Txn, from domain.TxnStatus) error {
 	n, err := t.exec(ctx, `UPDATE partners_txns SET status = $2, entry_id = $3, failure = $4, updated_at = $5
-		WHERE txn_id = $1 AND status = $6`, x.ID, string(x.Status), x.EntryID, x.Failure, us(x.UpdatedAt), string(from))
+		WHERE txn_id = $1 AND status = $6`, x.ID, string(x.Status), x.EntryID, x.Failure, sqldb.Micros(x.UpdatedAt), string(from))
 	if err == nil && n != 1 {
 		err = fmt.Errorf("%w: transaction %s is no longer %s", app.ErrConflict, x.ID, from)
 	}
@@ -295,7 +264,7 @@ func (t *txn) txns(ctx context.Context, where string, args ...any) ([]*domain.Tx
 			return nil, err
 		}
 		x.Amount = amount.Decimal
-		x.OccurredAt, x.CreatedAt, x.UpdatedAt = fromUS(occurred), fromUS(created), fromUS(updated)
+		x.OccurredAt, x.CreatedAt, x.UpdatedAt = sqldb.FromMicros(occurred), sqldb.FromMicros(created), sqldb.FromMicros(updated)
 		out = append(out, &x)
 	}
 	return out, rows.Err()
@@ -311,7 +280,7 @@ func (t *txn) Txn(ctx context.Context, id string) (*domain.Txn, error) {
 
 func (t *txn) PendingTxns(ctx context.Context, after, before time.Time, limit int) ([]*domain.Txn, error) {
 	return t.txns(ctx, `status = 'pending' AND updated_at > $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3`,
-		us(after), us(before), limit)
+		sqldb.Micros(after), sqldb.Micros(before), limit)
 }
 
 func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Time) (*domain.Statement, error) {
@@ -325,7 +294,7 @@ func (t *txn) Statement(ctx context.Context, partnerID string, from, to time.Tim
 			COALESCE(SUM(CASE WHEN kind = 'earn' THEN money_micros ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN kind = 'burn' THEN money_micros ELSE 0 END), 0)
 		FROM partners_txns WHERE partner_id = $1 AND status = 'completed' AND updated_at >= $2 AND updated_at < $3`,
-		partnerID, us(from), us(to)).Scan(&st.EarnCount, &st.BurnCount, &st.PointsIssued, &st.BonusPointsIssued, &st.PointsBurned,
+		partnerID, sqldb.Micros(from), sqldb.Micros(to)).Scan(&st.EarnCount, &st.BurnCount, &st.PointsIssued, &st.BonusPointsIssued, &st.PointsBurned,
 		&st.OwedByPartnerMicro, &st.OwedToPartnerMicro)
 	if err != nil {
 		return nil, fmt.Errorf("statement: %w", err)

@@ -31,39 +31,24 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 }
 
 // Store implements app.Store.
-type Store struct{ db *sqldb.DB }
+type Store struct{ sqldb.Tables[app.Tx] }
 
 // New wraps a database.
-func New(db *sqldb.DB) *Store { return &Store{db: db} }
-
-// Update implements app.Store.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+func New(db *sqldb.DB) *Store {
+	return &Store{sqldb.Tables[app.Tx]{DB: db, Open: func(tx *sql.Tx) app.Tx { return newTxn(tx) }}}
 }
 
-// View implements app.Store.
-func (s *Store) View(ctx context.Context, fn func(ctx context.Context, tx app.Tx) error) error {
-	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx}) })
+// txn is one transaction: the service's tables, and its idempotency
+// table (idem.Tx).
+type txn struct {
+	tx *sql.Tx
+	idem.Tx
 }
 
-type txn struct{ tx *sql.Tx }
-
-func us(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromUS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func newTxn(tx *sql.Tx) *txn { return &txn{tx: tx, Tx: idemTable.In(tx, app.ErrConflict)} }
 
 func conflict(err error) error {
-	if sqldb.IsUniqueViolation(err) || errors.Is(err, idemsql.ErrKeyTaken) {
+	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %w", app.ErrConflict, err)
 	}
 	return err
@@ -81,19 +66,7 @@ const idemTable = idemsql.Table("rewards_idempotency")
 
 // PurgeIdem implements app.Store.
 func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
-	return idemTable.Purge(ctx, s.db, before, 0)
-}
-
-func (t *txn) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
-	return idemTable.Get(ctx, t.tx, k)
-}
-
-func (t *txn) PutIdem(ctx context.Context, r idem.Record) error {
-	return conflict(idemTable.Put(ctx, t.tx, r))
-}
-
-func (t *txn) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
-	return idemTable.Finish(ctx, t.tx, k, response)
+	return idemTable.Purge(ctx, s.DB, before, 0)
 }
 
 const rewardCols = `reward_id, programme_id, name, description, points_cost, type, amount, currency, percent, product_sku,
@@ -140,9 +113,9 @@ func splitChannels(s string) []domain.Channel {
 func rewardArgs(r *domain.Reward) []any {
 	amount, currency, percent := value(r.Amount, r.Percent)
 	return []any{r.ID, r.ProgrammeID, r.Name, r.Description, r.PointsCost, string(r.Type), amount, currency, percent,
-		r.ProductSKU, r.PartnerID, r.PartnerRef, us(r.ValidFrom), us(r.ValidUntil), int64(r.VoucherValidity / time.Microsecond),
+		r.ProductSKU, r.PartnerID, r.PartnerRef, sqldb.Micros(r.ValidFrom), sqldb.Micros(r.ValidUntil), int64(r.VoucherValidity / time.Microsecond),
 		r.StockTotal, r.StockAllocated, r.MemberLimit, string(r.LimitPeriod), r.MinTier, strings.Join(r.Segments, ","),
-		strings.Join(r.StoreIDs, ","), joinChannels(r.Channels), r.Active, us(r.CreatedAt), us(r.UpdatedAt)}
+		strings.Join(r.StoreIDs, ","), joinChannels(r.Channels), r.Active, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt)}
 }
 
 func split(s string) []string {
@@ -171,7 +144,7 @@ func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain
 			return nil, fmt.Errorf("scan reward: %w", err)
 		}
 		r.Amount, r.Percent = valueOf(amount, percent, currency)
-		r.ValidFrom, r.ValidUntil, r.CreatedAt, r.UpdatedAt = fromUS(from), fromUS(until), fromUS(created), fromUS(updated)
+		r.ValidFrom, r.ValidUntil, r.CreatedAt, r.UpdatedAt = sqldb.FromMicros(from), sqldb.FromMicros(until), sqldb.FromMicros(created), sqldb.FromMicros(updated)
 		r.VoucherValidity = time.Duration(validity) * time.Microsecond
 		r.Segments, r.StoreIDs, r.Channels = split(segments), split(stores), splitChannels(channels)
 		out = append(out, &r)
@@ -262,7 +235,7 @@ const redemptionCols = `redemption_id, reward_id, member_id, programme_id, statu
 
 func redemptionArgs(r *domain.Redemption) []any {
 	return []any{r.ID, r.RewardID, r.MemberID, r.ProgrammeID, string(r.Status), r.Points, r.HoldID, r.CaptureEntryID,
-		r.RefundEntryID, r.VoucherCode, r.PeriodKey, r.Failure, us(r.CreatedAt), us(r.UpdatedAt)}
+		r.RefundEntryID, r.VoucherCode, r.PeriodKey, r.Failure, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt)}
 }
 
 func (t *txn) InsertRedemption(ctx context.Context, r *domain.Redemption) error {
@@ -295,7 +268,7 @@ func (t *txn) redemptions(ctx context.Context, where string, args ...any) ([]*do
 			&r.RefundEntryID, &r.VoucherCode, &r.PeriodKey, &r.Failure, &created, &updated); err != nil {
 			return nil, err
 		}
-		r.CreatedAt, r.UpdatedAt = fromUS(created), fromUS(updated)
+		r.CreatedAt, r.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
 		out = append(out, &r)
 	}
 	return out, rows.Err()
@@ -311,7 +284,7 @@ func (t *txn) Redemption(ctx context.Context, id string) (*domain.Redemption, er
 
 func (t *txn) Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error) {
 	return t.redemptions(ctx, `status IN ('started', 'pending', 'cancelling') AND updated_at > $1 AND updated_at < $2
-		ORDER BY updated_at LIMIT $3`, us(after), us(before), limit)
+		ORDER BY updated_at LIMIT $3`, sqldb.Micros(after), sqldb.Micros(before), limit)
 }
 
 // voucherCols: a voucher's offer (type to channels) is written once, when
@@ -322,8 +295,8 @@ const voucherCols = `code, redemption_id, reward_id, member_id, status, issued_a
 
 func voucherArgs(v *domain.Voucher) []any {
 	amount, currency, percent := value(v.Amount, v.Percent)
-	return []any{v.Code, v.RedemptionID, v.RewardID, v.MemberID, string(v.Status), us(v.IssuedAt), us(v.ExpiresAt),
-		us(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey, string(v.Type),
+	return []any{v.Code, v.RedemptionID, v.RewardID, v.MemberID, string(v.Status), sqldb.Micros(v.IssuedAt), sqldb.Micros(v.ExpiresAt),
+		sqldb.Micros(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey, string(v.Type),
 		amount, currency, percent, v.ProductSKU, v.PartnerID, v.PartnerRef, strings.Join(v.StoreIDs, ","), joinChannels(v.Channels)}
 }
 
@@ -359,7 +332,7 @@ func (t *txn) Voucher(ctx context.Context, code string) (*domain.Voucher, error)
 	if err != nil {
 		return nil, fmt.Errorf("voucher: %w", err)
 	}
-	v.IssuedAt, v.ExpiresAt, v.ConsumedAt = fromUS(issued), fromUS(expires), fromUS(consumed)
+	v.IssuedAt, v.ExpiresAt, v.ConsumedAt = sqldb.FromMicros(issued), sqldb.FromMicros(expires), sqldb.FromMicros(consumed)
 	v.Amount, v.Percent = valueOf(amount, percent, currency)
 	v.StoreIDs, v.Channels = split(stores), splitChannels(channels)
 	return &v, nil

@@ -114,3 +114,30 @@ func (t Table) Purge(ctx context.Context, db *sqldb.DB, before time.Time, batch 
 		}
 	}
 }
+
+// In is the table within one transaction, as a service's transaction
+// offers it (idem.Tx): a key already taken is conflict, the service's
+// retryable conflict error, wrapping ErrKeyTaken.
+func (t Table) In(tx *sql.Tx, conflict error) idem.Tx { return inTx{t: t, tx: tx, conflict: conflict} }
+
+type inTx struct {
+	t        Table
+	tx       *sql.Tx
+	conflict error
+}
+
+func (x inTx) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
+	return x.t.Get(ctx, x.tx, k)
+}
+
+func (x inTx) PutIdem(ctx context.Context, r idem.Record) error {
+	err := x.t.Put(ctx, x.tx, r)
+	if errors.Is(err, ErrKeyTaken) {
+		return fmt.Errorf("%w: %w", x.conflict, err)
+	}
+	return err
+}
+
+func (x inTx) FinishIdem(ctx context.Context, k idem.Key, response []byte) (bool, error) {
+	return x.t.Finish(ctx, x.tx, k, response)
+}
