@@ -1,7 +1,8 @@
 // Package storetest holds what the store contract tests share (the
-// postingtest, statustest, analyticstest and access apptest packages): a
-// comparison of what was saved with what reads back, and a failure message
-// that shows both.
+// postingtest, statustest, analyticstest packages and the access, rewards
+// and partners apptest packages): a comparison of what was saved with what
+// reads back, a failure message that shows both, and the contract of a
+// service's idempotency table and its purge (idem.go).
 package storetest
 
 import (
