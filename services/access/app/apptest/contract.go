@@ -13,7 +13,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
-	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/storetest"
 )
@@ -23,7 +22,11 @@ import (
 func Contract(t *testing.T, open func(t *testing.T) app.Store) {
 	t.Run("Principals", func(t *testing.T) { principals(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { keys(t, open(t)) })
-	t.Run("Idempotency", func(t *testing.T) { idempotency(t, open(t)) })
+	t.Run("Idempotency", func(t *testing.T) { storetest.Idem[app.Tx](t, open(t), app.ErrConflict) })
+	t.Run("PurgeIdem", func(t *testing.T) {
+		s := open(t)
+		storetest.PurgeIdem[app.Tx](t, s, s.PurgeIdem)
+	})
 	t.Run("Audit", func(t *testing.T) { auditLog(t, open(t)) })
 	t.Run("Failures", func(t *testing.T) { failures(t, open(t)) })
 }
@@ -202,51 +205,6 @@ func keys(t *testing.T, s app.Store) {
 				return err
 			}
 			storetest.Check(t, fmt.Sprintf("Keys(%q, %q, %d)", c.principal, after, c.limit), got, c.want)
-		}
-		return nil
-	})
-}
-
-// Idempotency records read back, in their transaction and after, per
-// caller and key; a key is claimed once.
-func idempotency(t *testing.T, s app.Store) {
-	k := idem.Key{Caller: "ops", Key: "k1"}
-	rec := idem.Record{Key: k, Method: "CreateKey", Hash: []byte("hash\x00\xff"), Subject: "fk_1", Response: []byte(`{"Key":{}}`), CreatedAt: day(1)}
-	pending := idem.Record{Key: idem.Key{Caller: "ops", Key: "k2"}, Method: "RotateKey", Hash: []byte("h2"), CreatedAt: day(2)}
-	update(t, s, func(ctx context.Context, tx app.Tx) error {
-		got, err := tx.Idem(ctx, k)
-		if err != nil {
-			return err
-		}
-		storetest.Check(t, "Idem of a free key", got, (*idem.Record)(nil))
-		if err := tx.PutIdem(ctx, rec); err != nil {
-			return err
-		}
-		got, err = tx.Idem(ctx, k)
-		storetest.Check(t, "Idem in its transaction", got, &rec)
-		return err
-	})
-	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.PutIdem(ctx, pending) })
-	conflict(t, s, "PutIdem of a key claimed", func(ctx context.Context, tx app.Tx) error {
-		other := rec
-		other.Method, other.Response = "RevokeKey", []byte("other")
-		return tx.PutIdem(ctx, other)
-	})
-	view(t, s, func(ctx context.Context, tx app.Tx) error {
-		for _, c := range []struct {
-			key  idem.Key
-			want *idem.Record
-		}{
-			{k, &rec},
-			{pending.Key, &pending}, // no reply yet: an empty one
-			{idem.Key{Caller: "pos-1", Key: "k1"}, nil},
-			{idem.Key{Caller: "ops", Key: "k3"}, nil},
-		} {
-			got, err := tx.Idem(ctx, c.key)
-			if err != nil {
-				return err
-			}
-			storetest.Check(t, fmt.Sprintf("Idem(%v)", c.key), got, c.want)
 		}
 		return nil
 	})
