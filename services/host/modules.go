@@ -170,7 +170,7 @@ func (h *Host) buildPartners(ctx context.Context, e *startup) error {
 	if err != nil {
 		return err
 	}
-	keys, audit := PartnerPorts(h.Access)
+	keys, audit := partnersadapters.NewAccess(h.Access)
 	h.Partners = partnersapp.New(partnersstore.New(e.db), partnersadapters.NewLedger(conn), keys, audit, partnersapp.Options{Logger: e.log})
 	return nil
 }

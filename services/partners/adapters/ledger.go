@@ -1,5 +1,6 @@
 // Package adapters connects the partners service to the services it calls:
-// its Ledger port over the ledger's gRPC API.
+// its Ledger port over the ledger's gRPC API, and its Keys and AuditLog
+// ports onto the access service in the same process.
 package adapters
 
 import (

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
-	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -49,7 +48,7 @@ func With(t testing.TB, db *sqldb.DB, led *ledgertest.Env) *Env {
 		t.Fatalf("migrate partners: %v", err)
 	}
 	ledgerConn := led.ServiceConn(t, led.Addr, "fidelis-partners")
-	keys, audit := host.PartnerPorts(led.Access.App)
+	keys, audit := adapters.NewAccess(led.Access.App)
 	a := app.New(store.New(db), adapters.NewLedger(ledgerConn), keys, audit, app.Options{Now: led.Clock.Now, Logger: log})
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: led.Access.Guard})
 	if err != nil {

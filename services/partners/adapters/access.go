@@ -1,4 +1,4 @@
-package host
+package adapters
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	partnersapp "github.com/fidelis-loyalty/fidelis/services/partners/app"
 )
 
-// PartnerPorts are the partners service's ports onto the access service:
-// partners' API keys, and the audit of their calls.
-func PartnerPorts(a *accessapp.Service) (partnersapp.Keys, partnersapp.AuditLog) {
+// NewAccess is the partners service's ports onto the access service, which
+// runs in every process: partners' API keys, and the audit of their calls.
+func NewAccess(a *accessapp.Service) (partnersapp.Keys, partnersapp.AuditLog) {
 	return partnerKeys{a}, partnerAudit{a}
 }
 
