@@ -25,14 +25,21 @@ import (
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 )
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct loopback addresses free a moment ago: all
+// are held open until all are chosen, so the kernel cannot hand one out
+// twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // server is a running `fidelis serve`.
@@ -64,7 +71,8 @@ func (s *syncBuffer) String() string {
 // stop), once its ops port answers that it is serving.
 func serveForTest(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{grpc: freeAddr(t), http: freeAddr(t), ops: freeAddr(t), logs: &syncBuffer{}}
+	addrs := freeAddrs(t, 3)
+	s := &server{grpc: addrs[0], http: addrs[1], ops: addrs[2], logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -107,6 +115,7 @@ func serveForTest(t *testing.T, args ...string) *server {
 		}
 		select {
 		case err := <-done:
+			done <- err // for stop
 			t.Fatalf("serve: %v\n%s", err, s.logs.String())
 		default:
 		}

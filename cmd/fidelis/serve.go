@@ -107,14 +107,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	defer lis.Close() // the server closes it too, once it serves
 	h, err := host.Start(ctx, f.host(), log)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	defer h.Close()
 
 	var httpSrvs []*http.Server
+	defer func() { // also when a later listener fails
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, srv := range httpSrvs {
+			_ = srv.Shutdown(sctx)
+		}
+	}()
 	serveHTTP := func(name, addr string, srv *http.Server, tls bool) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -167,11 +174,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("shutting down")
 	if !h.Stop(20 * time.Second) {
 		log.Warn("graceful stop timed out; connections closed")
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, srv := range httpSrvs {
-		_ = srv.Shutdown(sctx)
 	}
 	return nil
 }
