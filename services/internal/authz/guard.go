@@ -33,6 +33,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
@@ -40,9 +41,6 @@ import (
 // calling service acts for (JSON of principal.Delegation). Only principals
 // with the service role may send it.
 const DelegationHeader = "fidelis-on-behalf-of"
-
-// ErrorDomain is the domain of the ErrorInfo details this package adds.
-const ErrorDomain = "fidelis.loyalty"
 
 // Authenticator checks credentials. A failed check is a
 // *principal.AuthFailure; any other error is a store that cannot be read.
@@ -336,7 +334,7 @@ func (g *Guard) authorizeRequest(c *call, req any) error {
 	}
 	if err != nil {
 		c.denied = true
-		return status.Error(codes.PermissionDenied, err.Error())
+		return denied(err)
 	}
 	return nil
 }
@@ -384,11 +382,24 @@ func (g *Guard) openStream(c *call) (func(), error) {
 	}, nil
 }
 
+// denied is PermissionDenied with the reason of err (a fault.Denied).
+func denied(err error) error {
+	reason := fault.ReasonOf(err)
+	if reason == "" {
+		reason = fault.ReasonPermissionDenied
+	}
+	st := status.New(codes.PermissionDenied, err.Error())
+	if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: fault.ErrorDomain}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
 // exhausted is ResourceExhausted with the delay to retry after.
 func exhausted(msg string, wait time.Duration) error {
 	st := status.New(codes.ResourceExhausted, msg)
 	if d, err := st.WithDetails(
-		&errdetails.ErrorInfo{Reason: "RATE_LIMITED", Domain: ErrorDomain},
+		&errdetails.ErrorInfo{Reason: string(fault.ReasonRateLimited), Domain: fault.ErrorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(max(wait, time.Millisecond))},
 	); err == nil {
 		st = d

@@ -179,7 +179,7 @@ func Rules() map[string]Rule {
 func checkEarn(p principal.Principal, req any) error {
 	r := req.(*ledgerv1.EarnRequest)
 	if n := r.GetPoints(); n > p.Limits.MaxEarnPoints {
-		return fault.Denied("principal %s may earn at most %d explicit points in one call, not %d", p.Actor(), p.Limits.MaxEarnPoints, n)
+		return fault.Denied(fault.LimitExceeded, "principal %s may earn at most %d explicit points in one call, not %d", p.Actor(), p.Limits.MaxEarnPoints, n)
 	}
 	return checkPartnerAccount(p, r.GetPartnerId())
 }
@@ -196,9 +196,9 @@ func checkPartnerAccount(p principal.Principal, partnerID string) error {
 	case partnerID == "":
 		return nil
 	case !p.Has(principal.Service):
-		return fault.Denied("principal %s may not move points to or from a partner's account", p.Actor())
+		return fault.Denied(fault.PartnerAccountForbidden, "principal %s may not move points to or from a partner's account", p.Actor())
 	case p.PartnerID != "" && p.PartnerID != partnerID:
-		return fault.Denied("principal %s may not move points of partner %s", p.Actor(), partnerID)
+		return fault.Denied(fault.PartnerAccountForbidden, "principal %s may not move points of partner %s", p.Actor(), partnerID)
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func checkAdjust(p principal.Principal, req any) error {
 		n = -n
 	}
 	if n > p.Limits.MaxAdjustPoints {
-		return fault.Denied("principal %s may adjust by at most %d points in one call, not %d", p.Actor(), p.Limits.MaxAdjustPoints, n)
+		return fault.Denied(fault.LimitExceeded, "principal %s may adjust by at most %d points in one call, not %d", p.Actor(), p.Limits.MaxAdjustPoints, n)
 	}
 	return nil
 }

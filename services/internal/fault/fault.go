@@ -29,11 +29,44 @@ const (
 // when a request fails with one.
 type Error struct {
 	Kind Kind
+	// Reason says, for programs, which rule was broken: the gRPC edge
+	// sends it in a google.rpc.ErrorInfo. Empty for KindInvalid (whose
+	// reason is ReasonInvalidArgument, with the fields in a BadRequest).
+	Reason Reason
 	// Field is the request field at fault, for KindInvalid.
 	Field string
 	Msg   string
 	// More are further fields at fault, for KindInvalid.
 	More []Violation
+	// Resource, if set, is what the refusal is about (the member already
+	// enrolled under that external ref, say), sent in a
+	// google.rpc.ResourceInfo.
+	Resource *Resource
+	// Metadata are facts a program may act on (the points available, say),
+	// sent in the ErrorInfo. Never personal data or secrets.
+	Metadata map[string]string
+}
+
+// Resource names a resource: Type is its full message name
+// ("fidelis.ledger.v1.Member"), Name its id.
+type Resource struct {
+	Type string
+	Name string
+}
+
+// About names the resource the refusal is about.
+func (e *Error) About(resourceType, name string) *Error {
+	e.Resource = &Resource{Type: resourceType, Name: name}
+	return e
+}
+
+// With adds a fact for programs to the refusal (key in lower_snake_case).
+func (e *Error) With(key, value string) *Error {
+	if e.Metadata == nil {
+		e.Metadata = map[string]string{}
+	}
+	e.Metadata[key] = value
+	return e
 }
 
 // Violation is one bad field of a request.
@@ -75,24 +108,28 @@ func InvalidFields(vs []Violation) error {
 	return &Error{Kind: KindInvalid, Field: vs[0].Field, Msg: vs[0].Msg, More: vs[1:]}
 }
 
+func newError(kind Kind, reason Reason, format string, args []any) *Error {
+	return &Error{Kind: kind, Reason: reason, Msg: fmt.Sprintf(format, args...)}
+}
+
 // NotFound is a reference to something that does not exist.
-func NotFound(format string, args ...any) error {
-	return &Error{Kind: KindNotFound, Msg: fmt.Sprintf(format, args...)}
+func NotFound(reason Reason, format string, args ...any) *Error {
+	return newError(KindNotFound, reason, format, args)
 }
 
 // Precondition is a request the current state does not allow.
-func Precondition(format string, args ...any) error {
-	return &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf(format, args...)}
+func Precondition(reason Reason, format string, args ...any) *Error {
+	return newError(KindFailedPrecondition, reason, format, args)
 }
 
 // Exists is a request to create something that already exists.
-func Exists(format string, args ...any) error {
-	return &Error{Kind: KindAlreadyExists, Msg: fmt.Sprintf(format, args...)}
+func Exists(reason Reason, format string, args ...any) *Error {
+	return newError(KindAlreadyExists, reason, format, args)
 }
 
 // Denied is a request the caller may not make.
-func Denied(format string, args ...any) error {
-	return &Error{Kind: KindPermissionDenied, Msg: fmt.Sprintf(format, args...)}
+func Denied(reason Reason, format string, args ...any) *Error {
+	return newError(KindPermissionDenied, reason, format, args)
 }
 
 // As returns the Error in err's chain, if any.
@@ -103,11 +140,11 @@ func As(err error) (*Error, bool) {
 }
 
 // Unavailable is a service that cannot take the request now.
-func Unavailable(format string, args ...any) error {
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf(format, args...)}
+func Unavailable(reason Reason, format string, args ...any) *Error {
+	return newError(KindUnavailable, reason, format, args)
 }
 
 // Unauthenticated is a caller without valid credentials.
-func Unauthenticated(format string, args ...any) error {
-	return &Error{Kind: KindUnauthenticated, Msg: fmt.Sprintf(format, args...)}
+func Unauthenticated(reason Reason, format string, args ...any) *Error {
+	return newError(KindUnauthenticated, reason, format, args)
 }

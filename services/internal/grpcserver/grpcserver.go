@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
 )
 
@@ -85,10 +86,10 @@ func New(o Options) (*Server, error) {
 	}
 	// The guard sees the status a call ends with: errors are mapped
 	// inside it, for every handler in one place.
-	unary := []grpc.UnaryServerInterceptor{recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
+	unary := []grpc.UnaryServerInterceptor{errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
 		statusUnary(o.Logger), validateUnary(v)}
 	unary = append(unary, o.Unary...)
-	stream := append([]grpc.StreamServerInterceptor{recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),
+	stream := append([]grpc.StreamServerInterceptor{errorInfoStream, recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),
 		validateStream(v)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
@@ -186,11 +187,8 @@ func validationStatus(err error) error {
 // InvalidArgument builds an InvalidArgument status carrying its field
 // violations.
 func InvalidArgument(msg string, br *errdetails.BadRequest) error {
-	st := status.New(codes.InvalidArgument, msg)
-	if withDetails, err := st.WithDetails(br); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return withDetails(status.New(codes.InvalidArgument, msg),
+		&errdetails.ErrorInfo{Reason: string(fault.ReasonInvalidArgument), Domain: fault.ErrorDomain}, br)
 }
 
 func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {

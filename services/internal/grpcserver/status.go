@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
@@ -53,14 +54,7 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	// below, not the OK that its missing code would make it.
 	if f, ok := fault.As(err); ok {
 		if code, known := faultCodes[f.Kind]; known {
-			if vs := f.Violations(); f.Kind == fault.KindInvalid && len(vs) > 0 {
-				br := &errdetails.BadRequest{}
-				for _, v := range vs {
-					br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Msg})
-				}
-				return InvalidArgument(f.Error(), br)
-			}
-			return status.Error(code, f.Error())
+			return faultStatus(code, f)
 		}
 	}
 	switch {
@@ -90,6 +84,87 @@ func Status(ctx context.Context, log *slog.Logger, method string, err error) err
 	}
 	log.ErrorContext(ctx, "internal error", slog.String("method", method), slog.Any("error", err))
 	return status.Error(codes.Internal, "internal error")
+}
+
+// faultStatus is the status of a refusal: its code and message, with an
+// ErrorInfo (its reason and metadata), a ResourceInfo when it names a
+// resource, and a BadRequest with its fields when it is a bad argument.
+func faultStatus(code codes.Code, f *fault.Error) error {
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: string(fault.ReasonOf(f)), Domain: fault.ErrorDomain, Metadata: f.Metadata}}
+	if r := f.Resource; r != nil {
+		details = append(details, &errdetails.ResourceInfo{ResourceType: r.Type, ResourceName: r.Name})
+	}
+	if vs := f.Violations(); f.Kind == fault.KindInvalid && len(vs) > 0 {
+		br := &errdetails.BadRequest{}
+		for _, v := range vs {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Msg})
+		}
+		details = append(details, br)
+	}
+	return withDetails(status.New(code, f.Error()), details...)
+}
+
+// withDetails is st with details added (st alone if they cannot be).
+func withDetails(st *status.Status, details ...protoadapt.MessageV1) error {
+	if d, err := st.WithDetails(details...); err == nil {
+		return d.Err()
+	}
+	return st.Err()
+}
+
+// withErrorInfo is err, a status, with an ErrorInfo of the reason of its
+// code added if it has none: every error the server returns has one.
+func withErrorInfo(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK {
+		return err
+	}
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return err
+		}
+	}
+	return withDetails(st, &errdetails.ErrorInfo{Reason: string(codeReason(st.Code())), Domain: fault.ErrorDomain})
+}
+
+// codeReason is the reason of a refusal that has none of its own.
+func codeReason(c codes.Code) fault.Reason {
+	switch c {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return fault.ReasonInvalidArgument
+	case codes.Unauthenticated:
+		return fault.ReasonUnauthenticated
+	case codes.PermissionDenied:
+		return fault.ReasonPermissionDenied
+	case codes.ResourceExhausted:
+		return fault.ReasonRateLimited
+	case codes.Unavailable, codes.Aborted:
+		return fault.ReasonUnavailable
+	case codes.DeadlineExceeded:
+		return fault.ReasonDeadlineExceeded
+	case codes.Canceled:
+		return fault.ReasonCanceled
+	case codes.NotFound:
+		return fault.ReasonNotFound
+	case codes.FailedPrecondition:
+		return fault.ReasonFailedPrecondition
+	case codes.AlreadyExists:
+		return fault.ReasonAlreadyExists
+	case codes.Unimplemented:
+		return fault.ReasonUnimplemented
+	}
+	return fault.ReasonInternal
+}
+
+// errorInfoUnary gives every error a unary call ends with an ErrorInfo.
+func errorInfoUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	return resp, withErrorInfo(err)
+}
+
+// errorInfoStream gives every error a stream ends with an ErrorInfo.
+func errorInfoStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return withErrorInfo(h(srv, ss))
 }
 
 // RemoteFailure is a call to another service that failed there or on the
@@ -123,6 +198,16 @@ func Remote(service string, err error) error {
 			continue
 		}
 		f := &fault.Error{Kind: kind, Msg: st.Message()}
+		for _, d := range st.Details() {
+			switch d := d.(type) {
+			case *errdetails.ErrorInfo:
+				if d.GetDomain() == fault.ErrorDomain && fault.Reason(d.GetReason()) != fault.ReasonOf(&fault.Error{Kind: kind}) {
+					f.Reason, f.Metadata = fault.Reason(d.GetReason()), d.GetMetadata()
+				}
+			case *errdetails.ResourceInfo:
+				f.Resource = &fault.Resource{Type: d.GetResourceType(), Name: d.GetResourceName()}
+			}
+		}
 		if kind == fault.KindInvalid {
 			var vs []fault.Violation
 			for _, d := range st.Details() {
@@ -133,7 +218,7 @@ func Remote(service string, err error) error {
 				}
 			}
 			if len(vs) > 0 {
-				f = &fault.Error{Kind: kind, Field: vs[0].Field, Msg: vs[0].Msg, More: vs[1:]}
+				f.Field, f.Msg, f.More = vs[0].Field, vs[0].Msg, vs[1:]
 			}
 		}
 		return f

@@ -37,7 +37,9 @@ func fields(st *status.Status) []fault.Violation {
 // sameFault tells whether a and b are the same rule broken, taking no More
 // and an empty More for the same.
 func sameFault(a, b *fault.Error) bool {
-	return a.Kind == b.Kind && a.Field == b.Field && a.Msg == b.Msg && slices.Equal(a.More, b.More)
+	return a.Kind == b.Kind && a.Field == b.Field && a.Msg == b.Msg && slices.Equal(a.More, b.More) &&
+		fault.ReasonOf(a) == fault.ReasonOf(b) && reflect.DeepEqual(a.Resource, b.Resource) &&
+		len(a.Metadata) == len(b.Metadata) && (len(a.Metadata) == 0 || reflect.DeepEqual(a.Metadata, b.Metadata))
 }
 
 func TestStatus(t *testing.T) {
@@ -59,13 +61,13 @@ func TestStatus(t *testing.T) {
 			fields: []fault.Violation{{Field: "a", Msg: "missing"}, {Field: "b.c", Msg: "too long"}}},
 		{name: "invalid, no field", err: &fault.Error{Kind: fault.KindInvalid, Msg: "empty request"},
 			code: codes.InvalidArgument, msg: "empty request"},
-		{name: "not found", err: fault.NotFound("member %s", "m-1"), code: codes.NotFound, msg: "member m-1"},
-		{name: "precondition", err: fault.Precondition("balance too low"), code: codes.FailedPrecondition, msg: "balance too low"},
-		{name: "exists", err: fault.Exists("programme p"), code: codes.AlreadyExists, msg: "programme p"},
-		{name: "denied", err: fault.Denied("not yours"), code: codes.PermissionDenied, msg: "not yours"},
-		{name: "unavailable", err: fault.Unavailable("draining"), code: codes.Unavailable, msg: "draining"},
-		{name: "unauthenticated", err: fault.Unauthenticated("bad key"), code: codes.Unauthenticated, msg: "bad key"},
-		{name: "wrapped fault", err: fmt.Errorf("store: load m-1 from db.internal:5432: %w", fault.NotFound("member m-1")),
+		{name: "not found", err: fault.NotFound(fault.MemberNotFound, "member %s", "m-1"), code: codes.NotFound, msg: "member m-1"},
+		{name: "precondition", err: fault.Precondition(fault.ReasonFailedPrecondition, "balance too low"), code: codes.FailedPrecondition, msg: "balance too low"},
+		{name: "exists", err: fault.Exists(fault.ReasonAlreadyExists, "programme p"), code: codes.AlreadyExists, msg: "programme p"},
+		{name: "denied", err: fault.Denied(fault.ReasonPermissionDenied, "not yours"), code: codes.PermissionDenied, msg: "not yours"},
+		{name: "unavailable", err: fault.Unavailable(fault.ShuttingDown, "draining"), code: codes.Unavailable, msg: "draining"},
+		{name: "unauthenticated", err: fault.Unauthenticated(fault.ReasonUnauthenticated, "bad key"), code: codes.Unauthenticated, msg: "bad key"},
+		{name: "wrapped fault", err: fmt.Errorf("store: load m-1 from db.internal:5432: %w", fault.NotFound(fault.MemberNotFound, "member m-1")),
 			code: codes.NotFound, msg: "member m-1"},
 		{name: "wrapped invalid", err: fmt.Errorf("validate: %w", fault.Invalid("points", "negative")),
 			code: codes.InvalidArgument, msg: "points: negative", fields: []fault.Violation{{Field: "points", Msg: "negative"}}},
@@ -201,10 +203,12 @@ func TestStatusRemoteRoundTrip(t *testing.T) {
 		fault.Invalid("points", "negative"),
 		fault.InvalidFields([]fault.Violation{{Field: "a", Msg: "missing"}, {Field: "b", Msg: "long"}}),
 		&fault.Error{Kind: fault.KindInvalid, Msg: "empty request"},
-		fault.NotFound("member m-1"),
-		fault.Precondition("balance too low"),
-		fault.Exists("entry e-1"),
-		fault.Denied("not yours"),
+		fault.NotFound(fault.MemberNotFound, "member m-1"),
+		fault.Precondition(fault.ReasonFailedPrecondition, "balance too low"),
+		fault.Exists(fault.ReasonAlreadyExists, "entry e-1"),
+		fault.Denied(fault.ReasonPermissionDenied, "not yours"),
+		fault.Precondition(fault.InsufficientPoints, "insufficient points").With("available", "3").With("requested", "5"),
+		fault.Exists(fault.MemberAlreadyEnrolled, "external ref r-1 is enrolled").About("fidelis.ledger.v1.Member", "m-1"),
 	} {
 		got := grpcserver.Remote("ledger", grpcserver.Status(context.Background(), log, "/m", err))
 		if f, ok := fault.As(got); !ok || !sameFault(f, err.(*fault.Error)) {
@@ -246,6 +250,45 @@ func TestRemoteFailureAtTheEdge(t *testing.T) {
 		}
 		if (want == codes.Internal) != (logged.Len() > 0) {
 			t.Errorf("remote %s: logged %q", remote, logged.String())
+		}
+	}
+}
+
+// Every refusal carries an ErrorInfo of the Fidelis domain: its own reason
+// and metadata, else the reason of its kind; a ResourceInfo when it names
+// a resource.
+func TestStatusErrorInfo(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		err    error
+		reason fault.Reason
+		meta   map[string]string
+		res    *errdetails.ResourceInfo
+	}{
+		{fault.Invalid("points", "negative"), fault.ReasonInvalidArgument, nil, nil},
+		{fault.NotFound(fault.MemberNotFound, "member m-1 not found"), fault.MemberNotFound, nil, nil},
+		{fault.Precondition(fault.InsufficientPoints, "short").With("available", "3"), fault.InsufficientPoints, map[string]string{"available": "3"}, nil},
+		{fault.Exists(fault.MemberAlreadyEnrolled, "enrolled").About("fidelis.ledger.v1.Member", "m-7"), fault.MemberAlreadyEnrolled, nil,
+			&errdetails.ResourceInfo{ResourceType: "fidelis.ledger.v1.Member", ResourceName: "m-7"}},
+		{&fault.Error{Kind: fault.KindFailedPrecondition, Msg: "no reason given"}, fault.ReasonFailedPrecondition, nil, nil},
+	} {
+		st := status.Convert(grpcserver.Status(context.Background(), log, "/m", tc.err))
+		var info *errdetails.ErrorInfo
+		var res *errdetails.ResourceInfo
+		for _, d := range st.Details() {
+			switch d := d.(type) {
+			case *errdetails.ErrorInfo:
+				info = d
+			case *errdetails.ResourceInfo:
+				res = d
+			}
+		}
+		if info == nil || info.GetReason() != string(tc.reason) || info.GetDomain() != fault.ErrorDomain ||
+			(len(tc.meta) > 0 && !reflect.DeepEqual(info.GetMetadata(), tc.meta)) {
+			t.Errorf("%v: ErrorInfo %v, want reason %s", tc.err, info, tc.reason)
+		}
+		if (tc.res == nil) != (res == nil) || (res != nil && (res.GetResourceName() != tc.res.GetResourceName() || res.GetResourceType() != tc.res.GetResourceType())) {
+			t.Errorf("%v: ResourceInfo %v, want %v", tc.err, res, tc.res)
 		}
 	}
 }

@@ -59,7 +59,7 @@ var errRefused = errors.New("idempotency: request refused")
 
 func contended(k Key, err error) error {
 	return fmt.Errorf("%w (%d attempts, the last: %w)",
-		fault.Unavailable("idempotency key %q: concurrent requests kept conflicting; retry", k.Key), Attempts, err)
+		fault.Unavailable(fault.IdempotencyKeyBusy, "idempotency key %q: concurrent requests kept conflicting; retry", k.Key), Attempts, err)
 }
 
 // Run runs a request that lives in one transaction, once per key: the

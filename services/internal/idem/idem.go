@@ -5,7 +5,7 @@
 //     PermissionDenied, AlreadyExists), are stored under the request's key
 //     and replayed byte for byte to every retry;
 //   - the same key with a different request is refused AlreadyExists
-//     (reason ReasonKeyReused), and that refusal is not stored;
+//     (reason IDEMPOTENCY_KEY_REUSED), and that refusal is not stored;
 //   - a bad request (Invalid), a caller without credentials
 //     (Unauthenticated), a service unavailable, a deadline and any failure
 //     are not stored: the caller fixes the request, or waits, and retries
@@ -143,7 +143,7 @@ func (r Request) Matches(rec *Record) error {
 	case errors.Is(err, errNoForm):
 		return keyReused(rec.Key.Key)
 	case errors.Is(err, ErrUnknownVersion):
-		return fmt.Errorf("%w: %w", fault.Unavailable("idempotency key %q was written by a newer release: retry", rec.Key.Key), err)
+		return fmt.Errorf("%w: %w", fault.Unavailable(fault.IdempotencyKeyBusy, "idempotency key %q was written by a newer release: retry", rec.Key.Key), err)
 	case err != nil:
 		return err
 	case !bytes.Equal(h, rec.Hash):
@@ -158,25 +158,12 @@ func (r Request) Record(k Key, subject string, response []byte, at time.Time) Re
 	return Record{Key: k, Method: r.Method, Hash: r.Hash, HashVersion: r.Version, Subject: subject, Response: response, CreatedAt: at}
 }
 
-// ReasonKeyReused is the stable reason of the refusal of a key used for a
-// different request, for a google.rpc.ErrorInfo at the gRPC edge.
-const ReasonKeyReused = "IDEMPOTENCY_KEY_REUSED"
-
-// reusedError is the refusal of a reused key: an AlreadyExists fault
-// (fault.As finds it) that IsKeyReused recognises.
-type reusedError struct{ f *fault.Error }
-
-func (e *reusedError) Error() string { return e.f.Error() }
-func (e *reusedError) Unwrap() error { return e.f }
-
 func keyReused(key string) error {
-	return &reusedError{f: &fault.Error{Kind: fault.KindAlreadyExists,
-		Msg: fmt.Sprintf("idempotency key %q was already used for a different request", key)}}
+	return fault.Exists(fault.IdempotencyKeyReused, "idempotency key %q was already used for a different request", key)
 }
 
 // IsKeyReused tells whether err is the refusal of a key already used for a
-// different request (reason ReasonKeyReused).
+// different request (reason fault.IdempotencyKeyReused).
 func IsKeyReused(err error) bool {
-	var e *reusedError
-	return errors.As(err, &e)
+	return fault.ReasonOf(err) == fault.IdempotencyKeyReused
 }

@@ -30,15 +30,15 @@ func TestStorable(t *testing.T) {
 		want bool
 	}{
 		{"a reply", nil, true},
-		{"failed precondition", fault.Precondition("not enough points"), true},
-		{"not found", fault.NotFound("no such member"), true},
-		{"permission denied", fault.Denied("another programme's"), true},
-		{"already exists (a duplicate)", fault.Exists("principal p exists"), true},
-		{"a wrapped refusal", fmt.Errorf("ledger: %w", fault.Precondition("hold expired")), true},
+		{"failed precondition", fault.Precondition(fault.InsufficientPoints, "not enough points"), true},
+		{"not found", fault.NotFound(fault.MemberNotFound, "no such member"), true},
+		{"permission denied", fault.Denied(fault.ProgrammeNotAllowed, "another programme's"), true},
+		{"already exists (a duplicate)", fault.Exists(fault.ReasonAlreadyExists, "principal p exists"), true},
+		{"a wrapped refusal", fmt.Errorf("ledger: %w", fault.Precondition(fault.HoldExpired, "hold expired")), true},
 		{"invalid argument", fault.Invalid("amount", "must be positive"), false},
 		{"several invalid fields", fault.InvalidFields([]fault.Violation{{Field: "a", Msg: "x"}, {Field: "b", Msg: "y"}}), false},
-		{"unauthenticated", fault.Unauthenticated("no key"), false},
-		{"unavailable", fault.Unavailable("shutting down"), false},
+		{"unauthenticated", fault.Unauthenticated(fault.ReasonUnauthenticated, "no key"), false},
+		{"unavailable", fault.Unavailable(fault.ShuttingDown, "shutting down"), false},
 		{"the key reused", reused, false},
 		{"deadline exceeded", context.DeadlineExceeded, false},
 		{"canceled", fmt.Errorf("call: %w", context.Canceled), false},
@@ -188,10 +188,10 @@ type keyReply struct {
 // json:"-" fields.
 func TestRepliesByteForByte(t *testing.T) {
 	refusals := []error{
-		fault.Precondition("insufficient points: %d available", 100),
-		fault.NotFound("member %s not found", "m-1"),
-		fault.Denied("principal p may not act on programme x"),
-		fault.Exists("principal %s already exists", "p"),
+		fault.Precondition(fault.InsufficientPoints, "insufficient points: %d available", 100),
+		fault.NotFound(fault.MemberNotFound, "member %s not found", "m-1"),
+		fault.Denied(fault.ProgrammeNotAllowed, "principal p may not act on programme x"),
+		fault.Exists(fault.ReasonAlreadyExists, "principal %s already exists", "p"),
 		&fault.Error{Kind: fault.KindFailedPrecondition, Field: "terms.stock_total", Msg: "below the issued",
 			More: []fault.Violation{{Field: "terms.amount", Msg: "missing"}, {Field: "terms.percent", Msg: "over 100"}}},
 	}
@@ -227,7 +227,7 @@ func TestRepliesByteForByte(t *testing.T) {
 		t.Fatalf("re-encoded %s, stored %s", again, b)
 	}
 
-	for _, err := range []error{fault.Invalid("amount", "bad"), fault.Unavailable("down"), errors.New("eof")} {
+	for _, err := range []error{fault.Invalid("amount", "bad"), fault.Unavailable(fault.ShuttingDown, "down"), errors.New("eof")} {
 		if _, eerr := idem.EncodeReply(nil, err); eerr == nil {
 			t.Fatalf("%v was encoded: only replies and business refusals are stored", err)
 		}

@@ -37,6 +37,12 @@ type stored struct {
 	Field  string          `json:"Field,omitempty"`
 	Msg    string          `json:"Msg,omitempty"`
 	More   []violation     `json:"More,omitempty"`
+	// Reason, Resource and Metadata are those of the refusal (absent from
+	// refusals stored before reasons were: they replay with the reason
+	// of their kind).
+	Reason   fault.Reason      `json:"Reason,omitempty"`
+	Resource *fault.Resource   `json:"Resource,omitempty"`
+	Metadata map[string]string `json:"Metadata,omitempty"`
 }
 
 type violation struct {
@@ -46,7 +52,7 @@ type violation struct {
 
 // EncodeReply is the stored form of an outcome: v's JSON when err is nil,
 // else the refusal err (Storable(err) must hold) with its kind, message and
-// field violations. The reply is v's JSON: a field tagged `json:"-"` (a
+// field violations, reason, resource and metadata. The reply is v's JSON: a field tagged `json:"-"` (a
 // secret shown once) is never stored, and a replay returns it empty. (A
 // reply must not hold card numbers or other personal data either: return
 // the pseudonym or the id.)
@@ -56,7 +62,7 @@ func EncodeReply(v any, err error) ([]byte, error) {
 		if !ok || !Storable(err) {
 			return nil, fmt.Errorf("idempotency: only replies and business refusals are stored, not %w", err)
 		}
-		st := stored{Kind: f.Kind, Field: f.Field, Msg: f.Msg}
+		st := stored{Kind: f.Kind, Field: f.Field, Msg: f.Msg, Reason: f.Reason, Resource: f.Resource, Metadata: f.Metadata}
 		for _, m := range f.More {
 			st.More = append(st.More, violation(m))
 		}
@@ -78,7 +84,7 @@ func DecodeReply[R any](b []byte) (R, error) {
 		return r, fmt.Errorf("decode stored reply: %w", err)
 	}
 	if st.Kind != 0 {
-		f := &fault.Error{Kind: st.Kind, Field: st.Field, Msg: st.Msg}
+		f := &fault.Error{Kind: st.Kind, Field: st.Field, Msg: st.Msg, Reason: st.Reason, Resource: st.Resource, Metadata: st.Metadata}
 		for _, m := range st.More {
 			f.More = append(f.More, fault.Violation(m))
 		}

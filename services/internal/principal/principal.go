@@ -160,7 +160,7 @@ func (p Principal) CheckProgramme(programmeID string) error {
 	if p.Allows(programmeID) {
 		return nil
 	}
-	return fault.Denied("principal %s may not act on programme %s", p.Actor(), programmeID)
+	return fault.Denied(fault.ProgrammeNotAllowed, "principal %s may not act on programme %s", p.Actor(), programmeID)
 }
 
 // CheckEverywhere refuses, as PermissionDenied, work over every programme
@@ -169,7 +169,7 @@ func (p Principal) CheckEverywhere() error {
 	if p.Everywhere() {
 		return nil
 	}
-	return fault.Denied("principal %s is bound to programmes %s: name one of them", p.Actor(), strings.Join(p.Programmes, ", "))
+	return fault.Denied(fault.ProgrammeRequired, "principal %s is bound to programmes %s: name one of them", p.Actor(), strings.Join(p.Programmes, ", "))
 }
 
 // Actor is who the work is for: the principal a service acts on behalf

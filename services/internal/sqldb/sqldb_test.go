@@ -74,7 +74,7 @@ func TestIsRetryable(t *testing.T) {
 		{"read-only transaction", &pgconn.PgError{Code: "25006"}, false},
 		{"nil", nil, false},
 		{"other", errors.New("40001"), false},
-		{"fault", fault.Precondition("no"), false},
+		{"fault", fault.Precondition(fault.ReasonFailedPrecondition, "no"), false},
 		{"context", context.DeadlineExceeded, false},
 	} {
 		if got := sqldb.IsRetryable(tc.err); got != tc.want {
@@ -205,7 +205,9 @@ func TestRetryLeavesOtherErrors(t *testing.T) {
 			fail func(ctx context.Context, tx *sql.Tx) error
 		}{
 			{"error", func(context.Context, *sql.Tx) error { return errors.New("broken") }},
-			{"fault", func(context.Context, *sql.Tx) error { return fault.Precondition("not now") }},
+			{"fault", func(context.Context, *sql.Tx) error {
+				return fault.Precondition(fault.ReasonFailedPrecondition, "not now")
+			}},
 			{"unique violation", func(context.Context, *sql.Tx) error { return &pgconn.PgError{Code: "23505"} }},
 			{"engine error", func(ctx context.Context, tx *sql.Tx) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO notes (id, note) VALUES (1, 'duplicate')`)

@@ -31,7 +31,7 @@ func AsOf(t, now time.Time) (time.Time, error) {
 func (c *Config) Find(id string) (*Programme, error) {
 	p, ok := c.Programme(id)
 	if !ok {
-		return nil, fault.NotFound("programme %q not found", id)
+		return nil, fault.NotFound(fault.ProgrammeNotFound, "programme %q not found", id)
 	}
 	return p, nil
 }

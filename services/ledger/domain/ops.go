@@ -3,6 +3,7 @@ package domain
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func (b *Book) Burn(c BurnCmd, now time.Time) (*Entry, error) {
 	}
 	b.needLots()
 	if b.Member.Available < c.Points {
-		return nil, fault.Precondition("insufficient points: %d available, %d requested", max(b.Member.Available, 0), c.Points)
+		return nil, insufficient(b.Member.Available, c.Points)
 	}
 	e := b.begin(EntryBurn, now, now)
 	e.Points, e.Channel, e.StoreID, e.OrderRef, e.Reason = c.Points, c.Channel, c.StoreID, c.OrderRef, c.Reason
@@ -132,7 +133,7 @@ func (b *Book) Hold(c HoldCmd, now time.Time) (*Hold, *Entry, error) {
 	}
 	b.needLots()
 	if b.Member.Available < c.Points {
-		return nil, nil, fault.Precondition("insufficient points: %d available, %d requested", max(b.Member.Available, 0), c.Points)
+		return nil, nil, insufficient(b.Member.Available, c.Points)
 	}
 	e := b.begin(EntryHold, now, now)
 	h := &Hold{
@@ -154,13 +155,13 @@ func (b *Book) activeHold(holdID string, now time.Time) (*Hold, error) {
 	b.needLots()
 	h, ok := b.Holds[holdID]
 	if !ok {
-		return nil, fault.NotFound("hold %s not found", holdID)
+		return nil, fault.NotFound(fault.HoldNotFound, "hold %s not found", holdID)
 	}
 	if h.Status != HoldActive {
-		return nil, fault.Precondition("hold %s is %s", holdID, h.Status)
+		return nil, fault.Precondition(fault.HoldNotActive, "hold %s is %s", holdID, h.Status)
 	}
 	if !now.Before(h.ExpiresAt) {
-		return nil, fault.Precondition("hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339))
+		return nil, fault.Precondition(fault.HoldExpired, "hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339))
 	}
 	return h, nil
 }
@@ -177,7 +178,7 @@ func (b *Book) Capture(holdID string, points int64, now time.Time) (*Hold, *Entr
 		points = out
 	}
 	if points > out {
-		return nil, nil, nil, fault.Precondition("hold %s reserves %d points, %d requested", holdID, out, points)
+		return nil, nil, nil, fault.Precondition(fault.HoldExceeded, "hold %s reserves %d points, %d requested", holdID, out, points)
 	}
 	e := b.begin(EntryCapture, now, now)
 	e.Points, e.HoldID, e.OrderRef = points, h.ID, h.Reference
@@ -244,7 +245,7 @@ func (b *Book) Reverse(c ReverseCmd, now time.Time) (*Entry, error) {
 	case EntryBurn, EntryCapture:
 		return b.refund(c, now)
 	default:
-		return nil, fault.Precondition("%s entries cannot be reversed", c.Original.Kind)
+		return nil, fault.Precondition(fault.EntryNotReversible, "%s entries cannot be reversed", c.Original.Kind)
 	}
 }
 
@@ -275,7 +276,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 	case c.Portion.Returned != nil:
 		r := c.Portion.Returned
 		if orig.Purchase == nil {
-			return nil, fault.Precondition("entry %s was not priced from a purchase; reverse it by points", orig.ID)
+			return nil, fault.Precondition(fault.EntryNotPurchase, "entry %s was not priced from a purchase; reverse it by points", orig.ID)
 		}
 		if r.Currency != orig.Purchase.Currency {
 			return nil, fault.Invalid("returned.currency", "purchase was in %s", orig.Purchase.Currency)
@@ -285,7 +286,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 		}
 		total := returnedBefore.Add(r.Amount)
 		if total.GreaterThan(orig.Purchase.Amount) {
-			return nil, fault.Precondition("returned amount %s exceeds what is left of the purchase (%s of %s)",
+			return nil, fault.Precondition(fault.ReversalExceedsEntry, "returned amount %s exceeds what is left of the purchase (%s of %s)",
 				r.Amount, orig.Purchase.Amount.Sub(returnedBefore), orig.Purchase.Amount)
 		}
 		target := orig.Points
@@ -295,12 +296,12 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 		n, returned = max(target-reversed, 0), r
 	case c.Portion.Points > 0:
 		if c.Portion.Points > left {
-			return nil, fault.Precondition("entry %s has %d points left to reverse, %d requested", orig.ID, left, c.Portion.Points)
+			return nil, fault.Precondition(fault.ReversalExceedsEntry, "entry %s has %d points left to reverse, %d requested", orig.ID, left, c.Portion.Points)
 		}
 		n = c.Portion.Points
 	case c.Portion.Full:
 		if left == 0 {
-			return nil, fault.Precondition("entry %s is already fully reversed", orig.ID)
+			return nil, fault.Precondition(fault.EntryFullyReversed, "entry %s is already fully reversed", orig.ID)
 		}
 		n = left
 		if orig.Purchase != nil {
@@ -327,7 +328,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 	uncollected := int64(0)
 	if allow := max(b.Member.Available-b.Prog.Floor, 0); fromAvailable > allow {
 		if b.Prog.FloorPolicy == FloorReject {
-			return nil, fault.Precondition("clawback of %d points would take the balance below the floor %d", n, b.Prog.Floor)
+			return nil, fault.Precondition(fault.BalanceFloorReached, "clawback of %d points would take the balance below the floor %d", n, b.Prog.Floor)
 		}
 		uncollected = fromAvailable - allow
 		fromAvailable = allow
@@ -367,15 +368,15 @@ func (b *Book) refund(c ReverseCmd, now time.Time) (*Entry, error) {
 	var n int64
 	switch {
 	case c.Portion.Returned != nil:
-		return nil, fault.Precondition("only purchase earns are reversed by returned amount; reverse a %s by points", orig.Kind)
+		return nil, fault.Precondition(fault.EntryNotPurchase, "only purchase earns are reversed by returned amount; reverse a %s by points", orig.Kind)
 	case c.Portion.Points > 0:
 		if c.Portion.Points > left {
-			return nil, fault.Precondition("entry %s has %d points left to refund, %d requested", orig.ID, left, c.Portion.Points)
+			return nil, fault.Precondition(fault.ReversalExceedsEntry, "entry %s has %d points left to refund, %d requested", orig.ID, left, c.Portion.Points)
 		}
 		n = c.Portion.Points
 	case c.Portion.Full:
 		if left == 0 {
-			return nil, fault.Precondition("entry %s is already fully refunded", orig.ID)
+			return nil, fault.Precondition(fault.EntryFullyReversed, "entry %s is already fully refunded", orig.ID)
 		}
 		n = left
 	default:
@@ -409,7 +410,7 @@ func (b *Book) Adjust(c AdjustCmd, now time.Time) (*Entry, error) {
 	case c.Operator == "":
 		return nil, fault.Invalid("operator", "is required")
 	case c.Points < 0 && b.Member.Available+c.Points < b.Prog.Floor:
-		return nil, fault.Precondition("debit of %d would take the balance %d below the floor %d", -c.Points, b.Member.Available, b.Prog.Floor)
+		return nil, fault.Precondition(fault.BalanceFloorReached, "debit of %d would take the balance %d below the floor %d", -c.Points, b.Member.Available, b.Prog.Floor)
 	}
 	e := b.begin(EntryAdjustment, now, now)
 	e.Reason, e.Operator, e.Channel = c.Reason, c.Operator, ChannelOperator
@@ -437,7 +438,7 @@ func (b *Book) Adjust(c AdjustCmd, now time.Time) (*Entry, error) {
 func (b *Book) SetTierFloor(tier, reason, operator string, now time.Time) (*Entry, error) {
 	switch {
 	case b.Prog.Tiers == nil:
-		return nil, fault.Precondition("programme %s has no tiers", b.Prog.ID)
+		return nil, fault.Precondition(fault.ProgrammeHasNoTiers, "programme %s has no tiers", b.Prog.ID)
 	case reason == "":
 		return nil, fault.Invalid("reason", "is required")
 	case operator == "":
@@ -578,4 +579,12 @@ func (b *Book) schedule(pending bool) []Scheduled {
 		}
 	}
 	return out
+}
+
+// insufficient is the refusal of a debit above the points available, with
+// both figures for programs.
+func insufficient(available, requested int64) error {
+	available = max(available, 0)
+	return fault.Precondition(fault.InsufficientPoints, "insufficient points: %d available, %d requested", available, requested).
+		With("available", strconv.FormatInt(available, 10)).With("requested", strconv.FormatInt(requested, 10))
 }

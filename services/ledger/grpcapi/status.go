@@ -194,7 +194,7 @@ func (s *StatusServer) WatchEvents(r *ledgerv1.WatchEventsRequest, stream grpc.S
 		case <-ctx.Done():
 			return nil
 		case <-s.app.Draining():
-			return fault.Unavailable("the server is shutting down: resume from the last cursor")
+			return fault.Unavailable(fault.ShuttingDown, "the server is shutting down: resume from the last cursor")
 		case <-appended:
 		case <-time.After(s.poll):
 		}

@@ -42,7 +42,7 @@ func TestBurnRefusedByTheLedgerIsReplayed(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db, 1000)
 		ref := f.link(t, "m1")
-		f.ledger.refuse["m1"] = fault.Precondition("insufficient points: 10 available")
+		f.ledger.refuse["m1"] = fault.Precondition(fault.InsufficientPoints, "insufficient points: 10 available")
 		_, first := f.burn("b1", ref, 50)
 		if !isPrecondition(first) {
 			t.Fatalf("burn the ledger refuses: %v", first)

@@ -48,7 +48,7 @@ func newMemLedger() *memLedger {
 
 func (l *memLedger) CheckProgramme(_ context.Context, p string) error {
 	if p != "p1" {
-		return fault.NotFound("programme %s not found", p)
+		return fault.NotFound(fault.ProgrammeNotFound, "programme %s not found", p)
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func (l *memLedger) FindMember(_ context.Context, _, card string) (string, error
 	defer l.mu.Unlock()
 	m, ok := l.cards[card]
 	if !ok {
-		return "", fault.NotFound("no member with that card")
+		return "", fault.NotFound(fault.MemberNotFound, "no member with that card")
 	}
 	return m, nil
 }
@@ -77,7 +77,7 @@ func (l *memLedger) Post(_ context.Context, key string, t *domain.Txn) (string, 
 	}
 	if l.draining > 0 {
 		l.draining--
-		return "", fault.Unavailable("ledger is shutting down")
+		return "", fault.Unavailable(fault.ShuttingDown, "ledger is shutting down")
 	}
 	if err := l.refuse[t.MemberID]; err != nil {
 		return "", err
@@ -212,7 +212,7 @@ func TestEarnRefusedByTheLedgerReturnsTheOffer(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db, 1000)
 		ref := f.link(t, "m1")
-		f.ledger.refuse["m1"] = fault.Precondition("member m1 is closed")
+		f.ledger.refuse["m1"] = fault.Precondition(fault.ReasonFailedPrecondition, "member m1 is closed")
 		if _, err := f.earn("k1", ref); !isPrecondition(err) {
 			t.Fatalf("earn the ledger refuses: %v", err)
 		}

@@ -118,7 +118,7 @@ func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
 // or a principal that is none, is denied.
 func (s *Service) PartnerOf(ctx context.Context, who principal.Principal) (*domain.Partner, error) {
 	if !who.Has(principal.Partner) || who.PartnerID == "" {
-		return nil, fault.Denied("principal %s is not a partner", who.Actor())
+		return nil, fault.Denied(fault.NotAPartner, "principal %s is not a partner", who.Actor())
 	}
 	var p *domain.Partner
 	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
@@ -130,9 +130,9 @@ func (s *Service) PartnerOf(ctx context.Context, who principal.Principal) (*doma
 	}
 	switch {
 	case p == nil:
-		return nil, fault.Denied("partner %s does not exist", who.PartnerID)
+		return nil, fault.Denied(fault.PartnerNotFound, "partner %s does not exist", who.PartnerID)
 	case !p.Active:
-		return nil, fault.Denied("partner %s is suspended", p.ID)
+		return nil, fault.Denied(fault.PartnerSuspended, "partner %s is suspended", p.ID)
 	}
 	return p, nil
 }
@@ -141,7 +141,7 @@ func (s *Service) PartnerOf(ctx context.Context, who principal.Principal) (*doma
 // partner's.
 func ownProgramme(p *domain.Partner, programmeID string) error {
 	if programmeID != "" && programmeID != p.ProgrammeID {
-		return fault.Denied("partner %s may not act on programme %s", p.ID, programmeID)
+		return fault.Denied(fault.ProgrammeNotAllowed, "partner %s may not act on programme %s", p.ID, programmeID)
 	}
 	return nil
 }
@@ -239,7 +239,7 @@ func (s *Service) Partner(ctx context.Context, who principal.Principal, id strin
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if p, err = tx.Partner(ctx, id); err == nil && p == nil {
-			err = fault.NotFound("partner %s not found", id)
+			err = fault.NotFound(fault.PartnerNotFound, "partner %s not found", id)
 		}
 		if err == nil {
 			err = who.CheckProgramme(p.ProgrammeID)
@@ -284,7 +284,7 @@ func (s *Service) CreateOffer(ctx context.Context, who principal.Principal, key,
 				return nil, err
 			}
 			if p == nil {
-				return nil, fault.NotFound("partner %s not found", partnerID)
+				return nil, fault.NotFound(fault.PartnerNotFound, "partner %s not found", partnerID)
 			}
 			o := &domain.Offer{ID: id, PartnerID: partnerID, OfferTerms: t, CreatedAt: s.clock()}
 			return o, tx.InsertOffer(ctx, o)
@@ -326,11 +326,11 @@ func (s *Service) member(ctx context.Context, p *domain.Partner, ref string) (st
 		}
 		if _, other, err := tx.LinkOwner(ctx, ref); err != nil || other {
 			if err == nil {
-				err = fault.Denied("member reference %s is not the partner's", ref)
+				err = fault.Denied(fault.OtherPartners, "member reference %s is not the partner's", ref)
 			}
 			return err
 		}
-		return fault.NotFound("member reference %s not found: link the member first", ref)
+		return fault.NotFound(fault.MemberNotLinked, "member reference %s not found: link the member first", ref)
 	})
 	return id, err
 }

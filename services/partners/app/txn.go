@@ -76,7 +76,7 @@ func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r Ear
 			}
 		}
 		if t.Points+t.BonusPoints == 0 {
-			return nil, fault.Precondition("%s %s earns no points at %s points per unit", r.Amount, r.Unit, p.EarnRate)
+			return nil, fault.Precondition(fault.NoPointsEarned, "%s %s earns no points at %s points per unit", r.Amount, r.Unit, p.EarnRate)
 		}
 		t.MoneyMicros = money.Micros(decimal.NewFromInt(t.Points + t.BonusPoints).Mul(p.PricePerPoint.Amount))
 		return t, tx.InsertTxn(ctx, t)
@@ -91,10 +91,10 @@ func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *d
 		return err
 	}
 	if o == nil {
-		return fault.NotFound("offer %s not found", offerID)
+		return fault.NotFound(fault.OfferNotFound, "offer %s not found", offerID)
 	}
 	if o.PartnerID != p.ID {
-		return fault.Denied("offer %s is not the partner's", offerID)
+		return fault.Denied(fault.OtherPartners, "offer %s is not the partner's", offerID)
 	}
 	t.OfferID, t.PeriodKey, t.BonusPoints = o.ID, o.CapPeriod.Key(now), o.Bonus(t.Points, p.Rounding)
 	u, err := tx.Usage(ctx, o, t.MemberID, t.PeriodKey)
@@ -109,7 +109,7 @@ func (s *Service) applyOffer(ctx context.Context, tx Tx, p *domain.Partner, t *d
 		return err
 	}
 	if !ok {
-		return fault.Precondition("offer %s: budget exhausted", o.ID)
+		return fault.Precondition(fault.OfferBudgetExhausted, "offer %s: budget exhausted", o.ID)
 	}
 	return tx.CountUse(ctx, o.ID, t.MemberID, t.PeriodKey, now)
 }
@@ -176,7 +176,7 @@ func (s *Service) start(ctx context.Context, k idem.Key, req idem.Request, check
 
 func failure(t *domain.Txn) error {
 	if t.Status == domain.TxnFailed {
-		return fault.Precondition("%s", t.Failure)
+		return fault.Precondition(fault.PartnerTxnFailed, "%s", t.Failure)
 	}
 	return nil
 }

@@ -170,20 +170,20 @@ type Usage struct {
 func (o *Offer) Check(m Target, u Usage, bonus int64, now time.Time) error {
 	switch {
 	case !m.Consent:
-		return fault.Precondition("offer %s: the member has not consented to partner marketing", o.ID)
+		return fault.Precondition(fault.OfferNoConsent, "offer %s: the member has not consented to partner marketing", o.ID)
 	case (!o.ValidFrom.IsZero() && now.Before(o.ValidFrom)) || (!o.ValidUntil.IsZero() && !now.Before(o.ValidUntil)):
-		return fault.Precondition("offer %s is not valid now", o.ID)
+		return fault.Precondition(fault.OfferNotApplicable, "offer %s is not valid now", o.ID)
 	case len(o.Tiers) > 0 && !slices.Contains(o.Tiers, m.Tier):
-		return fault.Precondition("offer %s is not for tier %q", o.ID, m.Tier)
+		return fault.Precondition(fault.OfferNotApplicable, "offer %s is not for tier %q", o.ID, m.Tier)
 	case len(o.Segments) > 0 && !slices.Contains(o.Segments, m.Segment):
-		return fault.Precondition("offer %s is not for segment %q", o.ID, m.Segment)
+		return fault.Precondition(fault.OfferNotApplicable, "offer %s is not for segment %q", o.ID, m.Segment)
 	case o.CapPerMember > 0 && u.Used >= o.CapPerMember:
-		return fault.Precondition("offer %s: the member has used it %d times this period", o.ID, u.Used)
+		return fault.Precondition(fault.OfferCapReached, "offer %s: the member has used it %d times this period", o.ID, u.Used)
 	case o.MinInterval > 0 && !u.LastAt.IsZero() && now.Sub(u.LastAt) < o.MinInterval:
-		return fault.Precondition("offer %s: the member had an offer of this partner at %s, next one possible from %s", o.ID,
+		return fault.Precondition(fault.OfferCooldown, "offer %s: the member had an offer of this partner at %s, next one possible from %s", o.ID,
 			u.LastAt.Format(time.RFC3339), u.LastAt.Add(o.MinInterval).Format(time.RFC3339))
 	case o.SpentPoints+bonus > o.BudgetPoints:
-		return fault.Precondition("offer %s: budget exhausted", o.ID)
+		return fault.Precondition(fault.OfferBudgetExhausted, "offer %s: budget exhausted", o.ID)
 	}
 	return nil
 }

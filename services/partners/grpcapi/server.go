@@ -155,7 +155,7 @@ func (s *Server) GetStatement(ctx context.Context, r *partnersv1.GetStatementReq
 		return nil, err
 	}
 	if id := r.GetPartnerId(); id != "" && id != p.ID {
-		return nil, fault.Denied("partner %s may not read the statement of partner %s", p.ID, id)
+		return nil, fault.Denied(fault.OtherPartners, "partner %s may not read the statement of partner %s", p.ID, id)
 	}
 	st, err := s.app.StatementOf(ctx, p, fromTS(r.GetPeriodStart()), fromTS(r.GetPeriodEnd()))
 	if err != nil {

@@ -58,7 +58,7 @@ func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key
 				return nil, err
 			}
 			if t.StockTotal < r.StockAllocated {
-				return nil, fault.Precondition("stock_total %d is below the %d vouchers already issued", t.StockTotal, r.StockAllocated)
+				return nil, fault.Precondition(fault.StockBelowIssued, "stock_total %d is below the %d vouchers already issued", t.StockTotal, r.StockAllocated)
 			}
 			r.Terms, r.UpdatedAt = t, s.clock()
 			return r, tx.UpdateReward(ctx, r)
@@ -104,7 +104,7 @@ func rewardOf(ctx context.Context, tx Catalogue, who principal.Principal, id str
 		return nil, err
 	}
 	if r == nil {
-		return nil, fault.NotFound("reward %s not found", id)
+		return nil, fault.NotFound(fault.RewardNotFound, "reward %s not found", id)
 	}
 	return r, who.CheckProgramme(r.ProgrammeID)
 }
@@ -192,7 +192,7 @@ func voucher(ctx context.Context, tx interface {
 }, who principal.Principal, code string) (*domain.Voucher, error) {
 	v, err := tx.Voucher(ctx, code)
 	if err == nil && (v == nil || v.Status == domain.VoucherPending) {
-		err = fault.NotFound("voucher %s not found", code)
+		err = fault.NotFound(fault.VoucherNotFound, "voucher %s not found", code)
 	}
 	if err != nil {
 		return nil, err
@@ -249,7 +249,7 @@ func (s *Service) ConsumeVoucher(ctx context.Context, who principal.Principal, k
 		}
 		now := s.clock()
 		if ok, why := v.Usable(c.StoreID, c.Channel, now); !ok {
-			return nil, fault.Precondition("voucher cannot be used: %s", why)
+			return nil, fault.Precondition(fault.VoucherNotUsable, "voucher cannot be used: %s", why)
 		}
 		used := *v
 		used.Status, used.ConsumedAt, used.ConsumedStore = domain.VoucherConsumed, now, c.StoreID

@@ -91,7 +91,7 @@ func (l *memLedger) failing(name string) error {
 	}
 	if l.draining[name] > 0 {
 		l.draining[name]--
-		return fault.Unavailable("ledger is shutting down")
+		return fault.Unavailable(fault.ShuttingDown, "ledger is shutting down")
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (l *memLedger) MemberProgramme(_ context.Context, m string) (string, error)
 	}
 	p, ok := l.programme[m]
 	if !ok {
-		return "", fault.NotFound("member %s not found", m)
+		return "", fault.NotFound(fault.MemberNotFound, "member %s not found", m)
 	}
 	return p, nil
 }
@@ -122,7 +122,7 @@ func (l *memLedger) Segment(context.Context, string) (string, error) { return ""
 func (l *memLedger) Hold(_ context.Context, key string, h app.HoldRequest) (string, error) {
 	return l.step("hold", key, func() (string, error) {
 		if l.available[h.MemberID] < h.Points {
-			return "", fault.Precondition("insufficient points: %d available", l.available[h.MemberID])
+			return "", fault.Precondition(fault.InsufficientPoints, "insufficient points: %d available", l.available[h.MemberID])
 		}
 		l.available[h.MemberID] -= h.Points
 		id := fmt.Sprintf("hold-%d", len(l.holds)+1)
@@ -135,7 +135,7 @@ func (l *memLedger) Capture(_ context.Context, key, holdID string) (string, erro
 	return l.step("capture", key, func() (string, error) {
 		h := l.holds[holdID]
 		if h == nil || h.status != "active" {
-			return "", fault.Precondition("hold %s is not active", holdID)
+			return "", fault.Precondition(fault.HoldNotActive, "hold %s is not active", holdID)
 		}
 		h.status = "captured"
 		id := "capture-" + holdID
@@ -148,7 +148,7 @@ func (l *memLedger) Release(_ context.Context, key, holdID string) error {
 	_, err := l.step("release", key, func() (string, error) {
 		h := l.holds[holdID]
 		if h == nil || h.status != "active" {
-			return "", fault.Precondition("hold %s is not active", holdID)
+			return "", fault.Precondition(fault.HoldNotActive, "hold %s is not active", holdID)
 		}
 		h.status = "released"
 		l.available[h.member] += h.points
@@ -161,7 +161,7 @@ func (l *memLedger) RefundInFull(_ context.Context, key, entryID, _ string) (str
 	return l.step("refund", key, func() (string, error) {
 		holdID, ok := l.captures[entryID]
 		if !ok || l.refunded[entryID] {
-			return "", fault.Precondition("entry %s cannot be refunded", entryID)
+			return "", fault.Precondition(fault.EntryFullyReversed, "entry %s cannot be refunded", entryID)
 		}
 		l.refunded[entryID] = true
 		h := l.holds[holdID]

@@ -97,7 +97,7 @@ func outcome(r *domain.Redemption, res *RedeemResult, err error) (*RedeemResult,
 	}
 	// A step refused it as invalid (the ledger's limits on holds): the
 	// redemption failed all the same.
-	return nil, fault.Precondition("%s", r.Failure)
+	return nil, fault.Precondition(fault.RedemptionFailed, "%s", r.Failure)
 }
 
 // unfinishedError is a refusal of a step that leaves a redemption
@@ -134,7 +134,7 @@ func (s *Service) mayRedeem(ctx context.Context, who principal.Principal, req Re
 		return err
 	}
 	if p != reward.ProgrammeID {
-		return fault.Precondition("member %s is in programme %s, the reward in %s", req.MemberID, p, reward.ProgrammeID)
+		return fault.Precondition(fault.MemberNotInProgramme, "member %s is in programme %s, the reward in %s", req.MemberID, p, reward.ProgrammeID)
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func (s *Service) advance(ctx context.Context, r *domain.Redemption, req RedeemR
 		case domain.RedemptionCompleted, domain.RedemptionCancelling, domain.RedemptionCancelled:
 			return s.result(ctx, r)
 		case domain.RedemptionFailed:
-			return nil, fault.Precondition("%s", r.Failure)
+			return nil, fault.Precondition(fault.RedemptionFailed, "%s", r.Failure)
 		}
 		if errors.Is(err, ErrConflict) {
 			// Another call advanced it meanwhile: read it again.
@@ -175,7 +175,7 @@ func (s *Service) redemption(ctx context.Context, id string) (*domain.Redemption
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if r, err = tx.Redemption(ctx, id); err == nil && r == nil {
-			err = fault.NotFound("redemption %s not found", id)
+			err = fault.NotFound(fault.RedemptionNotFound, "redemption %s not found", id)
 		}
 		return err
 	})
@@ -224,11 +224,11 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		}
 		ok, err := tx.AllocateStock(ctx, r.RewardID, 1)
 		if err != nil || !ok {
-			refusal = fault.Precondition("cannot redeem: out of stock")
+			refusal = fault.Precondition(fault.RewardOutOfStock, "cannot redeem: out of stock")
 			return err
 		}
 		if ok, err := tx.UseLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey, reward.MemberLimit); err != nil || !ok {
-			refusal = fault.Precondition("cannot redeem: the member's redemption limit is reached")
+			refusal = fault.Precondition(fault.RedemptionLimitReached, "cannot redeem: the member's redemption limit is reached")
 			if err == nil {
 				err = errRefused // undo the stock allocation
 			}
@@ -290,7 +290,7 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 		return m, nil, err
 	}
 	if programme != programmeID {
-		return m, nil, fault.Precondition("member %s is not in programme %s", memberID, programmeID)
+		return m, nil, fault.Precondition(fault.MemberNotInProgramme, "member %s is not in programme %s", memberID, programmeID)
 	}
 	if m.Available, err = s.ledger.Available(ctx, memberID); err != nil {
 		return m, nil, err
@@ -463,7 +463,7 @@ func (s *Service) CancelRedemption(ctx context.Context, who principal.Principal,
 				return nil, "", err
 			}
 			if r == nil {
-				return nil, "", fault.NotFound("redemption %s not found", redemptionID)
+				return nil, "", fault.NotFound(fault.RedemptionNotFound, "redemption %s not found", redemptionID)
 			}
 			if err := who.CheckProgramme(r.ProgrammeID); err != nil {
 				return nil, "", err
@@ -472,14 +472,14 @@ func (s *Service) CancelRedemption(ctx context.Context, who principal.Principal,
 				return r, r.ID, nil // resume or replay
 			}
 			if r.Status != domain.RedemptionCompleted {
-				return nil, "", fault.Precondition("redemption %s is %s", r.ID, r.Status)
+				return nil, "", fault.Precondition(fault.RedemptionNotCancellable, "redemption %s is %s", r.ID, r.Status)
 			}
 			v, err := tx.Voucher(ctx, r.VoucherCode)
 			if err != nil {
 				return nil, "", err
 			}
 			if v.Status != domain.VoucherActive {
-				return nil, "", fault.Precondition("the voucher is %s: it cannot be cancelled", v.Status)
+				return nil, "", fault.Precondition(fault.RedemptionNotCancellable, "the voucher is %s: it cannot be cancelled", v.Status)
 			}
 			void := *v
 			void.Status = domain.VoucherCancelled
@@ -595,7 +595,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		if r.Status == domain.RedemptionCancelling {
 			err = s.refund(ctx, r)
 		} else {
-			err = s.fail(ctx, r, fault.Precondition("redemption abandoned unfinished"))
+			err = s.fail(ctx, r, fault.Precondition(fault.RedemptionFailed, "redemption abandoned unfinished"))
 			if r.Status == domain.RedemptionFailed {
 				err = nil // fail returns its reason once the redemption is failed
 			}

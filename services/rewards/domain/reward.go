@@ -181,7 +181,7 @@ func (m Missing) Err() error {
 	if m.PointsShort > 0 {
 		why = append(why, fmt.Sprintf("%d more points needed", m.PointsShort))
 	}
-	return fault.Precondition("cannot redeem: %s", strings.Join(why, "; "))
+	return fault.Precondition(fault.RewardNotRedeemable, "cannot redeem: %s", strings.Join(why, "; "))
 }
 
 // Check says what stops a member from redeeming the reward now. tiers are

@@ -329,7 +329,7 @@ func TestRunFollowsTheRule(t *testing.T) {
 		}
 
 		// A bad request and a failure: not stored, the fixed retry runs.
-		for _, why := range []error{fault.Invalid("points", "must be positive"), errors.New("connection reset"), fault.Unavailable("draining")} {
+		for _, why := range []error{fault.Invalid("points", "must be positive"), errors.New("connection reset"), fault.Unavailable(fault.ShuttingDown, "draining")} {
 			key := k("earn-" + why.Error())
 			if _, err := idem.Run(ctx, f, key, request(t, "Earn", "x"), nil, act("c", why)); !errors.Is(err, why) {
 				t.Fatalf("run failing with %v: %v", why, err)
@@ -349,7 +349,10 @@ func TestRunFollowsTheRule(t *testing.T) {
 
 		// A refusal by check: stored; check does not run again.
 		checks := 0
-		notFound := func(context.Context) error { checks++; return fault.NotFound("member m-9 not found") }
+		notFound := func(context.Context) error {
+			checks++
+			return fault.NotFound(fault.MemberNotFound, "member m-9 not found")
+		}
 		for range 2 {
 			_, err := idem.Run(ctx, f, k("earn-m9"), request(t, "Earn", "m-9"), notFound, act("f", nil))
 			if e, ok := fault.As(err); !ok || e.Kind != fault.KindNotFound || checks != 1 {
@@ -374,7 +377,7 @@ func TestARefusalLosesToAConcurrentRequest(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			return fault.Precondition("stale view: refused")
+			return fault.Precondition(fault.ReasonFailedPrecondition, "stale view: refused")
 		}
 		got, err := idem.Run(ctx, f, k, req, check, func(context.Context, *txn) (*reply, error) {
 			t.Fatal("ran after its check refused")
@@ -407,7 +410,7 @@ func TestClaimResumesAndStoresTheOutcome(t *testing.T) {
 				case 1:
 					return nil, errors.New("ledger unreachable")
 				case 0:
-					return nil, fault.Unavailable("ledger draining")
+					return nil, fault.Unavailable(fault.ShuttingDown, "ledger draining")
 				}
 				return &reply{ID: id}, nil
 			},
@@ -433,7 +436,7 @@ func TestClaimResumesAndStoresTheOutcome(t *testing.T) {
 			if err := tx.insertThing(ctx, "s-2"); err != nil {
 				return "", "", err
 			}
-			return "", "", fault.Precondition("out of stock")
+			return "", "", fault.Precondition(fault.RewardOutOfStock, "out of stock")
 		}
 		for range 2 {
 			_, err := idem.Claim(ctx, f, idem.Key{Caller: "pos-1", Key: "redeem-2"}, request(t, "Redeem", "r"), refuse)

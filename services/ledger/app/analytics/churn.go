@@ -82,7 +82,7 @@ func (s *Service) FitChurnModel(ctx context.Context, programmeID string, calEnd 
 		return nil, err
 	}
 	if len(cs) == 0 {
-		return nil, fault.Precondition("programme %s has no purchases before %s", prog.ID, calEnd.Format(time.DateOnly))
+		return nil, fault.Precondition(fault.NoPurchaseHistory, "programme %s has no purchases before %s", prog.ID, calEnd.Format(time.DateOnly))
 	}
 	return fitChurn(prog, cs, calEnd, s.clock())
 }
@@ -103,12 +103,12 @@ func (s *Service) ChurnRiskOf(ctx context.Context, who principal.Principal, memb
 	err = s.store.View(ctx, func(ctx context.Context, tx Reader) error {
 		if out.Model, err = tx.ChurnModel(ctx, m.ProgrammeID); err != nil || out.Model == nil {
 			if err == nil {
-				err = fault.Precondition("no churn model for programme %s yet: refresh the KPIs", m.ProgrammeID)
+				err = fault.Precondition(fault.ChurnModelNotFitted, "no churn model for programme %s yet: refresh the KPIs", m.ProgrammeID)
 			}
 			return err
 		}
 		if out.Risk, err = tx.ChurnRisk(ctx, m.ProgrammeID, memberID); err == nil && out.Risk == nil {
-			err = fault.NotFound("member %s had no purchase before the model's calibration end", memberID)
+			err = fault.NotFound(fault.MemberNotInModel, "member %s had no purchase before the model's calibration end", memberID)
 		}
 		return err
 	})

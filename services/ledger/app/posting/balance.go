@@ -49,7 +49,7 @@ func (s *Service) Balance(ctx context.Context, who principal.Principal, memberID
 		}
 		b, ok := u.books[memberID]
 		if !ok {
-			return fault.NotFound("member %s not found", memberID)
+			return fault.NotFound(fault.MemberNotFound, "member %s not found", memberID)
 		}
 		if err := who.CheckProgramme(b.Member.ProgrammeID); err != nil {
 			return err

@@ -19,7 +19,7 @@ import (
 var ErrConflict = errors.New("ledger: concurrent conflict")
 
 // ErrClosed is returned after Close.
-var ErrClosed = fault.Unavailable("ledger is shutting down")
+var ErrClosed = fault.Unavailable(fault.ShuttingDown, "ledger is shutting down")
 
 // op is one request waiting for a write transaction.
 type op struct {

@@ -32,10 +32,10 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 		}
 		prog, ok := s.cfg.Programme(r.ProgrammeID)
 		if !ok {
-			return nil, fault.NotFound("programme %q not found", r.ProgrammeID)
+			return nil, fault.NotFound(fault.ProgrammeNotFound, "programme %q not found", r.ProgrammeID)
 		}
 		if _, exists := u.books[id]; exists {
-			return nil, fault.Exists("member %s already exists", id)
+			return nil, fault.Exists(fault.MemberAlreadyEnrolled, "member %s already exists", id).About(MemberResource, id)
 		}
 		other, taken := u.refs[r.ProgrammeID+"\x00"+r.ExternalRef]
 		if !taken {
@@ -45,7 +45,8 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 			}
 		}
 		if taken {
-			return nil, fault.Exists("external ref %q is already enrolled as member %s", r.ExternalRef, other)
+			return nil, fault.Exists(fault.MemberAlreadyEnrolled, "external ref %q is already enrolled as member %s", r.ExternalRef, other).
+				About(MemberResource, other)
 		}
 		enrolled := r.EnrolledAt
 		if enrolled.IsZero() {
@@ -65,3 +66,6 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 		return &m, nil
 	})
 }
+
+// MemberResource is the type of a member in a refusal's ResourceInfo.
+const MemberResource = "fidelis.ledger.v1.Member"

@@ -29,7 +29,7 @@ func (s *Service) RunExpiry(ctx context.Context, asOf time.Time, programmeID str
 	}
 	if programmeID != "" {
 		if _, ok := s.cfg.Programme(programmeID); !ok {
-			return run, fault.NotFound("programme %q not found", programmeID)
+			return run, fault.NotFound(fault.ProgrammeNotFound, "programme %q not found", programmeID)
 		}
 	}
 	after := ""

@@ -44,7 +44,7 @@ func (s *Service) holdOp(ctx context.Context, method string, who principal.Princ
 	}
 	return submit(ctx, s, call{method: method, who: who, key: key, form: holdOpForm(holdID, points), member: member, needLots: true}, func(ctx context.Context, u *uow) (*HoldResult, error) {
 		if member == "" {
-			return nil, fault.NotFound("hold %s not found", holdID)
+			return nil, fault.NotFound(fault.HoldNotFound, "hold %s not found", holdID)
 		}
 		b, err := u.member(ctx, who, member, true)
 		if err != nil {

@@ -27,7 +27,7 @@ func memberOf(ctx context.Context, tx Books, who principal.Principal, memberID s
 	}
 	m := ms[memberID]
 	if m == nil {
-		return nil, fault.NotFound("member %s not found", memberID)
+		return nil, fault.NotFound(fault.MemberNotFound, "member %s not found", memberID)
 	}
 	return m, who.CheckProgramme(m.ProgrammeID)
 }
@@ -42,7 +42,7 @@ func (s *Service) FindMember(ctx context.Context, who principal.Principal, progr
 		var ok bool
 		var err error
 		if id, ok, err = tx.MemberIDByRef(ctx, programmeID, ref); err == nil && !ok {
-			err = fault.NotFound("no member of programme %q has external ref %q", programmeID, ref)
+			err = fault.NotFound(fault.MemberNotFound, "no member of programme %q has external ref %q", programmeID, ref)
 		}
 		return err
 	})

@@ -25,7 +25,7 @@ func (s *Service) Reverse(ctx context.Context, who principal.Principal, key stri
 	}
 	return submit(ctx, s, call{method: "Reverse", who: who, key: key, form: reverseForm(r), member: member, needLots: true}, func(ctx context.Context, u *uow) (*EntryResult, error) {
 		if member == "" {
-			return nil, fault.NotFound("entry %s not found", r.EntryID)
+			return nil, fault.NotFound(fault.EntryNotFound, "entry %s not found", r.EntryID)
 		}
 		return u.entryOp(ctx, who, member, true, func(b *domain.Book) (*domain.Entry, error) {
 			c, err := u.reversal(ctx, b, r)

@@ -157,7 +157,7 @@ func (u *uow) touch(ctx context.Context, memberID string) (*domain.Book, error) 
 			return nil, err
 		}
 		if b, ok = u.books[memberID]; !ok {
-			return nil, fault.NotFound("member %s not found", memberID)
+			return nil, fault.NotFound(fault.MemberNotFound, "member %s not found", memberID)
 		}
 	}
 	if _, saved := u.snap[memberID]; !saved {

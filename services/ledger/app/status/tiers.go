@@ -61,7 +61,7 @@ func (s *Service) Tier(ctx context.Context, who principal.Principal, memberID st
 	}
 	prog, _ := s.cfg.Programme(m.ProgrammeID)
 	if prog.Tiers == nil {
-		return nil, fault.Precondition("programme %s has no tiers", prog.ID)
+		return nil, fault.Precondition(fault.ProgrammeHasNoTiers, "programme %s has no tiers", prog.ID)
 	}
 	now := s.clock()
 	if _, err := s.projectMembers(ctx, []string{memberID}, now); err != nil {
