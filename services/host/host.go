@@ -97,6 +97,10 @@ type Config struct {
 	TLS TLSFiles
 	// Insecure allows plaintext dials to services that are not on loopback.
 	Insecure bool
+	// ReadinessEvery is how often the database is pinged for readiness
+	// (default 1s): the process is NOT_SERVING within about that long of
+	// losing it.
+	ReadinessEvery time.Duration
 	// KeyCacheTTL bounds how long a key revoked on another replica keeps
 	// working here (default 10s).
 	KeyCacheTTL time.Duration
@@ -244,10 +248,14 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 			}
 		}
 	}
-	h.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range serving {
-		h.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	ready := &readiness{db: db, health: h.Health, names: append([]string{""}, serving...), log: log,
+		every: c.ReadinessEvery, logEvery: 10 * time.Second}
+	if ready.every <= 0 {
+		ready.every = time.Second
 	}
+	ready.set(healthpb.HealthCheckResponse_SERVING)
+	h.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
+	jobs.Go(func() { ready.run(bg) })
 	go func() { _ = h.internal.Serve(internal) }() // registration is over
 	return h, nil
 }
@@ -363,19 +371,26 @@ func (h *Host) HTTP() http.Handler {
 
 // Ops serves the operations port, in plaintext, and nothing but health:
 // gRPC health checks (grpc.health.v1, for kubelet's gRPC probes and load
-// balancers, which have no credential and speak no TLS) and GET /healthz.
+// balancers, which have no credential and speak no TLS; the service
+// "liveness" is liveness, every other name readiness) and GET /readyz
+// (and /healthz) and /livez.
 // Serve it with unencrypted HTTP/2 enabled.
 func (h *Host) Ops() http.Handler {
 	grpcHealth := grpcserver.NewHealthOnly(h.Health)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		resp, err := h.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			http.Error(w, "not serving", http.StatusServiceUnavailable)
-			return
+	probe := func(service string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			resp, err := h.Health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: service})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				http.Error(w, "not serving", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
 		}
-		fmt.Fprintln(w, "ok")
-	})
+	}
+	mux.HandleFunc("GET /healthz", probe("")) // readiness
+	mux.HandleFunc("GET /readyz", probe(""))
+	mux.HandleFunc("GET /livez", probe(LivenessService))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			grpcHealth.ServeHTTP(w, r)

@@ -44,6 +44,8 @@ type system struct {
 	admin string
 	logs  *lockedBuffer
 	keys  map[string]string
+	// programmes is the programme configuration file.
+	programmes string
 }
 
 type lockedBuffer struct {
@@ -96,7 +98,8 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{}}
+	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{},
+		programmes: programmes}
 }
 
 // key is a key of a principal with the roles, bound to the programmes

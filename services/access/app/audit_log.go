@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
 
 // The audit log is written off the request path: a call does not wait for
@@ -114,7 +115,8 @@ func (s *Service) RunAuditLog(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := a.flush(ctx, s.now(), false); err != nil && ctx.Err() == nil {
+		// An outage of the database is logged by the readiness watch.
+		if err := a.flush(ctx, s.now(), false); err != nil && ctx.Err() == nil && fault.ReasonOf(err) != fault.DatabaseUnavailable {
 			a.log.Error("audit log: write failed, will retry", slog.Any("error", err))
 		}
 	}

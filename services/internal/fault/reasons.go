@@ -37,6 +37,11 @@ const (
 	IdempotencyKeyBusy Reason = "IDEMPOTENCY_KEY_BUSY"
 	// ShuttingDown: this replica is stopping; retry (elsewhere).
 	ShuttingDown Reason = "SHUTTING_DOWN"
+	// DatabaseUnavailable: the database cannot be reached now; retry.
+	DatabaseUnavailable Reason = "DATABASE_UNAVAILABLE"
+	// TransactionConflict: the transaction kept conflicting with
+	// concurrent ones; retry.
+	TransactionConflict Reason = "TRANSACTION_CONFLICT"
 	// ProgrammeNotAllowed: the caller is not bound to that programme.
 	ProgrammeNotAllowed Reason = "PROGRAMME_NOT_ALLOWED"
 	// ProgrammeRequired: the caller is bound to programmes and must name one.

@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
 
 // Every runs run every interval, the first time one interval from now,
@@ -21,7 +23,9 @@ func Every(ctx context.Context, every time.Duration, log *slog.Logger, name stri
 			return
 		case <-t.C:
 		}
-		if err := run(ctx); err != nil && ctx.Err() == nil {
+		// An outage of the database is logged once by the readiness
+		// watch, not by every job at every interval.
+		if err := run(ctx); err != nil && ctx.Err() == nil && fault.ReasonOf(err) != fault.DatabaseUnavailable {
 			log.ErrorContext(ctx, "background job failed", slog.String("job", name), slog.Any("error", err))
 		}
 	}

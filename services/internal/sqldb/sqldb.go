@@ -7,12 +7,17 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
@@ -20,6 +25,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
 
 // Dialect is the SQL engine behind a DB.
@@ -43,6 +50,9 @@ type DB struct {
 	DSN string
 	// maxAttempts bounds whole-transaction retries on PostgreSQL.
 	maxAttempts int
+	// unreachable counts the transactions refused because the database
+	// could not be reached (see Unreachable), for the outage log.
+	unreachable atomic.Int64
 }
 
 // Options tune a pool.
@@ -164,7 +174,7 @@ func redact(dsn string) string {
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	switch db.Dialect {
 	case Cockroach:
-		return crdb.ExecuteTx(ctx, db.DB, nil, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		return db.Classify(crdb.ExecuteTx(ctx, db.DB, nil, func(tx *sql.Tx) error { return fn(ctx, tx) }))
 	case Postgres:
 		return db.retry(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
 	default:
@@ -207,7 +217,7 @@ func (db *DB) retry(ctx context.Context, opts *sql.TxOptions, fn func(ctx contex
 	for attempt := 1; ; attempt++ {
 		err := db.once(ctx, opts, fn)
 		if err == nil || !IsRetryable(err) || attempt >= db.maxAttempts {
-			return err
+			return db.Classify(err)
 		}
 		sleep := backoff/2 + rand.N(backoff)
 		select {
@@ -240,6 +250,61 @@ func (db *DB) once(ctx context.Context, opts *sql.TxOptions, fn func(ctx context
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Classify turns the error of a transaction that could not reach the
+// database (see Unreachable), or that still conflicted after every
+// attempt, into an UNAVAILABLE fault that still wraps
+// it: the caller may retry with the same idempotency key, and nothing is
+// logged per call (the readiness watch logs the outage). Any other error
+// is returned as it is.
+func (db *DB) Classify(err error) error {
+	if err != nil && IsRetryable(err) {
+		// Still conflicting after every attempt: the caller may retry.
+		return fmt.Errorf("%w: %w", fault.Unavailable(fault.TransactionConflict, "the transaction kept conflicting with others: retry with the same idempotency key"), err)
+	}
+	if err == nil || !Unreachable(err) {
+		return err
+	}
+	db.unreachable.Add(1)
+	return fmt.Errorf("%w: %w", fault.Unavailable(fault.DatabaseUnavailable, "the database cannot be reached now: retry with the same idempotency key"), err)
+}
+
+// Refused is the number of transactions refused as unreachable since the
+// last call, which resets it.
+func (db *DB) Refused() int64 { return db.unreachable.Swap(0) }
+
+// Unreachable tells whether err says the database could not be reached or
+// went away (the connection refused, reset or timed out, the server
+// shutting down or not accepting connections, SQLite's file unreadable),
+// rather than a request it refused. Not a context's end: that is the
+// caller's deadline.
+func Unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// connection_exception (08), admin/crash shutdown, cannot connect
+		// now, too many connections, CockroachDB's ambiguous result.
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" ||
+			pg.Code == "53300" || pg.Code == "40003"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+		return false
+	}
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
 }
 
 // IsRetryable tells whether err is a transient conflict worth running the

@@ -69,7 +69,8 @@ func (s Posting) View(ctx context.Context, fn func(ctx context.Context, tx posti
 
 // Replies implements posting.Store.
 func (s Posting) Replies(ctx context.Context, keys []idem.Key) (map[idem.Key]idem.Record, error) {
-	return replies(ctx, s.db.DB, keys)
+	r, err := replies(ctx, s.db.DB, keys)
+	return r, s.db.Classify(err)
 }
 
 // PurgeReplies implements posting.Store.

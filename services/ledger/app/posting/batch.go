@@ -161,6 +161,15 @@ func (s *Service) execute(batch []*op) {
 		}
 	}
 	if err != nil {
+		if f, ok := fault.As(err); ok && f.Kind == fault.KindUnavailable {
+			// The database is unreachable (or kept conflicting): every
+			// request of the batch may retry with its key; the outage is
+			// logged once by the readiness watch, not per request.
+			for _, o := range live {
+				o.done <- opResult{err: fmt.Errorf("ledger %s: %w", o.method, err)}
+			}
+			return
+		}
 		if len(live) > 1 {
 			for _, o := range live {
 				s.execute([]*op{o})

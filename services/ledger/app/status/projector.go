@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -65,7 +66,8 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		case <-s.ledger.Committed():
 		}
-		if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil && ctx.Err() == nil {
+		// An outage of the database is logged by the readiness watch.
+		if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil && ctx.Err() == nil && fault.ReasonOf(err) != fault.DatabaseUnavailable {
 			s.log.Error("projection failed", slog.Any("error", err))
 		}
 		gap.Reset(projectGap)
