@@ -86,12 +86,14 @@ func New(o Options) (*Server, error) {
 	}
 	// The guard sees the status a call ends with: errors are mapped
 	// inside it, for every handler in one place.
+	codec := newLenientCodec()
 	unary := []grpc.UnaryServerInterceptor{errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
-		statusUnary(o.Logger), validateUnary(v)}
+		statusUnary(o.Logger), validateUnary(v, codec)}
 	unary = append(unary, o.Unary...)
 	stream := append([]grpc.StreamServerInterceptor{errorInfoStream, recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),
-		validateStream(v)}, o.Stream...)
+		validateStream(v, codec)}, o.Stream...)
 	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
@@ -131,8 +133,11 @@ func deadlineUnary(d time.Duration) grpc.UnaryServerInterceptor {
 	}
 }
 
-func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
+func validateUnary(v protovalidate.Validator, c *lenientCodec) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if err, bad := c.undecodable(req); bad {
+			return nil, undecodableStatus(err)
+		}
 		if m, ok := req.(proto.Message); ok {
 			if err := v.Validate(m); err != nil {
 				return nil, validationStatus(err)
@@ -144,20 +149,24 @@ func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 
 // validateStream validates every message a stream receives, as
 // validateUnary does a unary request.
-func validateStream(v protovalidate.Validator) grpc.StreamServerInterceptor {
+func validateStream(v protovalidate.Validator, c *lenientCodec) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		return h(srv, &validatingStream{ServerStream: ss, v: v})
+		return h(srv, &validatingStream{ServerStream: ss, v: v, codec: c})
 	}
 }
 
 type validatingStream struct {
 	grpc.ServerStream
-	v protovalidate.Validator
+	v     protovalidate.Validator
+	codec *lenientCodec
 }
 
 func (s *validatingStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
+	}
+	if err, bad := s.codec.undecodable(m); bad {
+		return undecodableStatus(err)
 	}
 	if pm, ok := m.(proto.Message); ok {
 		if err := s.v.Validate(pm); err != nil {
@@ -165,6 +174,12 @@ func (s *validatingStream) RecvMsg(m any) error {
 		}
 	}
 	return nil
+}
+
+// undecodableStatus is the refusal of a request that did not decode.
+func undecodableStatus(err error) error {
+	return withDetails(status.New(codes.InvalidArgument, "the request does not decode as its message: "+err.Error()),
+		&errdetails.ErrorInfo{Reason: string(fault.ReasonInvalidArgument), Domain: fault.ErrorDomain})
 }
 
 // validationStatus turns a protovalidate error into InvalidArgument with a
