@@ -108,7 +108,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer lis.Close() // the server closes it too, once it serves
-	h, err := host.Start(ctx, f.host(), log)
+	hc := f.host()
+	hc.Exclusive = true
+	h, err := host.Start(ctx, hc, log)
 	if err != nil {
 		return err
 	}

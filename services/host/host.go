@@ -8,6 +8,7 @@ package host
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,6 +31,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/lease"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
@@ -97,6 +99,13 @@ type Config struct {
 	TLS TLSFiles
 	// Insecure allows plaintext dials to services that are not on loopback.
 	Insecure bool
+	// Exclusive claims an SQLite file for this process: a second server on
+	// it is refused (see sqldb.LockServer). Servers set it; commands that
+	// open the database for a moment do not.
+	Exclusive bool
+	// LeaseTTL is how long a job that runs once per cluster stands still
+	// when the replica that runs it dies (default 15s).
+	LeaseTTL time.Duration
 	// ReadinessEvery is how often the database is pinged for readiness
 	// (default 1s): the process is NOT_SERVING within about that long of
 	// losing it.
@@ -195,6 +204,15 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	h.Dialect = db.Dialect
 	h.onClose(func() { db.Close() })
+	if c.Exclusive {
+		for _, name := range services {
+			release, err := db.LockServer(name)
+			if err != nil {
+				return nil, err
+			}
+			h.onClose(release)
+		}
+	}
 	mods := h.modules(services)
 	if c.Migrate {
 		if err := migrate(ctx, db, mods, log); err != nil {
@@ -238,13 +256,18 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if h.GRPC, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
+	leases := &lease.Runner{DB: db, Holder: holderName(), TTL: c.LeaseTTL, Log: log}
 	var serving []string
 	for _, m := range mods {
 		serving = append(serving, m.register(h.GRPC)...)
 		m.register(h.internal)
 		if m.jobs != nil {
-			for _, job := range m.jobs(c) {
-				jobs.Go(func() { job(bg) })
+			for _, j := range m.jobs(c) {
+				if j.lease == "" {
+					jobs.Go(func() { j.run(bg) })
+				} else {
+					jobs.Go(func() { leases.Run(bg, j.lease, j.run) })
+				}
 			}
 		}
 	}
@@ -423,6 +446,9 @@ func (h *Host) Stop(timeout time.Duration) bool {
 }
 
 func migrate(ctx context.Context, db *sqldb.DB, mods []module, log *slog.Logger) error {
+	if err := lease.Migrate(ctx, db, log); err != nil {
+		return err
+	}
 	for _, m := range mods {
 		if m.migrate != nil {
 			if err := m.migrate(ctx, db, log); err != nil {
@@ -447,4 +473,11 @@ func Migrate(ctx context.Context, dsn string, services []string, log *slog.Logge
 	}
 	defer db.Close()
 	return migrate(ctx, db, (&Host{}).modules(svcs), log)
+}
+
+// holderName names this process as a holder of leases: host, process id
+// and a random part (a restarted process with the same pid is another).
+func holderName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
 }

@@ -42,7 +42,7 @@ type module struct {
 	// register adds its gRPC services to a server and returns their names.
 	register func(srv grpc.ServiceRegistrar) []string
 	// jobs are its background loops, each run until ctx ends.
-	jobs func(c Config) []func(ctx context.Context)
+	jobs func(c Config) []job
 }
 
 // startup is what a module is built from.
@@ -65,8 +65,11 @@ func (h *Host) modules(services []string) []module {
 				accessapi.Register(srv, h.Access)
 				return []string{accessapi.ServiceName}
 			},
-			jobs: func(Config) []func(context.Context) {
-				return []func(context.Context){h.Access.RunAuditLog, func(ctx context.Context) { h.Access.RunKeyPurge(ctx, keyPurgeEvery) }}
+			jobs: func(Config) []job {
+				return []job{
+					replicaJob(h.Access.RunAuditLog), // writes this replica's queue
+					clusterJob("access-key-purge", func(ctx context.Context) { h.Access.RunKeyPurge(ctx, keyPurgeEvery) }),
+				}
 			},
 		},
 		{
@@ -75,13 +78,13 @@ func (h *Host) modules(services []string) []module {
 				h.Ledger.Register(srv)
 				return ledger.ServiceNames()
 			},
-			jobs: func(c Config) []func(context.Context) {
-				jobs := []func(context.Context){
-					func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) },
-					func(ctx context.Context) { h.Ledger.Posting.RunKeyPurge(ctx, keyPurgeEvery) },
+			jobs: func(c Config) []job {
+				jobs := []job{
+					clusterJob("ledger-projector", func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) }),
+					clusterJob("ledger-key-purge", func(ctx context.Context) { h.Ledger.Posting.RunKeyPurge(ctx, keyPurgeEvery) }),
 				}
 				if c.JobsEvery > 0 {
-					jobs = append(jobs, func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) })
+					jobs = append(jobs, clusterJob("ledger-scheduler", func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) }))
 				}
 				return jobs
 			},
@@ -92,10 +95,10 @@ func (h *Host) modules(services []string) []module {
 				rewardsapi.Register(srv, h.Rewards, nil)
 				return []string{rewardsapi.ServiceName}
 			},
-			jobs: func(Config) []func(context.Context) {
-				return []func(context.Context){
-					func(ctx context.Context) { h.Rewards.RunRecovery(ctx, time.Minute) },
-					func(ctx context.Context) { h.Rewards.RunKeyPurge(ctx, keyPurgeEvery) },
+			jobs: func(Config) []job {
+				return []job{
+					clusterJob("rewards-recovery", func(ctx context.Context) { h.Rewards.RunRecovery(ctx, time.Minute) }),
+					clusterJob("rewards-key-purge", func(ctx context.Context) { h.Rewards.RunKeyPurge(ctx, keyPurgeEvery) }),
 				}
 			},
 		},
@@ -105,10 +108,10 @@ func (h *Host) modules(services []string) []module {
 				partnersapi.Register(srv, h.Partners)
 				return []string{partnersapi.ServiceName, partnersapi.AdminServiceName}
 			},
-			jobs: func(Config) []func(context.Context) {
-				return []func(context.Context){
-					func(ctx context.Context) { h.Partners.RunRecovery(ctx, time.Minute) },
-					func(ctx context.Context) { h.Partners.RunKeyPurge(ctx, keyPurgeEvery) },
+			jobs: func(Config) []job {
+				return []job{
+					clusterJob("partners-recovery", func(ctx context.Context) { h.Partners.RunRecovery(ctx, time.Minute) }),
+					clusterJob("partners-key-purge", func(ctx context.Context) { h.Partners.RunKeyPurge(ctx, keyPurgeEvery) }),
 				}
 			},
 		},
@@ -202,3 +205,19 @@ func (h *Host) buildEligibility(ctx context.Context, e *startup) error {
 	h.onClose(func() { h.self.Close() })
 	return nil
 }
+
+// job is a background loop of a module.
+type job struct {
+	// lease names the job's lease: it runs once per cluster, on the replica
+	// that holds it (see services/internal/lease). Empty for a job every
+	// replica runs for itself.
+	lease string
+	run   func(ctx context.Context)
+}
+
+// clusterJob runs once per cluster, under the named lease; its read-write
+// transactions are fenced by the lease.
+func clusterJob(lease string, run func(ctx context.Context)) job { return job{lease: lease, run: run} }
+
+// replicaJob runs on every replica, for the replica's own state.
+func replicaJob(run func(ctx context.Context)) job { return job{run: run} }

@@ -44,8 +44,9 @@ type system struct {
 	admin string
 	logs  *lockedBuffer
 	keys  map[string]string
-	// programmes is the programme configuration file.
-	programmes string
+	// programmes is the programme configuration file; adminKeyFile the
+	// first operator's key.
+	programmes, adminKeyFile string
 }
 
 type lockedBuffer struct {
@@ -99,7 +100,7 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 		t.Fatal(err)
 	}
 	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{},
-		programmes: programmes}
+		programmes: programmes, adminKeyFile: c.AdminKeyFile}
 }
 
 // key is a key of a principal with the roles, bound to the programmes

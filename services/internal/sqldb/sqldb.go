@@ -174,6 +174,7 @@ func redact(dsn string) string {
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	switch db.Dialect {
 	case Cockroach:
+		fn = fenced(ctx, fn)
 		return db.Classify(crdb.ExecuteTx(ctx, db.DB, nil, func(tx *sql.Tx) error { return fn(ctx, tx) }))
 	case Postgres:
 		return db.retry(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
@@ -234,6 +235,9 @@ func (db *DB) once(ctx context.Context, opts *sql.TxOptions, fn func(ctx context
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	if opts == nil || !opts.ReadOnly {
+		fn = fenced(ctx, fn)
+	}
 	committed := false
 	defer func() {
 		// On an error, and on a panic too: a transaction left open would
@@ -268,6 +272,33 @@ func (db *DB) Classify(err error) error {
 	}
 	db.unreachable.Add(1)
 	return fmt.Errorf("%w: %w", fault.Unavailable(fault.DatabaseUnavailable, "the database cannot be reached now: retry with the same idempotency key"), err)
+}
+
+// Fence is a check that a read-write transaction runs first, in the
+// transaction (see services/internal/lease): its error fails the
+// transaction before anything is written.
+type Fence func(ctx context.Context, tx *sql.Tx) error
+
+type fenceKey struct{}
+
+// WithFence makes every read-write transaction run under ctx check f
+// first.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// fenced is fn preceded by the fence of ctx, if it has one.
+func fenced(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) func(ctx context.Context, tx *sql.Tx) error {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	if !ok {
+		return fn
+	}
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if err := f(ctx, tx); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	}
 }
 
 // Refused is the number of transactions refused as unreachable since the

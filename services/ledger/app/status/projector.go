@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -59,6 +60,7 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	gap := time.NewTimer(0)
 	defer gap.Stop()
+	wait := projectGap // grows while runs fail: a conflict backs off, with jitter
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,11 +68,22 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		case <-s.ledger.Committed():
 		}
-		// An outage of the database is logged by the readiness watch.
-		if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil && ctx.Err() == nil && fault.ReasonOf(err) != fault.DatabaseUnavailable {
+		_, _, err := s.EvaluateTiers(ctx, time.Time{})
+		switch reason := fault.ReasonOf(err); {
+		case err == nil:
+			wait = projectGap
+		case ctx.Err() != nil:
+		case reason == fault.DatabaseUnavailable:
+			// Logged by the readiness watch.
+			wait = min(2*wait, time.Second)
+		case reason == fault.TransactionConflict:
+			// Write batches kept winning: try again later, not at once.
+			wait = min(2*wait, time.Second)
+			s.log.Warn("projection deferred: it kept conflicting with writes", slog.Duration("retry_in", wait))
+		default:
 			s.log.Error("projection failed", slog.Any("error", err))
 		}
-		gap.Reset(projectGap)
+		gap.Reset(wait/2 + rand.N(wait))
 		select {
 		case <-ctx.Done():
 			return

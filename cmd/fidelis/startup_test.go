@@ -42,3 +42,18 @@ func TestServePortTaken(t *testing.T) {
 		})
 	}
 }
+
+// A second server on one SQLite file is refused at once, saying why;
+// commands that open the file for a moment keep working beside the first.
+func TestSecondServerOnSQLiteRefused(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "f.db")
+	serveForTest(t, "--db", db)
+	var logs syncBuffer
+	err := run(context.Background(), []string{"serve", "--db", db, "--listen", "127.0.0.1:0", "--http-listen", "", "--ops-listen", ""}, &logs, &logs)
+	if err == nil || !strings.Contains(err.Error(), "in use by another server") {
+		t.Fatalf("second serve on %s: %v, want it refused as in use", db, err)
+	}
+	if out := keysCommand(t, db, "list"); !strings.Contains(out, "admin") {
+		t.Errorf("keys list beside a server: %q", out)
+	}
+}
