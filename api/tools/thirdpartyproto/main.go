@@ -1,7 +1,8 @@
 //lint:file-ignore SA1019 protoprint, the one printer of .proto source, takes the v1 descriptor wrapper.
 
 // Command thirdpartyproto writes the .proto files of other projects that the
-// Fidelis protos import (buf/validate/validate.proto, google/type/date.proto)
+// Fidelis protos import (buf/validate/validate.proto, google/type/date.proto,
+// google/rpc/code.proto)
 // under api/third_party, from the descriptors compiled into the Go modules
 // pinned in go.mod, so that buf resolves the imports without reaching the
 // Buf Schema Registry and the Go types match the protos exactly.
@@ -16,6 +17,7 @@ import (
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -34,6 +36,7 @@ func main() {
 	files := []file{
 		{validate.File_buf_validate_validate_proto, "buf.build/gen/go/bufbuild/protovalidate (Apache-2.0, Buf Technologies)"},
 		{date.File_google_type_date_proto, "google.golang.org/genproto (Apache-2.0, Google LLC)"},
+		{code.File_google_rpc_code_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
 	}
 	for _, f := range files {
 		if err := write(out, f); err != nil {
