@@ -33,10 +33,10 @@ func (s *Service) UpdatePrincipal(ctx context.Context, by principal.Principal, k
 			return nil, err
 		}
 		if p == nil {
-			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", u.ID)
+			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", u.ID).About(principalType, u.ID)
 		}
 		if p.Has(principal.Partner) && (u.Roles != nil || u.Programmes != nil) {
-			return nil, fault.Precondition(fault.PrincipalOfPartner, "principal %s is a partner's: its roles and programme follow the partner", p.ID)
+			return nil, fault.Precondition(fault.PrincipalOfPartner, "principal %s is a partner's: its roles and programme follow the partner", p.ID).About(principalType, p.ID)
 		}
 		next := NewPrincipal{ID: p.ID, Roles: p.Roles, Programmes: p.Programmes, Limits: &p.Limits}
 		if u.Roles != nil {
