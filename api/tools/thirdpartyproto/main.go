@@ -2,7 +2,8 @@
 
 // Command thirdpartyproto writes the .proto files of other projects that the
 // Fidelis protos import (buf/validate/validate.proto, google/type/date.proto,
-// google/rpc/code.proto)
+// google/rpc/code.proto) or their clients read (google/rpc/status.proto,
+// google/rpc/error_details.proto)
 // under api/third_party, from the descriptors compiled into the Go modules
 // pinned in go.mod, so that buf resolves the imports without reaching the
 // Buf Schema Registry and the Go types match the protos exactly.
@@ -18,6 +19,8 @@ import (
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -37,6 +40,11 @@ func main() {
 		{validate.File_buf_validate_validate_proto, "buf.build/gen/go/bufbuild/protovalidate (Apache-2.0, Buf Technologies)"},
 		{date.File_google_type_date_proto, "google.golang.org/genproto (Apache-2.0, Google LLC)"},
 		{code.File_google_rpc_code_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
+		// Not imported by the Fidelis protos: the error details every
+		// refusal carries (google.rpc.Status, ErrorInfo, ...), so that the
+		// clients generated from this workspace can read them.
+		{rpcstatus.File_google_rpc_status_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
+		{errdetails.File_google_rpc_error_details_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
 	}
 	for _, f := range files {
 		if err := write(out, f); err != nil {

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Generates the TypeScript (protobuf-es v2, with the service descriptors
+# connect-es v2 takes) and Python (messages, type stubs, gRPC stubs)
+# clients of every .proto of the workspace into a temporary directory, and
+# checks that the TypeScript typechecks (tsc --strict --noEmit, with a
+# connect-es client made for every service) and that every Python module
+# imports. Needs buf, the npm packages of api/clients/package.json
+# (npm ci), and Debian's protobuf-compiler, protobuf-compiler-grpc,
+# python3-protobuf and python3-grpcio (.ci/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+buf generate --template api/clients/buf.gen.yaml -o "$out"
+
+# TypeScript: every generated file, and a client of every service (found
+# in the generated code, so that a new service is checked too).
+ts="$out/typescript"
+ln -s "$PWD/api/clients/node_modules" "$ts/node_modules"
+cp api/clients/examples/error_info.ts "$ts/"
+{
+  echo 'import { createClient, type Client, type Transport } from "@connectrpc/connect";'
+  services=()
+  while IFS=: read -r file name; do
+    mod="./${file#"$ts/"}"
+    echo "import { $name } from \"${mod%.ts}\";"
+    services+=("$name")
+  done < <(grep -rHoP '^export const \K\w+(?=: GenService<)' "$ts/gen" | sort)
+  echo 'export function clients(t: Transport) {'
+  echo '  return {'
+  for s in "${services[@]}"; do echo "    $s: createClient($s, t) as Client<typeof $s>,"; done
+  echo '  };'
+  echo '}'
+} >"$ts/clients.ts"
+cat >"$ts/tsconfig.json" <<'JSON'
+{
+  "compilerOptions": {
+    "strict": true,
+    "noEmit": true,
+    "target": "ES2022",
+    "module": "ESNext",
+    "moduleResolution": "Bundler",
+    "lib": ["ES2022", "DOM"],
+    "types": [],
+    "noUnusedLocals": true,
+    "exactOptionalPropertyTypes": true,
+    "skipLibCheck": false
+  },
+  "include": ["gen/**/*.ts", "clients.ts", "error_info.ts"]
+}
+JSON
+echo "typescript: $(find "$ts/gen" -name '*.ts' | wc -l) files, ${#services[@]} services"
+api/clients/node_modules/.bin/tsc -p "$ts/tsconfig.json"
+
+# Python, with Debian's runtime (not a virtualenv's): every module
+# imports, every service has its stub, and the example of docs/API.md
+# reads the reason of a refusal sent by a generated servicer over a real
+# connection.
+PYTHONPATH="$out/python:api/clients/examples" /usr/bin/python3 - "$out/python" <<'PY'
+import importlib, pathlib, sys
+from concurrent import futures
+
+import grpc
+
+root = pathlib.Path(sys.argv[1])
+mods = sorted(".".join(p.relative_to(root).with_suffix("").parts) for p in root.rglob("*.py"))
+services = 0
+for m in mods:
+    mod = importlib.import_module(m)
+    if m.endswith("_pb2"):
+        stubs = importlib.import_module(m + "_grpc")
+        for s in mod.DESCRIPTOR.services_by_name:
+            assert hasattr(stubs, s + "Stub"), f"{m}: no {s}Stub"
+            services += 1
+print(f"python: {len(mods)} modules import, {services} services have stubs")
+
+import error_info
+from fidelis.access.v1 import access_pb2, access_pb2_grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+
+class Access(access_pb2_grpc.AccessServiceServicer):
+    def GetPrincipal(self, request, context):
+        if request.principal_id == "pos-1":
+            return access_pb2.GetPrincipalResponse(principal=access_pb2.Principal(principal_id="pos-1"))
+        st = status_pb2.Status(code=code_pb2.NOT_FOUND, message="principal not found")
+        st.details.add().Pack(error_details_pb2.ErrorInfo(reason="PRINCIPAL_NOT_FOUND", domain="fidelis-loyalty.github.io"))
+        context.set_trailing_metadata((("grpc-status-details-bin", st.SerializeToString()),))
+        context.abort(grpc.StatusCode.NOT_FOUND, st.message)
+
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+access_pb2_grpc.add_AccessServiceServicer_to_server(Access(), server)
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+try:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        assert error_info.find_principal(channel, "pos-1").principal_id == "pos-1"
+        assert error_info.find_principal(channel, "nobody") is None
+        try:
+            access_pb2_grpc.AccessServiceStub(channel).GetPrincipal(access_pb2.GetPrincipalRequest(principal_id="x"))
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.NOT_FOUND and error_info.reason_of(err) == "PRINCIPAL_NOT_FOUND"
+finally:
+    server.stop(None)
+print("python: the example reads ErrorInfo.reason")
+PY
