@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/access/accesstest"
 	"github.com/fidelis-loyalty/fidelis/services/access/grpcapi"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
@@ -394,6 +395,31 @@ func TestAuditSpeaksEnums(t *testing.T) {
 		fs, err = admin.ListAuthenticationFailures(c, &accessv1.ListAuthenticationFailuresRequest{EndTime: timestamppb.New(time.Now().Add(-time.Hour))})
 		if err != nil || len(fs.GetFailures()) != 0 {
 			t.Errorf("failures an hour ago: %v, %v", fs, err)
+		}
+	})
+}
+
+// reasonOf is the ErrorInfo reason of a Fidelis error ("" when it has none),
+// as docs/API.md shows client authors.
+func reasonOf(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "fidelis-loyalty.github.io" {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// docs/API.md's Go example reads the reason of a refusal.
+func TestDocsExampleReadsTheReason(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		access := start(t, db).admin
+		_, err := access.GetPrincipal(ctx(t), &accessv1.GetPrincipalRequest{PrincipalId: "pos-9"})
+		if reasonOf(err) != typev1.ErrorReason_PRINCIPAL_NOT_FOUND.String() {
+			t.Errorf("GetPrincipal(pos-9): %v, reason %q", err, reasonOf(err))
+		}
+		if reasonOf(nil) != "" {
+			t.Error("no error has a reason")
 		}
 	})
 }
