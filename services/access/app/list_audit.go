@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
@@ -18,9 +20,22 @@ func (s *Service) AuditRecords(ctx context.Context, f AuditFilter, pageToken str
 		return nil, "", err
 	}
 	scope := paging.Scope("access.audit", f.Principal, f.Method, micros(f.Since), micros(f.Until))
-	return listPage(ctx, s, scope, pageToken, size, func(ctx context.Context, tx Tx, before string, limit int) ([]audit.Record, error) {
+	return listPage(ctx, s, scope, pageToken, size, func(ctx context.Context, tx Tx, pos string, limit int) ([]audit.Record, error) {
+		before := pos
+		if id, err := uuid.FromBytes([]byte(pos)); err == nil {
+			before = id.String()
+		}
 		return tx.Audit(ctx, f, before, limit)
-	}, func(r audit.Record) string { return r.ID })
+	}, auditPosition)
+}
+
+// auditPosition is a record's position: its id, a UUID, as its 16 bytes,
+// so that a token fits the 64 characters that partners' ListAudit takes.
+func auditPosition(r audit.Record) string {
+	if id, err := uuid.Parse(r.ID); err == nil {
+		return string(id[:])
+	}
+	return r.ID
 }
 
 // Failures pages through the failed-authentication counts, newest minute
