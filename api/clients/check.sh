@@ -3,8 +3,9 @@
 # connect-es v2 takes) and Python (messages, type stubs, gRPC stubs)
 # clients of every .proto of the workspace into a temporary directory, and
 # checks that the TypeScript typechecks (tsc --strict --noEmit, with a
-# connect-es client made for every service) and that every Python module
-# imports. Needs buf, the npm packages of api/clients/package.json
+# connect-es client made for every service), that every Python module
+# imports, and that no field is named with a Python, Java or TypeScript
+# keyword. Needs buf, the npm packages of api/clients/package.json
 # (npm ci), and Debian's protobuf-compiler, protobuf-compiler-grpc,
 # python3-protobuf and python3-grpcio (.ci/run installs them).
 set -euo pipefail
@@ -75,6 +76,35 @@ for m in mods:
             assert hasattr(stubs, s + "Stub"), f"{m}: no {s}Stub"
             services += 1
 print(f"python: {len(mods)} modules import, {services} services have stubs")
+
+# No field of a Fidelis message is named with a keyword of Python, Java or
+# TypeScript (Python cannot pass `from=` to a constructor). KNOWN lists the
+# ones still to rename; an entry that no longer exists fails too.
+import keyword
+KEYWORDS = set(keyword.kwlist) | set("""
+abstract assert boolean break byte case catch char class const continue default do double else enum extends
+final finally float for goto if implements import instanceof int interface long native new package private
+protected public return short static strictfp super switch synchronized this throw throws transient try void
+volatile while true false null delete export function in let typeof var with yield await debugger
+""".split())
+# To rename to from_state (the ledger's part of issue 13).
+KNOWN = {"fidelis.ledger.v1.MemberEvent.from", "fidelis.ledger.v1.TransitionCell.from"}
+
+
+def fields(msg):
+    for f in msg.fields:
+        yield f
+    for m in msg.nested_types:
+        yield from fields(m)
+
+
+bad = set()
+for m in mods:
+    if m.startswith("fidelis.") and m.endswith("_pb2"):
+        for msg in sys.modules[m].DESCRIPTOR.message_types_by_name.values():
+            bad |= {f.full_name for f in fields(msg) if f.name in KEYWORDS}
+assert bad <= KNOWN, f"fields named with a keyword: {sorted(bad - KNOWN)}"
+assert KNOWN <= bad, f"renamed, drop from KNOWN in api/clients/check.sh: {sorted(KNOWN - bad)}"
 
 import error_info
 from fidelis.access.v1 import access_pb2, access_pb2_grpc
