@@ -219,7 +219,7 @@ func TestSchemaRules(t *testing.T) {
 			{"the partner role", func() error {
 				_, err := admin.CreatePrincipal(c, &accessv1.CreatePrincipalRequest{IdempotencyKey: "a", Principal: partner})
 				return err
-			}, ""},
+			}, "principal"},
 			{"* among programmes", func() error {
 				_, err := admin.CreatePrincipal(c, &accessv1.CreatePrincipalRequest{IdempotencyKey: "b", Principal: pos("p-2", "*", "test")})
 				return err

@@ -603,7 +603,7 @@ type CreatePrincipalRequest struct {
 	// twice.
 	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The principal; partner_id, create_time, created_by and update_time
-	// are ignored.
+	// are ignored. Not of ROLE_PARTNER (7).
 	Principal     *Principal `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2009,12 +2009,12 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12\x1f\n" +
 	"\vreplaced_by\x18\b \x01(\tR\n" +
-	"replacedBy\"\xa8\x02\n" +
+	"replacedBy\"\x9b\x02\n" +
 	"\x16CreatePrincipalRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12B\n" +
-	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x06\xbaH\x03\xc8\x01\x01R\tprincipal:\x94\x01\xbaH\x90\x01\x1a\x8d\x01\n" +
-	"\x19principal.no_partner_role\x12Rpartner principals are made with their partner (PartnerAdminService.CreatePartner)\x1a\x1c!(7 in this.principal.roles)\"U\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\xcb\x01\n" +
+	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x8e\x01\xbaH\x8a\x01\xba\x01\x83\x01\n" +
+	"\x19principal.no_partner_role\x12Rpartner principals are made with their partner (PartnerAdminService.CreatePartner)\x1a\x12!(7 in this.roles)\xc8\x01\x01R\tprincipal\"U\n" +
 	"\x17CreatePrincipalResponse\x12:\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"_\n" +
 	"\x13GetPrincipalRequest\x12H\n" +
