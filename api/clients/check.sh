@@ -26,7 +26,7 @@ cp api/clients/examples/error_info.ts "$ts/"
   services=()
   while IFS=: read -r file name; do
     mod="./${file#"$ts/"}"
-    echo "import { $name } from \"${mod%.ts}\";"
+    echo "import { $name } from \"${mod%.ts}.js\";"
     services+=("$name")
   done < <(grep -rHoP '^export const \K\w+(?=: GenService<)' "$ts/gen" | sort)
   echo 'export function clients(t: Transport) {'
@@ -35,14 +35,17 @@ cp api/clients/examples/error_info.ts "$ts/"
   echo '  };'
   echo '}'
 } >"$ts/clients.ts"
+# Checked as Node.js ES modules, the strictest resolution: every import
+# needs its extension.
+echo '{"type": "module"}' >"$ts/package.json"
 cat >"$ts/tsconfig.json" <<'JSON'
 {
   "compilerOptions": {
     "strict": true,
     "noEmit": true,
     "target": "ES2022",
-    "module": "ESNext",
-    "moduleResolution": "Bundler",
+    "module": "NodeNext",
+    "moduleResolution": "NodeNext",
     "lib": ["ES2022", "DOM"],
     "types": [],
     "noUnusedLocals": true,
