@@ -174,7 +174,7 @@ func (s *system) failures(t testing.TB) int64 {
 	if err := s.h.Access.FlushAudit(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	fs, _, err := s.h.Access.Failures(ctx(t), "", 500)
+	fs, _, err := s.h.Access.Failures(ctx(t), accessapp.FailureFilter{}, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}

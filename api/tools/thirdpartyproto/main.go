@@ -1,7 +1,9 @@
 //lint:file-ignore SA1019 protoprint, the one printer of .proto source, takes the v1 descriptor wrapper.
 
 // Command thirdpartyproto writes the .proto files of other projects that the
-// Fidelis protos import (buf/validate/validate.proto, google/type/date.proto)
+// Fidelis protos import (buf/validate/validate.proto, google/type/date.proto,
+// google/rpc/code.proto) or their clients read (google/rpc/status.proto,
+// google/rpc/error_details.proto)
 // under api/third_party, from the descriptors compiled into the Go modules
 // pinned in go.mod, so that buf resolves the imports without reaching the
 // Buf Schema Registry and the Go types match the protos exactly.
@@ -16,6 +18,9 @@ import (
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -34,6 +39,12 @@ func main() {
 	files := []file{
 		{validate.File_buf_validate_validate_proto, "buf.build/gen/go/bufbuild/protovalidate (Apache-2.0, Buf Technologies)"},
 		{date.File_google_type_date_proto, "google.golang.org/genproto (Apache-2.0, Google LLC)"},
+		{code.File_google_rpc_code_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
+		// Not imported by the Fidelis protos: the error details every
+		// refusal carries (google.rpc.Status, ErrorInfo, ...), so that the
+		// clients generated from this workspace can read them.
+		{rpcstatus.File_google_rpc_status_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
+		{errdetails.File_google_rpc_error_details_proto, "google.golang.org/genproto/googleapis/rpc (Apache-2.0, Google LLC)"},
 	}
 	for _, f := range files {
 		if err := write(out, f); err != nil {

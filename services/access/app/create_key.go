@@ -33,7 +33,7 @@ func (s *Service) CreateKey(ctx context.Context, by principal.Principal, key, pr
 			return nil, err
 		}
 		if p == nil {
-			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", principalID)
+			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", principalID).About(principalType, principalID)
 		}
 		return s.insertKey(ctx, tx, by, principalID, ttl)
 	})

@@ -57,7 +57,7 @@ func (s *Service) insertPrincipal(ctx context.Context, tx Principals, by princip
 		return nil, err
 	}
 	if old != nil {
-		return nil, fault.Exists(fault.PrincipalAlreadyExists, "principal %s already exists", p.ID)
+		return nil, fault.Exists(fault.PrincipalAlreadyExists, "principal %s already exists", p.ID).About(principalType, p.ID)
 	}
 	now := s.clock()
 	rec := &domain.Principal{Principal: p, CreatedAt: now, CreatedBy: by.Actor(), UpdatedAt: now}
@@ -73,7 +73,7 @@ func (s *Service) Principal(ctx context.Context, id string) (*domain.Principal, 
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if p, err = tx.Principal(ctx, id); err == nil && p == nil {
-			err = fault.NotFound(fault.PrincipalNotFound, "principal %s not found", id)
+			err = fault.NotFound(fault.PrincipalNotFound, "principal %s not found", id).About(principalType, id)
 		}
 		return err
 	})

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
+	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 )
 
 // Keys pages through keys, newest first: of one principal, or of all when
-// principalID is empty.
+// principalID is empty. A page token continues only a request for the
+// same principal's keys.
 func (s *Service) Keys(ctx context.Context, principalID, pageToken string, size int) ([]*domain.Key, string, error) {
-	return listPage(ctx, s, "key", pageToken, size, func(ctx context.Context, tx Tx, pos string, limit int) ([]*domain.Key, error) {
+	return listPage(ctx, s, paging.Scope("access.keys", principalID), pageToken, size, func(ctx context.Context, tx Tx, pos string, limit int) ([]*domain.Key, error) {
 		var after *domain.Key
 		if pos != "" {
 			us, id, ok := strings.Cut(pos, "/")

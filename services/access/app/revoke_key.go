@@ -21,7 +21,7 @@ func (s *Service) RevokeKey(ctx context.Context, by principal.Principal, key, ke
 			return nil, err
 		}
 		if k == nil {
-			return nil, fault.NotFound(fault.APIKeyNotFound, "API key %s not found", keyID)
+			return nil, fault.NotFound(fault.APIKeyNotFound, "API key %s not found", keyID).About(keyType, keyID)
 		}
 		if k.RevokedAt.IsZero() {
 			k.RevokedAt = s.clock()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
@@ -29,13 +30,15 @@ func (s *Service) RotateKey(ctx context.Context, by principal.Principal, key, ke
 			return nil, err
 		}
 		if old == nil {
-			return nil, fault.NotFound(fault.APIKeyNotFound, "API key %s not found", keyID)
+			return nil, fault.NotFound(fault.APIKeyNotFound, "API key %s not found", keyID).About(keyType, keyID)
 		}
 		if old.ReplacedBy != "" {
-			return nil, fault.Precondition(fault.APIKeyAlreadyRotated, "API key %s was already rotated to %s", keyID, old.ReplacedBy)
+			return nil, fault.Precondition(fault.APIKeyAlreadyRotated, "API key %s was already rotated to %s", keyID, old.ReplacedBy).
+				About(keyType, keyID).With("replaced_by", old.ReplacedBy)
 		}
 		if st := old.State(s.now()); st != domain.Active {
-			return nil, fault.Precondition(fault.APIKeyNotActive, "API key %s is %s: make a new key instead", keyID, stateName(st))
+			return nil, fault.Precondition(fault.APIKeyNotActive, "API key %s is %s: make a new key instead", keyID, stateName(st)).
+				About(keyType, keyID).With("state", "API_KEY_STATE_"+strings.ToUpper(stateName(st)))
 		}
 		made, err := s.insertKey(ctx, tx, by, old.PrincipalID, ttl)
 		if err != nil {

@@ -100,3 +100,9 @@ func (s *Service) PurgeKeys(ctx context.Context) (int, error) {
 func (s *Service) RunKeyPurge(ctx context.Context, every time.Duration) {
 	idem.RunPurge(ctx, every, s.log, "access_idempotency", s.PurgeKeys)
 }
+
+// The resource types refusals name (google.rpc.ResourceInfo).
+const (
+	principalType = "fidelis.access.v1.Principal"
+	keyType       = "fidelis.access.v1.ApiKey"
+)

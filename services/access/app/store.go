@@ -34,6 +34,16 @@ type AuditFilter struct {
 	// Method: a full method "pkg.Service/Method", a service "pkg.Service",
 	// or a package "pkg." (its trailing dot).
 	Method string
+	// Since and Until, unless zero, bound the records' times: at or after
+	// Since, before Until.
+	Since, Until time.Time
+}
+
+// FailureFilter narrows the failed-authentication counts: Since and
+// Until, unless zero, bound their minutes (at or after Since, before
+// Until).
+type FailureFilter struct {
+	Since, Until time.Time
 }
 
 // Tx is one database transaction: the idempotency table and the
@@ -74,7 +84,7 @@ type AuditLog interface {
 	// Audit lists audit records newest first, older than beforeID unless
 	// it is empty.
 	Audit(ctx context.Context, f AuditFilter, beforeID string, limit int) ([]audit.Record, error)
-	// Failures lists failed-authentication counts newest first, after the
-	// count after (nil: from the newest).
-	Failures(ctx context.Context, after *audit.FailureCount, limit int) ([]audit.FailureCount, error)
+	// Failures lists failed-authentication counts of f newest first, after
+	// the count after (nil: from the newest).
+	Failures(ctx context.Context, f FailureFilter, after *audit.FailureCount, limit int) ([]audit.FailureCount, error)
 }

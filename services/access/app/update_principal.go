@@ -6,6 +6,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
 
@@ -32,10 +33,10 @@ func (s *Service) UpdatePrincipal(ctx context.Context, by principal.Principal, k
 			return nil, err
 		}
 		if p == nil {
-			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", u.ID)
+			return nil, fault.NotFound(fault.PrincipalNotFound, "principal %s not found", u.ID).About(principalType, u.ID)
 		}
 		if p.Has(principal.Partner) && (u.Roles != nil || u.Programmes != nil) {
-			return nil, fault.Precondition(fault.PrincipalOfPartner, "principal %s is a partner's: its roles and programme follow the partner", p.ID)
+			return nil, fault.Precondition(fault.PrincipalOfPartner, "principal %s is a partner's: its roles and programme follow the partner", p.ID).About(principalType, p.ID)
 		}
 		next := NewPrincipal{ID: p.ID, Roles: p.Roles, Programmes: p.Programmes, Limits: &p.Limits}
 		if u.Roles != nil {
@@ -67,7 +68,7 @@ func (s *Service) UpdatePrincipal(ctx context.Context, by principal.Principal, k
 
 // Principals pages through the principals in id order.
 func (s *Service) Principals(ctx context.Context, pageToken string, size int) ([]*domain.Principal, string, error) {
-	return listPage(ctx, s, "principal", pageToken, size, func(ctx context.Context, tx Tx, after string, limit int) ([]*domain.Principal, error) {
+	return listPage(ctx, s, paging.Scope("access.principals"), pageToken, size, func(ctx context.Context, tx Tx, after string, limit int) ([]*domain.Principal, error) {
 		return tx.Principals(ctx, after, limit)
 	}, func(p *domain.Principal) string { return p.ID })
 }

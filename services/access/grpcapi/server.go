@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
@@ -200,9 +202,43 @@ var decisions = map[audit.Decision]accessv1.AuditDecision{
 	audit.Failed:  accessv1.AuditDecision_AUDIT_DECISION_FAILED,
 }
 
+// codeOf is a gRPC status code as the audit log names it (codes.Code's
+// String, "PermissionDenied") as a google.rpc.Code; UNKNOWN for a name it
+// does not know.
+func codeOf(name string) code.Code {
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if c.String() == name {
+			return code.Code(c)
+		}
+	}
+	return code.Code_UNKNOWN
+}
+
+var failureReasons = map[string]accessv1.AuthenticationFailureReason{
+	domain.FailMissing:       accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS,
+	domain.FailMalformed:     accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY,
+	domain.FailUnknownKey:    accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_KEY,
+	domain.FailWrongSecret:   accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_WRONG_SECRET,
+	domain.FailExpired:       accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_EXPIRED_KEY,
+	domain.FailRevoked:       accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_REVOKED_KEY,
+	domain.FailUnknownCert:   accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_CERTIFICATE,
+	domain.FailRateLimited:   accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_RATE_LIMITED,
+	domain.FailNoPrincipal:   accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_PRINCIPAL,
+	domain.FailBadDelegation: accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_BAD_DELEGATION,
+}
+
+// timeOf is an optional time filter: zero when unset.
+func timeOf(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
 func (s *Server) ListAuditRecords(ctx context.Context, r *accessv1.ListAuditRecordsRequest) (*accessv1.ListAuditRecordsResponse, error) {
-	recs, next, err := s.app.AuditRecords(ctx, app.AuditFilter{Principal: r.GetPrincipalId(), Method: strings.TrimPrefix(r.GetMethod(), "/")},
-		r.GetPageToken(), int(r.GetPageSize()))
+	f := app.AuditFilter{Principal: r.GetPrincipalId(), Method: strings.TrimPrefix(r.GetMethod(), "/"),
+		Since: timeOf(r.GetStartTime()), Until: timeOf(r.GetEndTime())}
+	recs, next, err := s.app.AuditRecords(ctx, f, r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -210,20 +246,22 @@ func (s *Server) ListAuditRecords(ctx context.Context, r *accessv1.ListAuditReco
 	for _, a := range recs {
 		resp.Records = append(resp.Records, &accessv1.AuditRecord{
 			AuditId: a.ID, Time: ts(a.At), Method: a.Method, PrincipalId: a.Principal, OnBehalfOf: a.OnBehalfOf,
-			Decision: decisions[a.Decision], Code: a.Code, Source: a.Source, Calls: a.Count,
+			Decision: decisions[a.Decision], Code: codeOf(a.Code), Source: a.Source, Calls: a.Count,
 		})
 	}
 	return resp, nil
 }
 
 func (s *Server) ListAuthenticationFailures(ctx context.Context, r *accessv1.ListAuthenticationFailuresRequest) (*accessv1.ListAuthenticationFailuresResponse, error) {
-	fs, next, err := s.app.Failures(ctx, r.GetPageToken(), int(r.GetPageSize()))
+	f := app.FailureFilter{Since: timeOf(r.GetStartTime()), Until: timeOf(r.GetEndTime())}
+	fs, next, err := s.app.Failures(ctx, f, r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}
 	resp := &accessv1.ListAuthenticationFailuresResponse{NextPageToken: next}
 	for _, f := range fs {
-		resp.Failures = append(resp.Failures, &accessv1.AuthenticationFailures{MinuteStart: ts(f.Minute), Source: f.Source, Reason: f.Reason, Count: f.Count})
+		resp.Failures = append(resp.Failures, &accessv1.AuthenticationFailures{MinuteStart: ts(f.Minute), Source: f.Source,
+			Reason: failureReasons[f.Reason], Count: f.Count})
 	}
 	return resp, nil
 }

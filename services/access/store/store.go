@@ -264,6 +264,12 @@ func (t *txn) Audit(ctx context.Context, f app.AuditFilter, beforeID string, lim
 		// method names are case-sensitive.
 		q += ` AND substr(method, 1, ` + arg(utf8.RuneCountInString(m)) + `) = ` + arg(m)
 	}
+	if !f.Since.IsZero() {
+		q += ` AND at >= ` + arg(sqldb.Micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND at < ` + arg(sqldb.Micros(f.Until))
+	}
 	if beforeID != "" {
 		q += ` AND audit_id < ` + arg(beforeID)
 	}
@@ -287,12 +293,22 @@ func (t *txn) Audit(ctx context.Context, f app.AuditFilter, beforeID string, lim
 	return out, rows.Err()
 }
 
-func (t *txn) Failures(ctx context.Context, after *audit.FailureCount, limit int) ([]audit.FailureCount, error) {
-	q := `SELECT minute, source, reason, count FROM access_auth_failures`
+func (t *txn) Failures(ctx context.Context, f app.FailureFilter, after *audit.FailureCount, limit int) ([]audit.FailureCount, error) {
+	q := `SELECT minute, source, reason, count FROM access_auth_failures WHERE TRUE`
 	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if !f.Since.IsZero() {
+		q += ` AND minute >= ` + arg(sqldb.Micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND minute < ` + arg(sqldb.Micros(f.Until))
+	}
 	if after != nil {
-		q += ` WHERE minute < $1 OR (minute = $1 AND (source > $2 OR (source = $2 AND reason > $3)))`
-		args = append(args, sqldb.Micros(after.Minute), after.Source, after.Reason)
+		m, src, r := arg(sqldb.Micros(after.Minute)), arg(after.Source), arg(after.Reason)
+		q += ` AND (minute < ` + m + ` OR (minute = ` + m + ` AND (source > ` + src + ` OR (source = ` + src + ` AND reason > ` + r + `))))`
 	}
 	q += fmt.Sprintf(` ORDER BY minute DESC, source, reason LIMIT %d`, limit)
 	rows, err := t.tx.QueryContext(ctx, q, args...)

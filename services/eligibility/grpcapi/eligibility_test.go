@@ -192,10 +192,30 @@ func TestSelfTestFromProgrammeData(t *testing.T) {
 			t.Fatalf("bad figure: %v", vs)
 		}
 		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{ProgrammeId: "nope", Answers: &eligibilityv1.Answers{WeaklyContested: no}})
-		if status.Code(err) != codes.NotFound {
-			t.Fatalf("unknown programme: %v", err)
+		if status.Code(err) != codes.NotFound || reason(err) != "PROGRAMME_NOT_FOUND" {
+			t.Fatalf("unknown programme: %v (reason %q)", err, reason(err))
+		}
+		_, err = e.GetQuestions(ctx(t), &eligibilityv1.GetQuestionsRequest{ProgrammeId: "nope"})
+		if status.Code(err) != codes.NotFound || reason(err) != "PROGRAMME_NOT_FOUND" {
+			t.Fatalf("questions of an unknown programme: %v (reason %q)", err, reason(err))
+		}
+		// The schema refuses a window that ends in the future.
+		_, err = e.SelfTest(ctx(t), &eligibilityv1.SelfTestRequest{AsOf: timestamppb.New(time.Now().Add(24 * time.Hour)),
+			Answers: &eligibilityv1.Answers{WeaklyContested: no}})
+		if vs := violations(t, err); !strings.Contains(vs["as_of"], "future") || reason(err) != "INVALID_ARGUMENT" {
+			t.Fatalf("as_of tomorrow: %v", vs)
 		}
 	})
+}
+
+// reason is the ErrorInfo reason of a refusal ("" without one).
+func reason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "fidelis-loyalty.github.io" {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // post sends a JSON body with a key ("" for none).

@@ -17,6 +17,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -95,7 +96,7 @@ func partnerRows(t testing.TB, env *partnerstest.Env) map[string]int {
 func failures(t testing.TB, env *partnerstest.Env) int64 {
 	t.Helper()
 	env.Access.Flush(t)
-	fs, _, err := env.Access.App.Failures(ctx(t), "", 500)
+	fs, _, err := env.Access.App.Failures(ctx(t), accessapp.FailureFilter{}, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,10 +212,11 @@ func keys(t *testing.T, s app.Store) {
 
 // Audit lists the records appended newest (greatest id) first, before an
 // id, at most limit, of a principal (its own calls and those made on its
-// behalf), of a method, a service or a package.
+// behalf), of a method, a service or a package, at or after a time and
+// before another.
 func auditLog(t *testing.T, s app.Store) {
 	rec := func(id, method, who, onBehalfOf string, decision audit.Decision, code string, n int64) audit.Record {
-		return audit.Record{ID: id, At: t0.Add(time.Duration(len(method)) * time.Second), Method: method, Principal: who,
+		return audit.Record{ID: id, At: t0.Add(time.Duration(id[2]-'0') * time.Second), Method: method, Principal: who,
 			OnBehalfOf: onBehalfOf, Decision: decision, Code: code, Source: "10.0.0." + id[len(id)-1:], Count: n}
 	}
 	r1 := rec("a01", "fidelis.ledger.v1.LedgerService/Earn", "pos-1", "", audit.Allowed, "OK", 3)
@@ -252,6 +253,10 @@ func auditLog(t *testing.T, s app.Store) {
 			{app.AuditFilter{Method: "fidelis.ledger_v1."}, "", 10, []audit.Record{r6}},
 			{app.AuditFilter{Principal: "pos-1", Method: "fidelis.ledger.v1.LedgerService"}, "a02", 10, []audit.Record{r1}},
 			{app.AuditFilter{Principal: "nobody"}, "", 10, nil},
+			{app.AuditFilter{Since: t0.Add(3 * time.Second)}, "", 10, []audit.Record{r8, r7, r6, r5, r4, r3}},
+			{app.AuditFilter{Until: t0.Add(3 * time.Second)}, "", 10, []audit.Record{r2, r1}},
+			{app.AuditFilter{Since: t0.Add(3 * time.Second), Until: t0.Add(6 * time.Second)}, "a05", 10, []audit.Record{r4, r3}},
+			{app.AuditFilter{Principal: "pos-1", Since: t0.Add(2 * time.Second), Until: t0.Add(5 * time.Second)}, "", 10, []audit.Record{r2}},
 		} {
 			got, err := tx.Audit(ctx, c.f, c.before, c.limit)
 			if err != nil {
@@ -265,7 +270,8 @@ func auditLog(t *testing.T, s app.Store) {
 
 // AddFailures adds to the count of a minute, source and reason, also
 // when replicas add at once; Failures lists the counts newest minute
-// first, then by source and reason, after a count, at most limit.
+// first, then by source and reason, after a count, at most limit, of the
+// minutes at or after a time and before another.
 func failures(t *testing.T, s app.Store) {
 	m1, m2 := t0.Truncate(time.Minute), t0.Truncate(time.Minute).Add(time.Minute)
 	fc := func(minute time.Time, source, reason string, n int64) audit.FailureCount {
@@ -302,22 +308,27 @@ func failures(t *testing.T, s app.Store) {
 	}
 	view(t, s, func(ctx context.Context, tx app.Tx) error {
 		for _, c := range []struct {
+			f     app.FailureFilter
 			after *audit.FailureCount
 			limit int
 			want  []audit.FailureCount
 		}{
-			{nil, 10, all},
-			{nil, 2, all[:2]},
-			{&all[0], 10, all[1:]},
-			{&all[1], 1, all[2:3]},
-			{&all[2], 10, all[3:]},
-			{&all[3], 10, nil},
+			{app.FailureFilter{}, nil, 10, all},
+			{app.FailureFilter{}, nil, 2, all[:2]},
+			{app.FailureFilter{}, &all[0], 10, all[1:]},
+			{app.FailureFilter{}, &all[1], 1, all[2:3]},
+			{app.FailureFilter{}, &all[2], 10, all[3:]},
+			{app.FailureFilter{}, &all[3], 10, nil},
+			{app.FailureFilter{Since: m2}, nil, 10, all[:1]},
+			{app.FailureFilter{Until: m2}, nil, 10, all[1:]},
+			{app.FailureFilter{Since: m1, Until: m2}, &all[1], 1, all[2:3]},
+			{app.FailureFilter{Since: m2.Add(time.Minute)}, nil, 10, nil},
 		} {
-			got, err := tx.Failures(ctx, c.after, c.limit)
+			got, err := tx.Failures(ctx, c.f, c.after, c.limit)
 			if err != nil {
 				return err
 			}
-			storetest.Check(t, fmt.Sprintf("Failures(%s, %d)", storetest.Show(c.after), c.limit), got, c.want)
+			storetest.Check(t, fmt.Sprintf("Failures(%+v, %s, %d)", c.f, storetest.Show(c.after), c.limit), got, c.want)
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ package accessv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	code "google.golang.org/genproto/googleapis/rpc/code"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -30,6 +31,7 @@ const (
 type Role int32
 
 const (
+	// Not a role; refused in requests.
 	Role_ROLE_UNSPECIFIED Role = 0
 	// A fleet of point-of-sale terminals.
 	Role_ROLE_POS Role = 1
@@ -43,7 +45,9 @@ const (
 	Role_ROLE_MARKETING Role = 5
 	// A Fidelis service calling another.
 	Role_ROLE_SERVICE Role = 6
-	// A partner company, on PartnerService.
+	// A partner company, on PartnerService. Given with the partner
+	// (PartnerAdminService.CreatePartner), never by CreatePrincipal or
+	// UpdatePrincipal.
 	Role_ROLE_PARTNER Role = 7
 )
 
@@ -102,10 +106,15 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 type ApiKeyState int32
 
 const (
+	// Not a state; never sent.
 	ApiKeyState_API_KEY_STATE_UNSPECIFIED ApiKeyState = 0
-	ApiKeyState_API_KEY_STATE_ACTIVE      ApiKeyState = 1
-	ApiKeyState_API_KEY_STATE_EXPIRED     ApiKeyState = 2
-	ApiKeyState_API_KEY_STATE_REVOKED     ApiKeyState = 3
+	// The key authenticates.
+	ApiKeyState_API_KEY_STATE_ACTIVE ApiKeyState = 1
+	// The key's expire_time has passed (its ttl, or the end of a rotation's
+	// overlap).
+	ApiKeyState_API_KEY_STATE_EXPIRED ApiKeyState = 2
+	// The key was revoked (RevokeApiKey).
+	ApiKeyState_API_KEY_STATE_REVOKED ApiKeyState = 3
 )
 
 // Enum value maps for ApiKeyState.
@@ -155,6 +164,7 @@ func (ApiKeyState) EnumDescriptor() ([]byte, []int) {
 type AuditDecision int32
 
 const (
+	// Not a decision; never sent.
 	AuditDecision_AUDIT_DECISION_UNSPECIFIED AuditDecision = 0
 	// Done.
 	AuditDecision_AUDIT_DECISION_ALLOWED AuditDecision = 1
@@ -210,6 +220,93 @@ func (x AuditDecision) Number() protoreflect.EnumNumber {
 // Deprecated: Use AuditDecision.Descriptor instead.
 func (AuditDecision) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_access_v1_access_proto_rawDescGZIP(), []int{2}
+}
+
+// AuthenticationFailureReason is why a call failed to authenticate.
+type AuthenticationFailureReason int32
+
+const (
+	// Not a reason; never sent.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNSPECIFIED AuthenticationFailureReason = 0
+	// Neither an API key nor a client certificate.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS AuthenticationFailureReason = 1
+	// An authorization header that is not "Bearer <key_id>.<secret>".
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY AuthenticationFailureReason = 2
+	// A key id that is not registered.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_KEY AuthenticationFailureReason = 3
+	// A registered key id with the wrong secret.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_WRONG_SECRET AuthenticationFailureReason = 4
+	// A key past its expire_time.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_EXPIRED_KEY AuthenticationFailureReason = 5
+	// A revoked key.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_REVOKED_KEY AuthenticationFailureReason = 6
+	// A client certificate whose common name is no principal.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_CERTIFICATE AuthenticationFailureReason = 7
+	// An address refused, before its credentials were read, for failing to
+	// authenticate too often.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_RATE_LIMITED AuthenticationFailureReason = 8
+	// A key whose principal is no longer registered.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNKNOWN_PRINCIPAL AuthenticationFailureReason = 9
+	// A delegation (acting on behalf of another principal) from a caller
+	// that is not a service, or one that does not read.
+	AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_BAD_DELEGATION AuthenticationFailureReason = 10
+)
+
+// Enum value maps for AuthenticationFailureReason.
+var (
+	AuthenticationFailureReason_name = map[int32]string{
+		0:  "AUTHENTICATION_FAILURE_REASON_UNSPECIFIED",
+		1:  "AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS",
+		2:  "AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY",
+		3:  "AUTHENTICATION_FAILURE_REASON_UNKNOWN_KEY",
+		4:  "AUTHENTICATION_FAILURE_REASON_WRONG_SECRET",
+		5:  "AUTHENTICATION_FAILURE_REASON_EXPIRED_KEY",
+		6:  "AUTHENTICATION_FAILURE_REASON_REVOKED_KEY",
+		7:  "AUTHENTICATION_FAILURE_REASON_UNKNOWN_CERTIFICATE",
+		8:  "AUTHENTICATION_FAILURE_REASON_RATE_LIMITED",
+		9:  "AUTHENTICATION_FAILURE_REASON_UNKNOWN_PRINCIPAL",
+		10: "AUTHENTICATION_FAILURE_REASON_BAD_DELEGATION",
+	}
+	AuthenticationFailureReason_value = map[string]int32{
+		"AUTHENTICATION_FAILURE_REASON_UNSPECIFIED":         0,
+		"AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS": 1,
+		"AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY":       2,
+		"AUTHENTICATION_FAILURE_REASON_UNKNOWN_KEY":         3,
+		"AUTHENTICATION_FAILURE_REASON_WRONG_SECRET":        4,
+		"AUTHENTICATION_FAILURE_REASON_EXPIRED_KEY":         5,
+		"AUTHENTICATION_FAILURE_REASON_REVOKED_KEY":         6,
+		"AUTHENTICATION_FAILURE_REASON_UNKNOWN_CERTIFICATE": 7,
+		"AUTHENTICATION_FAILURE_REASON_RATE_LIMITED":        8,
+		"AUTHENTICATION_FAILURE_REASON_UNKNOWN_PRINCIPAL":   9,
+		"AUTHENTICATION_FAILURE_REASON_BAD_DELEGATION":      10,
+	}
+)
+
+func (x AuthenticationFailureReason) Enum() *AuthenticationFailureReason {
+	p := new(AuthenticationFailureReason)
+	*p = x
+	return p
+}
+
+func (x AuthenticationFailureReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthenticationFailureReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_access_v1_access_proto_enumTypes[3].Descriptor()
+}
+
+func (AuthenticationFailureReason) Type() protoreflect.EnumType {
+	return &file_fidelis_access_v1_access_proto_enumTypes[3]
+}
+
+func (x AuthenticationFailureReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthenticationFailureReason.Descriptor instead.
+func (AuthenticationFailureReason) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_access_v1_access_proto_rawDescGZIP(), []int{3}
 }
 
 // Limits guard against fraud and abuse by one principal.
@@ -281,18 +378,24 @@ func (x *Limits) GetRequestsPerSecond() int64 {
 // Principal is who calls.
 type Principal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Lower-case letters, digits and . _ : @ -; a client certificate whose
-	// subject common name is this id authenticates as the principal.
+	// Lower-case letters, digits and . _ : @ -, at most 128; a client
+	// certificate whose subject common name is this id authenticates as the
+	// principal.
 	PrincipalId string `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	Roles       []Role `protobuf:"varint,2,rep,packed,name=roles,proto3,enum=fidelis.access.v1.Role" json:"roles,omitempty"`
-	// Programme ids, or "*" alone for every programme.
+	// What it may do: one role or more, each named once.
+	Roles []Role `protobuf:"varint,2,rep,packed,name=roles,proto3,enum=fidelis.access.v1.Role" json:"roles,omitempty"`
+	// The programme ids it may act on, or "*" alone for every programme.
 	Programmes []string `protobuf:"bytes,3,rep,name=programmes,proto3" json:"programmes,omitempty"`
-	// The partner a ROLE_PARTNER principal is (set by CreatePartner).
-	PartnerId  string                 `protobuf:"bytes,4,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	Limits     *Limits                `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The partner a ROLE_PARTNER principal is (set by CreatePartner); empty
+	// for every other principal. Output only.
+	PartnerId string `protobuf:"bytes,4,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Per-call limits; unset on create: the defaults of its roles.
+	Limits *Limits `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
+	// When it was registered. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// The principal that created it.
-	CreatedBy     string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// The principal that registered it. Output only.
+	CreatedBy string `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it last changed. Output only.
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -388,15 +491,20 @@ func (x *Principal) GetUpdateTime() *timestamppb.Timestamp {
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The public part of the key, before the dot.
-	KeyId       string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PrincipalId string                 `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	State       ApiKeyState            `protobuf:"varint,3,opt,name=state,proto3,enum=fidelis.access.v1.ApiKeyState" json:"state,omitempty"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	CreatedBy   string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	// Unset: the key does not expire.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The principal the key authenticates as.
+	PrincipalId string `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	// Whether the key works now.
+	State ApiKeyState `protobuf:"varint,3,opt,name=state,proto3,enum=fidelis.access.v1.ApiKeyState" json:"state,omitempty"`
+	// When the key was made.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The principal that made it.
+	CreatedBy string `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When the key stops working; unset: the key does not expire.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the key was revoked; unset unless it was.
 	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	// The key a rotation replaced this one with.
+	// The key a rotation replaced this one with; empty unless rotated.
 	ReplacedBy    string `protobuf:"bytes,8,opt,name=replaced_by,json=replacedBy,proto3" json:"replaced_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -488,10 +596,14 @@ func (x *ApiKey) GetReplacedBy() string {
 	return ""
 }
 
+// CreatePrincipalRequest registers a principal.
 type CreatePrincipalRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	// partner_id, create_time, created_by and update_time are ignored.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes a retry of this request a replay: the same reply, nothing made
+	// twice.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The principal; partner_id, create_time, created_by and update_time
+	// are ignored. Not of ROLE_PARTNER (7).
 	Principal     *Principal `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -541,9 +653,11 @@ func (x *CreatePrincipalRequest) GetPrincipal() *Principal {
 	return nil
 }
 
+// CreatePrincipalResponse is the principal registered.
 type CreatePrincipalResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principal as stored, with its limits filled in.
+	Principal     *Principal `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -585,9 +699,11 @@ func (x *CreatePrincipalResponse) GetPrincipal() *Principal {
 	return nil
 }
 
+// GetPrincipalRequest names a principal.
 type GetPrincipalRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PrincipalId   string                 `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principal to read.
+	PrincipalId   string `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -629,9 +745,11 @@ func (x *GetPrincipalRequest) GetPrincipalId() string {
 	return ""
 }
 
+// GetPrincipalResponse is a principal.
 type GetPrincipalResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principal.
+	Principal     *Principal `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,10 +791,12 @@ func (x *GetPrincipalResponse) GetPrincipal() *Principal {
 	return nil
 }
 
+// ListPrincipalsRequest asks for a page of principals.
 type ListPrincipalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1..500, default 100.
-	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The most principals to return: 0 for 100; more than 500 returns 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -726,10 +846,12 @@ func (x *ListPrincipalsRequest) GetPageToken() string {
 	return ""
 }
 
+// ListPrincipalsResponse is a page of principals.
 type ListPrincipalsResponse struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Principals []*Principal           `protobuf:"bytes,1,rep,name=principals,proto3" json:"principals,omitempty"`
-	// Empty on the last page.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principals, in id order.
+	Principals []*Principal `protobuf:"bytes,1,rep,name=principals,proto3" json:"principals,omitempty"`
+	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -779,12 +901,16 @@ func (x *ListPrincipalsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// UpdatePrincipalRequest changes a principal.
 type UpdatePrincipalRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	// principal_id names the principal to change.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes a retry of this request a replay: the same reply, nothing
+	// changed twice.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// principal_id names the principal to change; the fields update_mask
+	// names hold the new values.
 	Principal *Principal `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
-	// Paths among "roles", "programmes" and "limits".
+	// Paths among "roles", "programmes" and "limits"; at least one.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -841,9 +967,11 @@ func (x *UpdatePrincipalRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+// UpdatePrincipalResponse is the principal changed.
 type UpdatePrincipalResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The principal as stored now.
+	Principal     *Principal `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -885,11 +1013,15 @@ func (x *UpdatePrincipalResponse) GetPrincipal() *Principal {
 	return nil
 }
 
+// CreateApiKeyRequest makes a key.
 type CreateApiKeyRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	PrincipalId    string                 `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	// How long the key works; unset: until revoked.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes a retry of this request a replay: the same key (without its
+	// secret), no second key.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The principal the key authenticates as.
+	PrincipalId string `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	// How long the key works, at most 2 years; unset: until revoked.
 	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -946,9 +1078,11 @@ func (x *CreateApiKeyRequest) GetTtl() *durationpb.Duration {
 	return nil
 }
 
+// CreateApiKeyResponse is the key made.
 type CreateApiKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Key   *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The key, without its secret.
+	Key *ApiKey `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// The key to send, "<key_id>.<secret>". Shown in this reply only: a
 	// replay of the request returns the key without it (the secret is never
 	// stored). If this reply was lost, revoke the key and make another.
@@ -1001,12 +1135,15 @@ func (x *CreateApiKeyResponse) GetSecretKey() string {
 	return ""
 }
 
+// ListApiKeysRequest asks for a page of keys.
 type ListApiKeysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty for every principal's keys.
+	// Only this principal's keys; empty for every principal's.
 	PrincipalId string `protobuf:"bytes,1,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	// 1..500, default 100.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The most keys to return: 0 for 100; more than 500 returns 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same principal_id;
+	// empty for the first page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1063,10 +1200,12 @@ func (x *ListApiKeysRequest) GetPageToken() string {
 	return ""
 }
 
+// ListApiKeysResponse is a page of keys.
 type ListApiKeysResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Keys  []*ApiKey              `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
-	// Empty on the last page.
+	// The keys, newest first.
+	Keys []*ApiKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1116,13 +1255,18 @@ func (x *ListApiKeysResponse) GetNextPageToken() string {
 	return ""
 }
 
+// RotateApiKeyRequest replaces a key.
 type RotateApiKeyRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	KeyId          string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	// How long the old key keeps working; unset or zero: it stops at once.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes a retry of this request a replay: the same new key (without its
+	// secret), no second rotation.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The key to replace; it must be active and not rotated before.
+	KeyId string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// How long the old key keeps working, at most 30 days; unset or zero:
+	// it stops at once.
 	Overlap *durationpb.Duration `protobuf:"bytes,3,opt,name=overlap,proto3" json:"overlap,omitempty"`
-	// How long the new key works; unset: until revoked.
+	// How long the new key works, at most 2 years; unset: until revoked.
 	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1186,6 +1330,7 @@ func (x *RotateApiKeyRequest) GetTtl() *durationpb.Duration {
 	return nil
 }
 
+// RotateApiKeyResponse is the new key and the old one.
 type RotateApiKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new key.
@@ -1249,12 +1394,15 @@ func (x *RotateApiKeyResponse) GetSecretKey() string {
 	return ""
 }
 
+// RevokeApiKeyRequest stops a key.
 type RevokeApiKeyRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	KeyId          string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes a retry of this request a replay.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The key to stop.
+	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RevokeApiKeyRequest) Reset() {
@@ -1301,9 +1449,11 @@ func (x *RevokeApiKeyRequest) GetKeyId() string {
 	return ""
 }
 
+// RevokeApiKeyResponse is the key stopped.
 type RevokeApiKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, revoked.
+	Key           *ApiKey `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1350,18 +1500,21 @@ func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
 // client address (a POS fleet's thousand earns in a second are one record
 // of 1,000 calls). It holds no request body, secret or card number.
 type AuditRecord struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	AuditId string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record's id.
+	AuditId string `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
 	// The start of the second.
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// The service and method, e.g. "fidelis.ledger.v1.LedgerService/Earn".
-	Method      string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// The principal that called.
 	PrincipalId string `protobuf:"bytes,4,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
-	// The principal a service acted for.
-	OnBehalfOf string        `protobuf:"bytes,5,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
-	Decision   AuditDecision `protobuf:"varint,6,opt,name=decision,proto3,enum=fidelis.access.v1.AuditDecision" json:"decision,omitempty"`
-	// The gRPC status code, e.g. "OK", "PermissionDenied".
-	Code string `protobuf:"bytes,7,opt,name=code,proto3" json:"code,omitempty"`
+	// The principal a service acted for; empty when it acted for itself.
+	OnBehalfOf string `protobuf:"bytes,5,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	// How the calls ended.
+	Decision AuditDecision `protobuf:"varint,6,opt,name=decision,proto3,enum=fidelis.access.v1.AuditDecision" json:"decision,omitempty"`
+	// The gRPC status code the calls ended with (OK when allowed).
+	Code code.Code `protobuf:"varint,7,opt,name=code,proto3,enum=google.rpc.Code" json:"code,omitempty"`
 	// The client's IP address.
 	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	// The calls in that second.
@@ -1442,11 +1595,11 @@ func (x *AuditRecord) GetDecision() AuditDecision {
 	return AuditDecision_AUDIT_DECISION_UNSPECIFIED
 }
 
-func (x *AuditRecord) GetCode() string {
+func (x *AuditRecord) GetCode() code.Code {
 	if x != nil {
 		return x.Code
 	}
-	return ""
+	return code.Code(0)
 }
 
 func (x *AuditRecord) GetSource() string {
@@ -1463,6 +1616,7 @@ func (x *AuditRecord) GetCalls() int64 {
 	return 0
 }
 
+// ListAuditRecordsRequest asks for a page of the audit log.
 type ListAuditRecordsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this principal's calls (made by it or on its behalf); empty for
@@ -1472,9 +1626,15 @@ type ListAuditRecordsRequest struct {
 	// or of this service (e.g. "fidelis.ledger.v1.LedgerService"); empty for
 	// every one.
 	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	// 1..500, default 100.
-	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The most records to return: 0 for 100; more than 500 returns 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same filters;
+	// empty for the first page.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only calls at or after this time; unset: from the oldest.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only calls before this time; unset: up to now.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1537,10 +1697,26 @@ func (x *ListAuditRecordsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListAuditRecordsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditRecordsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ListAuditRecordsResponse is a page of the audit log.
 type ListAuditRecordsResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Records []*AuditRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
-	// Empty on the last page.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The records, newest first.
+	Records []*AuditRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1593,14 +1769,15 @@ func (x *ListAuditRecordsResponse) GetNextPageToken() string {
 // AuthenticationFailures counts the calls from one address that failed to
 // authenticate for one reason in one minute.
 type AuthenticationFailures struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The start of the minute.
 	MinuteStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=minute_start,json=minuteStart,proto3" json:"minute_start,omitempty"`
 	// The client's IP address.
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	// missing_credentials, malformed_key, unknown_key, wrong_secret,
-	// expired_key, revoked_key, unknown_certificate or rate_limited.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	Count         int64  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Why they failed.
+	Reason AuthenticationFailureReason `protobuf:"varint,3,opt,name=reason,proto3,enum=fidelis.access.v1.AuthenticationFailureReason" json:"reason,omitempty"`
+	// The calls that failed.
+	Count         int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1649,11 +1826,11 @@ func (x *AuthenticationFailures) GetSource() string {
 	return ""
 }
 
-func (x *AuthenticationFailures) GetReason() string {
+func (x *AuthenticationFailures) GetReason() AuthenticationFailureReason {
 	if x != nil {
 		return x.Reason
 	}
-	return ""
+	return AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_UNSPECIFIED
 }
 
 func (x *AuthenticationFailures) GetCount() int64 {
@@ -1663,11 +1840,18 @@ func (x *AuthenticationFailures) GetCount() int64 {
 	return 0
 }
 
+// ListAuthenticationFailuresRequest asks for a page of failure counts.
 type ListAuthenticationFailuresRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1..500, default 100.
-	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The most counts to return: 0 for 100; more than 500 returns 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same filters;
+	// empty for the first page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only minutes starting at or after this time; unset: from the oldest.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only minutes starting before this time; unset: up to now.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1716,10 +1900,26 @@ func (x *ListAuthenticationFailuresRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListAuthenticationFailuresRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuthenticationFailuresRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ListAuthenticationFailuresResponse is a page of failure counts.
 type ListAuthenticationFailuresResponse struct {
-	state    protoimpl.MessageState    `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The counts, newest minute first.
 	Failures []*AuthenticationFailures `protobuf:"bytes,1,rep,name=failures,proto3" json:"failures,omitempty"`
-	// Empty on the last page.
+	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1773,21 +1973,22 @@ var File_fidelis_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1efidelis/access/v1/access.proto\x12\x11fidelis.access.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n" +
+	"\x1efidelis/access/v1/access.proto\x12\x11fidelis.access.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\xb7\x01\n" +
 	"\x06Limits\x125\n" +
 	"\x0fmax_earn_points\x18\x01 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03(\x00R\rmaxEarnPoints\x129\n" +
 	"\x11max_adjust_points\x18\x02 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03(\x00R\x0fmaxAdjustPoints\x12;\n" +
-	"\x13requests_per_second\x18\x03 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\x11requestsPerSecond\"\xbf\x03\n" +
+	"\x13requests_per_second\x18\x03 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\x11requestsPerSecond\"\xa4\x04\n" +
 	"\tPrincipal\x12H\n" +
-	"\fprincipal_id\x18\x01 \x01(\tB%\xbaH\"r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\x12@\n" +
-	"\x05roles\x18\x02 \x03(\x0e2\x17.fidelis.access.v1.RoleB\x11\xbaH\x0e\x92\x01\v\b\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05roles\x122\n" +
+	"\fprincipal_id\x18\x01 \x01(\tB%\xbaH\"r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\x12B\n" +
+	"\x05roles\x18\x02 \x03(\x0e2\x17.fidelis.access.v1.RoleB\x13\xbaH\x10\x92\x01\r\b\x01\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05roles\x12\x90\x01\n" +
 	"\n" +
-	"programmes\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\b\x01\x10d\"\x06r\x04\x10\x01\x18@R\n" +
-	"programmes\x12&\n" +
+	"programmes\x18\x03 \x03(\tBp\xbaHm\xba\x01[\n" +
+	"\x14programmes.all_alone\x12 \"*\" (every programme) goes alone\x1a!!('*' in this) || size(this) == 1\x92\x01\f\b\x01\x10d\"\x06r\x04\x10\x01\x18@R\n" +
+	"programmes\x12*\n" +
 	"\n" +
-	"partner_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\x121\n" +
+	"partner_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId\x121\n" +
 	"\x06limits\x18\x05 \x01(\v2\x19.fidelis.access.v1.LimitsR\x06limits\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1d\n" +
@@ -1808,72 +2009,71 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12\x1f\n" +
 	"\vreplaced_by\x18\b \x01(\tR\n" +
-	"replacedBy\"\x91\x01\n" +
+	"replacedBy\"\x9b\x02\n" +
 	"\x16CreatePrincipalRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12B\n" +
-	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x06\xbaH\x03\xc8\x01\x01R\tprincipal\"U\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\xcb\x01\n" +
+	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x8e\x01\xbaH\x8a\x01\xba\x01\x83\x01\n" +
+	"\x19principal.no_partner_role\x12Rpartner principals are made with their partner (PartnerAdminService.CreatePartner)\x1a\x12!(7 in this.roles)\xc8\x01\x01R\tprincipal\"U\n" +
 	"\x17CreatePrincipalResponse\x12:\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"D\n" +
-	"\x13GetPrincipalRequest\x12-\n" +
-	"\fprincipal_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vprincipalId\"R\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"_\n" +
+	"\x13GetPrincipalRequest\x12H\n" +
+	"\fprincipal_id\x18\x01 \x01(\tB%\xbaH\"r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\"R\n" +
 	"\x14GetPrincipalResponse\x12:\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"i\n" +
-	"\x15ListPrincipalsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"f\n" +
+	"\x15ListPrincipalsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"~\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"~\n" +
 	"\x16ListPrincipalsResponse\x12<\n" +
 	"\n" +
 	"principals\x18\x01 \x03(\v2\x1c.fidelis.access.v1.PrincipalR\n" +
 	"principals\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd6\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xaf\x04\n" +
 	"\x16UpdatePrincipalRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12B\n" +
-	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x06\xbaH\x03\xc8\x01\x01R\tprincipal\x12C\n" +
-	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"updateMask\"U\n" +
+	"\tprincipal\x18\x02 \x01(\v2\x1c.fidelis.access.v1.PrincipalB\x06\xbaH\x03\xc8\x01\x01R\tprincipal\x12\xe6\x01\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\xa8\x01\xbaH\xa4\x01\xba\x01\x9d\x01\n" +
+	"\x11update_mask.paths\x125must name one or more of roles, programmes and limits\x1aQsize(this.paths) > 0 && this.paths.all(p, p in ['roles', 'programmes', 'limits'])\xc8\x01\x01R\n" +
+	"updateMask:\xb2\x01\xbaH\xae\x01\x1a\xab\x01\n" +
+	"\x19principal.no_partner_role\x12Hthe partner role goes with a partner (PartnerAdminService.CreatePartner)\x1aD!('roles' in this.update_mask.paths) || !(7 in this.principal.roles)\"U\n" +
 	"\x17UpdatePrincipalResponse\x12:\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"\xb7\x01\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1c.fidelis.access.v1.PrincipalR\tprincipal\"\xd2\x01\n" +
 	"\x13CreateApiKeyRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12-\n" +
-	"\fprincipal_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vprincipalId\x12<\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12H\n" +
+	"\fprincipal_id\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\x12<\n" +
 	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80Ή\x1e*\x00R\x03ttl\"b\n" +
 	"\x14CreateApiKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.fidelis.access.v1.ApiKeyR\x03key\x12\x1d\n" +
 	"\n" +
-	"secret_key\x18\x02 \x01(\tR\tsecretKey\"\x93\x01\n" +
-	"\x12ListApiKeysRequest\x12+\n" +
-	"\fprincipal_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\vprincipalId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"secret_key\x18\x02 \x01(\tR\tsecretKey\"\xb0\x01\n" +
+	"\x12ListApiKeysRequest\x12K\n" +
+	"\fprincipal_id\x18\x01 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"l\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"l\n" +
 	"\x13ListApiKeysResponse\x12-\n" +
 	"\x04keys\x18\x01 \x03(\v2\x19.fidelis.access.v1.ApiKeyR\x04keys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf0\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x02\n" +
 	"\x13RotateApiKeyRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12 \n" +
-	"\x06key_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\x12D\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x123\n" +
+	"\x06key_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05keyId\x12D\n" +
 	"\aoverlap\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x012\x00R\aoverlap\x12<\n" +
 	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80Ή\x1e*\x00R\x03ttl\"\x99\x01\n" +
 	"\x14RotateApiKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.fidelis.access.v1.ApiKeyR\x03key\x125\n" +
 	"\bprevious\x18\x02 \x01(\v2\x19.fidelis.access.v1.ApiKeyR\bprevious\x12\x1d\n" +
 	"\n" +
-	"secret_key\x18\x03 \x01(\tR\tsecretKey\"l\n" +
+	"secret_key\x18\x03 \x01(\tR\tsecretKey\"\x7f\n" +
 	"\x13RevokeApiKeyRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12 \n" +
-	"\x06key_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05keyId\"C\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x123\n" +
+	"\x06key_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05keyId\"C\n" +
 	"\x14RevokeApiKeyResponse\x12+\n" +
-	"\x03key\x18\x01 \x01(\v2\x19.fidelis.access.v1.ApiKeyR\x03key\"\xb5\x02\n" +
+	"\x03key\x18\x01 \x01(\v2\x19.fidelis.access.v1.ApiKeyR\x03key\"\xc7\x02\n" +
 	"\vAuditRecord\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
@@ -1881,30 +2081,36 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\fprincipal_id\x18\x04 \x01(\tR\vprincipalId\x12 \n" +
 	"\fon_behalf_of\x18\x05 \x01(\tR\n" +
 	"onBehalfOf\x12<\n" +
-	"\bdecision\x18\x06 \x01(\x0e2 .fidelis.access.v1.AuditDecisionR\bdecision\x12\x12\n" +
-	"\x04code\x18\a \x01(\tR\x04code\x12\x16\n" +
+	"\bdecision\x18\x06 \x01(\x0e2 .fidelis.access.v1.AuditDecisionR\bdecision\x12$\n" +
+	"\x04code\x18\a \x01(\x0e2\x10.google.rpc.CodeR\x04code\x12\x16\n" +
 	"\x06source\x18\b \x01(\tR\x06source\x12\x14\n" +
-	"\x05calls\x18\t \x01(\x03R\x05calls\"\xba\x01\n" +
-	"\x17ListAuditRecordsRequest\x12+\n" +
-	"\fprincipal_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\vprincipalId\x12 \n" +
-	"\x06method\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06method\x12'\n" +
-	"\tpage_size\x18\x03 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\x05calls\x18\t \x01(\x03R\x05calls\"\xe2\x03\n" +
+	"\x17ListAuditRecordsRequest\x12K\n" +
+	"\fprincipal_id\x18\x01 \x01(\tB(\xbaH%\xd8\x01\x01r 2\x1e^[a-z0-9][a-z0-9._:@-]{0,127}$R\vprincipalId\x12 \n" +
+	"\x06method\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06method\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"|\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\x19end_time.after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"|\n" +
 	"\x18ListAuditRecordsResponse\x128\n" +
 	"\arecords\x18\x01 \x03(\v2\x1e.fidelis.access.v1.AuditRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcd\x01\n" +
 	"\x16AuthenticationFailures\x12=\n" +
 	"\fminute_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vminuteStart\x12\x16\n" +
-	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x03R\x05count\"u\n" +
-	"!ListAuthenticationFailuresRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12F\n" +
+	"\x06reason\x18\x03 \x01(\x0e2..fidelis.access.v1.AuthenticationFailureReasonR\x06reason\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\"\xfd\x02\n" +
+	"!ListAuthenticationFailuresRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\x93\x01\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\x19end_time.after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x93\x01\n" +
 	"\"ListAuthenticationFailuresResponse\x12E\n" +
 	"\bfailures\x18\x01 \x03(\v2).fidelis.access.v1.AuthenticationFailuresR\bfailures\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x96\x01\n" +
@@ -1927,7 +2133,20 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\x16AUDIT_DECISION_ALLOWED\x10\x01\x12\x19\n" +
 	"\x15AUDIT_DECISION_DENIED\x10\x02\x12\x1a\n" +
 	"\x16AUDIT_DECISION_REFUSED\x10\x03\x12\x19\n" +
-	"\x15AUDIT_DECISION_FAILED\x10\x042\xa5\b\n" +
+	"\x15AUDIT_DECISION_FAILED\x10\x04*\xbf\x04\n" +
+	"\x1bAuthenticationFailureReason\x12-\n" +
+	")AUTHENTICATION_FAILURE_REASON_UNSPECIFIED\x10\x00\x125\n" +
+	"1AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS\x10\x01\x12/\n" +
+	"+AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY\x10\x02\x12-\n" +
+	")AUTHENTICATION_FAILURE_REASON_UNKNOWN_KEY\x10\x03\x12.\n" +
+	"*AUTHENTICATION_FAILURE_REASON_WRONG_SECRET\x10\x04\x12-\n" +
+	")AUTHENTICATION_FAILURE_REASON_EXPIRED_KEY\x10\x05\x12-\n" +
+	")AUTHENTICATION_FAILURE_REASON_REVOKED_KEY\x10\x06\x125\n" +
+	"1AUTHENTICATION_FAILURE_REASON_UNKNOWN_CERTIFICATE\x10\a\x12.\n" +
+	"*AUTHENTICATION_FAILURE_REASON_RATE_LIMITED\x10\b\x123\n" +
+	"/AUTHENTICATION_FAILURE_REASON_UNKNOWN_PRINCIPAL\x10\t\x120\n" +
+	",AUTHENTICATION_FAILURE_REASON_BAD_DELEGATION\x10\n" +
+	"2\xa5\b\n" +
 	"\rAccessService\x12h\n" +
 	"\x0fCreatePrincipal\x12).fidelis.access.v1.CreatePrincipalRequest\x1a*.fidelis.access.v1.CreatePrincipalResponse\x12_\n" +
 	"\fGetPrincipal\x12&.fidelis.access.v1.GetPrincipalRequest\x1a'.fidelis.access.v1.GetPrincipalResponse\x12e\n" +
@@ -1952,95 +2171,103 @@ func file_fidelis_access_v1_access_proto_rawDescGZIP() []byte {
 	return file_fidelis_access_v1_access_proto_rawDescData
 }
 
-var file_fidelis_access_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fidelis_access_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_fidelis_access_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_fidelis_access_v1_access_proto_goTypes = []any{
 	(Role)(0),                                  // 0: fidelis.access.v1.Role
 	(ApiKeyState)(0),                           // 1: fidelis.access.v1.ApiKeyState
 	(AuditDecision)(0),                         // 2: fidelis.access.v1.AuditDecision
-	(*Limits)(nil),                             // 3: fidelis.access.v1.Limits
-	(*Principal)(nil),                          // 4: fidelis.access.v1.Principal
-	(*ApiKey)(nil),                             // 5: fidelis.access.v1.ApiKey
-	(*CreatePrincipalRequest)(nil),             // 6: fidelis.access.v1.CreatePrincipalRequest
-	(*CreatePrincipalResponse)(nil),            // 7: fidelis.access.v1.CreatePrincipalResponse
-	(*GetPrincipalRequest)(nil),                // 8: fidelis.access.v1.GetPrincipalRequest
-	(*GetPrincipalResponse)(nil),               // 9: fidelis.access.v1.GetPrincipalResponse
-	(*ListPrincipalsRequest)(nil),              // 10: fidelis.access.v1.ListPrincipalsRequest
-	(*ListPrincipalsResponse)(nil),             // 11: fidelis.access.v1.ListPrincipalsResponse
-	(*UpdatePrincipalRequest)(nil),             // 12: fidelis.access.v1.UpdatePrincipalRequest
-	(*UpdatePrincipalResponse)(nil),            // 13: fidelis.access.v1.UpdatePrincipalResponse
-	(*CreateApiKeyRequest)(nil),                // 14: fidelis.access.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),               // 15: fidelis.access.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),                 // 16: fidelis.access.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),                // 17: fidelis.access.v1.ListApiKeysResponse
-	(*RotateApiKeyRequest)(nil),                // 18: fidelis.access.v1.RotateApiKeyRequest
-	(*RotateApiKeyResponse)(nil),               // 19: fidelis.access.v1.RotateApiKeyResponse
-	(*RevokeApiKeyRequest)(nil),                // 20: fidelis.access.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),               // 21: fidelis.access.v1.RevokeApiKeyResponse
-	(*AuditRecord)(nil),                        // 22: fidelis.access.v1.AuditRecord
-	(*ListAuditRecordsRequest)(nil),            // 23: fidelis.access.v1.ListAuditRecordsRequest
-	(*ListAuditRecordsResponse)(nil),           // 24: fidelis.access.v1.ListAuditRecordsResponse
-	(*AuthenticationFailures)(nil),             // 25: fidelis.access.v1.AuthenticationFailures
-	(*ListAuthenticationFailuresRequest)(nil),  // 26: fidelis.access.v1.ListAuthenticationFailuresRequest
-	(*ListAuthenticationFailuresResponse)(nil), // 27: fidelis.access.v1.ListAuthenticationFailuresResponse
-	(*timestamppb.Timestamp)(nil),              // 28: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),              // 29: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                // 30: google.protobuf.Duration
+	(AuthenticationFailureReason)(0),           // 3: fidelis.access.v1.AuthenticationFailureReason
+	(*Limits)(nil),                             // 4: fidelis.access.v1.Limits
+	(*Principal)(nil),                          // 5: fidelis.access.v1.Principal
+	(*ApiKey)(nil),                             // 6: fidelis.access.v1.ApiKey
+	(*CreatePrincipalRequest)(nil),             // 7: fidelis.access.v1.CreatePrincipalRequest
+	(*CreatePrincipalResponse)(nil),            // 8: fidelis.access.v1.CreatePrincipalResponse
+	(*GetPrincipalRequest)(nil),                // 9: fidelis.access.v1.GetPrincipalRequest
+	(*GetPrincipalResponse)(nil),               // 10: fidelis.access.v1.GetPrincipalResponse
+	(*ListPrincipalsRequest)(nil),              // 11: fidelis.access.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),             // 12: fidelis.access.v1.ListPrincipalsResponse
+	(*UpdatePrincipalRequest)(nil),             // 13: fidelis.access.v1.UpdatePrincipalRequest
+	(*UpdatePrincipalResponse)(nil),            // 14: fidelis.access.v1.UpdatePrincipalResponse
+	(*CreateApiKeyRequest)(nil),                // 15: fidelis.access.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),               // 16: fidelis.access.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),                 // 17: fidelis.access.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),                // 18: fidelis.access.v1.ListApiKeysResponse
+	(*RotateApiKeyRequest)(nil),                // 19: fidelis.access.v1.RotateApiKeyRequest
+	(*RotateApiKeyResponse)(nil),               // 20: fidelis.access.v1.RotateApiKeyResponse
+	(*RevokeApiKeyRequest)(nil),                // 21: fidelis.access.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),               // 22: fidelis.access.v1.RevokeApiKeyResponse
+	(*AuditRecord)(nil),                        // 23: fidelis.access.v1.AuditRecord
+	(*ListAuditRecordsRequest)(nil),            // 24: fidelis.access.v1.ListAuditRecordsRequest
+	(*ListAuditRecordsResponse)(nil),           // 25: fidelis.access.v1.ListAuditRecordsResponse
+	(*AuthenticationFailures)(nil),             // 26: fidelis.access.v1.AuthenticationFailures
+	(*ListAuthenticationFailuresRequest)(nil),  // 27: fidelis.access.v1.ListAuthenticationFailuresRequest
+	(*ListAuthenticationFailuresResponse)(nil), // 28: fidelis.access.v1.ListAuthenticationFailuresResponse
+	(*timestamppb.Timestamp)(nil),              // 29: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 30: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 31: google.protobuf.Duration
+	(code.Code)(0),                             // 32: google.rpc.Code
 }
 var file_fidelis_access_v1_access_proto_depIdxs = []int32{
 	0,  // 0: fidelis.access.v1.Principal.roles:type_name -> fidelis.access.v1.Role
-	3,  // 1: fidelis.access.v1.Principal.limits:type_name -> fidelis.access.v1.Limits
-	28, // 2: fidelis.access.v1.Principal.create_time:type_name -> google.protobuf.Timestamp
-	28, // 3: fidelis.access.v1.Principal.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 1: fidelis.access.v1.Principal.limits:type_name -> fidelis.access.v1.Limits
+	29, // 2: fidelis.access.v1.Principal.create_time:type_name -> google.protobuf.Timestamp
+	29, // 3: fidelis.access.v1.Principal.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: fidelis.access.v1.ApiKey.state:type_name -> fidelis.access.v1.ApiKeyState
-	28, // 5: fidelis.access.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	28, // 6: fidelis.access.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 7: fidelis.access.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	4,  // 8: fidelis.access.v1.CreatePrincipalRequest.principal:type_name -> fidelis.access.v1.Principal
-	4,  // 9: fidelis.access.v1.CreatePrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
-	4,  // 10: fidelis.access.v1.GetPrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
-	4,  // 11: fidelis.access.v1.ListPrincipalsResponse.principals:type_name -> fidelis.access.v1.Principal
-	4,  // 12: fidelis.access.v1.UpdatePrincipalRequest.principal:type_name -> fidelis.access.v1.Principal
-	29, // 13: fidelis.access.v1.UpdatePrincipalRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 14: fidelis.access.v1.UpdatePrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
-	30, // 15: fidelis.access.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	5,  // 16: fidelis.access.v1.CreateApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
-	5,  // 17: fidelis.access.v1.ListApiKeysResponse.keys:type_name -> fidelis.access.v1.ApiKey
-	30, // 18: fidelis.access.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
-	30, // 19: fidelis.access.v1.RotateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	5,  // 20: fidelis.access.v1.RotateApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
-	5,  // 21: fidelis.access.v1.RotateApiKeyResponse.previous:type_name -> fidelis.access.v1.ApiKey
-	5,  // 22: fidelis.access.v1.RevokeApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
-	28, // 23: fidelis.access.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	29, // 5: fidelis.access.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	29, // 6: fidelis.access.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 7: fidelis.access.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: fidelis.access.v1.CreatePrincipalRequest.principal:type_name -> fidelis.access.v1.Principal
+	5,  // 9: fidelis.access.v1.CreatePrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
+	5,  // 10: fidelis.access.v1.GetPrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
+	5,  // 11: fidelis.access.v1.ListPrincipalsResponse.principals:type_name -> fidelis.access.v1.Principal
+	5,  // 12: fidelis.access.v1.UpdatePrincipalRequest.principal:type_name -> fidelis.access.v1.Principal
+	30, // 13: fidelis.access.v1.UpdatePrincipalRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 14: fidelis.access.v1.UpdatePrincipalResponse.principal:type_name -> fidelis.access.v1.Principal
+	31, // 15: fidelis.access.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	6,  // 16: fidelis.access.v1.CreateApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
+	6,  // 17: fidelis.access.v1.ListApiKeysResponse.keys:type_name -> fidelis.access.v1.ApiKey
+	31, // 18: fidelis.access.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
+	31, // 19: fidelis.access.v1.RotateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	6,  // 20: fidelis.access.v1.RotateApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
+	6,  // 21: fidelis.access.v1.RotateApiKeyResponse.previous:type_name -> fidelis.access.v1.ApiKey
+	6,  // 22: fidelis.access.v1.RevokeApiKeyResponse.key:type_name -> fidelis.access.v1.ApiKey
+	29, // 23: fidelis.access.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
 	2,  // 24: fidelis.access.v1.AuditRecord.decision:type_name -> fidelis.access.v1.AuditDecision
-	22, // 25: fidelis.access.v1.ListAuditRecordsResponse.records:type_name -> fidelis.access.v1.AuditRecord
-	28, // 26: fidelis.access.v1.AuthenticationFailures.minute_start:type_name -> google.protobuf.Timestamp
-	25, // 27: fidelis.access.v1.ListAuthenticationFailuresResponse.failures:type_name -> fidelis.access.v1.AuthenticationFailures
-	6,  // 28: fidelis.access.v1.AccessService.CreatePrincipal:input_type -> fidelis.access.v1.CreatePrincipalRequest
-	8,  // 29: fidelis.access.v1.AccessService.GetPrincipal:input_type -> fidelis.access.v1.GetPrincipalRequest
-	10, // 30: fidelis.access.v1.AccessService.ListPrincipals:input_type -> fidelis.access.v1.ListPrincipalsRequest
-	12, // 31: fidelis.access.v1.AccessService.UpdatePrincipal:input_type -> fidelis.access.v1.UpdatePrincipalRequest
-	14, // 32: fidelis.access.v1.AccessService.CreateApiKey:input_type -> fidelis.access.v1.CreateApiKeyRequest
-	16, // 33: fidelis.access.v1.AccessService.ListApiKeys:input_type -> fidelis.access.v1.ListApiKeysRequest
-	18, // 34: fidelis.access.v1.AccessService.RotateApiKey:input_type -> fidelis.access.v1.RotateApiKeyRequest
-	20, // 35: fidelis.access.v1.AccessService.RevokeApiKey:input_type -> fidelis.access.v1.RevokeApiKeyRequest
-	23, // 36: fidelis.access.v1.AccessService.ListAuditRecords:input_type -> fidelis.access.v1.ListAuditRecordsRequest
-	26, // 37: fidelis.access.v1.AccessService.ListAuthenticationFailures:input_type -> fidelis.access.v1.ListAuthenticationFailuresRequest
-	7,  // 38: fidelis.access.v1.AccessService.CreatePrincipal:output_type -> fidelis.access.v1.CreatePrincipalResponse
-	9,  // 39: fidelis.access.v1.AccessService.GetPrincipal:output_type -> fidelis.access.v1.GetPrincipalResponse
-	11, // 40: fidelis.access.v1.AccessService.ListPrincipals:output_type -> fidelis.access.v1.ListPrincipalsResponse
-	13, // 41: fidelis.access.v1.AccessService.UpdatePrincipal:output_type -> fidelis.access.v1.UpdatePrincipalResponse
-	15, // 42: fidelis.access.v1.AccessService.CreateApiKey:output_type -> fidelis.access.v1.CreateApiKeyResponse
-	17, // 43: fidelis.access.v1.AccessService.ListApiKeys:output_type -> fidelis.access.v1.ListApiKeysResponse
-	19, // 44: fidelis.access.v1.AccessService.RotateApiKey:output_type -> fidelis.access.v1.RotateApiKeyResponse
-	21, // 45: fidelis.access.v1.AccessService.RevokeApiKey:output_type -> fidelis.access.v1.RevokeApiKeyResponse
-	24, // 46: fidelis.access.v1.AccessService.ListAuditRecords:output_type -> fidelis.access.v1.ListAuditRecordsResponse
-	27, // 47: fidelis.access.v1.AccessService.ListAuthenticationFailures:output_type -> fidelis.access.v1.ListAuthenticationFailuresResponse
-	38, // [38:48] is the sub-list for method output_type
-	28, // [28:38] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	32, // 25: fidelis.access.v1.AuditRecord.code:type_name -> google.rpc.Code
+	29, // 26: fidelis.access.v1.ListAuditRecordsRequest.start_time:type_name -> google.protobuf.Timestamp
+	29, // 27: fidelis.access.v1.ListAuditRecordsRequest.end_time:type_name -> google.protobuf.Timestamp
+	23, // 28: fidelis.access.v1.ListAuditRecordsResponse.records:type_name -> fidelis.access.v1.AuditRecord
+	29, // 29: fidelis.access.v1.AuthenticationFailures.minute_start:type_name -> google.protobuf.Timestamp
+	3,  // 30: fidelis.access.v1.AuthenticationFailures.reason:type_name -> fidelis.access.v1.AuthenticationFailureReason
+	29, // 31: fidelis.access.v1.ListAuthenticationFailuresRequest.start_time:type_name -> google.protobuf.Timestamp
+	29, // 32: fidelis.access.v1.ListAuthenticationFailuresRequest.end_time:type_name -> google.protobuf.Timestamp
+	26, // 33: fidelis.access.v1.ListAuthenticationFailuresResponse.failures:type_name -> fidelis.access.v1.AuthenticationFailures
+	7,  // 34: fidelis.access.v1.AccessService.CreatePrincipal:input_type -> fidelis.access.v1.CreatePrincipalRequest
+	9,  // 35: fidelis.access.v1.AccessService.GetPrincipal:input_type -> fidelis.access.v1.GetPrincipalRequest
+	11, // 36: fidelis.access.v1.AccessService.ListPrincipals:input_type -> fidelis.access.v1.ListPrincipalsRequest
+	13, // 37: fidelis.access.v1.AccessService.UpdatePrincipal:input_type -> fidelis.access.v1.UpdatePrincipalRequest
+	15, // 38: fidelis.access.v1.AccessService.CreateApiKey:input_type -> fidelis.access.v1.CreateApiKeyRequest
+	17, // 39: fidelis.access.v1.AccessService.ListApiKeys:input_type -> fidelis.access.v1.ListApiKeysRequest
+	19, // 40: fidelis.access.v1.AccessService.RotateApiKey:input_type -> fidelis.access.v1.RotateApiKeyRequest
+	21, // 41: fidelis.access.v1.AccessService.RevokeApiKey:input_type -> fidelis.access.v1.RevokeApiKeyRequest
+	24, // 42: fidelis.access.v1.AccessService.ListAuditRecords:input_type -> fidelis.access.v1.ListAuditRecordsRequest
+	27, // 43: fidelis.access.v1.AccessService.ListAuthenticationFailures:input_type -> fidelis.access.v1.ListAuthenticationFailuresRequest
+	8,  // 44: fidelis.access.v1.AccessService.CreatePrincipal:output_type -> fidelis.access.v1.CreatePrincipalResponse
+	10, // 45: fidelis.access.v1.AccessService.GetPrincipal:output_type -> fidelis.access.v1.GetPrincipalResponse
+	12, // 46: fidelis.access.v1.AccessService.ListPrincipals:output_type -> fidelis.access.v1.ListPrincipalsResponse
+	14, // 47: fidelis.access.v1.AccessService.UpdatePrincipal:output_type -> fidelis.access.v1.UpdatePrincipalResponse
+	16, // 48: fidelis.access.v1.AccessService.CreateApiKey:output_type -> fidelis.access.v1.CreateApiKeyResponse
+	18, // 49: fidelis.access.v1.AccessService.ListApiKeys:output_type -> fidelis.access.v1.ListApiKeysResponse
+	20, // 50: fidelis.access.v1.AccessService.RotateApiKey:output_type -> fidelis.access.v1.RotateApiKeyResponse
+	22, // 51: fidelis.access.v1.AccessService.RevokeApiKey:output_type -> fidelis.access.v1.RevokeApiKeyResponse
+	25, // 52: fidelis.access.v1.AccessService.ListAuditRecords:output_type -> fidelis.access.v1.ListAuditRecordsResponse
+	28, // 53: fidelis.access.v1.AccessService.ListAuthenticationFailures:output_type -> fidelis.access.v1.ListAuthenticationFailuresResponse
+	44, // [44:54] is the sub-list for method output_type
+	34, // [34:44] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_access_v1_access_proto_init() }
@@ -2053,7 +2280,7 @@ func file_fidelis_access_v1_access_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_access_v1_access_proto_rawDesc), len(file_fidelis_access_v1_access_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,

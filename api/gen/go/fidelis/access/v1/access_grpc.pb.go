@@ -38,7 +38,9 @@ const (
 // AccessService manages who may call Fidelis: principals (a POS fleet, an
 // e-commerce back end, a back-office tool, BI, marketing automation, a
 // partner, a Fidelis service), their API keys, and the audit log of every
-// mutation and every denied call. Operators only.
+// mutation and every denied call. Operators bound to every programme only:
+// any other caller gets PERMISSION_DENIED (reason PERMISSION_DENIED, or
+// PROGRAMME_REQUIRED for an operator bound to some programmes).
 //
 // Every call to any Fidelis service authenticates with an API key
 // ("authorization: Bearer <key_id>.<secret>" metadata) or, where the server
@@ -48,31 +50,72 @@ const (
 // calling principal; a replayed reply never holds a secret again.
 type AccessServiceClient interface {
 	// CreatePrincipal registers a principal: its roles, the programmes it is
-	// bound to and its limits. ALREADY_EXISTS if the id is taken.
+	// bound to and its limits. Partner principals are made with their
+	// partner (PartnerAdminService.CreatePartner), not here.
+	//
+	// Errors:
+	//   - ALREADY_EXISTS: PRINCIPAL_ALREADY_EXISTS
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	CreatePrincipal(ctx context.Context, in *CreatePrincipalRequest, opts ...grpc.CallOption) (*CreatePrincipalResponse, error)
 	// GetPrincipal returns a principal.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	GetPrincipal(ctx context.Context, in *GetPrincipalRequest, opts ...grpc.CallOption) (*GetPrincipalResponse, error)
 	// ListPrincipals pages through the principals in id order.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListPrincipals(ctx context.Context, in *ListPrincipalsRequest, opts ...grpc.CallOption) (*ListPrincipalsResponse, error)
 	// UpdatePrincipal changes a principal's roles, programmes or limits (the
 	// fields named in update_mask). Every replica applies it within the key
-	// cache's lifetime (10 s by default).
+	// cache's lifetime (10 s by default). A partner's principal keeps the
+	// roles and programme of its partner: only its limits change here.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - FAILED_PRECONDITION: PRINCIPAL_OF_PARTNER
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	UpdatePrincipal(ctx context.Context, in *UpdatePrincipalRequest, opts ...grpc.CallOption) (*UpdatePrincipalResponse, error)
 	// CreateApiKey makes a key for a principal and returns it, once.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// ListApiKeys pages through keys (never their secrets), newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
 	// RotateApiKey makes a new key for the same principal and lets the old
 	// one work for an overlap window, so that clients can switch without an
 	// outage.
+	//
+	// Errors:
+	//   - NOT_FOUND: API_KEY_NOT_FOUND
+	//   - FAILED_PRECONDITION: API_KEY_ALREADY_ROTATED, API_KEY_NOT_ACTIVE
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	RotateApiKey(ctx context.Context, in *RotateApiKeyRequest, opts ...grpc.CallOption) (*RotateApiKeyResponse, error)
 	// RevokeApiKey stops a key at once on this replica and on every other
-	// within the key cache's lifetime (10 s by default).
+	// within the key cache's lifetime (10 s by default). Revoking a revoked
+	// key changes nothing.
+	//
+	// Errors:
+	//   - NOT_FOUND: API_KEY_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
 	// ListAuditRecords pages through the audit log, newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAuditRecords(ctx context.Context, in *ListAuditRecordsRequest, opts ...grpc.CallOption) (*ListAuditRecordsResponse, error)
 	// ListAuthenticationFailures pages through failed authentications,
 	// counted per client address, reason and minute, newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAuthenticationFailures(ctx context.Context, in *ListAuthenticationFailuresRequest, opts ...grpc.CallOption) (*ListAuthenticationFailuresResponse, error)
 }
 
@@ -191,7 +234,9 @@ func (c *accessServiceClient) ListAuthenticationFailures(ctx context.Context, in
 // AccessService manages who may call Fidelis: principals (a POS fleet, an
 // e-commerce back end, a back-office tool, BI, marketing automation, a
 // partner, a Fidelis service), their API keys, and the audit log of every
-// mutation and every denied call. Operators only.
+// mutation and every denied call. Operators bound to every programme only:
+// any other caller gets PERMISSION_DENIED (reason PERMISSION_DENIED, or
+// PROGRAMME_REQUIRED for an operator bound to some programmes).
 //
 // Every call to any Fidelis service authenticates with an API key
 // ("authorization: Bearer <key_id>.<secret>" metadata) or, where the server
@@ -201,31 +246,72 @@ func (c *accessServiceClient) ListAuthenticationFailures(ctx context.Context, in
 // calling principal; a replayed reply never holds a secret again.
 type AccessServiceServer interface {
 	// CreatePrincipal registers a principal: its roles, the programmes it is
-	// bound to and its limits. ALREADY_EXISTS if the id is taken.
+	// bound to and its limits. Partner principals are made with their
+	// partner (PartnerAdminService.CreatePartner), not here.
+	//
+	// Errors:
+	//   - ALREADY_EXISTS: PRINCIPAL_ALREADY_EXISTS
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	CreatePrincipal(context.Context, *CreatePrincipalRequest) (*CreatePrincipalResponse, error)
 	// GetPrincipal returns a principal.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	GetPrincipal(context.Context, *GetPrincipalRequest) (*GetPrincipalResponse, error)
 	// ListPrincipals pages through the principals in id order.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListPrincipals(context.Context, *ListPrincipalsRequest) (*ListPrincipalsResponse, error)
 	// UpdatePrincipal changes a principal's roles, programmes or limits (the
 	// fields named in update_mask). Every replica applies it within the key
-	// cache's lifetime (10 s by default).
+	// cache's lifetime (10 s by default). A partner's principal keeps the
+	// roles and programme of its partner: only its limits change here.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - FAILED_PRECONDITION: PRINCIPAL_OF_PARTNER
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	UpdatePrincipal(context.Context, *UpdatePrincipalRequest) (*UpdatePrincipalResponse, error)
 	// CreateApiKey makes a key for a principal and returns it, once.
+	//
+	// Errors:
+	//   - NOT_FOUND: PRINCIPAL_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// ListApiKeys pages through keys (never their secrets), newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
 	// RotateApiKey makes a new key for the same principal and lets the old
 	// one work for an overlap window, so that clients can switch without an
 	// outage.
+	//
+	// Errors:
+	//   - NOT_FOUND: API_KEY_NOT_FOUND
+	//   - FAILED_PRECONDITION: API_KEY_ALREADY_ROTATED, API_KEY_NOT_ACTIVE
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	RotateApiKey(context.Context, *RotateApiKeyRequest) (*RotateApiKeyResponse, error)
 	// RevokeApiKey stops a key at once on this replica and on every other
-	// within the key cache's lifetime (10 s by default).
+	// within the key cache's lifetime (10 s by default). Revoking a revoked
+	// key changes nothing.
+	//
+	// Errors:
+	//   - NOT_FOUND: API_KEY_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
 	// ListAuditRecords pages through the audit log, newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAuditRecords(context.Context, *ListAuditRecordsRequest) (*ListAuditRecordsResponse, error)
 	// ListAuthenticationFailures pages through failed authentications,
 	// counted per client address, reason and minute, newest first.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAuthenticationFailures(context.Context, *ListAuthenticationFailuresRequest) (*ListAuthenticationFailuresResponse, error)
 	mustEmbedUnimplementedAccessServiceServer()
 }

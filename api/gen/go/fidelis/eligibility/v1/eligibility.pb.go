@@ -27,6 +27,7 @@ const (
 type Question int32
 
 const (
+	// Not a question; never sent.
 	Question_QUESTION_UNSPECIFIED Question = 0
 	// Do you identify 100% of your buying customers?
 	Question_QUESTION_IDENTIFICATION Question = 1
@@ -89,12 +90,17 @@ func (Question) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_eligibility_v1_eligibility_proto_rawDescGZIP(), []int{0}
 }
 
+// Answer is a yes or a no to a question.
 type Answer int32
 
 const (
+	// No answer: left to a figure or the programme's data (in a request), or
+	// undecided (in Evidence).
 	Answer_ANSWER_UNSPECIFIED Answer = 0
-	Answer_ANSWER_YES         Answer = 1
-	Answer_ANSWER_NO          Answer = 2
+	// Yes.
+	Answer_ANSWER_YES Answer = 1
+	// No.
+	Answer_ANSWER_NO Answer = 2
 )
 
 // Enum value maps for Answer.
@@ -142,6 +148,7 @@ func (Answer) EnumDescriptor() ([]byte, []int) {
 type Source int32
 
 const (
+	// Not a source; never sent.
 	Source_SOURCE_UNSPECIFIED Source = 0
 	// The caller's yes or no.
 	Source_SOURCE_ANSWER Source = 1
@@ -194,9 +201,11 @@ func (Source) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_eligibility_v1_eligibility_proto_rawDescGZIP(), []int{2}
 }
 
+// Verdict is the test's outcome.
 type Verdict int32
 
 const (
+	// Not a verdict; never sent.
 	Verdict_VERDICT_UNSPECIFIED Verdict = 0
 	// A majority of yes: work on retention without a card first.
 	Verdict_VERDICT_RETENTION_WITHOUT_CARD Verdict = 1
@@ -251,19 +260,24 @@ func (Verdict) EnumDescriptor() ([]byte, []int) {
 // reply names every problem in words; the rules below only bound the size
 // of a figure.
 type Answers struct {
-	state                  protoimpl.MessageState `protogen:"open.v1"`
-	IdentifiesAllCustomers Answer                 `protobuf:"varint,1,opt,name=identifies_all_customers,json=identifiesAllCustomers,proto3,enum=fidelis.eligibility.v1.Answer" json:"identifies_all_customers,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Question 1: do you identify 100% of your buying customers?
+	IdentifiesAllCustomers Answer `protobuf:"varint,1,opt,name=identifies_all_customers,json=identifiesAllCustomers,proto3,enum=fidelis.eligibility.v1.Answer" json:"identifies_all_customers,omitempty"`
 	// The share of sales made to identified customers, a decimal from 0 to 1
 	// ("0.85"); yes only at 1.
 	IdentifiedShare string `protobuf:"bytes,2,opt,name=identified_share,json=identifiedShare,proto3" json:"identified_share,omitempty"`
-	LowRecurrence   Answer `protobuf:"varint,3,opt,name=low_recurrence,json=lowRecurrence,proto3,enum=fidelis.eligibility.v1.Answer" json:"low_recurrence,omitempty"`
+	// Question 2: is your activity low-recurrence?
+	LowRecurrence Answer `protobuf:"varint,3,opt,name=low_recurrence,json=lowRecurrence,proto3,enum=fidelis.eligibility.v1.Answer" json:"low_recurrence,omitempty"`
 	// Purchases per customer per year, a decimal of 0 or more ("2.5"); yes
 	// below 3.
 	PurchasesPerCustomerYear string `protobuf:"bytes,4,opt,name=purchases_per_customer_year,json=purchasesPerCustomerYear,proto3" json:"purchases_per_customer_year,omitempty"`
-	SmallPortfolio           Answer `protobuf:"varint,5,opt,name=small_portfolio,json=smallPortfolio,proto3,enum=fidelis.eligibility.v1.Answer" json:"small_portfolio,omitempty"`
+	// Question 3: is your customer portfolio small?
+	SmallPortfolio Answer `protobuf:"varint,5,opt,name=small_portfolio,json=smallPortfolio,proto3,enum=fidelis.eligibility.v1.Answer" json:"small_portfolio,omitempty"`
 	// Customer contacts, 0 or more; yes below 50,000.
-	Contacts           *int64 `protobuf:"varint,6,opt,name=contacts,proto3,oneof" json:"contacts,omitempty"`
-	WeaklyContested    Answer `protobuf:"varint,7,opt,name=weakly_contested,json=weaklyContested,proto3,enum=fidelis.eligibility.v1.Answer" json:"weakly_contested,omitempty"`
+	Contacts *int64 `protobuf:"varint,6,opt,name=contacts,proto3,oneof" json:"contacts,omitempty"`
+	// Question 4: is your offer weakly contested? (No figure decides it.)
+	WeaklyContested Answer `protobuf:"varint,7,opt,name=weakly_contested,json=weaklyContested,proto3,enum=fidelis.eligibility.v1.Answer" json:"weakly_contested,omitempty"`
+	// Question 5: have you run few targeted, personalised loyalty actions?
 	FewTargetedActions Answer `protobuf:"varint,8,opt,name=few_targeted_actions,json=fewTargetedActions,proto3,enum=fidelis.eligibility.v1.Answer" json:"few_targeted_actions,omitempty"`
 	// Targeted, personalised loyalty actions in the last 12 months, 0 or
 	// more; yes below 12.
@@ -432,17 +446,23 @@ func (x *Evidence) GetDetail() string {
 
 // QuestionInfo is a question as asked and how to answer it.
 type QuestionInfo struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Question Question               `protobuf:"varint,1,opt,name=question,proto3,enum=fidelis.eligibility.v1.Question" json:"question,omitempty"`
-	Text     string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
-	// The request fields that answer it (figure_field empty when no figure
-	// does), and what the figure is.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The question.
+	Question Question `protobuf:"varint,1,opt,name=question,proto3,enum=fidelis.eligibility.v1.Question" json:"question,omitempty"`
+	// The question in words, as asked.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// The request field that answers it with a yes or no
+	// ("answers.small_portfolio").
 	AnswerField string `protobuf:"bytes,3,opt,name=answer_field,json=answerField,proto3" json:"answer_field,omitempty"`
+	// The request field that answers it with a figure
+	// ("answers.contacts"); empty when no figure does.
 	FigureField string `protobuf:"bytes,4,opt,name=figure_field,json=figureField,proto3" json:"figure_field,omitempty"`
+	// What the figure is, in words; empty when no figure answers it.
 	FigureLabel string `protobuf:"bytes,5,opt,name=figure_label,json=figureLabel,proto3" json:"figure_label,omitempty"`
-	// What a yes and a no mean for the verdict.
+	// What a yes means for the verdict.
 	IfYes string `protobuf:"bytes,6,opt,name=if_yes,json=ifYes,proto3" json:"if_yes,omitempty"`
-	IfNo  string `protobuf:"bytes,7,opt,name=if_no,json=ifNo,proto3" json:"if_no,omitempty"`
+	// What a no means for the verdict.
+	IfNo string `protobuf:"bytes,7,opt,name=if_no,json=ifNo,proto3" json:"if_no,omitempty"`
 	// The programme's data, when a programme was given.
 	Evidence      *Evidence `protobuf:"bytes,8,opt,name=evidence,proto3" json:"evidence,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -535,11 +555,13 @@ func (x *QuestionInfo) GetEvidence() *Evidence {
 	return nil
 }
 
+// GetQuestionsRequest asks for the questions.
 type GetQuestionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The programme whose data to read; empty for none.
 	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// The end of the 12-month window the data is read over; defaults to now.
+	// The end of the 12-month window the data is read over, not in the
+	// future; defaults to now.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -589,11 +611,15 @@ func (x *GetQuestionsRequest) GetAsOf() *timestamppb.Timestamp {
 	return nil
 }
 
+// GetQuestionsResponse is the questions.
 type GetQuestionsResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Questions []*QuestionInfo        `protobuf:"bytes,1,rep,name=questions,proto3" json:"questions,omitempty"`
-	// The window the data was read over, when a programme was given.
-	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The five questions, in order.
+	Questions []*QuestionInfo `protobuf:"bytes,1,rep,name=questions,proto3" json:"questions,omitempty"`
+	// The start of the window the data was read over, when a programme was
+	// given.
+	WindowStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	// The end of that window (as_of).
 	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -650,13 +676,17 @@ func (x *GetQuestionsResponse) GetWindowEnd() *timestamppb.Timestamp {
 	return nil
 }
 
+// SelfTestRequest is the caller's answers to score.
 type SelfTestRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The programme whose data decides what the caller leaves open; empty
 	// for none.
-	ProgrammeId string   `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	Answers     *Answers `protobuf:"bytes,2,opt,name=answers,proto3" json:"answers,omitempty"`
-	// The end of the 12-month window the data is read over; defaults to now.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The caller's answers and figures; unset: every question is left to
+	// the programme's data.
+	Answers *Answers `protobuf:"bytes,2,opt,name=answers,proto3" json:"answers,omitempty"`
+	// The end of the 12-month window the data is read over, not in the
+	// future; defaults to now.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -715,11 +745,15 @@ func (x *SelfTestRequest) GetAsOf() *timestamppb.Timestamp {
 
 // Finding is a decided question.
 type Finding struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Question Question               `protobuf:"varint,1,opt,name=question,proto3,enum=fidelis.eligibility.v1.Question" json:"question,omitempty"`
-	Text     string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
-	Answer   Answer                 `protobuf:"varint,3,opt,name=answer,proto3,enum=fidelis.eligibility.v1.Answer" json:"answer,omitempty"`
-	Source   Source                 `protobuf:"varint,4,opt,name=source,proto3,enum=fidelis.eligibility.v1.Source" json:"source,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The question.
+	Question Question `protobuf:"varint,1,opt,name=question,proto3,enum=fidelis.eligibility.v1.Question" json:"question,omitempty"`
+	// The question in words, as asked.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// The answer that counts: yes or no.
+	Answer Answer `protobuf:"varint,3,opt,name=answer,proto3,enum=fidelis.eligibility.v1.Answer" json:"answer,omitempty"`
+	// What decided it.
+	Source Source `protobuf:"varint,4,opt,name=source,proto3,enum=fidelis.eligibility.v1.Source" json:"source,omitempty"`
 	// What decided it, on which figure.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// What the answer means for the verdict.
@@ -809,11 +843,15 @@ func (x *Finding) GetEvidence() *Evidence {
 	return nil
 }
 
+// SelfTestResponse is the test scored.
 type SelfTestResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Verdict Verdict                `protobuf:"varint,1,opt,name=verdict,proto3,enum=fidelis.eligibility.v1.Verdict" json:"verdict,omitempty"`
-	Yes     int32                  `protobuf:"varint,2,opt,name=yes,proto3" json:"yes,omitempty"`
-	No      int32                  `protobuf:"varint,3,opt,name=no,proto3" json:"no,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verdict: the majority of the five answers.
+	Verdict Verdict `protobuf:"varint,1,opt,name=verdict,proto3,enum=fidelis.eligibility.v1.Verdict" json:"verdict,omitempty"`
+	// The questions answered yes.
+	Yes int32 `protobuf:"varint,2,opt,name=yes,proto3" json:"yes,omitempty"`
+	// The questions answered no.
+	No int32 `protobuf:"varint,3,opt,name=no,proto3" json:"no,omitempty"`
 	// The verdict in words.
 	Summary string `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
 	// The five questions, in order.
@@ -916,19 +954,21 @@ const file_fidelis_eligibility_v1_eligibility_proto_rawDesc = "" +
 	"\ffigure_label\x18\x05 \x01(\tR\vfigureLabel\x12\x15\n" +
 	"\x06if_yes\x18\x06 \x01(\tR\x05ifYes\x12\x13\n" +
 	"\x05if_no\x18\a \x01(\tR\x04ifNo\x12<\n" +
-	"\bevidence\x18\b \x01(\v2 .fidelis.eligibility.v1.EvidenceR\bevidence\"r\n" +
-	"\x13GetQuestionsRequest\x12*\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xd4\x01\n" +
+	"\bevidence\x18\b \x01(\v2 .fidelis.eligibility.v1.EvidenceR\bevidence\"\xcb\x01\n" +
+	"\x13GetQuestionsRequest\x12/\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\x10\x01\x18@R\vprogrammeId\x12\x82\x01\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampBQ\xbaHN\xba\x01K\n" +
+	"\x10as_of.not_future\x12\x19must not be in the future\x1a\x1cthis <= now + duration('5m')R\x04asOf\"\xd4\x01\n" +
 	"\x14GetQuestionsResponse\x12B\n" +
 	"\tquestions\x18\x01 \x03(\v2$.fidelis.eligibility.v1.QuestionInfoR\tquestions\x12=\n" +
 	"\fwindow_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
 	"\n" +
-	"window_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\"\xa9\x01\n" +
-	"\x0fSelfTestRequest\x12*\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\x129\n" +
-	"\aanswers\x18\x02 \x01(\v2\x1f.fidelis.eligibility.v1.AnswersR\aanswers\x12/\n" +
-	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xc3\x02\n" +
+	"window_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\"\x82\x02\n" +
+	"\x0fSelfTestRequest\x12/\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\x10\x01\x18@R\vprogrammeId\x129\n" +
+	"\aanswers\x18\x02 \x01(\v2\x1f.fidelis.eligibility.v1.AnswersR\aanswers\x12\x82\x01\n" +
+	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampBQ\xbaHN\xba\x01K\n" +
+	"\x10as_of.not_future\x12\x19must not be in the future\x1a\x1cthis <= now + duration('5m')R\x04asOf\"\xc3\x02\n" +
 	"\aFinding\x12<\n" +
 	"\bquestion\x18\x01 \x01(\x0e2 .fidelis.eligibility.v1.QuestionR\bquestion\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x126\n" +

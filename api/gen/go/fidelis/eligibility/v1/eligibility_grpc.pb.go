@@ -39,13 +39,21 @@ const (
 type EligibilityServiceClient interface {
 	// GetQuestions returns the five questions and, for a programme, what its
 	// data answers to each.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetQuestions(ctx context.Context, in *GetQuestionsRequest, opts ...grpc.CallOption) (*GetQuestionsResponse, error)
 	// SelfTest scores the test. A question nothing decides, an answer that is
 	// neither yes nor no, a figure that is not a number in range, or an answer
 	// that contradicts the caller's own figure fails with INVALID_ARGUMENT,
 	// one field violation per question at fault, all in the same reply, each
 	// in words ("answers.contacts: must be a whole number of customer
-	// contacts, 0 or more, like 12500"); an unknown programme with NOT_FOUND.
+	// contacts, 0 or more, like 12500").
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	SelfTest(ctx context.Context, in *SelfTestRequest, opts ...grpc.CallOption) (*SelfTestResponse, error)
 }
 
@@ -93,13 +101,21 @@ func (c *eligibilityServiceClient) SelfTest(ctx context.Context, in *SelfTestReq
 type EligibilityServiceServer interface {
 	// GetQuestions returns the five questions and, for a programme, what its
 	// data answers to each.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetQuestions(context.Context, *GetQuestionsRequest) (*GetQuestionsResponse, error)
 	// SelfTest scores the test. A question nothing decides, an answer that is
 	// neither yes nor no, a figure that is not a number in range, or an answer
 	// that contradicts the caller's own figure fails with INVALID_ARGUMENT,
 	// one field violation per question at fault, all in the same reply, each
 	// in words ("answers.contacts: must be a whole number of customer
-	// contacts, 0 or more, like 12500"); an unknown programme with NOT_FOUND.
+	// contacts, 0 or more, like 12500").
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	SelfTest(context.Context, *SelfTestRequest) (*SelfTestResponse, error)
 	mustEmbedUnimplementedEligibilityServiceServer()
 }
