@@ -198,6 +198,8 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.LedgerService_RunExpiry_FullMethodName:    &ledgerv1.RunExpiryRequest{ProgrammeId: "test"},
 			ledgerv1.LedgerService_GetBalance_FullMethodName:   &ledgerv1.GetBalanceRequest{MemberId: m},
 			ledgerv1.LedgerService_ListEntries_FullMethodName:  &ledgerv1.ListEntriesRequest{MemberId: m},
+			ledgerv1.LedgerService_GetHold_FullMethodName:      &ledgerv1.GetHoldRequest{HoldId: held.GetHold().GetHoldId()},
+			ledgerv1.LedgerService_ListHolds_FullMethodName:    &ledgerv1.ListHoldsRequest{MemberId: m},
 			ledgerv1.LedgerService_GetProgramme_FullMethodName: &ledgerv1.GetProgrammeRequest{ProgrammeId: "test"},
 			ledgerv1.LedgerService_ReportAnonymousSales_FullMethodName: &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "test", StoreId: "s1",
 				BusinessDay: &date.Date{Year: 2026, Month: 1, Day: 2}, Transactions: 3},
