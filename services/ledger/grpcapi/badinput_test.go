@@ -214,6 +214,13 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 					BirthDate: &dpb.Date{Year: int32(next.Year()), Month: int32(next.Month()), Day: int32(next.Day())}})
 				return err
 			}, codes.InvalidArgument, "birth_date"},
+			{"enrol born after the ledger's today", func(x context.Context) error {
+				// A day after the ledger's clock, long before the wall clock the
+				// schema's rule reads: the app refuses it too.
+				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y",
+					BirthDate: ymd(env.Clock.Now().AddDate(0, 0, 1).Format(time.DateOnly))})
+				return err
+			}, codes.InvalidArgument, "birth_date"},
 			{"reverse by a zero amount", func(x context.Context) error {
 				_, err := c.Reverse(x, &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: earn.GetEntry().GetEntryId(),
 					Portion: &ledgerv1.ReverseRequest_Returned{Returned: eur("0.00")}})

@@ -99,3 +99,31 @@ func TestRefusalsCarryTheirReason(t *testing.T) {
 		})
 	})
 }
+
+// A member's birth date and consent read back as they were given; a
+// member enrolled without them has no birth date and has withheld consent.
+func TestMemberDateAndConsentReadBack(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-bd",
+			BirthDate: ymd("2000-02-29"), PartnerMarketingConsent: ledgerv1.ConsentState_CONSENT_STATE_GRANTED})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := env.Client.GetMember(ctx(t), &ledgerv1.GetMemberRequest{MemberId: r.GetMember().GetMemberId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got.GetMember().GetBirthDate(); d.GetYear() != 2000 || d.GetMonth() != 2 || d.GetDay() != 29 ||
+			got.GetMember().GetPartnerMarketingConsent() != ledgerv1.ConsentState_CONSENT_STATE_GRANTED {
+			t.Fatalf("member %v", got.GetMember())
+		}
+		got, err = env.Client.GetMember(ctx(t), &ledgerv1.GetMemberRequest{MemberId: enrol(t, env, "test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetMember().GetBirthDate() != nil || got.GetMember().GetPartnerMarketingConsent() != ledgerv1.ConsentState_CONSENT_STATE_WITHHELD {
+			t.Fatalf("member without date or consent: %v", got.GetMember())
+		}
+	})
+}
