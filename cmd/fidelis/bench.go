@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/host"
 )
 
@@ -241,7 +242,7 @@ func seed(ctx context.Context, clients []ledgerv1.LedgerServiceClient, n int, ru
 			members[i] = r.GetMember().GetMemberId()
 			_, err = c.Earn(ctx, &ledgerv1.EarnRequest{
 				IdempotencyKey: fmt.Sprintf("bench-%d-seed-%d", run, i), MemberId: members[i],
-				Basis: &ledgerv1.EarnRequest_Points{Points: 100_000_000}, Channel: ledgerv1.Channel_CHANNEL_OPERATOR,
+				Basis: &ledgerv1.EarnRequest_Points{Points: 100_000_000}, Channel: typev1.Channel_CHANNEL_OPERATOR,
 			})
 			if err != nil {
 				errs <- err
@@ -283,13 +284,13 @@ func drive(ctx context.Context, clients []ledgerv1.LedgerServiceClient, members 
 				switch op {
 				case "earn":
 					_, err = c.Earn(ctx, &ledgerv1.EarnRequest{
-						IdempotencyKey: k, MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS, StoreId: "bench",
-						OrderRef: k, Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{
-							Amount: fmt.Sprintf("%d.%02d", 5+rng.IntN(200), rng.IntN(100)), Currency: "EUR"}},
+						IdempotencyKey: k, MemberId: m, Channel: typev1.Channel_CHANNEL_POS, StoreId: "bench",
+						OrderRef: k, Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{
+							Amount: fmt.Sprintf("%d.%02d", 5+rng.IntN(200), rng.IntN(100)), CurrencyCode: "EUR"}},
 					})
 				case "burn":
 					_, err = c.Burn(ctx, &ledgerv1.BurnRequest{
-						IdempotencyKey: k, MemberId: m, Points: int64(1 + rng.IntN(50)), Channel: ledgerv1.Channel_CHANNEL_POS,
+						IdempotencyKey: k, MemberId: m, Points: int64(1 + rng.IntN(50)), Channel: typev1.Channel_CHANNEL_POS,
 					})
 				}
 				took := time.Since(start)

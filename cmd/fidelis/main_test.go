@@ -23,6 +23,7 @@ import (
 	eligibilityv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/eligibility/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 )
 
 // freeAddrs returns n distinct loopback addresses free a moment ago: all
@@ -198,7 +199,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.Earn(bearer(pos), &ledgerv1.EarnRequest{IdempotencyKey: "x1", MemberId: m.GetMember().GetMemberId(),
-		Basis: &ledgerv1.EarnRequest_Points{Points: 10}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+		Basis: &ledgerv1.EarnRequest_Points{Points: 10}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)
 	}
 	// A POS key may not adjust, nor an operator's earn on a till.

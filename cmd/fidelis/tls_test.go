@@ -26,6 +26,7 @@ import (
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 )
 
 // pki is a test CA that signs server and client certificates into dir.
@@ -205,7 +206,7 @@ func TestServicesApartOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m.GetMember().GetMemberId(), Channel: ledgerv1.Channel_CHANNEL_POS,
+	if _, err := l.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m.GetMember().GetMemberId(), Channel: typev1.Channel_CHANNEL_POS,
 		Basis: &ledgerv1.EarnRequest_Points{Points: 500}}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -19,6 +20,7 @@ import (
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
@@ -138,12 +140,12 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := enrolled.GetMember().GetMemberId()
-		earned, err := ledger.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+		earned, err := ledger.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
 			Basis: &ledgerv1.EarnRequest_Points{Points: 900}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		held, err := ledger.Hold(c, &ledgerv1.HoldRequest{IdempotencyKey: "hold", MemberId: m, Points: 10, Channel: ledgerv1.Channel_CHANNEL_POS})
+		held, err := ledger.Hold(c, &ledgerv1.HoldRequest{IdempotencyKey: "hold", MemberId: m, Points: 10, Channel: typev1.Channel_CHANNEL_POS})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,10 +186,10 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.LedgerService_EnrolMember_FullMethodName: &ledgerv1.EnrolMemberRequest{IdempotencyKey: "x", ProgrammeId: "test", ExternalRef: "CARD-X"},
 			ledgerv1.LedgerService_GetMember_FullMethodName:   &ledgerv1.GetMemberRequest{MemberId: m},
 			ledgerv1.LedgerService_FindMember_FullMethodName:  &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: card},
-			ledgerv1.LedgerService_Earn_FullMethodName: &ledgerv1.EarnRequest{IdempotencyKey: "x", MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+			ledgerv1.LedgerService_Earn_FullMethodName: &ledgerv1.EarnRequest{IdempotencyKey: "x", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
 				Basis: &ledgerv1.EarnRequest_Points{Points: 5}},
-			ledgerv1.LedgerService_Burn_FullMethodName:    &ledgerv1.BurnRequest{IdempotencyKey: "x", MemberId: m, Points: 5, Channel: ledgerv1.Channel_CHANNEL_POS},
-			ledgerv1.LedgerService_Hold_FullMethodName:    &ledgerv1.HoldRequest{IdempotencyKey: "x", MemberId: m, Points: 5, Channel: ledgerv1.Channel_CHANNEL_POS},
+			ledgerv1.LedgerService_Burn_FullMethodName:    &ledgerv1.BurnRequest{IdempotencyKey: "x", MemberId: m, Points: 5, Channel: typev1.Channel_CHANNEL_POS},
+			ledgerv1.LedgerService_Hold_FullMethodName:    &ledgerv1.HoldRequest{IdempotencyKey: "x", MemberId: m, Points: 5, Channel: typev1.Channel_CHANNEL_POS},
 			ledgerv1.LedgerService_Capture_FullMethodName: &ledgerv1.CaptureRequest{IdempotencyKey: "x", HoldId: held.GetHold().GetHoldId()},
 			ledgerv1.LedgerService_Release_FullMethodName: &ledgerv1.ReleaseRequest{IdempotencyKey: "x", HoldId: held.GetHold().GetHoldId()},
 			ledgerv1.LedgerService_Reverse_FullMethodName: &ledgerv1.ReverseRequest{IdempotencyKey: "x", EntryId: earned.GetEntry().GetEntryId(),
@@ -196,9 +198,11 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.LedgerService_RunExpiry_FullMethodName:    &ledgerv1.RunExpiryRequest{ProgrammeId: "test"},
 			ledgerv1.LedgerService_GetBalance_FullMethodName:   &ledgerv1.GetBalanceRequest{MemberId: m},
 			ledgerv1.LedgerService_ListEntries_FullMethodName:  &ledgerv1.ListEntriesRequest{MemberId: m},
+			ledgerv1.LedgerService_GetHold_FullMethodName:      &ledgerv1.GetHoldRequest{HoldId: held.GetHold().GetHoldId()},
+			ledgerv1.LedgerService_ListHolds_FullMethodName:    &ledgerv1.ListHoldsRequest{MemberId: m},
 			ledgerv1.LedgerService_GetProgramme_FullMethodName: &ledgerv1.GetProgrammeRequest{ProgrammeId: "test"},
 			ledgerv1.LedgerService_ReportAnonymousSales_FullMethodName: &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "test", StoreId: "s1",
-				BusinessDay: "2026-01-02", Transactions: 3},
+				BusinessDay: &date.Date{Year: 2026, Month: 1, Day: 2}, Transactions: 3},
 			ledgerv1.StatusService_GetTierStatus_FullMethodName:      &ledgerv1.GetTierStatusRequest{MemberId: m},
 			ledgerv1.StatusService_SetTierFloor_FullMethodName:       &ledgerv1.SetTierFloorRequest{IdempotencyKey: "x", MemberId: m, Reason: "x"},
 			ledgerv1.StatusService_EvaluateTiers_FullMethodName:      &ledgerv1.EvaluateTiersRequest{},
@@ -331,7 +335,7 @@ func TestServiceCallCarriesTheCallersProgramme(t *testing.T) {
 		}
 		m := enrolled.GetMember().GetMemberId()
 		if _, err := ledgerv1.NewLedgerServiceClient(ops).Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m,
-			Channel: ledgerv1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 500}}); err != nil {
+			Channel: typev1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 500}}); err != nil {
 			t.Fatal(err)
 		}
 		reward, err := rewardsv1.NewRewardsServiceClient(ops).CreateReward(c, &rewardsv1.CreateRewardRequest{IdempotencyKey: "r",

@@ -19,6 +19,7 @@ import (
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	accessdomain "github.com/fidelis-loyalty/fidelis/services/access/domain"
 	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -42,7 +43,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := ops.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m.GetMember().GetMemberId(),
-		Channel: ledgerv1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 5}}); err != nil {
+		Channel: typev1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	watch := ledgerv1.NewStatusServiceClient(s.conn(t, s.key(t, "crm", []string{"marketing"})))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	gdate "google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -21,6 +22,7 @@ import (
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/eligibilitytest"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -54,8 +56,8 @@ func seed(t *testing.T, env *eligibilitytest.Env) {
 	t.Helper()
 	c := env.Client
 	buy := func(m string, at time.Time) {
-		if _, err := c.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
-			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "20", Currency: "EUR"}}, OccurredAt: timestamppb.New(at)}); err != nil {
+		if _, err := c.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
+			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "20", CurrencyCode: "EUR"}}, OccurredAt: timestamppb.New(at)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +75,7 @@ func seed(t *testing.T, env *eligibilitytest.Env) {
 	buy(members[1], date("2025-09-01"))
 	buy(members[2], date("2026-02-20"))
 	if _, err := c.ReportAnonymousSales(ctx(t), &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "paris-01",
-		BusinessDay: "2026-03-01", Transactions: 7}); err != nil {
+		BusinessDay: &gdate.Date{Year: 2026, Month: 3, Day: 1}, Transactions: 7}); err != nil {
 		t.Fatal(err)
 	}
 	reward := func(name, minTier string) {
@@ -486,8 +488,8 @@ func TestIdentificationCountsStorePurchasesOnly(t *testing.T) {
 		}
 		for _, at := range []string{"2025-06-15", "2026-03-02", "2026-03-05", "2026-03-09"} {
 			if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: online.GetMember().GetMemberId(),
-				Channel: ledgerv1.Channel_CHANNEL_ECOMMERCE, OrderRef: "web-" + at, OccurredAt: timestamppb.New(date(at)),
-				Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "35", Currency: "EUR"}}}); err != nil {
+				Channel: typev1.Channel_CHANNEL_ECOMMERCE, OrderRef: "web-" + at, OccurredAt: timestamppb.New(date(at)),
+				Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "35", CurrencyCode: "EUR"}}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/eligibility/eligibilitytest"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -113,13 +115,13 @@ func TestPageInChromium(t *testing.T) {
 	}
 	for _, ago := range []time.Duration{300, 200} {
 		if _, err := c.Earn(context.Background(), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m.GetMember().GetMemberId(),
-			Channel: ledgerv1.Channel_CHANNEL_POS, OccurredAt: timestamppb.New(env.Clock.Now().Add(-ago * 24 * time.Hour)),
-			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "20", Currency: "EUR"}}}); err != nil {
+			Channel: typev1.Channel_CHANNEL_POS, OccurredAt: timestamppb.New(env.Clock.Now().Add(-ago * 24 * time.Hour)),
+			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "20", CurrencyCode: "EUR"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := c.ReportAnonymousSales(context.Background(), &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered",
-		StoreId: "paris-01", BusinessDay: "2026-03-01", Transactions: 0}); err != nil {
+		StoreId: "paris-01", BusinessDay: &date.Date{Year: 2026, Month: 3, Day: 1}, Transactions: 0}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -114,6 +114,8 @@ func Rules() map[string]Rule {
 		ledgerv1.LedgerService_RunExpiry_FullMethodName:            write(ProgrammeField, operator),
 		ledgerv1.LedgerService_GetBalance_FullMethodName:           read(Resource, front...),
 		ledgerv1.LedgerService_ListEntries_FullMethodName:          read(Resource, front...),
+		ledgerv1.LedgerService_GetHold_FullMethodName:              read(Resource, front...),
+		ledgerv1.LedgerService_ListHolds_FullMethodName:            read(Resource, front...),
 		ledgerv1.LedgerService_GetProgramme_FullMethodName:         read(ProgrammeField, pos, ecommerce, operator, bi, marketing, service),
 		ledgerv1.LedgerService_ReportAnonymousSales_FullMethodName: write(ProgrammeField, pos, operator),
 

@@ -112,7 +112,7 @@ func TestEarnPurchaseIsPendingThenReleased(t *testing.T) {
 func TestEarnRejectsUnknownCurrencyAndFutureTime(t *testing.T) {
 	b := newTestBook(t, testProgramme(t))
 	_, err := b.Earn(EarnCmd{Purchase: &money.Money{Amount: decimal.NewFromInt(5), Currency: "USD"}}, t0)
-	if f, ok := fault.As(err); !ok || f.Field != "purchase.currency" {
+	if f, ok := fault.As(err); !ok || f.Field != "purchase.currency_code" {
 		t.Fatalf("USD purchase: %v", err)
 	}
 	_, err = b.Earn(EarnCmd{Points: 5, OccurredAt: t0.Add(time.Hour)}, t0)

@@ -151,17 +151,25 @@ func (b *Book) Hold(c HoldCmd, now time.Time) (*Hold, *Entry, error) {
 	return h, e, nil
 }
 
+// HoldResource is the type of a hold in a refusal's ResourceInfo.
+const HoldResource = "fidelis.ledger.v1.PointsHold"
+
 func (b *Book) activeHold(holdID string, now time.Time) (*Hold, error) {
 	b.needLots()
 	h, ok := b.Holds[holdID]
 	if !ok {
 		return nil, fault.NotFound(fault.HoldNotFound, "hold %s not found", holdID)
 	}
+	if h.Status == HoldExpired {
+		return nil, fault.Precondition(fault.HoldExpired, "hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339)).
+			About(HoldResource, holdID)
+	}
 	if h.Status != HoldActive {
-		return nil, fault.Precondition(fault.HoldNotActive, "hold %s is %s", holdID, h.Status)
+		return nil, fault.Precondition(fault.HoldNotActive, "hold %s is %s", holdID, h.Status).About(HoldResource, holdID)
 	}
 	if !now.Before(h.ExpiresAt) {
-		return nil, fault.Precondition(fault.HoldExpired, "hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339))
+		return nil, fault.Precondition(fault.HoldExpired, "hold %s expired at %s", holdID, h.ExpiresAt.Format(time.RFC3339)).
+			About(HoldResource, holdID)
 	}
 	return h, nil
 }
@@ -279,7 +287,7 @@ func (b *Book) clawback(c ReverseCmd, now time.Time) (*Entry, error) {
 			return nil, fault.Precondition(fault.EntryNotPurchase, "entry %s was not priced from a purchase; reverse it by points", orig.ID)
 		}
 		if r.Currency != orig.Purchase.Currency {
-			return nil, fault.Invalid("returned.currency", "purchase was in %s", orig.Purchase.Currency)
+			return nil, fault.Invalid("returned.currency_code", "purchase was in %s", orig.Purchase.Currency)
 		}
 		if !r.Amount.IsPositive() {
 			return nil, fault.Invalid("returned.amount", "must be positive")

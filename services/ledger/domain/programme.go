@@ -128,7 +128,7 @@ func (c *Config) Programme(id string) (*Programme, bool) {
 func (p *Programme) PurchasePoints(amount decimal.Decimal, currency string, multiplier decimal.Decimal) (base, points int64, err error) {
 	rate, ok := p.Earning.Rates[currency]
 	if !ok {
-		return 0, 0, fault.Invalid("purchase.currency", "currency %s is not accepted by programme %s", currency, p.ID)
+		return 0, 0, fault.Invalid("purchase.currency_code", "currency %s is not accepted by programme %s", currency, p.ID)
 	}
 	raw := amount.Mul(rate)
 	return p.Earning.Rounding.Round(raw), p.Earning.Rounding.Round(raw.Mul(multiplier)), nil

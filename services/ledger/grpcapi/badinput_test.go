@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	dpb "google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -30,11 +32,11 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hold, err := c.Hold(ctx(t), &ledgerv1.HoldRequest{IdempotencyKey: key(), MemberId: m, Points: 20, Channel: ledgerv1.Channel_CHANNEL_ECOMMERCE})
+		hold, err := c.Hold(ctx(t), &ledgerv1.HoldRequest{IdempotencyKey: key(), MemberId: m, Points: 20, Channel: typev1.Channel_CHANNEL_ECOMMERCE})
 		if err != nil {
 			t.Fatal(err)
 		}
-		released, err := c.Hold(ctx(t), &ledgerv1.HoldRequest{IdempotencyKey: key(), MemberId: m, Points: 5, Channel: ledgerv1.Channel_CHANNEL_ECOMMERCE})
+		released, err := c.Hold(ctx(t), &ledgerv1.HoldRequest{IdempotencyKey: key(), MemberId: m, Points: 5, Channel: typev1.Channel_CHANNEL_ECOMMERCE})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,9 +49,9 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		const unknown = "0190c8a4-0000-7000-8000-000000000000"
-		pos := ledgerv1.Channel_CHANNEL_POS
-		eur := func(a string) *ledgerv1.Money { return &ledgerv1.Money{Amount: a, Currency: "EUR"} }
-		purchase := func(m *ledgerv1.Money) *ledgerv1.EarnRequest_Purchase {
+		pos := typev1.Channel_CHANNEL_POS
+		eur := func(a string) *typev1.Money { return &typev1.Money{Amount: a, CurrencyCode: "EUR"} }
+		purchase := func(m *typev1.Money) *ledgerv1.EarnRequest_Purchase {
 			return &ledgerv1.EarnRequest_Purchase{Purchase: m}
 		}
 		pts := func(n int64) *ledgerv1.EarnRequest_Points { return &ledgerv1.EarnRequest_Points{Points: n} }
@@ -79,19 +81,19 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 			{"earn negative amount", func(x context.Context) error {
 				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(eur("-5")), Channel: pos})
 				return err
-			}, codes.InvalidArgument, "purchase.amount"},
+			}, codes.InvalidArgument, "purchase"},
 			{"earn float amount", func(x context.Context) error {
 				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(eur("1e3")), Channel: pos})
 				return err
 			}, codes.InvalidArgument, "purchase.amount"},
 			{"earn lower-case currency", func(x context.Context) error {
-				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(&ledgerv1.Money{Amount: "5", Currency: "eur"}), Channel: pos})
+				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(&typev1.Money{Amount: "5", CurrencyCode: "eur"}), Channel: pos})
 				return err
-			}, codes.InvalidArgument, "purchase.currency"},
+			}, codes.InvalidArgument, "purchase.currency_code"},
 			{"earn currency not accepted", func(x context.Context) error {
-				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(&ledgerv1.Money{Amount: "5", Currency: "GBP"}), Channel: pos})
+				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: purchase(&typev1.Money{Amount: "5", CurrencyCode: "GBP"}), Channel: pos})
 				return err
-			}, codes.InvalidArgument, "purchase.currency"},
+			}, codes.InvalidArgument, "purchase.currency_code"},
 			{"earn without channel", func(x context.Context) error {
 				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: pts(1)})
 				return err
@@ -196,10 +198,46 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "nope", ExternalRef: "card-x"})
 				return err
 			}, codes.NotFound, ""},
-			{"enrol with a bad birth date", func(x context.Context) error {
-				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y", BirthDate: "1990-1-1"})
+			{"enrol with an impossible birth date", func(x context.Context) error {
+				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y",
+					BirthDate: &dpb.Date{Year: 2024, Month: 13, Day: 45}})
 				return err
 			}, codes.InvalidArgument, "birth_date"},
+			{"enrol with a 30 February birth date", func(x context.Context) error {
+				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y",
+					BirthDate: &dpb.Date{Year: 1990, Month: 2, Day: 30}})
+				return err
+			}, codes.InvalidArgument, "birth_date"},
+			{"enrol with a future birth date", func(x context.Context) error {
+				next := time.Now().UTC().AddDate(1, 0, 0)
+				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y",
+					BirthDate: &dpb.Date{Year: int32(next.Year()), Month: int32(next.Month()), Day: int32(next.Day())}})
+				return err
+			}, codes.InvalidArgument, "birth_date"},
+			{"enrol born after the ledger's today", func(x context.Context) error {
+				// A day after the ledger's clock, long before the wall clock the
+				// schema's rule reads: the app refuses it too.
+				_, err := c.EnrolMember(x, &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-y",
+					BirthDate: ymd(env.Clock.Now().AddDate(0, 0, 1).Format(time.DateOnly))})
+				return err
+			}, codes.InvalidArgument, "birth_date"},
+			{"reverse by a zero amount", func(x context.Context) error {
+				_, err := c.Reverse(x, &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: earn.GetEntry().GetEntryId(),
+					Portion: &ledgerv1.ReverseRequest_Returned{Returned: eur("0.00")}})
+				return err
+			}, codes.InvalidArgument, "returned"},
+			{"list holds with a forged page token", func(x context.Context) error {
+				_, err := c.ListHolds(x, &ledgerv1.ListHoldsRequest{MemberId: m, PageToken: "bm9wZQ"})
+				return err
+			}, codes.InvalidArgument, "page_token"},
+			{"get an unknown hold", func(x context.Context) error {
+				_, err := c.GetHold(x, &ledgerv1.GetHoldRequest{HoldId: unknown})
+				return err
+			}, codes.NotFound, ""},
+			{"earn for a partner that is no UUID", func(x context.Context) error {
+				_, err := c.Earn(x, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Basis: pts(1), Channel: pos, PartnerId: "p1"})
+				return err
+			}, codes.InvalidArgument, "partner_id"},
 			{"expiry in the future", func(x context.Context) error {
 				_, err := c.RunExpiry(x, &ledgerv1.RunExpiryRequest{AsOf: timestamppb.New(env.Clock.Now().Add(time.Hour))})
 				return err
@@ -219,10 +257,32 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 		if _, err := c.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "test", ExternalRef: "card-dup"}); err != nil {
 			t.Fatal(err)
 		}
+		// The reason (ErrorInfo) of every refusal that is not a bad argument.
+		reasons := map[string]string{
+			"earn unknown member":                      "MEMBER_NOT_FOUND",
+			"earn reusing a key":                       "IDEMPOTENCY_KEY_REUSED",
+			"burn more than available":                 "INSUFFICIENT_POINTS",
+			"hold more than available":                 "INSUFFICIENT_POINTS",
+			"capture unknown hold":                     "HOLD_NOT_FOUND",
+			"capture more than held":                   "HOLD_EXCEEDED",
+			"capture a released hold":                  "HOLD_NOT_ACTIVE",
+			"release a released hold":                  "HOLD_NOT_ACTIVE",
+			"reverse unknown entry":                    "ENTRY_NOT_FOUND",
+			"reverse an explicit earn by amount":       "ENTRY_NOT_PURCHASE",
+			"reverse more than earned":                 "REVERSAL_EXCEEDS_ENTRY",
+			"refund more than burned":                  "REVERSAL_EXCEEDS_ENTRY",
+			"reverse a hold entry":                     "ENTRY_NOT_REVERSIBLE",
+			"clawback below the floor (reject policy)": "BALANCE_FLOOR_REACHED",
+			"adjust below the floor":                   "BALANCE_FLOOR_REACHED",
+			"enrol a taken card":                       "MEMBER_ALREADY_ENROLLED",
+			"enrol in an unknown programme":            "PROGRAMME_NOT_FOUND",
+			"balance of an unknown member":             "MEMBER_NOT_FOUND",
+			"get an unknown hold":                      "HOLD_NOT_FOUND",
+		}
 		// A business refusal of a request with a key writes its key's record
 		// (the refusal, replayed to retries) and nothing else; a bad
 		// request writes nothing at all.
-		unkeyed := map[string]bool{"earn reusing a key": true, "balance of an unknown member": true}
+		unkeyed := map[string]bool{"earn reusing a key": true, "balance of an unknown member": true, "get an unknown hold": true}
 		before := ledgertest.Counts(t, db)
 		refusals := 0
 		for _, tc := range cases {
@@ -234,6 +294,13 @@ func TestBadInputGetsTheRightCodeAndWritesNothing(t *testing.T) {
 			}
 			if tc.field != "" && !namesField(st, tc.field) {
 				t.Errorf("%s: %v does not name field %q", tc.name, err, tc.field)
+			}
+			want := reasons[tc.name]
+			if want == "" {
+				want = map[codes.Code]string{codes.InvalidArgument: "INVALID_ARGUMENT"}[tc.code]
+			}
+			if got := reasonOf(st); want == "" || got != want {
+				t.Errorf("%s: reason %q, want %q", tc.name, got, want)
 			}
 			if tc.code != codes.InvalidArgument && !unkeyed[tc.name] {
 				refusals++

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -77,8 +78,8 @@ func TestConcurrentIdempotentEarn(t *testing.T) {
 				envs := replicas(t, db, n)
 				m := enrol(t, envs[0], "test")
 				req := &ledgerv1.EarnRequest{
-					IdempotencyKey: "till-7-receipt-4411", MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
-					Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "37.45", Currency: "EUR"}},
+					IdempotencyKey: "till-7-receipt-4411", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
+					Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "37.45", CurrencyCode: "EUR"}},
 				}
 				const calls = 20
 				replies := make([]*ledgerv1.EarnResponse, calls)
@@ -108,7 +109,7 @@ func TestConcurrentIdempotentEarn(t *testing.T) {
 				// The same key with another body is refused and writes nothing.
 				before := ledgertest.Counts(t, db)
 				other := proto.Clone(req).(*ledgerv1.EarnRequest)
-				other.Basis = &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "37.46", Currency: "EUR"}}
+				other.Basis = &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "37.46", CurrencyCode: "EUR"}}
 				_, err := envs[0].Client.Earn(ctx(t), other)
 				wantCode(t, err, codes.AlreadyExists)
 				wantSameCounts(t, before, ledgertest.Counts(t, db))
@@ -126,7 +127,7 @@ func TestIdempotencyKeysAreScopedToThePrincipal(t *testing.T) {
 		m := enrol(t, env, "test")
 		earn := func(c ledgerv1.LedgerServiceClient, x context.Context, key string, points int64) error {
 			_, err := c.Earn(x, &ledgerv1.EarnRequest{
-				IdempotencyKey: key, MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
+				IdempotencyKey: key, MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
 				Basis: &ledgerv1.EarnRequest_Points{Points: points},
 			})
 			return err

@@ -1,13 +1,16 @@
 package grpcapi
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/shopspring/decimal"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -27,21 +30,21 @@ func fromTS(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime()
 }
 
-var channels = map[ledgerv1.Channel]domain.Channel{
-	ledgerv1.Channel_CHANNEL_UNSPECIFIED: domain.ChannelNone,
-	ledgerv1.Channel_CHANNEL_POS:         domain.ChannelPOS,
-	ledgerv1.Channel_CHANNEL_ECOMMERCE:   domain.ChannelEcommerce,
-	ledgerv1.Channel_CHANNEL_PARTNER:     domain.ChannelPartner,
-	ledgerv1.Channel_CHANNEL_OPERATOR:    domain.ChannelOperator,
+var channels = map[typev1.Channel]domain.Channel{
+	typev1.Channel_CHANNEL_UNSPECIFIED: domain.ChannelNone,
+	typev1.Channel_CHANNEL_POS:         domain.ChannelPOS,
+	typev1.Channel_CHANNEL_ECOMMERCE:   domain.ChannelEcommerce,
+	typev1.Channel_CHANNEL_PARTNER:     domain.ChannelPartner,
+	typev1.Channel_CHANNEL_OPERATOR:    domain.ChannelOperator,
 }
 
-func channelToProto(c domain.Channel) ledgerv1.Channel {
+func channelToProto(c domain.Channel) typev1.Channel {
 	for k, v := range channels {
 		if v == c {
 			return k
 		}
 	}
-	return ledgerv1.Channel_CHANNEL_UNSPECIFIED
+	return typev1.Channel_CHANNEL_UNSPECIFIED
 }
 
 var entryKinds = map[domain.EntryKind]ledgerv1.EntryKind{
@@ -65,8 +68,45 @@ var holdStatuses = map[domain.HoldStatus]ledgerv1.HoldStatus{
 	domain.HoldExpired:  ledgerv1.HoldStatus_HOLD_STATUS_EXPIRED,
 }
 
+// holdStatusFromProto is a ListHolds filter: "" (any) for UNSPECIFIED.
+func holdStatusFromProto(s ledgerv1.HoldStatus) domain.HoldStatus {
+	for k, v := range holdStatuses {
+		if v == s {
+			return k
+		}
+	}
+	return ""
+}
+
+func consentToProto(granted bool) ledgerv1.ConsentState {
+	if granted {
+		return ledgerv1.ConsentState_CONSENT_STATE_GRANTED
+	}
+	return ledgerv1.ConsentState_CONSENT_STATE_WITHHELD
+}
+
+// dateFromProto is a google.type.Date as YYYY-MM-DD ("" when unset), the
+// form the app reads and validates (a field's CEL rules have checked it is
+// a real date already).
+func dateFromProto(d *date.Date) string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", d.GetYear(), d.GetMonth(), d.GetDay())
+}
+
+// dateToProto is a YYYY-MM-DD date as a google.type.Date, nil when empty
+// (or, never expected, unreadable).
+func dateToProto(s string) *date.Date {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return nil
+	}
+	return &date.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
+}
+
 // moneyFromProto parses a validated Money; field names the request field for errors.
-func moneyFromProto(m *ledgerv1.Money, field string) (*money.Money, error) {
+func moneyFromProto(m *typev1.Money, field string) (*money.Money, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -74,20 +114,20 @@ func moneyFromProto(m *ledgerv1.Money, field string) (*money.Money, error) {
 	if err != nil {
 		return nil, fault.Invalid(field+".amount", "is not a decimal number")
 	}
-	return &money.Money{Amount: d, Currency: m.GetCurrency()}, nil
+	return &money.Money{Amount: d, Currency: m.GetCurrencyCode()}, nil
 }
 
-func moneyToProto(m *money.Money) *ledgerv1.Money {
+func moneyToProto(m *money.Money) *typev1.Money {
 	if m == nil {
 		return nil
 	}
-	return &ledgerv1.Money{Amount: m.Amount.String(), Currency: m.Currency}
+	return &typev1.Money{Amount: m.Amount.String(), CurrencyCode: m.Currency}
 }
 
 func memberToProto(m *domain.Member) *ledgerv1.Member {
 	return &ledgerv1.Member{
 		MemberId: m.ID, ProgrammeId: m.ProgrammeID, ExternalRef: m.ExternalRef, EnrolledAt: ts(m.EnrolledAt),
-		BirthDate: m.BirthDate, PartnerMarketingConsent: m.PartnerConsent,
+		BirthDate: dateToProto(m.BirthDate), PartnerMarketingConsent: consentToProto(m.PartnerConsent),
 	}
 }
 
@@ -126,6 +166,6 @@ func balanceToProto(b posting.Balance) *ledgerv1.Balance {
 func holdToProto(h *domain.Hold) *ledgerv1.PointsHold {
 	return &ledgerv1.PointsHold{
 		HoldId: h.ID, MemberId: h.MemberID, Status: holdStatuses[h.Status], Points: h.Points, Captured: h.Captured,
-		Reference: h.Reference, CreatedAt: ts(h.CreatedAt), ExpiresAt: ts(h.ExpiresAt),
+		Released: h.Released, Reference: h.Reference, CreatedAt: ts(h.CreatedAt), ExpiresAt: ts(h.ExpiresAt), EntryId: h.EntryID,
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	dpb "google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
 
@@ -40,7 +43,7 @@ func earnPoints(t testing.TB, env *ledgertest.Env, member string, points int64) 
 	t.Helper()
 	r, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{
 		IdempotencyKey: key(), MemberId: member, Basis: &ledgerv1.EarnRequest_Points{Points: points},
-		Channel: ledgerv1.Channel_CHANNEL_POS,
+		Channel: typev1.Channel_CHANNEL_POS,
 	})
 	if err != nil {
 		t.Fatalf("earn %d: %v", points, err)
@@ -51,8 +54,8 @@ func earnPoints(t testing.TB, env *ledgertest.Env, member string, points int64) 
 func earnPurchase(t testing.TB, env *ledgertest.Env, member, amount string) *ledgerv1.EarnResponse {
 	t.Helper()
 	r, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{
-		IdempotencyKey: key(), MemberId: member, Channel: ledgerv1.Channel_CHANNEL_POS, OrderRef: "order-" + key(),
-		Basis:      &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: amount, Currency: "EUR"}},
+		IdempotencyKey: key(), MemberId: member, Channel: typev1.Channel_CHANNEL_POS, OrderRef: "order-" + key(),
+		Basis:      &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: amount, CurrencyCode: "EUR"}},
 		OccurredAt: timestamppb.New(env.Clock.Now()),
 	})
 	if err != nil {
@@ -64,7 +67,7 @@ func earnPurchase(t testing.TB, env *ledgertest.Env, member, amount string) *led
 func burn(t testing.TB, env *ledgertest.Env, member string, points int64) (*ledgerv1.BurnResponse, error) {
 	t.Helper()
 	return env.Client.Burn(ctx(t), &ledgerv1.BurnRequest{
-		IdempotencyKey: key(), MemberId: member, Points: points, Channel: ledgerv1.Channel_CHANNEL_POS,
+		IdempotencyKey: key(), MemberId: member, Points: points, Channel: typev1.Channel_CHANNEL_POS,
 	})
 }
 
@@ -94,4 +97,49 @@ func wantCode(t testing.TB, err error, c codes.Code) {
 	if got := status.Code(err); got != c {
 		t.Fatalf("error = %v, want code %s", err, c)
 	}
+}
+
+// errorInfo is the google.rpc.ErrorInfo of a status (nil without one).
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
+
+// reasonOf is the ErrorInfo reason of a status, "" without one.
+func reasonOf(st *status.Status) string { return errorInfo(st).GetReason() }
+
+// resourceOf is the google.rpc.ResourceInfo of a status (nil without one).
+func resourceOf(st *status.Status) *errdetails.ResourceInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ResourceInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
+
+// wantReason fails the test unless err has the code and ErrorInfo reason
+// (of domain fidelis-loyalty.github.io).
+func wantReason(t testing.TB, err error, c codes.Code, reason string) *status.Status {
+	t.Helper()
+	st := status.Convert(err)
+	info := errorInfo(st)
+	if st.Code() != c || info.GetReason() != reason || info.GetDomain() != "fidelis-loyalty.github.io" {
+		t.Fatalf("error = %v (ErrorInfo %v), want %s with reason %s", err, info, c, reason)
+	}
+	return st
+}
+
+// ymd is a YYYY-MM-DD date as a google.type.Date, read field by field so
+// that impossible dates (2026-02-30) stay impossible.
+func ymd(s string) *dpb.Date {
+	var y, m, d int32
+	if _, err := fmt.Sscanf(s, "%d-%d-%d", &y, &m, &d); err != nil {
+		panic(err)
+	}
+	return &dpb.Date{Year: y, Month: m, Day: d}
 }

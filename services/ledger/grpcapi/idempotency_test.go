@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -24,7 +25,7 @@ func TestRefusalsAreReplayed(t *testing.T) {
 		m := enrol(t, env, "test")
 		earnPoints(t, env, m, 50)
 		burnReq := func(points int64, k string) *ledgerv1.BurnRequest {
-			return &ledgerv1.BurnRequest{IdempotencyKey: k, MemberId: m, Points: points, Channel: ledgerv1.Channel_CHANNEL_POS}
+			return &ledgerv1.BurnRequest{IdempotencyKey: k, MemberId: m, Points: points, Channel: typev1.Channel_CHANNEL_POS}
 		}
 		_, refused := env.Client.Burn(ctx(t), burnReq(80, "burn-80"))
 		wantCode(t, refused, codes.FailedPrecondition)
@@ -65,7 +66,7 @@ func TestConcurrentRetriesOfARefusal(t *testing.T) {
 		for i := range msgs {
 			wg.Go(func() {
 				_, err := env.Client.Burn(ctx(t), &ledgerv1.BurnRequest{IdempotencyKey: "burn-too-much", MemberId: m, Points: 11,
-					Channel: ledgerv1.Channel_CHANNEL_POS})
+					Channel: typev1.Channel_CHANNEL_POS})
 				if status.Code(err) != codes.FailedPrecondition {
 					t.Errorf("retry %d: %v, want FailedPrecondition", i, err)
 				}

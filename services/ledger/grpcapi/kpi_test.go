@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -34,8 +35,8 @@ func enrolAt(t *testing.T, env *ledgertest.Env, at time.Time) string {
 
 func buyAt(t *testing.T, env *ledgertest.Env, m, amount string, at time.Time) {
 	t.Helper()
-	if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
-		Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: amount, Currency: "EUR"}}, OccurredAt: timestamppb.New(at)}); err != nil {
+	if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
+		Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: amount, CurrencyCode: "EUR"}}, OccurredAt: timestamppb.New(at)}); err != nil {
 		t.Fatal(err)
 	}
 }

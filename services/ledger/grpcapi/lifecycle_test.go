@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -135,8 +136,8 @@ func TestBackdatedEarnPastItsExpiry(t *testing.T) {
 		env := ledgertest.Start(t, db, ledgertest.Options{})
 		m := enrol(t, env, "test")
 		earnPoints(t, env, m, 5)
-		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: ledgerv1.Channel_CHANNEL_POS,
-			Basis:      &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "30", Currency: "EUR"}},
+		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
+			Basis:      &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "30", CurrencyCode: "EUR"}},
 			OccurredAt: timestamppb.New(env.Clock.Now().AddDate(-2, 0, 0))}); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +157,7 @@ func TestReturnsClawBackProportionally(t *testing.T) {
 		ret := func(amount string) *ledgerv1.ReverseResponse {
 			t.Helper()
 			r, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: e.GetEntry().GetEntryId(),
-				Portion: &ledgerv1.ReverseRequest_Returned{Returned: &ledgerv1.Money{Amount: amount, Currency: "EUR"}}})
+				Portion: &ledgerv1.ReverseRequest_Returned{Returned: &typev1.Money{Amount: amount, CurrencyCode: "EUR"}}})
 			if err != nil {
 				t.Fatalf("return %s: %v", amount, err)
 			}
@@ -180,7 +181,7 @@ func TestReturnsClawBackProportionally(t *testing.T) {
 				r.GetUncollectedPoints(), r.GetBalance().GetAvailable())
 		}
 		_, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: e.GetEntry().GetEntryId(),
-			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &ledgerv1.Money{Amount: "0.01", Currency: "EUR"}}})
+			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"}}})
 		wantCode(t, err, codes.FailedPrecondition)
 		// New points repay the debt before they can be spent.
 		earnPoints(t, env, m, 130)
@@ -201,7 +202,7 @@ func TestHolds(t *testing.T) {
 		hold := func(points int64, ttl time.Duration) *ledgerv1.HoldResponse {
 			t.Helper()
 			r, err := c.Hold(ctx(t), &ledgerv1.HoldRequest{IdempotencyKey: key(), MemberId: m, Points: points,
-				Channel: ledgerv1.Channel_CHANNEL_ECOMMERCE, Reference: "checkout-" + key(), Ttl: durationpb.New(ttl)})
+				Channel: typev1.Channel_CHANNEL_ECOMMERCE, Reference: "checkout-" + key(), Ttl: durationpb.New(ttl)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +271,7 @@ func TestDeadlineExceededWritesNothing(t *testing.T) {
 			t.Fatal("earn with a passed deadline succeeded")
 		}
 		_, err = env.Client.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m,
-			Basis: &ledgerv1.EarnRequest_Points{Points: 5}, Channel: ledgerv1.Channel_CHANNEL_POS})
+			Basis: &ledgerv1.EarnRequest_Points{Points: 5}, Channel: typev1.Channel_CHANNEL_POS})
 		wantCode(t, err, codes.DeadlineExceeded)
 		wantSameCounts(t, before, ledgertest.Counts(t, db))
 	})

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -25,7 +26,7 @@ func TestAnonymousSalesAndProgrammeStats(t *testing.T) {
 		report := func(store, day string, n int64, counted time.Time) *ledgerv1.ReportAnonymousSalesResponse {
 			t.Helper()
 			r, err := env.Client.ReportAnonymousSales(ctx(t), &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered",
-				StoreId: store, BusinessDay: day, Transactions: n, CountedAt: timestamppb.New(counted)})
+				StoreId: store, BusinessDay: ymd(day), Transactions: n, CountedAt: timestamppb.New(counted)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,14 +47,14 @@ func TestAnonymousSalesAndProgrammeStats(t *testing.T) {
 		buyAt(t, env, a, "100", date("2025-02-01")) // before the window, but the first purchase
 		buyAt(t, env, a, "50", date("2025-09-20"))
 		buyAt(t, env, a, "30", date("2026-02-10"))
-		earn, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: b, Channel: ledgerv1.Channel_CHANNEL_POS,
-			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &ledgerv1.Money{Amount: "40", Currency: "EUR"}}, OccurredAt: timestamppb.New(date("2025-06-10"))})
+		earn, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: b, Channel: typev1.Channel_CHANNEL_POS,
+			Basis: &ledgerv1.EarnRequest_Purchase{Purchase: &typev1.Money{Amount: "40", CurrencyCode: "EUR"}}, OccurredAt: timestamppb.New(date("2025-06-10"))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A return is not a purchase.
 		if _, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: earn.GetEntry().GetEntryId(),
-			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &ledgerv1.Money{Amount: "10", Currency: "EUR"}}}); err != nil {
+			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &typev1.Money{Amount: "10", CurrencyCode: "EUR"}}}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -81,17 +82,17 @@ func TestAnonymousSalesAndProgrammeStats(t *testing.T) {
 			code  codes.Code
 			field string
 		}{
-			{"tomorrow", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: "2026-03-11"},
+			{"tomorrow", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: ymd("2026-03-11")},
 				codes.InvalidArgument, "business_day"},
-			{"not a date", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: "2026-02-30"},
+			{"not a date", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: ymd("2026-02-30")},
 				codes.InvalidArgument, "business_day"},
-			{"negative", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: "2026-03-01", Transactions: -1},
+			{"negative", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: ymd("2026-03-01"), Transactions: -1},
 				codes.InvalidArgument, "transactions"},
-			{"no store", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", BusinessDay: "2026-03-01"},
+			{"no store", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", BusinessDay: ymd("2026-03-01")},
 				codes.InvalidArgument, "store_id"},
-			{"counted in the future", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: "2026-03-01",
+			{"counted in the future", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "tiered", StoreId: "s", BusinessDay: ymd("2026-03-01"),
 				CountedAt: timestamppb.New(now.Add(time.Hour))}, codes.InvalidArgument, "counted_at"},
-			{"unknown programme", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "nope", StoreId: "s", BusinessDay: "2026-03-01"},
+			{"unknown programme", &ledgerv1.ReportAnonymousSalesRequest{ProgrammeId: "nope", StoreId: "s", BusinessDay: ymd("2026-03-01")},
 				codes.NotFound, ""},
 		} {
 			_, err := env.Client.ReportAnonymousSales(ctx(t), c.req)

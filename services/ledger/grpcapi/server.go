@@ -34,7 +34,8 @@ const ServiceName = "fidelis.ledger.v1.LedgerService"
 func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
 	m, err := s.ledger.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Enrolment{
 		ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId(), ExternalRef: r.GetExternalRef(),
-		BirthDate: r.GetBirthDate(), PartnerConsent: r.GetPartnerMarketingConsent(), EnrolledAt: fromTS(r.GetEnrolledAt()),
+		BirthDate:      dateFromProto(r.GetBirthDate()),
+		PartnerConsent: r.GetPartnerMarketingConsent() == ledgerv1.ConsentState_CONSENT_STATE_GRANTED, EnrolledAt: fromTS(r.GetEnrolledAt()),
 	})
 	if err != nil {
 		return nil, err
@@ -176,13 +177,34 @@ func (s *Server) ListEntries(ctx context.Context, r *ledgerv1.ListEntriesRequest
 	return resp, nil
 }
 
+func (s *Server) GetHold(ctx context.Context, r *ledgerv1.GetHoldRequest) (*ledgerv1.GetHoldResponse, error) {
+	h, err := s.ledger.GetHold(ctx, principal.Of(ctx), r.GetHoldId())
+	if err != nil {
+		return nil, err
+	}
+	return &ledgerv1.GetHoldResponse{Hold: holdToProto(h)}, nil
+}
+
+func (s *Server) ListHolds(ctx context.Context, r *ledgerv1.ListHoldsRequest) (*ledgerv1.ListHoldsResponse, error) {
+	holds, next, err := s.ledger.Holds(ctx, principal.Of(ctx), r.GetMemberId(), holdStatusFromProto(r.GetStatus()), int(r.GetPageSize()),
+		r.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &ledgerv1.ListHoldsResponse{NextPageToken: next}
+	for _, h := range holds {
+		resp.Holds = append(resp.Holds, holdToProto(h))
+	}
+	return resp, nil
+}
+
 func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeRequest) (*ledgerv1.GetProgrammeResponse, error) {
 	p, err := s.ledger.Programme(r.GetProgrammeId())
 	if err != nil {
 		return nil, err
 	}
 	resp := &ledgerv1.GetProgrammeResponse{
-		ProgrammeId: p.ID, Name: p.Name, Currency: p.Currency, ConfigVersion: p.Version, EarningRates: map[string]string{},
+		ProgrammeId: p.ID, Name: p.Name, CurrencyCode: p.Currency, ConfigVersion: p.Version, EarningRates: map[string]string{},
 	}
 	for cur, rate := range p.Earning.Rates {
 		resp.EarningRates[cur] = rate.String()
@@ -197,7 +219,7 @@ func (s *Server) GetProgramme(ctx context.Context, r *ledgerv1.GetProgrammeReque
 
 func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAnonymousSalesRequest) (*ledgerv1.ReportAnonymousSalesResponse, error) {
 	stored, err := s.analytics.ReportAnonymousSales(ctx, analytics.AnonymousSales{
-		ProgrammeID: r.GetProgrammeId(), StoreID: r.GetStoreId(), BusinessDay: r.GetBusinessDay(),
+		ProgrammeID: r.GetProgrammeId(), StoreID: r.GetStoreId(), BusinessDay: dateFromProto(r.GetBusinessDay()),
 		Transactions: r.GetTransactions(), CountedAt: fromTS(r.GetCountedAt()),
 	})
 	if err != nil {

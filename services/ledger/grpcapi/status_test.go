@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -240,7 +241,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 		env.Clock.Advance(10 * day)
 		earnPurchase(t, env, a, "700.00") // gold
 		if _, err := env.Client.Reverse(ctx(t), &ledgerv1.ReverseRequest{IdempotencyKey: key(), EntryId: p1.GetEntry().GetEntryId(),
-			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &ledgerv1.Money{Amount: "120.00", Currency: "EUR"}}}); err != nil {
+			Portion: &ledgerv1.ReverseRequest_Returned{Returned: &typev1.Money{Amount: "120.00", CurrencyCode: "EUR"}}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := burn(t, env, a, 100); err != nil {
@@ -376,7 +377,7 @@ func TestMoments(t *testing.T) {
 		env := ledgertest.Start(t, db, ledgertest.Options{})
 		today := env.Clock.Now().In(env.Cfg.Programmes[1].Location).Format("01-02")
 		r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
-			ExternalRef: "card-bday", BirthDate: "1990-" + today})
+			ExternalRef: "card-bday", BirthDate: ymd("1990-" + today)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -532,7 +533,7 @@ func TestStepwiseReturnsTakeOffAllStatusPoints(t *testing.T) {
 				portions = nil
 				for range 7 {
 					portions = append(portions, &ledgerv1.ReverseRequest{Portion: &ledgerv1.ReverseRequest_Returned{
-						Returned: &ledgerv1.Money{Amount: "1.00", Currency: "EUR"}}})
+						Returned: &typev1.Money{Amount: "1.00", CurrencyCode: "EUR"}}})
 				}
 			}
 			for _, r := range portions {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -326,6 +327,30 @@ func (t *txn) Hold(ctx context.Context, id string) (*domain.Hold, bool, error) {
 		return nil, false, err
 	}
 	return hs[0], true, nil
+}
+
+func (t *txn) Holds(ctx context.Context, q posting.HoldQuery) ([]*domain.Hold, error) {
+	where := `member_id = $1`
+	args := []any{q.MemberID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.After.ID != "" {
+		at := sqldb.Micros(q.After.CreatedAt)
+		where += ` AND (created_at > ` + arg(at) + ` OR (created_at = ` + arg(at) + ` AND hold_id > ` + arg(q.After.ID) + `))`
+	}
+	switch q.Status {
+	case "":
+	case domain.HoldActive:
+		where += ` AND status = 'active' AND expires_at > ` + arg(sqldb.Micros(q.AsOf))
+	case domain.HoldExpired:
+		where += ` AND (status = 'expired' OR (status = 'active' AND expires_at <= ` + arg(sqldb.Micros(q.AsOf)) + `))`
+	default:
+		where += ` AND status = ` + arg(string(q.Status))
+	}
+	where += ` ORDER BY created_at, hold_id LIMIT ` + arg(q.Limit)
+	return t.holds(ctx, where, args)
 }
 
 func (t *txn) OriginMoves(ctx context.Context, origins []string) ([]domain.LotMove, error) {

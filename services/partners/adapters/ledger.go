@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/partners/app"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
@@ -57,7 +58,7 @@ func (l *Ledger) Available(ctx context.Context, memberID string) (int64, error) 
 
 func (l *Ledger) Consent(ctx context.Context, memberID string) (bool, error) {
 	r, err := l.ledger.GetMember(ctx, &ledgerv1.GetMemberRequest{MemberId: memberID})
-	return r.GetMember().GetPartnerMarketingConsent(), remote(err)
+	return r.GetMember().GetPartnerMarketingConsent() == ledgerv1.ConsentState_CONSENT_STATE_GRANTED, remote(err)
 }
 
 func (l *Ledger) Tier(ctx context.Context, memberID string) (string, error) {
@@ -77,13 +78,13 @@ func (l *Ledger) Post(ctx context.Context, key string, t *domain.Txn) (string, e
 	if t.Kind == domain.TxnEarn {
 		r, err := l.ledger.Earn(ctx, &ledgerv1.EarnRequest{
 			IdempotencyKey: key, MemberId: t.MemberID, Basis: &ledgerv1.EarnRequest_Points{Points: t.Points + t.BonusPoints},
-			Channel: ledgerv1.Channel_CHANNEL_PARTNER, OrderRef: t.Reference, OccurredAt: timestamppb.New(t.OccurredAt),
+			Channel: typev1.Channel_CHANNEL_PARTNER, OrderRef: t.Reference, OccurredAt: timestamppb.New(t.OccurredAt),
 			Reason: "partner earn", PartnerId: t.PartnerID,
 		})
 		return r.GetEntry().GetEntryId(), remote(err)
 	}
 	r, err := l.ledger.Burn(ctx, &ledgerv1.BurnRequest{
-		IdempotencyKey: key, MemberId: t.MemberID, Points: t.Points, Channel: ledgerv1.Channel_CHANNEL_PARTNER,
+		IdempotencyKey: key, MemberId: t.MemberID, Points: t.Points, Channel: typev1.Channel_CHANNEL_PARTNER,
 		OrderRef: t.Reference, Reason: "partner burn", PartnerId: t.PartnerID,
 	})
 	return r.GetEntry().GetEntryId(), remote(err)

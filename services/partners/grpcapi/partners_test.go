@@ -17,6 +17,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -62,8 +63,12 @@ func createPartner(t testing.TB, env *partnerstest.Env, programme, unit, rate st
 func enrolCard(t testing.TB, env *partnerstest.Env, programme string, consent bool) (memberID, card string) {
 	t.Helper()
 	card = "card-" + key()
+	agreed := ledgerv1.ConsentState_CONSENT_STATE_WITHHELD
+	if consent {
+		agreed = ledgerv1.ConsentState_CONSENT_STATE_GRANTED
+	}
 	r, err := env.Client.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: key(), ProgrammeId: programme,
-		ExternalRef: card, PartnerMarketingConsent: consent})
+		ExternalRef: card, PartnerMarketingConsent: agreed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +298,7 @@ func TestPartnerEarnBurnAndSettlement(t *testing.T) {
 			for _, p := range e.GetPostings() {
 				found = found || p.GetAccount() == "partner:"+airline.id
 			}
-			if !found || e.GetPartnerId() != airline.id || e.GetChannel() != ledgerv1.Channel_CHANNEL_PARTNER {
+			if !found || e.GetPartnerId() != airline.id || e.GetChannel() != typev1.Channel_CHANNEL_PARTNER {
 				t.Fatalf("entry %v does not touch the partner's account", e)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -66,16 +67,16 @@ func (l *Ledger) Segment(ctx context.Context, memberID string) (string, error) {
 	return r.GetSegment(), remote(err)
 }
 
-var channels = map[domain.Channel]ledgerv1.Channel{
-	domain.ChannelPOS:       ledgerv1.Channel_CHANNEL_POS,
-	domain.ChannelEcommerce: ledgerv1.Channel_CHANNEL_ECOMMERCE,
-	domain.ChannelPartner:   ledgerv1.Channel_CHANNEL_PARTNER,
+var channels = map[domain.Channel]typev1.Channel{
+	domain.ChannelPOS:       typev1.Channel_CHANNEL_POS,
+	domain.ChannelEcommerce: typev1.Channel_CHANNEL_ECOMMERCE,
+	domain.ChannelPartner:   typev1.Channel_CHANNEL_PARTNER,
 }
 
 func (l *Ledger) Hold(ctx context.Context, key string, h app.HoldRequest) (string, error) {
 	ch, ok := channels[h.Channel]
 	if !ok {
-		ch = ledgerv1.Channel_CHANNEL_POS
+		ch = typev1.Channel_CHANNEL_POS
 	}
 	r, err := l.ledger.Hold(ctx, &ledgerv1.HoldRequest{IdempotencyKey: key, MemberId: h.MemberID, Points: h.Points,
 		Ttl: durationpb.New(h.TTL), Reference: h.Reference, Channel: ch})

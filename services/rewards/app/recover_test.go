@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -69,7 +70,7 @@ func stuckRedemption(t *testing.T, env *rewardstest.Env, db *sqldb.DB) (string, 
 	}
 	m := enrolled.GetMember().GetMemberId()
 	if _, err := env.Client.Earn(ctx, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m,
-		Basis: &ledgerv1.EarnRequest_Points{Points: 500}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+		Basis: &ledgerv1.EarnRequest_Points{Points: 500}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)
 	}
 	reward, err := env.RewardsApp.CreateReward(ctx, principal.System("admin"), "r1", "test", domain.Terms{
@@ -79,7 +80,7 @@ func stuckRedemption(t *testing.T, env *rewardstest.Env, db *sqldb.DB) (string, 
 		t.Fatal(err)
 	}
 	hold, err := env.Client.Hold(ctx, &ledgerv1.HoldRequest{IdempotencyKey: "h", MemberId: m, Points: 200,
-		Ttl: durationpb.New(5 * time.Minute), Channel: ledgerv1.Channel_CHANNEL_POS})
+		Ttl: durationpb.New(5 * time.Minute), Channel: typev1.Channel_CHANNEL_POS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
@@ -50,7 +51,7 @@ func member(t testing.TB, env *rewardstest.Env, programme string, points int64) 
 	m := r.GetMember().GetMemberId()
 	if points > 0 {
 		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m,
-			Basis: &ledgerv1.EarnRequest_Points{Points: points}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+			Basis: &ledgerv1.EarnRequest_Points{Points: points}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -343,7 +344,7 @@ func TestCancelRedemptionRestoresPointsAndStock(t *testing.T) {
 		m := member(t, env, "test", 400)
 		env.Clock.Advance(90 * 24 * time.Hour)
 		if _, err := env.Client.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: key(), MemberId: m,
-			Basis: &ledgerv1.EarnRequest_Points{Points: 100}, Channel: ledgerv1.Channel_CHANNEL_POS}); err != nil {
+			Basis: &ledgerv1.EarnRequest_Points{Points: 100}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 			t.Fatal(err)
 		}
 		before := balance(t, env, m)

@@ -48,6 +48,9 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 			return nil, fault.Exists(fault.MemberAlreadyEnrolled, "external ref %q is already enrolled as member %s", r.ExternalRef, other).
 				About(MemberResource, other)
 		}
+		if err := checkBirthDate(r.BirthDate, u.now); err != nil {
+			return nil, err
+		}
 		enrolled := r.EnrolledAt
 		if enrolled.IsZero() {
 			enrolled = u.now
@@ -69,3 +72,19 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 
 // MemberResource is the type of a member in a refusal's ResourceInfo.
 const MemberResource = "fidelis.ledger.v1.Member"
+
+// checkBirthDate refuses a birth date ("" for none) that is not a real
+// date (2024-13-45) or that is after today.
+func checkBirthDate(d string, now time.Time) error {
+	if d == "" {
+		return nil
+	}
+	t, err := time.Parse(time.DateOnly, d)
+	if err != nil {
+		return fault.Invalid("birth_date", "%q is not a real date", d)
+	}
+	if t.After(now.UTC()) {
+		return fault.Invalid("birth_date", "%s is in the future", d)
+	}
+	return nil
+}

@@ -2,23 +2,35 @@ package posting
 
 import (
 	"context"
-	"encoding/base64"
 	"strconv"
-	"strings"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
-// Entries pages through a member's entries, oldest first.
+// The page sizes of the ledger's listings: the default, and the most one
+// page holds (a larger request is capped, not refused).
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// Entries pages through a member's entries, oldest first. A page token
+// is bound to the member: another member's is INVALID_ARGUMENT.
 func (s *Service) Entries(ctx context.Context, who principal.Principal, memberID string, pageSize int, pageToken string) ([]*domain.Entry, string, error) {
-	if pageSize <= 0 {
-		pageSize = 50
-	}
-	after, err := decodePageToken(pageToken)
+	pageSize = paging.Size(pageSize, DefaultPageSize, MaxPageSize)
+	scope := paging.Scope("ledger.entries", memberID)
+	pos, err := paging.Position(scope, pageToken)
 	if err != nil {
 		return nil, "", err
+	}
+	var after int64
+	if pos != "" {
+		if after, err = strconv.ParseInt(pos, 10, 64); err != nil || after < 0 {
+			return nil, "", fault.Invalid("page_token", "is not a page token of this listing")
+		}
 	}
 	var entries []*domain.Entry
 	err = s.store.View(ctx, func(ctx context.Context, tx Reader) error {
@@ -34,26 +46,7 @@ func (s *Service) Entries(ctx context.Context, who principal.Principal, memberID
 	next := ""
 	if len(entries) > pageSize {
 		entries = entries[:pageSize]
-		next = encodePageToken(entries[pageSize-1].Seq)
+		next = paging.Token(scope, strconv.FormatInt(entries[pageSize-1].Seq, 10))
 	}
 	return entries, next, nil
-}
-
-const pageTokenPrefix = "seq:"
-
-func encodePageToken(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.FormatInt(seq, 10)))
-}
-
-func decodePageToken(tok string) (int64, error) {
-	if tok == "" {
-		return 0, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err == nil && strings.HasPrefix(string(raw), pageTokenPrefix) {
-		if seq, err := strconv.ParseInt(strings.TrimPrefix(string(raw), pageTokenPrefix), 10, 64); err == nil && seq >= 0 {
-			return seq, nil
-		}
-	}
-	return 0, fault.Invalid("page_token", "is not a token from a previous page")
 }

@@ -50,6 +50,8 @@ type Reader interface {
 	Books
 	// Entries returns a member's entries with sequence > afterSeq, in order.
 	Entries(ctx context.Context, memberID string, afterSeq int64, limit int) ([]*domain.Entry, error)
+	// Holds returns a page of a member's holds (see HoldQuery).
+	Holds(ctx context.Context, q HoldQuery) ([]*domain.Hold, error)
 	// DueMembers returns, in id order after the given id, members of a
 	// programme (all when empty) with a hold, pending lot or lot due by t.
 	DueMembers(ctx context.Context, programmeID string, t time.Time, afterID string, limit int) ([]string, error)

@@ -25,6 +25,7 @@ func Contract(t *testing.T, open func(t *testing.T) posting.Store) {
 	t.Run("MembersReadBack", func(t *testing.T) { membersReadBack(t, open(t)) })
 	t.Run("EntriesReadBack", func(t *testing.T) { entriesReadBack(t, open(t)) })
 	t.Run("LotsHoldsAndMoves", func(t *testing.T) { lotsHoldsAndMoves(t, open(t)) })
+	t.Run("HoldsPage", func(t *testing.T) { holdsPage(t, open(t)) })
 	t.Run("Clawbacks", func(t *testing.T) { clawbacks(t, open(t)) })
 	t.Run("DueMembers", func(t *testing.T) { dueMembers(t, open(t)) })
 	t.Run("Replies", func(t *testing.T) { replies(t, open(t)) })
@@ -359,6 +360,62 @@ func lotsHoldsAndMoves(t *testing.T, s posting.Store) {
 	}
 	View(t, s, func(ctx context.Context, tx posting.Reader) error { return check(ctx, tx) })
 	Update(t, s, func(ctx context.Context, tx posting.Tx) error { return check(ctx, tx) })
+}
+
+// Holds pages through a member's holds in (created, id) order, of any
+// status or one, an active hold past its expiry counting as expired.
+func holdsPage(t *testing.T, s posting.Store) {
+	l := NewLedger(t, s)
+	l.Enrol(domain.Member{ID: "m-a", ProgrammeID: "p", ExternalRef: "card-1", EnrolledAt: T0})
+	l.Enrol(domain.Member{ID: "m-b", ProgrammeID: "p", ExternalRef: "card-2", EnrolledAt: T0})
+	l.Do("m-a", Earn(100, T0))
+	l.Do("m-b", Earn(100, T0))
+	at := T0.Add(time.Hour)
+	var h1, h2, h3, other *domain.Hold
+	l.Do("m-a", HoldPoints(20, at, &h1))
+	l.Do("m-a", HoldPoints(10, at, &h2)) // created with h1: ordered by id
+	l.Do("m-a", func(b *domain.Book) error {
+		_, _, err := b.Release(h2.ID, at.Add(time.Minute))
+		return err
+	})
+	l.Do("m-a", HoldPoints(5, at.Add(2*time.Minute), &h3))
+	l.Do("m-b", HoldPoints(5, at, &other))
+	first := []*domain.Hold{l.Hold(h1.ID), l.Hold(h2.ID)}
+	if h2.ID < h1.ID {
+		first[0], first[1] = first[1], first[0]
+	}
+	all := append(first, l.Hold(h3.ID))
+	lapsed := h1.ExpiresAt.Add(time.Second) // h1 and h3 past their expiry
+	if !h3.ExpiresAt.Before(lapsed) {
+		lapsed = h3.ExpiresAt.Add(time.Second)
+	}
+	View(t, s, func(ctx context.Context, tx posting.Reader) error {
+		page := func(status domain.HoldStatus, asOf time.Time, after posting.HoldPos, limit int) []*domain.Hold {
+			t.Helper()
+			got, err := tx.Holds(ctx, posting.HoldQuery{MemberID: "m-a", Status: status, AsOf: asOf, After: after, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		storetest.Check(t, "Holds(all)", page("", at, posting.HoldPos{}, 10), all)
+		storetest.Check(t, "Holds(all, 2)", page("", at, posting.HoldPos{}, 2), all[:2])
+		after := posting.HoldPos{CreatedAt: all[0].CreatedAt, ID: all[0].ID}
+		storetest.Check(t, "Holds(after the first)", page("", at, after, 10), all[1:])
+		after = posting.HoldPos{CreatedAt: all[1].CreatedAt, ID: all[1].ID}
+		storetest.Check(t, "Holds(after the second)", page("", at, after, 10), all[2:])
+		active := []*domain.Hold{l.Hold(h1.ID), l.Hold(h3.ID)}
+		storetest.Check(t, "Holds(active)", page(domain.HoldActive, at.Add(3*time.Minute), posting.HoldPos{}, 10), active)
+		storetest.Check(t, "Holds(released)", page(domain.HoldReleased, at, posting.HoldPos{}, 10), []*domain.Hold{l.Hold(h2.ID)})
+		storetest.Check(t, "Holds(expired)", page(domain.HoldExpired, at, posting.HoldPos{}, 10), []*domain.Hold(nil))
+		storetest.Check(t, "Holds(active, lapsed)", page(domain.HoldActive, lapsed, posting.HoldPos{}, 10), []*domain.Hold(nil))
+		storetest.Check(t, "Holds(expired, lapsed)", page(domain.HoldExpired, lapsed, posting.HoldPos{}, 10), active)
+		got, err := tx.Holds(ctx, posting.HoldQuery{MemberID: "m-none", AsOf: at, Limit: 10})
+		if err != nil || len(got) != 0 {
+			t.Errorf("Holds(m-none) = %v, %v", got, err)
+		}
+		return nil
+	})
 }
 
 // Clawbacks returns an earn's clawbacks in sequence order, and no other

@@ -8,6 +8,8 @@ package ledgerv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	date "google.golang.org/genproto/googleapis/type/date"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -24,76 +26,33 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Channel is where a transaction happened.
-type Channel int32
-
-const (
-	Channel_CHANNEL_UNSPECIFIED Channel = 0
-	Channel_CHANNEL_POS         Channel = 1
-	Channel_CHANNEL_ECOMMERCE   Channel = 2
-	Channel_CHANNEL_PARTNER     Channel = 3
-	Channel_CHANNEL_OPERATOR    Channel = 4
-)
-
-// Enum value maps for Channel.
-var (
-	Channel_name = map[int32]string{
-		0: "CHANNEL_UNSPECIFIED",
-		1: "CHANNEL_POS",
-		2: "CHANNEL_ECOMMERCE",
-		3: "CHANNEL_PARTNER",
-		4: "CHANNEL_OPERATOR",
-	}
-	Channel_value = map[string]int32{
-		"CHANNEL_UNSPECIFIED": 0,
-		"CHANNEL_POS":         1,
-		"CHANNEL_ECOMMERCE":   2,
-		"CHANNEL_PARTNER":     3,
-		"CHANNEL_OPERATOR":    4,
-	}
-)
-
-func (x Channel) Enum() *Channel {
-	p := new(Channel)
-	*p = x
-	return p
-}
-
-func (x Channel) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Channel) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_ledger_v1_ledger_proto_enumTypes[0].Descriptor()
-}
-
-func (Channel) Type() protoreflect.EnumType {
-	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[0]
-}
-
-func (x Channel) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Channel.Descriptor instead.
-func (Channel) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
-}
-
 // EntryKind is the kind of a ledger transaction.
 type EntryKind int32
 
 const (
-	EntryKind_ENTRY_KIND_UNSPECIFIED     EntryKind = 0
-	EntryKind_ENTRY_KIND_EARN            EntryKind = 1
-	EntryKind_ENTRY_KIND_BURN            EntryKind = 2
-	EntryKind_ENTRY_KIND_HOLD            EntryKind = 3
-	EntryKind_ENTRY_KIND_CAPTURE         EntryKind = 4
-	EntryKind_ENTRY_KIND_RELEASE         EntryKind = 5
-	EntryKind_ENTRY_KIND_CLAWBACK        EntryKind = 6
-	EntryKind_ENTRY_KIND_REFUND          EntryKind = 7
-	EntryKind_ENTRY_KIND_ADJUSTMENT      EntryKind = 8
-	EntryKind_ENTRY_KIND_EXPIRY          EntryKind = 9
+	// Never sent.
+	EntryKind_ENTRY_KIND_UNSPECIFIED EntryKind = 0
+	// Points credited for a purchase or explicitly (Earn).
+	EntryKind_ENTRY_KIND_EARN EntryKind = 1
+	// Points spent (Burn).
+	EntryKind_ENTRY_KIND_BURN EntryKind = 2
+	// Points moved from available to held (Hold).
+	EntryKind_ENTRY_KIND_HOLD EntryKind = 3
+	// Held points spent (Capture).
+	EntryKind_ENTRY_KIND_CAPTURE EntryKind = 4
+	// Held points returned to available (Release, a capture's remainder, an
+	// expired hold).
+	EntryKind_ENTRY_KIND_RELEASE EntryKind = 5
+	// Earned points taken back (Reverse of an earn).
+	EntryKind_ENTRY_KIND_CLAWBACK EntryKind = 6
+	// Spent points given back (Reverse of a burn or capture).
+	EntryKind_ENTRY_KIND_REFUND EntryKind = 7
+	// A manual credit or debit by an operator.
+	EntryKind_ENTRY_KIND_ADJUSTMENT EntryKind = 8
+	// Points whose lot reached its expiry.
+	EntryKind_ENTRY_KIND_EXPIRY EntryKind = 9
+	// Pending purchase points that became available at the end of the return
+	// window.
 	EntryKind_ENTRY_KIND_PENDING_RELEASE EntryKind = 10
 	// Sets or clears a manual tier floor; moves no points.
 	EntryKind_ENTRY_KIND_TIER_FLOOR EntryKind = 11
@@ -142,11 +101,11 @@ func (x EntryKind) String() string {
 }
 
 func (EntryKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_ledger_v1_ledger_proto_enumTypes[1].Descriptor()
+	return file_fidelis_ledger_v1_ledger_proto_enumTypes[0].Descriptor()
 }
 
 func (EntryKind) Type() protoreflect.EnumType {
-	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[1]
+	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[0]
 }
 
 func (x EntryKind) Number() protoreflect.EnumNumber {
@@ -155,18 +114,24 @@ func (x EntryKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntryKind.Descriptor instead.
 func (EntryKind) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
 }
 
 // HoldStatus is the state of a hold.
 type HoldStatus int32
 
 const (
+	// Not given (in a filter: any status).
 	HoldStatus_HOLD_STATUS_UNSPECIFIED HoldStatus = 0
-	HoldStatus_HOLD_STATUS_ACTIVE      HoldStatus = 1
-	HoldStatus_HOLD_STATUS_CAPTURED    HoldStatus = 2
-	HoldStatus_HOLD_STATUS_RELEASED    HoldStatus = 3
-	HoldStatus_HOLD_STATUS_EXPIRED     HoldStatus = 4
+	// Reserving points until captured, released or expired.
+	HoldStatus_HOLD_STATUS_ACTIVE HoldStatus = 1
+	// Captured, wholly or in part (the remainder was released).
+	HoldStatus_HOLD_STATUS_CAPTURED HoldStatus = 2
+	// Released by the caller.
+	HoldStatus_HOLD_STATUS_RELEASED HoldStatus = 3
+	// Reached its expiry before it was captured or released; its points went
+	// back to available.
+	HoldStatus_HOLD_STATUS_EXPIRED HoldStatus = 4
 )
 
 // Enum value maps for HoldStatus.
@@ -198,11 +163,11 @@ func (x HoldStatus) String() string {
 }
 
 func (HoldStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_ledger_v1_ledger_proto_enumTypes[2].Descriptor()
+	return file_fidelis_ledger_v1_ledger_proto_enumTypes[1].Descriptor()
 }
 
 func (HoldStatus) Type() protoreflect.EnumType {
-	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[2]
+	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[1]
 }
 
 func (x HoldStatus) Number() protoreflect.EnumNumber {
@@ -211,80 +176,85 @@ func (x HoldStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HoldStatus.Descriptor instead.
 func (HoldStatus) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
+}
+
+// ConsentState is whether a member agreed to something.
+type ConsentState int32
+
+const (
+	// Not given (a request field: the same as WITHHELD).
+	ConsentState_CONSENT_STATE_UNSPECIFIED ConsentState = 0
+	// The member agreed.
+	ConsentState_CONSENT_STATE_GRANTED ConsentState = 1
+	// The member did not agree, or withdrew.
+	ConsentState_CONSENT_STATE_WITHHELD ConsentState = 2
+)
+
+// Enum value maps for ConsentState.
+var (
+	ConsentState_name = map[int32]string{
+		0: "CONSENT_STATE_UNSPECIFIED",
+		1: "CONSENT_STATE_GRANTED",
+		2: "CONSENT_STATE_WITHHELD",
+	}
+	ConsentState_value = map[string]int32{
+		"CONSENT_STATE_UNSPECIFIED": 0,
+		"CONSENT_STATE_GRANTED":     1,
+		"CONSENT_STATE_WITHHELD":    2,
+	}
+)
+
+func (x ConsentState) Enum() *ConsentState {
+	p := new(ConsentState)
+	*p = x
+	return p
+}
+
+func (x ConsentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConsentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_ledger_v1_ledger_proto_enumTypes[2].Descriptor()
+}
+
+func (ConsentState) Type() protoreflect.EnumType {
+	return &file_fidelis_ledger_v1_ledger_proto_enumTypes[2]
+}
+
+func (x ConsentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConsentState.Descriptor instead.
+func (ConsentState) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
-}
-
-// Money is a decimal amount in an ISO 4217 currency.
-type Money struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Decimal string, e.g. "12.50"; at most 6 decimal places.
-	Amount        string `protobuf:"bytes,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Currency      string `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Money) Reset() {
-	*x = Money{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Money) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Money) ProtoMessage() {}
-
-func (x *Money) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Money.ProtoReflect.Descriptor instead.
-func (*Money) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Money) GetAmount() string {
-	if x != nil {
-		return x.Amount
-	}
-	return ""
-}
-
-func (x *Money) GetCurrency() string {
-	if x != nil {
-		return x.Currency
-	}
-	return ""
 }
 
 // Member is a programme member.
 type Member struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	MemberId    string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	ProgrammeId string                 `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	ExternalRef string                 `protobuf:"bytes,3,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
-	EnrolledAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
-	// YYYY-MM-DD, empty when unknown.
-	BirthDate               string `protobuf:"bytes,5,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
-	PartnerMarketingConsent bool   `protobuf:"varint,6,opt,name=partner_marketing_consent,json=partnerMarketingConsent,proto3" json:"partner_marketing_consent,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's id (a UUID), unique across programmes.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The programme the member belongs to.
+	ProgrammeId string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The card number or CRM id, unique within the programme.
+	ExternalRef string `protobuf:"bytes,3,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
+	// When the member joined.
+	EnrolledAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
+	// The member's birth date; unset when unknown.
+	BirthDate *date.Date `protobuf:"bytes,5,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
+	// Whether the member agreed to the programme's partners' marketing (their
+	// offers); never UNSPECIFIED in a reply.
+	PartnerMarketingConsent ConsentState `protobuf:"varint,6,opt,name=partner_marketing_consent,json=partnerMarketingConsent,proto3,enum=fidelis.ledger.v1.ConsentState" json:"partner_marketing_consent,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[1]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +266,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[1]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +279,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Member) GetMemberId() string {
@@ -340,34 +310,36 @@ func (x *Member) GetEnrolledAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Member) GetBirthDate() string {
+func (x *Member) GetBirthDate() *date.Date {
 	if x != nil {
 		return x.BirthDate
 	}
-	return ""
+	return nil
 }
 
-func (x *Member) GetPartnerMarketingConsent() bool {
+func (x *Member) GetPartnerMarketingConsent() ConsentState {
 	if x != nil {
 		return x.PartnerMarketingConsent
 	}
-	return false
+	return ConsentState_CONSENT_STATE_UNSPECIFIED
 }
 
 // Posting is one leg of a double-entry transaction. The postings of a
 // transaction sum to zero.
 type Posting struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// e.g. "member:<id>:available", "programme:<id>:issuance".
-	Account       string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	Amount        int64  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The account, e.g. "member:<id>:available", "programme:<id>:issuance",
+	// "partner:<id>".
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Points into (positive) or out of (negative) the account.
+	Amount        int64 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Posting) Reset() {
 	*x = Posting{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[2]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +351,7 @@ func (x *Posting) String() string {
 func (*Posting) ProtoMessage() {}
 
 func (x *Posting) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[2]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +364,7 @@ func (x *Posting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Posting.ProtoReflect.Descriptor instead.
 func (*Posting) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Posting) GetAccount() string {
@@ -411,29 +383,47 @@ func (x *Posting) GetAmount() int64 {
 
 // Entry is one ledger transaction as seen from the member.
 type Entry struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	EntryId  string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Kind     EntryKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=fidelis.ledger.v1.EntryKind" json:"kind,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's id (a UUID).
+	EntryId string `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The member whose accounts the entry moves.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// What the entry does.
+	Kind EntryKind `protobuf:"varint,3,opt,name=kind,proto3,enum=fidelis.ledger.v1.EntryKind" json:"kind,omitempty"`
 	// Points moved, always positive; the postings carry the direction.
-	Points   int64      `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
+	Points int64 `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
+	// The legs of the transaction; they sum to zero.
 	Postings []*Posting `protobuf:"bytes,5,rep,name=postings,proto3" json:"postings,omitempty"`
-	// Member balances just after this entry.
+	// The member's available balance just after this entry.
 	AvailableAfter int64 `protobuf:"varint,6,opt,name=available_after,json=availableAfter,proto3" json:"available_after,omitempty"`
-	PendingAfter   int64 `protobuf:"varint,7,opt,name=pending_after,json=pendingAfter,proto3" json:"pending_after,omitempty"`
-	HeldAfter      int64 `protobuf:"varint,8,opt,name=held_after,json=heldAfter,proto3" json:"held_after,omitempty"`
+	// The member's pending balance just after this entry.
+	PendingAfter int64 `protobuf:"varint,7,opt,name=pending_after,json=pendingAfter,proto3" json:"pending_after,omitempty"`
+	// The member's held balance just after this entry.
+	HeldAfter int64 `protobuf:"varint,8,opt,name=held_after,json=heldAfter,proto3" json:"held_after,omitempty"`
 	// Position in the member's ledger, from 1.
-	Sequence        int64                  `protobuf:"varint,9,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Channel         Channel                `protobuf:"varint,10,opt,name=channel,proto3,enum=fidelis.ledger.v1.Channel" json:"channel,omitempty"`
-	StoreId         string                 `protobuf:"bytes,11,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	OrderRef        string                 `protobuf:"bytes,12,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
-	Purchase        *Money                 `protobuf:"bytes,13,opt,name=purchase,proto3" json:"purchase,omitempty"`
-	Reason          string                 `protobuf:"bytes,14,opt,name=reason,proto3" json:"reason,omitempty"`
-	Operator        string                 `protobuf:"bytes,15,opt,name=operator,proto3" json:"operator,omitempty"`
-	ReversesEntryId string                 `protobuf:"bytes,16,opt,name=reverses_entry_id,json=reversesEntryId,proto3" json:"reverses_entry_id,omitempty"`
-	HoldId          string                 `protobuf:"bytes,17,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
-	OccurredAt      *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	RecordedAt      *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	Sequence int64 `protobuf:"varint,9,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Where the transaction happened; UNSPECIFIED for entries the ledger
+	// makes itself (expiry, pending release).
+	Channel v1.Channel `protobuf:"varint,10,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The store of the transaction, if given.
+	StoreId string `protobuf:"bytes,11,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The caller's order or receipt reference, if given.
+	OrderRef string `protobuf:"bytes,12,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	// The purchase an earn was priced from, or the returned part of it for a
+	// clawback.
+	Purchase *v1.Money `protobuf:"bytes,13,opt,name=purchase,proto3" json:"purchase,omitempty"`
+	// Free text: why the entry was made.
+	Reason string `protobuf:"bytes,14,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The principal (operator) that made an adjustment or a tier floor.
+	Operator string `protobuf:"bytes,15,opt,name=operator,proto3" json:"operator,omitempty"`
+	// The entry a clawback or refund reverses.
+	ReversesEntryId string `protobuf:"bytes,16,opt,name=reverses_entry_id,json=reversesEntryId,proto3" json:"reverses_entry_id,omitempty"`
+	// The hold a hold, capture or release entry belongs to.
+	HoldId string `protobuf:"bytes,17,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	// When the transaction happened (the purchase time for an earn).
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// When the ledger recorded it.
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
 	// Version of the programme configuration that priced this entry.
 	ConfigVersion int64 `protobuf:"varint,20,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	// The tier that priced an earn (its multiplier), or the floor a
@@ -449,7 +439,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[3]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +451,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[3]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +464,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Entry) GetEntryId() string {
@@ -540,11 +530,11 @@ func (x *Entry) GetSequence() int64 {
 	return 0
 }
 
-func (x *Entry) GetChannel() Channel {
+func (x *Entry) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *Entry) GetStoreId() string {
@@ -561,7 +551,7 @@ func (x *Entry) GetOrderRef() string {
 	return ""
 }
 
-func (x *Entry) GetPurchase() *Money {
+func (x *Entry) GetPurchase() *v1.Money {
 	if x != nil {
 		return x.Purchase
 	}
@@ -640,16 +630,18 @@ func (x *Entry) GetPartnerId() string {
 
 // ExpiringPoints is points that expire at a time unless spent.
 type ExpiringPoints struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	Points        int64                  `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When they expire.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// How many.
+	Points        int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExpiringPoints) Reset() {
 	*x = ExpiringPoints{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[4]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +653,7 @@ func (x *ExpiringPoints) String() string {
 func (*ExpiringPoints) ProtoMessage() {}
 
 func (x *ExpiringPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[4]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +666,7 @@ func (x *ExpiringPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpiringPoints.ProtoReflect.Descriptor instead.
 func (*ExpiringPoints) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExpiringPoints) GetExpiresAt() *timestamppb.Timestamp {
@@ -693,16 +685,18 @@ func (x *ExpiringPoints) GetPoints() int64 {
 
 // PendingPoints is points that become available at a time.
 type PendingPoints struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AvailableAt   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=available_at,json=availableAt,proto3" json:"available_at,omitempty"`
-	Points        int64                  `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When they become available (the end of the return window).
+	AvailableAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=available_at,json=availableAt,proto3" json:"available_at,omitempty"`
+	// How many.
+	Points        int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PendingPoints) Reset() {
 	*x = PendingPoints{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[5]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +708,7 @@ func (x *PendingPoints) String() string {
 func (*PendingPoints) ProtoMessage() {}
 
 func (x *PendingPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[5]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +721,7 @@ func (x *PendingPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingPoints.ProtoReflect.Descriptor instead.
 func (*PendingPoints) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PendingPoints) GetAvailableAt() *timestamppb.Timestamp {
@@ -746,28 +740,32 @@ func (x *PendingPoints) GetPoints() int64 {
 
 // Balance is a member's balances.
 type Balance struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	MemberId string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// Spendable now. Negative only after a clawback, never below the floor.
 	Available int64 `protobuf:"varint,2,opt,name=available,proto3" json:"available,omitempty"`
 	// Earned but inside the return window.
 	Pending int64 `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
 	// Reserved by active holds.
-	Held           int64 `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`
+	Held int64 `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`
+	// Every point ever credited (earns, positive adjustments).
 	LifetimeEarned int64 `protobuf:"varint,5,opt,name=lifetime_earned,json=lifetimeEarned,proto3" json:"lifetime_earned,omitempty"`
+	// Every point ever spent (burns, captures).
 	LifetimeBurned int64 `protobuf:"varint,6,opt,name=lifetime_burned,json=lifetimeBurned,proto3" json:"lifetime_burned,omitempty"`
-	// Available points by expiry time, earliest first.
+	// Available points by expiry time, earliest first (GetBalance only).
 	Expiring []*ExpiringPoints `protobuf:"bytes,7,rep,name=expiring,proto3" json:"expiring,omitempty"`
-	// Pending points by release time, earliest first.
-	PendingSchedule []*PendingPoints       `protobuf:"bytes,8,rep,name=pending_schedule,json=pendingSchedule,proto3" json:"pending_schedule,omitempty"`
-	AsOf            *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Pending points by release time, earliest first (GetBalance only).
+	PendingSchedule []*PendingPoints `protobuf:"bytes,8,rep,name=pending_schedule,json=pendingSchedule,proto3" json:"pending_schedule,omitempty"`
+	// When the balances were read.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Balance) Reset() {
 	*x = Balance{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +777,7 @@ func (x *Balance) String() string {
 func (*Balance) ProtoMessage() {}
 
 func (x *Balance) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +790,7 @@ func (x *Balance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balance.ProtoReflect.Descriptor instead.
 func (*Balance) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Balance) GetMemberId() string {
@@ -860,23 +858,35 @@ func (x *Balance) GetAsOf() *timestamppb.Timestamp {
 
 // PointsHold is a reservation of points.
 type PointsHold struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	HoldId   string                 `protobuf:"bytes,1,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
-	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Status   HoldStatus             `protobuf:"varint,3,opt,name=status,proto3,enum=fidelis.ledger.v1.HoldStatus" json:"status,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hold's id (a UUID).
+	HoldId string `protobuf:"bytes,1,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	// The member whose points it reserves.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The hold's state.
+	Status HoldStatus `protobuf:"varint,3,opt,name=status,proto3,enum=fidelis.ledger.v1.HoldStatus" json:"status,omitempty"`
 	// Points reserved when the hold was placed.
-	Points        int64                  `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
-	Captured      int64                  `protobuf:"varint,5,opt,name=captured,proto3" json:"captured,omitempty"`
-	Reference     string                 `protobuf:"bytes,6,opt,name=reference,proto3" json:"reference,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Points int64 `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
+	// Points captured (spent).
+	Captured int64 `protobuf:"varint,5,opt,name=captured,proto3" json:"captured,omitempty"`
+	// The caller's reference given to Hold.
+	Reference string `protobuf:"bytes,6,opt,name=reference,proto3" json:"reference,omitempty"`
+	// When the hold was placed.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When an active hold expires and its points go back to available.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Points released (back to available): by Release, the remainder of a
+	// capture, or expiry.
+	Released int64 `protobuf:"varint,9,opt,name=released,proto3" json:"released,omitempty"`
+	// The HOLD entry that placed the hold.
+	EntryId       string `protobuf:"bytes,10,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PointsHold) Reset() {
 	*x = PointsHold{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +898,7 @@ func (x *PointsHold) String() string {
 func (*PointsHold) ProtoMessage() {}
 
 func (x *PointsHold) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +911,7 @@ func (x *PointsHold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PointsHold.ProtoReflect.Descriptor instead.
 func (*PointsHold) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PointsHold) GetHoldId() string {
@@ -960,17 +970,39 @@ func (x *PointsHold) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PointsHold) GetReleased() int64 {
+	if x != nil {
+		return x.Released
+	}
+	return 0
+}
+
+func (x *PointsHold) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+// EnrolMemberRequest enrols a member.
 type EnrolMemberRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	ProgrammeId    string                 `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this enrolment.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The programme to enrol in.
+	ProgrammeId string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
 	// Optional: a UUID chosen by the caller; generated when empty.
 	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// The card number or CRM id, unique within the programme.
-	ExternalRef             string `protobuf:"bytes,4,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
-	BirthDate               string `protobuf:"bytes,5,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
-	PartnerMarketingConsent bool   `protobuf:"varint,6,opt,name=partner_marketing_consent,json=partnerMarketingConsent,proto3" json:"partner_marketing_consent,omitempty"`
-	// Optional: when the member joined (for imports); defaults to now.
+	ExternalRef string `protobuf:"bytes,4,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
+	// Optional: the member's birth date, a whole real date not after today
+	// (UTC).
+	BirthDate *date.Date `protobuf:"bytes,5,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
+	// Whether the member agreed to partners' marketing; UNSPECIFIED is
+	// WITHHELD.
+	PartnerMarketingConsent ConsentState `protobuf:"varint,6,opt,name=partner_marketing_consent,json=partnerMarketingConsent,proto3,enum=fidelis.ledger.v1.ConsentState" json:"partner_marketing_consent,omitempty"`
+	// Optional: when the member joined (for imports); defaults to now; at
+	// most 5 minutes ahead of the ledger's clock (INVALID_ARGUMENT otherwise).
 	EnrolledAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=enrolled_at,json=enrolledAt,proto3" json:"enrolled_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -978,7 +1010,7 @@ type EnrolMemberRequest struct {
 
 func (x *EnrolMemberRequest) Reset() {
 	*x = EnrolMemberRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1022,7 @@ func (x *EnrolMemberRequest) String() string {
 func (*EnrolMemberRequest) ProtoMessage() {}
 
 func (x *EnrolMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1035,7 @@ func (x *EnrolMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolMemberRequest.ProtoReflect.Descriptor instead.
 func (*EnrolMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnrolMemberRequest) GetIdempotencyKey() string {
@@ -1034,18 +1066,18 @@ func (x *EnrolMemberRequest) GetExternalRef() string {
 	return ""
 }
 
-func (x *EnrolMemberRequest) GetBirthDate() string {
+func (x *EnrolMemberRequest) GetBirthDate() *date.Date {
 	if x != nil {
 		return x.BirthDate
 	}
-	return ""
+	return nil
 }
 
-func (x *EnrolMemberRequest) GetPartnerMarketingConsent() bool {
+func (x *EnrolMemberRequest) GetPartnerMarketingConsent() ConsentState {
 	if x != nil {
 		return x.PartnerMarketingConsent
 	}
-	return false
+	return ConsentState_CONSENT_STATE_UNSPECIFIED
 }
 
 func (x *EnrolMemberRequest) GetEnrolledAt() *timestamppb.Timestamp {
@@ -1055,16 +1087,18 @@ func (x *EnrolMemberRequest) GetEnrolledAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// EnrolMemberResponse is the enrolled member.
 type EnrolMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	Member        *Member `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrolMemberResponse) Reset() {
 	*x = EnrolMemberResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1110,7 @@ func (x *EnrolMemberResponse) String() string {
 func (*EnrolMemberResponse) ProtoMessage() {}
 
 func (x *EnrolMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1123,7 @@ func (x *EnrolMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolMemberResponse.ProtoReflect.Descriptor instead.
 func (*EnrolMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EnrolMemberResponse) GetMember() *Member {
@@ -1099,16 +1133,18 @@ func (x *EnrolMemberResponse) GetMember() *Member {
 	return nil
 }
 
+// GetMemberRequest names a member.
 type GetMemberRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMemberRequest) Reset() {
 	*x = GetMemberRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1156,7 @@ func (x *GetMemberRequest) String() string {
 func (*GetMemberRequest) ProtoMessage() {}
 
 func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1169,7 @@ func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberRequest.ProtoReflect.Descriptor instead.
 func (*GetMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetMemberRequest) GetMemberId() string {
@@ -1143,16 +1179,18 @@ func (x *GetMemberRequest) GetMemberId() string {
 	return ""
 }
 
+// GetMemberResponse is a member.
 type GetMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	Member        *Member `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMemberResponse) Reset() {
 	*x = GetMemberResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1202,7 @@ func (x *GetMemberResponse) String() string {
 func (*GetMemberResponse) ProtoMessage() {}
 
 func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1215,7 @@ func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberResponse.ProtoReflect.Descriptor instead.
 func (*GetMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetMemberResponse) GetMember() *Member {
@@ -1187,17 +1225,20 @@ func (x *GetMemberResponse) GetMember() *Member {
 	return nil
 }
 
+// FindMemberRequest names a member by its external ref.
 type FindMemberRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	ExternalRef   string                 `protobuf:"bytes,2,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The card number or CRM id.
+	ExternalRef   string `protobuf:"bytes,2,opt,name=external_ref,json=externalRef,proto3" json:"external_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FindMemberRequest) Reset() {
 	*x = FindMemberRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1250,7 @@ func (x *FindMemberRequest) String() string {
 func (*FindMemberRequest) ProtoMessage() {}
 
 func (x *FindMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1263,7 @@ func (x *FindMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindMemberRequest.ProtoReflect.Descriptor instead.
 func (*FindMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FindMemberRequest) GetProgrammeId() string {
@@ -1239,16 +1280,18 @@ func (x *FindMemberRequest) GetExternalRef() string {
 	return ""
 }
 
+// FindMemberResponse is the member found.
 type FindMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	Member        *Member `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FindMemberResponse) Reset() {
 	*x = FindMemberResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1303,7 @@ func (x *FindMemberResponse) String() string {
 func (*FindMemberResponse) ProtoMessage() {}
 
 func (x *FindMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1316,7 @@ func (x *FindMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindMemberResponse.ProtoReflect.Descriptor instead.
 func (*FindMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FindMemberResponse) GetMember() *Member {
@@ -1283,23 +1326,35 @@ func (x *FindMemberResponse) GetMember() *Member {
 	return nil
 }
 
+// EarnRequest credits points to a member.
 type EarnRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this earn.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member to credit.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// What the points are for: exactly one.
+	//
 	// Types that are valid to be assigned to Basis:
 	//
 	//	*EarnRequest_Purchase
 	//	*EarnRequest_Points
-	Basis    isEarnRequest_Basis `protobuf_oneof:"basis"`
-	Channel  Channel             `protobuf:"varint,5,opt,name=channel,proto3,enum=fidelis.ledger.v1.Channel" json:"channel,omitempty"`
-	StoreId  string              `protobuf:"bytes,6,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	OrderRef string              `protobuf:"bytes,7,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
-	// When the purchase happened; defaults to now. Starts the return window.
+	Basis isEarnRequest_Basis `protobuf_oneof:"basis"`
+	// Where the purchase happened.
+	Channel v1.Channel `protobuf:"varint,5,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The store, if any.
+	StoreId string `protobuf:"bytes,6,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The caller's order or receipt reference, if any.
+	OrderRef string `protobuf:"bytes,7,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	// When the purchase happened; defaults to now; at most 5 minutes ahead of
+	// the ledger's clock (INVALID_ARGUMENT otherwise). Starts the return
+	// window.
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	Reason     string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Free text: why the points are given.
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	// A partner funding the points: they come from the partner's account
-	// ("partner:<id>") instead of the programme's issuance.
+	// ("partner:<id>") instead of the programme's issuance. Only the partners
+	// service may name one.
 	PartnerId     string `protobuf:"bytes,10,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1307,7 +1362,7 @@ type EarnRequest struct {
 
 func (x *EarnRequest) Reset() {
 	*x = EarnRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1374,7 @@ func (x *EarnRequest) String() string {
 func (*EarnRequest) ProtoMessage() {}
 
 func (x *EarnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1387,7 @@ func (x *EarnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnRequest.ProtoReflect.Descriptor instead.
 func (*EarnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EarnRequest) GetIdempotencyKey() string {
@@ -1356,7 +1411,7 @@ func (x *EarnRequest) GetBasis() isEarnRequest_Basis {
 	return nil
 }
 
-func (x *EarnRequest) GetPurchase() *Money {
+func (x *EarnRequest) GetPurchase() *v1.Money {
 	if x != nil {
 		if x, ok := x.Basis.(*EarnRequest_Purchase); ok {
 			return x.Purchase
@@ -1374,11 +1429,11 @@ func (x *EarnRequest) GetPoints() int64 {
 	return 0
 }
 
-func (x *EarnRequest) GetChannel() Channel {
+func (x *EarnRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *EarnRequest) GetStoreId() string {
@@ -1421,8 +1476,9 @@ type isEarnRequest_Basis interface {
 }
 
 type EarnRequest_Purchase struct {
-	// A purchase priced by the programme's earning policy.
-	Purchase *Money `protobuf:"bytes,3,opt,name=purchase,proto3,oneof"`
+	// A purchase priced by the programme's earning policy; not negative
+	// (a return is a Reverse).
+	Purchase *v1.Money `protobuf:"bytes,3,opt,name=purchase,proto3,oneof"`
 }
 
 type EarnRequest_Points struct {
@@ -1434,17 +1490,20 @@ func (*EarnRequest_Purchase) isEarnRequest_Basis() {}
 
 func (*EarnRequest_Points) isEarnRequest_Basis() {}
 
+// EarnResponse is the earn entry and the balances after it.
 type EarnResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The EARN entry.
+	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The member's balances after it.
+	Balance       *Balance `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EarnResponse) Reset() {
 	*x = EarnResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1515,7 @@ func (x *EarnResponse) String() string {
 func (*EarnResponse) ProtoMessage() {}
 
 func (x *EarnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1528,7 @@ func (x *EarnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnResponse.ProtoReflect.Descriptor instead.
 func (*EarnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EarnResponse) GetEntry() *Entry {
@@ -1486,17 +1545,26 @@ func (x *EarnResponse) GetBalance() *Balance {
 	return nil
 }
 
+// BurnRequest spends a member's points.
 type BurnRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Points         int64                  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	Channel        Channel                `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.ledger.v1.Channel" json:"channel,omitempty"`
-	StoreId        string                 `protobuf:"bytes,5,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	OrderRef       string                 `protobuf:"bytes,6,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
-	Reason         string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this burn.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member whose points are spent.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// How many points.
+	Points int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// Where they are spent.
+	Channel v1.Channel `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The store, if any.
+	StoreId string `protobuf:"bytes,5,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The caller's order or receipt reference, if any.
+	OrderRef string `protobuf:"bytes,6,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	// Free text: what the points are spent on.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// A partner the points are spent with: they go to the partner's account
-	// ("partner:<id>") instead of the programme's redemption account.
+	// ("partner:<id>") instead of the programme's redemption account. Only
+	// the partners service may name one.
 	PartnerId     string `protobuf:"bytes,8,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1504,7 +1572,7 @@ type BurnRequest struct {
 
 func (x *BurnRequest) Reset() {
 	*x = BurnRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1584,7 @@ func (x *BurnRequest) String() string {
 func (*BurnRequest) ProtoMessage() {}
 
 func (x *BurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1597,7 @@ func (x *BurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnRequest.ProtoReflect.Descriptor instead.
 func (*BurnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BurnRequest) GetIdempotencyKey() string {
@@ -1553,11 +1621,11 @@ func (x *BurnRequest) GetPoints() int64 {
 	return 0
 }
 
-func (x *BurnRequest) GetChannel() Channel {
+func (x *BurnRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *BurnRequest) GetStoreId() string {
@@ -1588,17 +1656,20 @@ func (x *BurnRequest) GetPartnerId() string {
 	return ""
 }
 
+// BurnResponse is the burn entry and the balances after it.
 type BurnResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The BURN entry.
+	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The member's balances after it.
+	Balance       *Balance `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BurnResponse) Reset() {
 	*x = BurnResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1681,7 @@ func (x *BurnResponse) String() string {
 func (*BurnResponse) ProtoMessage() {}
 
 func (x *BurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1694,7 @@ func (x *BurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnResponse.ProtoReflect.Descriptor instead.
 func (*BurnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BurnResponse) GetEntry() *Entry {
@@ -1640,24 +1711,29 @@ func (x *BurnResponse) GetBalance() *Balance {
 	return nil
 }
 
+// HoldRequest reserves a member's points.
 type HoldRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Points         int64                  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this hold.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member whose points are reserved.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// How many points.
+	Points int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
 	// How long the hold lives; defaults to the programme's hold TTL and may not
 	// exceed its maximum.
 	Ttl *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// The caller's reference, e.g. a redemption or checkout id.
-	Reference     string  `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
-	Channel       Channel `protobuf:"varint,6,opt,name=channel,proto3,enum=fidelis.ledger.v1.Channel" json:"channel,omitempty"`
+	Reference string `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Where the points are reserved.
+	Channel       v1.Channel `protobuf:"varint,6,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HoldRequest) Reset() {
 	*x = HoldRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1745,7 @@ func (x *HoldRequest) String() string {
 func (*HoldRequest) ProtoMessage() {}
 
 func (x *HoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1758,7 @@ func (x *HoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldRequest.ProtoReflect.Descriptor instead.
 func (*HoldRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HoldRequest) GetIdempotencyKey() string {
@@ -1720,25 +1796,29 @@ func (x *HoldRequest) GetReference() string {
 	return ""
 }
 
-func (x *HoldRequest) GetChannel() Channel {
+func (x *HoldRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
+// HoldResponse is the hold placed.
 type HoldResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hold          *PointsHold            `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
-	Entry         *Entry                 `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hold.
+	Hold *PointsHold `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The HOLD entry.
+	Entry *Entry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The member's balances after it.
+	Balance       *Balance `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HoldResponse) Reset() {
 	*x = HoldResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1830,7 @@ func (x *HoldResponse) String() string {
 func (*HoldResponse) ProtoMessage() {}
 
 func (x *HoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1843,7 @@ func (x *HoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldResponse.ProtoReflect.Descriptor instead.
 func (*HoldResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HoldResponse) GetHold() *PointsHold {
@@ -1787,10 +1867,13 @@ func (x *HoldResponse) GetBalance() *Balance {
 	return nil
 }
 
+// CaptureRequest spends held points.
 type CaptureRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	HoldId         string                 `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this capture.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The hold to capture.
+	HoldId string `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
 	// Points to capture; 0 captures the whole hold. The rest is released.
 	Points        int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1799,7 +1882,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1894,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1907,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CaptureRequest) GetIdempotencyKey() string {
@@ -1848,12 +1931,16 @@ func (x *CaptureRequest) GetPoints() int64 {
 	return 0
 }
 
+// CaptureResponse is the captured hold.
 type CaptureResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Hold  *PointsHold            `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
-	Entry *Entry                 `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The hold, now CAPTURED.
+	Hold *PointsHold `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The CAPTURE entry.
+	Entry *Entry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
 	// The release of the uncaptured remainder, if any.
-	ReleaseEntry  *Entry   `protobuf:"bytes,3,opt,name=release_entry,json=releaseEntry,proto3" json:"release_entry,omitempty"`
+	ReleaseEntry *Entry `protobuf:"bytes,3,opt,name=release_entry,json=releaseEntry,proto3" json:"release_entry,omitempty"`
+	// The member's balances after it.
 	Balance       *Balance `protobuf:"bytes,4,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1861,7 +1948,7 @@ type CaptureResponse struct {
 
 func (x *CaptureResponse) Reset() {
 	*x = CaptureResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1960,7 @@ func (x *CaptureResponse) String() string {
 func (*CaptureResponse) ProtoMessage() {}
 
 func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1973,7 @@ func (x *CaptureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureResponse.ProtoReflect.Descriptor instead.
 func (*CaptureResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CaptureResponse) GetHold() *PointsHold {
@@ -1917,17 +2004,20 @@ func (x *CaptureResponse) GetBalance() *Balance {
 	return nil
 }
 
+// ReleaseRequest gives held points back.
 type ReleaseRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	HoldId         string                 `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this release.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The hold to release.
+	HoldId        string `protobuf:"bytes,2,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2029,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2042,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseRequest) GetIdempotencyKey() string {
@@ -1969,18 +2059,22 @@ func (x *ReleaseRequest) GetHoldId() string {
 	return ""
 }
 
+// ReleaseResponse is the released hold.
 type ReleaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hold          *PointsHold            `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
-	Entry         *Entry                 `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hold, now RELEASED.
+	Hold *PointsHold `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The RELEASE entry.
+	Entry *Entry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The member's balances after it.
+	Balance       *Balance `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2086,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2099,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseResponse) GetHold() *PointsHold {
@@ -2029,27 +2123,34 @@ func (x *ReleaseResponse) GetBalance() *Balance {
 	return nil
 }
 
+// ReverseRequest undoes all or part of an entry.
 type ReverseRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The idempotency key of this reversal.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The earn, burn or capture entry to reverse.
 	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// How much to reverse: exactly one.
+	//
 	// Types that are valid to be assigned to Portion:
 	//
 	//	*ReverseRequest_Returned
 	//	*ReverseRequest_Points
 	//	*ReverseRequest_Full
-	Portion       isReverseRequest_Portion `protobuf_oneof:"portion"`
-	Reason        string                   `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	Channel       Channel                  `protobuf:"varint,7,opt,name=channel,proto3,enum=fidelis.ledger.v1.Channel" json:"channel,omitempty"`
-	StoreId       string                   `protobuf:"bytes,8,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Portion isReverseRequest_Portion `protobuf_oneof:"portion"`
+	// Free text: why.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Where the reversal happens, if given.
+	Channel v1.Channel `protobuf:"varint,7,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The store, if any.
+	StoreId       string `protobuf:"bytes,8,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReverseRequest) Reset() {
 	*x = ReverseRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2162,7 @@ func (x *ReverseRequest) String() string {
 func (*ReverseRequest) ProtoMessage() {}
 
 func (x *ReverseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2175,7 @@ func (x *ReverseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverseRequest.ProtoReflect.Descriptor instead.
 func (*ReverseRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReverseRequest) GetIdempotencyKey() string {
@@ -2098,7 +2199,7 @@ func (x *ReverseRequest) GetPortion() isReverseRequest_Portion {
 	return nil
 }
 
-func (x *ReverseRequest) GetReturned() *Money {
+func (x *ReverseRequest) GetReturned() *v1.Money {
 	if x != nil {
 		if x, ok := x.Portion.(*ReverseRequest_Returned); ok {
 			return x.Returned
@@ -2132,11 +2233,11 @@ func (x *ReverseRequest) GetReason() string {
 	return ""
 }
 
-func (x *ReverseRequest) GetChannel() Channel {
+func (x *ReverseRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *ReverseRequest) GetStoreId() string {
@@ -2151,9 +2252,10 @@ type isReverseRequest_Portion interface {
 }
 
 type ReverseRequest_Returned struct {
-	// The returned part of the purchase (earns priced from a purchase only):
-	// clawback = points * returned / purchase, cumulative over returns.
-	Returned *Money `protobuf:"bytes,3,opt,name=returned,proto3,oneof"`
+	// The returned part of the purchase (earns priced from a purchase only),
+	// more than zero: clawback = points * returned / purchase, cumulative
+	// over returns.
+	Returned *v1.Money `protobuf:"bytes,3,opt,name=returned,proto3,oneof"`
 }
 
 type ReverseRequest_Points struct {
@@ -2162,7 +2264,7 @@ type ReverseRequest_Points struct {
 }
 
 type ReverseRequest_Full struct {
-	// Everything not yet reversed.
+	// Everything not yet reversed (true only).
 	Full bool `protobuf:"varint,5,opt,name=full,proto3,oneof"`
 }
 
@@ -2172,10 +2274,13 @@ func (*ReverseRequest_Points) isReverseRequest_Portion() {}
 
 func (*ReverseRequest_Full) isReverseRequest_Portion() {}
 
+// ReverseResponse is the reversal entry.
 type ReverseResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Entry   *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance *Balance               `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CLAWBACK or REFUND entry.
+	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The member's balances after it.
+	Balance *Balance `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
 	// Clawback points not recovered because the balance would have gone below
 	// the programme's floor (floor policy "cap").
 	UncollectedPoints int64 `protobuf:"varint,3,opt,name=uncollected_points,json=uncollectedPoints,proto3" json:"uncollected_points,omitempty"`
@@ -2185,7 +2290,7 @@ type ReverseResponse struct {
 
 func (x *ReverseResponse) Reset() {
 	*x = ReverseResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2302,7 @@ func (x *ReverseResponse) String() string {
 func (*ReverseResponse) ProtoMessage() {}
 
 func (x *ReverseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2315,7 @@ func (x *ReverseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReverseResponse.ProtoReflect.Descriptor instead.
 func (*ReverseResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReverseResponse) GetEntry() *Entry {
@@ -2253,7 +2358,7 @@ type AdjustRequest struct {
 
 func (x *AdjustRequest) Reset() {
 	*x = AdjustRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2370,7 @@ func (x *AdjustRequest) String() string {
 func (*AdjustRequest) ProtoMessage() {}
 
 func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2383,7 @@ func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustRequest.ProtoReflect.Descriptor instead.
 func (*AdjustRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AdjustRequest) GetIdempotencyKey() string {
@@ -2327,7 +2432,7 @@ type AdjustResponse struct {
 
 func (x *AdjustResponse) Reset() {
 	*x = AdjustResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2444,7 @@ func (x *AdjustResponse) String() string {
 func (*AdjustResponse) ProtoMessage() {}
 
 func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2457,7 @@ func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustResponse.ProtoReflect.Descriptor instead.
 func (*AdjustResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AdjustResponse) GetEntry() *Entry {
@@ -2381,7 +2486,7 @@ type RunExpiryRequest struct {
 
 func (x *RunExpiryRequest) Reset() {
 	*x = RunExpiryRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2498,7 @@ func (x *RunExpiryRequest) String() string {
 func (*RunExpiryRequest) ProtoMessage() {}
 
 func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2511,7 @@ func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
 func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RunExpiryRequest) GetAsOf() *timestamppb.Timestamp {
@@ -2436,7 +2541,7 @@ type RunExpiryResponse struct {
 
 func (x *RunExpiryResponse) Reset() {
 	*x = RunExpiryResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2448,7 +2553,7 @@ func (x *RunExpiryResponse) String() string {
 func (*RunExpiryResponse) ProtoMessage() {}
 
 func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2461,7 +2566,7 @@ func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
 func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RunExpiryResponse) GetMembersProcessed() int64 {
@@ -2499,16 +2604,18 @@ func (x *RunExpiryResponse) GetHoldsExpired() int64 {
 	return 0
 }
 
+// GetBalanceRequest names a member.
 type GetBalanceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2627,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2640,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetBalanceRequest) GetMemberId() string {
@@ -2543,16 +2650,18 @@ func (x *GetBalanceRequest) GetMemberId() string {
 	return ""
 }
 
+// GetBalanceResponse is a member's balances.
 type GetBalanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Balance       *Balance               `protobuf:"bytes,1,opt,name=balance,proto3" json:"balance,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The balances, with the expiry and pending schedules.
+	Balance       *Balance `protobuf:"bytes,1,opt,name=balance,proto3" json:"balance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2673,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2686,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -2587,11 +2696,15 @@ func (x *GetBalanceResponse) GetBalance() *Balance {
 	return nil
 }
 
+// ListEntriesRequest asks for a page of a member's entries.
 type ListEntriesRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	MemberId string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// 1..500, default 50.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Entries per page: 0 for the default (50); above 500 is 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page of the same member; empty for
+	// the first page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2599,7 +2712,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2724,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2737,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListEntriesRequest) GetMemberId() string {
@@ -2648,10 +2761,12 @@ func (x *ListEntriesRequest) GetPageToken() string {
 	return ""
 }
 
+// ListEntriesResponse is a page of entries.
 type ListEntriesResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Entries []*Entry               `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	// Empty on the last page.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entries, oldest first.
+	Entries []*Entry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2659,7 +2774,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2786,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2799,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -2701,16 +2816,239 @@ func (x *ListEntriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// GetHoldRequest names a hold.
+type GetHoldRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hold.
+	HoldId        string `protobuf:"bytes,1,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHoldRequest) Reset() {
+	*x = GetHoldRequest{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHoldRequest) ProtoMessage() {}
+
+func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHoldRequest.ProtoReflect.Descriptor instead.
+func (*GetHoldRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetHoldRequest) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+// GetHoldResponse is a hold.
+type GetHoldResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hold.
+	Hold          *PointsHold `protobuf:"bytes,1,opt,name=hold,proto3" json:"hold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHoldResponse) Reset() {
+	*x = GetHoldResponse{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHoldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHoldResponse) ProtoMessage() {}
+
+func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHoldResponse.ProtoReflect.Descriptor instead.
+func (*GetHoldResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetHoldResponse) GetHold() *PointsHold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+// ListHoldsRequest asks for a page of a member's holds.
+type ListHoldsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Only holds of this status; UNSPECIFIED for all.
+	Status HoldStatus `protobuf:"varint,2,opt,name=status,proto3,enum=fidelis.ledger.v1.HoldStatus" json:"status,omitempty"`
+	// Holds per page: 0 for the default (50); above 500 is 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page of the same member and status;
+	// empty for the first page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHoldsRequest) Reset() {
+	*x = ListHoldsRequest{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHoldsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHoldsRequest) ProtoMessage() {}
+
+func (x *ListHoldsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHoldsRequest.ProtoReflect.Descriptor instead.
+func (*ListHoldsRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListHoldsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *ListHoldsRequest) GetStatus() HoldStatus {
+	if x != nil {
+		return x.Status
+	}
+	return HoldStatus_HOLD_STATUS_UNSPECIFIED
+}
+
+func (x *ListHoldsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListHoldsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListHoldsResponse is a page of holds.
+type ListHoldsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The holds, oldest first.
+	Holds []*PointsHold `protobuf:"bytes,1,rep,name=holds,proto3" json:"holds,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHoldsResponse) Reset() {
+	*x = ListHoldsResponse{}
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHoldsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHoldsResponse) ProtoMessage() {}
+
+func (x *ListHoldsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHoldsResponse.ProtoReflect.Descriptor instead.
+func (*ListHoldsResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListHoldsResponse) GetHolds() []*PointsHold {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+func (x *ListHoldsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetProgrammeRequest names a programme.
 type GetProgrammeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId   string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetProgrammeRequest) Reset() {
 	*x = GetProgrammeRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +3060,7 @@ func (x *GetProgrammeRequest) String() string {
 func (*GetProgrammeRequest) ProtoMessage() {}
 
 func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +3073,7 @@ func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetProgrammeRequest) GetProgrammeId() string {
@@ -2747,8 +3085,9 @@ func (x *GetProgrammeRequest) GetProgrammeId() string {
 
 // Tier is one tier of a programme.
 type Tier struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	TierId string                 `protobuf:"bytes,1,opt,name=tier_id,json=tierId,proto3" json:"tier_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tier's id, e.g. "gold".
+	TierId string `protobuf:"bytes,1,opt,name=tier_id,json=tierId,proto3" json:"tier_id,omitempty"`
 	// Qualifying amount (decimal string) in the programme's basis.
 	Threshold string `protobuf:"bytes,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// Purchase-points multiplier (decimal string).
@@ -2759,7 +3098,7 @@ type Tier struct {
 
 func (x *Tier) Reset() {
 	*x = Tier{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +3110,7 @@ func (x *Tier) String() string {
 func (*Tier) ProtoMessage() {}
 
 func (x *Tier) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +3123,7 @@ func (x *Tier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tier.ProtoReflect.Descriptor instead.
 func (*Tier) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Tier) GetTierId() string {
@@ -2808,23 +3147,29 @@ func (x *Tier) GetMultiplier() string {
 	return ""
 }
 
+// GetProgrammeResponse is a programme's configuration.
 type GetProgrammeResponse struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Currency    string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
-	// Points per unit of each accepted currency (decimal strings).
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// Its display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// ISO 4217 code of its reporting currency.
+	CurrencyCode string `protobuf:"bytes,3,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// Points per unit of each accepted currency (keys ISO 4217 codes, values
+	// decimal strings).
 	EarningRates map[string]string `protobuf:"bytes,4,rep,name=earning_rates,json=earningRates,proto3" json:"earning_rates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Lowest tier first; empty when the programme has no tiers.
-	Tiers         []*Tier `protobuf:"bytes,5,rep,name=tiers,proto3" json:"tiers,omitempty"`
-	ConfigVersion int64   `protobuf:"varint,6,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	Tiers []*Tier `protobuf:"bytes,5,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	// The configuration's version (Entry.config_version of what it priced).
+	ConfigVersion int64 `protobuf:"varint,6,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetProgrammeResponse) Reset() {
 	*x = GetProgrammeResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +3181,7 @@ func (x *GetProgrammeResponse) String() string {
 func (*GetProgrammeResponse) ProtoMessage() {}
 
 func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +3194,7 @@ func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetProgrammeResponse) GetProgrammeId() string {
@@ -2866,9 +3211,9 @@ func (x *GetProgrammeResponse) GetName() string {
 	return ""
 }
 
-func (x *GetProgrammeResponse) GetCurrency() string {
+func (x *GetProgrammeResponse) GetCurrencyCode() string {
 	if x != nil {
-		return x.Currency
+		return x.CurrencyCode
 	}
 	return ""
 }
@@ -2894,17 +3239,22 @@ func (x *GetProgrammeResponse) GetConfigVersion() int64 {
 	return 0
 }
 
+// ReportAnonymousSalesRequest is a store's count of anonymous sales for one
+// day.
 type ReportAnonymousSalesRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	StoreId     string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	// The business day, YYYY-MM-DD, in the programme's time zone; not after
-	// today.
-	BusinessDay string `protobuf:"bytes,3,opt,name=business_day,json=businessDay,proto3" json:"business_day,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The store.
+	StoreId string `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The business day in the programme's time zone, a real date not after
+	// today there.
+	BusinessDay *date.Date `protobuf:"bytes,3,opt,name=business_day,json=businessDay,proto3" json:"business_day,omitempty"`
 	// Sales (receipts) without a member, returns excluded.
 	Transactions int64 `protobuf:"varint,4,opt,name=transactions,proto3" json:"transactions,omitempty"`
-	// When the store counted; defaults to now. A count older than the stored
-	// one for the same store and day is ignored.
+	// When the store counted; defaults to now; at most 5 minutes ahead of
+	// the ledger's clock (INVALID_ARGUMENT otherwise). A count older than the stored one for the
+	// same store and day is ignored.
 	CountedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=counted_at,json=countedAt,proto3" json:"counted_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2912,7 +3262,7 @@ type ReportAnonymousSalesRequest struct {
 
 func (x *ReportAnonymousSalesRequest) Reset() {
 	*x = ReportAnonymousSalesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3274,7 @@ func (x *ReportAnonymousSalesRequest) String() string {
 func (*ReportAnonymousSalesRequest) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3287,7 @@ func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesRequest.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReportAnonymousSalesRequest) GetProgrammeId() string {
@@ -2954,11 +3304,11 @@ func (x *ReportAnonymousSalesRequest) GetStoreId() string {
 	return ""
 }
 
-func (x *ReportAnonymousSalesRequest) GetBusinessDay() string {
+func (x *ReportAnonymousSalesRequest) GetBusinessDay() *date.Date {
 	if x != nil {
 		return x.BusinessDay
 	}
-	return ""
+	return nil
 }
 
 func (x *ReportAnonymousSalesRequest) GetTransactions() int64 {
@@ -2975,10 +3325,12 @@ func (x *ReportAnonymousSalesRequest) GetCountedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ReportAnonymousSalesResponse is the stored count.
 type ReportAnonymousSalesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stored count for the store and day (the newer of the two).
-	Transactions  int64                  `protobuf:"varint,1,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	Transactions int64 `protobuf:"varint,1,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	// When the stored count was counted.
 	CountedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=counted_at,json=countedAt,proto3" json:"counted_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2986,7 +3338,7 @@ type ReportAnonymousSalesResponse struct {
 
 func (x *ReportAnonymousSalesResponse) Reset() {
 	*x = ReportAnonymousSalesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3350,7 @@ func (x *ReportAnonymousSalesResponse) String() string {
 func (*ReportAnonymousSalesResponse) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3363,7 @@ func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesResponse.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReportAnonymousSalesResponse) GetTransactions() int64 {
@@ -3032,23 +3384,19 @@ var File_fidelis_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"\x1efidelis/ledger/v1/ledger.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
-	"\x05Money\x12<\n" +
-	"\x06amount\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^[0-9]{1,15}([.][0-9]{1,6})?$R\x06amount\x12-\n" +
-	"\bcurrency\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\bcurrency\"\x83\x02\n" +
+	"\x1efidelis/ledger/v1/ledger.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1dfidelis/type/v1/channel.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\xb7\x02\n" +
 	"\x06Member\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12!\n" +
 	"\fprogramme_id\x18\x02 \x01(\tR\vprogrammeId\x12!\n" +
 	"\fexternal_ref\x18\x03 \x01(\tR\vexternalRef\x12;\n" +
 	"\venrolled_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"enrolledAt\x12\x1d\n" +
+	"enrolledAt\x120\n" +
 	"\n" +
-	"birth_date\x18\x05 \x01(\tR\tbirthDate\x12:\n" +
-	"\x19partner_marketing_consent\x18\x06 \x01(\bR\x17partnerMarketingConsent\";\n" +
+	"birth_date\x18\x05 \x01(\v2\x11.google.type.DateR\tbirthDate\x12[\n" +
+	"\x19partner_marketing_consent\x18\x06 \x01(\x0e2\x1f.fidelis.ledger.v1.ConsentStateR\x17partnerMarketingConsent\";\n" +
 	"\aPosting\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xdc\x06\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xd8\x06\n" +
 	"\x05Entry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x120\n" +
@@ -3059,12 +3407,12 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\rpending_after\x18\a \x01(\x03R\fpendingAfter\x12\x1d\n" +
 	"\n" +
 	"held_after\x18\b \x01(\x03R\theldAfter\x12\x1a\n" +
-	"\bsequence\x18\t \x01(\x03R\bsequence\x124\n" +
+	"\bsequence\x18\t \x01(\x03R\bsequence\x122\n" +
 	"\achannel\x18\n" +
-	" \x01(\x0e2\x1a.fidelis.ledger.v1.ChannelR\achannel\x12\x19\n" +
+	" \x01(\x0e2\x18.fidelis.type.v1.ChannelR\achannel\x12\x19\n" +
 	"\bstore_id\x18\v \x01(\tR\astoreId\x12\x1b\n" +
-	"\torder_ref\x18\f \x01(\tR\borderRef\x124\n" +
-	"\bpurchase\x18\r \x01(\v2\x18.fidelis.ledger.v1.MoneyR\bpurchase\x12\x16\n" +
+	"\torder_ref\x18\f \x01(\tR\borderRef\x122\n" +
+	"\bpurchase\x18\r \x01(\v2\x16.fidelis.type.v1.MoneyR\bpurchase\x12\x16\n" +
 	"\x06reason\x18\x0e \x01(\tR\x06reason\x12\x1a\n" +
 	"\boperator\x18\x0f \x01(\tR\boperator\x12*\n" +
 	"\x11reverses_entry_id\x18\x10 \x01(\tR\x0freversesEntryId\x12\x17\n" +
@@ -3095,7 +3443,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0flifetime_burned\x18\x06 \x01(\x03R\x0elifetimeBurned\x12=\n" +
 	"\bexpiring\x18\a \x03(\v2!.fidelis.ledger.v1.ExpiringPointsR\bexpiring\x12K\n" +
 	"\x10pending_schedule\x18\b \x03(\v2 .fidelis.ledger.v1.PendingPointsR\x0fpendingSchedule\x12/\n" +
-	"\x05as_of\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xc1\x02\n" +
+	"\x05as_of\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xf8\x02\n" +
 	"\n" +
 	"PointsHold\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\x12\x1b\n" +
@@ -3107,17 +3455,23 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x90\x03\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1a\n" +
+	"\breleased\x18\t \x01(\x03R\breleased\x12\x19\n" +
+	"\bentry_id\x18\n" +
+	" \x01(\tR\aentryId\"\xdc\a\n" +
 	"\x12EnrolMemberRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12,\n" +
 	"\fprogramme_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12(\n" +
 	"\tmember_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bmemberId\x12-\n" +
 	"\fexternal_ref\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vexternalRef\x12E\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vexternalRef\x12\xe5\x04\n" +
 	"\n" +
-	"birth_date\x18\x05 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tbirthDate\x12:\n" +
-	"\x19partner_marketing_consent\x18\x06 \x01(\bR\x17partnerMarketingConsent\x12;\n" +
+	"birth_date\x18\x05 \x01(\v2\x11.google.type.DateB\xb2\x04\xbaH\xae\x04\xba\x01\xce\x02\n" +
+	"\n" +
+	"date.valid\x12Bmust be a real date (year 1-9999, month 1-12, a day of that month)\x1a\xfb\x01this.year >= 1 && this.year <= 9999 && this.month >= 1 && this.month <= 12 && this.day >= 1 && this.day <= (this.month == 2 ? (((this.year % 4 == 0 && this.year % 100 != 0) || this.year % 400 == 0) ? 29 : 28) : (this.month in [4, 6, 9, 11] ? 30 : 31))\xba\x01\xd8\x01\n" +
+	"\x0fdate.not_future\x12\x19must not be in the future\x1a\xa9\x01this.year < now.getFullYear() || (this.year == now.getFullYear() && (this.month < now.getMonth() + 1 || (this.month == now.getMonth() + 1 && this.day <= now.getDate())))R\tbirthDate\x12e\n" +
+	"\x19partner_marketing_consent\x18\x06 \x01(\x0e2\x1f.fidelis.ledger.v1.ConsentStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x17partnerMarketingConsent\x12;\n" +
 	"\venrolled_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrolledAt\"H\n" +
 	"\x13EnrolMemberResponse\x121\n" +
@@ -3131,44 +3485,45 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\fexternal_ref\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vexternalRef\"G\n" +
 	"\x12FindMemberResponse\x121\n" +
-	"\x06member\x18\x01 \x01(\v2\x19.fidelis.ledger.v1.MemberR\x06member\"\xee\x03\n" +
+	"\x06member\x18\x01 \x01(\v2\x19.fidelis.ledger.v1.MemberR\x06member\"\xbf\x04\n" +
 	"\vEarnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x126\n" +
-	"\bpurchase\x18\x03 \x01(\v2\x18.fidelis.ledger.v1.MoneyH\x00R\bpurchase\x12'\n" +
+	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12\x84\x01\n" +
+	"\bpurchase\x18\x03 \x01(\v2\x16.fidelis.type.v1.MoneyBN\xbaHK\xba\x01H\n" +
+	"\x12money.non_negative\x12\x14must not be negative\x1a\x1c!this.amount.startsWith('-')H\x00R\bpurchase\x12'\n" +
 	"\x06points\x18\x04 \x01(\x03B\r\xbaH\n" +
-	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00H\x00R\x06points\x12@\n" +
-	"\achannel\x18\x05 \x01(\x0e2\x1a.fidelis.ledger.v1.ChannelB\n" +
+	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00H\x00R\x06points\x12>\n" +
+	"\achannel\x18\x05 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12\"\n" +
 	"\bstore_id\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12%\n" +
 	"\torder_ref\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\x12;\n" +
 	"\voccurred_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12 \n" +
-	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12&\n" +
+	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12*\n" +
 	"\n" +
 	"partner_id\x18\n" +
-	" \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerIdB\x0e\n" +
+	" \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerIdB\x0e\n" +
 	"\x05basis\x12\x05\xbaH\x02\b\x01\"t\n" +
 	"\fEarnResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xe7\x02\n" +
+	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xe9\x02\n" +
 	"\vBurnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
 	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12%\n" +
 	"\x06points\x18\x03 \x01(\x03B\r\xbaH\n" +
-	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12@\n" +
-	"\achannel\x18\x04 \x01(\x0e2\x1a.fidelis.ledger.v1.ChannelB\n" +
+	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12>\n" +
+	"\achannel\x18\x04 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12\"\n" +
 	"\bstore_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12%\n" +
 	"\torder_ref\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\x12 \n" +
-	"\x06reason\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12&\n" +
+	"\x06reason\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12*\n" +
 	"\n" +
-	"partner_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\"t\n" +
+	"partner_id\x18\b \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId\"t\n" +
 	"\fBurnResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xb8\x02\n" +
+	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xb6\x02\n" +
 	"\vHoldRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
@@ -3176,8 +3531,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x06points\x18\x03 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12<\n" +
 	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x01*\x00R\x03ttl\x12&\n" +
-	"\treference\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\x12@\n" +
-	"\achannel\x18\x06 \x01(\x0e2\x1a.fidelis.ledger.v1.ChannelB\n" +
+	"\treference\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\x12>\n" +
+	"\achannel\x18\x06 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\"\xa7\x01\n" +
 	"\fHoldResponse\x121\n" +
 	"\x04hold\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.PointsHoldR\x04hold\x12.\n" +
@@ -3201,17 +3556,18 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0fReleaseResponse\x121\n" +
 	"\x04hold\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.PointsHoldR\x04hold\x12.\n" +
 	"\x05entry\x18\x02 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x03 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\x82\x03\n" +
+	"\abalance\x18\x03 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xed\x03\n" +
 	"\x0eReverseRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12#\n" +
-	"\bentry_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aentryId\x126\n" +
-	"\breturned\x18\x03 \x01(\v2\x18.fidelis.ledger.v1.MoneyH\x00R\breturned\x12'\n" +
+	"\bentry_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aentryId\x12\xa2\x01\n" +
+	"\breturned\x18\x03 \x01(\v2\x16.fidelis.type.v1.MoneyBl\xbaHi\xba\x01f\n" +
+	"\x0emoney.positive\x12\x16must be more than zero\x1a<!this.amount.startsWith('-') && this.amount.matches('[1-9]')H\x00R\breturned\x12'\n" +
 	"\x06points\x18\x04 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00H\x00R\x06points\x12\x1d\n" +
 	"\x04full\x18\x05 \x01(\bB\a\xbaH\x04j\x02\b\x01H\x00R\x04full\x12 \n" +
-	"\x06reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12>\n" +
-	"\achannel\x18\a \x01(\x0e2\x1a.fidelis.ledger.v1.ChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12\"\n" +
+	"\x06reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\x12<\n" +
+	"\achannel\x18\a \x01(\x0e2\x18.fidelis.type.v1.ChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12\"\n" +
 	"\bstore_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreIdB\x10\n" +
 	"\aportion\x12\x05\xbaH\x02\b\x01\"\xa6\x01\n" +
 	"\x0fReverseResponse\x12.\n" +
@@ -3242,15 +3598,27 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11GetBalanceRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"J\n" +
 	"\x12GetBalanceResponse\x124\n" +
-	"\abalance\x18\x01 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\x8c\x01\n" +
+	"\abalance\x18\x01 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\x8a\x01\n" +
 	"\x12ListEntriesRequest\x12%\n" +
-	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12&\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpageToken\"q\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"q\n" +
 	"\x13ListEntriesResponse\x122\n" +
 	"\aentries\x18\x01 \x03(\v2\x18.fidelis.ledger.v1.EntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x0eGetHoldRequest\x12!\n" +
+	"\ahold_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06holdId\"D\n" +
+	"\x0fGetHoldResponse\x121\n" +
+	"\x04hold\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.PointsHoldR\x04hold\"\xc9\x01\n" +
+	"\x10ListHoldsRequest\x12%\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12?\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1d.fidelis.ledger.v1.HoldStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"p\n" +
+	"\x11ListHoldsResponse\x123\n" +
+	"\x05holds\x18\x01 \x03(\v2\x1d.fidelis.ledger.v1.PointsHoldR\x05holds\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"C\n" +
 	"\x13GetProgrammeRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\"]\n" +
@@ -3259,34 +3627,30 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tthreshold\x18\x02 \x01(\tR\tthreshold\x12\x1e\n" +
 	"\n" +
 	"multiplier\x18\x03 \x01(\tR\n" +
-	"multiplier\"\xe0\x02\n" +
+	"multiplier\"\xe9\x02\n" +
 	"\x14GetProgrammeResponse\x12!\n" +
 	"\fprogramme_id\x18\x01 \x01(\tR\vprogrammeId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12^\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
+	"\rcurrency_code\x18\x03 \x01(\tR\fcurrencyCode\x12^\n" +
 	"\rearning_rates\x18\x04 \x03(\v29.fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntryR\fearningRates\x12-\n" +
 	"\x05tiers\x18\x05 \x03(\v2\x17.fidelis.ledger.v1.TierR\x05tiers\x12%\n" +
 	"\x0econfig_version\x18\x06 \x01(\x03R\rconfigVersion\x1a?\n" +
 	"\x11EarningRatesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x04\n" +
 	"\x1bReportAnonymousSalesRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12$\n" +
-	"\bstore_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\astoreId\x12F\n" +
-	"\fbusiness_day\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vbusinessDay\x120\n" +
+	"\bstore_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\astoreId\x12\x90\x03\n" +
+	"\fbusiness_day\x18\x03 \x01(\v2\x11.google.type.DateB\xd9\x02\xbaH\xd5\x02\xba\x01\xce\x02\n" +
+	"\n" +
+	"date.valid\x12Bmust be a real date (year 1-9999, month 1-12, a day of that month)\x1a\xfb\x01this.year >= 1 && this.year <= 9999 && this.month >= 1 && this.month <= 12 && this.day >= 1 && this.day <= (this.month == 2 ? (((this.year % 4 == 0 && this.year % 100 != 0) || this.year % 400 == 0) ? 29 : 28) : (this.month in [4, 6, 9, 11] ? 30 : 31))\xc8\x01\x01R\vbusinessDay\x120\n" +
 	"\ftransactions\x18\x04 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/(\x00R\ftransactions\x129\n" +
 	"\n" +
 	"counted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcountedAt\"}\n" +
 	"\x1cReportAnonymousSalesResponse\x12\"\n" +
 	"\ftransactions\x18\x01 \x01(\x03R\ftransactions\x129\n" +
 	"\n" +
-	"counted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcountedAt*u\n" +
-	"\aChannel\x12\x17\n" +
-	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x0f\n" +
-	"\vCHANNEL_POS\x10\x01\x12\x15\n" +
-	"\x11CHANNEL_ECOMMERCE\x10\x02\x12\x13\n" +
-	"\x0fCHANNEL_PARTNER\x10\x03\x12\x14\n" +
-	"\x10CHANNEL_OPERATOR\x10\x04*\xb3\x02\n" +
+	"counted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcountedAt*\xb3\x02\n" +
 	"\tEntryKind\x12\x1a\n" +
 	"\x16ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fENTRY_KIND_EARN\x10\x01\x12\x13\n" +
@@ -3307,8 +3671,11 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n" +
 	"\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n" +
-	"\x13HOLD_STATUS_EXPIRED\x10\x042\xab\n" +
-	"\n" +
+	"\x13HOLD_STATUS_EXPIRED\x10\x04*d\n" +
+	"\fConsentState\x12\x1d\n" +
+	"\x19CONSENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CONSENT_STATE_GRANTED\x10\x01\x12\x1a\n" +
+	"\x16CONSENT_STATE_WITHHELD\x10\x022\xd5\v\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
 	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12Y\n" +
@@ -3324,7 +3691,9 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tRunExpiry\x12#.fidelis.ledger.v1.RunExpiryRequest\x1a$.fidelis.ledger.v1.RunExpiryResponse\x12Y\n" +
 	"\n" +
 	"GetBalance\x12$.fidelis.ledger.v1.GetBalanceRequest\x1a%.fidelis.ledger.v1.GetBalanceResponse\x12\\\n" +
-	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12_\n" +
+	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12P\n" +
+	"\aGetHold\x12!.fidelis.ledger.v1.GetHoldRequest\x1a\".fidelis.ledger.v1.GetHoldResponse\x12V\n" +
+	"\tListHolds\x12#.fidelis.ledger.v1.ListHoldsRequest\x1a$.fidelis.ledger.v1.ListHoldsResponse\x12_\n" +
 	"\fGetProgramme\x12&.fidelis.ledger.v1.GetProgrammeRequest\x1a'.fidelis.ledger.v1.GetProgrammeResponse\x12w\n" +
 	"\x14ReportAnonymousSales\x12..fidelis.ledger.v1.ReportAnonymousSalesRequest\x1a/.fidelis.ledger.v1.ReportAnonymousSalesResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
@@ -3341,142 +3710,160 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
-	(Channel)(0),                         // 0: fidelis.ledger.v1.Channel
-	(EntryKind)(0),                       // 1: fidelis.ledger.v1.EntryKind
-	(HoldStatus)(0),                      // 2: fidelis.ledger.v1.HoldStatus
-	(*Money)(nil),                        // 3: fidelis.ledger.v1.Money
-	(*Member)(nil),                       // 4: fidelis.ledger.v1.Member
-	(*Posting)(nil),                      // 5: fidelis.ledger.v1.Posting
-	(*Entry)(nil),                        // 6: fidelis.ledger.v1.Entry
-	(*ExpiringPoints)(nil),               // 7: fidelis.ledger.v1.ExpiringPoints
-	(*PendingPoints)(nil),                // 8: fidelis.ledger.v1.PendingPoints
-	(*Balance)(nil),                      // 9: fidelis.ledger.v1.Balance
-	(*PointsHold)(nil),                   // 10: fidelis.ledger.v1.PointsHold
-	(*EnrolMemberRequest)(nil),           // 11: fidelis.ledger.v1.EnrolMemberRequest
-	(*EnrolMemberResponse)(nil),          // 12: fidelis.ledger.v1.EnrolMemberResponse
-	(*GetMemberRequest)(nil),             // 13: fidelis.ledger.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),            // 14: fidelis.ledger.v1.GetMemberResponse
-	(*FindMemberRequest)(nil),            // 15: fidelis.ledger.v1.FindMemberRequest
-	(*FindMemberResponse)(nil),           // 16: fidelis.ledger.v1.FindMemberResponse
-	(*EarnRequest)(nil),                  // 17: fidelis.ledger.v1.EarnRequest
-	(*EarnResponse)(nil),                 // 18: fidelis.ledger.v1.EarnResponse
-	(*BurnRequest)(nil),                  // 19: fidelis.ledger.v1.BurnRequest
-	(*BurnResponse)(nil),                 // 20: fidelis.ledger.v1.BurnResponse
-	(*HoldRequest)(nil),                  // 21: fidelis.ledger.v1.HoldRequest
-	(*HoldResponse)(nil),                 // 22: fidelis.ledger.v1.HoldResponse
-	(*CaptureRequest)(nil),               // 23: fidelis.ledger.v1.CaptureRequest
-	(*CaptureResponse)(nil),              // 24: fidelis.ledger.v1.CaptureResponse
-	(*ReleaseRequest)(nil),               // 25: fidelis.ledger.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),              // 26: fidelis.ledger.v1.ReleaseResponse
-	(*ReverseRequest)(nil),               // 27: fidelis.ledger.v1.ReverseRequest
-	(*ReverseResponse)(nil),              // 28: fidelis.ledger.v1.ReverseResponse
-	(*AdjustRequest)(nil),                // 29: fidelis.ledger.v1.AdjustRequest
-	(*AdjustResponse)(nil),               // 30: fidelis.ledger.v1.AdjustResponse
-	(*RunExpiryRequest)(nil),             // 31: fidelis.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),            // 32: fidelis.ledger.v1.RunExpiryResponse
-	(*GetBalanceRequest)(nil),            // 33: fidelis.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),           // 34: fidelis.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),           // 35: fidelis.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),          // 36: fidelis.ledger.v1.ListEntriesResponse
-	(*GetProgrammeRequest)(nil),          // 37: fidelis.ledger.v1.GetProgrammeRequest
-	(*Tier)(nil),                         // 38: fidelis.ledger.v1.Tier
-	(*GetProgrammeResponse)(nil),         // 39: fidelis.ledger.v1.GetProgrammeResponse
-	(*ReportAnonymousSalesRequest)(nil),  // 40: fidelis.ledger.v1.ReportAnonymousSalesRequest
-	(*ReportAnonymousSalesResponse)(nil), // 41: fidelis.ledger.v1.ReportAnonymousSalesResponse
-	nil,                                  // 42: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
+	(EntryKind)(0),                       // 0: fidelis.ledger.v1.EntryKind
+	(HoldStatus)(0),                      // 1: fidelis.ledger.v1.HoldStatus
+	(ConsentState)(0),                    // 2: fidelis.ledger.v1.ConsentState
+	(*Member)(nil),                       // 3: fidelis.ledger.v1.Member
+	(*Posting)(nil),                      // 4: fidelis.ledger.v1.Posting
+	(*Entry)(nil),                        // 5: fidelis.ledger.v1.Entry
+	(*ExpiringPoints)(nil),               // 6: fidelis.ledger.v1.ExpiringPoints
+	(*PendingPoints)(nil),                // 7: fidelis.ledger.v1.PendingPoints
+	(*Balance)(nil),                      // 8: fidelis.ledger.v1.Balance
+	(*PointsHold)(nil),                   // 9: fidelis.ledger.v1.PointsHold
+	(*EnrolMemberRequest)(nil),           // 10: fidelis.ledger.v1.EnrolMemberRequest
+	(*EnrolMemberResponse)(nil),          // 11: fidelis.ledger.v1.EnrolMemberResponse
+	(*GetMemberRequest)(nil),             // 12: fidelis.ledger.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),            // 13: fidelis.ledger.v1.GetMemberResponse
+	(*FindMemberRequest)(nil),            // 14: fidelis.ledger.v1.FindMemberRequest
+	(*FindMemberResponse)(nil),           // 15: fidelis.ledger.v1.FindMemberResponse
+	(*EarnRequest)(nil),                  // 16: fidelis.ledger.v1.EarnRequest
+	(*EarnResponse)(nil),                 // 17: fidelis.ledger.v1.EarnResponse
+	(*BurnRequest)(nil),                  // 18: fidelis.ledger.v1.BurnRequest
+	(*BurnResponse)(nil),                 // 19: fidelis.ledger.v1.BurnResponse
+	(*HoldRequest)(nil),                  // 20: fidelis.ledger.v1.HoldRequest
+	(*HoldResponse)(nil),                 // 21: fidelis.ledger.v1.HoldResponse
+	(*CaptureRequest)(nil),               // 22: fidelis.ledger.v1.CaptureRequest
+	(*CaptureResponse)(nil),              // 23: fidelis.ledger.v1.CaptureResponse
+	(*ReleaseRequest)(nil),               // 24: fidelis.ledger.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),              // 25: fidelis.ledger.v1.ReleaseResponse
+	(*ReverseRequest)(nil),               // 26: fidelis.ledger.v1.ReverseRequest
+	(*ReverseResponse)(nil),              // 27: fidelis.ledger.v1.ReverseResponse
+	(*AdjustRequest)(nil),                // 28: fidelis.ledger.v1.AdjustRequest
+	(*AdjustResponse)(nil),               // 29: fidelis.ledger.v1.AdjustResponse
+	(*RunExpiryRequest)(nil),             // 30: fidelis.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),            // 31: fidelis.ledger.v1.RunExpiryResponse
+	(*GetBalanceRequest)(nil),            // 32: fidelis.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),           // 33: fidelis.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),           // 34: fidelis.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),          // 35: fidelis.ledger.v1.ListEntriesResponse
+	(*GetHoldRequest)(nil),               // 36: fidelis.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),              // 37: fidelis.ledger.v1.GetHoldResponse
+	(*ListHoldsRequest)(nil),             // 38: fidelis.ledger.v1.ListHoldsRequest
+	(*ListHoldsResponse)(nil),            // 39: fidelis.ledger.v1.ListHoldsResponse
+	(*GetProgrammeRequest)(nil),          // 40: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                         // 41: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),         // 42: fidelis.ledger.v1.GetProgrammeResponse
+	(*ReportAnonymousSalesRequest)(nil),  // 43: fidelis.ledger.v1.ReportAnonymousSalesRequest
+	(*ReportAnonymousSalesResponse)(nil), // 44: fidelis.ledger.v1.ReportAnonymousSalesResponse
+	nil,                                  // 45: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil),        // 46: google.protobuf.Timestamp
+	(*date.Date)(nil),                    // 47: google.type.Date
+	(v1.Channel)(0),                      // 48: fidelis.type.v1.Channel
+	(*v1.Money)(nil),                     // 49: fidelis.type.v1.Money
+	(*durationpb.Duration)(nil),          // 50: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	43, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
-	5,  // 2: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
-	0,  // 3: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.ledger.v1.Channel
-	3,  // 4: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.ledger.v1.Money
-	43, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	43, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	43, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	43, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
-	8,  // 10: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	43, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
-	2,  // 12: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	43, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	43, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	43, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
-	4,  // 16: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
-	4,  // 17: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
-	4,  // 18: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
-	3,  // 19: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
-	0,  // 20: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	43, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	6,  // 22: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 23: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	0,  // 24: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	6,  // 25: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 26: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	44, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
-	0,  // 28: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	10, // 29: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 30: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 31: fidelis.ledger.v1.HoldResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	10, // 32: fidelis.ledger.v1.CaptureResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 33: fidelis.ledger.v1.CaptureResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	6,  // 34: fidelis.ledger.v1.CaptureResponse.release_entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 35: fidelis.ledger.v1.CaptureResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	10, // 36: fidelis.ledger.v1.ReleaseResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	6,  // 37: fidelis.ledger.v1.ReleaseResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 38: fidelis.ledger.v1.ReleaseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	3,  // 39: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.ledger.v1.Money
-	0,  // 40: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	6,  // 41: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 42: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 43: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 44: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	43, // 45: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
-	9,  // 46: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 47: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	42, // 48: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	38, // 49: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
-	43, // 50: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
-	43, // 51: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
-	11, // 52: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	13, // 53: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	15, // 54: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
-	17, // 55: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	19, // 56: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	21, // 57: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	23, // 58: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	25, // 59: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	27, // 60: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	29, // 61: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	31, // 62: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	33, // 63: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	35, // 64: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	37, // 65: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
-	40, // 66: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
-	12, // 67: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	14, // 68: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	16, // 69: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
-	18, // 70: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	20, // 71: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	22, // 72: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	24, // 73: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	26, // 74: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	28, // 75: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	30, // 76: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	32, // 77: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	34, // 78: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	36, // 79: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	39, // 80: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
-	41, // 81: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
-	67, // [67:82] is the sub-list for method output_type
-	52, // [52:67] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	46, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	47, // 1: fidelis.ledger.v1.Member.birth_date:type_name -> google.type.Date
+	2,  // 2: fidelis.ledger.v1.Member.partner_marketing_consent:type_name -> fidelis.ledger.v1.ConsentState
+	0,  // 3: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
+	4,  // 4: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
+	48, // 5: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.type.v1.Channel
+	49, // 6: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.type.v1.Money
+	46, // 7: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	46, // 8: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	46, // 9: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	46, // 10: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	6,  // 11: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
+	7,  // 12: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
+	46, // 13: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	1,  // 14: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
+	46, // 15: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	46, // 16: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 17: fidelis.ledger.v1.EnrolMemberRequest.birth_date:type_name -> google.type.Date
+	2,  // 18: fidelis.ledger.v1.EnrolMemberRequest.partner_marketing_consent:type_name -> fidelis.ledger.v1.ConsentState
+	46, // 19: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	3,  // 20: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
+	3,  // 21: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
+	3,  // 22: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
+	49, // 23: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.type.v1.Money
+	48, // 24: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.type.v1.Channel
+	46, // 25: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 26: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 27: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	48, // 28: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.type.v1.Channel
+	5,  // 29: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 30: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	50, // 31: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	48, // 32: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.type.v1.Channel
+	9,  // 33: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	5,  // 34: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 35: fidelis.ledger.v1.HoldResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	9,  // 36: fidelis.ledger.v1.CaptureResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	5,  // 37: fidelis.ledger.v1.CaptureResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	5,  // 38: fidelis.ledger.v1.CaptureResponse.release_entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 39: fidelis.ledger.v1.CaptureResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	9,  // 40: fidelis.ledger.v1.ReleaseResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	5,  // 41: fidelis.ledger.v1.ReleaseResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 42: fidelis.ledger.v1.ReleaseResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	49, // 43: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.type.v1.Money
+	48, // 44: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.type.v1.Channel
+	5,  // 45: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 46: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	5,  // 47: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	8,  // 48: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	46, // 49: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
+	8,  // 50: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	5,  // 51: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
+	9,  // 52: fidelis.ledger.v1.GetHoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	1,  // 53: fidelis.ledger.v1.ListHoldsRequest.status:type_name -> fidelis.ledger.v1.HoldStatus
+	9,  // 54: fidelis.ledger.v1.ListHoldsResponse.holds:type_name -> fidelis.ledger.v1.PointsHold
+	45, // 55: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	41, // 56: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
+	47, // 57: fidelis.ledger.v1.ReportAnonymousSalesRequest.business_day:type_name -> google.type.Date
+	46, // 58: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
+	46, // 59: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
+	10, // 60: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	12, // 61: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	14, // 62: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
+	16, // 63: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	18, // 64: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	20, // 65: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	22, // 66: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	24, // 67: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	26, // 68: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	28, // 69: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
+	30, // 70: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
+	32, // 71: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	34, // 72: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	36, // 73: fidelis.ledger.v1.LedgerService.GetHold:input_type -> fidelis.ledger.v1.GetHoldRequest
+	38, // 74: fidelis.ledger.v1.LedgerService.ListHolds:input_type -> fidelis.ledger.v1.ListHoldsRequest
+	40, // 75: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	43, // 76: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
+	11, // 77: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	13, // 78: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	15, // 79: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
+	17, // 80: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	19, // 81: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	21, // 82: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	23, // 83: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	25, // 84: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	27, // 85: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	29, // 86: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
+	31, // 87: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
+	33, // 88: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	35, // 89: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	37, // 90: fidelis.ledger.v1.LedgerService.GetHold:output_type -> fidelis.ledger.v1.GetHoldResponse
+	39, // 91: fidelis.ledger.v1.LedgerService.ListHolds:output_type -> fidelis.ledger.v1.ListHoldsResponse
+	42, // 92: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	44, // 93: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
+	77, // [77:94] is the sub-list for method output_type
+	60, // [60:77] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -3484,11 +3871,11 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 	if File_fidelis_ledger_v1_ledger_proto != nil {
 		return
 	}
-	file_fidelis_ledger_v1_ledger_proto_msgTypes[14].OneofWrappers = []any{
+	file_fidelis_ledger_v1_ledger_proto_msgTypes[13].OneofWrappers = []any{
 		(*EarnRequest_Purchase)(nil),
 		(*EarnRequest_Points)(nil),
 	}
-	file_fidelis_ledger_v1_ledger_proto_msgTypes[24].OneofWrappers = []any{
+	file_fidelis_ledger_v1_ledger_proto_msgTypes[23].OneofWrappers = []any{
 		(*ReverseRequest_Returned)(nil),
 		(*ReverseRequest_Points)(nil),
 		(*ReverseRequest_Full)(nil),
@@ -3499,7 +3886,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,8 @@ const (
 	LedgerService_RunExpiry_FullMethodName            = "/fidelis.ledger.v1.LedgerService/RunExpiry"
 	LedgerService_GetBalance_FullMethodName           = "/fidelis.ledger.v1.LedgerService/GetBalance"
 	LedgerService_ListEntries_FullMethodName          = "/fidelis.ledger.v1.LedgerService/ListEntries"
+	LedgerService_GetHold_FullMethodName              = "/fidelis.ledger.v1.LedgerService/GetHold"
+	LedgerService_ListHolds_FullMethodName            = "/fidelis.ledger.v1.LedgerService/ListHolds"
 	LedgerService_GetProgramme_FullMethodName         = "/fidelis.ledger.v1.LedgerService/GetProgramme"
 	LedgerService_ReportAnonymousSales_FullMethodName = "/fidelis.ledger.v1.LedgerService/ReportAnonymousSales"
 )
@@ -44,30 +46,97 @@ const (
 // programme. Every call authenticates (see fidelis.access.v1) and may touch
 // only the members of the programmes its principal is bound to. Every
 // mutation carries an idempotency key, scoped to the authenticated
-// principal: the same key with the same request returns the original reply;
-// with a different request it fails with ALREADY_EXISTS and writes nothing.
+// principal: the same key with the same request returns the original reply
+// (a refusal included, with the same ErrorInfo reason); with a different
+// request it fails with ALREADY_EXISTS, reason IDEMPOTENCY_KEY_REUSED, and
+// writes nothing.
+//
+// Every error carries a google.rpc.ErrorInfo (domain
+// "fidelis-loyalty.github.io") whose reason is a value of
+// fidelis.type.v1.ErrorReason; each RPC lists the reasons of its own
+// refusals (the ones any call may give are not repeated).
 type LedgerServiceClient interface {
-	// EnrolMember opens a member's accounts in a programme.
+	// EnrolMember opens a member's accounts in a programme. An external ref
+	// already enrolled in the programme is ALREADY_EXISTS with reason
+	// MEMBER_ALREADY_ENROLLED and a google.rpc.ResourceInfo (resource type
+	// "fidelis.ledger.v1.Member") naming the existing member's id.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - ALREADY_EXISTS: MEMBER_ALREADY_ENROLLED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	EnrolMember(ctx context.Context, in *EnrolMemberRequest, opts ...grpc.CallOption) (*EnrolMemberResponse, error)
 	// GetMember returns a member.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error)
 	// FindMember finds a member of a programme by external ref (card number).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	FindMember(ctx context.Context, in *FindMemberRequest, opts ...grpc.CallOption) (*FindMemberResponse, error)
 	// Earn credits points for a purchase (through the programme's earning
 	// policy) or an explicit number of points. Purchase points stay pending for
-	// the programme's return window.
+	// the programme's return window. A purchase in a currency the programme
+	// does not accept is INVALID_ARGUMENT on purchase.currency_code.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Earn(ctx context.Context, in *EarnRequest, opts ...grpc.CallOption) (*EarnResponse, error)
-	// Burn spends available points, drawing lots earliest-expiry first.
+	// Burn spends available points, drawing lots earliest-expiry first. Too
+	// few points is FAILED_PRECONDITION, reason INSUFFICIENT_POINTS, with the
+	// ErrorInfo metadata "available" and "requested" (decimal integers).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED, PARTNER_ACCOUNT_FORBIDDEN
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Burn(ctx context.Context, in *BurnRequest, opts ...grpc.CallOption) (*BurnResponse, error)
 	// Hold reserves available points until captured, released or expired.
+	// Too few points is INSUFFICIENT_POINTS with the metadata "available" and
+	// "requested"; a ttl above the programme's maximum is INVALID_ARGUMENT on
+	// ttl.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Hold(ctx context.Context, in *HoldRequest, opts ...grpc.CallOption) (*HoldResponse, error)
 	// Capture burns all or part of a hold; any remainder is released.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - FAILED_PRECONDITION: HOLD_NOT_ACTIVE, HOLD_EXPIRED, HOLD_EXCEEDED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Capture(ctx context.Context, in *CaptureRequest, opts ...grpc.CallOption) (*CaptureResponse, error)
 	// Release returns a hold's points to the lots they came from.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - FAILED_PRECONDITION: HOLD_NOT_ACTIVE, HOLD_EXPIRED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 	// Reverse undoes all or part of an earn (clawback, proportional for a
 	// returned purchase amount, pending points first) or of a burn or capture
-	// (refund to the original lots with their original expiry).
+	// (refund to the original lots with their original expiry). A returned
+	// amount in another currency than the purchase's is INVALID_ARGUMENT on
+	// returned.currency_code.
+	//
+	// Errors:
+	//   - NOT_FOUND: ENTRY_NOT_FOUND
+	//   - FAILED_PRECONDITION: ENTRY_NOT_REVERSIBLE, ENTRY_NOT_PURCHASE, ENTRY_FULLY_REVERSED, REVERSAL_EXCEEDS_ENTRY, BALANCE_FLOOR_REACHED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Reverse(ctx context.Context, in *ReverseRequest, opts ...grpc.CallOption) (*ReverseResponse, error)
 	// Adjust credits or debits points by hand; a reason is required, and the
 	// entry names the authenticated operator.
@@ -75,18 +144,55 @@ type LedgerServiceClient interface {
 	// RunExpiry expires lots, releases matured pending points and expired holds
 	// as of a time. Running it again for the same time changes nothing.
 	RunExpiry(ctx context.Context, in *RunExpiryRequest, opts ...grpc.CallOption) (*RunExpiryResponse, error)
-	// GetBalance returns a member's balances and expiry schedule.
+	// GetBalance returns a member's balances and expiry schedule, settling
+	// first what is due (matured pending points, expired lots and holds).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
-	// ListEntries pages through a member's ledger, oldest first.
+	// ListEntries pages through a member's ledger, oldest first. A page token
+	// continues the listing of the member it was issued for only: with another
+	// member_id it is INVALID_ARGUMENT on page_token.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListEntries(ctx context.Context, in *ListEntriesRequest, opts ...grpc.CallOption) (*ListEntriesResponse, error)
+	// GetHold returns a hold, whatever its status. An active hold past its
+	// expiry is reported EXPIRED even before the ledger has released it.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	GetHold(ctx context.Context, in *GetHoldRequest, opts ...grpc.CallOption) (*GetHoldResponse, error)
+	// ListHolds pages through a member's holds, oldest first, optionally of
+	// one status. A page token continues the listing of the member and status
+	// it was issued for only: with others it is INVALID_ARGUMENT on
+	// page_token.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListHolds(ctx context.Context, in *ListHoldsRequest, opts ...grpc.CallOption) (*ListHoldsResponse, error)
 	// GetProgramme returns a programme's configuration: currency, earning
 	// rates, tiers in order.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetProgramme(ctx context.Context, in *GetProgrammeRequest, opts ...grpc.CallOption) (*GetProgrammeResponse, error)
 	// ReportAnonymousSales records a store's count of sales to customers who
 	// did not identify, for one business day: the day's count so far, which
 	// replaces any earlier count (a retry of an older count changes nothing).
 	// With the identified purchases the ledger records, it gives the
-	// identification rate.
+	// identification rate. A business day after today in the programme's time
+	// zone is INVALID_ARGUMENT on business_day.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ReportAnonymousSales(ctx context.Context, in *ReportAnonymousSalesRequest, opts ...grpc.CallOption) (*ReportAnonymousSalesResponse, error)
 }
 
@@ -228,6 +334,26 @@ func (c *ledgerServiceClient) ListEntries(ctx context.Context, in *ListEntriesRe
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetHold(ctx context.Context, in *GetHoldRequest, opts ...grpc.CallOption) (*GetHoldResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetHoldResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetHold_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListHolds(ctx context.Context, in *ListHoldsRequest, opts ...grpc.CallOption) (*ListHoldsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHoldsResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListHolds_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ledgerServiceClient) GetProgramme(ctx context.Context, in *GetProgrammeRequest, opts ...grpc.CallOption) (*GetProgrammeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetProgrammeResponse)
@@ -256,30 +382,97 @@ func (c *ledgerServiceClient) ReportAnonymousSales(ctx context.Context, in *Repo
 // programme. Every call authenticates (see fidelis.access.v1) and may touch
 // only the members of the programmes its principal is bound to. Every
 // mutation carries an idempotency key, scoped to the authenticated
-// principal: the same key with the same request returns the original reply;
-// with a different request it fails with ALREADY_EXISTS and writes nothing.
+// principal: the same key with the same request returns the original reply
+// (a refusal included, with the same ErrorInfo reason); with a different
+// request it fails with ALREADY_EXISTS, reason IDEMPOTENCY_KEY_REUSED, and
+// writes nothing.
+//
+// Every error carries a google.rpc.ErrorInfo (domain
+// "fidelis-loyalty.github.io") whose reason is a value of
+// fidelis.type.v1.ErrorReason; each RPC lists the reasons of its own
+// refusals (the ones any call may give are not repeated).
 type LedgerServiceServer interface {
-	// EnrolMember opens a member's accounts in a programme.
+	// EnrolMember opens a member's accounts in a programme. An external ref
+	// already enrolled in the programme is ALREADY_EXISTS with reason
+	// MEMBER_ALREADY_ENROLLED and a google.rpc.ResourceInfo (resource type
+	// "fidelis.ledger.v1.Member") naming the existing member's id.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - ALREADY_EXISTS: MEMBER_ALREADY_ENROLLED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	EnrolMember(context.Context, *EnrolMemberRequest) (*EnrolMemberResponse, error)
 	// GetMember returns a member.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error)
 	// FindMember finds a member of a programme by external ref (card number).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	FindMember(context.Context, *FindMemberRequest) (*FindMemberResponse, error)
 	// Earn credits points for a purchase (through the programme's earning
 	// policy) or an explicit number of points. Purchase points stay pending for
-	// the programme's return window.
+	// the programme's return window. A purchase in a currency the programme
+	// does not accept is INVALID_ARGUMENT on purchase.currency_code.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Earn(context.Context, *EarnRequest) (*EarnResponse, error)
-	// Burn spends available points, drawing lots earliest-expiry first.
+	// Burn spends available points, drawing lots earliest-expiry first. Too
+	// few points is FAILED_PRECONDITION, reason INSUFFICIENT_POINTS, with the
+	// ErrorInfo metadata "available" and "requested" (decimal integers).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED, PARTNER_ACCOUNT_FORBIDDEN
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Burn(context.Context, *BurnRequest) (*BurnResponse, error)
 	// Hold reserves available points until captured, released or expired.
+	// Too few points is INSUFFICIENT_POINTS with the metadata "available" and
+	// "requested"; a ttl above the programme's maximum is INVALID_ARGUMENT on
+	// ttl.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Hold(context.Context, *HoldRequest) (*HoldResponse, error)
 	// Capture burns all or part of a hold; any remainder is released.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - FAILED_PRECONDITION: HOLD_NOT_ACTIVE, HOLD_EXPIRED, HOLD_EXCEEDED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Capture(context.Context, *CaptureRequest) (*CaptureResponse, error)
 	// Release returns a hold's points to the lots they came from.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - FAILED_PRECONDITION: HOLD_NOT_ACTIVE, HOLD_EXPIRED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	// Reverse undoes all or part of an earn (clawback, proportional for a
 	// returned purchase amount, pending points first) or of a burn or capture
-	// (refund to the original lots with their original expiry).
+	// (refund to the original lots with their original expiry). A returned
+	// amount in another currency than the purchase's is INVALID_ARGUMENT on
+	// returned.currency_code.
+	//
+	// Errors:
+	//   - NOT_FOUND: ENTRY_NOT_FOUND
+	//   - FAILED_PRECONDITION: ENTRY_NOT_REVERSIBLE, ENTRY_NOT_PURCHASE, ENTRY_FULLY_REVERSED, REVERSAL_EXCEEDS_ENTRY, BALANCE_FLOOR_REACHED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	Reverse(context.Context, *ReverseRequest) (*ReverseResponse, error)
 	// Adjust credits or debits points by hand; a reason is required, and the
 	// entry names the authenticated operator.
@@ -287,18 +480,55 @@ type LedgerServiceServer interface {
 	// RunExpiry expires lots, releases matured pending points and expired holds
 	// as of a time. Running it again for the same time changes nothing.
 	RunExpiry(context.Context, *RunExpiryRequest) (*RunExpiryResponse, error)
-	// GetBalance returns a member's balances and expiry schedule.
+	// GetBalance returns a member's balances and expiry schedule, settling
+	// first what is due (matured pending points, expired lots and holds).
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
-	// ListEntries pages through a member's ledger, oldest first.
+	// ListEntries pages through a member's ledger, oldest first. A page token
+	// continues the listing of the member it was issued for only: with another
+	// member_id it is INVALID_ARGUMENT on page_token.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error)
+	// GetHold returns a hold, whatever its status. An active hold past its
+	// expiry is reported EXPIRED even before the ledger has released it.
+	//
+	// Errors:
+	//   - NOT_FOUND: HOLD_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	GetHold(context.Context, *GetHoldRequest) (*GetHoldResponse, error)
+	// ListHolds pages through a member's holds, oldest first, optionally of
+	// one status. A page token continues the listing of the member and status
+	// it was issued for only: with others it is INVALID_ARGUMENT on
+	// page_token.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListHolds(context.Context, *ListHoldsRequest) (*ListHoldsResponse, error)
 	// GetProgramme returns a programme's configuration: currency, earning
 	// rates, tiers in order.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error)
 	// ReportAnonymousSales records a store's count of sales to customers who
 	// did not identify, for one business day: the day's count so far, which
 	// replaces any earlier count (a retry of an older count changes nothing).
 	// With the identified purchases the ledger records, it gives the
-	// identification rate.
+	// identification rate. A business day after today in the programme's time
+	// zone is INVALID_ARGUMENT on business_day.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ReportAnonymousSales(context.Context, *ReportAnonymousSalesRequest) (*ReportAnonymousSalesResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
@@ -348,6 +578,12 @@ func (UnimplementedLedgerServiceServer) GetBalance(context.Context, *GetBalanceR
 }
 func (UnimplementedLedgerServiceServer) ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEntries not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetHold(context.Context, *GetHoldRequest) (*GetHoldResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHold not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListHolds(context.Context, *ListHoldsRequest) (*ListHoldsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHolds not implemented")
 }
 func (UnimplementedLedgerServiceServer) GetProgramme(context.Context, *GetProgrammeRequest) (*GetProgrammeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProgramme not implemented")
@@ -610,6 +846,42 @@ func _LedgerService_ListEntries_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetHold_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetHoldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetHold(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetHold_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetHold(ctx, req.(*GetHoldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListHolds_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHoldsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListHolds(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListHolds_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListHolds(ctx, req.(*ListHoldsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LedgerService_GetProgramme_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetProgrammeRequest)
 	if err := dec(in); err != nil {
@@ -704,6 +976,14 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEntries",
 			Handler:    _LedgerService_ListEntries_Handler,
+		},
+		{
+			MethodName: "GetHold",
+			Handler:    _LedgerService_GetHold_Handler,
+		},
+		{
+			MethodName: "ListHolds",
+			Handler:    _LedgerService_ListHolds_Handler,
 		},
 		{
 			MethodName: "GetProgramme",
