@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -68,7 +69,7 @@ func TestDatabaseOutage(t *testing.T) {
 				default:
 				}
 				req := &ledgerv1.EarnRequest{IdempotencyKey: fmt.Sprintf("out-%d-%d", i, n), MemberId: ids[i],
-					Channel: ledgerv1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 1}}
+					Channel: typev1.Channel_CHANNEL_POS, Basis: &ledgerv1.EarnRequest_Points{Points: 1}}
 				for {
 					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					_, err := ledger.Earn(cctx, req)
@@ -98,7 +99,7 @@ func TestDatabaseOutage(t *testing.T) {
 	px.Cut(true)
 	cutAt := time.Now()
 	// A call made now is refused as retryable, with its reason.
-	_, err := ledger.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: "during", MemberId: ids[0], Channel: ledgerv1.Channel_CHANNEL_POS,
+	_, err := ledger.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: "during", MemberId: ids[0], Channel: typev1.Channel_CHANNEL_POS,
 		Basis: &ledgerv1.EarnRequest_Points{Points: 1}})
 	if st := status.Convert(err); st.Code() != codes.Unavailable || reasonOf(st) != string(fault.DatabaseUnavailable) {
 		t.Errorf("earn during the outage: %v (reason %q), want UNAVAILABLE with reason DATABASE_UNAVAILABLE", err, reasonOf(st))
