@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
@@ -72,8 +73,8 @@ func TestKPIs(t *testing.T) {
 		if p := k.GetPointsTotal(); p.GetIssued() != 30 || p.GetBurned() != 0 {
 			t.Fatalf("February points %v", p)
 		}
-		if k.GetOutstandingPoints() != 200 || k.GetOutstandingValue() != "2.00" || k.GetCurrency() != "EUR" {
-			t.Fatalf("liability %d %s %s", k.GetOutstandingPoints(), k.GetOutstandingValue(), k.GetCurrency())
+		if k.GetOutstandingPoints() != 200 || k.GetOutstandingValue().GetAmount() != "2.00" || k.GetOutstandingValue().GetCurrencyCode() != "EUR" {
+			t.Fatalf("liability %d %s %s", k.GetOutstandingPoints(), k.GetOutstandingValue().GetAmount(), k.GetOutstandingValue().GetCurrencyCode())
 		}
 		if k.GetTiers()["blue"] != 2 || len(k.GetSegmentMoves()) != 0 {
 			t.Fatalf("distributions %v, moves in February %v (segments came in March)", k.GetTiers(), k.GetSegmentMoves())
@@ -85,7 +86,7 @@ func TestKPIs(t *testing.T) {
 		}
 		var fromNew int64
 		for _, c := range march.GetSegmentMoves() {
-			if c.GetFrom() != "new" || c.GetRowShare() == "0" {
+			if c.GetFromState() != "new" || c.GetRowShare() == "0" {
 				t.Fatalf("March moves %v", march.GetSegmentMoves())
 			}
 			fromNew += c.GetMembers()
@@ -203,7 +204,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 			}
 			out := map[string]string{}
 			for _, c := range k.GetTierMoves() {
-				out[c.GetFrom()+">"+c.GetTo()] = fmt.Sprintf("%d %s", c.GetMembers(), c.GetRowShare())
+				out[c.GetFromState()+">"+c.GetToState()] = fmt.Sprintf("%d %s", c.GetMembers(), c.GetRowShare())
 			}
 			return out
 		}
@@ -274,7 +275,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := k.GetPoints(); len(p) != 1 || p[0].GetChannel() != "pos" || p[0].GetExpired() != 370 || p[0].GetBreakageRate() != "1" {
+		if p := k.GetPoints(); len(p) != 1 || p[0].GetChannel() != typev1.Channel_CHANNEL_POS || p[0].GetExpired() != 370 || p[0].GetBreakageRate() != "1" {
 			t.Fatalf("points by channel %v", p)
 		}
 	})
