@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 )
 
 // kpi prints a programme's KPIs for a period as tables.
@@ -95,7 +96,7 @@ func printKPIs(w io.Writer, k *ledgerv1.GetKpisResponse, from, to time.Time) {
 	t = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(t, "points\tpartner\tissued\tburned\trefunded\texpired\tclawed back\tbreakage\tredemption\t")
 	for _, p := range append(k.GetPoints(), k.GetPointsTotal()) {
-		ch := p.GetChannel()
+		ch := channelName(p.GetChannel())
 		if p == k.GetPointsTotal() {
 			ch = "total"
 		}
@@ -103,7 +104,8 @@ func printKPIs(w io.Writer, k *ledgerv1.GetKpisResponse, from, to time.Time) {
 			p.GetExpired(), p.GetClawedBack(), percent(p.GetBreakageRate()), percent(p.GetRedemptionRate()))
 	}
 	t.Flush()
-	fmt.Fprintf(w, "\noutstanding: %d points, %s %s\n", k.GetOutstandingPoints(), k.GetOutstandingValue(), k.GetCurrency())
+	fmt.Fprintf(w, "\noutstanding: %d points, %s %s\n", k.GetOutstandingPoints(), k.GetOutstandingValue().GetAmount(),
+		k.GetOutstandingValue().GetCurrencyCode())
 	for _, d := range []struct {
 		name string
 		m    map[string]int64
@@ -125,10 +127,19 @@ func printKPIs(w io.Writer, k *ledgerv1.GetKpisResponse, from, to time.Time) {
 		t = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(t, "from\tto\tmembers\trow share\t")
 		for _, c := range mv.cells {
-			fmt.Fprintf(t, "%s\t%s\t%d\t%s\t\n", c.GetFrom(), c.GetTo(), c.GetMembers(), percent(c.GetRowShare()))
+			fmt.Fprintf(t, "%s\t%s\t%d\t%s\t\n", c.GetFromState(), c.GetToState(), c.GetMembers(), percent(c.GetRowShare()))
 		}
 		t.Flush()
 	}
+}
+
+// channelName is a channel as the points table shows it: "pos" for
+// CHANNEL_POS, empty for entries without a channel.
+func channelName(c typev1.Channel) string {
+	if c == typev1.Channel_CHANNEL_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(c.String(), "CHANNEL_"))
 }
 
 // percent shows a decimal rate as a percentage with one decimal.

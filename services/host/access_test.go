@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -129,6 +130,7 @@ func TestEveryRPCRefusesStrangers(t *testing.T) {
 // refusal, its idempotency record. An RPC without a case here fails the
 // test.
 func TestAnotherProgrammesDataIsDenied(t *testing.T) {
+	watchNow := &ledgerv1.WatchEventsRequest_Now{Now: &emptypb.Empty{}}
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		s := start(t, db, nil)
 		c := ctx(t)
@@ -210,12 +212,15 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.StatusService_RecomputeSegments_FullMethodName:  &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "test"},
 			ledgerv1.StatusService_RunMoments_FullMethodName:         &ledgerv1.RunMomentsRequest{ProgrammeId: "test"},
 			ledgerv1.StatusService_RebuildProjections_FullMethodName: &ledgerv1.RebuildProjectionsRequest{},
-			ledgerv1.StatusService_WatchEvents_FullMethodName:        &ledgerv1.WatchEventsRequest{ProgrammeId: "test"},
+			ledgerv1.StatusService_WatchEvents_FullMethodName:        &ledgerv1.WatchEventsRequest{ProgrammeId: "test", Start: watchNow},
 			ledgerv1.KpiService_GetKpis_FullMethodName:               &ledgerv1.GetKpisRequest{ProgrammeId: "test", PeriodStart: from, PeriodEnd: to},
 			ledgerv1.KpiService_RefreshKpis_FullMethodName:           &ledgerv1.RefreshKpisRequest{ProgrammeId: "test"},
 			ledgerv1.KpiService_GetChurnRisk_FullMethodName:          &ledgerv1.GetChurnRiskRequest{MemberId: m},
 			ledgerv1.KpiService_FitChurnModel_FullMethodName:         &ledgerv1.FitChurnModelRequest{ProgrammeId: "test", CalibrationEnd: to},
 			ledgerv1.KpiService_GetProgrammeStats_FullMethodName:     &ledgerv1.GetProgrammeStatsRequest{ProgrammeId: "test"},
+
+			ledgerv1.StatusService_ListTierTransitions_FullMethodName:    &ledgerv1.ListTierTransitionsRequest{MemberId: m},
+			ledgerv1.StatusService_ListSegmentTransitions_FullMethodName: &ledgerv1.ListSegmentTransitionsRequest{MemberId: m},
 
 			rewardsv1.RewardsService_CreateReward_FullMethodName:        &rewardsv1.CreateRewardRequest{IdempotencyKey: "x", ProgrammeId: "test", Terms: terms},
 			rewardsv1.RewardsService_UpdateReward_FullMethodName:        &rewardsv1.UpdateRewardRequest{IdempotencyKey: "x", RewardId: rw, Terms: terms},

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -48,14 +49,16 @@ func TestRateLimits(t *testing.T) {
 	}
 	watch := ledgerv1.NewStatusServiceClient(s.conn(t, s.key(t, "crm", []string{"marketing"})))
 	stream := func(c context.Context) error {
-		st, err := watch.WatchEvents(c, &ledgerv1.WatchEventsRequest{ProgrammeId: "test"})
+		st, err := watch.WatchEvents(c, &ledgerv1.WatchEventsRequest{ProgrammeId: "test",
+			Start: &ledgerv1.WatchEventsRequest_Now{Now: &emptypb.Empty{}}})
 		if err == nil {
 			_, err = st.Recv()
 		}
 		return err
 	}
 	first, stopFirst := context.WithCancel(ctx(t))
-	st, err := watch.WatchEvents(first, &ledgerv1.WatchEventsRequest{ProgrammeId: "test"})
+	st, err := watch.WatchEvents(first, &ledgerv1.WatchEventsRequest{ProgrammeId: "test",
+		Start: &ledgerv1.WatchEventsRequest_Now{Now: &emptypb.Empty{}}})
 	if err == nil {
 		_, err = st.Recv() // the event: the stream is open on the server
 	}

@@ -127,6 +127,9 @@ func Rules() map[string]Rule {
 		ledgerv1.StatusService_RunMoments_FullMethodName:         write(ProgrammeField, operator),
 		ledgerv1.StatusService_RebuildProjections_FullMethodName: ops,
 		ledgerv1.StatusService_WatchEvents_FullMethodName:        read(Resource, operator, marketing, service),
+		// The histories, paged: who may read the tier or segment.
+		ledgerv1.StatusService_ListTierTransitions_FullMethodName:    read(Resource, pos, ecommerce, operator, marketing, service),
+		ledgerv1.StatusService_ListSegmentTransitions_FullMethodName: read(Resource, operator, marketing, service),
 
 		ledgerv1.KpiService_GetKpis_FullMethodName:           read(ProgrammeField, bi, operator),
 		ledgerv1.KpiService_RefreshKpis_FullMethodName:       write(ProgrammeField, operator),

@@ -72,6 +72,9 @@ const (
 	NoPurchaseHistory     Reason = "NO_PURCHASE_HISTORY"
 	ChurnModelNotFitted   Reason = "CHURN_MODEL_NOT_FITTED"
 	MemberNotInModel      Reason = "MEMBER_NOT_IN_MODEL"
+	// CursorStale: the event stream was rebuilt since the cursor was
+	// given; resume from a time.
+	CursorStale Reason = "CURSOR_STALE"
 )
 
 // Rewards reasons.

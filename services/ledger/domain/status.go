@@ -335,10 +335,14 @@ func (st *MemberStatus) SegmentChange(s RFMScore, at time.Time, runID string) (*
 	st.Segment, st.SegmentSince = s.Segment, at
 	t := &Transition{
 		ID: fmt.Sprintf("segment:%s:%s", st.MemberID, runID), MemberID: st.MemberID, ProgrammeID: st.ProgrammeID,
-		Kind: TransitionSegment, From: from, To: s.Segment, At: at, Cause: "rfm:" + runID,
+		Kind: TransitionSegment, From: from, To: s.Segment, At: at, Cause: SegmentCausePrefix + runID,
 	}
 	return t, &MemberEvent{
 		EventID: t.ID, MemberID: t.MemberID, ProgrammeID: t.ProgrammeID, Type: EventSegmentChanged, At: at,
 		From: from, To: s.Segment, Detail: fmt.Sprintf("R%d F%d M%d", s.R, s.F, s.M),
 	}
 }
+
+// SegmentCausePrefix starts the cause of a segment transition, followed by
+// the id of the RFM run that made it.
+const SegmentCausePrefix = "rfm:"

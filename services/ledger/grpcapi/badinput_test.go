@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -335,6 +336,10 @@ func TestWatchEventsBadInput(t *testing.T) {
 			"types[0]":  {Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType(0)}},
 			"types[0]:": {Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType(99)}},
 			"member_id": {MemberId: "not-a-uuid"},
+			"start":     {},
+			"checkpoint_interval": {Start: &ledgerv1.WatchEventsRequest_Now{Now: &emptypb.Empty{}},
+				CheckpointInterval: durationpb.New(100 * time.Millisecond)},
+			"cursor": {Start: &ledgerv1.WatchEventsRequest_Cursor{}},
 		} {
 			c, cancel := context.WithTimeout(ctx(t), 5*time.Second)
 			stream, err := env.Status.WatchEvents(c, req)

@@ -2,10 +2,14 @@ package grpcapi
 
 import (
 	"context"
+	"math"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -25,9 +29,18 @@ func RegisterKpi(s grpc.ServiceRegistrar, a *analytics.Service) {
 	ledgerv1.RegisterKpiServiceServer(s, &KpiServer{app: a})
 }
 
+// kpiChannels are the channels of the points figures; entries without a
+// channel (expiry, the total) are CHANNEL_UNSPECIFIED.
+var kpiChannels = map[domain.Channel]typev1.Channel{
+	domain.ChannelPOS:       typev1.Channel_CHANNEL_POS,
+	domain.ChannelEcommerce: typev1.Channel_CHANNEL_ECOMMERCE,
+	domain.ChannelPartner:   typev1.Channel_CHANNEL_PARTNER,
+	domain.ChannelOperator:  typev1.Channel_CHANNEL_OPERATOR,
+}
+
 func pointsToProto(p analytics.PointsRow) *ledgerv1.PointsKpis {
 	return &ledgerv1.PointsKpis{
-		Channel: p.Channel, PartnerId: p.PartnerID, Issued: p.Issued, Burned: p.Burned, Refunded: p.Refunded,
+		Channel: kpiChannels[domain.Channel(p.Channel)], PartnerId: p.PartnerID, Issued: p.Issued, Burned: p.Burned, Refunded: p.Refunded,
 		Expired: p.Expired, ClawedBack: p.ClawedBack, BreakageRate: domain.Ratio(p.Expired, p.Issued).String(),
 		RedemptionRate: domain.Ratio(p.Burned-p.Refunded, p.Issued).String(),
 	}
@@ -36,7 +49,7 @@ func pointsToProto(p analytics.PointsRow) *ledgerv1.PointsKpis {
 func movesToProto(cs []domain.TransitionCell) []*ledgerv1.TransitionCell {
 	out := make([]*ledgerv1.TransitionCell, len(cs))
 	for i, c := range cs {
-		out[i] = &ledgerv1.TransitionCell{From: c.From, To: c.To, Members: c.Members, RowShare: c.RowShare.String()}
+		out[i] = &ledgerv1.TransitionCell{FromState: c.From, ToState: c.To, Members: c.Members, RowShare: c.RowShare.String()}
 	}
 	return out
 }
@@ -54,8 +67,9 @@ func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*l
 			ActiveEnd: m.ActiveEnd, Churned: m.Churned, Purchasers: m.Purchasers, RepeatPurchasers: m.RepeatPurchasers,
 			ChurnRate: m.ChurnRate().String(), RetentionRate: m.RetentionRate().String(), RepeatPurchaseRate: m.RepeatPurchaseRate().String(),
 		},
-		OutstandingPoints: rep.Liability.Outstanding(), OutstandingValue: rep.LiabilityValue,
-		Currency: rep.Currency, Segments: rep.Segments, Tiers: rep.Tiers,
+		OutstandingPoints: rep.Liability.Outstanding(),
+		OutstandingValue:  &typev1.Money{Amount: rep.LiabilityValue, CurrencyCode: rep.Currency},
+		Segments:          rep.Segments, Tiers: rep.Tiers,
 		SegmentMoves: movesToProto(rep.SegmentMoves), TierMoves: movesToProto(rep.TierMoves),
 	}
 	var total analytics.PointsRow
@@ -68,13 +82,19 @@ func (s *KpiServer) GetKpis(ctx context.Context, r *ledgerv1.GetKpisRequest) (*l
 	return resp, nil
 }
 
+// weeks is a duration the churn model measures in weeks, to the
+// microsecond the ledger keeps times in.
+func weeks(w float64) *durationpb.Duration {
+	return durationpb.New(time.Duration(math.Round(w*float64(7*24*time.Hour)/float64(time.Microsecond))) * time.Microsecond)
+}
+
 func modelToProto(m *analytics.ChurnModel) *ledgerv1.ChurnModel {
 	if m == nil {
 		return nil
 	}
 	return &ledgerv1.ChurnModel{
 		FittedAt: ts(m.FittedAt), CalibrationEnd: ts(m.CalibrationEnd), Customers: m.Customers, R: m.R, Alpha: m.Alpha,
-		A: m.A, B: m.B, LogLikelihood: m.LogLikelihood, HorizonWeeks: m.HorizonWeeks,
+		A: m.A, B: m.B, LogLikelihood: m.LogLikelihood, Horizon: weeks(m.HorizonWeeks),
 	}
 }
 
@@ -93,7 +113,7 @@ func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRe
 		return nil, err
 	}
 	return &ledgerv1.GetChurnRiskResponse{
-		RepeatPurchases: int32(c.Risk.RepeatPurchases), TXWeeks: c.Risk.TxWeeks, TWeeks: c.Risk.TWeeks,
+		RepeatPurchases: int32(c.Risk.RepeatPurchases), FirstToLastPurchase: weeks(c.Risk.TxWeeks), Observed: weeks(c.Risk.TWeeks),
 		PAlive: c.Risk.PAlive, ExpectedPurchases: c.Risk.ExpectedPurchases, Model: modelToProto(c.Model),
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -73,8 +74,8 @@ func TestKPIs(t *testing.T) {
 		if p := k.GetPointsTotal(); p.GetIssued() != 30 || p.GetBurned() != 0 {
 			t.Fatalf("February points %v", p)
 		}
-		if k.GetOutstandingPoints() != 200 || k.GetOutstandingValue() != "2.00" || k.GetCurrency() != "EUR" {
-			t.Fatalf("liability %d %s %s", k.GetOutstandingPoints(), k.GetOutstandingValue(), k.GetCurrency())
+		if k.GetOutstandingPoints() != 200 || k.GetOutstandingValue().GetAmount() != "2.00" || k.GetOutstandingValue().GetCurrencyCode() != "EUR" {
+			t.Fatalf("liability %d %s %s", k.GetOutstandingPoints(), k.GetOutstandingValue().GetAmount(), k.GetOutstandingValue().GetCurrencyCode())
 		}
 		if k.GetTiers()["blue"] != 2 || len(k.GetSegmentMoves()) != 0 {
 			t.Fatalf("distributions %v, moves in February %v (segments came in March)", k.GetTiers(), k.GetSegmentMoves())
@@ -86,7 +87,7 @@ func TestKPIs(t *testing.T) {
 		}
 		var fromNew int64
 		for _, c := range march.GetSegmentMoves() {
-			if c.GetFrom() != "new" || c.GetRowShare() == "0" {
+			if c.GetFromState() != "new" || c.GetRowShare() == "0" {
 				t.Fatalf("March moves %v", march.GetSegmentMoves())
 			}
 			fromNew += c.GetMembers()
@@ -204,7 +205,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 			}
 			out := map[string]string{}
 			for _, c := range k.GetTierMoves() {
-				out[c.GetFrom()+">"+c.GetTo()] = fmt.Sprintf("%d %s", c.GetMembers(), c.GetRowShare())
+				out[c.GetFromState()+">"+c.GetToState()] = fmt.Sprintf("%d %s", c.GetMembers(), c.GetRowShare())
 			}
 			return out
 		}
@@ -275,8 +276,30 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := k.GetPoints(); len(p) != 1 || p[0].GetChannel() != "pos" || p[0].GetExpired() != 370 || p[0].GetBreakageRate() != "1" {
+		if p := k.GetPoints(); len(p) != 1 || p[0].GetChannel() != typev1.Channel_CHANNEL_POS || p[0].GetExpired() != 370 || p[0].GetBreakageRate() != "1" {
 			t.Fatalf("points by channel %v", p)
 		}
+	})
+}
+
+// The KPI service's refusals carry their reasons; a period that ends
+// before it starts is refused by the schema's rule.
+func TestKpiRefusals(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		start, end := timestamppb.New(date("2026-01-01")), timestamppb.New(date("2026-02-01"))
+		_, err := env.Kpi.GetKpis(ctx(t), &ledgerv1.GetKpisRequest{ProgrammeId: "tiered", PeriodStart: end, PeriodEnd: start})
+		wantReason(t, err, codes.InvalidArgument, "INVALID_ARGUMENT")
+		_, err = env.Kpi.GetKpis(ctx(t), &ledgerv1.GetKpisRequest{ProgrammeId: "nope", PeriodStart: start, PeriodEnd: end})
+		wantReason(t, err, codes.NotFound, "PROGRAMME_NOT_FOUND")
+		_, err = env.Kpi.GetProgrammeStats(ctx(t), &ledgerv1.GetProgrammeStatsRequest{ProgrammeId: "nope"})
+		wantReason(t, err, codes.NotFound, "PROGRAMME_NOT_FOUND")
+		m := enrol(t, env, "tiered")
+		_, err = env.Kpi.GetChurnRisk(ctx(t), &ledgerv1.GetChurnRiskRequest{MemberId: m})
+		wantReason(t, err, codes.FailedPrecondition, "CHURN_MODEL_NOT_FITTED")
+		_, err = env.Kpi.GetChurnRisk(ctx(t), &ledgerv1.GetChurnRiskRequest{MemberId: "01a23098-0fbc-7d66-adf4-e56f036959ae"})
+		wantReason(t, err, codes.NotFound, "MEMBER_NOT_FOUND")
+		_, err = env.Status.GetTierStatus(ctx(t), &ledgerv1.GetTierStatusRequest{MemberId: enrol(t, env, "test")})
+		wantReason(t, err, codes.FailedPrecondition, "PROGRAMME_HAS_NO_TIERS")
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,18 +32,41 @@ func tierStatus(t *testing.T, env *ledgertest.Env, m string) *ledgerv1.GetTierSt
 func wantTier(t *testing.T, env *ledgertest.Env, m, tier, qualifying string) *ledgerv1.GetTierStatusResponse {
 	t.Helper()
 	r := tierStatus(t, env, m)
-	if r.GetTier() != tier || r.GetQualifyingAmount() != qualifying {
+	if r.GetTier() != tier || r.GetQualifyingAmount().GetStatusPoints() != qualifying {
 		t.Fatalf("tier %s qualifying %s, want %s %s (%v)", r.GetTier(), r.GetQualifyingAmount(), tier, qualifying, r)
 	}
 	return r
 }
 
-func history(r *ledgerv1.GetTierStatusResponse) []string {
+// history reads a member's whole tier history, a page of one at a time
+// (so that paging is exercised), as "from>to:cause".
+func history(t *testing.T, env *ledgertest.Env, m string) []string {
+	t.Helper()
 	var out []string
-	for _, h := range r.GetHistory() {
-		out = append(out, h.GetFromTier()+">"+h.GetToTier()+":"+h.GetCause())
+	token := ""
+	for {
+		r, err := env.Status.ListTierTransitions(ctx(t), &ledgerv1.ListTierTransitionsRequest{MemberId: m, PageSize: 1, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range r.GetTransitions() {
+			cause := strings.ToLower(strings.TrimPrefix(h.GetCause().String(), "TIER_TRANSITION_CAUSE_"))
+			out = append(out, h.GetFromTier()+">"+h.GetToTier()+":"+cause)
+		}
+		if token = r.GetNextPageToken(); token == "" {
+			return out
+		}
 	}
-	return out
+}
+
+// segmentHistory reads a member's whole segment history.
+func segmentHistory(t *testing.T, env *ledgertest.Env, m string) []*ledgerv1.SegmentTransition {
+	t.Helper()
+	r, err := env.Status.ListSegmentTransitions(ctx(t), &ledgerv1.ListSegmentTransitionsRequest{MemberId: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetTransitions()
 }
 
 // Tiers are derived from the ledger: purchases upgrade at once, returns
@@ -54,7 +78,7 @@ func TestTiersFromTheLedger(t *testing.T) {
 		m := enrol(t, env, "tiered")
 		earnPurchase(t, env, m, "200.00")
 		r := wantTier(t, env, m, "blue", "200")
-		if r.GetNextTier() != "silver" || r.GetGapToNext() != "100" || r.GetValidUntil() != nil {
+		if r.GetNextTier() != "silver" || r.GetGapToNext().GetStatusPoints() != "100" || r.GetValidUntil() != nil {
 			t.Fatalf("blue outlook: %v", r)
 		}
 		env.Clock.Advance(day)
@@ -62,7 +86,7 @@ func TestTiersFromTheLedger(t *testing.T) {
 		upgradedAt := env.Clock.Now()
 		r = wantTier(t, env, m, "silver", "350")
 		if !r.GetSince().AsTime().Equal(upgradedAt) || !r.GetValidUntil().AsTime().Equal(upgradedAt.AddDate(1, 0, 0)) ||
-			r.GetMultiplier() != "1.5" || !reflect.DeepEqual(history(r), []string{"blue>silver:qualified"}) {
+			r.GetMultiplier() != "1.5" || !reflect.DeepEqual(history(t, env, m), []string{"blue>silver:qualified"}) {
 			t.Fatalf("silver: %v", r)
 		}
 		// Silver earns 1.5 points per euro from now on.
@@ -78,7 +102,7 @@ func TestTiersFromTheLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 		r = wantTier(t, env, m, "silver", "300")
-		if r.GetAmountToKeep() != "200" {
+		if r.GetAmountToKeep().GetStatusPoints() != "200" || r.GetBasis() != ledgerv1.TierBasis_TIER_BASIS_STATUS_POINTS {
 			t.Fatalf("to keep silver: %s, want 200 (100 of the 300 earned since)", r.GetAmountToKeep())
 		}
 		// A year on, silver has not been requalified: down one step.
@@ -86,9 +110,9 @@ func TestTiersFromTheLedger(t *testing.T) {
 		if _, err := env.Status.EvaluateTiers(ctx(t), &ledgerv1.EvaluateTiersRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		r = wantTier(t, env, m, "blue", "0")
-		if !reflect.DeepEqual(history(r), []string{"blue>silver:qualified", "silver>blue:validity_ended"}) {
-			t.Fatalf("history %v", history(r))
+		wantTier(t, env, m, "blue", "0")
+		if h := history(t, env, m); !reflect.DeepEqual(h, []string{"blue>silver:qualified", "silver>blue:validity_ended"}) {
+			t.Fatalf("history %v", h)
 		}
 		// A manual floor lifts the member at once and holds through expiries.
 		fl, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "gold",
@@ -159,7 +183,8 @@ func TestRFMSegments(t *testing.T) {
 		if bottom.GetSegment() != "lost" || bottom.GetRecency() != 1 || bottom.GetFrequency() != 1 || bottom.GetMonetary() != 1 {
 			t.Fatalf("bottom member %v", bottom)
 		}
-		if h := top.GetHistory(); len(h) != 1 || h[0].GetFromSegment() != "" || h[0].GetToSegment() != "champions" {
+		if h := segmentHistory(t, env, members[9]); len(h) != 1 || h[0].GetFromSegment() != "" || h[0].GetToSegment() != "champions" ||
+			h[0].GetRunId() != run.GetRunId() {
 			t.Fatalf("history %v", h)
 		}
 		again, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
@@ -172,7 +197,7 @@ func TestRFMSegments(t *testing.T) {
 		if err != nil || gone.GetMembersScored() != 0 || gone.GetMembersChanged() != 10 {
 			t.Fatalf("run a year later %v %v", gone, err)
 		}
-		if s := segment(t, env, members[9]); s.GetSegment() != "inactive" || len(s.GetHistory()) != 2 {
+		if s := segment(t, env, members[9]); s.GetSegment() != "inactive" || len(segmentHistory(t, env, members[9])) != 2 {
 			t.Fatalf("after a year %v", s)
 		}
 		_, err = env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered",
@@ -273,14 +298,38 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 	})
 }
 
+// fromTheStart starts a stream at its first event.
+var fromTheStart = &ledgerv1.WatchEventsRequest_StartTime{StartTime: timestamppb.New(time.Unix(0, 0))}
+
+// watch follows the events of a stream (from its start unless req says
+// otherwise), leaving out the checkpoints.
 func watch(t *testing.T, env *ledgertest.Env, req *ledgerv1.WatchEventsRequest) (<-chan *ledgerv1.MemberEvent, context.CancelFunc) {
 	t.Helper()
+	msgs, cancel := watchAll(t, env, req)
+	out := make(chan *ledgerv1.MemberEvent, 100)
+	go func() {
+		defer close(out)
+		for m := range msgs {
+			if e := m.GetEvent(); e != nil {
+				out <- e
+			}
+		}
+	}()
+	return out, cancel
+}
+
+// watchAll follows every message of a stream: events and checkpoints.
+func watchAll(t *testing.T, env *ledgertest.Env, req *ledgerv1.WatchEventsRequest) (<-chan *ledgerv1.WatchEventsResponse, context.CancelFunc) {
+	t.Helper()
+	if req.GetStart() == nil {
+		req.Start = fromTheStart
+	}
 	c, cancel := context.WithCancel(ctx(t))
 	stream, err := env.Status.WatchEvents(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan *ledgerv1.MemberEvent, 100)
+	out := make(chan *ledgerv1.WatchEventsResponse, 100)
 	go func() {
 		defer close(out)
 		for {
@@ -288,7 +337,7 @@ func watch(t *testing.T, env *ledgertest.Env, req *ledgerv1.WatchEventsRequest) 
 			if err != nil {
 				return
 			}
-			out <- r.GetEvent()
+			out <- r
 		}
 	}()
 	return out, cancel
@@ -321,7 +370,7 @@ func TestWatchEvents(t *testing.T) {
 		if e1.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_EARNED || e1.GetEntryId() != earn.GetEntry().GetEntryId() || e1.GetPoints() != 350 {
 			t.Fatalf("first event %v", e1)
 		}
-		if e2 := next(t, live); e2.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_TIER_UP || e2.GetTo() != "silver" {
+		if e2 := next(t, live); e2.GetType() != ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_TIER_UP || e2.GetToState() != "silver" {
 			t.Fatalf("second event %v", e2)
 		}
 		if _, err := burn(t, env, m, 50); err != nil {
@@ -334,23 +383,22 @@ func TestWatchEvents(t *testing.T) {
 		stop()
 
 		// Resume after the first event, burns only.
-		resumed, stop2 := watch(t, env, &ledgerv1.WatchEventsRequest{Cursor: e1.GetCursor(),
+		resumed, stop2 := watch(t, env, &ledgerv1.WatchEventsRequest{Start: &ledgerv1.WatchEventsRequest_Cursor{Cursor: e1.GetCursor()},
 			Types: []ledgerv1.MemberEventType{ledgerv1.MemberEventType_MEMBER_EVENT_TYPE_BURNED}})
 		defer stop2()
 		if got := next(t, resumed); got.GetEventId() != e3.GetEventId() {
 			t.Fatalf("resumed at %v, want %v", got, e3)
 		}
-		_, err := env.Status.WatchEvents(ctx(t), &ledgerv1.WatchEventsRequest{Cursor: "not-a-cursor"})
-		if err == nil {
-			_, err = mustRecv(env, "not-a-cursor")
-		}
+		_, err := mustRecv(env, "not-a-cursor")
 		wantCode(t, err, codes.InvalidArgument)
 
-		// A rebuild emits the same facts again, with the same ids.
-		if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
+		// A rebuild emits the same facts again, with the same ids, in a new
+		// epoch: resuming from a time before it sends them again.
+		if err := env.Ledger.Status.Rebuild(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
-		again, stop3 := watch(t, env, &ledgerv1.WatchEventsRequest{Cursor: e3.GetCursor(), MemberId: m})
+		again, stop3 := watch(t, env, &ledgerv1.WatchEventsRequest{
+			Start: &ledgerv1.WatchEventsRequest_StartTime{StartTime: e3.GetRecordedTime()}, MemberId: m})
 		defer stop3()
 		seen := map[string]bool{}
 		for range 3 {
@@ -363,7 +411,8 @@ func TestWatchEvents(t *testing.T) {
 }
 
 func mustRecv(env *ledgertest.Env, cursor string) (*ledgerv1.WatchEventsResponse, error) {
-	stream, err := env.Status.WatchEvents(context.Background(), &ledgerv1.WatchEventsRequest{Cursor: cursor})
+	stream, err := env.Status.WatchEvents(context.Background(), &ledgerv1.WatchEventsRequest{
+		Start: &ledgerv1.WatchEventsRequest_Cursor{Cursor: cursor}})
 	if err != nil {
 		return nil, err
 	}
@@ -504,7 +553,7 @@ func TestProjectorSettlesEndedTiers(t *testing.T) {
 		// A year and a day on, gold has not been requalified. The projector
 		// (ledgertest runs it every 50 ms) drops it to silver.
 		env.Clock.Advance(366 * day)
-		if e := next(t, down); e.GetFrom() != "gold" || e.GetTo() != "silver" {
+		if e := next(t, down); e.GetFromState() != "gold" || e.GetToState() != "silver" {
 			t.Fatalf("tier event %v, want gold to silver", e)
 		}
 		if e := earnPurchase(t, env, m, "100.00").GetEntry(); e.GetTier() != "silver" || e.GetPoints() != 150 || e.GetBasePoints() != 100 {
@@ -598,7 +647,7 @@ func TestSchedulerExpiresUntouchedMembers(t *testing.T) {
 func TestWatchEventsEndsWhenTheServerDrains(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := ledgertest.Start(t, db, ledgertest.Options{})
-		stream, err := env.Status.WatchEvents(ctx(t), &ledgerv1.WatchEventsRequest{})
+		stream, err := env.Status.WatchEvents(ctx(t), &ledgerv1.WatchEventsRequest{Start: fromTheStart})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -616,6 +665,43 @@ func TestWatchEventsEndsWhenTheServerDrains(t *testing.T) {
 				t.Fatalf("after Drain: %v, want Unavailable", err)
 			}
 			return
+		}
+	})
+}
+
+// The tier and segment histories page, oldest first, with tokens bound to
+// the listing and the member.
+func TestTransitionHistoriesPage(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		env := ledgertest.Start(t, db, ledgertest.Options{})
+		m, other := enrol(t, env, "tiered"), enrol(t, env, "tiered")
+		earnPurchase(t, env, m, "350.00") // blue -> silver
+		env.Clock.Advance(time.Hour)
+		earnPurchase(t, env, m, "1000.00") // silver -> gold
+		earnPurchase(t, env, other, "1.00")
+		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+			t.Fatal(err)
+		}
+		if h := history(t, env, m); !reflect.DeepEqual(h, []string{"blue>silver:qualified", "silver>gold:qualified"}) {
+			t.Fatalf("history %v", h)
+		}
+		first, err := env.Status.ListTierTransitions(ctx(t), &ledgerv1.ListTierTransitionsRequest{MemberId: m, PageSize: 1})
+		if err != nil || len(first.GetTransitions()) != 1 || first.GetNextPageToken() == "" {
+			t.Fatalf("first page %v, %v", first, err)
+		}
+		all, err := env.Status.ListTierTransitions(ctx(t), &ledgerv1.ListTierTransitionsRequest{MemberId: m, PageSize: 1 << 30})
+		if err != nil || len(all.GetTransitions()) != 2 || all.GetNextPageToken() != "" {
+			t.Fatalf("a page size above the maximum is capped, not refused: %v, %v", all, err)
+		}
+		// The token continues this member's tier history only.
+		_, err = env.Status.ListTierTransitions(ctx(t), &ledgerv1.ListTierTransitionsRequest{MemberId: other, PageToken: first.GetNextPageToken()})
+		wantReason(t, err, codes.InvalidArgument, "INVALID_ARGUMENT")
+		_, err = env.Status.ListSegmentTransitions(ctx(t), &ledgerv1.ListSegmentTransitionsRequest{MemberId: m, PageToken: first.GetNextPageToken()})
+		wantReason(t, err, codes.InvalidArgument, "INVALID_ARGUMENT")
+		_, err = env.Status.ListTierTransitions(ctx(t), &ledgerv1.ListTierTransitionsRequest{MemberId: "01a23098-0fbc-7d66-adf4-e56f036959ae"})
+		wantReason(t, err, codes.NotFound, "MEMBER_NOT_FOUND")
+		if h := segmentHistory(t, env, m); len(h) != 1 || h[0].GetToSegment() == "" || h[0].GetRunId() == "" {
+			t.Fatalf("segment history %v", h)
 		}
 	})
 }

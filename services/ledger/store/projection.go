@@ -133,10 +133,11 @@ func (t *txn) TierDue(ctx context.Context, at time.Time, afterID string, limit i
 	return out, err
 }
 
-func (t *txn) Transitions(ctx context.Context, memberID, kind string) ([]domain.Transition, error) {
+func (t *txn) Transitions(ctx context.Context, memberID, kind string, after status.TransitionPos, limit int) ([]domain.Transition, error) {
 	var out []domain.Transition
 	err := t.query(ctx, `SELECT transition_id, member_id, programme_id, kind, from_state, to_state, at, cause
-		FROM member_transitions WHERE member_id = $1 AND kind = $2 ORDER BY at, transition_id`, []any{memberID, kind},
+		FROM member_transitions WHERE member_id = $1 AND kind = $2 AND (at > $3 OR (at = $3 AND transition_id > $4))
+		ORDER BY at, transition_id LIMIT $5`, []any{memberID, kind, sqldb.Micros(after.At), after.ID, limit},
 		func(r *sql.Rows) error {
 			var tr domain.Transition
 			var at int64
@@ -234,9 +235,30 @@ func (t *txn) KnownEvents(ctx context.Context, ids []string) (map[string]bool, e
 	return out, err
 }
 
-func (t *txn) Events(ctx context.Context, after int64, f status.EventFilter, limit int) ([]status.StreamEvent, error) {
-	where := []string{"position > $1"}
-	args := []any{after}
+func (t *txn) StreamHead(ctx context.Context) (status.StreamHead, error) {
+	var h status.StreamHead
+	var started int64
+	err := t.tx.QueryRowContext(ctx, `SELECT epoch, position, epoch_started_at FROM projection_state WHERE name = 'member_events'`).
+		Scan(&h.Epoch, &h.Position, &started)
+	if err != nil {
+		return h, fmt.Errorf("event stream head: %w", err)
+	}
+	h.EpochStartedAt = sqldb.FromMicros(started)
+	return h, nil
+}
+
+func (t *txn) FirstEventRecorded(ctx context.Context, at time.Time) (int64, error) {
+	var pos sql.NullInt64
+	if err := t.tx.QueryRowContext(ctx, `SELECT MIN(position) FROM member_events WHERE recorded_at >= $1`, sqldb.Micros(at)).
+		Scan(&pos); err != nil {
+		return 0, fmt.Errorf("first event recorded at %s: %w", at, err)
+	}
+	return pos.Int64, nil
+}
+
+func (t *txn) Events(ctx context.Context, after, upTo int64, f status.EventFilter, limit int) ([]status.StreamEvent, error) {
+	where := []string{"position > $1", "position <= $2"}
+	args := []any{after, upTo}
 	if f.ProgrammeID != "" {
 		args = append(args, f.ProgrammeID)
 		where = append(where, fmt.Sprintf("programme_id = $%d", len(args)))
@@ -324,7 +346,7 @@ func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
 	return err
 }
 
-func (t *txn) ResetProjections(ctx context.Context) error {
+func (t *txn) ResetProjections(ctx context.Context, at time.Time) error {
 	types := []any{domain.EventEarned, domain.EventBurned, domain.EventReversed, domain.EventExpired, domain.EventAdjusted,
 		domain.EventTierUp, domain.EventTierDown, domain.EventSegmentChanged}
 	return t.db.ExecScript(ctx, t.tx, []sqldb.Stmt{
@@ -334,5 +356,7 @@ func (t *txn) ResetProjections(ctx context.Context) error {
 		{SQL: `DELETE FROM member_events WHERE type IN (` + sqldb.Placeholders(1, len(types)) + `)`, Args: types},
 		{SQL: `DELETE FROM ledger_outbox`},
 		{SQL: `INSERT INTO ledger_outbox (entry_id, member_id, recorded_at) SELECT entry_id, member_id, recorded_at FROM ledger_entries`},
+		{SQL: `UPDATE projection_state SET epoch = epoch + 1, epoch_started_at = $1 WHERE name = 'member_events'`,
+			Args: []any{sqldb.Micros(at)}},
 	})
 }

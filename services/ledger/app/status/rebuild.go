@@ -7,16 +7,20 @@ import (
 
 // Rebuild drops the projections and projects every entry again, then
 // settles the tiers as of now and replays the RFM runs. The time-driven
-// events (expiring points, inactivity, birthdays) are kept.
+// events (expiring points, inactivity, birthdays) are kept. The derived
+// events are appended again, with their ids, at new positions: the rebuild
+// starts a new epoch of the event stream, whose readers with a cursor of
+// the earlier one are refused (CURSOR_STALE) and start again from a time.
 func (s *Service) Rebuild(ctx context.Context) error {
 	if err := s.store.UpdateProjections(ctx, func(ctx context.Context, tx ProjectionTx) error {
 		if _, err := tx.LockStream(ctx); err != nil {
 			return err
 		}
-		return tx.ResetProjections(ctx)
+		return tx.ResetProjections(ctx, s.clock())
 	}); err != nil {
 		return err
 	}
+	s.stream.notify() // open streams see the new epoch now
 	if _, _, err := s.EvaluateTiers(ctx, time.Time{}); err != nil {
 		return err
 	}

@@ -122,27 +122,18 @@ func (s *Service) scoreSegments(ctx context.Context, run RFMRun, record bool) (*
 	return res, nil
 }
 
-// Segment is a member's RFM scores and segment.
-type Segment struct {
-	Status  domain.MemberStatus
-	History []domain.Transition
-}
-
-// Segment returns a member's latest RFM scores and segment history.
-func (s *Service) Segment(ctx context.Context, who principal.Principal, memberID string) (*Segment, error) {
+// Segment returns a member's latest RFM scores and segment (a zero status
+// for a member never scored).
+func (s *Service) Segment(ctx context.Context, who principal.Principal, memberID string) (*domain.MemberStatus, error) {
 	if _, err := s.ledger.Member(ctx, who, memberID); err != nil {
 		return nil, err
 	}
-	var seg Segment
+	var seg domain.MemberStatus
 	err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
 		st, err := tx.Statuses(ctx, []string{memberID})
-		if err != nil {
-			return err
+		if err == nil && st[memberID] != nil {
+			seg = *st[memberID]
 		}
-		if st[memberID] != nil {
-			seg.Status = *st[memberID]
-		}
-		seg.History, err = tx.Transitions(ctx, memberID, domain.TransitionSegment)
 		return err
 	})
 	return &seg, err

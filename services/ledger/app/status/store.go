@@ -41,8 +41,9 @@ type ProjectionTx interface {
 	KnownEvents(ctx context.Context, ids []string) (map[string]bool, error)
 	SaveStatus(ctx context.Context, w *StatusWrites) error
 	// ResetProjections drops the projected state (not the time-driven
-	// events) and queues every entry for projection again.
-	ResetProjections(ctx context.Context) error
+	// events), queues every entry for projection again and starts a new
+	// epoch of the event stream at at.
+	ResetProjections(ctx context.Context, at time.Time) error
 }
 
 // Reader is a read-only snapshot of the projections and of what the
@@ -53,7 +54,9 @@ type Reader interface {
 	OutboxMembers(ctx context.Context, limit int) ([]string, error)
 	// TierDue returns members whose tier validity ends by t.
 	TierDue(ctx context.Context, t time.Time, afterID string, limit int) ([]string, error)
-	Transitions(ctx context.Context, memberID, kind string) ([]domain.Transition, error)
+	// Transitions returns a member's transitions of a kind after a
+	// position, in (at, id) order.
+	Transitions(ctx context.Context, memberID, kind string, after TransitionPos, limit int) ([]domain.Transition, error)
 	// RFMInputs summarises a programme's purchases that occurred in
 	// (from, to] and were recorded by recordedBy.
 	RFMInputs(ctx context.Context, programmeID string, from, to, recordedBy time.Time) ([]domain.RFMInput, error)
@@ -65,7 +68,14 @@ type Reader interface {
 	Inactive(ctx context.Context, programmeID string, t time.Time) ([]*domain.MemberStatus, error)
 	// Birthdays returns members of a programme born on a month and day ("MM-DD").
 	Birthdays(ctx context.Context, programmeID, monthDay string) ([]*domain.Member, error)
-	Events(ctx context.Context, after int64, f EventFilter, limit int) ([]StreamEvent, error)
+	// StreamHead returns the event stream's epoch and head position.
+	StreamHead(ctx context.Context) (StreamHead, error)
+	// FirstEventRecorded returns the first position of an event recorded
+	// at or after t, 0 when there is none.
+	FirstEventRecorded(ctx context.Context, t time.Time) (int64, error)
+	// Events returns the events in (after, upTo] that f keeps, in
+	// position order.
+	Events(ctx context.Context, after, upTo int64, f EventFilter, limit int) ([]StreamEvent, error)
 }
 
 // StatusWrites is what one projection transaction adds or changes.
@@ -114,6 +124,22 @@ type EventFilter struct {
 	// Programmes, when not empty, keeps the events of these programmes.
 	Programmes []string
 	MemberID   string
+}
+
+// StreamHead is the event stream's epoch and last position.
+type StreamHead struct {
+	// Epoch is bumped by each rebuild, which re-appends the derived events
+	// at new positions.
+	Epoch    int64
+	Position int64
+	// EpochStartedAt is when the epoch began; zero for the first.
+	EpochStartedAt time.Time
+}
+
+// TransitionPos is a position in a member's transitions: after (At, ID).
+type TransitionPos struct {
+	At time.Time
+	ID string
 }
 
 // StreamEvent is an event at its stream position.

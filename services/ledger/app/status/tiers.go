@@ -50,7 +50,8 @@ type TierStatus struct {
 	Status  domain.MemberStatus
 	Outlook domain.TierOutlook
 	Policy  *domain.TierPolicy
-	History []domain.Transition
+	// Currency is the programme's, of spend amounts.
+	Currency string
 }
 
 // Tier returns a member's tier status, projecting first what is queued.
@@ -77,9 +78,8 @@ func (s *Service) Tier(ctx context.Context, who principal.Principal, memberID st
 		if sb == nil {
 			sb = domain.NewStatusBook(prog, domain.MemberStatus{MemberID: memberID, ProgrammeID: prog.ID}, nil)
 		}
-		ts = TierStatus{Status: sb.Status, Outlook: sb.TierBook().Outlook(now), Policy: prog.Tiers}
-		ts.History, err = tx.Transitions(ctx, memberID, domain.TransitionTier)
-		return err
+		ts = TierStatus{Status: sb.Status, Outlook: sb.TierBook().Outlook(now), Policy: prog.Tiers, Currency: prog.Currency}
+		return nil
 	})
 	return &ts, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -55,13 +56,40 @@ func head(t testing.TB, s status.Store) int64 {
 
 func events(t testing.TB, s status.Store, after int64, f status.EventFilter, limit int) []status.StreamEvent {
 	t.Helper()
+	return eventsUpTo(t, s, after, math.MaxInt64, f, limit)
+}
+
+func eventsUpTo(t testing.TB, s status.Store, after, upTo int64, f status.EventFilter, limit int) []status.StreamEvent {
+	t.Helper()
 	var out []status.StreamEvent
 	View(t, s, func(ctx context.Context, tx status.Reader) error {
 		var err error
-		out, err = tx.Events(ctx, after, f, limit)
+		out, err = tx.Events(ctx, after, upTo, f, limit)
 		return err
 	})
 	return out
+}
+
+func streamHeadOf(t testing.TB, s status.Store) status.StreamHead {
+	t.Helper()
+	var h status.StreamHead
+	View(t, s, func(ctx context.Context, tx status.Reader) error {
+		var err error
+		h, err = tx.StreamHead(ctx)
+		return err
+	})
+	return h
+}
+
+func firstRecorded(t testing.TB, s status.Store, at time.Time) int64 {
+	t.Helper()
+	var pos int64
+	View(t, s, func(ctx context.Context, tx status.Reader) error {
+		var err error
+		pos, err = tx.FirstEventRecorded(ctx, at)
+		return err
+	})
+	return pos
 }
 
 func known(t testing.TB, s status.Store, ids ...string) map[string]bool {
@@ -89,6 +117,10 @@ func streamHead(t *testing.T, st Stores) {
 	if h := head(t, s); h != 0 {
 		t.Fatalf("LockStream of an empty stream = %d, want 0", h)
 	}
+	storetest.Check(t, "StreamHead of an empty stream", streamHeadOf(t, s), status.StreamHead{Epoch: 1})
+	if p := firstRecorded(t, s, day(0)); p != 0 {
+		t.Errorf("FirstEventRecorded of an empty stream = %d", p)
+	}
 	e1, e2, e3 := event("e1", "m1", "p", domain.EventEarned, day(1)), event("e2", "m2", "p", domain.EventBurned, day(2)),
 		event("e3", "m1", "q", domain.EventTierUp, day(3))
 	Save(t, s, &status.StatusWrites{Events: []domain.MemberEvent{e1, e2}, At: day(4)})
@@ -105,6 +137,16 @@ func streamHead(t *testing.T, st Stores) {
 	storetest.Check(t, "Events(0)", events(t, s, 0, status.EventFilter{}, 10), all)
 	storetest.Check(t, "Events(1, limit 1)", events(t, s, 1, status.EventFilter{}, 1), all[1:2])
 	storetest.Check(t, "Events(3)", events(t, s, 3, status.EventFilter{}, 10), []status.StreamEvent(nil))
+	storetest.Check(t, "Events(0, up to 2)", eventsUpTo(t, s, 0, 2, status.EventFilter{}, 10), all[:2])
+	storetest.Check(t, "StreamHead", streamHeadOf(t, s), status.StreamHead{Epoch: 1, Position: 3})
+	for _, c := range []struct {
+		at   time.Time
+		want int64
+	}{{day(0), 1}, {day(4), 1}, {day(4).Add(time.Microsecond), 3}, {day(5), 3}, {day(5).Add(time.Microsecond), 0}} {
+		if got := firstRecorded(t, s, c.at); got != c.want {
+			t.Errorf("FirstEventRecorded(%s) = %d, want %d", c.at.Format(time.RFC3339Nano), got, c.want)
+		}
+	}
 	storetest.Check(t, "KnownEvents", known(t, s, "e1", "e3", "e4"), map[string]bool{"e1": true, "e3": true})
 }
 
@@ -406,8 +448,9 @@ func resetProjections(t *testing.T, st Stores) {
 		if _, err := tx.LockStream(ctx); err != nil {
 			return err
 		}
-		return tx.ResetProjections(ctx)
+		return tx.ResetProjections(ctx, day(7))
 	})
+	storetest.Check(t, "StreamHead after reset", streamHeadOf(t, s), status.StreamHead{Epoch: 2, Position: h, EpochStartedAt: day(7)})
 
 	var kept []status.StreamEvent
 	for _, e := range before {
@@ -432,7 +475,7 @@ func resetProjections(t *testing.T, st Stores) {
 			return err
 		}
 		storetest.Check(t, "Purchases after reset", ps, map[string][]domain.Purchase{})
-		trs, err := tx.Transitions(ctx, "m-a", domain.TransitionTier)
+		trs, err := tx.Transitions(ctx, "m-a", domain.TransitionTier, status.TransitionPos{}, 100)
 		if err != nil {
 			return err
 		}
@@ -506,7 +549,8 @@ func tierDue(t *testing.T, st Stores) {
 	})
 }
 
-// Transitions returns a member's transitions of a kind, in time order.
+// Transitions returns a member's transitions of a kind, in (time, id)
+// order, after a position, at most limit.
 func transitions(t *testing.T, st Stores) {
 	s := st.Status
 	tr := func(id, member, kind string, at time.Time) domain.Transition {
@@ -514,23 +558,30 @@ func transitions(t *testing.T, st Stores) {
 	}
 	t1, t2, t3 := tr("t1", "m-a", domain.TransitionTier, day(1)), tr("t2", "m-a", domain.TransitionSegment, day(2)), tr("t3", "m-a", domain.TransitionTier, day(3))
 	t4 := tr("t4", "m-b", domain.TransitionTier, day(1))
-	Save(t, s, &status.StatusWrites{Transitions: []domain.Transition{t3, t4}, At: day(3)})
+	t0b, t0a := tr("t0b", "m-a", domain.TransitionTier, day(3)), tr("t0a", "m-a", domain.TransitionTier, day(3))
+	Save(t, s, &status.StatusWrites{Transitions: []domain.Transition{t3, t4, t0b, t0a}, At: day(3)})
 	Save(t, s, &status.StatusWrites{Transitions: []domain.Transition{t1, t2}, At: day(4)})
 	View(t, s, func(ctx context.Context, tx status.Reader) error {
 		for _, c := range []struct {
 			member, kind string
+			after        status.TransitionPos
+			limit        int
 			want         []domain.Transition
 		}{
-			{"m-a", domain.TransitionTier, []domain.Transition{t1, t3}},
-			{"m-a", domain.TransitionSegment, []domain.Transition{t2}},
-			{"m-b", domain.TransitionTier, []domain.Transition{t4}},
-			{"m-b", domain.TransitionSegment, nil},
+			{"m-a", domain.TransitionTier, status.TransitionPos{}, 10, []domain.Transition{t1, t0a, t0b, t3}},
+			{"m-a", domain.TransitionTier, status.TransitionPos{}, 2, []domain.Transition{t1, t0a}},
+			{"m-a", domain.TransitionTier, status.TransitionPos{At: day(3), ID: "t0a"}, 10, []domain.Transition{t0b, t3}},
+			{"m-a", domain.TransitionTier, status.TransitionPos{At: day(1), ID: "t1"}, 1, []domain.Transition{t0a}},
+			{"m-a", domain.TransitionTier, status.TransitionPos{At: day(3), ID: "t3"}, 10, nil},
+			{"m-a", domain.TransitionSegment, status.TransitionPos{}, 10, []domain.Transition{t2}},
+			{"m-b", domain.TransitionTier, status.TransitionPos{}, 10, []domain.Transition{t4}},
+			{"m-b", domain.TransitionSegment, status.TransitionPos{}, 10, nil},
 		} {
-			got, err := tx.Transitions(ctx, c.member, c.kind)
+			got, err := tx.Transitions(ctx, c.member, c.kind, c.after, c.limit)
 			if err != nil {
 				return err
 			}
-			storetest.Check(t, "Transitions("+c.member+", "+c.kind+")", got, c.want)
+			storetest.Check(t, fmt.Sprintf("Transitions(%s, %s, %+v, %d)", c.member, c.kind, c.after, c.limit), got, c.want)
 		}
 		return nil
 	})

@@ -8,8 +8,10 @@ package ledgerv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,10 +25,14 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetKpisRequest names a programme and a period.
 type GetKpisRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The period's start (inclusive).
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The period's end (exclusive); after period_start.
 	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -85,20 +91,31 @@ func (x *GetKpisRequest) GetPeriodEnd() *timestamppb.Timestamp {
 
 // MemberKpis are a period's member figures. A member is active at a moment
 // if they bought within the programme's inactivity threshold before it.
+// Rates are decimal strings, rounded to six places ("0.25"), "0" when the
+// denominator is 0.
 type MemberKpis struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	MembersStart int64                  `protobuf:"varint,1,opt,name=members_start,json=membersStart,proto3" json:"members_start,omitempty"`
-	MembersEnd   int64                  `protobuf:"varint,2,opt,name=members_end,json=membersEnd,proto3" json:"members_end,omitempty"`
-	NewMembers   int64                  `protobuf:"varint,3,opt,name=new_members,json=newMembers,proto3" json:"new_members,omitempty"`
-	ActiveStart  int64                  `protobuf:"varint,4,opt,name=active_start,json=activeStart,proto3" json:"active_start,omitempty"`
-	ActiveEnd    int64                  `protobuf:"varint,5,opt,name=active_end,json=activeEnd,proto3" json:"active_end,omitempty"`
-	// Active at the start, not at the end.
-	Churned          int64  `protobuf:"varint,6,opt,name=churned,proto3" json:"churned,omitempty"`
-	Purchasers       int64  `protobuf:"varint,7,opt,name=purchasers,proto3" json:"purchasers,omitempty"`
-	RepeatPurchasers int64  `protobuf:"varint,8,opt,name=repeat_purchasers,json=repeatPurchasers,proto3" json:"repeat_purchasers,omitempty"`
-	ChurnRate        string `protobuf:"bytes,9,opt,name=churn_rate,json=churnRate,proto3" json:"churn_rate,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members enrolled at the period's start.
+	MembersStart int64 `protobuf:"varint,1,opt,name=members_start,json=membersStart,proto3" json:"members_start,omitempty"`
+	// Members enrolled at the period's end.
+	MembersEnd int64 `protobuf:"varint,2,opt,name=members_end,json=membersEnd,proto3" json:"members_end,omitempty"`
+	// Members who enrolled during the period.
+	NewMembers int64 `protobuf:"varint,3,opt,name=new_members,json=newMembers,proto3" json:"new_members,omitempty"`
+	// Members active at the period's start.
+	ActiveStart int64 `protobuf:"varint,4,opt,name=active_start,json=activeStart,proto3" json:"active_start,omitempty"`
+	// Members active at the period's end.
+	ActiveEnd int64 `protobuf:"varint,5,opt,name=active_end,json=activeEnd,proto3" json:"active_end,omitempty"`
+	// Members active at the start, not at the end.
+	Churned int64 `protobuf:"varint,6,opt,name=churned,proto3" json:"churned,omitempty"`
+	// Members who bought during the period.
+	Purchasers int64 `protobuf:"varint,7,opt,name=purchasers,proto3" json:"purchasers,omitempty"`
+	// Members who bought twice or more during the period.
+	RepeatPurchasers int64 `protobuf:"varint,8,opt,name=repeat_purchasers,json=repeatPurchasers,proto3" json:"repeat_purchasers,omitempty"`
+	// churned / active_start.
+	ChurnRate string `protobuf:"bytes,9,opt,name=churn_rate,json=churnRate,proto3" json:"churn_rate,omitempty"`
 	// (active at end - new members active at end) / active at start.
-	RetentionRate      string `protobuf:"bytes,10,opt,name=retention_rate,json=retentionRate,proto3" json:"retention_rate,omitempty"`
+	RetentionRate string `protobuf:"bytes,10,opt,name=retention_rate,json=retentionRate,proto3" json:"retention_rate,omitempty"`
+	// repeat_purchasers / purchasers.
 	RepeatPurchaseRate string `protobuf:"bytes,11,opt,name=repeat_purchase_rate,json=repeatPurchaseRate,proto3" json:"repeat_purchase_rate,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
@@ -212,17 +229,29 @@ func (x *MemberKpis) GetRepeatPurchaseRate() string {
 }
 
 // PointsKpis are a period's points, for one channel and partner (or all).
+// Rates are decimal strings, rounded to six places, "0" when nothing was
+// issued.
 type PointsKpis struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Channel    string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	PartnerId  string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	Issued     int64                  `protobuf:"varint,3,opt,name=issued,proto3" json:"issued,omitempty"`
-	Burned     int64                  `protobuf:"varint,4,opt,name=burned,proto3" json:"burned,omitempty"`
-	Refunded   int64                  `protobuf:"varint,5,opt,name=refunded,proto3" json:"refunded,omitempty"`
-	Expired    int64                  `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
-	ClawedBack int64                  `protobuf:"varint,7,opt,name=clawed_back,json=clawedBack,proto3" json:"clawed_back,omitempty"`
-	// expired / issued; (burned - refunded) / issued.
-	BreakageRate   string `protobuf:"bytes,8,opt,name=breakage_rate,json=breakageRate,proto3" json:"breakage_rate,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel of the entries; CHANNEL_UNSPECIFIED for entries without
+	// one, and in the total.
+	Channel v1.Channel `protobuf:"varint,1,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The partner of the entries; empty for none, and in the total.
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Points issued (earned).
+	Issued int64 `protobuf:"varint,3,opt,name=issued,proto3" json:"issued,omitempty"`
+	// Points burned (burns and captured holds).
+	Burned int64 `protobuf:"varint,4,opt,name=burned,proto3" json:"burned,omitempty"`
+	// Points refunded (burns reversed).
+	Refunded int64 `protobuf:"varint,5,opt,name=refunded,proto3" json:"refunded,omitempty"`
+	// Points expired, counted against the channel and partner that issued
+	// the expired lot.
+	Expired int64 `protobuf:"varint,6,opt,name=expired,proto3" json:"expired,omitempty"`
+	// Points clawed back (earns reversed by returns).
+	ClawedBack int64 `protobuf:"varint,7,opt,name=clawed_back,json=clawedBack,proto3" json:"clawed_back,omitempty"`
+	// expired / issued.
+	BreakageRate string `protobuf:"bytes,8,opt,name=breakage_rate,json=breakageRate,proto3" json:"breakage_rate,omitempty"`
+	// (burned - refunded) / issued.
 	RedemptionRate string `protobuf:"bytes,9,opt,name=redemption_rate,json=redemptionRate,proto3" json:"redemption_rate,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -258,11 +287,11 @@ func (*PointsKpis) Descriptor() ([]byte, []int) {
 	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *PointsKpis) GetChannel() string {
+func (x *PointsKpis) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return ""
+	return v1.Channel(0)
 }
 
 func (x *PointsKpis) GetPartnerId() string {
@@ -325,11 +354,15 @@ func (x *PointsKpis) GetRedemptionRate() string {
 // between the period's start and end ("new": no state at the start;
 // "exited": left the active population).
 type TransitionCell struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
-	Members       int64                  `protobuf:"varint,3,opt,name=members,proto3" json:"members,omitempty"`
-	RowShare      string                 `protobuf:"bytes,4,opt,name=row_share,json=rowShare,proto3" json:"row_share,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state (tier or segment) at the period's start, or "new".
+	FromState string `protobuf:"bytes,1,opt,name=from_state,json=fromState,proto3" json:"from_state,omitempty"`
+	// The state at the period's end, or "exited".
+	ToState string `protobuf:"bytes,2,opt,name=to_state,json=toState,proto3" json:"to_state,omitempty"`
+	// How many members moved so.
+	Members int64 `protobuf:"varint,3,opt,name=members,proto3" json:"members,omitempty"`
+	// members / the members of the row (from_state), a decimal string.
+	RowShare      string `protobuf:"bytes,4,opt,name=row_share,json=rowShare,proto3" json:"row_share,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,16 +397,16 @@ func (*TransitionCell) Descriptor() ([]byte, []int) {
 	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *TransitionCell) GetFrom() string {
+func (x *TransitionCell) GetFromState() string {
 	if x != nil {
-		return x.From
+		return x.FromState
 	}
 	return ""
 }
 
-func (x *TransitionCell) GetTo() string {
+func (x *TransitionCell) GetToState() string {
 	if x != nil {
-		return x.To
+		return x.ToState
 	}
 	return ""
 }
@@ -392,24 +425,36 @@ func (x *TransitionCell) GetRowShare() string {
 	return ""
 }
 
+// GetKpisResponse is a programme's figures for a period.
 type GetKpisResponse struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The period's start, as requested.
 	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
-	PeriodEnd   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
-	Members     *MemberKpis            `protobuf:"bytes,4,opt,name=members,proto3" json:"members,omitempty"`
-	Points      []*PointsKpis          `protobuf:"bytes,5,rep,name=points,proto3" json:"points,omitempty"`
-	PointsTotal *PointsKpis            `protobuf:"bytes,6,opt,name=points_total,json=pointsTotal,proto3" json:"points_total,omitempty"`
-	// Available, pending and held points now, and their value.
-	OutstandingPoints int64             `protobuf:"varint,7,opt,name=outstanding_points,json=outstandingPoints,proto3" json:"outstanding_points,omitempty"`
-	OutstandingValue  string            `protobuf:"bytes,8,opt,name=outstanding_value,json=outstandingValue,proto3" json:"outstanding_value,omitempty"`
-	Currency          string            `protobuf:"bytes,9,opt,name=currency,proto3" json:"currency,omitempty"`
-	Segments          map[string]int64  `protobuf:"bytes,10,rep,name=segments,proto3" json:"segments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Tiers             map[string]int64  `protobuf:"bytes,11,rep,name=tiers,proto3" json:"tiers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	SegmentMoves      []*TransitionCell `protobuf:"bytes,12,rep,name=segment_moves,json=segmentMoves,proto3" json:"segment_moves,omitempty"`
-	TierMoves         []*TransitionCell `protobuf:"bytes,13,rep,name=tier_moves,json=tierMoves,proto3" json:"tier_moves,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The period's end, as requested.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// The member figures.
+	Members *MemberKpis `protobuf:"bytes,4,opt,name=members,proto3" json:"members,omitempty"`
+	// The points figures per channel and partner.
+	Points []*PointsKpis `protobuf:"bytes,5,rep,name=points,proto3" json:"points,omitempty"`
+	// The points figures of every channel and partner together.
+	PointsTotal *PointsKpis `protobuf:"bytes,6,opt,name=points_total,json=pointsTotal,proto3" json:"points_total,omitempty"`
+	// Available, pending and held points now.
+	OutstandingPoints int64 `protobuf:"varint,7,opt,name=outstanding_points,json=outstandingPoints,proto3" json:"outstanding_points,omitempty"`
+	// The value of outstanding_points at the programme's point value, in its
+	// currency (two decimals).
+	OutstandingValue *v1.Money `protobuf:"bytes,8,opt,name=outstanding_value,json=outstandingValue,proto3" json:"outstanding_value,omitempty"`
+	// Members per RFM segment now.
+	Segments map[string]int64 `protobuf:"bytes,10,rep,name=segments,proto3" json:"segments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Members per tier now.
+	Tiers map[string]int64 `protobuf:"bytes,11,rep,name=tiers,proto3" json:"tiers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Members moving between segments over the period.
+	SegmentMoves []*TransitionCell `protobuf:"bytes,12,rep,name=segment_moves,json=segmentMoves,proto3" json:"segment_moves,omitempty"`
+	// Members moving between tiers over the period.
+	TierMoves     []*TransitionCell `protobuf:"bytes,13,rep,name=tier_moves,json=tierMoves,proto3" json:"tier_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetKpisResponse) Reset() {
@@ -491,18 +536,11 @@ func (x *GetKpisResponse) GetOutstandingPoints() int64 {
 	return 0
 }
 
-func (x *GetKpisResponse) GetOutstandingValue() string {
+func (x *GetKpisResponse) GetOutstandingValue() *v1.Money {
 	if x != nil {
 		return x.OutstandingValue
 	}
-	return ""
-}
-
-func (x *GetKpisResponse) GetCurrency() string {
-	if x != nil {
-		return x.Currency
-	}
-	return ""
+	return nil
 }
 
 func (x *GetKpisResponse) GetSegments() map[string]int64 {
@@ -588,18 +626,27 @@ func (x *RefreshKpisRequest) GetAsOf() *timestamppb.Timestamp {
 
 // ChurnModel is a fitted BG/NBD model (Fader, Hardie & Lee 2005), time in weeks.
 type ChurnModel struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	FittedAt       *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=fitted_at,json=fittedAt,proto3" json:"fitted_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the model was fitted.
+	FittedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=fitted_at,json=fittedAt,proto3" json:"fitted_at,omitempty"`
+	// The end of the calibration period: purchases up to it were fitted.
 	CalibrationEnd *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=calibration_end,json=calibrationEnd,proto3" json:"calibration_end,omitempty"`
-	Customers      int64                  `protobuf:"varint,3,opt,name=customers,proto3" json:"customers,omitempty"`
-	R              float64                `protobuf:"fixed64,4,opt,name=r,proto3" json:"r,omitempty"`
-	Alpha          float64                `protobuf:"fixed64,5,opt,name=alpha,proto3" json:"alpha,omitempty"`
-	A              float64                `protobuf:"fixed64,6,opt,name=a,proto3" json:"a,omitempty"`
-	B              float64                `protobuf:"fixed64,7,opt,name=b,proto3" json:"b,omitempty"`
-	LogLikelihood  float64                `protobuf:"fixed64,8,opt,name=log_likelihood,json=logLikelihood,proto3" json:"log_likelihood,omitempty"`
-	HorizonWeeks   float64                `protobuf:"fixed64,9,opt,name=horizon_weeks,json=horizonWeeks,proto3" json:"horizon_weeks,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The customers (buyers) the model was fitted on.
+	Customers int64 `protobuf:"varint,3,opt,name=customers,proto3" json:"customers,omitempty"`
+	// The shape of the gamma distribution of purchase rates.
+	R float64 `protobuf:"fixed64,4,opt,name=r,proto3" json:"r,omitempty"`
+	// The scale of the gamma distribution of purchase rates (weeks).
+	Alpha float64 `protobuf:"fixed64,5,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	// The first shape of the beta distribution of dropout probabilities.
+	A float64 `protobuf:"fixed64,6,opt,name=a,proto3" json:"a,omitempty"`
+	// The second shape of the beta distribution of dropout probabilities.
+	B float64 `protobuf:"fixed64,7,opt,name=b,proto3" json:"b,omitempty"`
+	// The log-likelihood of the fit.
+	LogLikelihood float64 `protobuf:"fixed64,8,opt,name=log_likelihood,json=logLikelihood,proto3" json:"log_likelihood,omitempty"`
+	// The horizon of expected purchases (the programme's kpi.horizon_weeks).
+	Horizon       *durationpb.Duration `protobuf:"bytes,9,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChurnModel) Reset() {
@@ -688,11 +735,11 @@ func (x *ChurnModel) GetLogLikelihood() float64 {
 	return 0
 }
 
-func (x *ChurnModel) GetHorizonWeeks() float64 {
+func (x *ChurnModel) GetHorizon() *durationpb.Duration {
 	if x != nil {
-		return x.HorizonWeeks
+		return x.Horizon
 	}
-	return 0
+	return nil
 }
 
 type RefreshKpisResponse struct {
@@ -764,9 +811,11 @@ func (x *RefreshKpisResponse) GetSeconds() float64 {
 	return 0
 }
 
+// GetChurnRiskRequest names the member.
 type GetChurnRiskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -808,19 +857,26 @@ func (x *GetChurnRiskRequest) GetMemberId() string {
 	return ""
 }
 
+// GetChurnRiskResponse is a member's churn risk under the programme's last
+// churn model.
 type GetChurnRiskResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Repeat purchases (distinct purchase days - 1), last purchase and
-	// observation length in weeks since the first purchase.
-	RepeatPurchases int32   `protobuf:"varint,1,opt,name=repeat_purchases,json=repeatPurchases,proto3" json:"repeat_purchases,omitempty"`
-	TXWeeks         float64 `protobuf:"fixed64,2,opt,name=t_x_weeks,json=tXWeeks,proto3" json:"t_x_weeks,omitempty"`
-	TWeeks          float64 `protobuf:"fixed64,3,opt,name=t_weeks,json=tWeeks,proto3" json:"t_weeks,omitempty"`
-	// P(alive) is 1 for every one-time buyer: flag churn on expected purchases.
-	PAlive            float64     `protobuf:"fixed64,4,opt,name=p_alive,json=pAlive,proto3" json:"p_alive,omitempty"`
-	ExpectedPurchases float64     `protobuf:"fixed64,5,opt,name=expected_purchases,json=expectedPurchases,proto3" json:"expected_purchases,omitempty"`
-	Model             *ChurnModel `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Repeat purchases: distinct purchase days - 1.
+	RepeatPurchases int32 `protobuf:"varint,1,opt,name=repeat_purchases,json=repeatPurchases,proto3" json:"repeat_purchases,omitempty"`
+	// From the first purchase to the last (t_x of the model).
+	FirstToLastPurchase *durationpb.Duration `protobuf:"bytes,2,opt,name=first_to_last_purchase,json=firstToLastPurchase,proto3" json:"first_to_last_purchase,omitempty"`
+	// From the first purchase to the model's calibration end (T of the
+	// model).
+	Observed *durationpb.Duration `protobuf:"bytes,3,opt,name=observed,proto3" json:"observed,omitempty"`
+	// P(alive): the probability the member still buys. It is 1 for every
+	// one-time buyer: flag churn on expected_purchases.
+	PAlive float64 `protobuf:"fixed64,4,opt,name=p_alive,json=pAlive,proto3" json:"p_alive,omitempty"`
+	// The purchases expected over the model's horizon.
+	ExpectedPurchases float64 `protobuf:"fixed64,5,opt,name=expected_purchases,json=expectedPurchases,proto3" json:"expected_purchases,omitempty"`
+	// The model.
+	Model         *ChurnModel `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetChurnRiskResponse) Reset() {
@@ -860,18 +916,18 @@ func (x *GetChurnRiskResponse) GetRepeatPurchases() int32 {
 	return 0
 }
 
-func (x *GetChurnRiskResponse) GetTXWeeks() float64 {
+func (x *GetChurnRiskResponse) GetFirstToLastPurchase() *durationpb.Duration {
 	if x != nil {
-		return x.TXWeeks
+		return x.FirstToLastPurchase
 	}
-	return 0
+	return nil
 }
 
-func (x *GetChurnRiskResponse) GetTWeeks() float64 {
+func (x *GetChurnRiskResponse) GetObserved() *durationpb.Duration {
 	if x != nil {
-		return x.TWeeks
+		return x.Observed
 	}
-	return 0
+	return nil
 }
 
 func (x *GetChurnRiskResponse) GetPAlive() float64 {
@@ -991,9 +1047,11 @@ func (x *FitChurnModelResponse) GetModel() *ChurnModel {
 	return nil
 }
 
+// GetProgrammeStatsRequest names a programme and the end of the window.
 type GetProgrammeStatsRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
 	// The end of the 12-month window; defaults to now.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1044,24 +1102,30 @@ func (x *GetProgrammeStatsRequest) GetAsOf() *timestamppb.Timestamp {
 	return nil
 }
 
+// GetProgrammeStatsResponse is a programme's size and buying pattern over
+// a 12-month window.
 type GetProgrammeStatsResponse struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The window's start.
 	WindowStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
-	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	// The window's end.
+	WindowEnd *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	// Members enrolled by the window's end.
 	Members int64 `protobuf:"varint,4,opt,name=members,proto3" json:"members,omitempty"`
-	// Members who bought in the window, and their purchases (identified
-	// sales; returns are not purchases).
-	Buyers    int64 `protobuf:"varint,5,opt,name=buyers,proto3" json:"buyers,omitempty"`
+	// Members who bought in the window (identified sales; returns are not
+	// purchases).
+	Buyers int64 `protobuf:"varint,5,opt,name=buyers,proto3" json:"buyers,omitempty"`
+	// The purchases of those members in the window.
 	Purchases int64 `protobuf:"varint,6,opt,name=purchases,proto3" json:"purchases,omitempty"`
 	// The programme's first purchase ever; unset when there is none. A
 	// window that starts before it holds less than 12 months of buying.
 	FirstPurchaseAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_purchase_at,json=firstPurchaseAt,proto3" json:"first_purchase_at,omitempty"`
-	// Anonymous sales reported by stores for business days in the window,
-	// and how many store-days were reported.
+	// Anonymous sales reported by stores for business days in the window.
 	AnonymousTransactions int64 `protobuf:"varint,8,opt,name=anonymous_transactions,json=anonymousTransactions,proto3" json:"anonymous_transactions,omitempty"`
-	AnonymousStoreDays    int64 `protobuf:"varint,9,opt,name=anonymous_store_days,json=anonymousStoreDays,proto3" json:"anonymous_store_days,omitempty"`
+	// How many store-days of anonymous sales were reported.
+	AnonymousStoreDays int64 `protobuf:"varint,9,opt,name=anonymous_store_days,json=anonymousStoreDays,proto3" json:"anonymous_store_days,omitempty"`
 	// The purchases members made in store (channel POS) in the window: the
 	// identified sales the stores' anonymous ones compare with.
 	StorePurchases int64 `protobuf:"varint,10,opt,name=store_purchases,json=storePurchases,proto3" json:"store_purchases,omitempty"`
@@ -1173,12 +1237,13 @@ var File_fidelis_ledger_v1_kpi_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\n" +
-	"\x1bfidelis/ledger/v1/kpi.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n" +
+	"\x1bfidelis/ledger/v1/kpi.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1dfidelis/type/v1/channel.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x02\n" +
 	"\x0eGetKpisRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12E\n" +
 	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
-	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\"\x94\x03\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd:i\xbaHf\x1ad\n" +
+	"\x16period_end_after_start\x12%period_end must be after period_start\x1a#this.period_end > this.period_start\"\x94\x03\n" +
 	"\n" +
 	"MemberKpis\x12#\n" +
 	"\rmembers_start\x18\x01 \x01(\x03R\fmembersStart\x12\x1f\n" +
@@ -1198,10 +1263,10 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"churn_rate\x18\t \x01(\tR\tchurnRate\x12%\n" +
 	"\x0eretention_rate\x18\n" +
 	" \x01(\tR\rretentionRate\x120\n" +
-	"\x14repeat_purchase_rate\x18\v \x01(\tR\x12repeatPurchaseRate\"\x9a\x02\n" +
+	"\x14repeat_purchase_rate\x18\v \x01(\tR\x12repeatPurchaseRate\"\xb4\x02\n" +
 	"\n" +
-	"PointsKpis\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
+	"PointsKpis\x122\n" +
+	"\achannel\x18\x01 \x01(\x0e2\x18.fidelis.type.v1.ChannelR\achannel\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x02 \x01(\tR\tpartnerId\x12\x16\n" +
 	"\x06issued\x18\x03 \x01(\x03R\x06issued\x12\x16\n" +
@@ -1211,12 +1276,13 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\vclawed_back\x18\a \x01(\x03R\n" +
 	"clawedBack\x12#\n" +
 	"\rbreakage_rate\x18\b \x01(\tR\fbreakageRate\x12'\n" +
-	"\x0fredemption_rate\x18\t \x01(\tR\x0eredemptionRate\"k\n" +
-	"\x0eTransitionCell\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x02 \x01(\tR\x02to\x12\x18\n" +
+	"\x0fredemption_rate\x18\t \x01(\tR\x0eredemptionRate\"\x81\x01\n" +
+	"\x0eTransitionCell\x12\x1d\n" +
+	"\n" +
+	"from_state\x18\x01 \x01(\tR\tfromState\x12\x19\n" +
+	"\bto_state\x18\x02 \x01(\tR\atoState\x12\x18\n" +
 	"\amembers\x18\x03 \x01(\x03R\amembers\x12\x1b\n" +
-	"\trow_share\x18\x04 \x01(\tR\browShare\"\xec\x06\n" +
+	"\trow_share\x18\x04 \x01(\tR\browShare\"\xe8\x06\n" +
 	"\x0fGetKpisResponse\x12!\n" +
 	"\fprogramme_id\x18\x01 \x01(\tR\vprogrammeId\x12=\n" +
 	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
@@ -1225,9 +1291,8 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x01(\v2\x1d.fidelis.ledger.v1.MemberKpisR\amembers\x125\n" +
 	"\x06points\x18\x05 \x03(\v2\x1d.fidelis.ledger.v1.PointsKpisR\x06points\x12@\n" +
 	"\fpoints_total\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.PointsKpisR\vpointsTotal\x12-\n" +
-	"\x12outstanding_points\x18\a \x01(\x03R\x11outstandingPoints\x12+\n" +
-	"\x11outstanding_value\x18\b \x01(\tR\x10outstandingValue\x12\x1a\n" +
-	"\bcurrency\x18\t \x01(\tR\bcurrency\x12L\n" +
+	"\x12outstanding_points\x18\a \x01(\x03R\x11outstandingPoints\x12C\n" +
+	"\x11outstanding_value\x18\b \x01(\v2\x16.fidelis.type.v1.MoneyR\x10outstandingValue\x12L\n" +
 	"\bsegments\x18\n" +
 	" \x03(\v20.fidelis.ledger.v1.GetKpisResponse.SegmentsEntryR\bsegments\x12C\n" +
 	"\x05tiers\x18\v \x03(\v2-.fidelis.ledger.v1.GetKpisResponse.TiersEntryR\x05tiers\x12F\n" +
@@ -1243,7 +1308,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"s\n" +
 	"\x12RefreshKpisRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xb4\x02\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xc4\x02\n" +
 	"\n" +
 	"ChurnModel\x127\n" +
 	"\tfitted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bfittedAt\x12C\n" +
@@ -1253,19 +1318,19 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x05alpha\x18\x05 \x01(\x01R\x05alpha\x12\f\n" +
 	"\x01a\x18\x06 \x01(\x01R\x01a\x12\f\n" +
 	"\x01b\x18\a \x01(\x01R\x01b\x12%\n" +
-	"\x0elog_likelihood\x18\b \x01(\x01R\rlogLikelihood\x12#\n" +
-	"\rhorizon_weeks\x18\t \x01(\x01R\fhorizonWeeks\"\x96\x01\n" +
+	"\x0elog_likelihood\x18\b \x01(\x01R\rlogLikelihood\x123\n" +
+	"\ahorizon\x18\t \x01(\v2\x19.google.protobuf.DurationR\ahorizon\"\x96\x01\n" +
 	"\x13RefreshKpisResponse\x12\x18\n" +
 	"\amembers\x18\x01 \x01(\x03R\amembers\x12\x16\n" +
 	"\x06months\x18\x02 \x01(\x05R\x06months\x123\n" +
 	"\x05model\x18\x03 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\x12\x18\n" +
 	"\aseconds\x18\x04 \x01(\x01R\aseconds\"<\n" +
 	"\x13GetChurnRiskRequest\x12%\n" +
-	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xf3\x01\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xc5\x02\n" +
 	"\x14GetChurnRiskResponse\x12)\n" +
-	"\x10repeat_purchases\x18\x01 \x01(\x05R\x0frepeatPurchases\x12\x1a\n" +
-	"\tt_x_weeks\x18\x02 \x01(\x01R\atXWeeks\x12\x17\n" +
-	"\at_weeks\x18\x03 \x01(\x01R\x06tWeeks\x12\x17\n" +
+	"\x10repeat_purchases\x18\x01 \x01(\x05R\x0frepeatPurchases\x12N\n" +
+	"\x16first_to_last_purchase\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x13firstToLastPurchase\x125\n" +
+	"\bobserved\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bobserved\x12\x17\n" +
 	"\ap_alive\x18\x04 \x01(\x01R\x06pAlive\x12-\n" +
 	"\x12expected_purchases\x18\x05 \x01(\x01R\x11expectedPurchases\x123\n" +
 	"\x05model\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"\x91\x01\n" +
@@ -1329,45 +1394,53 @@ var file_fidelis_ledger_v1_kpi_proto_goTypes = []any{
 	nil,                               // 14: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
 	nil,                               // 15: fidelis.ledger.v1.GetKpisResponse.TiersEntry
 	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(v1.Channel)(0),                   // 17: fidelis.type.v1.Channel
+	(*v1.Money)(nil),                  // 18: fidelis.type.v1.Money
+	(*durationpb.Duration)(nil),       // 19: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_kpi_proto_depIdxs = []int32{
 	16, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
 	16, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
-	16, // 2: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
-	16, // 3: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
-	1,  // 4: fidelis.ledger.v1.GetKpisResponse.members:type_name -> fidelis.ledger.v1.MemberKpis
-	2,  // 5: fidelis.ledger.v1.GetKpisResponse.points:type_name -> fidelis.ledger.v1.PointsKpis
-	2,  // 6: fidelis.ledger.v1.GetKpisResponse.points_total:type_name -> fidelis.ledger.v1.PointsKpis
-	14, // 7: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	15, // 8: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
-	3,  // 9: fidelis.ledger.v1.GetKpisResponse.segment_moves:type_name -> fidelis.ledger.v1.TransitionCell
-	3,  // 10: fidelis.ledger.v1.GetKpisResponse.tier_moves:type_name -> fidelis.ledger.v1.TransitionCell
-	16, // 11: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 12: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
-	16, // 13: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
-	6,  // 14: fidelis.ledger.v1.RefreshKpisResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	6,  // 15: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 16: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
-	6,  // 17: fidelis.ledger.v1.FitChurnModelResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 18: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 19: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
-	16, // 20: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
-	16, // 21: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
-	0,  // 22: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
-	5,  // 23: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
-	8,  // 24: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
-	10, // 25: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
-	12, // 26: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
-	4,  // 27: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
-	7,  // 28: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
-	9,  // 29: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
-	11, // 30: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
-	13, // 31: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	17, // 2: fidelis.ledger.v1.PointsKpis.channel:type_name -> fidelis.type.v1.Channel
+	16, // 3: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
+	16, // 4: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
+	1,  // 5: fidelis.ledger.v1.GetKpisResponse.members:type_name -> fidelis.ledger.v1.MemberKpis
+	2,  // 6: fidelis.ledger.v1.GetKpisResponse.points:type_name -> fidelis.ledger.v1.PointsKpis
+	2,  // 7: fidelis.ledger.v1.GetKpisResponse.points_total:type_name -> fidelis.ledger.v1.PointsKpis
+	18, // 8: fidelis.ledger.v1.GetKpisResponse.outstanding_value:type_name -> fidelis.type.v1.Money
+	14, // 9: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	15, // 10: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	3,  // 11: fidelis.ledger.v1.GetKpisResponse.segment_moves:type_name -> fidelis.ledger.v1.TransitionCell
+	3,  // 12: fidelis.ledger.v1.GetKpisResponse.tier_moves:type_name -> fidelis.ledger.v1.TransitionCell
+	16, // 13: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 14: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
+	16, // 15: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
+	19, // 16: fidelis.ledger.v1.ChurnModel.horizon:type_name -> google.protobuf.Duration
+	6,  // 17: fidelis.ledger.v1.RefreshKpisResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
+	19, // 18: fidelis.ledger.v1.GetChurnRiskResponse.first_to_last_purchase:type_name -> google.protobuf.Duration
+	19, // 19: fidelis.ledger.v1.GetChurnRiskResponse.observed:type_name -> google.protobuf.Duration
+	6,  // 20: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
+	16, // 21: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
+	6,  // 22: fidelis.ledger.v1.FitChurnModelResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
+	16, // 23: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 24: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
+	16, // 25: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
+	16, // 26: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
+	0,  // 27: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
+	5,  // 28: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
+	8,  // 29: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
+	10, // 30: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
+	12, // 31: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
+	4,  // 32: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
+	7,  // 33: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
+	9,  // 34: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
+	11, // 35: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
+	13, // 36: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_kpi_proto_init() }

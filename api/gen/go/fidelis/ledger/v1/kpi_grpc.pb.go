@@ -34,18 +34,31 @@ const (
 // ledger: the same figures the kpi_* views give BI tools, for any period.
 type KpiServiceClient interface {
 	// GetKpis computes a programme's figures for a period, live.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetKpis(ctx context.Context, in *GetKpisRequest, opts ...grpc.CallOption) (*GetKpisResponse, error)
 	// RefreshKpis recomputes the refreshed KPI tables (monthly member
 	// figures, cohorts, transition matrices, churn model and risks).
 	RefreshKpis(ctx context.Context, in *RefreshKpisRequest, opts ...grpc.CallOption) (*RefreshKpisResponse, error)
 	// GetChurnRisk returns a member's P(alive) and expected purchases under the
 	// programme's last churn model.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND, MEMBER_NOT_IN_MODEL
+	//   - FAILED_PRECONDITION: CHURN_MODEL_NOT_FITTED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetChurnRisk(ctx context.Context, in *GetChurnRiskRequest, opts ...grpc.CallOption) (*GetChurnRiskResponse, error)
 	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
 	// without storing it.
 	FitChurnModel(ctx context.Context, in *FitChurnModelRequest, opts ...grpc.CallOption) (*FitChurnModelResponse, error)
 	// GetProgrammeStats returns a programme's size and buying pattern over
 	// the 12 months before a time, and how many of its sales were identified.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetProgrammeStats(ctx context.Context, in *GetProgrammeStatsRequest, opts ...grpc.CallOption) (*GetProgrammeStatsResponse, error)
 }
 
@@ -115,18 +128,31 @@ func (c *kpiServiceClient) GetProgrammeStats(ctx context.Context, in *GetProgram
 // ledger: the same figures the kpi_* views give BI tools, for any period.
 type KpiServiceServer interface {
 	// GetKpis computes a programme's figures for a period, live.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetKpis(context.Context, *GetKpisRequest) (*GetKpisResponse, error)
 	// RefreshKpis recomputes the refreshed KPI tables (monthly member
 	// figures, cohorts, transition matrices, churn model and risks).
 	RefreshKpis(context.Context, *RefreshKpisRequest) (*RefreshKpisResponse, error)
 	// GetChurnRisk returns a member's P(alive) and expected purchases under the
 	// programme's last churn model.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND, MEMBER_NOT_IN_MODEL
+	//   - FAILED_PRECONDITION: CHURN_MODEL_NOT_FITTED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetChurnRisk(context.Context, *GetChurnRiskRequest) (*GetChurnRiskResponse, error)
 	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
 	// without storing it.
 	FitChurnModel(context.Context, *FitChurnModelRequest) (*FitChurnModelResponse, error)
 	// GetProgrammeStats returns a programme's size and buying pattern over
 	// the 12 months before a time, and how many of its sales were identified.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetProgrammeStats(context.Context, *GetProgrammeStatsRequest) (*GetProgrammeStatsResponse, error)
 	mustEmbedUnimplementedKpiServiceServer()
 }

@@ -8,8 +8,11 @@ package ledgerv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -27,18 +30,33 @@ const (
 type MemberEventType int32
 
 const (
-	MemberEventType_MEMBER_EVENT_TYPE_UNSPECIFIED     MemberEventType = 0
-	MemberEventType_MEMBER_EVENT_TYPE_EARNED          MemberEventType = 1
-	MemberEventType_MEMBER_EVENT_TYPE_BURNED          MemberEventType = 2
-	MemberEventType_MEMBER_EVENT_TYPE_REVERSED        MemberEventType = 3
-	MemberEventType_MEMBER_EVENT_TYPE_EXPIRED         MemberEventType = 4
-	MemberEventType_MEMBER_EVENT_TYPE_ADJUSTED        MemberEventType = 5
+	// Not an event type; never sent.
+	MemberEventType_MEMBER_EVENT_TYPE_UNSPECIFIED MemberEventType = 0
+	// The member earned points (entry_id, points).
+	MemberEventType_MEMBER_EVENT_TYPE_EARNED MemberEventType = 1
+	// The member spent points: a burn or a captured hold (entry_id, points).
+	MemberEventType_MEMBER_EVENT_TYPE_BURNED MemberEventType = 2
+	// An entry was reversed: a return or a refund (entry_id, points).
+	MemberEventType_MEMBER_EVENT_TYPE_REVERSED MemberEventType = 3
+	// Points expired (entry_id, points).
+	MemberEventType_MEMBER_EVENT_TYPE_EXPIRED MemberEventType = 4
+	// An operator adjusted the balance (entry_id, points).
+	MemberEventType_MEMBER_EVENT_TYPE_ADJUSTED MemberEventType = 5
+	// Points expire within the programme's horizon (points; detail says
+	// when). From the daily moments.
 	MemberEventType_MEMBER_EVENT_TYPE_POINTS_EXPIRING MemberEventType = 6
-	MemberEventType_MEMBER_EVENT_TYPE_TIER_UP         MemberEventType = 7
-	MemberEventType_MEMBER_EVENT_TYPE_TIER_DOWN       MemberEventType = 8
+	// The member rose a tier (from_state, to_state; detail is the cause).
+	MemberEventType_MEMBER_EVENT_TYPE_TIER_UP MemberEventType = 7
+	// The member dropped a tier (from_state, to_state; detail is the cause).
+	MemberEventType_MEMBER_EVENT_TYPE_TIER_DOWN MemberEventType = 8
+	// The member's RFM segment changed (from_state, to_state).
 	MemberEventType_MEMBER_EVENT_TYPE_SEGMENT_CHANGED MemberEventType = 9
-	MemberEventType_MEMBER_EVENT_TYPE_INACTIVE        MemberEventType = 10
-	MemberEventType_MEMBER_EVENT_TYPE_BIRTHDAY        MemberEventType = 11
+	// The member bought nothing for the programme's inactivity threshold.
+	// From the daily moments.
+	MemberEventType_MEMBER_EVENT_TYPE_INACTIVE MemberEventType = 10
+	// It is the member's birthday (detail is the birth date, YYYY-MM-DD).
+	// From the daily moments.
+	MemberEventType_MEMBER_EVENT_TYPE_BIRTHDAY MemberEventType = 11
 )
 
 // Enum value maps for MemberEventType.
@@ -100,14 +118,129 @@ func (MemberEventType) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{0}
 }
 
+// TierTransitionCause is why a member's tier changed.
+type TierTransitionCause int32
+
+const (
+	// Not a cause; never sent.
+	TierTransitionCause_TIER_TRANSITION_CAUSE_UNSPECIFIED TierTransitionCause = 0
+	// The member's qualifying amount crossed a tier's threshold.
+	TierTransitionCause_TIER_TRANSITION_CAUSE_QUALIFIED TierTransitionCause = 1
+	// The tier's validity ended without the member requalifying.
+	TierTransitionCause_TIER_TRANSITION_CAUSE_VALIDITY_ENDED TierTransitionCause = 2
+	// An operator set a tier floor (SetTierFloor).
+	TierTransitionCause_TIER_TRANSITION_CAUSE_MANUAL TierTransitionCause = 3
+)
+
+// Enum value maps for TierTransitionCause.
+var (
+	TierTransitionCause_name = map[int32]string{
+		0: "TIER_TRANSITION_CAUSE_UNSPECIFIED",
+		1: "TIER_TRANSITION_CAUSE_QUALIFIED",
+		2: "TIER_TRANSITION_CAUSE_VALIDITY_ENDED",
+		3: "TIER_TRANSITION_CAUSE_MANUAL",
+	}
+	TierTransitionCause_value = map[string]int32{
+		"TIER_TRANSITION_CAUSE_UNSPECIFIED":    0,
+		"TIER_TRANSITION_CAUSE_QUALIFIED":      1,
+		"TIER_TRANSITION_CAUSE_VALIDITY_ENDED": 2,
+		"TIER_TRANSITION_CAUSE_MANUAL":         3,
+	}
+)
+
+func (x TierTransitionCause) Enum() *TierTransitionCause {
+	p := new(TierTransitionCause)
+	*p = x
+	return p
+}
+
+func (x TierTransitionCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TierTransitionCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_ledger_v1_status_proto_enumTypes[1].Descriptor()
+}
+
+func (TierTransitionCause) Type() protoreflect.EnumType {
+	return &file_fidelis_ledger_v1_status_proto_enumTypes[1]
+}
+
+func (x TierTransitionCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TierTransitionCause.Descriptor instead.
+func (TierTransitionCause) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{1}
+}
+
+// TierBasis is what a programme's tiers qualify on.
+type TierBasis int32
+
+const (
+	// Not a basis; never sent.
+	TierBasis_TIER_BASIS_UNSPECIFIED TierBasis = 0
+	// Status points: purchase points before any tier multiplier, net of
+	// returns.
+	TierBasis_TIER_BASIS_STATUS_POINTS TierBasis = 1
+	// Qualifying spend: purchase amounts in the programme's currency, net of
+	// returns.
+	TierBasis_TIER_BASIS_QUALIFYING_SPEND TierBasis = 2
+)
+
+// Enum value maps for TierBasis.
+var (
+	TierBasis_name = map[int32]string{
+		0: "TIER_BASIS_UNSPECIFIED",
+		1: "TIER_BASIS_STATUS_POINTS",
+		2: "TIER_BASIS_QUALIFYING_SPEND",
+	}
+	TierBasis_value = map[string]int32{
+		"TIER_BASIS_UNSPECIFIED":      0,
+		"TIER_BASIS_STATUS_POINTS":    1,
+		"TIER_BASIS_QUALIFYING_SPEND": 2,
+	}
+)
+
+func (x TierBasis) Enum() *TierBasis {
+	p := new(TierBasis)
+	*p = x
+	return p
+}
+
+func (x TierBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TierBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_ledger_v1_status_proto_enumTypes[2].Descriptor()
+}
+
+func (TierBasis) Type() protoreflect.EnumType {
+	return &file_fidelis_ledger_v1_status_proto_enumTypes[2]
+}
+
+func (x TierBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TierBasis.Descriptor instead.
+func (TierBasis) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{2}
+}
+
 // TierTransition is a change of tier.
 type TierTransition struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	FromTier string                 `protobuf:"bytes,1,opt,name=from_tier,json=fromTier,proto3" json:"from_tier,omitempty"`
-	ToTier   string                 `protobuf:"bytes,2,opt,name=to_tier,json=toTier,proto3" json:"to_tier,omitempty"`
-	At       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
-	// qualified, validity_ended or manual.
-	Cause         string `protobuf:"bytes,4,opt,name=cause,proto3" json:"cause,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tier before.
+	FromTier string `protobuf:"bytes,1,opt,name=from_tier,json=fromTier,proto3" json:"from_tier,omitempty"`
+	// The tier after.
+	ToTier string `protobuf:"bytes,2,opt,name=to_tier,json=toTier,proto3" json:"to_tier,omitempty"`
+	// When the change took effect.
+	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// Why the tier changed.
+	Cause         TierTransitionCause `protobuf:"varint,4,opt,name=cause,proto3,enum=fidelis.ledger.v1.TierTransitionCause" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,23 +296,113 @@ func (x *TierTransition) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *TierTransition) GetCause() string {
+func (x *TierTransition) GetCause() TierTransitionCause {
 	if x != nil {
 		return x.Cause
+	}
+	return TierTransitionCause_TIER_TRANSITION_CAUSE_UNSPECIFIED
+}
+
+// TierAmount is an amount on the programme's tier basis.
+type TierAmount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which one the programme's basis gives.
+	//
+	// Types that are valid to be assigned to Amount:
+	//
+	//	*TierAmount_StatusPoints
+	//	*TierAmount_Spend
+	Amount        isTierAmount_Amount `protobuf_oneof:"amount"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TierAmount) Reset() {
+	*x = TierAmount{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TierAmount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TierAmount) ProtoMessage() {}
+
+func (x *TierAmount) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TierAmount.ProtoReflect.Descriptor instead.
+func (*TierAmount) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TierAmount) GetAmount() isTierAmount_Amount {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *TierAmount) GetStatusPoints() string {
+	if x != nil {
+		if x, ok := x.Amount.(*TierAmount_StatusPoints); ok {
+			return x.StatusPoints
+		}
 	}
 	return ""
 }
 
+func (x *TierAmount) GetSpend() *v1.Money {
+	if x != nil {
+		if x, ok := x.Amount.(*TierAmount_Spend); ok {
+			return x.Spend
+		}
+	}
+	return nil
+}
+
+type isTierAmount_Amount interface {
+	isTierAmount_Amount()
+}
+
+type TierAmount_StatusPoints struct {
+	// Status points (TIER_BASIS_STATUS_POINTS), a decimal string:
+	// thresholds may be fractional.
+	StatusPoints string `protobuf:"bytes,1,opt,name=status_points,json=statusPoints,proto3,oneof"`
+}
+
+type TierAmount_Spend struct {
+	// Spend in the programme's currency (TIER_BASIS_QUALIFYING_SPEND).
+	Spend *v1.Money `protobuf:"bytes,2,opt,name=spend,proto3,oneof"`
+}
+
+func (*TierAmount_StatusPoints) isTierAmount_Amount() {}
+
+func (*TierAmount_Spend) isTierAmount_Amount() {}
+
+// GetTierStatusRequest names the member.
 type GetTierStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTierStatusRequest) Reset() {
 	*x = GetTierStatusRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[1]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -191,7 +414,7 @@ func (x *GetTierStatusRequest) String() string {
 func (*GetTierStatusRequest) ProtoMessage() {}
 
 func (x *GetTierStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[1]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -204,7 +427,7 @@ func (x *GetTierStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTierStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetTierStatusRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetTierStatusRequest) GetMemberId() string {
@@ -214,34 +437,39 @@ func (x *GetTierStatusRequest) GetMemberId() string {
 	return ""
 }
 
+// GetTierStatusResponse is a member's tier now.
 type GetTierStatusResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	MemberId string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Tier     string                 `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
-	Since    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	// Unset for the base tier, which never ends.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The member's tier (a tier id of the programme's configuration).
+	Tier string `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
+	// When the member reached the tier.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// When the tier's validity ends; unset for the base tier, which never
+	// ends.
 	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	// status_points or qualifying_spend.
-	Basis string `protobuf:"bytes,5,opt,name=basis,proto3" json:"basis,omitempty"`
-	// The qualifying amount in the current window (a decimal string).
-	QualifyingAmount string `protobuf:"bytes,6,opt,name=qualifying_amount,json=qualifyingAmount,proto3" json:"qualifying_amount,omitempty"`
-	// The next tier up and what it still needs; empty at the top.
-	NextTier  string `protobuf:"bytes,7,opt,name=next_tier,json=nextTier,proto3" json:"next_tier,omitempty"`
-	GapToNext string `protobuf:"bytes,8,opt,name=gap_to_next,json=gapToNext,proto3" json:"gap_to_next,omitempty"`
+	// What the programme's tiers qualify on.
+	Basis TierBasis `protobuf:"varint,5,opt,name=basis,proto3,enum=fidelis.ledger.v1.TierBasis" json:"basis,omitempty"`
+	// The qualifying amount in the current window.
+	QualifyingAmount *TierAmount `protobuf:"bytes,6,opt,name=qualifying_amount,json=qualifyingAmount,proto3" json:"qualifying_amount,omitempty"`
+	// The next tier up; empty at the top.
+	NextTier string `protobuf:"bytes,7,opt,name=next_tier,json=nextTier,proto3" json:"next_tier,omitempty"`
+	// What the member still needs to reach next_tier; zero at the top.
+	GapToNext *TierAmount `protobuf:"bytes,8,opt,name=gap_to_next,json=gapToNext,proto3" json:"gap_to_next,omitempty"`
 	// What is still needed before valid_until to keep the tier.
-	AmountToKeep string `protobuf:"bytes,9,opt,name=amount_to_keep,json=amountToKeep,proto3" json:"amount_to_keep,omitempty"`
-	// The manual floor, empty for none.
+	AmountToKeep *TierAmount `protobuf:"bytes,9,opt,name=amount_to_keep,json=amountToKeep,proto3" json:"amount_to_keep,omitempty"`
+	// The manual floor (SetTierFloor), empty for none.
 	FloorTier string `protobuf:"bytes,10,opt,name=floor_tier,json=floorTier,proto3" json:"floor_tier,omitempty"`
-	// The multiplier the tier applies to purchase points.
-	Multiplier    string            `protobuf:"bytes,11,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
-	History       []*TierTransition `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
+	// The multiplier the tier applies to purchase points (a decimal string).
+	Multiplier    string `protobuf:"bytes,11,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTierStatusResponse) Reset() {
 	*x = GetTierStatusResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[2]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +481,7 @@ func (x *GetTierStatusResponse) String() string {
 func (*GetTierStatusResponse) ProtoMessage() {}
 
 func (x *GetTierStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[2]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +494,7 @@ func (x *GetTierStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTierStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetTierStatusResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetTierStatusResponse) GetMemberId() string {
@@ -297,18 +525,18 @@ func (x *GetTierStatusResponse) GetValidUntil() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *GetTierStatusResponse) GetBasis() string {
+func (x *GetTierStatusResponse) GetBasis() TierBasis {
 	if x != nil {
 		return x.Basis
 	}
-	return ""
+	return TierBasis_TIER_BASIS_UNSPECIFIED
 }
 
-func (x *GetTierStatusResponse) GetQualifyingAmount() string {
+func (x *GetTierStatusResponse) GetQualifyingAmount() *TierAmount {
 	if x != nil {
 		return x.QualifyingAmount
 	}
-	return ""
+	return nil
 }
 
 func (x *GetTierStatusResponse) GetNextTier() string {
@@ -318,18 +546,18 @@ func (x *GetTierStatusResponse) GetNextTier() string {
 	return ""
 }
 
-func (x *GetTierStatusResponse) GetGapToNext() string {
+func (x *GetTierStatusResponse) GetGapToNext() *TierAmount {
 	if x != nil {
 		return x.GapToNext
 	}
-	return ""
+	return nil
 }
 
-func (x *GetTierStatusResponse) GetAmountToKeep() string {
+func (x *GetTierStatusResponse) GetAmountToKeep() *TierAmount {
 	if x != nil {
 		return x.AmountToKeep
 	}
-	return ""
+	return nil
 }
 
 func (x *GetTierStatusResponse) GetFloorTier() string {
@@ -346,11 +574,125 @@ func (x *GetTierStatusResponse) GetMultiplier() string {
 	return ""
 }
 
-func (x *GetTierStatusResponse) GetHistory() []*TierTransition {
+// ListTierTransitionsRequest pages a member's tier history.
+type ListTierTransitionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// At most this many transitions (0 for the default, 100; above 1000 is
+	// capped at 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, for the same member; empty
+	// for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTierTransitionsRequest) Reset() {
+	*x = ListTierTransitionsRequest{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTierTransitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTierTransitionsRequest) ProtoMessage() {}
+
+func (x *ListTierTransitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
 	if x != nil {
-		return x.History
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTierTransitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListTierTransitionsRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListTierTransitionsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *ListTierTransitionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTierTransitionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListTierTransitionsResponse is a page of a member's tier history.
+type ListTierTransitionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transitions, oldest first.
+	Transitions []*TierTransition `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTierTransitionsResponse) Reset() {
+	*x = ListTierTransitionsResponse{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTierTransitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTierTransitionsResponse) ProtoMessage() {}
+
+func (x *ListTierTransitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTierTransitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListTierTransitionsResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListTierTransitionsResponse) GetTransitions() []*TierTransition {
+	if x != nil {
+		return x.Transitions
 	}
 	return nil
+}
+
+func (x *ListTierTransitionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type SetTierFloorRequest struct {
@@ -372,7 +714,7 @@ type SetTierFloorRequest struct {
 
 func (x *SetTierFloorRequest) Reset() {
 	*x = SetTierFloorRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +726,7 @@ func (x *SetTierFloorRequest) String() string {
 func (*SetTierFloorRequest) ProtoMessage() {}
 
 func (x *SetTierFloorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +739,7 @@ func (x *SetTierFloorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTierFloorRequest.ProtoReflect.Descriptor instead.
 func (*SetTierFloorRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SetTierFloorRequest) GetIdempotencyKey() string {
@@ -446,7 +788,7 @@ type SetTierFloorResponse struct {
 
 func (x *SetTierFloorResponse) Reset() {
 	*x = SetTierFloorResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +800,7 @@ func (x *SetTierFloorResponse) String() string {
 func (*SetTierFloorResponse) ProtoMessage() {}
 
 func (x *SetTierFloorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +813,7 @@ func (x *SetTierFloorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTierFloorResponse.ProtoReflect.Descriptor instead.
 func (*SetTierFloorResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{4}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetTierFloorResponse) GetEntry() *Entry {
@@ -498,7 +840,7 @@ type EvaluateTiersRequest struct {
 
 func (x *EvaluateTiersRequest) Reset() {
 	*x = EvaluateTiersRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +852,7 @@ func (x *EvaluateTiersRequest) String() string {
 func (*EvaluateTiersRequest) ProtoMessage() {}
 
 func (x *EvaluateTiersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +865,7 @@ func (x *EvaluateTiersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateTiersRequest.ProtoReflect.Descriptor instead.
 func (*EvaluateTiersRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{5}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EvaluateTiersRequest) GetAsOf() *timestamppb.Timestamp {
@@ -543,7 +885,7 @@ type EvaluateTiersResponse struct {
 
 func (x *EvaluateTiersResponse) Reset() {
 	*x = EvaluateTiersResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +897,7 @@ func (x *EvaluateTiersResponse) String() string {
 func (*EvaluateTiersResponse) ProtoMessage() {}
 
 func (x *EvaluateTiersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +910,7 @@ func (x *EvaluateTiersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateTiersResponse.ProtoReflect.Descriptor instead.
 func (*EvaluateTiersResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EvaluateTiersResponse) GetMembersEvaluated() int64 {
@@ -587,18 +929,22 @@ func (x *EvaluateTiersResponse) GetEvents() int64 {
 
 // SegmentTransition is a change of RFM segment.
 type SegmentTransition struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FromSegment   string                 `protobuf:"bytes,1,opt,name=from_segment,json=fromSegment,proto3" json:"from_segment,omitempty"`
-	ToSegment     string                 `protobuf:"bytes,2,opt,name=to_segment,json=toSegment,proto3" json:"to_segment,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
-	Cause         string                 `protobuf:"bytes,4,opt,name=cause,proto3" json:"cause,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment before; empty when the member was not scored yet.
+	FromSegment string `protobuf:"bytes,1,opt,name=from_segment,json=fromSegment,proto3" json:"from_segment,omitempty"`
+	// The segment after.
+	ToSegment string `protobuf:"bytes,2,opt,name=to_segment,json=toSegment,proto3" json:"to_segment,omitempty"`
+	// The as-of time of the RFM run that made the change.
+	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// The RFM run that made the change (RecomputeSegmentsResponse.run_id).
+	RunId         string `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SegmentTransition) Reset() {
 	*x = SegmentTransition{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +956,7 @@ func (x *SegmentTransition) String() string {
 func (*SegmentTransition) ProtoMessage() {}
 
 func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +969,7 @@ func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentTransition.ProtoReflect.Descriptor instead.
 func (*SegmentTransition) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SegmentTransition) GetFromSegment() string {
@@ -647,23 +993,25 @@ func (x *SegmentTransition) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *SegmentTransition) GetCause() string {
+func (x *SegmentTransition) GetRunId() string {
 	if x != nil {
-		return x.Cause
+		return x.RunId
 	}
 	return ""
 }
 
+// GetSegmentRequest names the member.
 type GetSegmentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId      string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +1023,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +1036,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSegmentRequest) GetMemberId() string {
@@ -698,25 +1046,29 @@ func (x *GetSegmentRequest) GetMemberId() string {
 	return ""
 }
 
+// GetSegmentResponse is a member's latest RFM scores and segment.
 type GetSegmentResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	MemberId string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// 1 (worst) to 5 (best); 0 when not scored.
-	Recency   int32 `protobuf:"varint,2,opt,name=recency,proto3" json:"recency,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The recency score, 1 (worst) to 5 (best); 0 when not scored.
+	Recency int32 `protobuf:"varint,2,opt,name=recency,proto3" json:"recency,omitempty"`
+	// The frequency score, 1 to 5; 0 when not scored.
 	Frequency int32 `protobuf:"varint,3,opt,name=frequency,proto3" json:"frequency,omitempty"`
-	Monetary  int32 `protobuf:"varint,4,opt,name=monetary,proto3" json:"monetary,omitempty"`
+	// The monetary score, 1 to 5; 0 when not scored.
+	Monetary int32 `protobuf:"varint,4,opt,name=monetary,proto3" json:"monetary,omitempty"`
 	// One of the 125-cell map's segments, "inactive" (no purchase in the
 	// window) or empty (never scored).
-	Segment       string                 `protobuf:"bytes,5,opt,name=segment,proto3" json:"segment,omitempty"`
+	Segment string `protobuf:"bytes,5,opt,name=segment,proto3" json:"segment,omitempty"`
+	// When the member entered the segment.
 	Since         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
-	History       []*SegmentTransition   `protobuf:"bytes,7,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1080,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1093,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSegmentResponse) GetMemberId() string {
@@ -786,11 +1138,125 @@ func (x *GetSegmentResponse) GetSince() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *GetSegmentResponse) GetHistory() []*SegmentTransition {
+// ListSegmentTransitionsRequest pages a member's segment history.
+type ListSegmentTransitionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// At most this many transitions (0 for the default, 100; above 1000 is
+	// capped at 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, for the same member; empty
+	// for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentTransitionsRequest) Reset() {
+	*x = ListSegmentTransitionsRequest{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentTransitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentTransitionsRequest) ProtoMessage() {}
+
+func (x *ListSegmentTransitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
 	if x != nil {
-		return x.History
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentTransitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentTransitionsRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListSegmentTransitionsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *ListSegmentTransitionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSegmentTransitionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListSegmentTransitionsResponse is a page of a member's segment history.
+type ListSegmentTransitionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transitions, oldest first.
+	Transitions []*SegmentTransition `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentTransitionsResponse) Reset() {
+	*x = ListSegmentTransitionsResponse{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentTransitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentTransitionsResponse) ProtoMessage() {}
+
+func (x *ListSegmentTransitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentTransitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentTransitionsResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListSegmentTransitionsResponse) GetTransitions() []*SegmentTransition {
+	if x != nil {
+		return x.Transitions
 	}
 	return nil
+}
+
+func (x *ListSegmentTransitionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RecomputeSegmentsRequest struct {
@@ -804,7 +1270,7 @@ type RecomputeSegmentsRequest struct {
 
 func (x *RecomputeSegmentsRequest) Reset() {
 	*x = RecomputeSegmentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1282,7 @@ func (x *RecomputeSegmentsRequest) String() string {
 func (*RecomputeSegmentsRequest) ProtoMessage() {}
 
 func (x *RecomputeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1295,7 @@ func (x *RecomputeSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecomputeSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*RecomputeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RecomputeSegmentsRequest) GetProgrammeId() string {
@@ -859,7 +1325,7 @@ type RecomputeSegmentsResponse struct {
 
 func (x *RecomputeSegmentsResponse) Reset() {
 	*x = RecomputeSegmentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1337,7 @@ func (x *RecomputeSegmentsResponse) String() string {
 func (*RecomputeSegmentsResponse) ProtoMessage() {}
 
 func (x *RecomputeSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1350,7 @@ func (x *RecomputeSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecomputeSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*RecomputeSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecomputeSegmentsResponse) GetRunId() string {
@@ -926,7 +1392,7 @@ type RunMomentsRequest struct {
 
 func (x *RunMomentsRequest) Reset() {
 	*x = RunMomentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1404,7 @@ func (x *RunMomentsRequest) String() string {
 func (*RunMomentsRequest) ProtoMessage() {}
 
 func (x *RunMomentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1417,7 @@ func (x *RunMomentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunMomentsRequest.ProtoReflect.Descriptor instead.
 func (*RunMomentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RunMomentsRequest) GetProgrammeId() string {
@@ -977,7 +1443,7 @@ type RunMomentsResponse struct {
 
 func (x *RunMomentsResponse) Reset() {
 	*x = RunMomentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1455,7 @@ func (x *RunMomentsResponse) String() string {
 func (*RunMomentsResponse) ProtoMessage() {}
 
 func (x *RunMomentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1468,7 @@ func (x *RunMomentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunMomentsResponse.ProtoReflect.Descriptor instead.
 func (*RunMomentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RunMomentsResponse) GetEvents() int64 {
@@ -1020,7 +1486,7 @@ type RebuildProjectionsRequest struct {
 
 func (x *RebuildProjectionsRequest) Reset() {
 	*x = RebuildProjectionsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1498,7 @@ func (x *RebuildProjectionsRequest) String() string {
 func (*RebuildProjectionsRequest) ProtoMessage() {}
 
 func (x *RebuildProjectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1511,7 @@ func (x *RebuildProjectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildProjectionsRequest.ProtoReflect.Descriptor instead.
 func (*RebuildProjectionsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{19}
 }
 
 type RebuildProjectionsResponse struct {
@@ -1056,7 +1522,7 @@ type RebuildProjectionsResponse struct {
 
 func (x *RebuildProjectionsResponse) Reset() {
 	*x = RebuildProjectionsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1534,7 @@ func (x *RebuildProjectionsResponse) String() string {
 func (*RebuildProjectionsResponse) ProtoMessage() {}
 
 func (x *RebuildProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,33 +1547,45 @@ func (x *RebuildProjectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildProjectionsResponse.ProtoReflect.Descriptor instead.
 func (*RebuildProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{20}
 }
 
 // MemberEvent is one event of the stream.
 type MemberEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stable: the same fact always has the same id.
+	// Stable: the same fact always has the same id, also after a rebuild.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// Resume after this event by passing it to WatchEvents.
-	Cursor      string                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	MemberId    string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	ProgrammeId string                 `protobuf:"bytes,4,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	Type        MemberEventType        `protobuf:"varint,5,opt,name=type,proto3,enum=fidelis.ledger.v1.MemberEventType" json:"type,omitempty"`
-	At          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
-	EntryId     string                 `protobuf:"bytes,7,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	Points      int64                  `protobuf:"varint,8,opt,name=points,proto3" json:"points,omitempty"`
-	// Tier or segment moves.
-	From          string `protobuf:"bytes,9,opt,name=from,proto3" json:"from,omitempty"`
-	To            string `protobuf:"bytes,10,opt,name=to,proto3" json:"to,omitempty"`
-	Detail        string `protobuf:"bytes,11,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Resume after this event by passing it as WatchEventsRequest.cursor.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The member.
+	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The member's programme.
+	ProgrammeId string `protobuf:"bytes,4,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// What happened.
+	Type MemberEventType `protobuf:"varint,5,opt,name=type,proto3,enum=fidelis.ledger.v1.MemberEventType" json:"type,omitempty"`
+	// When it happened.
+	At *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	// The ledger entry of entry events; empty for the others.
+	EntryId string `protobuf:"bytes,7,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The points of the entry, or the points expiring; 0 for the others.
+	Points int64 `protobuf:"varint,8,opt,name=points,proto3" json:"points,omitempty"`
+	// The tier or segment before a tier or segment move; empty otherwise.
+	FromState string `protobuf:"bytes,9,opt,name=from_state,json=fromState,proto3" json:"from_state,omitempty"`
+	// The tier or segment after a tier or segment move; empty otherwise.
+	ToState string `protobuf:"bytes,10,opt,name=to_state,json=toState,proto3" json:"to_state,omitempty"`
+	// A human-readable detail (the cause of a tier move, when points expire,
+	// a birth date); not meant to be parsed.
+	Detail string `protobuf:"bytes,11,opt,name=detail,proto3" json:"detail,omitempty"`
+	// When the event joined the stream: WatchEventsRequest.start_time
+	// compares with it.
+	RecordedTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=recorded_time,json=recordedTime,proto3" json:"recorded_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MemberEvent) Reset() {
 	*x = MemberEvent{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1597,7 @@ func (x *MemberEvent) String() string {
 func (*MemberEvent) ProtoMessage() {}
 
 func (x *MemberEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1610,7 @@ func (x *MemberEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberEvent.ProtoReflect.Descriptor instead.
 func (*MemberEvent) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MemberEvent) GetEventId() string {
@@ -1191,16 +1669,16 @@ func (x *MemberEvent) GetPoints() int64 {
 	return 0
 }
 
-func (x *MemberEvent) GetFrom() string {
+func (x *MemberEvent) GetFromState() string {
 	if x != nil {
-		return x.From
+		return x.FromState
 	}
 	return ""
 }
 
-func (x *MemberEvent) GetTo() string {
+func (x *MemberEvent) GetToState() string {
 	if x != nil {
-		return x.To
+		return x.ToState
 	}
 	return ""
 }
@@ -1212,21 +1690,42 @@ func (x *MemberEvent) GetDetail() string {
 	return ""
 }
 
+func (x *MemberEvent) GetRecordedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedTime
+	}
+	return nil
+}
+
+// WatchEventsRequest says where the stream starts and which events it
+// sends.
 type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty for the start of the stream.
-	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	// Empty for every type.
-	Types         []MemberEventType `protobuf:"varint,2,rep,packed,name=types,proto3,enum=fidelis.ledger.v1.MemberEventType" json:"types,omitempty"`
-	ProgrammeId   string            `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	MemberId      string            `protobuf:"bytes,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Where the stream starts; one is required.
+	//
+	// Types that are valid to be assigned to Start:
+	//
+	//	*WatchEventsRequest_Cursor
+	//	*WatchEventsRequest_StartTime
+	//	*WatchEventsRequest_Now
+	Start isWatchEventsRequest_Start `protobuf_oneof:"start"`
+	// Only these event types; empty for every type.
+	Types []MemberEventType `protobuf:"varint,2,rep,packed,name=types,proto3,enum=fidelis.ledger.v1.MemberEventType" json:"types,omitempty"`
+	// Only this programme's events; empty for every programme the caller is
+	// bound to.
+	ProgrammeId string `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// Only this member's events; empty for every member.
+	MemberId string `protobuf:"bytes,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// How long the stream may stay silent before a checkpoint: 1 s to 10
+	// min, 30 s when unset.
+	CheckpointInterval *durationpb.Duration `protobuf:"bytes,7,opt,name=checkpoint_interval,json=checkpointInterval,proto3" json:"checkpoint_interval,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1737,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,14 +1750,41 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchEventsRequest) GetStart() isWatchEventsRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
 }
 
 func (x *WatchEventsRequest) GetCursor() string {
 	if x != nil {
-		return x.Cursor
+		if x, ok := x.Start.(*WatchEventsRequest_Cursor); ok {
+			return x.Cursor
+		}
 	}
 	return ""
+}
+
+func (x *WatchEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Start.(*WatchEventsRequest_StartTime); ok {
+			return x.StartTime
+		}
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetNow() *emptypb.Empty {
+	if x != nil {
+		if x, ok := x.Start.(*WatchEventsRequest_Now); ok {
+			return x.Now
+		}
+	}
+	return nil
 }
 
 func (x *WatchEventsRequest) GetTypes() []MemberEventType {
@@ -1282,16 +1808,104 @@ func (x *WatchEventsRequest) GetMemberId() string {
 	return ""
 }
 
+func (x *WatchEventsRequest) GetCheckpointInterval() *durationpb.Duration {
+	if x != nil {
+		return x.CheckpointInterval
+	}
+	return nil
+}
+
+type isWatchEventsRequest_Start interface {
+	isWatchEventsRequest_Start()
+}
+
+type WatchEventsRequest_Cursor struct {
+	// After this cursor (of an event or a checkpoint of this stream).
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3,oneof"`
+}
+
+type WatchEventsRequest_StartTime struct {
+	// At the first event recorded at or after this time (a time in the
+	// past; 1970-01-01T00:00:00Z for the whole stream).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3,oneof"`
+}
+
+type WatchEventsRequest_Now struct {
+	// At the head of the stream: only events recorded from now on.
+	Now *emptypb.Empty `protobuf:"bytes,6,opt,name=now,proto3,oneof"`
+}
+
+func (*WatchEventsRequest_Cursor) isWatchEventsRequest_Start() {}
+
+func (*WatchEventsRequest_StartTime) isWatchEventsRequest_Start() {}
+
+func (*WatchEventsRequest_Now) isWatchEventsRequest_Start() {}
+
+// Checkpoint is a position in the stream that the events before it (of
+// the stream's filter) have all been sent up to.
+type Checkpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resume from here by passing it as WatchEventsRequest.cursor.
+	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Checkpoint) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// WatchEventsResponse is one message of the stream: an event or a
+// checkpoint.
 type WatchEventsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *MemberEvent           `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*WatchEventsResponse_Event
+	//	*WatchEventsResponse_Checkpoint
+	Kind          isWatchEventsResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1917,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,46 +1930,94 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *WatchEventsResponse) GetKind() isWatchEventsResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
 }
 
 func (x *WatchEventsResponse) GetEvent() *MemberEvent {
 	if x != nil {
-		return x.Event
+		if x, ok := x.Kind.(*WatchEventsResponse_Event); ok {
+			return x.Event
+		}
 	}
 	return nil
 }
+
+func (x *WatchEventsResponse) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		if x, ok := x.Kind.(*WatchEventsResponse_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
+type isWatchEventsResponse_Kind interface {
+	isWatchEventsResponse_Kind()
+}
+
+type WatchEventsResponse_Event struct {
+	// An event that matches the request's filter.
+	Event *MemberEvent `protobuf:"bytes,1,opt,name=event,proto3,oneof"`
+}
+
+type WatchEventsResponse_Checkpoint struct {
+	// A checkpoint: nothing more matched up to its cursor.
+	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3,oneof"`
+}
+
+func (*WatchEventsResponse_Event) isWatchEventsResponse_Kind() {}
+
+func (*WatchEventsResponse_Checkpoint) isWatchEventsResponse_Kind() {}
 
 var File_fidelis_ledger_v1_status_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x01\n" +
+	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n" +
 	"\x0eTierTransition\x12\x1b\n" +
 	"\tfrom_tier\x18\x01 \x01(\tR\bfromTier\x12\x17\n" +
 	"\ato_tier\x18\x02 \x01(\tR\x06toTier\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
-	"\x05cause\x18\x04 \x01(\tR\x05cause\"=\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12<\n" +
+	"\x05cause\x18\x04 \x01(\x0e2&.fidelis.ledger.v1.TierTransitionCauseR\x05cause\"m\n" +
+	"\n" +
+	"TierAmount\x12%\n" +
+	"\rstatus_points\x18\x01 \x01(\tH\x00R\fstatusPoints\x12.\n" +
+	"\x05spend\x18\x02 \x01(\v2\x16.fidelis.type.v1.MoneyH\x00R\x05spendB\b\n" +
+	"\x06amount\"=\n" +
 	"\x14GetTierStatusRequest\x12%\n" +
-	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xd9\x03\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\x97\x04\n" +
 	"\x15GetTierStatusResponse\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x120\n" +
 	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12;\n" +
 	"\vvalid_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntil\x12\x14\n" +
-	"\x05basis\x18\x05 \x01(\tR\x05basis\x12+\n" +
-	"\x11qualifying_amount\x18\x06 \x01(\tR\x10qualifyingAmount\x12\x1b\n" +
-	"\tnext_tier\x18\a \x01(\tR\bnextTier\x12\x1e\n" +
-	"\vgap_to_next\x18\b \x01(\tR\tgapToNext\x12$\n" +
-	"\x0eamount_to_keep\x18\t \x01(\tR\famountToKeep\x12\x1d\n" +
+	"validUntil\x122\n" +
+	"\x05basis\x18\x05 \x01(\x0e2\x1c.fidelis.ledger.v1.TierBasisR\x05basis\x12J\n" +
+	"\x11qualifying_amount\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.TierAmountR\x10qualifyingAmount\x12\x1b\n" +
+	"\tnext_tier\x18\a \x01(\tR\bnextTier\x12=\n" +
+	"\vgap_to_next\x18\b \x01(\v2\x1d.fidelis.ledger.v1.TierAmountR\tgapToNext\x12C\n" +
+	"\x0eamount_to_keep\x18\t \x01(\v2\x1d.fidelis.ledger.v1.TierAmountR\famountToKeep\x12\x1d\n" +
 	"\n" +
 	"floor_tier\x18\n" +
 	" \x01(\tR\tfloorTier\x12\x1e\n" +
 	"\n" +
 	"multiplier\x18\v \x01(\tR\n" +
-	"multiplier\x12;\n" +
-	"\ahistory\x18\f \x03(\v2!.fidelis.ledger.v1.TierTransitionR\ahistory\"\xda\x01\n" +
+	"multiplier\"\x92\x01\n" +
+	"\x1aListTierTransitionsRequest\x12%\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8a\x01\n" +
+	"\x1bListTierTransitionsResponse\x12C\n" +
+	"\vtransitions\x18\x01 \x03(\v2!.fidelis.ledger.v1.TierTransitionR\vtransitions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x01\n" +
 	"\x13SetTierFloorRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
@@ -1372,23 +2034,30 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\\\n" +
 	"\x15EvaluateTiersResponse\x12+\n" +
 	"\x11members_evaluated\x18\x01 \x01(\x03R\x10membersEvaluated\x12\x16\n" +
-	"\x06events\x18\x02 \x01(\x03R\x06events\"\x97\x01\n" +
+	"\x06events\x18\x02 \x01(\x03R\x06events\"\x98\x01\n" +
 	"\x11SegmentTransition\x12!\n" +
 	"\ffrom_segment\x18\x01 \x01(\tR\vfromSegment\x12\x1d\n" +
 	"\n" +
 	"to_segment\x18\x02 \x01(\tR\ttoSegment\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
-	"\x05cause\x18\x04 \x01(\tR\x05cause\":\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x15\n" +
+	"\x06run_id\x18\x04 \x01(\tR\x05runId\":\n" +
 	"\x11GetSegmentRequest\x12%\n" +
-	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\x91\x02\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xd1\x01\n" +
 	"\x12GetSegmentResponse\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
 	"\arecency\x18\x02 \x01(\x05R\arecency\x12\x1c\n" +
 	"\tfrequency\x18\x03 \x01(\x05R\tfrequency\x12\x1a\n" +
 	"\bmonetary\x18\x04 \x01(\x05R\bmonetary\x12\x18\n" +
 	"\asegment\x18\x05 \x01(\tR\asegment\x120\n" +
-	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12>\n" +
-	"\ahistory\x18\a \x03(\v2$.fidelis.ledger.v1.SegmentTransitionR\ahistory\"y\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\x95\x01\n" +
+	"\x1dListSegmentTransitionsRequest\x12%\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x90\x01\n" +
+	"\x1eListSegmentTransitionsResponse\x12F\n" +
+	"\vtransitions\x18\x01 \x03(\v2$.fidelis.ledger.v1.SegmentTransitionR\vtransitions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
 	"\x18RecomputeSegmentsRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xa7\x02\n" +
@@ -1406,7 +2075,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\x12RunMomentsResponse\x12\x16\n" +
 	"\x06events\x18\x01 \x01(\x03R\x06events\"\x1b\n" +
 	"\x19RebuildProjectionsRequest\"\x1c\n" +
-	"\x1aRebuildProjectionsResponse\"\xd3\x02\n" +
+	"\x1aRebuildProjectionsResponse\"\xaa\x03\n" +
 	"\vMemberEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
@@ -1415,18 +2084,33 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\x04type\x18\x05 \x01(\x0e2\".fidelis.ledger.v1.MemberEventTypeR\x04type\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x19\n" +
 	"\bentry_id\x18\a \x01(\tR\aentryId\x12\x16\n" +
-	"\x06points\x18\b \x01(\x03R\x06points\x12\x12\n" +
-	"\x04from\x18\t \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\n" +
-	" \x01(\tR\x02to\x12\x16\n" +
-	"\x06detail\x18\v \x01(\tR\x06detail\"\xd6\x01\n" +
-	"\x12WatchEventsRequest\x12\x1f\n" +
-	"\x06cursor\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06cursor\x12I\n" +
-	"\x05types\x18\x02 \x03(\x0e2\".fidelis.ledger.v1.MemberEventTypeB\x0f\xbaH\f\x92\x01\t\"\a\x82\x01\x04\x10\x01 \x00R\x05types\x12*\n" +
-	"\fprogramme_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\x12(\n" +
-	"\tmember_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bmemberId\"K\n" +
-	"\x13WatchEventsResponse\x124\n" +
-	"\x05event\x18\x01 \x01(\v2\x1e.fidelis.ledger.v1.MemberEventR\x05event*\x9d\x03\n" +
+	"\x06points\x18\b \x01(\x03R\x06points\x12\x1d\n" +
+	"\n" +
+	"from_state\x18\t \x01(\tR\tfromState\x12\x19\n" +
+	"\bto_state\x18\n" +
+	" \x01(\tR\atoState\x12\x16\n" +
+	"\x06detail\x18\v \x01(\tR\x06detail\x12?\n" +
+	"\rrecorded_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\frecordedTime\"\xb6\x03\n" +
+	"\x12WatchEventsRequest\x12$\n" +
+	"\x06cursor\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x00R\x06cursor\x12;\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\tstartTime\x12*\n" +
+	"\x03now\x18\x06 \x01(\v2\x16.google.protobuf.EmptyH\x00R\x03now\x12I\n" +
+	"\x05types\x18\x02 \x03(\x0e2\".fidelis.ledger.v1.MemberEventTypeB\x0f\xbaH\f\x92\x01\t\"\a\x82\x01\x04\x10\x01 \x00R\x05types\x12/\n" +
+	"\fprogramme_id\x18\x03 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\x10\x01\x18@R\vprogrammeId\x12(\n" +
+	"\tmember_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\bmemberId\x12[\n" +
+	"\x13checkpoint_interval\x18\a \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x03\b\xd8\x042\x02\b\x01R\x12checkpointIntervalB\x0e\n" +
+	"\x05start\x12\x05\xbaH\x02\b\x01\"$\n" +
+	"\n" +
+	"Checkpoint\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\x96\x01\n" +
+	"\x13WatchEventsResponse\x126\n" +
+	"\x05event\x18\x01 \x01(\v2\x1e.fidelis.ledger.v1.MemberEventH\x00R\x05event\x12?\n" +
+	"\n" +
+	"checkpoint\x18\x02 \x01(\v2\x1d.fidelis.ledger.v1.CheckpointH\x00R\n" +
+	"checkpointB\x06\n" +
+	"\x04kind*\x9d\x03\n" +
 	"\x0fMemberEventType\x12!\n" +
 	"\x1dMEMBER_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18MEMBER_EVENT_TYPE_EARNED\x10\x01\x12\x1c\n" +
@@ -1440,13 +2124,24 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"!MEMBER_EVENT_TYPE_SEGMENT_CHANGED\x10\t\x12\x1e\n" +
 	"\x1aMEMBER_EVENT_TYPE_INACTIVE\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aMEMBER_EVENT_TYPE_BIRTHDAY\x10\v2\xb1\x06\n" +
+	"\x1aMEMBER_EVENT_TYPE_BIRTHDAY\x10\v*\xad\x01\n" +
+	"\x13TierTransitionCause\x12%\n" +
+	"!TIER_TRANSITION_CAUSE_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fTIER_TRANSITION_CAUSE_QUALIFIED\x10\x01\x12(\n" +
+	"$TIER_TRANSITION_CAUSE_VALIDITY_ENDED\x10\x02\x12 \n" +
+	"\x1cTIER_TRANSITION_CAUSE_MANUAL\x10\x03*f\n" +
+	"\tTierBasis\x12\x1a\n" +
+	"\x16TIER_BASIS_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18TIER_BASIS_STATUS_POINTS\x10\x01\x12\x1f\n" +
+	"\x1bTIER_BASIS_QUALIFYING_SPEND\x10\x022\xa6\b\n" +
 	"\rStatusService\x12b\n" +
-	"\rGetTierStatus\x12'.fidelis.ledger.v1.GetTierStatusRequest\x1a(.fidelis.ledger.v1.GetTierStatusResponse\x12_\n" +
+	"\rGetTierStatus\x12'.fidelis.ledger.v1.GetTierStatusRequest\x1a(.fidelis.ledger.v1.GetTierStatusResponse\x12t\n" +
+	"\x13ListTierTransitions\x12-.fidelis.ledger.v1.ListTierTransitionsRequest\x1a..fidelis.ledger.v1.ListTierTransitionsResponse\x12_\n" +
 	"\fSetTierFloor\x12&.fidelis.ledger.v1.SetTierFloorRequest\x1a'.fidelis.ledger.v1.SetTierFloorResponse\x12b\n" +
 	"\rEvaluateTiers\x12'.fidelis.ledger.v1.EvaluateTiersRequest\x1a(.fidelis.ledger.v1.EvaluateTiersResponse\x12Y\n" +
 	"\n" +
-	"GetSegment\x12$.fidelis.ledger.v1.GetSegmentRequest\x1a%.fidelis.ledger.v1.GetSegmentResponse\x12n\n" +
+	"GetSegment\x12$.fidelis.ledger.v1.GetSegmentRequest\x1a%.fidelis.ledger.v1.GetSegmentResponse\x12}\n" +
+	"\x16ListSegmentTransitions\x120.fidelis.ledger.v1.ListSegmentTransitionsRequest\x1a1.fidelis.ledger.v1.ListSegmentTransitionsResponse\x12n\n" +
 	"\x11RecomputeSegments\x12+.fidelis.ledger.v1.RecomputeSegmentsRequest\x1a,.fidelis.ledger.v1.RecomputeSegmentsResponse\x12Y\n" +
 	"\n" +
 	"RunMoments\x12$.fidelis.ledger.v1.RunMomentsRequest\x1a%.fidelis.ledger.v1.RunMomentsResponse\x12q\n" +
@@ -1465,72 +2160,98 @@ func file_fidelis_ledger_v1_status_proto_rawDescGZIP() []byte {
 	return file_fidelis_ledger_v1_status_proto_rawDescData
 }
 
-var file_fidelis_ledger_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fidelis_ledger_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_fidelis_ledger_v1_status_proto_goTypes = []any{
-	(MemberEventType)(0),               // 0: fidelis.ledger.v1.MemberEventType
-	(*TierTransition)(nil),             // 1: fidelis.ledger.v1.TierTransition
-	(*GetTierStatusRequest)(nil),       // 2: fidelis.ledger.v1.GetTierStatusRequest
-	(*GetTierStatusResponse)(nil),      // 3: fidelis.ledger.v1.GetTierStatusResponse
-	(*SetTierFloorRequest)(nil),        // 4: fidelis.ledger.v1.SetTierFloorRequest
-	(*SetTierFloorResponse)(nil),       // 5: fidelis.ledger.v1.SetTierFloorResponse
-	(*EvaluateTiersRequest)(nil),       // 6: fidelis.ledger.v1.EvaluateTiersRequest
-	(*EvaluateTiersResponse)(nil),      // 7: fidelis.ledger.v1.EvaluateTiersResponse
-	(*SegmentTransition)(nil),          // 8: fidelis.ledger.v1.SegmentTransition
-	(*GetSegmentRequest)(nil),          // 9: fidelis.ledger.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),         // 10: fidelis.ledger.v1.GetSegmentResponse
-	(*RecomputeSegmentsRequest)(nil),   // 11: fidelis.ledger.v1.RecomputeSegmentsRequest
-	(*RecomputeSegmentsResponse)(nil),  // 12: fidelis.ledger.v1.RecomputeSegmentsResponse
-	(*RunMomentsRequest)(nil),          // 13: fidelis.ledger.v1.RunMomentsRequest
-	(*RunMomentsResponse)(nil),         // 14: fidelis.ledger.v1.RunMomentsResponse
-	(*RebuildProjectionsRequest)(nil),  // 15: fidelis.ledger.v1.RebuildProjectionsRequest
-	(*RebuildProjectionsResponse)(nil), // 16: fidelis.ledger.v1.RebuildProjectionsResponse
-	(*MemberEvent)(nil),                // 17: fidelis.ledger.v1.MemberEvent
-	(*WatchEventsRequest)(nil),         // 18: fidelis.ledger.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),        // 19: fidelis.ledger.v1.WatchEventsResponse
-	nil,                                // 20: fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*Entry)(nil),                      // 22: fidelis.ledger.v1.Entry
+	(MemberEventType)(0),                   // 0: fidelis.ledger.v1.MemberEventType
+	(TierTransitionCause)(0),               // 1: fidelis.ledger.v1.TierTransitionCause
+	(TierBasis)(0),                         // 2: fidelis.ledger.v1.TierBasis
+	(*TierTransition)(nil),                 // 3: fidelis.ledger.v1.TierTransition
+	(*TierAmount)(nil),                     // 4: fidelis.ledger.v1.TierAmount
+	(*GetTierStatusRequest)(nil),           // 5: fidelis.ledger.v1.GetTierStatusRequest
+	(*GetTierStatusResponse)(nil),          // 6: fidelis.ledger.v1.GetTierStatusResponse
+	(*ListTierTransitionsRequest)(nil),     // 7: fidelis.ledger.v1.ListTierTransitionsRequest
+	(*ListTierTransitionsResponse)(nil),    // 8: fidelis.ledger.v1.ListTierTransitionsResponse
+	(*SetTierFloorRequest)(nil),            // 9: fidelis.ledger.v1.SetTierFloorRequest
+	(*SetTierFloorResponse)(nil),           // 10: fidelis.ledger.v1.SetTierFloorResponse
+	(*EvaluateTiersRequest)(nil),           // 11: fidelis.ledger.v1.EvaluateTiersRequest
+	(*EvaluateTiersResponse)(nil),          // 12: fidelis.ledger.v1.EvaluateTiersResponse
+	(*SegmentTransition)(nil),              // 13: fidelis.ledger.v1.SegmentTransition
+	(*GetSegmentRequest)(nil),              // 14: fidelis.ledger.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),             // 15: fidelis.ledger.v1.GetSegmentResponse
+	(*ListSegmentTransitionsRequest)(nil),  // 16: fidelis.ledger.v1.ListSegmentTransitionsRequest
+	(*ListSegmentTransitionsResponse)(nil), // 17: fidelis.ledger.v1.ListSegmentTransitionsResponse
+	(*RecomputeSegmentsRequest)(nil),       // 18: fidelis.ledger.v1.RecomputeSegmentsRequest
+	(*RecomputeSegmentsResponse)(nil),      // 19: fidelis.ledger.v1.RecomputeSegmentsResponse
+	(*RunMomentsRequest)(nil),              // 20: fidelis.ledger.v1.RunMomentsRequest
+	(*RunMomentsResponse)(nil),             // 21: fidelis.ledger.v1.RunMomentsResponse
+	(*RebuildProjectionsRequest)(nil),      // 22: fidelis.ledger.v1.RebuildProjectionsRequest
+	(*RebuildProjectionsResponse)(nil),     // 23: fidelis.ledger.v1.RebuildProjectionsResponse
+	(*MemberEvent)(nil),                    // 24: fidelis.ledger.v1.MemberEvent
+	(*WatchEventsRequest)(nil),             // 25: fidelis.ledger.v1.WatchEventsRequest
+	(*Checkpoint)(nil),                     // 26: fidelis.ledger.v1.Checkpoint
+	(*WatchEventsResponse)(nil),            // 27: fidelis.ledger.v1.WatchEventsResponse
+	nil,                                    // 28: fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
+	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
+	(*v1.Money)(nil),                       // 30: fidelis.type.v1.Money
+	(*Entry)(nil),                          // 31: fidelis.ledger.v1.Entry
+	(*emptypb.Empty)(nil),                  // 32: google.protobuf.Empty
+	(*durationpb.Duration)(nil),            // 33: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_status_proto_depIdxs = []int32{
-	21, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
-	21, // 1: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
-	21, // 2: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
-	1,  // 3: fidelis.ledger.v1.GetTierStatusResponse.history:type_name -> fidelis.ledger.v1.TierTransition
-	22, // 4: fidelis.ledger.v1.SetTierFloorResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	3,  // 5: fidelis.ledger.v1.SetTierFloorResponse.status:type_name -> fidelis.ledger.v1.GetTierStatusResponse
-	21, // 6: fidelis.ledger.v1.EvaluateTiersRequest.as_of:type_name -> google.protobuf.Timestamp
-	21, // 7: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
-	21, // 8: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
-	8,  // 9: fidelis.ledger.v1.GetSegmentResponse.history:type_name -> fidelis.ledger.v1.SegmentTransition
-	21, // 10: fidelis.ledger.v1.RecomputeSegmentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	20, // 11: fidelis.ledger.v1.RecomputeSegmentsResponse.distribution:type_name -> fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	21, // 12: fidelis.ledger.v1.RunMomentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 13: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
-	21, // 14: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
-	0,  // 15: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
-	17, // 16: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
-	2,  // 17: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
-	4,  // 18: fidelis.ledger.v1.StatusService.SetTierFloor:input_type -> fidelis.ledger.v1.SetTierFloorRequest
-	6,  // 19: fidelis.ledger.v1.StatusService.EvaluateTiers:input_type -> fidelis.ledger.v1.EvaluateTiersRequest
-	9,  // 20: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
-	11, // 21: fidelis.ledger.v1.StatusService.RecomputeSegments:input_type -> fidelis.ledger.v1.RecomputeSegmentsRequest
-	13, // 22: fidelis.ledger.v1.StatusService.RunMoments:input_type -> fidelis.ledger.v1.RunMomentsRequest
-	15, // 23: fidelis.ledger.v1.StatusService.RebuildProjections:input_type -> fidelis.ledger.v1.RebuildProjectionsRequest
-	18, // 24: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
-	3,  // 25: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
-	5,  // 26: fidelis.ledger.v1.StatusService.SetTierFloor:output_type -> fidelis.ledger.v1.SetTierFloorResponse
-	7,  // 27: fidelis.ledger.v1.StatusService.EvaluateTiers:output_type -> fidelis.ledger.v1.EvaluateTiersResponse
-	10, // 28: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
-	12, // 29: fidelis.ledger.v1.StatusService.RecomputeSegments:output_type -> fidelis.ledger.v1.RecomputeSegmentsResponse
-	14, // 30: fidelis.ledger.v1.StatusService.RunMoments:output_type -> fidelis.ledger.v1.RunMomentsResponse
-	16, // 31: fidelis.ledger.v1.StatusService.RebuildProjections:output_type -> fidelis.ledger.v1.RebuildProjectionsResponse
-	19, // 32: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	29, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
+	1,  // 1: fidelis.ledger.v1.TierTransition.cause:type_name -> fidelis.ledger.v1.TierTransitionCause
+	30, // 2: fidelis.ledger.v1.TierAmount.spend:type_name -> fidelis.type.v1.Money
+	29, // 3: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
+	29, // 4: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
+	2,  // 5: fidelis.ledger.v1.GetTierStatusResponse.basis:type_name -> fidelis.ledger.v1.TierBasis
+	4,  // 6: fidelis.ledger.v1.GetTierStatusResponse.qualifying_amount:type_name -> fidelis.ledger.v1.TierAmount
+	4,  // 7: fidelis.ledger.v1.GetTierStatusResponse.gap_to_next:type_name -> fidelis.ledger.v1.TierAmount
+	4,  // 8: fidelis.ledger.v1.GetTierStatusResponse.amount_to_keep:type_name -> fidelis.ledger.v1.TierAmount
+	3,  // 9: fidelis.ledger.v1.ListTierTransitionsResponse.transitions:type_name -> fidelis.ledger.v1.TierTransition
+	31, // 10: fidelis.ledger.v1.SetTierFloorResponse.entry:type_name -> fidelis.ledger.v1.Entry
+	6,  // 11: fidelis.ledger.v1.SetTierFloorResponse.status:type_name -> fidelis.ledger.v1.GetTierStatusResponse
+	29, // 12: fidelis.ledger.v1.EvaluateTiersRequest.as_of:type_name -> google.protobuf.Timestamp
+	29, // 13: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
+	29, // 14: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
+	13, // 15: fidelis.ledger.v1.ListSegmentTransitionsResponse.transitions:type_name -> fidelis.ledger.v1.SegmentTransition
+	29, // 16: fidelis.ledger.v1.RecomputeSegmentsRequest.as_of:type_name -> google.protobuf.Timestamp
+	28, // 17: fidelis.ledger.v1.RecomputeSegmentsResponse.distribution:type_name -> fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
+	29, // 18: fidelis.ledger.v1.RunMomentsRequest.as_of:type_name -> google.protobuf.Timestamp
+	0,  // 19: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
+	29, // 20: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
+	29, // 21: fidelis.ledger.v1.MemberEvent.recorded_time:type_name -> google.protobuf.Timestamp
+	29, // 22: fidelis.ledger.v1.WatchEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 23: fidelis.ledger.v1.WatchEventsRequest.now:type_name -> google.protobuf.Empty
+	0,  // 24: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
+	33, // 25: fidelis.ledger.v1.WatchEventsRequest.checkpoint_interval:type_name -> google.protobuf.Duration
+	24, // 26: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
+	26, // 27: fidelis.ledger.v1.WatchEventsResponse.checkpoint:type_name -> fidelis.ledger.v1.Checkpoint
+	5,  // 28: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
+	7,  // 29: fidelis.ledger.v1.StatusService.ListTierTransitions:input_type -> fidelis.ledger.v1.ListTierTransitionsRequest
+	9,  // 30: fidelis.ledger.v1.StatusService.SetTierFloor:input_type -> fidelis.ledger.v1.SetTierFloorRequest
+	11, // 31: fidelis.ledger.v1.StatusService.EvaluateTiers:input_type -> fidelis.ledger.v1.EvaluateTiersRequest
+	14, // 32: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
+	16, // 33: fidelis.ledger.v1.StatusService.ListSegmentTransitions:input_type -> fidelis.ledger.v1.ListSegmentTransitionsRequest
+	18, // 34: fidelis.ledger.v1.StatusService.RecomputeSegments:input_type -> fidelis.ledger.v1.RecomputeSegmentsRequest
+	20, // 35: fidelis.ledger.v1.StatusService.RunMoments:input_type -> fidelis.ledger.v1.RunMomentsRequest
+	22, // 36: fidelis.ledger.v1.StatusService.RebuildProjections:input_type -> fidelis.ledger.v1.RebuildProjectionsRequest
+	25, // 37: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
+	6,  // 38: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
+	8,  // 39: fidelis.ledger.v1.StatusService.ListTierTransitions:output_type -> fidelis.ledger.v1.ListTierTransitionsResponse
+	10, // 40: fidelis.ledger.v1.StatusService.SetTierFloor:output_type -> fidelis.ledger.v1.SetTierFloorResponse
+	12, // 41: fidelis.ledger.v1.StatusService.EvaluateTiers:output_type -> fidelis.ledger.v1.EvaluateTiersResponse
+	15, // 42: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
+	17, // 43: fidelis.ledger.v1.StatusService.ListSegmentTransitions:output_type -> fidelis.ledger.v1.ListSegmentTransitionsResponse
+	19, // 44: fidelis.ledger.v1.StatusService.RecomputeSegments:output_type -> fidelis.ledger.v1.RecomputeSegmentsResponse
+	21, // 45: fidelis.ledger.v1.StatusService.RunMoments:output_type -> fidelis.ledger.v1.RunMomentsResponse
+	23, // 46: fidelis.ledger.v1.StatusService.RebuildProjections:output_type -> fidelis.ledger.v1.RebuildProjectionsResponse
+	27, // 47: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_status_proto_init() }
@@ -1539,13 +2260,26 @@ func file_fidelis_ledger_v1_status_proto_init() {
 		return
 	}
 	file_fidelis_ledger_v1_ledger_proto_init()
+	file_fidelis_ledger_v1_status_proto_msgTypes[1].OneofWrappers = []any{
+		(*TierAmount_StatusPoints)(nil),
+		(*TierAmount_Spend)(nil),
+	}
+	file_fidelis_ledger_v1_status_proto_msgTypes[22].OneofWrappers = []any{
+		(*WatchEventsRequest_Cursor)(nil),
+		(*WatchEventsRequest_StartTime)(nil),
+		(*WatchEventsRequest_Now)(nil),
+	}
+	file_fidelis_ledger_v1_status_proto_msgTypes[24].OneofWrappers = []any{
+		(*WatchEventsResponse_Event)(nil),
+		(*WatchEventsResponse_Checkpoint)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_status_proto_rawDesc), len(file_fidelis_ledger_v1_status_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   20,
+			NumEnums:      3,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

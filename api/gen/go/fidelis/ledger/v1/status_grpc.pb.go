@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StatusService_GetTierStatus_FullMethodName      = "/fidelis.ledger.v1.StatusService/GetTierStatus"
-	StatusService_SetTierFloor_FullMethodName       = "/fidelis.ledger.v1.StatusService/SetTierFloor"
-	StatusService_EvaluateTiers_FullMethodName      = "/fidelis.ledger.v1.StatusService/EvaluateTiers"
-	StatusService_GetSegment_FullMethodName         = "/fidelis.ledger.v1.StatusService/GetSegment"
-	StatusService_RecomputeSegments_FullMethodName  = "/fidelis.ledger.v1.StatusService/RecomputeSegments"
-	StatusService_RunMoments_FullMethodName         = "/fidelis.ledger.v1.StatusService/RunMoments"
-	StatusService_RebuildProjections_FullMethodName = "/fidelis.ledger.v1.StatusService/RebuildProjections"
-	StatusService_WatchEvents_FullMethodName        = "/fidelis.ledger.v1.StatusService/WatchEvents"
+	StatusService_GetTierStatus_FullMethodName          = "/fidelis.ledger.v1.StatusService/GetTierStatus"
+	StatusService_ListTierTransitions_FullMethodName    = "/fidelis.ledger.v1.StatusService/ListTierTransitions"
+	StatusService_SetTierFloor_FullMethodName           = "/fidelis.ledger.v1.StatusService/SetTierFloor"
+	StatusService_EvaluateTiers_FullMethodName          = "/fidelis.ledger.v1.StatusService/EvaluateTiers"
+	StatusService_GetSegment_FullMethodName             = "/fidelis.ledger.v1.StatusService/GetSegment"
+	StatusService_ListSegmentTransitions_FullMethodName = "/fidelis.ledger.v1.StatusService/ListSegmentTransitions"
+	StatusService_RecomputeSegments_FullMethodName      = "/fidelis.ledger.v1.StatusService/RecomputeSegments"
+	StatusService_RunMoments_FullMethodName             = "/fidelis.ledger.v1.StatusService/RunMoments"
+	StatusService_RebuildProjections_FullMethodName     = "/fidelis.ledger.v1.StatusService/RebuildProjections"
+	StatusService_WatchEvents_FullMethodName            = "/fidelis.ledger.v1.StatusService/WatchEvents"
 )
 
 // StatusServiceClient is the client API for StatusService service.
@@ -37,16 +39,41 @@ const (
 // status, RFM segments, their transitions, and the member event stream that
 // marketing automation triggers on.
 type StatusServiceClient interface {
-	// GetTierStatus returns a member's tier, what it takes to keep it and to
-	// reach the next, and its history.
+	// GetTierStatus returns a member's tier now: since when and until when it
+	// holds, the qualifying amount of the current window, what the member
+	// still needs to keep it and to reach the next tier. ListTierTransitions
+	// pages the member's tier history.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: PROGRAMME_HAS_NO_TIERS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetTierStatus(ctx context.Context, in *GetTierStatusRequest, opts ...grpc.CallOption) (*GetTierStatusResponse, error)
+	// ListTierTransitions pages a member's changes of tier, oldest first.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListTierTransitions(ctx context.Context, in *ListTierTransitionsRequest, opts ...grpc.CallOption) (*ListTierTransitionsResponse, error)
 	// SetTierFloor sets (or, with an empty tier, clears) a manual tier the
 	// member never drops below; a member below it rises to it at once.
 	SetTierFloor(ctx context.Context, in *SetTierFloorRequest, opts ...grpc.CallOption) (*SetTierFloorResponse, error)
 	// EvaluateTiers settles the tiers whose validity has ended as of a time.
 	EvaluateTiers(ctx context.Context, in *EvaluateTiersRequest, opts ...grpc.CallOption) (*EvaluateTiersResponse, error)
-	// GetSegment returns a member's RFM scores, segment and segment history.
+	// GetSegment returns a member's latest RFM scores and segment.
+	// ListSegmentTransitions pages the member's segment history.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetSegment(ctx context.Context, in *GetSegmentRequest, opts ...grpc.CallOption) (*GetSegmentResponse, error)
+	// ListSegmentTransitions pages a member's changes of RFM segment, oldest
+	// first.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListSegmentTransitions(ctx context.Context, in *ListSegmentTransitionsRequest, opts ...grpc.CallOption) (*ListSegmentTransitionsResponse, error)
 	// RecomputeSegments scores a programme's members as of a time (RFM
 	// quintiles over the active members, or configured thresholds).
 	RecomputeSegments(ctx context.Context, in *RecomputeSegmentsRequest, opts ...grpc.CallOption) (*RecomputeSegmentsResponse, error)
@@ -56,9 +83,26 @@ type StatusServiceClient interface {
 	// RebuildProjections drops the derived state and projects every entry
 	// again; the result equals the incremental one.
 	RebuildProjections(ctx context.Context, in *RebuildProjectionsRequest, opts ...grpc.CallOption) (*RebuildProjectionsResponse, error)
-	// WatchEvents streams member events from a cursor, then follows new ones.
-	// Delivery is at least once: resume from the last cursor you processed and
-	// drop events whose event_id you have seen.
+	// WatchEvents streams member events in stream order from where the
+	// request starts (now, a time or a cursor), then follows new ones until
+	// the client cancels. The first message is a checkpoint at the position
+	// the stream starts from; after that a checkpoint comes whenever
+	// checkpoint_interval passes without a message, so the cursor of a
+	// consumer whose filter matches nothing still advances. Every message
+	// carries a cursor: store the cursor of the last message you processed
+	// and resume from it. Delivery is at least once: drop events whose
+	// event_id you have seen. RebuildProjections re-appends the derived events
+	// (same event ids, new positions) in a new epoch of the stream: a cursor
+	// of an earlier epoch is refused with CURSOR_STALE; resume with start_time
+	// set to the recorded_time of the last event you processed. When the
+	// server shuts down the stream ends with UNAVAILABLE (SHUTTING_DOWN):
+	// resume from your cursor.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND, MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: CURSOR_STALE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
@@ -74,6 +118,16 @@ func (c *statusServiceClient) GetTierStatus(ctx context.Context, in *GetTierStat
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetTierStatusResponse)
 	err := c.cc.Invoke(ctx, StatusService_GetTierStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *statusServiceClient) ListTierTransitions(ctx context.Context, in *ListTierTransitionsRequest, opts ...grpc.CallOption) (*ListTierTransitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTierTransitionsResponse)
+	err := c.cc.Invoke(ctx, StatusService_ListTierTransitions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +158,16 @@ func (c *statusServiceClient) GetSegment(ctx context.Context, in *GetSegmentRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetSegmentResponse)
 	err := c.cc.Invoke(ctx, StatusService_GetSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *statusServiceClient) ListSegmentTransitions(ctx context.Context, in *ListSegmentTransitionsRequest, opts ...grpc.CallOption) (*ListSegmentTransitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentTransitionsResponse)
+	err := c.cc.Invoke(ctx, StatusService_ListSegmentTransitions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,16 +231,41 @@ type StatusService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsRes
 // status, RFM segments, their transitions, and the member event stream that
 // marketing automation triggers on.
 type StatusServiceServer interface {
-	// GetTierStatus returns a member's tier, what it takes to keep it and to
-	// reach the next, and its history.
+	// GetTierStatus returns a member's tier now: since when and until when it
+	// holds, the qualifying amount of the current window, what the member
+	// still needs to keep it and to reach the next tier. ListTierTransitions
+	// pages the member's tier history.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: PROGRAMME_HAS_NO_TIERS
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetTierStatus(context.Context, *GetTierStatusRequest) (*GetTierStatusResponse, error)
+	// ListTierTransitions pages a member's changes of tier, oldest first.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListTierTransitions(context.Context, *ListTierTransitionsRequest) (*ListTierTransitionsResponse, error)
 	// SetTierFloor sets (or, with an empty tier, clears) a manual tier the
 	// member never drops below; a member below it rises to it at once.
 	SetTierFloor(context.Context, *SetTierFloorRequest) (*SetTierFloorResponse, error)
 	// EvaluateTiers settles the tiers whose validity has ended as of a time.
 	EvaluateTiers(context.Context, *EvaluateTiersRequest) (*EvaluateTiersResponse, error)
-	// GetSegment returns a member's RFM scores, segment and segment history.
+	// GetSegment returns a member's latest RFM scores and segment.
+	// ListSegmentTransitions pages the member's segment history.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetSegment(context.Context, *GetSegmentRequest) (*GetSegmentResponse, error)
+	// ListSegmentTransitions pages a member's changes of RFM segment, oldest
+	// first.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListSegmentTransitions(context.Context, *ListSegmentTransitionsRequest) (*ListSegmentTransitionsResponse, error)
 	// RecomputeSegments scores a programme's members as of a time (RFM
 	// quintiles over the active members, or configured thresholds).
 	RecomputeSegments(context.Context, *RecomputeSegmentsRequest) (*RecomputeSegmentsResponse, error)
@@ -186,9 +275,26 @@ type StatusServiceServer interface {
 	// RebuildProjections drops the derived state and projects every entry
 	// again; the result equals the incremental one.
 	RebuildProjections(context.Context, *RebuildProjectionsRequest) (*RebuildProjectionsResponse, error)
-	// WatchEvents streams member events from a cursor, then follows new ones.
-	// Delivery is at least once: resume from the last cursor you processed and
-	// drop events whose event_id you have seen.
+	// WatchEvents streams member events in stream order from where the
+	// request starts (now, a time or a cursor), then follows new ones until
+	// the client cancels. The first message is a checkpoint at the position
+	// the stream starts from; after that a checkpoint comes whenever
+	// checkpoint_interval passes without a message, so the cursor of a
+	// consumer whose filter matches nothing still advances. Every message
+	// carries a cursor: store the cursor of the last message you processed
+	// and resume from it. Delivery is at least once: drop events whose
+	// event_id you have seen. RebuildProjections re-appends the derived events
+	// (same event ids, new positions) in a new epoch of the stream: a cursor
+	// of an earlier epoch is refused with CURSOR_STALE; resume with start_time
+	// set to the recorded_time of the last event you processed. When the
+	// server shuts down the stream ends with UNAVAILABLE (SHUTTING_DOWN):
+	// resume from your cursor.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND, MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: CURSOR_STALE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	//   - UNAVAILABLE: SHUTTING_DOWN
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedStatusServiceServer()
 }
@@ -203,6 +309,9 @@ type UnimplementedStatusServiceServer struct{}
 func (UnimplementedStatusServiceServer) GetTierStatus(context.Context, *GetTierStatusRequest) (*GetTierStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTierStatus not implemented")
 }
+func (UnimplementedStatusServiceServer) ListTierTransitions(context.Context, *ListTierTransitionsRequest) (*ListTierTransitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTierTransitions not implemented")
+}
 func (UnimplementedStatusServiceServer) SetTierFloor(context.Context, *SetTierFloorRequest) (*SetTierFloorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetTierFloor not implemented")
 }
@@ -211,6 +320,9 @@ func (UnimplementedStatusServiceServer) EvaluateTiers(context.Context, *Evaluate
 }
 func (UnimplementedStatusServiceServer) GetSegment(context.Context, *GetSegmentRequest) (*GetSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSegment not implemented")
+}
+func (UnimplementedStatusServiceServer) ListSegmentTransitions(context.Context, *ListSegmentTransitionsRequest) (*ListSegmentTransitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentTransitions not implemented")
 }
 func (UnimplementedStatusServiceServer) RecomputeSegments(context.Context, *RecomputeSegmentsRequest) (*RecomputeSegmentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecomputeSegments not implemented")
@@ -259,6 +371,24 @@ func _StatusService_GetTierStatus_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(StatusServiceServer).GetTierStatus(ctx, req.(*GetTierStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StatusService_ListTierTransitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTierTransitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).ListTierTransitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_ListTierTransitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).ListTierTransitions(ctx, req.(*ListTierTransitionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -313,6 +443,24 @@ func _StatusService_GetSegment_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(StatusServiceServer).GetSegment(ctx, req.(*GetSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StatusService_ListSegmentTransitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentTransitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).ListSegmentTransitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_ListSegmentTransitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).ListSegmentTransitions(ctx, req.(*ListSegmentTransitionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -394,6 +542,10 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _StatusService_GetTierStatus_Handler,
 		},
 		{
+			MethodName: "ListTierTransitions",
+			Handler:    _StatusService_ListTierTransitions_Handler,
+		},
+		{
 			MethodName: "SetTierFloor",
 			Handler:    _StatusService_SetTierFloor_Handler,
 		},
@@ -404,6 +556,10 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSegment",
 			Handler:    _StatusService_GetSegment_Handler,
+		},
+		{
+			MethodName: "ListSegmentTransitions",
+			Handler:    _StatusService_ListSegmentTransitions_Handler,
 		},
 		{
 			MethodName: "RecomputeSegments",

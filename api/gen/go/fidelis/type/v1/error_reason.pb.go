@@ -170,6 +170,10 @@ const (
 	ErrorReason_DATABASE_UNAVAILABLE ErrorReason = 68
 	// The transaction kept conflicting with concurrent ones: retry with the same idempotency key.
 	ErrorReason_TRANSACTION_CONFLICT ErrorReason = 69
+	// The cursor is from before the last RebuildProjections, which re-appended
+	// the derived events at new positions: start again from a time
+	// (start_time), dropping the event ids you have seen.
+	ErrorReason_CURSOR_STALE ErrorReason = 70
 )
 
 // Enum value maps for ErrorReason.
@@ -245,6 +249,7 @@ var (
 		67: "API_KEY_NOT_ACTIVE",
 		68: "DATABASE_UNAVAILABLE",
 		69: "TRANSACTION_CONFLICT",
+		70: "CURSOR_STALE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -317,6 +322,7 @@ var (
 		"API_KEY_NOT_ACTIVE":         67,
 		"DATABASE_UNAVAILABLE":       68,
 		"TRANSACTION_CONFLICT":       69,
+		"CURSOR_STALE":               70,
 	}
 )
 
@@ -351,7 +357,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\x8a\r\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\x9c\r\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -423,7 +429,8 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\x17API_KEY_ALREADY_ROTATED\x10B\x12\x16\n" +
 	"\x12API_KEY_NOT_ACTIVE\x10C\x12\x18\n" +
 	"\x14DATABASE_UNAVAILABLE\x10D\x12\x18\n" +
-	"\x14TRANSACTION_CONFLICT\x10EBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\x14TRANSACTION_CONFLICT\x10E\x12\x10\n" +
+	"\fCURSOR_STALE\x10FBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
