@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -19,25 +18,6 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/ledgertest"
 )
-
-// wantReason fails unless err has code c and an ErrorInfo with reason.
-func wantReason(t testing.TB, err error, c codes.Code, reason string) *errdetails.ErrorInfo {
-	t.Helper()
-	st := status.Convert(err)
-	if st.Code() != c {
-		t.Fatalf("error = %v, want code %s", err, c)
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			if info.GetReason() != reason {
-				t.Fatalf("reason %s, want %s (%v)", info.GetReason(), reason, err)
-			}
-			return info
-		}
-	}
-	t.Fatalf("%v has no ErrorInfo", err)
-	return nil
-}
 
 var now = &ledgerv1.WatchEventsRequest_Now{Now: &emptypb.Empty{}}
 
@@ -243,7 +223,7 @@ func TestWatchEventsStaleCursorAfterRebuild(t *testing.T) {
 			}
 		}
 		err = openErr(env, &ledgerv1.WatchEventsRequest{Start: after(last.GetCursor())})
-		info := wantReason(t, err, codes.FailedPrecondition, "CURSOR_STALE")
+		info := errorInfo(wantReason(t, err, codes.FailedPrecondition, "CURSOR_STALE"))
 		if info.GetMetadata()["stream_epoch"] != "2" || info.GetMetadata()["cursor_epoch"] != "1" {
 			t.Fatalf("metadata %v", info.GetMetadata())
 		}
