@@ -70,6 +70,7 @@ var channels = map[domain.Channel]ledgerv1.Channel{
 	domain.ChannelPOS:       ledgerv1.Channel_CHANNEL_POS,
 	domain.ChannelEcommerce: ledgerv1.Channel_CHANNEL_ECOMMERCE,
 	domain.ChannelPartner:   ledgerv1.Channel_CHANNEL_PARTNER,
+	domain.ChannelOperator:  ledgerv1.Channel_CHANNEL_OPERATOR,
 }
 
 func (l *Ledger) Hold(ctx context.Context, key string, h app.HoldRequest) (string, error) {

@@ -41,10 +41,10 @@ func TestFormsVersion1AreTheLegacyHashes(t *testing.T) {
 			return createRewardRequest("p1", domain.Terms{Name: "Empty"})
 		}},
 		{"07299f33e5ea7732eea0199af83c9c0c7d127c2ec76e11cfaa56b02fd7f4d8fe", func() (idem.Request, error) {
-			return updateRewardRequest("r-1", terms)
+			return updateRewardRequest(RewardUpdate{RewardID: "r-1", Terms: terms})
 		}},
 		{"cfda9f0eb8837e5e8cc4b8052ce4511e26c099c0e0694fd63c57c4ffaa4c6b3f", func() (idem.Request, error) {
-			return deactivateRewardRequest("r-1")
+			return deactivateRewardRequest("r-1", "")
 		}},
 		{"84949c19d710172e80faf20598fdd2dfa043730486c6472b9f753c66d00ca960", func() (idem.Request, error) {
 			return consumeVoucherRequest(Consumption{Code: "M6E24HNYEF6QT50XN", StoreID: "paris-01", Channel: "pos", OrderRef: "R-1"})
@@ -54,8 +54,12 @@ func TestFormsVersion1AreTheLegacyHashes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := hex.EncodeToString(r.Hash); r.Version != 1 || got != c.want {
-			t.Errorf("%s: version %d hash %s, want version 1 hash %s", r.Method, r.Version, got, c.want)
+		h, err := r.HashAt(1)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Method, err)
+		}
+		if got := hex.EncodeToString(h); got != c.want {
+			t.Errorf("%s: version 1 hash %s, want %s", r.Method, got, c.want)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestVoucherCodes(t *testing.T) {
 
 func TestRewardCheck(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	r := &Reward{Active: true, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: period.Month,
+	r := &Reward{State: StateActive, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: period.Month,
 		MinTier: "silver", Segments: []string{"champions"}, ValidUntil: now.Add(time.Hour)}}
 	tiers := []string{"blue", "silver", "gold"}
 	if m := r.Check(MemberView{Available: 100, Tier: "gold", Segment: "champions"}, tiers, 0, now); !m.OK() {

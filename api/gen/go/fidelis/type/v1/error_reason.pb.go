@@ -166,6 +166,8 @@ const (
 	ErrorReason_API_KEY_ALREADY_ROTATED ErrorReason = 66
 	// The key is revoked or expired: make a new key.
 	ErrorReason_API_KEY_NOT_ACTIVE ErrorReason = 67
+	// The etag sent is not the resource's current one: it changed since it was read (ABORTED); read it again and retry.
+	ErrorReason_ETAG_MISMATCH ErrorReason = 68
 )
 
 // Enum value maps for ErrorReason.
@@ -239,6 +241,7 @@ var (
 		65: "API_KEY_NOT_FOUND",
 		66: "API_KEY_ALREADY_ROTATED",
 		67: "API_KEY_NOT_ACTIVE",
+		68: "ETAG_MISMATCH",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -309,6 +312,7 @@ var (
 		"API_KEY_NOT_FOUND":          65,
 		"API_KEY_ALREADY_ROTATED":    66,
 		"API_KEY_NOT_ACTIVE":         67,
+		"ETAG_MISMATCH":              68,
 	}
 )
 
@@ -343,7 +347,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xd6\f\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xe9\f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -413,7 +417,8 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\x14PRINCIPAL_OF_PARTNER\x10@\x12\x15\n" +
 	"\x11API_KEY_NOT_FOUND\x10A\x12\x1b\n" +
 	"\x17API_KEY_ALREADY_ROTATED\x10B\x12\x16\n" +
-	"\x12API_KEY_NOT_ACTIVE\x10CBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\x12API_KEY_NOT_ACTIVE\x10C\x12\x11\n" +
+	"\rETAG_MISMATCH\x10DBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
