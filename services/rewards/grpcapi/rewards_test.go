@@ -228,24 +228,30 @@ func TestConcurrentRedemptionsNeverOversell(t *testing.T) {
 		}
 		rw := createReward(t, env, "test", voucherTerms(cost, stock))
 		var wg sync.WaitGroup
-		codesSeen := make([]codes.Code, n)
+		reqs := make([]*rewardsv1.RedeemRequest, n)
+		errs := make([]error, n)
 		for i := range n {
-			wg.Go(func() {
-				_, err := redeem(t, env, members[i], rw.GetRewardId())
-				codesSeen[i] = status.Code(err)
-			})
+			reqs[i] = &rewardsv1.RedeemRequest{IdempotencyKey: key(), MemberId: members[i], RewardId: rw.GetRewardId(),
+				Channel: typev1.Channel_CHANNEL_ECOMMERCE}
+			wg.Go(func() { _, errs[i] = env.Rewards.Redeem(ctx(t), reqs[i]) })
 		}
 		wg.Wait()
-		ok := 0
-		for i, c := range codesSeen {
-			switch c {
+		ok, refused := 0, -1
+		for i, err := range errs {
+			switch status.Code(err) {
 			case codes.OK:
 				ok++
 			case codes.FailedPrecondition:
+				// Seen out of stock before the hold, or when allocating.
+				wantReason(t, err, codes.FailedPrecondition, typev1.ErrorReason_REWARD_OUT_OF_STOCK)
+				refused = i
 			default:
-				t.Fatalf("redemption %d: %s", i, c)
+				t.Fatalf("redemption %d: %v", i, err)
 			}
 		}
+		// A refused redemption's key replays its reason.
+		_, err := env.Rewards.Redeem(ctx(t), reqs[refused])
+		wantReason(t, err, codes.FailedPrecondition, typev1.ErrorReason_REWARD_OUT_OF_STOCK)
 		if ok != stock {
 			t.Fatalf("%d redemptions succeeded, want %d", ok, stock)
 		}
