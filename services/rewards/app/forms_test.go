@@ -63,3 +63,32 @@ func TestFormsVersion1AreTheLegacyHashes(t *testing.T) {
 		}
 	}
 }
+
+// Version 2 of UpdateReward (mask and etag) and DeactivateReward (etag)
+// is pinned too; a request version 1 cannot express has no version 1
+// hash, so that a key written by it never matches one.
+func TestFormsVersion2(t *testing.T) {
+	terms := domain.Terms{Name: "Mug", PointsCost: 100, Type: domain.TypeFreeProduct, ProductSKU: "SKU-1", VoucherValidity: time.Hour, StockTotal: 3}
+	for _, c := range []struct {
+		want string
+		req  func() (idem.Request, error)
+	}{
+		{"e96a449260d99413f35afab5720d8acd56683c0000d9718bdbe8f1bdebc9e8d1", func() (idem.Request, error) {
+			return updateRewardRequest(RewardUpdate{RewardID: "r-1", Terms: terms, Fields: []domain.TermsField{domain.FieldName}, Etag: "v2"})
+		}},
+		{"725d8e4ec690b4f604362cd8844fd772a5d114db89c7574dfae6f8b1c7601682", func() (idem.Request, error) {
+			return deactivateRewardRequest("r-1", "v2")
+		}},
+	} {
+		r, err := c.req()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(r.Hash); r.Version != 2 || got != c.want {
+			t.Errorf("%s: version %d hash %s, want version 2 hash %s", r.Method, r.Version, got, c.want)
+		}
+		if _, err := r.HashAt(1); err == nil {
+			t.Errorf("%s: a version 1 hash of a request version 1 cannot express", r.Method)
+		}
+	}
+}
