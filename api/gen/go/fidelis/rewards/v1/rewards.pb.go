@@ -2376,7 +2376,7 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\x10include_inactive\x18\x02 \x01(\bR\x0fincludeInactive\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"s\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"s\n" +
 	"\x13ListRewardsResponse\x124\n" +
 	"\arewards\x18\x01 \x03(\v2\x1a.fidelis.rewards.v1.RewardR\arewards\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
@@ -2384,7 +2384,7 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\xfe\x01\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"\xfe\x01\n" +
 	"\aMissing\x12!\n" +
 	"\fpoints_short\x18\x01 \x01(\x03R\vpointsShort\x12\x1f\n" +
 	"\vtier_needed\x18\x02 \x01(\tR\n" +
