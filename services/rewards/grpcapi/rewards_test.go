@@ -420,6 +420,7 @@ func TestCatalogueAdministration(t *testing.T) {
 			"negative amount":               func(t *rewardsv1.RewardTerms) { t.Benefit = amountOff("-5") },
 			"percent over 100":              func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("150") },
 			"percent zero":                  func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("0") },
+			"percent not a number":          func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("1e2") },
 			"partner not a uuid": func(t *rewardsv1.RewardTerms) {
 				t.Benefit = &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_Partner{Partner: &rewardsv1.PartnerBenefit{PartnerId: "acme"}}}
 			},
@@ -439,7 +440,9 @@ func TestCatalogueAdministration(t *testing.T) {
 			_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "tiered", Terms: terms})
 			if status.Code(err) != codes.InvalidArgument {
 				t.Errorf("%s: %v, want InvalidArgument", name, err)
+				continue
 			}
+			badField(t, err) // every refusal names its field
 		}
 		_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "nope", Terms: voucherTerms(1, 1)})
 		wantCode(t, err, codes.NotFound)

@@ -2279,13 +2279,13 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12)\n" +
 	"\vpartner_ref\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
-	"partnerRef\"\xdc\x03\n" +
+	"partnerRef\"\x90\x04\n" +
 	"\aBenefit\x12\x9f\x01\n" +
 	"\n" +
 	"amount_off\x18\x01 \x01(\v2\x16.fidelis.type.v1.MoneyBf\xbaHc\xba\x01`\n" +
-	"\x0emoney.positive\x12\x10must be positive\x1a<!this.amount.startsWith('-') && this.amount.matches('[1-9]')H\x00R\tamountOff\x12\xa8\x01\n" +
-	"\vpercent_off\x18\x02 \x01(\tB\x84\x01\xbaH\x80\x01\xba\x01]\n" +
-	"\rpercent.range\x12\x1fmust be above 0 and at most 100\x1a+double(this) > 0.0 && double(this) <= 100.0r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,2})?$H\x00R\n" +
+	"\x0emoney.positive\x12\x10must be positive\x1a<!this.amount.startsWith('-') && this.amount.matches('[1-9]')H\x00R\tamountOff\x12\xdc\x01\n" +
+	"\vpercent_off\x18\x02 \x01(\tB\xb8\x01\xbaH\xb4\x01\xba\x01\x90\x01\n" +
+	"\rpercent.range\x12\x1fmust be above 0 and at most 100\x1a^!this.matches('^[0-9]{1,3}([.][0-9]{1,2})?$') || (double(this) > 0.0 && double(this) <= 100.0)r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,2})?$H\x00R\n" +
 	"percentOff\x125\n" +
 	"\x10free_product_sku\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x00R\x0efreeProductSku\x12>\n" +
 	"\apartner\x18\x04 \x01(\v2\".fidelis.rewards.v1.PartnerBenefitH\x00R\apartnerB\r\n" +
