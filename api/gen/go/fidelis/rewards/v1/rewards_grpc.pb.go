@@ -114,8 +114,9 @@ type RewardsServiceClient interface {
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ValidateVoucher(ctx context.Context, in *ValidateVoucherRequest, opts ...grpc.CallOption) (*ValidateVoucherResponse, error)
 	// ConsumeVoucher uses a voucher, once. A voucher that cannot be used here
-	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name in the
-	// ErrorInfo metadata under "problem".
+	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name without
+	// its prefix (e.g. "EXPIRED", "ALREADY_USED") in the ErrorInfo metadata
+	// under "problem".
 	//
 	// Errors:
 	//   - NOT_FOUND: VOUCHER_NOT_FOUND
@@ -315,8 +316,9 @@ type RewardsServiceServer interface {
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ValidateVoucher(context.Context, *ValidateVoucherRequest) (*ValidateVoucherResponse, error)
 	// ConsumeVoucher uses a voucher, once. A voucher that cannot be used here
-	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name in the
-	// ErrorInfo metadata under "problem".
+	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name without
+	// its prefix (e.g. "EXPIRED", "ALREADY_USED") in the ErrorInfo metadata
+	// under "problem".
 	//
 	// Errors:
 	//   - NOT_FOUND: VOUCHER_NOT_FOUND
