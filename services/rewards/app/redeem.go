@@ -303,7 +303,7 @@ func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *do
 	}); err != nil {
 		return err
 	}
-	m.Available = reward.PointsCost
+	m.Available = reward.PointsCost // the balance is the hold's to check
 	if missing := reward.Check(m, tiers, used[reward.ID], s.clock()); !missing.OK() {
 		return missing.Err()
 	}
