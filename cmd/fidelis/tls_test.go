@@ -212,13 +212,13 @@ func TestServicesApartOverTLS(t *testing.T) {
 	}
 	r := rewardsv1.NewRewardsServiceClient(dialTLS(t, rewards.grpc, ca.pool, nil, ops))
 	reward, err := r.CreateReward(c, &rewardsv1.CreateRewardRequest{IdempotencyKey: "r", ProgrammeId: "default", Terms: &rewardsv1.RewardTerms{
-		Name: "Mug", PointsCost: 100, Type: rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT, ProductSku: "MUG",
+		Name: "Mug", PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "MUG"}},
 		VoucherValidity: durationpb.New(time.Hour), StockTotal: 3}})
 	if err != nil {
 		t.Fatalf("create reward (reads the ledger's programme over TLS): %v", err)
 	}
 	v, err := r.Redeem(c, &rewardsv1.RedeemRequest{IdempotencyKey: "redeem", MemberId: m.GetMember().GetMemberId(),
-		RewardId: reward.GetReward().GetRewardId(), Channel: rewardsv1.Channel_CHANNEL_POS})
+		RewardId: reward.GetReward().GetRewardId(), Channel: typev1.Channel_CHANNEL_POS})
 	if err != nil || v.GetVoucher().GetCode() == "" {
 		t.Fatalf("redeem (holds and captures on the ledger over TLS): %v %v", v, err)
 	}

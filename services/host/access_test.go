@@ -151,7 +151,7 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		terms := &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Type: rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT, ProductSku: "MUG",
+		terms := &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "MUG"}},
 			VoucherValidity: durationpb.New(time.Hour), StockTotal: 5}
 		reward, err := rewards.CreateReward(c, &rewardsv1.CreateRewardRequest{IdempotencyKey: "r", ProgrammeId: "test", Terms: terms})
 		if err != nil {
@@ -159,7 +159,7 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 		}
 		rw := reward.GetReward().GetRewardId()
 		redeemed, err := rewards.Redeem(c, &rewardsv1.RedeemRequest{IdempotencyKey: "redeem", MemberId: m, RewardId: rw,
-			Channel: rewardsv1.Channel_CHANNEL_POS})
+			Channel: typev1.Channel_CHANNEL_POS})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,19 +223,19 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.StatusService_ListSegmentTransitions_FullMethodName: &ledgerv1.ListSegmentTransitionsRequest{MemberId: m},
 
 			rewardsv1.RewardsService_CreateReward_FullMethodName:        &rewardsv1.CreateRewardRequest{IdempotencyKey: "x", ProgrammeId: "test", Terms: terms},
-			rewardsv1.RewardsService_UpdateReward_FullMethodName:        &rewardsv1.UpdateRewardRequest{IdempotencyKey: "x", RewardId: rw, Terms: terms},
+			rewardsv1.RewardsService_UpdateReward_FullMethodName:        &rewardsv1.UpdateRewardRequest{IdempotencyKey: "x", Reward: &rewardsv1.Reward{RewardId: rw, Terms: terms}},
 			rewardsv1.RewardsService_DeactivateReward_FullMethodName:    &rewardsv1.DeactivateRewardRequest{IdempotencyKey: "x", RewardId: rw},
 			rewardsv1.RewardsService_GetReward_FullMethodName:           &rewardsv1.GetRewardRequest{RewardId: rw},
 			rewardsv1.RewardsService_ListRewards_FullMethodName:         &rewardsv1.ListRewardsRequest{ProgrammeId: "test"},
 			rewardsv1.RewardsService_ListEligibleRewards_FullMethodName: &rewardsv1.ListEligibleRewardsRequest{MemberId: m},
 			rewardsv1.RewardsService_Redeem_FullMethodName: &rewardsv1.RedeemRequest{IdempotencyKey: "x", MemberId: m, RewardId: rw,
-				Channel: rewardsv1.Channel_CHANNEL_POS},
+				Channel: typev1.Channel_CHANNEL_POS},
 			rewardsv1.RewardsService_CancelRedemption_FullMethodName: &rewardsv1.CancelRedemptionRequest{IdempotencyKey: "x",
 				RedemptionId: voucher.GetRedemptionId()},
 			rewardsv1.RewardsService_ValidateVoucher_FullMethodName: &rewardsv1.ValidateVoucherRequest{Code: voucher.GetCode(),
-				Channel: rewardsv1.Channel_CHANNEL_POS},
+				Channel: typev1.Channel_CHANNEL_POS},
 			rewardsv1.RewardsService_ConsumeVoucher_FullMethodName: &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: "x", Code: voucher.GetCode(),
-				Channel: rewardsv1.Channel_CHANNEL_POS},
+				Channel: typev1.Channel_CHANNEL_POS},
 
 			partnersv1.PartnerService_LinkMember_FullMethodName: &partnersv1.LinkMemberRequest{IdempotencyKey: "x", CardNumber: card,
 				ProgrammeId: "test"},
@@ -344,8 +344,7 @@ func TestServiceCallCarriesTheCallersProgramme(t *testing.T) {
 			t.Fatal(err)
 		}
 		reward, err := rewardsv1.NewRewardsServiceClient(ops).CreateReward(c, &rewardsv1.CreateRewardRequest{IdempotencyKey: "r",
-			ProgrammeId: "tiered", Terms: &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Type: rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT,
-				ProductSku: "MUG", VoucherValidity: durationpb.New(time.Hour), StockTotal: 5}})
+			ProgrammeId: "tiered", Terms: &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "MUG"}}, VoucherValidity: durationpb.New(time.Hour), StockTotal: 5}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +353,7 @@ func TestServiceCallCarriesTheCallersProgramme(t *testing.T) {
 		s.settle(t)
 		before, refusedBefore := rowCounts(t, db), refusalsStored(t, db)
 		_, err = pos.Redeem(c, &rewardsv1.RedeemRequest{IdempotencyKey: "steal", MemberId: m, RewardId: reward.GetReward().GetRewardId(),
-			Channel: rewardsv1.Channel_CHANNEL_POS})
+			Channel: typev1.Channel_CHANNEL_POS})
 		if status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("redeem for another programme's member: %v, want PermissionDenied", err)
 		}

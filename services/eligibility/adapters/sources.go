@@ -93,17 +93,23 @@ func NewCatalogue(conn grpc.ClientConnInterface) *Catalogue {
 }
 
 func (c *Catalogue) Rewards(ctx context.Context, programmeID string) ([]domain.RewardOffer, error) {
-	rs, err := c.c.ListRewards(ctx, &rewardsv1.ListRewardsRequest{ProgrammeId: programmeID, IncludeInactive: true})
-	if err != nil {
-		return nil, remote("rewards", err)
+	out := []domain.RewardOffer{}
+	req := &rewardsv1.ListRewardsRequest{ProgrammeId: programmeID, IncludeInactive: true, PageSize: 500}
+	for {
+		rs, err := c.c.ListRewards(ctx, req)
+		if err != nil {
+			return nil, remote("rewards", err)
+		}
+		for _, r := range rs.GetRewards() {
+			terms := r.GetTerms()
+			out = append(out, domain.RewardOffer{MinTier: terms.GetMinTier(), Segments: len(terms.GetSegments()),
+				Active: r.GetState() == rewardsv1.RewardState_REWARD_STATE_ACTIVE, Created: t(r.GetCreatedAt()),
+				ValidFrom: t(terms.GetValidFrom()), ValidUntil: t(terms.GetValidUntil()), Updated: t(r.GetUpdatedAt())})
+		}
+		if req.PageToken = rs.GetNextPageToken(); req.PageToken == "" {
+			return out, nil
+		}
 	}
-	out := make([]domain.RewardOffer, 0, len(rs.GetRewards()))
-	for _, r := range rs.GetRewards() {
-		terms := r.GetTerms()
-		out = append(out, domain.RewardOffer{MinTier: terms.GetMinTier(), Segments: len(terms.GetSegments()), Active: r.GetActive(),
-			Created: t(r.GetCreatedAt()), ValidFrom: t(terms.GetValidFrom()), ValidUntil: t(terms.GetValidUntil()), Updated: t(r.GetUpdatedAt())})
-	}
-	return out, nil
 }
 
 // PartnerOffers is app.PartnerOffers over a connection to the partners

@@ -80,7 +80,7 @@ func seed(t *testing.T, env *eligibilitytest.Env) {
 	}
 	reward := func(name, minTier string) {
 		if _, err := env.Rewards.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "tiered",
-			Terms: &rewardsv1.RewardTerms{Name: name, PointsCost: 100, Type: rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT, ProductSku: "SKU-1",
+			Terms: &rewardsv1.RewardTerms{Name: name, PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "SKU-1"}},
 				VoucherValidity: durationpb.New(24 * time.Hour), StockTotal: 10, MinTier: minTier}}); err != nil {
 			t.Fatal(err)
 		}

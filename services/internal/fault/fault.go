@@ -23,6 +23,9 @@ const (
 	KindUnavailable
 	// KindUnauthenticated is a caller without valid credentials.
 	KindUnauthenticated
+	// KindAborted is a conditional request whose condition no longer
+	// holds (a stale etag): read again and retry.
+	KindAborted
 )
 
 // Error is a rule of the domain that a request broke. Nothing is written
@@ -147,4 +150,10 @@ func Unavailable(reason Reason, format string, args ...any) *Error {
 // Unauthenticated is a caller without valid credentials.
 func Unauthenticated(reason Reason, format string, args ...any) *Error {
 	return newError(KindUnauthenticated, reason, format, args)
+}
+
+// Aborted is a conditional request whose condition no longer holds: the
+// resource changed since the caller read it (a stale etag, AIP-154).
+func Aborted(reason Reason, format string, args ...any) *Error {
+	return newError(KindAborted, reason, format, args)
 }

@@ -50,6 +50,9 @@ const (
 	LimitExceeded Reason = "LIMIT_EXCEEDED"
 	// PartnerAccountForbidden: the caller may not move a partner's points.
 	PartnerAccountForbidden Reason = "PARTNER_ACCOUNT_FORBIDDEN"
+	// EtagMismatch: the etag sent is not the resource's current one
+	// (KindAborted).
+	EtagMismatch Reason = "ETAG_MISMATCH"
 )
 
 // Ledger reasons.
@@ -144,6 +147,8 @@ func ReasonOf(err error) Reason {
 		return ReasonUnavailable
 	case KindUnauthenticated:
 		return ReasonUnauthenticated
+	case KindAborted:
+		return EtagMismatch
 	}
 	return ReasonInternal
 }

@@ -22,6 +22,7 @@ var faultCodes = map[fault.Kind]codes.Code{
 	fault.KindPermissionDenied:   codes.PermissionDenied,
 	fault.KindUnavailable:        codes.Unavailable,
 	fault.KindUnauthenticated:    codes.Unauthenticated,
+	fault.KindAborted:            codes.Aborted,
 }
 
 // statusUnary maps the error a handler returns to a gRPC status (Status).

@@ -67,17 +67,21 @@ func (l *Ledger) Segment(ctx context.Context, memberID string) (string, error) {
 	return r.GetSegment(), remote(err)
 }
 
-var channels = map[domain.Channel]typev1.Channel{
-	domain.ChannelPOS:       typev1.Channel_CHANNEL_POS,
-	domain.ChannelEcommerce: typev1.Channel_CHANNEL_ECOMMERCE,
-	domain.ChannelPartner:   typev1.Channel_CHANNEL_PARTNER,
+// channel is the ledger's channel of a redemption's (POS when unknown).
+func channel(c domain.Channel) typev1.Channel {
+	switch c {
+	case domain.ChannelEcommerce:
+		return typev1.Channel_CHANNEL_ECOMMERCE
+	case domain.ChannelPartner:
+		return typev1.Channel_CHANNEL_PARTNER
+	case domain.ChannelOperator:
+		return typev1.Channel_CHANNEL_OPERATOR
+	}
+	return typev1.Channel_CHANNEL_POS
 }
 
 func (l *Ledger) Hold(ctx context.Context, key string, h app.HoldRequest) (string, error) {
-	ch, ok := channels[h.Channel]
-	if !ok {
-		ch = typev1.Channel_CHANNEL_POS
-	}
+	ch := channel(h.Channel)
 	r, err := l.ledger.Hold(ctx, &ledgerv1.HoldRequest{IdempotencyKey: key, MemberId: h.MemberID, Points: h.Points,
 		Ttl: durationpb.New(h.TTL), Reference: h.Reference, Channel: ch})
 	return r.GetHold().GetHoldId(), remote(err)

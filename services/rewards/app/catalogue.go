@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
@@ -29,60 +32,100 @@ func (s *Service) CreateReward(ctx context.Context, who principal.Principal, key
 		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
 			now := s.clock()
-			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, Active: true, CreatedAt: now, UpdatedAt: now}
+			r := &domain.Reward{ID: id, ProgrammeID: programmeID, Terms: t, State: domain.StateActive, Version: 1, CreatedAt: now, UpdatedAt: now}
 			return r, tx.InsertReward(ctx, r)
 		})
 }
 
-// UpdateReward replaces a reward's terms.
-func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key, rewardID string, t domain.Terms) (*domain.Reward, error) {
-	req, err := updateRewardRequest(rewardID, t)
+// RewardUpdate is a change of a reward's terms.
+type RewardUpdate struct {
+	RewardID string
+	// Terms holds the new values of Fields.
+	Terms domain.Terms
+	// Fields are the fields of Terms to change; none for all of them.
+	Fields []domain.TermsField
+	// Etag, if not empty, is the reward's etag as the caller read it: the
+	// update is ABORTED (ETAG_MISMATCH) if the reward changed since.
+	Etag string
+}
+
+// UpdateReward changes the fields of a reward's terms that u names, if the
+// reward is still at u's etag. The result is checked as a whole.
+func (s *Service) UpdateReward(ctx context.Context, who principal.Principal, key string, u RewardUpdate) (*domain.Reward, error) {
+	req, err := updateRewardRequest(u)
 	if err != nil {
 		return nil, err
 	}
+	var tiers []string
 	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req,
 		func(ctx context.Context) error {
-			current, err := s.Reward(ctx, who, rewardID)
+			current, err := s.Reward(ctx, who, u.RewardID)
 			if err != nil {
 				return err
 			}
-			tiers, err := s.ledger.Tiers(ctx, current.ProgrammeID)
-			if err != nil {
+			if err := current.CheckEtag(u.Etag); err != nil {
 				return err
 			}
+			if tiers, err = s.ledger.Tiers(ctx, current.ProgrammeID); err != nil {
+				return err
+			}
+			t := current.Terms.With(u.Terms, u.Fields)
 			return t.Validate(tiers)
 		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
-			r, err := tx.Reward(ctx, rewardID)
+			r, err := rewardOf(ctx, tx, who, u.RewardID)
 			if err != nil {
 				return nil, err
 			}
-			if t.StockTotal < r.StockAllocated {
-				return nil, fault.Precondition(fault.StockBelowIssued, "stock_total %d is below the %d vouchers already issued", t.StockTotal, r.StockAllocated)
+			// Checked again in the transaction: the reward may have
+			// changed since the check, and then the etag is stale, or,
+			// without one, the fields not in the mask are those of now.
+			if err := r.CheckEtag(u.Etag); err != nil {
+				return nil, err
 			}
-			r.Terms, r.UpdatedAt = t, s.clock()
-			return r, tx.UpdateReward(ctx, r)
+			t := r.Terms.With(u.Terms, u.Fields)
+			if err := t.Validate(tiers); err != nil {
+				return nil, err
+			}
+			if t.StockTotal < r.StockAllocated {
+				return nil, fault.Precondition(fault.StockBelowIssued, "stock_total %d is below the %d vouchers already issued", t.StockTotal, r.StockAllocated).
+					With("stock_allocated", strconv.FormatInt(r.StockAllocated, 10))
+			}
+			next := *r
+			next.Terms, next.Version, next.UpdatedAt = t, r.Version+1, s.clock()
+			return &next, tx.UpdateReward(ctx, &next, r.Version)
 		})
 }
 
-// DeactivateReward withdraws a reward from redemption.
-func (s *Service) DeactivateReward(ctx context.Context, who principal.Principal, key, rewardID string) (*domain.Reward, error) {
-	req, err := deactivateRewardRequest(rewardID)
+// DeactivateReward withdraws a reward from redemption, if it is still at
+// etag (when not empty). An inactive reward stays as it is.
+func (s *Service) DeactivateReward(ctx context.Context, who principal.Principal, key, rewardID, etag string) (*domain.Reward, error) {
+	req, err := deactivateRewardRequest(rewardID, etag)
 	if err != nil {
 		return nil, err
 	}
 	return idempotent(ctx, s, idem.Key{Caller: who.ID, Key: key}, req,
 		func(ctx context.Context) error {
-			_, err := s.Reward(ctx, who, rewardID)
-			return err
+			r, err := s.Reward(ctx, who, rewardID)
+			if err != nil {
+				return err
+			}
+			return r.CheckEtag(etag)
 		},
 		func(ctx context.Context, tx Tx) (*domain.Reward, error) {
-			r, err := tx.Reward(ctx, rewardID)
+			r, err := rewardOf(ctx, tx, who, rewardID)
 			if err != nil {
 				return nil, err
 			}
-			r.Active, r.UpdatedAt = false, s.clock()
-			return r, tx.UpdateReward(ctx, r)
+			if err := r.CheckEtag(etag); err != nil {
+				return nil, err
+			}
+			if r.State == domain.StateInactive {
+				return r, nil
+			}
+			next := *r
+			next.State, next.Version, next.UpdatedAt = domain.StateInactive, r.Version+1, s.clock()
+			return &next, tx.UpdateReward(ctx, &next, r.Version)
 		})
 }
 
@@ -109,18 +152,68 @@ func rewardOf(ctx context.Context, tx Catalogue, who principal.Principal, id str
 	return r, who.CheckProgramme(r.ProgrammeID)
 }
 
-// Rewards lists a programme's catalogue.
-func (s *Service) Rewards(ctx context.Context, who principal.Principal, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
+// Page sizes of the listings.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+// Page is a page of a listing: its size as requested (0 for the default)
+// and the token of the previous page ("" for the first).
+type Page struct {
+	Size  int
+	Token string
+}
+
+// RewardsPage is a page of rewards and the token of the next ("" after
+// the last).
+type RewardsPage struct {
+	Rewards []*domain.Reward
+	Next    string
+}
+
+// Rewards lists a page of a programme's catalogue.
+func (s *Service) Rewards(ctx context.Context, who principal.Principal, programmeID string, includeInactive bool, p Page) (*RewardsPage, error) {
 	if err := who.CheckProgramme(programmeID); err != nil {
 		return nil, err
 	}
+	return s.rewardsPage(ctx, paging.Scope("rewards", programmeID, strconv.FormatBool(includeInactive)), programmeID, includeInactive, p)
+}
+
+// rewardsPage reads a page of a programme's rewards, in catalogue order,
+// for a listing of scope.
+func (s *Service) rewardsPage(ctx context.Context, scope, programmeID string, includeInactive bool, p Page) (*RewardsPage, error) {
+	pos, err := paging.Position(scope, p.Token)
+	if err != nil {
+		return nil, err
+	}
+	var after *RewardCursor
+	if pos != "" {
+		after = &RewardCursor{}
+		if json.Unmarshal([]byte(pos), after) != nil {
+			return nil, fault.Invalid("page_token", "is not a page token of this listing")
+		}
+	}
+	size := paging.Size(p.Size, defaultPageSize, maxPageSize)
 	var rs []*domain.Reward
-	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		rs, err = tx.Rewards(ctx, programmeID, includeInactive)
+		rs, err = tx.Rewards(ctx, RewardsQuery{ProgrammeID: programmeID, IncludeInactive: includeInactive, After: after, Limit: size + 1})
 		return err
-	})
-	return rs, err
+	}); err != nil {
+		return nil, err
+	}
+	out := &RewardsPage{Rewards: rs}
+	if len(rs) > size {
+		out.Rewards = rs[:size]
+		last := rs[size-1]
+		b, err := json.Marshal(RewardCursor{PointsCost: last.PointsCost, Name: last.Name, ID: last.ID})
+		if err != nil {
+			return nil, err
+		}
+		out.Next = paging.Token(scope, string(b))
+	}
+	return out, nil
 }
 
 // Option is a reward and what stops the member from redeeming it now.
@@ -129,33 +222,38 @@ type Option struct {
 	Missing domain.Missing
 }
 
-// Eligibility is what a member can redeem now, and what is missing for the
-// rest.
+// Eligibility is a page of a programme's active rewards, each with what
+// stops the member from redeeming it now (nothing, if it can), and the
+// token of the next page.
 type Eligibility struct {
-	Member      domain.MemberView
-	Eligible    []*domain.Reward
-	Unavailable []Option
+	Member  domain.MemberView
+	Options []Option
+	Next    string
 }
 
-// EligibleRewards says what a member can redeem now.
-func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, memberID string) (*Eligibility, error) {
+// EligibleRewards says what a member can redeem now, a page of the
+// programme's active rewards at a time.
+func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, memberID string, p Page) (*Eligibility, error) {
 	programme, err := s.ledger.MemberProgramme(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
-	rewards, err := s.Rewards(ctx, who, programme, false)
+	if err := who.CheckProgramme(programme); err != nil {
+		return nil, err
+	}
+	page, err := s.rewardsPage(ctx, paging.Scope("eligible-rewards", memberID), programme, false, p)
 	if err != nil {
 		return nil, err
 	}
 	needTier, needSegment := false, false
 	now := s.clock()
 	periods := map[string]string{}
-	for _, r := range rewards {
+	for _, r := range page.Rewards {
 		needTier = needTier || r.MinTier != ""
 		needSegment = needSegment || len(r.Segments) > 0
 		periods[r.ID] = r.LimitPeriod.Key(now)
 	}
-	m, tiers, err := s.memberView(ctx, memberID, programme, needTier, needSegment)
+	m, tiers, err := s.memberView(ctx, memberID, programme, true, needTier, needSegment)
 	if err != nil {
 		return nil, err
 	}
@@ -167,20 +265,18 @@ func (s *Service) EligibleRewards(ctx context.Context, who principal.Principal, 
 	}); err != nil {
 		return nil, err
 	}
-	out := &Eligibility{Member: m}
-	for _, r := range rewards {
-		if missing := r.Check(m, tiers, used[r.ID], now); missing.OK() {
-			out.Eligible = append(out.Eligible, r)
-		} else {
-			out.Unavailable = append(out.Unavailable, Option{Reward: r, Missing: missing})
-		}
+	out := &Eligibility{Member: m, Next: page.Next}
+	for _, r := range page.Rewards {
+		out.Options = append(out.Options, Option{Reward: r, Missing: r.Check(m, tiers, used[r.ID], now)})
 	}
 	return out, nil
 }
 
 // VoucherCheck is a voucher and whether it can be used.
 type VoucherCheck struct {
-	Valid   bool
+	// Problem is why the voucher cannot be used ("" if it can), Reason
+	// the same in words.
+	Problem domain.VoucherProblem
 	Reason  string
 	Voucher *domain.Voucher
 }
@@ -216,7 +312,7 @@ func (s *Service) ValidateVoucher(ctx context.Context, who principal.Principal, 
 		if out.Voucher, err = voucher(ctx, tx, who, code); err != nil {
 			return err
 		}
-		out.Valid, out.Reason = out.Voucher.Usable(store, ch, s.clock())
+		out.Problem, out.Reason = out.Voucher.Usable(store, ch, s.clock())
 		return nil
 	})
 	return &out, err
@@ -248,8 +344,8 @@ func (s *Service) ConsumeVoucher(ctx context.Context, who principal.Principal, k
 			return nil, err
 		}
 		now := s.clock()
-		if ok, why := v.Usable(c.StoreID, c.Channel, now); !ok {
-			return nil, fault.Precondition(fault.VoucherNotUsable, "voucher cannot be used: %s", why)
+		if problem, why := v.Usable(c.StoreID, c.Channel, now); problem != "" {
+			return nil, fault.Precondition(fault.VoucherNotUsable, "voucher cannot be used: %s", why).With("problem", string(problem))
 		}
 		used := *v
 		used.Status, used.ConsumedAt, used.ConsumedStore = domain.VoucherConsumed, now, c.StoreID
@@ -257,6 +353,6 @@ func (s *Service) ConsumeVoucher(ctx context.Context, who principal.Principal, k
 		if err := tx.UpdateVoucher(ctx, &used, domain.VoucherActive); err != nil {
 			return nil, err
 		}
-		return &VoucherCheck{Valid: false, Reason: "used", Voucher: &used}, nil
+		return &VoucherCheck{Problem: domain.ProblemAlreadyUsed, Reason: "used", Voucher: &used}, nil
 	})
 }

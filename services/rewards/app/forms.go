@@ -100,14 +100,41 @@ type updateRewardV1 struct {
 	Terms    termsV1 `json:"Terms"`
 }
 
-func updateRewardRequest(rewardID string, t domain.Terms) (idem.Request, error) {
-	return idem.NewRequest("UpdateReward", 1, func(int) any { return updateRewardV1{RewardID: rewardID, Terms: termsForm(t)} })
+// updateRewardV2 adds the field mask and the etag (AIP-134, AIP-154).
+type updateRewardV2 struct {
+	RewardID string   `json:"RewardID"`
+	Terms    termsV1  `json:"Terms"`
+	Fields   []string `json:"Fields"`
+	Etag     string   `json:"Etag"`
 }
 
-// deactivateRewardRequest: version 1 is the reward id alone, a JSON
+// updateRewardRequest: version 2; a request with no mask and no etag (a
+// replacement of every term) also has its version 1 form.
+func updateRewardRequest(u RewardUpdate) (idem.Request, error) {
+	return idem.NewRequest("UpdateReward", 2, func(v int) any {
+		switch {
+		case v == 2:
+			return updateRewardV2{RewardID: u.RewardID, Terms: termsForm(u.Terms), Fields: strs(u.Fields), Etag: u.Etag}
+		case len(u.Fields) == 0 && u.Etag == "":
+			return updateRewardV1{RewardID: u.RewardID, Terms: termsForm(u.Terms)}
+		}
+		return nil
+	})
+}
+
+// deactivateRewardRequest: version 2 is the JSON array [reward id, etag];
+// version 1, for a request without an etag, the reward id alone, a JSON
 // string.
-func deactivateRewardRequest(rewardID string) (idem.Request, error) {
-	return idem.NewRequest("DeactivateReward", 1, func(int) any { return rewardID })
+func deactivateRewardRequest(rewardID, etag string) (idem.Request, error) {
+	return idem.NewRequest("DeactivateReward", 2, func(v int) any {
+		switch {
+		case v == 2:
+			return [2]string{rewardID, etag}
+		case etag == "":
+			return rewardID
+		}
+		return nil
+	})
 }
 
 type consumeVoucherV1 struct {

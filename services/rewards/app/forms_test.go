@@ -41,10 +41,10 @@ func TestFormsVersion1AreTheLegacyHashes(t *testing.T) {
 			return createRewardRequest("p1", domain.Terms{Name: "Empty"})
 		}},
 		{"07299f33e5ea7732eea0199af83c9c0c7d127c2ec76e11cfaa56b02fd7f4d8fe", func() (idem.Request, error) {
-			return updateRewardRequest("r-1", terms)
+			return updateRewardRequest(RewardUpdate{RewardID: "r-1", Terms: terms})
 		}},
 		{"cfda9f0eb8837e5e8cc4b8052ce4511e26c099c0e0694fd63c57c4ffaa4c6b3f", func() (idem.Request, error) {
-			return deactivateRewardRequest("r-1")
+			return deactivateRewardRequest("r-1", "")
 		}},
 		{"84949c19d710172e80faf20598fdd2dfa043730486c6472b9f753c66d00ca960", func() (idem.Request, error) {
 			return consumeVoucherRequest(Consumption{Code: "M6E24HNYEF6QT50XN", StoreID: "paris-01", Channel: "pos", OrderRef: "R-1"})
@@ -54,8 +54,41 @@ func TestFormsVersion1AreTheLegacyHashes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := hex.EncodeToString(r.Hash); r.Version != 1 || got != c.want {
-			t.Errorf("%s: version %d hash %s, want version 1 hash %s", r.Method, r.Version, got, c.want)
+		h, err := r.HashAt(1)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Method, err)
+		}
+		if got := hex.EncodeToString(h); got != c.want {
+			t.Errorf("%s: version 1 hash %s, want %s", r.Method, got, c.want)
+		}
+	}
+}
+
+// Version 2 of UpdateReward (mask and etag) and DeactivateReward (etag)
+// is pinned too; a request version 1 cannot express has no version 1
+// hash, so that a key written by it never matches one.
+func TestFormsVersion2(t *testing.T) {
+	terms := domain.Terms{Name: "Mug", PointsCost: 100, Type: domain.TypeFreeProduct, ProductSKU: "SKU-1", VoucherValidity: time.Hour, StockTotal: 3}
+	for _, c := range []struct {
+		want string
+		req  func() (idem.Request, error)
+	}{
+		{"e96a449260d99413f35afab5720d8acd56683c0000d9718bdbe8f1bdebc9e8d1", func() (idem.Request, error) {
+			return updateRewardRequest(RewardUpdate{RewardID: "r-1", Terms: terms, Fields: []domain.TermsField{domain.FieldName}, Etag: "v2"})
+		}},
+		{"725d8e4ec690b4f604362cd8844fd772a5d114db89c7574dfae6f8b1c7601682", func() (idem.Request, error) {
+			return deactivateRewardRequest("r-1", "v2")
+		}},
+	} {
+		r, err := c.req()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(r.Hash); r.Version != 2 || got != c.want {
+			t.Errorf("%s: version %d hash %s, want version 2 hash %s", r.Method, r.Version, got, c.want)
+		}
+		if _, err := r.HashAt(1); err == nil {
+			t.Errorf("%s: a version 1 hash of a request version 1 cannot express", r.Method)
 		}
 	}
 }

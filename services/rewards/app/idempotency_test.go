@@ -14,6 +14,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/rewards/app"
 	"github.com/fidelis-loyalty/fidelis/services/rewards/domain"
 )
 
@@ -55,7 +56,7 @@ func TestRedeemRefusalsAreReplayedAfterTheCauseIsFixed(t *testing.T) {
 		}
 		terms := f.reward.Terms
 		terms.StockTotal = 5
-		if _, err := f.app.UpdateReward(ctx, admin, "restock", f.reward.ID, terms); err != nil {
+		if _, err := f.app.UpdateReward(ctx, admin, "restock", app.RewardUpdate{RewardID: f.reward.ID, Terms: terms}); err != nil {
 			t.Fatal(err)
 		}
 		_, again = f.redeem("k3", "m9")

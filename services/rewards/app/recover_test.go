@@ -121,7 +121,7 @@ func recoverFailed(t *testing.T, env *rewardstest.Env, m, rewardID string, stuck
 	if err != nil || bal.GetBalance().GetAvailable() != 500 || bal.GetBalance().GetHeld() != 0 {
 		t.Fatalf("balance after recovery: %v %v", bal, err)
 	}
-	if c, err := env.RewardsApp.ValidateVoucher(ctx, principal.System("test"), stuck.VoucherCode, "", domain.ChannelPOS); err != nil || c.Valid || c.Reason != "cancelled" {
+	if c, err := env.RewardsApp.ValidateVoucher(ctx, principal.System("test"), stuck.VoucherCode, "", domain.ChannelPOS); err != nil || c.Problem != domain.ProblemCancelled {
 		t.Fatalf("the void voucher: %+v %v", c, err)
 	}
 	env.Check(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -81,9 +82,10 @@ func loadRedemption(ctx context.Context, tx Tx, id string) (*domain.Redemption, 
 }
 
 // outcome is what the caller of a redemption gets once advancing it
-// stopped: a refusal only for a failed redemption, as its key stores it.
-// A refusal of a step that the redemption retries (the refund of a lost
-// capture) leaves it unfinished, and is no refusal of the redemption.
+// stopped: a refusal only for a failed redemption, the one it keeps, as
+// its key stores it. A refusal of a step that the redemption retries (the
+// refund of a lost capture) leaves it unfinished, and is no refusal of the
+// redemption.
 func outcome(r *domain.Redemption, res *RedeemResult, err error) (*RedeemResult, error) {
 	switch {
 	case err == nil:
@@ -92,12 +94,34 @@ func outcome(r *domain.Redemption, res *RedeemResult, err error) (*RedeemResult,
 		return nil, err
 	case r.Status != domain.RedemptionFailed:
 		return nil, &unfinishedError{id: r.ID, status: r.Status, cause: err}
-	case idem.Storable(err):
-		return nil, err
 	}
-	// A step refused it as invalid (the ledger's limits on holds): the
-	// redemption failed all the same.
-	return nil, fault.Precondition(fault.RedemptionFailed, "%s", r.Failure)
+	return nil, failure(r)
+}
+
+// failure is the refusal a failed redemption gives every caller: the one
+// it failed with, with its reason, metadata and resource; REDEMPTION_FAILED
+// for a redemption failed before refusals were kept.
+func failure(r *domain.Redemption) error {
+	if r.Refusal != nil {
+		f := *r.Refusal
+		return &f
+	}
+	return fault.Precondition(fault.RedemptionFailed, "%s", r.Failure)
+}
+
+// refusalOf is the refusal a redemption that failed because of why keeps:
+// why itself if it is a business refusal (one an idempotency key stores);
+// otherwise (the ledger's limits on holds refused it as invalid, say)
+// REDEMPTION_FAILED with why's message.
+func refusalOf(why error) *fault.Error {
+	f, ok := fault.As(why)
+	if !ok {
+		return fault.Precondition(fault.RedemptionFailed, "%s", why.Error())
+	}
+	if idem.Storable(f) {
+		return &fault.Error{Kind: f.Kind, Reason: fault.ReasonOf(f), Msg: f.Msg, Resource: f.Resource, Metadata: f.Metadata}
+	}
+	return fault.Precondition(fault.RedemptionFailed, "%s", f.Error())
 }
 
 // unfinishedError is a refusal of a step that leaves a redemption
@@ -153,7 +177,7 @@ func (s *Service) advance(ctx context.Context, r *domain.Redemption, req RedeemR
 		case domain.RedemptionCompleted, domain.RedemptionCancelling, domain.RedemptionCancelled:
 			return s.result(ctx, r)
 		case domain.RedemptionFailed:
-			return nil, fault.Precondition(fault.RedemptionFailed, "%s", r.Failure)
+			return nil, failure(r)
 		}
 		if errors.Is(err, ErrConflict) {
 			// Another call advanced it meanwhile: read it again.
@@ -224,11 +248,12 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 		}
 		ok, err := tx.AllocateStock(ctx, r.RewardID, 1)
 		if err != nil || !ok {
-			refusal = fault.Precondition(fault.RewardOutOfStock, "cannot redeem: out of stock")
+			refusal = fault.Precondition(fault.RewardOutOfStock, "cannot redeem: out of stock").About(rewardResource, r.RewardID)
 			return err
 		}
 		if ok, err := tx.UseLimit(ctx, r.MemberID, r.RewardID, r.PeriodKey, reward.MemberLimit); err != nil || !ok {
-			refusal = fault.Precondition(fault.RedemptionLimitReached, "cannot redeem: the member's redemption limit is reached")
+			refusal = fault.Precondition(fault.RedemptionLimitReached, "cannot redeem: the member's redemption limit is reached").
+				With("member_limit", strconv.Itoa(reward.MemberLimit)).With("limit_period", string(reward.LimitPeriod))
 			if err == nil {
 				err = errRefused // undo the stock allocation
 			}
@@ -262,9 +287,11 @@ func (s *Service) holdAndAllocate(ctx context.Context, r *domain.Redemption, req
 }
 
 // eligible checks what the ledger knows of the member against the
-// reward: balance, tier, segment. (The hold is what enforces the balance.)
+// reward: tier, segment, and the reward's window, stock and limit. Not the
+// balance: the ledger's hold enforces it, and refuses with
+// INSUFFICIENT_POINTS and the points available.
 func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *domain.Reward) error {
-	m, tiers, err := s.memberView(ctx, r.MemberID, reward.ProgrammeID, reward.MinTier != "", len(reward.Segments) > 0)
+	m, tiers, err := s.memberView(ctx, r.MemberID, reward.ProgrammeID, false, reward.MinTier != "", len(reward.Segments) > 0)
 	if err != nil {
 		return err
 	}
@@ -276,6 +303,7 @@ func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *do
 	}); err != nil {
 		return err
 	}
+	m.Available = reward.PointsCost // the balance is the hold's to check
 	if missing := reward.Check(m, tiers, used[reward.ID], s.clock()); !missing.OK() {
 		return missing.Err()
 	}
@@ -283,7 +311,7 @@ func (s *Service) eligible(ctx context.Context, r *domain.Redemption, reward *do
 }
 
 // memberView reads from the ledger what eligibility needs.
-func (s *Service) memberView(ctx context.Context, memberID, programmeID string, needTier, needSegment bool) (domain.MemberView, []string, error) {
+func (s *Service) memberView(ctx context.Context, memberID, programmeID string, needPoints, needTier, needSegment bool) (domain.MemberView, []string, error) {
 	var m domain.MemberView
 	programme, err := s.ledger.MemberProgramme(ctx, memberID)
 	if err != nil {
@@ -292,8 +320,10 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 	if programme != programmeID {
 		return m, nil, fault.Precondition(fault.MemberNotInProgramme, "member %s is not in programme %s", memberID, programmeID)
 	}
-	if m.Available, err = s.ledger.Available(ctx, memberID); err != nil {
-		return m, nil, err
+	if needPoints {
+		if m.Available, err = s.ledger.Available(ctx, memberID); err != nil {
+			return m, nil, err
+		}
 	}
 	var tiers []string
 	if needTier {
@@ -317,6 +347,12 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 // its stock.
 func (s *Service) capture(ctx context.Context, r *domain.Redemption) error {
 	captureID, err := s.ledger.Capture(ctx, ledgerKey(r, "capture"), r.HoldID)
+	if isRule(err) {
+		// The hold ended (expired) before the capture: the ledger's
+		// reason is about a hold the caller never saw.
+		f, _ := fault.As(err)
+		err = fault.Precondition(fault.RedemptionFailed, "the points could not be captured: %s", f.Msg)
+	}
 	if err != nil {
 		return s.refuse(ctx, r, err)
 	}
@@ -352,13 +388,12 @@ func (s *Service) refuse(ctx context.Context, r *domain.Redemption, err error) e
 
 // fail ends a redemption that cannot complete: the held points go back to
 // the member, the stock and the member's limit are returned, the voucher is
-// void. It returns why once the redemption is failed, and otherwise an
-// error that is not a refusal.
+// void. The redemption keeps the refusal (refusalOf why) it replays to
+// every retry. It returns that refusal once the redemption is failed, and
+// otherwise an error that is not a refusal.
 func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) error {
-	msg := why.Error()
-	if f, ok := fault.As(why); ok {
-		msg = f.Msg
-	}
+	refusal := refusalOf(why)
+	msg := refusal.Msg
 	from := r.Status
 	next := *r
 	if r.HoldID != "" {
@@ -381,15 +416,18 @@ func (s *Service) fail(ctx context.Context, r *domain.Redemption, why error) err
 				return err
 			}
 		}
-		next.Status, next.Failure, next.UpdatedAt = domain.RedemptionFailed, msg, s.clock()
+		next.Status, next.Failure, next.Refusal, next.UpdatedAt = domain.RedemptionFailed, msg, refusal, s.clock()
 		return tx.UpdateRedemption(ctx, &next, from)
 	})
 	if err != nil {
 		return err
 	}
 	*r = next
-	return why
+	return failure(r)
 }
+
+// rewardResource is the type of a reward in a ResourceInfo.
+const rewardResource = "fidelis.rewards.v1.Reward"
 
 // unhold gives a failing redemption's held points back: it releases the
 // hold; a hold the ledger will not release (no longer active) was either

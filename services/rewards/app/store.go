@@ -39,9 +39,29 @@ type Tx interface {
 // Catalogue is the rewards on offer.
 type Catalogue interface {
 	InsertReward(ctx context.Context, r *domain.Reward) error
-	UpdateReward(ctx context.Context, r *domain.Reward) error
+	// UpdateReward writes r's terms, state and version if the reward is
+	// still at version from; otherwise ErrConflict. It never writes the
+	// stock allocated.
+	UpdateReward(ctx context.Context, r *domain.Reward, from int64) error
 	Reward(ctx context.Context, id string) (*domain.Reward, error)
-	Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error)
+	// Rewards returns a programme's rewards in catalogue order (points
+	// cost, name, id), after q.After if set, at most q.Limit.
+	Rewards(ctx context.Context, q RewardsQuery) ([]*domain.Reward, error)
+}
+
+// RewardsQuery asks for a page of a programme's rewards.
+type RewardsQuery struct {
+	ProgrammeID     string
+	IncludeInactive bool
+	After           *RewardCursor
+	Limit           int
+}
+
+// RewardCursor is a reward's place in catalogue order.
+type RewardCursor struct {
+	PointsCost int64  `json:"c"`
+	Name       string `json:"n"`
+	ID         string `json:"i"`
 }
 
 // Stock is what can still be redeemed: rewards' stock and members' limits.

@@ -1,12 +1,14 @@
 package domain
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
 )
 
@@ -53,7 +55,7 @@ func TestVoucherCodes(t *testing.T) {
 
 func TestRewardCheck(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	r := &Reward{Active: true, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: period.Month,
+	r := &Reward{State: StateActive, Terms: Terms{PointsCost: 100, StockTotal: 2, MemberLimit: 1, LimitPeriod: period.Month,
 		MinTier: "silver", Segments: []string{"champions"}, ValidUntil: now.Add(time.Hour)}}
 	tiers := []string{"blue", "silver", "gold"}
 	if m := r.Check(MemberView{Available: 100, Tier: "gold", Segment: "champions"}, tiers, 0, now); !m.OK() {
@@ -86,5 +88,65 @@ func TestTermsValidate(t *testing.T) {
 	partner := Terms{Type: TypePartner, VoucherValidity: time.Hour}
 	if err := partner.Validate(nil); err == nil {
 		t.Fatal("partner reward without partner accepted")
+	}
+}
+
+// A refusal names its first cause: the reward not redeemable now, then
+// out of stock, then not for this member, then the limit, then points.
+func TestMissingReason(t *testing.T) {
+	for _, c := range []struct {
+		m    Missing
+		want fault.Reason
+	}{
+		{Missing{PointsShort: 5}, fault.InsufficientPoints},
+		{Missing{PointsShort: 5, MemberLimitReached: true}, fault.RedemptionLimitReached},
+		{Missing{MemberLimitReached: true, TierNeeded: "gold"}, fault.RewardNotRedeemable},
+		{Missing{OutOfStock: true, SegmentNotEligible: true, PointsShort: 1}, fault.RewardOutOfStock},
+		{Missing{OutOfStock: true, Inactive: true}, fault.RewardNotRedeemable},
+		{Missing{OutsideValidity: true}, fault.RewardNotRedeemable},
+	} {
+		if got := fault.ReasonOf(c.m.Err()); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.m, got, c.want)
+		}
+	}
+	if f, _ := fault.As(Missing{PointsShort: 5}.Err()); f.Metadata["points_short"] != "5" {
+		t.Errorf("metadata %v", f.Metadata)
+	}
+}
+
+// A masked update takes the named fields, and only them; no fields: all.
+func TestTermsWith(t *testing.T) {
+	old := Terms{Name: "Old", Description: "d", PointsCost: 10, Type: TypeFreeProduct, ProductSKU: "sku", StockTotal: 3}
+	upd := Terms{Name: "New", PointsCost: 20, Type: TypeVoucherPercent, Percent: decimal.NewFromInt(5)}
+	got := old.With(upd, []TermsField{FieldName, FieldBenefit})
+	want := Terms{Name: "New", Description: "d", PointsCost: 10, Type: TypeVoucherPercent, Percent: decimal.NewFromInt(5), StockTotal: 3}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("masked %+v, want %+v", got, want)
+	}
+	if got := old.With(upd, nil); !reflect.DeepEqual(got, upd) {
+		t.Fatalf("unmasked %+v, want %+v", got, upd)
+	}
+	// Every field, on its own, changes something.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	every := Terms{Name: "N", Description: "D", PointsCost: 1, Type: TypePartner, PartnerID: "p", ValidFrom: now, ValidUntil: now,
+		VoucherValidity: time.Hour, StockTotal: 9, MemberLimit: 1, LimitPeriod: period.Day, MinTier: "gold", Segments: []string{"s"},
+		StoreIDs: []string{"st"}, Channels: []Channel{ChannelPOS}}
+	for _, f := range TermsFields {
+		if got := (Terms{}).With(every, []TermsField{f}); reflect.DeepEqual(got, Terms{}) {
+			t.Errorf("field %s changed nothing", f)
+		}
+	}
+}
+
+// An etag is the reward's version; an empty one asks for no check; a
+// stale one is ABORTED with ETAG_MISMATCH.
+func TestEtag(t *testing.T) {
+	r := &Reward{ID: "r", Version: 3}
+	if r.Etag() != "v3" || r.CheckEtag("") != nil || r.CheckEtag("v3") != nil {
+		t.Fatalf("etag %q", r.Etag())
+	}
+	f, ok := fault.As(r.CheckEtag("v2"))
+	if !ok || f.Kind != fault.KindAborted || f.Reason != fault.EtagMismatch {
+		t.Fatalf("stale etag: %v", f)
 	}
 }

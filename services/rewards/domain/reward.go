@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ const (
 	ChannelPOS       Channel = "pos"
 	ChannelEcommerce Channel = "ecommerce"
 	ChannelPartner   Channel = "partner"
+	ChannelOperator  Channel = "operator"
 )
 
 // Terms are what a reward costs and gives, and who may redeem it where.
@@ -58,33 +60,33 @@ type Terms struct {
 }
 
 // Validate checks the terms against themselves and the programme's tiers
-// (lowest first).
+// (lowest first). Field names are those of the API's RewardTerms.
 func (t *Terms) Validate(tiers []string) error {
 	switch t.Type {
 	case TypeVoucherAmount:
 		if t.Amount == nil || !t.Amount.Amount.IsPositive() {
-			return fault.Invalid("terms.amount", "an amount voucher needs a positive amount")
+			return fault.Invalid("terms.benefit.amount_off", "an amount voucher needs a positive amount")
 		}
 	case TypeVoucherPercent:
 		if !t.Percent.IsPositive() || t.Percent.GreaterThan(decimal.NewFromInt(100)) {
-			return fault.Invalid("terms.percent", "a percentage voucher needs 0 < percent <= 100")
+			return fault.Invalid("terms.benefit.percent_off", "a percentage voucher needs 0 < percent <= 100")
 		}
 	case TypeFreeProduct:
 		if t.ProductSKU == "" {
-			return fault.Invalid("terms.product_sku", "a free product needs its sku")
+			return fault.Invalid("terms.benefit.free_product_sku", "a free product needs its sku")
 		}
 	case TypePartner:
 		if t.PartnerID == "" {
-			return fault.Invalid("terms.partner_id", "a partner reward needs its partner")
+			return fault.Invalid("terms.benefit.partner.partner_id", "a partner reward needs its partner")
 		}
 	default:
-		return fault.Invalid("terms.type", "unknown reward type %q", t.Type)
+		return fault.Invalid("terms.benefit", "is required")
 	}
 	if t.Type != TypeVoucherAmount && t.Amount != nil {
-		return fault.Invalid("terms.amount", "only amount vouchers have an amount")
+		return fault.Invalid("terms.benefit", "only amount vouchers have an amount")
 	}
 	if t.Type != TypeVoucherPercent && !t.Percent.IsZero() {
-		return fault.Invalid("terms.percent", "only percentage vouchers have a percent")
+		return fault.Invalid("terms.benefit", "only percentage vouchers have a percent")
 	}
 	if !t.ValidFrom.IsZero() && !t.ValidUntil.IsZero() && !t.ValidFrom.Before(t.ValidUntil) {
 		return fault.Invalid("terms.valid_until", "must be after valid_from")
@@ -120,16 +122,111 @@ func (t *Terms) Offer() Offer {
 		PartnerRef: t.PartnerRef, StoreIDs: t.StoreIDs, Channels: t.Channels}
 }
 
+// RewardState is whether a reward can be redeemed.
+type RewardState string
+
+// Reward states.
+const (
+	StateActive RewardState = "active"
+	// StateInactive: withdrawn, for good; vouchers issued stay valid.
+	StateInactive RewardState = "inactive"
+)
+
 // Reward is a catalogue entry.
 type Reward struct {
 	ID          string
 	ProgrammeID string
 	Terms
-	Active bool
+	State RewardState
 	// StockAllocated counts vouchers issued or being issued, less cancelled.
 	StockAllocated int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Version counts the changes of the terms and state (1 when created):
+	// the etag. Stock allocation does not change it.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Etag is the reward's etag (AIP-154): opaque to clients, it changes with
+// every change of the terms or state.
+func (r *Reward) Etag() string { return "v" + strconv.FormatInt(r.Version, 10) }
+
+// CheckEtag refuses, ABORTED with ETAG_MISMATCH, an etag that is not the
+// reward's current one; an empty etag asks for no check.
+func (r *Reward) CheckEtag(etag string) error {
+	if etag == "" || etag == r.Etag() {
+		return nil
+	}
+	return fault.Aborted(fault.EtagMismatch, "reward %s changed since it was read (etag %q, now %q): read it again", r.ID, etag, r.Etag()).
+		About("fidelis.rewards.v1.Reward", r.ID)
+}
+
+// TermsField names one field of Terms as a field mask does (the proto
+// field of RewardTerms).
+type TermsField string
+
+// The fields of Terms; Benefit is the type and its value (amount, percent,
+// product, partner) together.
+const (
+	FieldName            TermsField = "name"
+	FieldDescription     TermsField = "description"
+	FieldPointsCost      TermsField = "points_cost"
+	FieldBenefit         TermsField = "benefit"
+	FieldValidFrom       TermsField = "valid_from"
+	FieldValidUntil      TermsField = "valid_until"
+	FieldVoucherValidity TermsField = "voucher_validity"
+	FieldStockTotal      TermsField = "stock_total"
+	FieldMemberLimit     TermsField = "member_limit"
+	FieldLimitPeriod     TermsField = "limit_period"
+	FieldMinTier         TermsField = "min_tier"
+	FieldSegments        TermsField = "segments"
+	FieldStoreIDs        TermsField = "store_ids"
+	FieldChannels        TermsField = "channels"
+)
+
+// TermsFields are every field of Terms.
+var TermsFields = []TermsField{FieldName, FieldDescription, FieldPointsCost, FieldBenefit, FieldValidFrom, FieldValidUntil,
+	FieldVoucherValidity, FieldStockTotal, FieldMemberLimit, FieldLimitPeriod, FieldMinTier, FieldSegments, FieldStoreIDs, FieldChannels}
+
+// With is t with the given fields taken from u (every field when fields
+// is empty): a field-masked update.
+func (t Terms) With(u Terms, fields []TermsField) Terms {
+	if len(fields) == 0 {
+		return u
+	}
+	for _, f := range fields {
+		switch f {
+		case FieldName:
+			t.Name = u.Name
+		case FieldDescription:
+			t.Description = u.Description
+		case FieldPointsCost:
+			t.PointsCost = u.PointsCost
+		case FieldBenefit:
+			t.Type, t.Amount, t.Percent, t.ProductSKU, t.PartnerID, t.PartnerRef = u.Type, u.Amount, u.Percent, u.ProductSKU, u.PartnerID, u.PartnerRef
+		case FieldValidFrom:
+			t.ValidFrom = u.ValidFrom
+		case FieldValidUntil:
+			t.ValidUntil = u.ValidUntil
+		case FieldVoucherValidity:
+			t.VoucherValidity = u.VoucherValidity
+		case FieldStockTotal:
+			t.StockTotal = u.StockTotal
+		case FieldMemberLimit:
+			t.MemberLimit = u.MemberLimit
+		case FieldLimitPeriod:
+			t.LimitPeriod = u.LimitPeriod
+		case FieldMinTier:
+			t.MinTier = u.MinTier
+		case FieldSegments:
+			t.Segments = u.Segments
+		case FieldStoreIDs:
+			t.StoreIDs = u.StoreIDs
+		case FieldChannels:
+			t.Channels = u.Channels
+		}
+	}
+	return t
 }
 
 // StockLeft is what can still be redeemed.
@@ -157,7 +254,28 @@ type Missing struct {
 // OK tells whether nothing is missing.
 func (m Missing) OK() bool { return m == Missing{} }
 
-// Err is the refusal Missing stands for.
+// Reason is the reason of the refusal Missing stands for: the first of
+// the reward not redeemable now (inactive, outside its window), out of
+// stock, not for this member (tier, segment), the member's limit reached,
+// points short.
+func (m Missing) Reason() fault.Reason {
+	switch {
+	case m.Inactive || m.OutsideValidity:
+		return fault.RewardNotRedeemable
+	case m.OutOfStock:
+		return fault.RewardOutOfStock
+	case m.TierNeeded != "" || m.SegmentNotEligible:
+		return fault.RewardNotRedeemable
+	case m.MemberLimitReached:
+		return fault.RedemptionLimitReached
+	case m.PointsShort > 0:
+		return fault.InsufficientPoints
+	}
+	return fault.RewardNotRedeemable
+}
+
+// Err is the refusal Missing stands for: its Reason, every cause in the
+// message, and the points short in the metadata.
 func (m Missing) Err() error {
 	var why []string
 	switch {
@@ -181,7 +299,11 @@ func (m Missing) Err() error {
 	if m.PointsShort > 0 {
 		why = append(why, fmt.Sprintf("%d more points needed", m.PointsShort))
 	}
-	return fault.Precondition(fault.RewardNotRedeemable, "cannot redeem: %s", strings.Join(why, "; "))
+	f := fault.Precondition(m.Reason(), "cannot redeem: %s", strings.Join(why, "; "))
+	if m.PointsShort > 0 {
+		f.With("points_short", strconv.FormatInt(m.PointsShort, 10))
+	}
+	return f
 }
 
 // Check says what stops a member from redeeming the reward now. tiers are
@@ -189,7 +311,7 @@ func (m Missing) Err() error {
 // redeemed it in the current limit period.
 func (r *Reward) Check(m MemberView, tiers []string, used int, now time.Time) Missing {
 	var out Missing
-	out.Inactive = !r.Active
+	out.Inactive = r.State != StateActive
 	out.OutsideValidity = (!r.ValidFrom.IsZero() && now.Before(r.ValidFrom)) || (!r.ValidUntil.IsZero() && !now.Before(r.ValidUntil))
 	out.OutOfStock = r.StockLeft() == 0
 	out.MemberLimitReached = r.MemberLimit > 0 && used >= r.MemberLimit
@@ -231,9 +353,15 @@ type Redemption struct {
 	RefundEntryID  string
 	VoucherCode    string
 	PeriodKey      string
-	Failure        string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Failure is why a failed redemption failed, or why a cancelled one
+	// was cancelled, in words.
+	Failure string
+	// Refusal is the refusal a failed redemption replays to every retry
+	// of its key: its reason, metadata and resource (nil for redemptions
+	// failed before refusals were kept: they replay REDEMPTION_FAILED).
+	Refusal   *fault.Error
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // VoucherStatus is the state of a voucher.
@@ -274,22 +402,38 @@ func (v *Voucher) Expired(now time.Time) bool {
 	return v.Status == VoucherActive && !now.Before(v.ExpiresAt)
 }
 
-// Usable says whether the voucher can be used at a store and channel now,
-// and if not why.
-func (v *Voucher) Usable(store string, ch Channel, now time.Time) (bool, string) {
+// VoucherProblem is why a voucher cannot be used; "" for none.
+type VoucherProblem string
+
+// Voucher problems. Their names are those of the API's VoucherProblem
+// values without the prefix: a refusal carries one in its metadata.
+const (
+	ProblemAlreadyUsed  VoucherProblem = "ALREADY_USED"
+	ProblemCancelled    VoucherProblem = "CANCELLED"
+	ProblemExpired      VoucherProblem = "EXPIRED"
+	ProblemWrongStore   VoucherProblem = "WRONG_STORE"
+	ProblemWrongChannel VoucherProblem = "WRONG_CHANNEL"
+	// ProblemNotIssued: a voucher still being issued, which no caller
+	// sees (it is not found).
+	ProblemNotIssued VoucherProblem = "NOT_ISSUED"
+)
+
+// Usable says whether the voucher can be used at a store and channel now:
+// "" if it can, else the problem and why in words.
+func (v *Voucher) Usable(store string, ch Channel, now time.Time) (VoucherProblem, string) {
 	switch {
 	case v.Status == VoucherConsumed:
-		return false, "already used on " + v.ConsumedAt.Format(time.RFC3339)
+		return ProblemAlreadyUsed, "already used on " + v.ConsumedAt.Format(time.RFC3339)
 	case v.Status == VoucherCancelled:
-		return false, "cancelled"
+		return ProblemCancelled, "cancelled"
 	case v.Status != VoucherActive:
-		return false, "not issued yet"
+		return ProblemNotIssued, "not issued yet"
 	case !now.Before(v.ExpiresAt):
-		return false, "expired on " + v.ExpiresAt.Format(time.RFC3339)
+		return ProblemExpired, "expired on " + v.ExpiresAt.Format(time.RFC3339)
 	case len(v.StoreIDs) > 0 && !slices.Contains(v.StoreIDs, store):
-		return false, "not valid at store " + store
+		return ProblemWrongStore, "not valid at store " + store
 	case len(v.Channels) > 0 && !slices.Contains(v.Channels, ch):
-		return false, "not valid on channel " + string(ch)
+		return ProblemWrongChannel, "not valid on channel " + string(ch)
 	}
-	return true, ""
+	return "", ""
 }

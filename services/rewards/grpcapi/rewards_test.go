@@ -69,11 +69,18 @@ func balance(t testing.TB, env *rewardstest.Env, m string) *ledgerv1.Balance {
 
 func voucherTerms(cost, stock int64) *rewardsv1.RewardTerms {
 	return &rewardsv1.RewardTerms{
-		Name: "10 EUR off", PointsCost: cost, Type: rewardsv1.RewardType_REWARD_TYPE_VOUCHER_AMOUNT,
-		Amount: &rewardsv1.Money{Amount: "10.00", Currency: "EUR"}, VoucherValidity: durationpb.New(30 * 24 * time.Hour),
+		Name: "10 EUR off", PointsCost: cost, Benefit: amountOff("10.00"), VoucherValidity: durationpb.New(30 * 24 * time.Hour),
 		StockTotal: stock, StoreIds: []string{"paris-01", "lyon-02"},
-		Channels: []rewardsv1.Channel{rewardsv1.Channel_CHANNEL_POS},
+		Channels: []typev1.Channel{typev1.Channel_CHANNEL_POS},
 	}
+}
+
+func amountOff(amount string) *rewardsv1.Benefit {
+	return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_AmountOff{AmountOff: &typev1.Money{Amount: amount, CurrencyCode: "EUR"}}}
+}
+
+func percentOff(p string) *rewardsv1.Benefit {
+	return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_PercentOff{PercentOff: p}}
 }
 
 func createReward(t testing.TB, env *rewardstest.Env, programme string, terms *rewardsv1.RewardTerms) *rewardsv1.Reward {
@@ -85,10 +92,17 @@ func createReward(t testing.TB, env *rewardstest.Env, programme string, terms *r
 	return r.GetReward()
 }
 
+// updateReward replaces every term of a reward (no mask, no etag).
+func updateReward(t testing.TB, env *rewardstest.Env, id string, terms *rewardsv1.RewardTerms) (*rewardsv1.UpdateRewardResponse, error) {
+	t.Helper()
+	return env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(),
+		Reward: &rewardsv1.Reward{RewardId: id, Terms: terms}})
+}
+
 func redeem(t testing.TB, env *rewardstest.Env, m, reward string) (*rewardsv1.RedeemResponse, error) {
 	t.Helper()
 	return env.Rewards.Redeem(ctx(t), &rewardsv1.RedeemRequest{IdempotencyKey: key(), MemberId: m, RewardId: reward,
-		Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE})
+		Channel: typev1.Channel_CHANNEL_ECOMMERCE})
 }
 
 // A redemption burns the points and returns a voucher usable at once; a
@@ -100,13 +114,13 @@ func TestRedeemAndUseAVoucher(t *testing.T) {
 		m := member(t, env, "test", 1000)
 		rw := createReward(t, env, "test", voucherTerms(300, 5))
 		req := &rewardsv1.RedeemRequest{IdempotencyKey: "checkout-77", MemberId: m, RewardId: rw.GetRewardId(),
-			Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE}
+			Channel: typev1.Channel_CHANNEL_ECOMMERCE}
 		res, err := env.Rewards.Redeem(ctx(t), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		v := res.GetVoucher()
-		if v.GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_ACTIVE || v.GetAmount().GetAmount() != "10" || res.GetPoints() != 300 {
+		if v.GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_ACTIVE || v.GetBenefit().GetAmountOff().GetAmount() != "10" || res.GetPoints() != 300 {
 			t.Fatalf("redeem reply %v", res)
 		}
 		if _, err := domain.NormalizeVoucherCode(v.GetCode()); err != nil {
@@ -127,7 +141,7 @@ func TestRedeemAndUseAVoucher(t *testing.T) {
 			t.Fatalf("stock %v %v", got, err)
 		}
 
-		validate := func(code, store string, ch rewardsv1.Channel) *rewardsv1.ValidateVoucherResponse {
+		validate := func(code, store string, ch typev1.Channel) *rewardsv1.ValidateVoucherResponse {
 			t.Helper()
 			r, err := env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: code, StoreId: store, Channel: ch})
 			if err != nil {
@@ -135,24 +149,24 @@ func TestRedeemAndUseAVoucher(t *testing.T) {
 			}
 			return r
 		}
-		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); !r.GetValid() {
+		if r := validate(v.GetCode(), "paris-01", typev1.Channel_CHANNEL_POS); !r.GetValid() {
 			t.Fatalf("validate at paris-01: %v", r)
 		}
-		if r := validate(v.GetCode(), "nice-03", rewardsv1.Channel_CHANNEL_POS); r.GetValid() || r.GetReason() == "" {
+		if r := validate(v.GetCode(), "nice-03", typev1.Channel_CHANNEL_POS); r.GetValid() || r.GetProblem() != rewardsv1.VoucherProblem_VOUCHER_PROBLEM_WRONG_STORE {
 			t.Fatalf("validate at another store: %v", r)
 		}
-		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
+		if r := validate(v.GetCode(), "paris-01", typev1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
 			t.Fatalf("validate online: %v", r)
 		}
 		// Typed by hand: lower case, no dashes, O for zero.
-		if r := validate(lowerNoDashes(v.GetCode()), "lyon-02", rewardsv1.Channel_CHANNEL_POS); !r.GetValid() {
+		if r := validate(lowerNoDashes(v.GetCode()), "lyon-02", typev1.Channel_CHANNEL_POS); !r.GetValid() {
 			t.Fatalf("validate as typed: %v", r)
 		}
-		_, err = env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: mistype(v.GetCode()), Channel: rewardsv1.Channel_CHANNEL_POS})
+		_, err = env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: mistype(v.GetCode()), Channel: typev1.Channel_CHANNEL_POS})
 		wantCode(t, err, codes.InvalidArgument)
 
 		consume := &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: "till-3-sale-9", Code: v.GetCode(), StoreId: "paris-01",
-			Channel: rewardsv1.Channel_CHANNEL_POS, OrderRef: "R-5501"}
+			Channel: typev1.Channel_CHANNEL_POS, OrderRef: "R-5501"}
 		used, err := env.Rewards.ConsumeVoucher(ctx(t), consume)
 		if err != nil || used.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_CONSUMED {
 			t.Fatalf("consume %v %v", used, err)
@@ -163,7 +177,7 @@ func TestRedeemAndUseAVoucher(t *testing.T) {
 		consume.IdempotencyKey = "till-4-sale-1"
 		_, err = env.Rewards.ConsumeVoucher(ctx(t), consume)
 		wantCode(t, err, codes.FailedPrecondition)
-		if r := validate(v.GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+		if r := validate(v.GetCode(), "paris-01", typev1.Channel_CHANNEL_POS); r.GetValid() {
 			t.Fatalf("a used voucher validates: %v", r)
 		}
 		// A used voucher cannot be cancelled.
@@ -214,24 +228,30 @@ func TestConcurrentRedemptionsNeverOversell(t *testing.T) {
 		}
 		rw := createReward(t, env, "test", voucherTerms(cost, stock))
 		var wg sync.WaitGroup
-		codesSeen := make([]codes.Code, n)
+		reqs := make([]*rewardsv1.RedeemRequest, n)
+		errs := make([]error, n)
 		for i := range n {
-			wg.Go(func() {
-				_, err := redeem(t, env, members[i], rw.GetRewardId())
-				codesSeen[i] = status.Code(err)
-			})
+			reqs[i] = &rewardsv1.RedeemRequest{IdempotencyKey: key(), MemberId: members[i], RewardId: rw.GetRewardId(),
+				Channel: typev1.Channel_CHANNEL_ECOMMERCE}
+			wg.Go(func() { _, errs[i] = env.Rewards.Redeem(ctx(t), reqs[i]) })
 		}
 		wg.Wait()
-		ok := 0
-		for i, c := range codesSeen {
-			switch c {
+		ok, refused := 0, -1
+		for i, err := range errs {
+			switch status.Code(err) {
 			case codes.OK:
 				ok++
 			case codes.FailedPrecondition:
+				// Seen out of stock before the hold, or when allocating.
+				wantReason(t, err, codes.FailedPrecondition, typev1.ErrorReason_REWARD_OUT_OF_STOCK)
+				refused = i
 			default:
-				t.Fatalf("redemption %d: %s", i, c)
+				t.Fatalf("redemption %d: %v", i, err)
 			}
 		}
+		// A refused redemption's key replays its reason.
+		_, err := env.Rewards.Redeem(ctx(t), reqs[refused])
+		wantReason(t, err, codes.FailedPrecondition, typev1.ErrorReason_REWARD_OUT_OF_STOCK)
 		if ok != stock {
 			t.Fatalf("%d redemptions succeeded, want %d", ok, stock)
 		}
@@ -308,10 +328,17 @@ func TestRedemptionRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		missing := map[string]*rewardsv1.Missing{}
-		for _, o := range el.GetUnavailable() {
+		var eligible []string
+		for _, o := range el.GetOptions() {
+			if o.GetRedeemable() != (o.GetMissing() == nil) {
+				t.Fatalf("option %v: redeemable and missing disagree", o)
+			}
+			if o.GetRedeemable() {
+				eligible = append(eligible, o.GetReward().GetRewardId())
+			}
 			missing[o.GetReward().GetRewardId()] = o.GetMissing()
 		}
-		if el.GetAvailablePoints() != 100 || len(el.GetEligible()) != 1 || el.GetEligible()[0].GetRewardId() != once.GetRewardId() {
+		if el.GetAvailablePoints() != 100 || len(eligible) != 1 || eligible[0] != once.GetRewardId() {
 			t.Fatalf("eligible %v", el)
 		}
 		if m := missing[gold.GetRewardId()]; m.GetTierNeeded() != "gold" {
@@ -327,7 +354,7 @@ func TestRedemptionRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range el.GetUnavailable() {
+		for _, o := range el.GetOptions() {
 			if o.GetReward().GetRewardId() == once.GetRewardId() && !o.GetMissing().GetMemberLimitReached() {
 				t.Fatalf("limited reward %v", o)
 			}
@@ -376,7 +403,7 @@ func TestCancelRedemptionRestoresPointsAndStock(t *testing.T) {
 			t.Fatalf("stock not returned: %v", got)
 		}
 		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: res.GetVoucher().GetCode(),
-			StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS})
+			StoreId: "paris-01", Channel: typev1.Channel_CHANNEL_POS})
 		wantCode(t, err, codes.FailedPrecondition)
 		env.Check(t)
 	})
@@ -388,16 +415,24 @@ func TestCatalogueAdministration(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		env := rewardstest.Start(t, db)
 		bad := map[string]func(*rewardsv1.RewardTerms){
-			"amount voucher without amount": func(t *rewardsv1.RewardTerms) { t.Amount = nil },
-			"percent on an amount voucher":  func(t *rewardsv1.RewardTerms) { t.Percent = "10" },
-			"no voucher validity":           func(t *rewardsv1.RewardTerms) { t.VoucherValidity = nil },
-			"unknown tier":                  func(t *rewardsv1.RewardTerms) { t.MinTier = "platinum" },
-			"zero cost":                     func(t *rewardsv1.RewardTerms) { t.PointsCost = 0 },
+			"no benefit":                    func(t *rewardsv1.RewardTerms) { t.Benefit = nil },
+			"amount voucher without amount": func(t *rewardsv1.RewardTerms) { t.Benefit = amountOff("0.00") },
+			"negative amount":               func(t *rewardsv1.RewardTerms) { t.Benefit = amountOff("-5") },
+			"percent over 100":              func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("150") },
+			"percent zero":                  func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("0") },
+			"percent not a number":          func(t *rewardsv1.RewardTerms) { t.Benefit = percentOff("1e2") },
+			"partner not a uuid": func(t *rewardsv1.RewardTerms) {
+				t.Benefit = &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_Partner{Partner: &rewardsv1.PartnerBenefit{PartnerId: "acme"}}}
+			},
+			"no voucher validity": func(t *rewardsv1.RewardTerms) { t.VoucherValidity = nil },
+			"unknown tier":        func(t *rewardsv1.RewardTerms) { t.MinTier = "platinum" },
+			"zero cost":           func(t *rewardsv1.RewardTerms) { t.PointsCost = 0 },
 			"window ends before it starts": func(t *rewardsv1.RewardTerms) {
 				t.ValidFrom, t.ValidUntil = timestamppb.New(time.Unix(2000, 0)), timestamppb.New(time.Unix(1000, 0))
 			},
-			"limit without period":  func(t *rewardsv1.RewardTerms) { t.MemberLimit = 2 },
-			"store id with a comma": func(t *rewardsv1.RewardTerms) { t.StoreIds = []string{"a,b"} },
+			"limit without period": func(t *rewardsv1.RewardTerms) { t.MemberLimit = 2 },
+			"store id too long":    func(t *rewardsv1.RewardTerms) { t.StoreIds = []string{strings.Repeat("s", 65)} },
+			"store id twice":       func(t *rewardsv1.RewardTerms) { t.StoreIds = []string{"a", "a"} },
 		}
 		for name, mutate := range bad {
 			terms := voucherTerms(100, 3)
@@ -405,7 +440,9 @@ func TestCatalogueAdministration(t *testing.T) {
 			_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "tiered", Terms: terms})
 			if status.Code(err) != codes.InvalidArgument {
 				t.Errorf("%s: %v, want InvalidArgument", name, err)
+				continue
 			}
+			badField(t, err) // every refusal names its field
 		}
 		_, err := env.Rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: key(), ProgrammeId: "nope", Terms: voucherTerms(1, 1)})
 		wantCode(t, err, codes.NotFound)
@@ -414,8 +451,8 @@ func TestCatalogueAdministration(t *testing.T) {
 			t.Fatalf("refused rewards were written: %v %v", list, err)
 		}
 
-		percent := &rewardsv1.RewardTerms{Name: "15% off", PointsCost: 500, Type: rewardsv1.RewardType_REWARD_TYPE_VOUCHER_PERCENT,
-			Percent: "15", VoucherValidity: durationpb.New(time.Hour), StockTotal: 2, MinTier: "silver"}
+		percent := &rewardsv1.RewardTerms{Name: "15% off", PointsCost: 500, Benefit: percentOff("15"),
+			VoucherValidity: durationpb.New(time.Hour), StockTotal: 2, MinTier: "silver"}
 		rw := createReward(t, env, "tiered", percent)
 		m := member(t, env, "tiered", 100)
 		_ = m
@@ -428,18 +465,18 @@ func TestCatalogueAdministration(t *testing.T) {
 			t.Fatal(err)
 		}
 		percent.StockTotal = 0
-		_, err = env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
+		_, err = updateReward(t, env, rw.GetRewardId(), percent)
 		wantCode(t, err, codes.InvalidArgument)
 		percent.StockTotal = 1
-		up, err := env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
+		up, err := updateReward(t, env, rw.GetRewardId(), percent)
 		if err != nil || up.GetReward().GetStockLeft() != 0 {
 			t.Fatalf("update %v %v", up, err)
 		}
 		percent.Name = "20% off"
-		percent.Percent = "20"
+		percent.Benefit = percentOff("20")
 		percent.StockTotal = 5
-		up, err = env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(), Terms: percent})
-		if err != nil || up.GetReward().GetTerms().GetPercent() != "20" || up.GetReward().GetStockLeft() != 4 {
+		up, err = updateReward(t, env, rw.GetRewardId(), percent)
+		if err != nil || up.GetReward().GetTerms().GetBenefit().GetPercentOff() != "20" || up.GetReward().GetStockLeft() != 4 {
 			t.Fatalf("update %v %v", up, err)
 		}
 	})
@@ -461,7 +498,7 @@ func TestRedeemRetriesAnUnavailableLedger(t *testing.T) {
 		m := member(t, env, "test", 1000)
 		rw := createReward(t, env, "test", voucherTerms(300, 5))
 		req := &rewardsv1.RedeemRequest{IdempotencyKey: "checkout-1", MemberId: m, RewardId: rw.GetRewardId(),
-			Channel: rewardsv1.Channel_CHANNEL_ECOMMERCE}
+			Channel: typev1.Channel_CHANNEL_ECOMMERCE}
 		_, err := env.Rewards.Redeem(ctx(t), req)
 		wantCode(t, err, codes.Unavailable)
 		res, err := env.Rewards.Redeem(ctx(t), req)
@@ -495,14 +532,13 @@ func TestVoucherKeepsItsTerms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		terms.Amount = &rewardsv1.Money{Amount: "15.00", Currency: "EUR"}
+		terms.Benefit = amountOff("15.00")
 		terms.StoreIds = []string{"nice-03"}
-		terms.Channels = []rewardsv1.Channel{rewardsv1.Channel_CHANNEL_POS, rewardsv1.Channel_CHANNEL_ECOMMERCE}
-		if _, err := env.Rewards.UpdateReward(ctx(t), &rewardsv1.UpdateRewardRequest{IdempotencyKey: key(), RewardId: rw.GetRewardId(),
-			Terms: terms}); err != nil {
+		terms.Channels = []typev1.Channel{typev1.Channel_CHANNEL_POS, typev1.Channel_CHANNEL_ECOMMERCE}
+		if _, err := updateReward(t, env, rw.GetRewardId(), terms); err != nil {
 			t.Fatal(err)
 		}
-		validate := func(code, store string, ch rewardsv1.Channel) *rewardsv1.ValidateVoucherResponse {
+		validate := func(code, store string, ch typev1.Channel) *rewardsv1.ValidateVoucherResponse {
 			t.Helper()
 			r, err := env.Rewards.ValidateVoucher(ctx(t), &rewardsv1.ValidateVoucherRequest{Code: code, StoreId: store, Channel: ch})
 			if err != nil {
@@ -512,27 +548,27 @@ func TestVoucherKeepsItsTerms(t *testing.T) {
 		}
 		wantTerms := func(v *rewardsv1.Voucher, amount string, stores ...string) {
 			t.Helper()
-			if v.GetAmount().GetAmount() != amount || fmt.Sprint(v.GetStoreIds()) != fmt.Sprint(stores) {
+			if v.GetBenefit().GetAmountOff().GetAmount() != amount || fmt.Sprint(v.GetStoreIds()) != fmt.Sprint(stores) {
 				t.Fatalf("voucher %v, want %s EUR at %v", v, amount, stores)
 			}
 		}
 		code := old.GetVoucher().GetCode()
-		r := validate(code, "paris-01", rewardsv1.Channel_CHANNEL_POS)
+		r := validate(code, "paris-01", typev1.Channel_CHANNEL_POS)
 		if !r.GetValid() {
 			t.Fatalf("the old voucher at paris-01: %v", r)
 		}
 		wantTerms(r.GetVoucher(), "10", "paris-01", "lyon-02")
-		if r := validate(code, "nice-03", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+		if r := validate(code, "nice-03", typev1.Channel_CHANNEL_POS); r.GetValid() {
 			t.Fatalf("the old voucher at a store only the new terms allow: %v", r)
 		}
-		if r := validate(code, "paris-01", rewardsv1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
+		if r := validate(code, "paris-01", typev1.Channel_CHANNEL_ECOMMERCE); r.GetValid() {
 			t.Fatalf("the old voucher on a channel only the new terms allow: %v", r)
 		}
 		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: code,
-			StoreId: "nice-03", Channel: rewardsv1.Channel_CHANNEL_POS})
+			StoreId: "nice-03", Channel: typev1.Channel_CHANNEL_POS})
 		wantCode(t, err, codes.FailedPrecondition)
 		used, err := env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: code,
-			StoreId: "lyon-02", Channel: rewardsv1.Channel_CHANNEL_POS})
+			StoreId: "lyon-02", Channel: typev1.Channel_CHANNEL_POS})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,10 +579,10 @@ func TestVoucherKeepsItsTerms(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantTerms(fresh.GetVoucher(), "15", "nice-03")
-		if r := validate(fresh.GetVoucher().GetCode(), "nice-03", rewardsv1.Channel_CHANNEL_ECOMMERCE); !r.GetValid() {
+		if r := validate(fresh.GetVoucher().GetCode(), "nice-03", typev1.Channel_CHANNEL_ECOMMERCE); !r.GetValid() {
 			t.Fatalf("the new voucher at nice-03 online: %v", r)
 		}
-		if r := validate(fresh.GetVoucher().GetCode(), "paris-01", rewardsv1.Channel_CHANNEL_POS); r.GetValid() {
+		if r := validate(fresh.GetVoucher().GetCode(), "paris-01", typev1.Channel_CHANNEL_POS); r.GetValid() {
 			t.Fatalf("the new voucher at paris-01: %v", r)
 		}
 	})
@@ -568,19 +604,19 @@ func TestExpiredVoucher(t *testing.T) {
 		if !v.GetExpiresAt().AsTime().Equal(env.Clock.Now().Add(24 * time.Hour)) {
 			t.Fatalf("voucher expires at %v, want a day after %v", v.GetExpiresAt().AsTime(), env.Clock.Now())
 		}
-		validate := &rewardsv1.ValidateVoucherRequest{Code: v.GetCode(), StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS}
+		validate := &rewardsv1.ValidateVoucherRequest{Code: v.GetCode(), StoreId: "paris-01", Channel: typev1.Channel_CHANNEL_POS}
 		env.Clock.Advance(24*time.Hour - time.Second)
 		if r, err := env.Rewards.ValidateVoucher(ctx(t), validate); err != nil || !r.GetValid() {
 			t.Fatalf("validate a second before expiry: %v %v", r, err)
 		}
 		env.Clock.Advance(time.Second)
 		r, err := env.Rewards.ValidateVoucher(ctx(t), validate)
-		if err != nil || r.GetValid() || !strings.HasPrefix(r.GetReason(), "expired") ||
+		if err != nil || r.GetValid() || r.GetProblem() != rewardsv1.VoucherProblem_VOUCHER_PROBLEM_EXPIRED ||
 			r.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_EXPIRED {
 			t.Fatalf("validate at expiry: %v %v", r, err)
 		}
 		_, err = env.Rewards.ConsumeVoucher(ctx(t), &rewardsv1.ConsumeVoucherRequest{IdempotencyKey: key(), Code: v.GetCode(),
-			StoreId: "paris-01", Channel: rewardsv1.Channel_CHANNEL_POS, OrderRef: "R-9"})
+			StoreId: "paris-01", Channel: typev1.Channel_CHANNEL_POS, OrderRef: "R-9"})
 		wantCode(t, err, codes.FailedPrecondition)
 		if r, err := env.Rewards.ValidateVoucher(ctx(t), validate); err != nil || r.GetVoucher().GetStatus() != rewardsv1.VoucherStatus_VOUCHER_STATUS_EXPIRED {
 			t.Fatalf("the refused use changed the voucher: %v %v", r, err)

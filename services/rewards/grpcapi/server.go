@@ -3,14 +3,20 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/shopspring/decimal"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rewardsv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -52,12 +58,6 @@ func fromTS(t *timestamppb.Timestamp) time.Time {
 }
 
 var (
-	rewardTypes = map[rewardsv1.RewardType]domain.RewardType{
-		rewardsv1.RewardType_REWARD_TYPE_VOUCHER_AMOUNT:  domain.TypeVoucherAmount,
-		rewardsv1.RewardType_REWARD_TYPE_VOUCHER_PERCENT: domain.TypeVoucherPercent,
-		rewardsv1.RewardType_REWARD_TYPE_FREE_PRODUCT:    domain.TypeFreeProduct,
-		rewardsv1.RewardType_REWARD_TYPE_PARTNER:         domain.TypePartner,
-	}
 	periods = map[rewardsv1.LimitPeriod]period.Period{
 		rewardsv1.LimitPeriod_LIMIT_PERIOD_UNSPECIFIED: "",
 		rewardsv1.LimitPeriod_LIMIT_PERIOD_LIFETIME:    period.Lifetime,
@@ -66,10 +66,15 @@ var (
 		rewardsv1.LimitPeriod_LIMIT_PERIOD_MONTH:       period.Month,
 		rewardsv1.LimitPeriod_LIMIT_PERIOD_YEAR:        period.Year,
 	}
-	channels = map[rewardsv1.Channel]domain.Channel{
-		rewardsv1.Channel_CHANNEL_POS:       domain.ChannelPOS,
-		rewardsv1.Channel_CHANNEL_ECOMMERCE: domain.ChannelEcommerce,
-		rewardsv1.Channel_CHANNEL_PARTNER:   domain.ChannelPartner,
+	channels = map[typev1.Channel]domain.Channel{
+		typev1.Channel_CHANNEL_POS:       domain.ChannelPOS,
+		typev1.Channel_CHANNEL_ECOMMERCE: domain.ChannelEcommerce,
+		typev1.Channel_CHANNEL_PARTNER:   domain.ChannelPartner,
+		typev1.Channel_CHANNEL_OPERATOR:  domain.ChannelOperator,
+	}
+	states = map[domain.RewardState]rewardsv1.RewardState{
+		domain.StateActive:   rewardsv1.RewardState_REWARD_STATE_ACTIVE,
+		domain.StateInactive: rewardsv1.RewardState_REWARD_STATE_INACTIVE,
 	}
 )
 
@@ -83,71 +88,90 @@ func reverse[K, V comparable](m map[K]V, v V) K {
 	return zero
 }
 
+// benefitFromProto sets the type and value of t from a Benefit (none: no
+// type, which the terms' check refuses).
+func benefitFromProto(b *rewardsv1.Benefit, t *domain.Terms) error {
+	switch k := b.GetKind().(type) {
+	case *rewardsv1.Benefit_AmountOff:
+		d, err := decimal.NewFromString(k.AmountOff.GetAmount())
+		if err != nil {
+			return fault.Invalid("terms.benefit.amount_off.amount", "is not a decimal number")
+		}
+		t.Type, t.Amount = domain.TypeVoucherAmount, &money.Money{Amount: d, Currency: k.AmountOff.GetCurrencyCode()}
+	case *rewardsv1.Benefit_PercentOff:
+		d, err := decimal.NewFromString(k.PercentOff)
+		if err != nil {
+			return fault.Invalid("terms.benefit.percent_off", "is not a decimal number")
+		}
+		t.Type, t.Percent = domain.TypeVoucherPercent, d
+	case *rewardsv1.Benefit_FreeProductSku:
+		t.Type, t.ProductSKU = domain.TypeFreeProduct, k.FreeProductSku
+	case *rewardsv1.Benefit_Partner:
+		t.Type, t.PartnerID, t.PartnerRef = domain.TypePartner, k.Partner.GetPartnerId(), k.Partner.GetPartnerRef()
+	}
+	return nil
+}
+
 func termsFromProto(t *rewardsv1.RewardTerms) (domain.Terms, error) {
 	out := domain.Terms{
-		Name: t.GetName(), Description: t.GetDescription(), PointsCost: t.GetPointsCost(), Type: rewardTypes[t.GetType()],
-		ProductSKU: t.GetProductSku(), PartnerID: t.GetPartnerId(), PartnerRef: t.GetPartnerRef(),
+		Name: t.GetName(), Description: t.GetDescription(), PointsCost: t.GetPointsCost(),
 		ValidFrom: fromTS(t.GetValidFrom()), ValidUntil: fromTS(t.GetValidUntil()), VoucherValidity: t.GetVoucherValidity().AsDuration(),
 		StockTotal: t.GetStockTotal(), MemberLimit: int(t.GetMemberLimit()), LimitPeriod: periods[t.GetLimitPeriod()],
-		MinTier: t.GetMinTier(), Segments: t.GetSegments(), StoreIDs: t.GetStoreIds(),
+		MinTier: t.GetMinTier(), Segments: t.GetSegments(), StoreIDs: t.GetStoreIds(), Channels: channelsFromProto(t.GetChannels()),
 	}
-	if m := t.GetAmount(); m != nil {
-		d, err := decimal.NewFromString(m.GetAmount())
-		if err != nil {
-			return out, fault.Invalid("terms.amount.amount", "is not a decimal number")
-		}
-		out.Amount = &money.Money{Amount: d, Currency: m.GetCurrency()}
-	}
-	if p := t.GetPercent(); p != "" {
-		d, err := decimal.NewFromString(p)
-		if err != nil {
-			return out, fault.Invalid("terms.percent", "is not a decimal number")
-		}
-		out.Percent = d
-	}
-	for _, c := range t.GetChannels() {
-		out.Channels = append(out.Channels, channels[c])
-	}
-	return out, nil
+	return out, benefitFromProto(t.GetBenefit(), &out)
 }
 
-func moneyToProto(m *money.Money) *rewardsv1.Money {
-	if m == nil {
-		return nil
+func channelsFromProto(cs []typev1.Channel) []domain.Channel {
+	var out []domain.Channel
+	for _, c := range cs {
+		out = append(out, channels[c])
 	}
-	return &rewardsv1.Money{Amount: m.Amount.String(), Currency: m.Currency}
+	return out
 }
 
-func percentToProto(d decimal.Decimal) string {
-	if d.IsZero() {
-		return ""
-	}
-	return d.String()
-}
-
-func channelsToProto(cs []domain.Channel) []rewardsv1.Channel {
-	var out []rewardsv1.Channel
+func channelsToProto(cs []domain.Channel) []typev1.Channel {
+	var out []typev1.Channel
 	for _, c := range cs {
 		out = append(out, reverse(channels, c))
 	}
 	return out
 }
 
+// benefitToProto is what an offer (a reward's terms, or a voucher's) gives.
+func benefitToProto(o domain.Offer) *rewardsv1.Benefit {
+	switch o.Type {
+	case domain.TypeVoucherAmount:
+		if o.Amount == nil {
+			return nil
+		}
+		return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_AmountOff{AmountOff: &typev1.Money{
+			Amount: o.Amount.Amount.String(), CurrencyCode: o.Amount.Currency}}}
+	case domain.TypeVoucherPercent:
+		return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_PercentOff{PercentOff: o.Percent.String()}}
+	case domain.TypeFreeProduct:
+		return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: o.ProductSKU}}
+	case domain.TypePartner:
+		return &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_Partner{Partner: &rewardsv1.PartnerBenefit{
+			PartnerId: o.PartnerID, PartnerRef: o.PartnerRef}}}
+	}
+	return nil
+}
+
 func termsToProto(t domain.Terms) *rewardsv1.RewardTerms {
 	return &rewardsv1.RewardTerms{
-		Name: t.Name, Description: t.Description, PointsCost: t.PointsCost, Type: reverse(rewardTypes, t.Type),
-		Amount: moneyToProto(t.Amount), Percent: percentToProto(t.Percent),
-		ProductSku: t.ProductSKU, PartnerId: t.PartnerID, PartnerRef: t.PartnerRef, ValidFrom: ts(t.ValidFrom),
-		ValidUntil: ts(t.ValidUntil), VoucherValidity: durationpb.New(t.VoucherValidity), StockTotal: t.StockTotal,
-		MemberLimit: int32(t.MemberLimit), LimitPeriod: reverse(periods, t.LimitPeriod), MinTier: t.MinTier,
+		Name: t.Name, Description: t.Description, PointsCost: t.PointsCost, Benefit: benefitToProto(t.Offer()),
+		ValidFrom: ts(t.ValidFrom), ValidUntil: ts(t.ValidUntil), VoucherValidity: durationpb.New(t.VoucherValidity),
+		StockTotal: t.StockTotal, MemberLimit: int32(t.MemberLimit), LimitPeriod: reverse(periods, t.LimitPeriod), MinTier: t.MinTier,
 		Segments: t.Segments, StoreIds: t.StoreIDs, Channels: channelsToProto(t.Channels),
 	}
 }
 
 func rewardToProto(r *domain.Reward) *rewardsv1.Reward {
 	return &rewardsv1.Reward{
-		RewardId: r.ID, ProgrammeId: r.ProgrammeID, Terms: termsToProto(r.Terms), Active: r.Active,
+		RewardId: r.ID, ProgrammeId: r.ProgrammeID, Terms: termsToProto(r.Terms), State: states[r.State],
 		StockAllocated: r.StockAllocated, StockLeft: r.StockLeft(), CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
+		Etag: r.Etag(),
 	}
 }
 
@@ -169,11 +193,18 @@ func (s *Server) voucherToProto(v *domain.Voucher) *rewardsv1.Voucher {
 	}
 	return &rewardsv1.Voucher{
 		Code: v.Code, RewardId: v.RewardID, MemberId: v.MemberID, RedemptionId: v.RedemptionID, Status: st,
-		IssuedAt: ts(v.IssuedAt), ExpiresAt: ts(v.ExpiresAt), ConsumedAt: ts(v.ConsumedAt), ConsumedStoreId: v.ConsumedStore,
-		Type: reverse(rewardTypes, v.Type), Amount: moneyToProto(v.Amount), Percent: percentToProto(v.Percent),
-		ProductSku: v.ProductSKU, PartnerId: v.PartnerID, PartnerRef: v.PartnerRef, StoreIds: v.StoreIDs,
-		Channels: channelsToProto(v.Channels),
+		Benefit: benefitToProto(v.Offer), IssuedAt: ts(v.IssuedAt), ExpiresAt: ts(v.ExpiresAt), StoreIds: v.StoreIDs,
+		Channels: channelsToProto(v.Channels), ConsumedAt: ts(v.ConsumedAt), ConsumedStoreId: v.ConsumedStore,
 	}
+}
+
+// voucherProblem is the API's name of a voucher's problem; the domain's
+// are its values' names without the prefix.
+func voucherProblem(p domain.VoucherProblem) rewardsv1.VoucherProblem {
+	if p == "" {
+		return rewardsv1.VoucherProblem_VOUCHER_PROBLEM_UNSPECIFIED
+	}
+	return rewardsv1.VoucherProblem(rewardsv1.VoucherProblem_value["VOUCHER_PROBLEM_"+string(p)])
 }
 
 func (s *Server) CreateReward(ctx context.Context, r *rewardsv1.CreateRewardRequest) (*rewardsv1.CreateRewardResponse, error) {
@@ -188,18 +219,113 @@ func (s *Server) CreateReward(ctx context.Context, r *rewardsv1.CreateRewardRequ
 }
 
 func (s *Server) UpdateReward(ctx context.Context, r *rewardsv1.UpdateRewardRequest) (*rewardsv1.UpdateRewardResponse, error) {
-	t, err := termsFromProto(r.GetTerms())
-	if err == nil {
-		var rw *domain.Reward
-		if rw, err = s.app.UpdateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId(), t); err == nil {
-			return &rewardsv1.UpdateRewardResponse{Reward: rewardToProto(rw)}, nil
+	fields, err := maskFields(r.GetUpdateMask())
+	if err != nil {
+		return nil, err
+	}
+	if err := validateMasked(r.GetReward(), fields); err != nil {
+		return nil, err
+	}
+	t, err := termsFromProto(r.GetReward().GetTerms())
+	if err != nil {
+		return nil, inReward(err)
+	}
+	rw, err := s.app.UpdateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.RewardUpdate{
+		RewardID: r.GetReward().GetRewardId(), Terms: t, Fields: fields, Etag: r.GetReward().GetEtag(),
+	})
+	if err != nil {
+		return nil, inReward(err)
+	}
+	return &rewardsv1.UpdateRewardResponse{Reward: rewardToProto(rw)}, nil
+}
+
+// outputOnly are the fields of Reward an update cannot name.
+var outputOnly = []string{"reward_id", "programme_id", "state", "stock_allocated", "stock_left", "created_at", "updated_at", "etag"}
+
+// maskFields reads an update mask (AIP-134, relative to Reward): the
+// fields of the terms it names; none (every field) for no mask, "*" or
+// "terms".
+func maskFields(m *fieldmaskpb.FieldMask) ([]domain.TermsField, error) {
+	var out []domain.TermsField
+	for _, p := range m.GetPaths() {
+		if p == "*" || p == "terms" {
+			return nil, nil
+		}
+		name, ok := strings.CutPrefix(p, "terms.")
+		switch {
+		case ok && slices.Contains(domain.TermsFields, domain.TermsField(name)):
+			out = append(out, domain.TermsField(name))
+		case ok && strings.HasPrefix(name, string(domain.FieldBenefit)+"."):
+			return nil, fault.Invalid("update_mask", "%q: name terms.benefit, which is replaced as a whole", p)
+		case slices.Contains(outputOnly, p):
+			return nil, fault.Invalid("update_mask", "%q is output only (DeactivateReward changes the state)", p)
+		default:
+			return nil, fault.Invalid("update_mask", "%q is not a field of a reward's terms", p)
 		}
 	}
-	return nil, err
+	return out, nil
+}
+
+// validateMasked applies the schema's rules (protovalidate) to the fields
+// of r's terms that the update changes (every field for none), as the
+// server's interceptor does to every other request: the fields the mask
+// leaves out are the reward's own, and the terms' cross-field rules are
+// checked on the result, as a whole, by the service.
+func validateMasked(r *rewardsv1.Reward, fields []domain.TermsField) error {
+	if len(fields) == 0 && r.GetTerms() == nil {
+		return fault.Invalid("reward.terms", "is required: an update without a mask replaces every term")
+	}
+	var vs []fault.Violation
+	if err := protovalidate.Validate(r); err != nil {
+		ve, ok := err.(*protovalidate.ValidationError)
+		if !ok {
+			return fmt.Errorf("validate reward: %w", err)
+		}
+		for _, v := range ve.Violations {
+			path := protovalidate.FieldPathString(v.Proto.GetField())
+			if masked(path, fields) {
+				vs = append(vs, fault.Violation{Field: "reward." + path, Msg: v.Proto.GetMessage()})
+			}
+		}
+	}
+	if len(r.GetEtag()) > 64 {
+		vs = append(vs, fault.Violation{Field: "reward.etag", Msg: "is not an etag of a reward"})
+	}
+	return fault.InvalidFields(vs)
+}
+
+// masked tells whether a field path of Reward is one the update changes.
+func masked(path string, fields []domain.TermsField) bool {
+	if len(fields) == 0 {
+		return true
+	}
+	for _, f := range fields {
+		p := "terms." + string(f)
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// inReward names the fields of a bad update relative to the request
+// (reward.terms.name) rather than to the terms' own messages (terms.name).
+func inReward(err error) error {
+	f, ok := fault.As(err)
+	if !ok || f.Kind != fault.KindInvalid {
+		return err
+	}
+	vs := f.Violations()
+	for i := range vs {
+		if strings.HasPrefix(vs[i].Field, "terms") {
+			vs[i].Field = "reward." + vs[i].Field
+		}
+	}
+	return fault.InvalidFields(vs)
 }
 
 func (s *Server) DeactivateReward(ctx context.Context, r *rewardsv1.DeactivateRewardRequest) (*rewardsv1.DeactivateRewardResponse, error) {
-	rw, err := s.app.DeactivateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId())
+	rw, err := s.app.DeactivateReward(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetRewardId(), r.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -215,32 +341,34 @@ func (s *Server) GetReward(ctx context.Context, r *rewardsv1.GetRewardRequest) (
 }
 
 func (s *Server) ListRewards(ctx context.Context, r *rewardsv1.ListRewardsRequest) (*rewardsv1.ListRewardsResponse, error) {
-	rs, err := s.app.Rewards(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetIncludeInactive())
+	page, err := s.app.Rewards(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetIncludeInactive(),
+		app.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	resp := &rewardsv1.ListRewardsResponse{}
-	for _, rw := range rs {
+	resp := &rewardsv1.ListRewardsResponse{NextPageToken: page.Next}
+	for _, rw := range page.Rewards {
 		resp.Rewards = append(resp.Rewards, rewardToProto(rw))
 	}
 	return resp, nil
 }
 
 func (s *Server) ListEligibleRewards(ctx context.Context, r *rewardsv1.ListEligibleRewardsRequest) (*rewardsv1.ListEligibleRewardsResponse, error) {
-	e, err := s.app.EligibleRewards(ctx, principal.Of(ctx), r.GetMemberId())
+	e, err := s.app.EligibleRewards(ctx, principal.Of(ctx), r.GetMemberId(), app.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	resp := &rewardsv1.ListEligibleRewardsResponse{AvailablePoints: e.Member.Available, Tier: e.Member.Tier, Segment: e.Member.Segment}
-	for _, rw := range e.Eligible {
-		resp.Eligible = append(resp.Eligible, rewardToProto(rw))
-	}
-	for _, o := range e.Unavailable {
-		m := o.Missing
-		resp.Unavailable = append(resp.Unavailable, &rewardsv1.RewardOption{Reward: rewardToProto(o.Reward), Missing: &rewardsv1.Missing{
-			PointsShort: m.PointsShort, TierNeeded: m.TierNeeded, SegmentNotEligible: m.SegmentNotEligible,
-			OutOfStock: m.OutOfStock, MemberLimitReached: m.MemberLimitReached, OutsideValidity: m.OutsideValidity || m.Inactive,
-		}})
+	resp := &rewardsv1.ListEligibleRewardsResponse{AvailablePoints: e.Member.Available, Tier: e.Member.Tier, Segment: e.Member.Segment,
+		NextPageToken: e.Next}
+	for _, o := range e.Options {
+		opt := &rewardsv1.RewardOption{Reward: rewardToProto(o.Reward), Redeemable: o.Missing.OK()}
+		if m := o.Missing; !m.OK() {
+			opt.Missing = &rewardsv1.Missing{
+				PointsShort: m.PointsShort, TierNeeded: m.TierNeeded, SegmentNotEligible: m.SegmentNotEligible,
+				OutOfStock: m.OutOfStock, MemberLimitReached: m.MemberLimitReached, OutsideValidity: m.OutsideValidity || m.Inactive,
+			}
+		}
+		resp.Options = append(resp.Options, opt)
 	}
 	return resp, nil
 }
@@ -272,7 +400,7 @@ func (s *Server) ValidateVoucher(ctx context.Context, r *rewardsv1.ValidateVouch
 	if err != nil {
 		return nil, err
 	}
-	return &rewardsv1.ValidateVoucherResponse{Valid: c.Valid, Reason: c.Reason, Voucher: s.voucherToProto(c.Voucher)}, nil
+	return &rewardsv1.ValidateVoucherResponse{Valid: c.Problem == "", Problem: voucherProblem(c.Problem), Voucher: s.voucherToProto(c.Voucher)}, nil
 }
 
 func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucherRequest) (*rewardsv1.ConsumeVoucherResponse, error) {

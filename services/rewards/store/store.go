@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
@@ -71,7 +72,7 @@ func (s *Store) PurgeIdem(ctx context.Context, before time.Time) (int, error) {
 
 const rewardCols = `reward_id, programme_id, name, description, points_cost, type, amount, currency, percent, product_sku,
 	partner_id, partner_ref, valid_from, valid_until, voucher_validity, stock_total, stock_allocated, member_limit,
-	limit_period, min_tier, segments, store_ids, channels, active, created_at, updated_at`
+	limit_period, min_tier, segments, store_ids, channels, active, created_at, updated_at, version`
 
 // value is the columns amount, currency and percent of a reward or voucher
 // (NULL when absent).
@@ -99,7 +100,7 @@ func joinChannels(cs []domain.Channel) string {
 	for i, c := range cs {
 		s[i] = string(c)
 	}
-	return strings.Join(s, ",")
+	return join(s)
 }
 
 func splitChannels(s string) []domain.Channel {
@@ -114,15 +115,50 @@ func rewardArgs(r *domain.Reward) []any {
 	amount, currency, percent := value(r.Amount, r.Percent)
 	return []any{r.ID, r.ProgrammeID, r.Name, r.Description, r.PointsCost, string(r.Type), amount, currency, percent,
 		r.ProductSKU, r.PartnerID, r.PartnerRef, sqldb.Micros(r.ValidFrom), sqldb.Micros(r.ValidUntil), int64(r.VoucherValidity / time.Microsecond),
-		r.StockTotal, r.StockAllocated, r.MemberLimit, string(r.LimitPeriod), r.MinTier, strings.Join(r.Segments, ","),
-		strings.Join(r.StoreIDs, ","), joinChannels(r.Channels), r.Active, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt)}
+		r.StockTotal, r.StockAllocated, r.MemberLimit, string(r.LimitPeriod), r.MinTier, join(r.Segments),
+		join(r.StoreIDs), joinChannels(r.Channels), r.State == domain.StateActive, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt),
+		r.Version}
 }
 
+// join writes a list as one column: its items separated by commas, a
+// comma or backslash in an item escaped by a backslash (lists written
+// before items could hold either read the same).
+func join(items []string) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		for _, c := range []byte(it) {
+			if c == ',' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// split reads a list join wrote; nil for none.
 func split(s string) []string {
 	if s == "" {
 		return nil
 	}
-	return strings.Split(s, ",")
+	var out []string
+	var cur []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur = append(cur, s[i])
+		case c == ',':
+			out = append(out, string(cur))
+			cur = cur[:0]
+		default:
+			cur = append(cur, c)
+		}
+	}
+	return append(out, string(cur))
 }
 
 func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain.Reward, error) {
@@ -138,10 +174,15 @@ func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain
 		var currency sql.NullString
 		var from, until, validity, created, updated int64
 		var segments, stores, channels string
+		var active bool
 		if err := rows.Scan(&r.ID, &r.ProgrammeID, &r.Name, &r.Description, &r.PointsCost, &r.Type, &amount, &currency, &percent,
 			&r.ProductSKU, &r.PartnerID, &r.PartnerRef, &from, &until, &validity, &r.StockTotal, &r.StockAllocated, &r.MemberLimit,
-			&r.LimitPeriod, &r.MinTier, &segments, &stores, &channels, &r.Active, &created, &updated); err != nil {
+			&r.LimitPeriod, &r.MinTier, &segments, &stores, &channels, &active, &created, &updated, &r.Version); err != nil {
 			return nil, fmt.Errorf("scan reward: %w", err)
+		}
+		r.State = domain.StateInactive
+		if active {
+			r.State = domain.StateActive
 		}
 		r.Amount, r.Percent = valueOf(amount, percent, currency)
 		r.ValidFrom, r.ValidUntil, r.CreatedAt, r.UpdatedAt = sqldb.FromMicros(from), sqldb.FromMicros(until), sqldb.FromMicros(created), sqldb.FromMicros(updated)
@@ -153,18 +194,21 @@ func (t *txn) rewards(ctx context.Context, where string, args ...any) ([]*domain
 }
 
 func (t *txn) InsertReward(ctx context.Context, r *domain.Reward) error {
-	_, err := t.exec(ctx, `INSERT INTO rewards_rewards (`+rewardCols+`) VALUES (`+sqldb.Placeholders(1, 26)+`)`, rewardArgs(r)...)
+	_, err := t.exec(ctx, `INSERT INTO rewards_rewards (`+rewardCols+`) VALUES (`+sqldb.Placeholders(1, 27)+`)`, rewardArgs(r)...)
 	return err
 }
 
-func (t *txn) UpdateReward(ctx context.Context, r *domain.Reward) error {
+func (t *txn) UpdateReward(ctx context.Context, r *domain.Reward, from int64) error {
 	a := rewardArgs(r)
-	_, err := t.exec(ctx, `UPDATE rewards_rewards SET name = $2, description = $3, points_cost = $4, type = $5, amount = $6,
+	got, err := t.exec(ctx, `UPDATE rewards_rewards SET name = $2, description = $3, points_cost = $4, type = $5, amount = $6,
 		currency = $7, percent = $8, product_sku = $9, partner_id = $10, partner_ref = $11, valid_from = $12, valid_until = $13,
 		voucher_validity = $14, stock_total = $15, member_limit = $16, limit_period = $17, min_tier = $18, segments = $19,
-		store_ids = $20, channels = $21, active = $22, updated_at = $23 WHERE reward_id = $1`,
+		store_ids = $20, channels = $21, active = $22, updated_at = $23, version = $24 WHERE reward_id = $1 AND version = $25`,
 		a[0], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[17], a[18], a[19],
-		a[20], a[21], a[22], a[23], a[25])
+		a[20], a[21], a[22], a[23], a[25], a[26], from)
+	if err == nil && got != 1 {
+		err = fmt.Errorf("%w: reward %s is no longer at version %d", app.ErrConflict, r.ID, from)
+	}
 	return err
 }
 
@@ -176,11 +220,17 @@ func (t *txn) Reward(ctx context.Context, id string) (*domain.Reward, error) {
 	return rs[0], nil
 }
 
-func (t *txn) Rewards(ctx context.Context, programmeID string, includeInactive bool) ([]*domain.Reward, error) {
-	if includeInactive {
-		return t.rewards(ctx, `programme_id = $1 ORDER BY points_cost, name, reward_id`, programmeID)
+func (t *txn) Rewards(ctx context.Context, q app.RewardsQuery) ([]*domain.Reward, error) {
+	where, args := `programme_id = $1`, []any{q.ProgrammeID}
+	if !q.IncludeInactive {
+		where += ` AND active`
 	}
-	return t.rewards(ctx, `programme_id = $1 AND active ORDER BY points_cost, name, reward_id`, programmeID)
+	if a := q.After; a != nil {
+		where += ` AND (points_cost, name, reward_id) > ($2, $3, $4)`
+		args = append(args, a.PointsCost, a.Name, a.ID)
+	}
+	args = append(args, q.Limit)
+	return t.rewards(ctx, where+fmt.Sprintf(` ORDER BY points_cost, name, reward_id LIMIT $%d`, len(args)), args...)
 }
 
 func (t *txn) AllocateStock(ctx context.Context, rewardID string, n int64) (bool, error) {
@@ -231,23 +281,61 @@ func (t *txn) Usage(ctx context.Context, member string, periods map[string]strin
 }
 
 const redemptionCols = `redemption_id, reward_id, member_id, programme_id, status, points, hold_id, capture_entry_id,
-	refund_entry_id, voucher_code, period_key, failure, created_at, updated_at`
+	refund_entry_id, voucher_code, period_key, failure, created_at, updated_at, failure_reason, failure_refusal`
 
-func redemptionArgs(r *domain.Redemption) []any {
+// refusalCols are the columns failure_reason and failure_refusal of a
+// redemption's refusal: its reason, and the whole refusal as an
+// idempotency record keeps one (empty for none).
+func refusalCols(f *fault.Error) (reason, refusal string, err error) {
+	if f == nil {
+		return "", "", nil
+	}
+	b, err := idem.EncodeReply(nil, f)
+	if err != nil {
+		return "", "", fmt.Errorf("redemption refusal: %w", err)
+	}
+	return string(fault.ReasonOf(f)), string(b), nil
+}
+
+// refusalOf reads the column failure_refusal back.
+func refusalOf(col string) (*fault.Error, error) {
+	if col == "" {
+		return nil, nil
+	}
+	_, err := idem.DecodeReply[struct{}]([]byte(col))
+	f, ok := fault.As(err)
+	if !ok {
+		return nil, fmt.Errorf("redemption refusal %q: %w", col, err)
+	}
+	return f, nil
+}
+
+func redemptionArgs(r *domain.Redemption) ([]any, error) {
+	reason, refusal, err := refusalCols(r.Refusal)
 	return []any{r.ID, r.RewardID, r.MemberID, r.ProgrammeID, string(r.Status), r.Points, r.HoldID, r.CaptureEntryID,
-		r.RefundEntryID, r.VoucherCode, r.PeriodKey, r.Failure, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt)}
+		r.RefundEntryID, r.VoucherCode, r.PeriodKey, r.Failure, sqldb.Micros(r.CreatedAt), sqldb.Micros(r.UpdatedAt),
+		reason, refusal}, err
 }
 
 func (t *txn) InsertRedemption(ctx context.Context, r *domain.Redemption) error {
-	_, err := t.exec(ctx, `INSERT INTO rewards_redemptions (`+redemptionCols+`) VALUES (`+sqldb.Placeholders(1, 14)+`)`, redemptionArgs(r)...)
+	args, err := redemptionArgs(r)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO rewards_redemptions (`+redemptionCols+`) VALUES (`+sqldb.Placeholders(1, 16)+`)`, args...)
 	return err
 }
 
 func (t *txn) UpdateRedemption(ctx context.Context, r *domain.Redemption, from domain.RedemptionStatus) error {
+	args, err := redemptionArgs(r)
+	if err != nil {
+		return err
+	}
 	got, err := t.exec(ctx, `UPDATE rewards_redemptions SET status = $5, points = $6, hold_id = $7, capture_entry_id = $8,
-		refund_entry_id = $9, voucher_code = $10, period_key = $11, failure = $12, updated_at = $14
-		WHERE redemption_id = $1 AND reward_id = $2 AND member_id = $3 AND programme_id = $4 AND created_at = $13 AND status = $15`,
-		append(redemptionArgs(r), string(from))...)
+		refund_entry_id = $9, voucher_code = $10, period_key = $11, failure = $12, updated_at = $14, failure_reason = $15,
+		failure_refusal = $16
+		WHERE redemption_id = $1 AND reward_id = $2 AND member_id = $3 AND programme_id = $4 AND created_at = $13 AND status = $17`,
+		append(args, string(from))...)
 	if err == nil && got != 1 {
 		err = fmt.Errorf("%w: redemption %s is no longer %s", app.ErrConflict, r.ID, from)
 	}
@@ -264,8 +352,13 @@ func (t *txn) redemptions(ctx context.Context, where string, args ...any) ([]*do
 	for rows.Next() {
 		var r domain.Redemption
 		var created, updated int64
+		var reason, refusal string
 		if err := rows.Scan(&r.ID, &r.RewardID, &r.MemberID, &r.ProgrammeID, &r.Status, &r.Points, &r.HoldID, &r.CaptureEntryID,
-			&r.RefundEntryID, &r.VoucherCode, &r.PeriodKey, &r.Failure, &created, &updated); err != nil {
+			&r.RefundEntryID, &r.VoucherCode, &r.PeriodKey, &r.Failure, &created, &updated, &reason, &refusal); err != nil {
+			return nil, err
+		}
+		var err error
+		if r.Refusal, err = refusalOf(refusal); err != nil {
 			return nil, err
 		}
 		r.CreatedAt, r.UpdatedAt = sqldb.FromMicros(created), sqldb.FromMicros(updated)
@@ -297,7 +390,7 @@ func voucherArgs(v *domain.Voucher) []any {
 	amount, currency, percent := value(v.Amount, v.Percent)
 	return []any{v.Code, v.RedemptionID, v.RewardID, v.MemberID, string(v.Status), sqldb.Micros(v.IssuedAt), sqldb.Micros(v.ExpiresAt),
 		sqldb.Micros(v.ConsumedAt), v.ConsumedStore, string(v.ConsumedChannel), v.ConsumedOrderRef, v.ConsumeKey, string(v.Type),
-		amount, currency, percent, v.ProductSKU, v.PartnerID, v.PartnerRef, strings.Join(v.StoreIDs, ","), joinChannels(v.Channels)}
+		amount, currency, percent, v.ProductSKU, v.PartnerID, v.PartnerRef, join(v.StoreIDs), joinChannels(v.Channels)}
 }
 
 func (t *txn) InsertVoucher(ctx context.Context, v *domain.Voucher) error {

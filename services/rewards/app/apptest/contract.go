@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -104,7 +105,7 @@ func insert(t testing.TB, s app.Store, xs ...any) {
 // newReward is an amount voucher reward of programme with only the terms
 // every reward has.
 func newReward(id, programme, name string, cost int64, created time.Time) *domain.Reward {
-	return &domain.Reward{ID: id, ProgrammeID: programme, Active: true, CreatedAt: created, UpdatedAt: created,
+	return &domain.Reward{ID: id, ProgrammeID: programme, State: domain.StateActive, Version: 1, CreatedAt: created, UpdatedAt: created,
 		Terms: domain.Terms{Name: name, Description: "all about " + name, PointsCost: cost, Type: domain.TypeVoucherAmount,
 			Amount: eur("10.50"), VoucherValidity: 30 * 24 * time.Hour, StockTotal: 100}}
 }
@@ -136,11 +137,12 @@ func rewards(t *testing.T, s app.Store) {
 		StockTotal: 5, MemberLimit: 2, LimitPeriod: period.Month, MinTier: "gold", Segments: []string{"young", "urban"},
 		StoreIDs: []string{"paris-01", "lyon-02"}, Channels: []domain.Channel{domain.ChannelPOS, domain.ChannelEcommerce}}
 	coffee := newReward("r-coffee", "p", "Coffee", 50, day(1))
-	coffee.Type, coffee.Amount, coffee.ProductSKU, coffee.Active, coffee.StockAllocated = domain.TypeFreeProduct, nil, "sku-42", false, 2
+	coffee.Type, coffee.Amount, coffee.ProductSKU, coffee.State, coffee.StockAllocated = domain.TypeFreeProduct, nil, "sku-42", domain.StateInactive, 2
 	brunch1 := newReward("r-x1", "p", "Brunch", 100, day(2))
 	brunch1.Type, brunch1.Amount, brunch1.Percent = domain.TypeVoucherPercent, nil, dec("12.5")
 	brunch2 := newReward("r-x2", "p", "Brunch", 100, day(2))
 	brunch2.Type, brunch2.Amount, brunch2.PartnerID, brunch2.PartnerRef = domain.TypePartner, nil, "acme", "acme-brunch"
+	brunch2.StoreIDs, brunch2.Version = []string{`odd,id`, `back\slash`}, 7
 	apple := newReward("r-apple", "p", "Apple", 200, day(3))
 	other := newReward("r-other", "q", "Apple", 10, day(3))
 
@@ -189,11 +191,27 @@ func rewards(t *testing.T, s app.Store) {
 				{"q", false, others},
 				{"none", true, nil},
 			} {
-				got, err := tx.Rewards(ctx, c.programme, c.inactive)
+				got, err := tx.Rewards(ctx, app.RewardsQuery{ProgrammeID: c.programme, IncludeInactive: c.inactive, Limit: 100})
 				if err != nil {
 					return err
 				}
 				storetest.Check(t, fmt.Sprintf("%s: Rewards(%q, %v)", what, c.programme, c.inactive), got, c.want)
+				// Page by page, two at a time, after the last of each.
+				var paged []*domain.Reward
+				q := app.RewardsQuery{ProgrammeID: c.programme, IncludeInactive: c.inactive, Limit: 2}
+				for range 10 {
+					page, err := tx.Rewards(ctx, q)
+					if err != nil {
+						return err
+					}
+					paged = append(paged, page...)
+					if len(page) < 2 {
+						break
+					}
+					last := page[len(page)-1]
+					q.After = &app.RewardCursor{PointsCost: last.PointsCost, Name: last.Name, ID: last.ID}
+				}
+				storetest.Check(t, fmt.Sprintf("%s: Rewards(%q, %v) in pages of 2", what, c.programme, c.inactive), paged, c.want)
 			}
 			return nil
 		})
@@ -213,10 +231,19 @@ func rewards(t *testing.T, s app.Store) {
 	upd.Terms = domain.Terms{Name: "Cinema for two", Description: "Two tickets, popcorn", PointsCost: 300,
 		Type: domain.TypeVoucherPercent, Percent: dec("25"), VoucherValidity: time.Hour, StockTotal: 7, MemberLimit: 1,
 		LimitPeriod: period.Week, Channels: []domain.Channel{domain.ChannelPartner}}
-	upd.Active, upd.UpdatedAt = false, day(5)
+	upd.State, upd.UpdatedAt, upd.Version = domain.StateInactive, day(5), stale.Version+1
 	mangled := upd
 	mangled.ProgrammeID, mangled.CreatedAt = "q", day(9) // and StockAllocated 0, as read before the allocation
-	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateReward(ctx, &mangled) })
+	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateReward(ctx, &mangled, stale.Version) })
+	lost := *stale
+	lost.Name, lost.Version = "Lost update", stale.Version+1
+	conflict(t, s, "UpdateReward from a version it left", func(ctx context.Context, tx app.Tx) error {
+		return tx.UpdateReward(ctx, &lost, stale.Version)
+	})
+	unknownReward := *newReward("r-none", "p", "None", 1, day(9))
+	conflict(t, s, "UpdateReward of a reward unknown", func(ctx context.Context, tx app.Tx) error {
+		return tx.UpdateReward(ctx, &unknownReward, 1)
+	})
 	upd.StockAllocated = 3
 	check("updated", []*domain.Reward{coffee, brunch1, brunch2, apple, &upd}, []*domain.Reward{brunch1, brunch2, apple},
 		[]*domain.Reward{other})
@@ -426,7 +453,9 @@ func redemptions(t *testing.T, s app.Store) {
 		Points: 150, PeriodKey: "2026-01", CreatedAt: day(1).Add(time.Microsecond), UpdatedAt: day(1).Add(time.Microsecond)}
 	r2 := &domain.Redemption{ID: "red-2", RewardID: "r-2", MemberID: "m-1", ProgrammeID: "q", Status: domain.RedemptionFailed,
 		Points: 10, HoldID: "hold-2", CaptureEntryID: "e-2", RefundEntryID: "e-3", VoucherCode: "V-2", PeriodKey: "lifetime",
-		Failure: "the hold expired", CreatedAt: day(0), UpdatedAt: day(2)}
+		Failure: "insufficient points: 3 available, 10 requested", CreatedAt: day(0), UpdatedAt: day(2),
+		Refusal: fault.Precondition(fault.InsufficientPoints, "insufficient points: 3 available, 10 requested").
+			With("available", "3").About("fidelis.ledger.v1.Member", "m-1")}
 	view(t, s, func(ctx context.Context, tx app.Tx) error {
 		got, err := tx.Redemption(ctx, "red-1")
 		storetest.Check(t, "Redemption of an empty store", got, (*domain.Redemption)(nil))
@@ -469,6 +498,7 @@ func redemptions(t *testing.T, s app.Store) {
 	check("pending", &pending, r2)
 	stale := *r1
 	stale.Status, stale.Failure, stale.UpdatedAt = domain.RedemptionFailed, "stale", day(3)
+	stale.Refusal = fault.Precondition(fault.RewardOutOfStock, "stale")
 	conflict(t, s, "UpdateRedemption from a status it left", func(ctx context.Context, tx app.Tx) error {
 		return tx.UpdateRedemption(ctx, &stale, domain.RedemptionStarted)
 	})
@@ -697,7 +727,7 @@ func failuresWriteNothing(t *testing.T, s app.Store) {
 		var st state
 		view(t, s, func(ctx context.Context, tx app.Tx) error {
 			var err error
-			if st.Rewards, err = tx.Rewards(ctx, "p", true); err != nil {
+			if st.Rewards, err = tx.Rewards(ctx, app.RewardsQuery{ProgrammeID: "p", IncludeInactive: true, Limit: 100}); err != nil {
 				return err
 			}
 			for _, id := range []string{"red-1", "red-2"} {
@@ -736,7 +766,7 @@ func failuresWriteNothing(t *testing.T, s app.Store) {
 		used.Status, used.ConsumedAt, used.ConsumeKey = domain.VoucherConsumed, day(2), "c/k9"
 		for _, w := range []func() error{
 			func() error { return tx.InsertReward(ctx, r2) },
-			func() error { return tx.UpdateReward(ctx, &changed) },
+			func() error { changed.Version++; return tx.UpdateReward(ctx, &changed, r.Version) },
 			func() error { return tx.ReturnStock(ctx, "r-1", 1) },
 			func() error { return tx.ReturnLimit(ctx, "m-1", "r-1", "2026-01") },
 			func() error { return tx.InsertRedemption(ctx, red2) },

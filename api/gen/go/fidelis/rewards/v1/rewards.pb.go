@@ -8,9 +8,11 @@ package rewardsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -24,76 +26,22 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// RewardType is what a reward gives.
-type RewardType int32
-
-const (
-	RewardType_REWARD_TYPE_UNSPECIFIED RewardType = 0
-	// An amount off a purchase.
-	RewardType_REWARD_TYPE_VOUCHER_AMOUNT RewardType = 1
-	// A percentage off a purchase.
-	RewardType_REWARD_TYPE_VOUCHER_PERCENT RewardType = 2
-	// A product, free.
-	RewardType_REWARD_TYPE_FREE_PRODUCT RewardType = 3
-	// A partner's reward, delivered by the partner.
-	RewardType_REWARD_TYPE_PARTNER RewardType = 4
-)
-
-// Enum value maps for RewardType.
-var (
-	RewardType_name = map[int32]string{
-		0: "REWARD_TYPE_UNSPECIFIED",
-		1: "REWARD_TYPE_VOUCHER_AMOUNT",
-		2: "REWARD_TYPE_VOUCHER_PERCENT",
-		3: "REWARD_TYPE_FREE_PRODUCT",
-		4: "REWARD_TYPE_PARTNER",
-	}
-	RewardType_value = map[string]int32{
-		"REWARD_TYPE_UNSPECIFIED":     0,
-		"REWARD_TYPE_VOUCHER_AMOUNT":  1,
-		"REWARD_TYPE_VOUCHER_PERCENT": 2,
-		"REWARD_TYPE_FREE_PRODUCT":    3,
-		"REWARD_TYPE_PARTNER":         4,
-	}
-)
-
-func (x RewardType) Enum() *RewardType {
-	p := new(RewardType)
-	*p = x
-	return p
-}
-
-func (x RewardType) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (RewardType) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[0].Descriptor()
-}
-
-func (RewardType) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[0]
-}
-
-func (x RewardType) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use RewardType.Descriptor instead.
-func (RewardType) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
-}
-
 // LimitPeriod is the period a per-member limit counts over (UTC).
 type LimitPeriod int32
 
 const (
+	// No period: only valid with no member limit.
 	LimitPeriod_LIMIT_PERIOD_UNSPECIFIED LimitPeriod = 0
-	LimitPeriod_LIMIT_PERIOD_LIFETIME    LimitPeriod = 1
-	LimitPeriod_LIMIT_PERIOD_DAY         LimitPeriod = 2
-	LimitPeriod_LIMIT_PERIOD_WEEK        LimitPeriod = 3
-	LimitPeriod_LIMIT_PERIOD_MONTH       LimitPeriod = 4
-	LimitPeriod_LIMIT_PERIOD_YEAR        LimitPeriod = 5
+	// The member's whole membership.
+	LimitPeriod_LIMIT_PERIOD_LIFETIME LimitPeriod = 1
+	// A UTC calendar day.
+	LimitPeriod_LIMIT_PERIOD_DAY LimitPeriod = 2
+	// An ISO week (Monday to Sunday, UTC).
+	LimitPeriod_LIMIT_PERIOD_WEEK LimitPeriod = 3
+	// A UTC calendar month.
+	LimitPeriod_LIMIT_PERIOD_MONTH LimitPeriod = 4
+	// A UTC calendar year.
+	LimitPeriod_LIMIT_PERIOD_YEAR LimitPeriod = 5
 )
 
 // Enum value maps for LimitPeriod.
@@ -127,11 +75,11 @@ func (x LimitPeriod) String() string {
 }
 
 func (LimitPeriod) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[1].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[0].Descriptor()
 }
 
 func (LimitPeriod) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[1]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[0]
 }
 
 func (x LimitPeriod) Number() protoreflect.EnumNumber {
@@ -140,71 +88,77 @@ func (x LimitPeriod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LimitPeriod.Descriptor instead.
 func (LimitPeriod) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
 }
 
-// Channel is where a voucher is used.
-type Channel int32
+// RewardState is whether a reward can be redeemed.
+type RewardState int32
 
 const (
-	Channel_CHANNEL_UNSPECIFIED Channel = 0
-	Channel_CHANNEL_POS         Channel = 1
-	Channel_CHANNEL_ECOMMERCE   Channel = 2
-	Channel_CHANNEL_PARTNER     Channel = 3
+	// Never sent.
+	RewardState_REWARD_STATE_UNSPECIFIED RewardState = 0
+	// In the catalogue: members may redeem it (within its terms).
+	RewardState_REWARD_STATE_ACTIVE RewardState = 1
+	// Withdrawn by DeactivateReward: no longer redeemable; vouchers issued
+	// before stay valid.
+	RewardState_REWARD_STATE_INACTIVE RewardState = 2
 )
 
-// Enum value maps for Channel.
+// Enum value maps for RewardState.
 var (
-	Channel_name = map[int32]string{
-		0: "CHANNEL_UNSPECIFIED",
-		1: "CHANNEL_POS",
-		2: "CHANNEL_ECOMMERCE",
-		3: "CHANNEL_PARTNER",
+	RewardState_name = map[int32]string{
+		0: "REWARD_STATE_UNSPECIFIED",
+		1: "REWARD_STATE_ACTIVE",
+		2: "REWARD_STATE_INACTIVE",
 	}
-	Channel_value = map[string]int32{
-		"CHANNEL_UNSPECIFIED": 0,
-		"CHANNEL_POS":         1,
-		"CHANNEL_ECOMMERCE":   2,
-		"CHANNEL_PARTNER":     3,
+	RewardState_value = map[string]int32{
+		"REWARD_STATE_UNSPECIFIED": 0,
+		"REWARD_STATE_ACTIVE":      1,
+		"REWARD_STATE_INACTIVE":    2,
 	}
 )
 
-func (x Channel) Enum() *Channel {
-	p := new(Channel)
+func (x RewardState) Enum() *RewardState {
+	p := new(RewardState)
 	*p = x
 	return p
 }
 
-func (x Channel) String() string {
+func (x RewardState) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (Channel) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[2].Descriptor()
+func (RewardState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[1].Descriptor()
 }
 
-func (Channel) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[2]
+func (RewardState) Type() protoreflect.EnumType {
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[1]
 }
 
-func (x Channel) Number() protoreflect.EnumNumber {
+func (x RewardState) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use Channel.Descriptor instead.
-func (Channel) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+// Deprecated: Use RewardState.Descriptor instead.
+func (RewardState) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
 }
 
 // VoucherStatus is the state of a voucher.
 type VoucherStatus int32
 
 const (
+	// Never sent.
 	VoucherStatus_VOUCHER_STATUS_UNSPECIFIED VoucherStatus = 0
-	VoucherStatus_VOUCHER_STATUS_ACTIVE      VoucherStatus = 1
-	VoucherStatus_VOUCHER_STATUS_CONSUMED    VoucherStatus = 2
-	VoucherStatus_VOUCHER_STATUS_CANCELLED   VoucherStatus = 3
-	VoucherStatus_VOUCHER_STATUS_EXPIRED     VoucherStatus = 4
+	// Issued and usable (within its validity, stores and channels).
+	VoucherStatus_VOUCHER_STATUS_ACTIVE VoucherStatus = 1
+	// Used by ConsumeVoucher.
+	VoucherStatus_VOUCHER_STATUS_CONSUMED VoucherStatus = 2
+	// Voided by CancelRedemption.
+	VoucherStatus_VOUCHER_STATUS_CANCELLED VoucherStatus = 3
+	// Not used before it expired.
+	VoucherStatus_VOUCHER_STATUS_EXPIRED VoucherStatus = 4
 )
 
 // Enum value maps for VoucherStatus.
@@ -236,11 +190,11 @@ func (x VoucherStatus) String() string {
 }
 
 func (VoucherStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[3].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[2].Descriptor()
 }
 
 func (VoucherStatus) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[3]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[2]
 }
 
 func (x VoucherStatus) Number() protoreflect.EnumNumber {
@@ -249,32 +203,99 @@ func (x VoucherStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VoucherStatus.Descriptor instead.
 func (VoucherStatus) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+}
+
+// VoucherProblem is why a voucher cannot be used here and now.
+type VoucherProblem int32
+
+const (
+	// No problem: the voucher can be used.
+	VoucherProblem_VOUCHER_PROBLEM_UNSPECIFIED VoucherProblem = 0
+	// It was used already (see consumed_at).
+	VoucherProblem_VOUCHER_PROBLEM_ALREADY_USED VoucherProblem = 1
+	// Its redemption was cancelled.
+	VoucherProblem_VOUCHER_PROBLEM_CANCELLED VoucherProblem = 2
+	// It expired (see expires_at).
+	VoucherProblem_VOUCHER_PROBLEM_EXPIRED VoucherProblem = 3
+	// It is not valid at this store (see store_ids).
+	VoucherProblem_VOUCHER_PROBLEM_WRONG_STORE VoucherProblem = 4
+	// It is not valid on this channel (see channels).
+	VoucherProblem_VOUCHER_PROBLEM_WRONG_CHANNEL VoucherProblem = 5
+)
+
+// Enum value maps for VoucherProblem.
+var (
+	VoucherProblem_name = map[int32]string{
+		0: "VOUCHER_PROBLEM_UNSPECIFIED",
+		1: "VOUCHER_PROBLEM_ALREADY_USED",
+		2: "VOUCHER_PROBLEM_CANCELLED",
+		3: "VOUCHER_PROBLEM_EXPIRED",
+		4: "VOUCHER_PROBLEM_WRONG_STORE",
+		5: "VOUCHER_PROBLEM_WRONG_CHANNEL",
+	}
+	VoucherProblem_value = map[string]int32{
+		"VOUCHER_PROBLEM_UNSPECIFIED":   0,
+		"VOUCHER_PROBLEM_ALREADY_USED":  1,
+		"VOUCHER_PROBLEM_CANCELLED":     2,
+		"VOUCHER_PROBLEM_EXPIRED":       3,
+		"VOUCHER_PROBLEM_WRONG_STORE":   4,
+		"VOUCHER_PROBLEM_WRONG_CHANNEL": 5,
+	}
+)
+
+func (x VoucherProblem) Enum() *VoucherProblem {
+	p := new(VoucherProblem)
+	*p = x
+	return p
+}
+
+func (x VoucherProblem) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VoucherProblem) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[3].Descriptor()
+}
+
+func (VoucherProblem) Type() protoreflect.EnumType {
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[3]
+}
+
+func (x VoucherProblem) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VoucherProblem.Descriptor instead.
+func (VoucherProblem) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
 }
 
-// Money is a decimal amount in an ISO 4217 currency.
-type Money struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Amount        string                 `protobuf:"bytes,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+// PartnerBenefit is a partner's reward, delivered by the partner.
+type PartnerBenefit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner (fidelis.partners.v1) that delivers it.
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The partner's own reference for the reward, if any.
+	PartnerRef    string `protobuf:"bytes,2,opt,name=partner_ref,json=partnerRef,proto3" json:"partner_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Money) Reset() {
-	*x = Money{}
+func (x *PartnerBenefit) Reset() {
+	*x = PartnerBenefit{}
 	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Money) String() string {
+func (x *PartnerBenefit) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Money) ProtoMessage() {}
+func (*PartnerBenefit) ProtoMessage() {}
 
-func (x *Money) ProtoReflect() protoreflect.Message {
+func (x *PartnerBenefit) ProtoReflect() protoreflect.Message {
 	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -286,65 +307,189 @@ func (x *Money) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Money.ProtoReflect.Descriptor instead.
-func (*Money) Descriptor() ([]byte, []int) {
+// Deprecated: Use PartnerBenefit.ProtoReflect.Descriptor instead.
+func (*PartnerBenefit) Descriptor() ([]byte, []int) {
 	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *Money) GetAmount() string {
+func (x *PartnerBenefit) GetPartnerId() string {
 	if x != nil {
-		return x.Amount
+		return x.PartnerId
 	}
 	return ""
 }
 
-func (x *Money) GetCurrency() string {
+func (x *PartnerBenefit) GetPartnerRef() string {
 	if x != nil {
-		return x.Currency
+		return x.PartnerRef
 	}
 	return ""
 }
 
-// RewardTerms are a reward's redeemable terms.
+// Benefit is what a reward gives, and so what a voucher issued for it is
+// worth: exactly one kind.
+type Benefit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of benefit, and its value.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Benefit_AmountOff
+	//	*Benefit_PercentOff
+	//	*Benefit_FreeProductSku
+	//	*Benefit_Partner
+	Kind          isBenefit_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Benefit) Reset() {
+	*x = Benefit{}
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Benefit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Benefit) ProtoMessage() {}
+
+func (x *Benefit) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Benefit.ProtoReflect.Descriptor instead.
+func (*Benefit) Descriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Benefit) GetKind() isBenefit_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Benefit) GetAmountOff() *v1.Money {
+	if x != nil {
+		if x, ok := x.Kind.(*Benefit_AmountOff); ok {
+			return x.AmountOff
+		}
+	}
+	return nil
+}
+
+func (x *Benefit) GetPercentOff() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Benefit_PercentOff); ok {
+			return x.PercentOff
+		}
+	}
+	return ""
+}
+
+func (x *Benefit) GetFreeProductSku() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Benefit_FreeProductSku); ok {
+			return x.FreeProductSku
+		}
+	}
+	return ""
+}
+
+func (x *Benefit) GetPartner() *PartnerBenefit {
+	if x != nil {
+		if x, ok := x.Kind.(*Benefit_Partner); ok {
+			return x.Partner
+		}
+	}
+	return nil
+}
+
+type isBenefit_Kind interface {
+	isBenefit_Kind()
+}
+
+type Benefit_AmountOff struct {
+	// An amount off a purchase; positive.
+	AmountOff *v1.Money `protobuf:"bytes,1,opt,name=amount_off,json=amountOff,proto3,oneof"`
+}
+
+type Benefit_PercentOff struct {
+	// A percentage off a purchase, a decimal string: 0 < percent <= 100,
+	// e.g. "15" or "12.5".
+	PercentOff string `protobuf:"bytes,2,opt,name=percent_off,json=percentOff,proto3,oneof"`
+}
+
+type Benefit_FreeProductSku struct {
+	// A product, free: its SKU.
+	FreeProductSku string `protobuf:"bytes,3,opt,name=free_product_sku,json=freeProductSku,proto3,oneof"`
+}
+
+type Benefit_Partner struct {
+	// A partner's reward.
+	Partner *PartnerBenefit `protobuf:"bytes,4,opt,name=partner,proto3,oneof"`
+}
+
+func (*Benefit_AmountOff) isBenefit_Kind() {}
+
+func (*Benefit_PercentOff) isBenefit_Kind() {}
+
+func (*Benefit_FreeProductSku) isBenefit_Kind() {}
+
+func (*Benefit_Partner) isBenefit_Kind() {}
+
+// RewardTerms are a reward's redeemable terms: what it costs and gives, when
+// and by whom it can be redeemed, and where its voucher can be used.
 type RewardTerms struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	PointsCost  int64                  `protobuf:"varint,3,opt,name=points_cost,json=pointsCost,proto3" json:"points_cost,omitempty"`
-	Type        RewardType             `protobuf:"varint,4,opt,name=type,proto3,enum=fidelis.rewards.v1.RewardType" json:"type,omitempty"`
-	// VOUCHER_AMOUNT: the amount off.
-	Amount *Money `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
-	// VOUCHER_PERCENT: the percentage off, e.g. "15" (0 < p <= 100).
-	Percent string `protobuf:"bytes,6,opt,name=percent,proto3" json:"percent,omitempty"`
-	// FREE_PRODUCT: the product.
-	ProductSku string `protobuf:"bytes,7,opt,name=product_sku,json=productSku,proto3" json:"product_sku,omitempty"`
-	// PARTNER: the partner and its reference for the reward.
-	PartnerId  string `protobuf:"bytes,8,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	PartnerRef string `protobuf:"bytes,9,opt,name=partner_ref,json=partnerRef,proto3" json:"partner_ref,omitempty"`
-	// When the reward can be redeemed; unset bounds are open.
-	ValidFrom  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
-	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	// How long a voucher is usable after it is issued.
-	VoucherValidity *durationpb.Duration `protobuf:"bytes,12,opt,name=voucher_validity,json=voucherValidity,proto3" json:"voucher_validity,omitempty"`
-	// Vouchers that can ever be issued (cancelled ones return).
-	StockTotal int64 `protobuf:"varint,13,opt,name=stock_total,json=stockTotal,proto3" json:"stock_total,omitempty"`
-	// Redemptions per member per period; 0 for no limit.
-	MemberLimit int32       `protobuf:"varint,14,opt,name=member_limit,json=memberLimit,proto3" json:"member_limit,omitempty"`
-	LimitPeriod LimitPeriod `protobuf:"varint,15,opt,name=limit_period,json=limitPeriod,proto3,enum=fidelis.rewards.v1.LimitPeriod" json:"limit_period,omitempty"`
-	// The lowest tier that may redeem; empty for every tier.
-	MinTier string `protobuf:"bytes,16,opt,name=min_tier,json=minTier,proto3" json:"min_tier,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name members see, e.g. "10 EUR off".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A longer description members see.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The points a redemption burns.
+	PointsCost int64 `protobuf:"varint,3,opt,name=points_cost,json=pointsCost,proto3" json:"points_cost,omitempty"`
+	// What the reward gives.
+	Benefit *Benefit `protobuf:"bytes,4,opt,name=benefit,proto3" json:"benefit,omitempty"`
+	// From when the reward can be redeemed; unset: no start.
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// Until when (exclusive) the reward can be redeemed; unset: no end.
+	// After valid_from.
+	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// How long a voucher is usable after it is issued: 1 minute to 2 years.
+	VoucherValidity *durationpb.Duration `protobuf:"bytes,7,opt,name=voucher_validity,json=voucherValidity,proto3" json:"voucher_validity,omitempty"`
+	// Vouchers that can ever be issued (cancelled ones return to the stock).
+	StockTotal int64 `protobuf:"varint,8,opt,name=stock_total,json=stockTotal,proto3" json:"stock_total,omitempty"`
+	// Redemptions per member per limit_period; 0 for no limit.
+	MemberLimit int32 `protobuf:"varint,9,opt,name=member_limit,json=memberLimit,proto3" json:"member_limit,omitempty"`
+	// The period member_limit counts over; required with a member limit.
+	LimitPeriod LimitPeriod `protobuf:"varint,10,opt,name=limit_period,json=limitPeriod,proto3,enum=fidelis.rewards.v1.LimitPeriod" json:"limit_period,omitempty"`
+	// The lowest tier (a tier id of the programme) that may redeem; empty for
+	// every tier.
+	MinTier string `protobuf:"bytes,11,opt,name=min_tier,json=minTier,proto3" json:"min_tier,omitempty"`
 	// The RFM segments that may redeem; empty for every segment.
-	Segments []string `protobuf:"bytes,17,rep,name=segments,proto3" json:"segments,omitempty"`
-	// Where the voucher may be used; empty for anywhere.
-	StoreIds      []string  `protobuf:"bytes,18,rep,name=store_ids,json=storeIds,proto3" json:"store_ids,omitempty"`
-	Channels      []Channel `protobuf:"varint,19,rep,packed,name=channels,proto3,enum=fidelis.rewards.v1.Channel" json:"channels,omitempty"`
+	Segments []string `protobuf:"bytes,12,rep,name=segments,proto3" json:"segments,omitempty"`
+	// The stores where the voucher may be used; empty for anywhere.
+	StoreIds []string `protobuf:"bytes,13,rep,name=store_ids,json=storeIds,proto3" json:"store_ids,omitempty"`
+	// The channels where the voucher may be used; empty for any.
+	Channels      []v1.Channel `protobuf:"varint,14,rep,packed,name=channels,proto3,enum=fidelis.type.v1.Channel" json:"channels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RewardTerms) Reset() {
 	*x = RewardTerms{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +501,7 @@ func (x *RewardTerms) String() string {
 func (*RewardTerms) ProtoMessage() {}
 
 func (x *RewardTerms) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +514,7 @@ func (x *RewardTerms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardTerms.ProtoReflect.Descriptor instead.
 func (*RewardTerms) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RewardTerms) GetName() string {
@@ -393,46 +538,11 @@ func (x *RewardTerms) GetPointsCost() int64 {
 	return 0
 }
 
-func (x *RewardTerms) GetType() RewardType {
+func (x *RewardTerms) GetBenefit() *Benefit {
 	if x != nil {
-		return x.Type
-	}
-	return RewardType_REWARD_TYPE_UNSPECIFIED
-}
-
-func (x *RewardTerms) GetAmount() *Money {
-	if x != nil {
-		return x.Amount
+		return x.Benefit
 	}
 	return nil
-}
-
-func (x *RewardTerms) GetPercent() string {
-	if x != nil {
-		return x.Percent
-	}
-	return ""
-}
-
-func (x *RewardTerms) GetProductSku() string {
-	if x != nil {
-		return x.ProductSku
-	}
-	return ""
-}
-
-func (x *RewardTerms) GetPartnerId() string {
-	if x != nil {
-		return x.PartnerId
-	}
-	return ""
-}
-
-func (x *RewardTerms) GetPartnerRef() string {
-	if x != nil {
-		return x.PartnerRef
-	}
-	return ""
 }
 
 func (x *RewardTerms) GetValidFrom() *timestamppb.Timestamp {
@@ -498,7 +608,7 @@ func (x *RewardTerms) GetStoreIds() []string {
 	return nil
 }
 
-func (x *RewardTerms) GetChannels() []Channel {
+func (x *RewardTerms) GetChannels() []v1.Channel {
 	if x != nil {
 		return x.Channels
 	}
@@ -507,23 +617,34 @@ func (x *RewardTerms) GetChannels() []Channel {
 
 // Reward is a catalogue entry.
 type Reward struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	RewardId    string                 `protobuf:"bytes,1,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
-	ProgrammeId string                 `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	Terms       *RewardTerms           `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
-	Active      bool                   `protobuf:"varint,4,opt,name=active,proto3" json:"active,omitempty"`
-	// Vouchers issued and not cancelled.
-	StockAllocated int64                  `protobuf:"varint,5,opt,name=stock_allocated,json=stockAllocated,proto3" json:"stock_allocated,omitempty"`
-	StockLeft      int64                  `protobuf:"varint,6,opt,name=stock_left,json=stockLeft,proto3" json:"stock_left,omitempty"`
-	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward's id (a UUID). Output only.
+	RewardId string `protobuf:"bytes,1,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// The programme whose catalogue it is in. Output only.
+	ProgrammeId string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The reward's terms.
+	Terms *RewardTerms `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
+	// Whether it can be redeemed. Output only: DeactivateReward changes it.
+	State RewardState `protobuf:"varint,4,opt,name=state,proto3,enum=fidelis.rewards.v1.RewardState" json:"state,omitempty"`
+	// Vouchers issued (or being issued) and not cancelled. Output only.
+	StockAllocated int64 `protobuf:"varint,5,opt,name=stock_allocated,json=stockAllocated,proto3" json:"stock_allocated,omitempty"`
+	// Vouchers that can still be issued. Output only.
+	StockLeft int64 `protobuf:"varint,6,opt,name=stock_left,json=stockLeft,proto3" json:"stock_left,omitempty"`
+	// When the reward was created. Output only.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When its terms or state last changed. Output only.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// An opaque version of the reward's terms and state (AIP-154): it
+	// changes with every UpdateReward or DeactivateReward (not with
+	// redemptions). Send it back with an update to make it conditional.
+	Etag          string `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reward) Reset() {
 	*x = Reward{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +656,7 @@ func (x *Reward) String() string {
 func (*Reward) ProtoMessage() {}
 
 func (x *Reward) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +669,7 @@ func (x *Reward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reward.ProtoReflect.Descriptor instead.
 func (*Reward) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Reward) GetRewardId() string {
@@ -572,11 +693,11 @@ func (x *Reward) GetTerms() *RewardTerms {
 	return nil
 }
 
-func (x *Reward) GetActive() bool {
+func (x *Reward) GetState() RewardState {
 	if x != nil {
-		return x.Active
+		return x.State
 	}
-	return false
+	return RewardState_REWARD_STATE_UNSPECIFIED
 }
 
 func (x *Reward) GetStockAllocated() int64 {
@@ -607,35 +728,49 @@ func (x *Reward) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Voucher is what a redemption gives the member.
+func (x *Reward) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Voucher is what a redemption gives the member: its reward's benefit,
+// stores and channels as they were when it was issued.
 type Voucher struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Four groups of four Crockford base-32 characters and a check character,
 	// e.g. "7K3Q-9ZXA-M2PD-44RT-Y".
-	Code            string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	RewardId        string                 `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
-	MemberId        string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	RedemptionId    string                 `protobuf:"bytes,4,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
-	Status          VoucherStatus          `protobuf:"varint,5,opt,name=status,proto3,enum=fidelis.rewards.v1.VoucherStatus" json:"status,omitempty"`
-	Type            RewardType             `protobuf:"varint,6,opt,name=type,proto3,enum=fidelis.rewards.v1.RewardType" json:"type,omitempty"`
-	Amount          *Money                 `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
-	Percent         string                 `protobuf:"bytes,8,opt,name=percent,proto3" json:"percent,omitempty"`
-	ProductSku      string                 `protobuf:"bytes,9,opt,name=product_sku,json=productSku,proto3" json:"product_sku,omitempty"`
-	PartnerId       string                 `protobuf:"bytes,10,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	PartnerRef      string                 `protobuf:"bytes,11,opt,name=partner_ref,json=partnerRef,proto3" json:"partner_ref,omitempty"`
-	IssuedAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
-	ExpiresAt       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	StoreIds        []string               `protobuf:"bytes,14,rep,name=store_ids,json=storeIds,proto3" json:"store_ids,omitempty"`
-	Channels        []Channel              `protobuf:"varint,15,rep,packed,name=channels,proto3,enum=fidelis.rewards.v1.Channel" json:"channels,omitempty"`
-	ConsumedAt      *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=consumed_at,json=consumedAt,proto3" json:"consumed_at,omitempty"`
-	ConsumedStoreId string                 `protobuf:"bytes,17,opt,name=consumed_store_id,json=consumedStoreId,proto3" json:"consumed_store_id,omitempty"`
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The reward redeemed.
+	RewardId string `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// The member who redeemed it.
+	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The redemption that issued it.
+	RedemptionId string `protobuf:"bytes,4,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
+	// Its state now.
+	Status VoucherStatus `protobuf:"varint,5,opt,name=status,proto3,enum=fidelis.rewards.v1.VoucherStatus" json:"status,omitempty"`
+	// What it is worth.
+	Benefit *Benefit `protobuf:"bytes,6,opt,name=benefit,proto3" json:"benefit,omitempty"`
+	// When it was issued.
+	IssuedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	// When it expires (exclusive).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Where it may be used; empty for anywhere.
+	StoreIds []string `protobuf:"bytes,9,rep,name=store_ids,json=storeIds,proto3" json:"store_ids,omitempty"`
+	// The channels where it may be used; empty for any.
+	Channels []v1.Channel `protobuf:"varint,10,rep,packed,name=channels,proto3,enum=fidelis.type.v1.Channel" json:"channels,omitempty"`
+	// When it was used, if it was.
+	ConsumedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=consumed_at,json=consumedAt,proto3" json:"consumed_at,omitempty"`
+	// The store where it was used, if any.
+	ConsumedStoreId string `protobuf:"bytes,12,opt,name=consumed_store_id,json=consumedStoreId,proto3" json:"consumed_store_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Voucher) Reset() {
 	*x = Voucher{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +782,7 @@ func (x *Voucher) String() string {
 func (*Voucher) ProtoMessage() {}
 
 func (x *Voucher) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +795,7 @@ func (x *Voucher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Voucher.ProtoReflect.Descriptor instead.
 func (*Voucher) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Voucher) GetCode() string {
@@ -698,46 +833,11 @@ func (x *Voucher) GetStatus() VoucherStatus {
 	return VoucherStatus_VOUCHER_STATUS_UNSPECIFIED
 }
 
-func (x *Voucher) GetType() RewardType {
+func (x *Voucher) GetBenefit() *Benefit {
 	if x != nil {
-		return x.Type
-	}
-	return RewardType_REWARD_TYPE_UNSPECIFIED
-}
-
-func (x *Voucher) GetAmount() *Money {
-	if x != nil {
-		return x.Amount
+		return x.Benefit
 	}
 	return nil
-}
-
-func (x *Voucher) GetPercent() string {
-	if x != nil {
-		return x.Percent
-	}
-	return ""
-}
-
-func (x *Voucher) GetProductSku() string {
-	if x != nil {
-		return x.ProductSku
-	}
-	return ""
-}
-
-func (x *Voucher) GetPartnerId() string {
-	if x != nil {
-		return x.PartnerId
-	}
-	return ""
-}
-
-func (x *Voucher) GetPartnerRef() string {
-	if x != nil {
-		return x.PartnerRef
-	}
-	return ""
 }
 
 func (x *Voucher) GetIssuedAt() *timestamppb.Timestamp {
@@ -761,7 +861,7 @@ func (x *Voucher) GetStoreIds() []string {
 	return nil
 }
 
-func (x *Voucher) GetChannels() []Channel {
+func (x *Voucher) GetChannels() []v1.Channel {
 	if x != nil {
 		return x.Channels
 	}
@@ -782,18 +882,22 @@ func (x *Voucher) GetConsumedStoreId() string {
 	return ""
 }
 
+// CreateRewardRequest adds a reward to a programme's catalogue.
 type CreateRewardRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	ProgrammeId    string                 `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	Terms          *RewardTerms           `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller).
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The programme whose catalogue gets the reward.
+	ProgrammeId string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The reward's terms.
+	Terms         *RewardTerms `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRewardRequest) Reset() {
 	*x = CreateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +909,7 @@ func (x *CreateRewardRequest) String() string {
 func (*CreateRewardRequest) ProtoMessage() {}
 
 func (x *CreateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +922,7 @@ func (x *CreateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRewardRequest.ProtoReflect.Descriptor instead.
 func (*CreateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{4}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateRewardRequest) GetIdempotencyKey() string {
@@ -842,16 +946,18 @@ func (x *CreateRewardRequest) GetTerms() *RewardTerms {
 	return nil
 }
 
+// CreateRewardResponse is the reward created.
 type CreateRewardResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward, active.
+	Reward        *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRewardResponse) Reset() {
 	*x = CreateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +969,7 @@ func (x *CreateRewardResponse) String() string {
 func (*CreateRewardResponse) ProtoMessage() {}
 
 func (x *CreateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +982,7 @@ func (x *CreateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRewardResponse.ProtoReflect.Descriptor instead.
 func (*CreateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{5}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateRewardResponse) GetReward() *Reward {
@@ -886,18 +992,29 @@ func (x *CreateRewardResponse) GetReward() *Reward {
 	return nil
 }
 
+// UpdateRewardRequest changes a reward's terms (AIP-134).
 type UpdateRewardRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	RewardId       string                 `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
-	Terms          *RewardTerms           `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller).
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The reward to change: reward_id names it; the fields of terms named in
+	// update_mask are its new values; etag, if set, is the one read (the
+	// update is ABORTED with ETAG_MISMATCH if the reward changed since).
+	// Output-only fields are ignored. The terms' rules apply to the fields
+	// the mask names, and the resulting terms are checked as a whole.
+	Reward *Reward `protobuf:"bytes,2,opt,name=reward,proto3" json:"reward,omitempty"`
+	// The fields to change, relative to Reward: "terms" or "*" (all of the
+	// terms), or "terms.<field>" (e.g. "terms.points_cost",
+	// "terms.benefit"). Unset or empty: all of the terms, as "*". A path to an
+	// output-only field, or to no field, is INVALID_ARGUMENT.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateRewardRequest) Reset() {
 	*x = UpdateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1026,7 @@ func (x *UpdateRewardRequest) String() string {
 func (*UpdateRewardRequest) ProtoMessage() {}
 
 func (x *UpdateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1039,7 @@ func (x *UpdateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRewardRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateRewardRequest) GetIdempotencyKey() string {
@@ -932,30 +1049,32 @@ func (x *UpdateRewardRequest) GetIdempotencyKey() string {
 	return ""
 }
 
-func (x *UpdateRewardRequest) GetRewardId() string {
+func (x *UpdateRewardRequest) GetReward() *Reward {
 	if x != nil {
-		return x.RewardId
-	}
-	return ""
-}
-
-func (x *UpdateRewardRequest) GetTerms() *RewardTerms {
-	if x != nil {
-		return x.Terms
+		return x.Reward
 	}
 	return nil
 }
 
+func (x *UpdateRewardRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateRewardResponse is the reward updated.
 type UpdateRewardResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward, with its new etag.
+	Reward        *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateRewardResponse) Reset() {
 	*x = UpdateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1086,7 @@ func (x *UpdateRewardResponse) String() string {
 func (*UpdateRewardResponse) ProtoMessage() {}
 
 func (x *UpdateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1099,7 @@ func (x *UpdateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRewardResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateRewardResponse) GetReward() *Reward {
@@ -990,17 +1109,23 @@ func (x *UpdateRewardResponse) GetReward() *Reward {
 	return nil
 }
 
+// DeactivateRewardRequest withdraws a reward from redemption.
 type DeactivateRewardRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	RewardId       string                 `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller).
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The reward.
+	RewardId string `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// If set, the reward's etag as read: the call is ABORTED with
+	// ETAG_MISMATCH if the reward changed since.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeactivateRewardRequest) Reset() {
 	*x = DeactivateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1137,7 @@ func (x *DeactivateRewardRequest) String() string {
 func (*DeactivateRewardRequest) ProtoMessage() {}
 
 func (x *DeactivateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1150,7 @@ func (x *DeactivateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateRewardRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeactivateRewardRequest) GetIdempotencyKey() string {
@@ -1042,16 +1167,25 @@ func (x *DeactivateRewardRequest) GetRewardId() string {
 	return ""
 }
 
+func (x *DeactivateRewardRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// DeactivateRewardResponse is the reward deactivated.
 type DeactivateRewardResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward, inactive.
+	Reward        *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeactivateRewardResponse) Reset() {
 	*x = DeactivateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1197,7 @@ func (x *DeactivateRewardResponse) String() string {
 func (*DeactivateRewardResponse) ProtoMessage() {}
 
 func (x *DeactivateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1210,7 @@ func (x *DeactivateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateRewardResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeactivateRewardResponse) GetReward() *Reward {
@@ -1086,16 +1220,18 @@ func (x *DeactivateRewardResponse) GetReward() *Reward {
 	return nil
 }
 
+// GetRewardRequest names a reward.
 type GetRewardRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RewardId      string                 `protobuf:"bytes,1,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward.
+	RewardId      string `protobuf:"bytes,1,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRewardRequest) Reset() {
 	*x = GetRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1243,7 @@ func (x *GetRewardRequest) String() string {
 func (*GetRewardRequest) ProtoMessage() {}
 
 func (x *GetRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1256,7 @@ func (x *GetRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRewardRequest.ProtoReflect.Descriptor instead.
 func (*GetRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRewardRequest) GetRewardId() string {
@@ -1130,16 +1266,18 @@ func (x *GetRewardRequest) GetRewardId() string {
 	return ""
 }
 
+// GetRewardResponse is a reward.
 type GetRewardResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward.
+	Reward        *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRewardResponse) Reset() {
 	*x = GetRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1289,7 @@ func (x *GetRewardResponse) String() string {
 func (*GetRewardResponse) ProtoMessage() {}
 
 func (x *GetRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1302,7 @@ func (x *GetRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRewardResponse.ProtoReflect.Descriptor instead.
 func (*GetRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRewardResponse) GetReward() *Reward {
@@ -1174,17 +1312,25 @@ func (x *GetRewardResponse) GetReward() *Reward {
 	return nil
 }
 
+// ListRewardsRequest asks for a page of a programme's catalogue.
 type ListRewardsRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId     string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	IncludeInactive bool                   `protobuf:"varint,2,opt,name=include_inactive,json=includeInactive,proto3" json:"include_inactive,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// Also list inactive rewards.
+	IncludeInactive bool `protobuf:"varint,2,opt,name=include_inactive,json=includeInactive,proto3" json:"include_inactive,omitempty"`
+	// At most this many rewards: 0 for 50; above 500 is 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same programme_id
+	// and include_inactive; empty for the first page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRewardsRequest) Reset() {
 	*x = ListRewardsRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1342,7 @@ func (x *ListRewardsRequest) String() string {
 func (*ListRewardsRequest) ProtoMessage() {}
 
 func (x *ListRewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1355,7 @@ func (x *ListRewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRewardsRequest.ProtoReflect.Descriptor instead.
 func (*ListRewardsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRewardsRequest) GetProgrammeId() string {
@@ -1226,16 +1372,34 @@ func (x *ListRewardsRequest) GetIncludeInactive() bool {
 	return false
 }
 
+func (x *ListRewardsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRewardsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListRewardsResponse is a page of a programme's catalogue.
 type ListRewardsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rewards       []*Reward              `protobuf:"bytes,1,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rewards, by points cost, then name, then id.
+	Rewards []*Reward `protobuf:"bytes,1,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRewardsResponse) Reset() {
 	*x = ListRewardsResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1411,7 @@ func (x *ListRewardsResponse) String() string {
 func (*ListRewardsResponse) ProtoMessage() {}
 
 func (x *ListRewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1424,7 @@ func (x *ListRewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRewardsResponse.ProtoReflect.Descriptor instead.
 func (*ListRewardsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRewardsResponse) GetRewards() []*Reward {
@@ -1270,16 +1434,30 @@ func (x *ListRewardsResponse) GetRewards() []*Reward {
 	return nil
 }
 
+func (x *ListRewardsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListEligibleRewardsRequest asks for a page of what a member can redeem.
 type ListEligibleRewardsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// At most this many rewards: 0 for 50; above 500 is 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same member_id;
+	// empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListEligibleRewardsRequest) Reset() {
 	*x = ListEligibleRewardsRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1469,7 @@ func (x *ListEligibleRewardsRequest) String() string {
 func (*ListEligibleRewardsRequest) ProtoMessage() {}
 
 func (x *ListEligibleRewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1482,7 @@ func (x *ListEligibleRewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEligibleRewardsRequest.ProtoReflect.Descriptor instead.
 func (*ListEligibleRewardsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListEligibleRewardsRequest) GetMemberId() string {
@@ -1314,7 +1492,22 @@ func (x *ListEligibleRewardsRequest) GetMemberId() string {
 	return ""
 }
 
-// Missing is why a member cannot redeem a reward now.
+func (x *ListEligibleRewardsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListEligibleRewardsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Missing is why a member cannot redeem a reward now; every field unset
+// when nothing is missing.
 type Missing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Points still needed (0 when the balance suffices).
@@ -1323,9 +1516,12 @@ type Missing struct {
 	TierNeeded string `protobuf:"bytes,2,opt,name=tier_needed,json=tierNeeded,proto3" json:"tier_needed,omitempty"`
 	// The member's segment is not among the reward's.
 	SegmentNotEligible bool `protobuf:"varint,3,opt,name=segment_not_eligible,json=segmentNotEligible,proto3" json:"segment_not_eligible,omitempty"`
-	OutOfStock         bool `protobuf:"varint,4,opt,name=out_of_stock,json=outOfStock,proto3" json:"out_of_stock,omitempty"`
+	// The reward's stock is all issued.
+	OutOfStock bool `protobuf:"varint,4,opt,name=out_of_stock,json=outOfStock,proto3" json:"out_of_stock,omitempty"`
+	// The member reached the reward's redemption limit for the period.
 	MemberLimitReached bool `protobuf:"varint,5,opt,name=member_limit_reached,json=memberLimitReached,proto3" json:"member_limit_reached,omitempty"`
-	// The reward is not redeemable at this time.
+	// The reward is not redeemable at this time (before valid_from or from
+	// valid_until).
 	OutsideValidity bool `protobuf:"varint,6,opt,name=outside_validity,json=outsideValidity,proto3" json:"outside_validity,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -1333,7 +1529,7 @@ type Missing struct {
 
 func (x *Missing) Reset() {
 	*x = Missing{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1541,7 @@ func (x *Missing) String() string {
 func (*Missing) ProtoMessage() {}
 
 func (x *Missing) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1554,7 @@ func (x *Missing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Missing.ProtoReflect.Descriptor instead.
 func (*Missing) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Missing) GetPointsShort() int64 {
@@ -1403,18 +1599,23 @@ func (x *Missing) GetOutsideValidity() bool {
 	return false
 }
 
-// RewardOption is a reward and, if it cannot be redeemed now, why.
+// RewardOption is a reward, whether the member can redeem it now, and if
+// not why.
 type RewardOption struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
-	Missing       *Missing               `protobuf:"bytes,2,opt,name=missing,proto3" json:"missing,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward.
+	Reward *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	// The member can redeem it now.
+	Redeemable bool `protobuf:"varint,2,opt,name=redeemable,proto3" json:"redeemable,omitempty"`
+	// What is missing, when not redeemable.
+	Missing       *Missing `protobuf:"bytes,3,opt,name=missing,proto3" json:"missing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RewardOption) Reset() {
 	*x = RewardOption{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1627,7 @@ func (x *RewardOption) String() string {
 func (*RewardOption) ProtoMessage() {}
 
 func (x *RewardOption) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1640,7 @@ func (x *RewardOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardOption.ProtoReflect.Descriptor instead.
 func (*RewardOption) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RewardOption) GetReward() *Reward {
@@ -1449,6 +1650,13 @@ func (x *RewardOption) GetReward() *Reward {
 	return nil
 }
 
+func (x *RewardOption) GetRedeemable() bool {
+	if x != nil {
+		return x.Redeemable
+	}
+	return false
+}
+
 func (x *RewardOption) GetMissing() *Missing {
 	if x != nil {
 		return x.Missing
@@ -1456,22 +1664,27 @@ func (x *RewardOption) GetMissing() *Missing {
 	return nil
 }
 
+// ListEligibleRewardsResponse is a page of a member's options.
 type ListEligibleRewardsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Redeemable now.
-	Eligible []*Reward `protobuf:"bytes,1,rep,name=eligible,proto3" json:"eligible,omitempty"`
-	// The others, with what is missing.
-	Unavailable     []*RewardOption `protobuf:"bytes,2,rep,name=unavailable,proto3" json:"unavailable,omitempty"`
-	AvailablePoints int64           `protobuf:"varint,3,opt,name=available_points,json=availablePoints,proto3" json:"available_points,omitempty"`
-	Tier            string          `protobuf:"bytes,4,opt,name=tier,proto3" json:"tier,omitempty"`
-	Segment         string          `protobuf:"bytes,5,opt,name=segment,proto3" json:"segment,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The programme's active rewards on this page, in ListRewards' order,
+	// each with whether the member can redeem it.
+	Options []*RewardOption `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty"`
+	// The member's spendable points.
+	AvailablePoints int64 `protobuf:"varint,2,opt,name=available_points,json=availablePoints,proto3" json:"available_points,omitempty"`
+	// The member's tier, if a reward of the page depends on it.
+	Tier string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
+	// The member's RFM segment, if a reward of the page depends on it.
+	Segment string `protobuf:"bytes,4,opt,name=segment,proto3" json:"segment,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,5,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListEligibleRewardsResponse) Reset() {
 	*x = ListEligibleRewardsResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1696,7 @@ func (x *ListEligibleRewardsResponse) String() string {
 func (*ListEligibleRewardsResponse) ProtoMessage() {}
 
 func (x *ListEligibleRewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,19 +1709,12 @@ func (x *ListEligibleRewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEligibleRewardsResponse.ProtoReflect.Descriptor instead.
 func (*ListEligibleRewardsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *ListEligibleRewardsResponse) GetEligible() []*Reward {
+func (x *ListEligibleRewardsResponse) GetOptions() []*RewardOption {
 	if x != nil {
-		return x.Eligible
-	}
-	return nil
-}
-
-func (x *ListEligibleRewardsResponse) GetUnavailable() []*RewardOption {
-	if x != nil {
-		return x.Unavailable
+		return x.Options
 	}
 	return nil
 }
@@ -1534,20 +1740,34 @@ func (x *ListEligibleRewardsResponse) GetSegment() string {
 	return ""
 }
 
+func (x *ListEligibleRewardsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RedeemRequest redeems a reward for a member.
 type RedeemRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	RewardId       string                 `protobuf:"bytes,3,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
-	Channel        Channel                `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.rewards.v1.Channel" json:"channel,omitempty"`
-	StoreId        string                 `protobuf:"bytes,5,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller): a retry resumes
+	// or replays the redemption.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The reward.
+	RewardId string `protobuf:"bytes,3,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// Where the member redeems.
+	Channel v1.Channel `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The store where the member redeems, if any.
+	StoreId       string `protobuf:"bytes,5,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RedeemRequest) Reset() {
 	*x = RedeemRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1779,7 @@ func (x *RedeemRequest) String() string {
 func (*RedeemRequest) ProtoMessage() {}
 
 func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1792,7 @@ func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemRequest.ProtoReflect.Descriptor instead.
 func (*RedeemRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RedeemRequest) GetIdempotencyKey() string {
@@ -1596,11 +1816,11 @@ func (x *RedeemRequest) GetRewardId() string {
 	return ""
 }
 
-func (x *RedeemRequest) GetChannel() Channel {
+func (x *RedeemRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *RedeemRequest) GetStoreId() string {
@@ -1610,19 +1830,22 @@ func (x *RedeemRequest) GetStoreId() string {
 	return ""
 }
 
+// RedeemResponse is a completed redemption.
 type RedeemResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Voucher *Voucher               `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The voucher issued, active.
+	Voucher *Voucher `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
 	// The ledger entry that burned the points.
-	EntryId       string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	Points        int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The points burned.
+	Points        int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RedeemResponse) Reset() {
 	*x = RedeemResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1857,7 @@ func (x *RedeemResponse) String() string {
 func (*RedeemResponse) ProtoMessage() {}
 
 func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1870,7 @@ func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemResponse.ProtoReflect.Descriptor instead.
 func (*RedeemResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{19}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RedeemResponse) GetVoucher() *Voucher {
@@ -1671,18 +1894,22 @@ func (x *RedeemResponse) GetPoints() int64 {
 	return 0
 }
 
+// CancelRedemptionRequest cancels a redemption whose voucher is unused.
 type CancelRedemptionRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	RedemptionId   string                 `protobuf:"bytes,2,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
-	Reason         string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller).
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The redemption (a voucher's redemption_id).
+	RedemptionId string `protobuf:"bytes,2,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
+	// Why, in words, recorded with the refund on the ledger.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CancelRedemptionRequest) Reset() {
 	*x = CancelRedemptionRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1921,7 @@ func (x *CancelRedemptionRequest) String() string {
 func (*CancelRedemptionRequest) ProtoMessage() {}
 
 func (x *CancelRedemptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1934,7 @@ func (x *CancelRedemptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRedemptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelRedemptionRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{20}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelRedemptionRequest) GetIdempotencyKey() string {
@@ -1731,9 +1958,11 @@ func (x *CancelRedemptionRequest) GetReason() string {
 	return ""
 }
 
+// CancelRedemptionResponse is the cancelled redemption.
 type CancelRedemptionResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Voucher *Voucher               `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The voucher, cancelled.
+	Voucher *Voucher `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
 	// The ledger entry that refunded the points.
 	RefundEntryId string `protobuf:"bytes,2,opt,name=refund_entry_id,json=refundEntryId,proto3" json:"refund_entry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1742,7 +1971,7 @@ type CancelRedemptionResponse struct {
 
 func (x *CancelRedemptionResponse) Reset() {
 	*x = CancelRedemptionResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1983,7 @@ func (x *CancelRedemptionResponse) String() string {
 func (*CancelRedemptionResponse) ProtoMessage() {}
 
 func (x *CancelRedemptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1996,7 @@ func (x *CancelRedemptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRedemptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelRedemptionResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CancelRedemptionResponse) GetVoucher() *Voucher {
@@ -1784,18 +2013,22 @@ func (x *CancelRedemptionResponse) GetRefundEntryId() string {
 	return ""
 }
 
+// ValidateVoucherRequest asks whether a voucher can be used here and now.
 type ValidateVoucherRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	StoreId       string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	Channel       Channel                `protobuf:"varint,3,opt,name=channel,proto3,enum=fidelis.rewards.v1.Channel" json:"channel,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The voucher's code, as typed: any case, with or without dashes.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The store where it would be used, if any.
+	StoreId string `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The channel where it would be used.
+	Channel       v1.Channel `protobuf:"varint,3,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ValidateVoucherRequest) Reset() {
 	*x = ValidateVoucherRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +2040,7 @@ func (x *ValidateVoucherRequest) String() string {
 func (*ValidateVoucherRequest) ProtoMessage() {}
 
 func (x *ValidateVoucherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2053,7 @@ func (x *ValidateVoucherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateVoucherRequest.ProtoReflect.Descriptor instead.
 func (*ValidateVoucherRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ValidateVoucherRequest) GetCode() string {
@@ -1837,18 +2070,21 @@ func (x *ValidateVoucherRequest) GetStoreId() string {
 	return ""
 }
 
-func (x *ValidateVoucherRequest) GetChannel() Channel {
+func (x *ValidateVoucherRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
+// ValidateVoucherResponse says whether a voucher can be used.
 type ValidateVoucherResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Valid bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	// It can be used here and now.
+	Valid bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
 	// Why not, when not valid.
-	Reason        string   `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Problem VoucherProblem `protobuf:"varint,2,opt,name=problem,proto3,enum=fidelis.rewards.v1.VoucherProblem" json:"problem,omitempty"`
+	// The voucher.
 	Voucher       *Voucher `protobuf:"bytes,3,opt,name=voucher,proto3" json:"voucher,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1856,7 +2092,7 @@ type ValidateVoucherResponse struct {
 
 func (x *ValidateVoucherResponse) Reset() {
 	*x = ValidateVoucherResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2104,7 @@ func (x *ValidateVoucherResponse) String() string {
 func (*ValidateVoucherResponse) ProtoMessage() {}
 
 func (x *ValidateVoucherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2117,7 @@ func (x *ValidateVoucherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateVoucherResponse.ProtoReflect.Descriptor instead.
 func (*ValidateVoucherResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ValidateVoucherResponse) GetValid() bool {
@@ -1891,11 +2127,11 @@ func (x *ValidateVoucherResponse) GetValid() bool {
 	return false
 }
 
-func (x *ValidateVoucherResponse) GetReason() string {
+func (x *ValidateVoucherResponse) GetProblem() VoucherProblem {
 	if x != nil {
-		return x.Reason
+		return x.Problem
 	}
-	return ""
+	return VoucherProblem_VOUCHER_PROBLEM_UNSPECIFIED
 }
 
 func (x *ValidateVoucherResponse) GetVoucher() *Voucher {
@@ -1905,20 +2141,27 @@ func (x *ValidateVoucherResponse) GetVoucher() *Voucher {
 	return nil
 }
 
+// ConsumeVoucherRequest uses a voucher.
 type ConsumeVoucherRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	Code           string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
-	StoreId        string                 `protobuf:"bytes,3,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	Channel        Channel                `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.rewards.v1.Channel" json:"channel,omitempty"`
-	OrderRef       string                 `protobuf:"bytes,5,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the call safe to retry (scoped to the caller): a retry replays
+	// the use.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The voucher's code, as typed: any case, with or without dashes.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// The store where it is used, if any.
+	StoreId string `protobuf:"bytes,3,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// The channel where it is used.
+	Channel v1.Channel `protobuf:"varint,4,opt,name=channel,proto3,enum=fidelis.type.v1.Channel" json:"channel,omitempty"`
+	// The order it is used for, if any.
+	OrderRef      string `protobuf:"bytes,5,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConsumeVoucherRequest) Reset() {
 	*x = ConsumeVoucherRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2173,7 @@ func (x *ConsumeVoucherRequest) String() string {
 func (*ConsumeVoucherRequest) ProtoMessage() {}
 
 func (x *ConsumeVoucherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2186,7 @@ func (x *ConsumeVoucherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeVoucherRequest.ProtoReflect.Descriptor instead.
 func (*ConsumeVoucherRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConsumeVoucherRequest) GetIdempotencyKey() string {
@@ -1967,11 +2210,11 @@ func (x *ConsumeVoucherRequest) GetStoreId() string {
 	return ""
 }
 
-func (x *ConsumeVoucherRequest) GetChannel() Channel {
+func (x *ConsumeVoucherRequest) GetChannel() v1.Channel {
 	if x != nil {
 		return x.Channel
 	}
-	return Channel_CHANNEL_UNSPECIFIED
+	return v1.Channel(0)
 }
 
 func (x *ConsumeVoucherRequest) GetOrderRef() string {
@@ -1981,16 +2224,18 @@ func (x *ConsumeVoucherRequest) GetOrderRef() string {
 	return ""
 }
 
+// ConsumeVoucherResponse is the voucher used.
 type ConsumeVoucherResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Voucher       *Voucher               `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The voucher, consumed.
+	Voucher       *Voucher `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConsumeVoucherResponse) Reset() {
 	*x = ConsumeVoucherResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2247,7 @@ func (x *ConsumeVoucherResponse) String() string {
 func (*ConsumeVoucherResponse) ProtoMessage() {}
 
 func (x *ConsumeVoucherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2260,7 @@ func (x *ConsumeVoucherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeVoucherResponse.ProtoReflect.Descriptor instead.
 func (*ConsumeVoucherResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{25}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConsumeVoucherResponse) GetVoucher() *Voucher {
@@ -2029,110 +2274,117 @@ var File_fidelis_rewards_v1_rewards_proto protoreflect.FileDescriptor
 
 const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\n" +
-	" fidelis/rewards/v1/rewards.proto\x12\x12fidelis.rewards.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
-	"\x05Money\x12<\n" +
-	"\x06amount\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^[0-9]{1,15}([.][0-9]{1,6})?$R\x06amount\x12-\n" +
-	"\bcurrency\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\bcurrency\"\xa6\b\n" +
+	" fidelis/rewards/v1/rewards.proto\x12\x12fidelis.rewards.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1dfidelis/type/v1/channel.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"d\n" +
+	"\x0ePartnerBenefit\x12'\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12)\n" +
+	"\vpartner_ref\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
+	"partnerRef\"\x90\x04\n" +
+	"\aBenefit\x12\x9f\x01\n" +
+	"\n" +
+	"amount_off\x18\x01 \x01(\v2\x16.fidelis.type.v1.MoneyBf\xbaHc\xba\x01`\n" +
+	"\x0emoney.positive\x12\x10must be positive\x1a<!this.amount.startsWith('-') && this.amount.matches('[1-9]')H\x00R\tamountOff\x12\xdc\x01\n" +
+	"\vpercent_off\x18\x02 \x01(\tB\xb8\x01\xbaH\xb4\x01\xba\x01\x90\x01\n" +
+	"\rpercent.range\x12\x1fmust be above 0 and at most 100\x1a^!this.matches('^[0-9]{1,3}([.][0-9]{1,2})?$') || (double(this) > 0.0 && double(this) <= 100.0)r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,2})?$H\x00R\n" +
+	"percentOff\x125\n" +
+	"\x10free_product_sku\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x00R\x0efreeProductSku\x12>\n" +
+	"\apartner\x18\x04 \x01(\v2\".fidelis.rewards.v1.PartnerBenefitH\x00R\apartnerB\r\n" +
+	"\x04kind\x12\x05\xbaH\x02\b\x01\"\xc8\b\n" +
 	"\vRewardTerms\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\x12*\n" +
 	"\vdescription\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\x12.\n" +
 	"\vpoints_cost\x18\x03 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\n" +
-	"pointsCost\x12>\n" +
-	"\x04type\x18\x04 \x01(\x0e2\x1e.fidelis.rewards.v1.RewardTypeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x121\n" +
-	"\x06amount\x18\x05 \x01(\v2\x19.fidelis.rewards.v1.MoneyR\x06amount\x12@\n" +
-	"\apercent\x18\x06 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,2})?$R\apercent\x12(\n" +
-	"\vproduct_sku\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
-	"productSku\x12&\n" +
+	"pointsCost\x12=\n" +
+	"\abenefit\x18\x04 \x01(\v2\x1b.fidelis.rewards.v1.BenefitB\x06\xbaH\x03\xc8\x01\x01R\abenefit\x129\n" +
 	"\n" +
-	"partner_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\x12)\n" +
-	"\vpartner_ref\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
-	"partnerRef\x129\n" +
-	"\n" +
-	"valid_from\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12;\n" +
-	"\vvalid_until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntil\x12W\n" +
-	"\x10voucher_validity\x18\f \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80Ή\x1e2\x02\b<R\x0fvoucherValidity\x12.\n" +
-	"\vstock_total\x18\r \x01(\x03B\r\xbaH\n" +
+	"valid_from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12;\n" +
+	"\vvalid_until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validUntil\x12Z\n" +
+	"\x10voucher_validity\x18\a \x01(\v2\x19.google.protobuf.DurationB\x14\xbaH\x11\xc8\x01\x01\xaa\x01\v\"\x05\b\x80Ή\x1e2\x02\b<R\x0fvoucherValidity\x12.\n" +
+	"\vstock_total\x18\b \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\n" +
 	"stockTotal\x12.\n" +
-	"\fmember_limit\x18\x0e \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\vmemberLimit\x12L\n" +
-	"\flimit_period\x18\x0f \x01(\x0e2\x1f.fidelis.rewards.v1.LimitPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\vlimitPeriod\x12\"\n" +
-	"\bmin_tier\x18\x10 \x01(\tB\a\xbaH\x04r\x02\x18@R\aminTier\x128\n" +
-	"\bsegments\x18\x11 \x03(\tB\x1c\xbaH\x19\x92\x01\x16\x10\x14\"\x12r\x102\x0e^[a-z_]{1,32}$R\bsegments\x12B\n" +
-	"\tstore_ids\x18\x12 \x03(\tB%\xbaH\"\x92\x01\x1f\x10\xc8\x01\"\x1ar\x182\x16^[A-Za-z0-9._-]{1,64}$R\bstoreIds\x12H\n" +
-	"\bchannels\x18\x13 \x03(\x0e2\x1b.fidelis.rewards.v1.ChannelB\x0f\xbaH\f\x92\x01\t\"\a\x82\x01\x04\x10\x01 \x00R\bchannels\"\xd5\x02\n" +
+	"\fmember_limit\x18\t \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\vmemberLimit\x12L\n" +
+	"\flimit_period\x18\n" +
+	" \x01(\x0e2\x1f.fidelis.rewards.v1.LimitPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\vlimitPeriod\x12\"\n" +
+	"\bmin_tier\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\aminTier\x128\n" +
+	"\bsegments\x18\f \x03(\tB\x1c\xbaH\x19\x92\x01\x16\x10\x14\"\x12r\x102\x0e^[a-z_]{1,32}$R\bsegments\x120\n" +
+	"\tstore_ids\x18\r \x03(\tB\x13\xbaH\x10\x92\x01\r\x10\xc8\x01\x18\x01\"\x06r\x04\x10\x01\x18@R\bstoreIds\x12G\n" +
+	"\bchannels\x18\x0e \x03(\x0e2\x18.fidelis.type.v1.ChannelB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bchannels:\xa2\x02\xbaH\x9e\x02\x1a\xa1\x01\n" +
+	"\"terms.valid_until_after_valid_from\x12$valid_until must be after valid_from\x1aU!has(this.valid_from) || !has(this.valid_until) || this.valid_until > this.valid_from\x1ax\n" +
+	"\x1fterms.member_limit_needs_period\x12#a member limit needs a limit_period\x1a0this.member_limit == 0 || this.limit_period != 0\"\x88\x03\n" +
 	"\x06Reward\x12\x1b\n" +
 	"\treward_id\x18\x01 \x01(\tR\brewardId\x12!\n" +
 	"\fprogramme_id\x18\x02 \x01(\tR\vprogrammeId\x125\n" +
-	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.rewards.v1.RewardTermsR\x05terms\x12\x16\n" +
-	"\x06active\x18\x04 \x01(\bR\x06active\x12'\n" +
+	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.rewards.v1.RewardTermsR\x05terms\x125\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x1f.fidelis.rewards.v1.RewardStateR\x05state\x12'\n" +
 	"\x0fstock_allocated\x18\x05 \x01(\x03R\x0estockAllocated\x12\x1d\n" +
 	"\n" +
 	"stock_left\x18\x06 \x01(\x03R\tstockLeft\x129\n" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcc\x05\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
+	"\x04etag\x18\t \x01(\tR\x04etag\"\x9e\x04\n" +
 	"\aVoucher\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1b\n" +
 	"\treward_id\x18\x02 \x01(\tR\brewardId\x12\x1b\n" +
 	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12#\n" +
 	"\rredemption_id\x18\x04 \x01(\tR\fredemptionId\x129\n" +
-	"\x06status\x18\x05 \x01(\x0e2!.fidelis.rewards.v1.VoucherStatusR\x06status\x122\n" +
-	"\x04type\x18\x06 \x01(\x0e2\x1e.fidelis.rewards.v1.RewardTypeR\x04type\x121\n" +
-	"\x06amount\x18\a \x01(\v2\x19.fidelis.rewards.v1.MoneyR\x06amount\x12\x18\n" +
-	"\apercent\x18\b \x01(\tR\apercent\x12\x1f\n" +
-	"\vproduct_sku\x18\t \x01(\tR\n" +
-	"productSku\x12\x1d\n" +
+	"\x06status\x18\x05 \x01(\x0e2!.fidelis.rewards.v1.VoucherStatusR\x06status\x125\n" +
+	"\abenefit\x18\x06 \x01(\v2\x1b.fidelis.rewards.v1.BenefitR\abenefit\x127\n" +
+	"\tissued_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x129\n" +
 	"\n" +
-	"partner_id\x18\n" +
-	" \x01(\tR\tpartnerId\x12\x1f\n" +
-	"\vpartner_ref\x18\v \x01(\tR\n" +
-	"partnerRef\x127\n" +
-	"\tissued_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x129\n" +
-	"\n" +
-	"expires_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
-	"\tstore_ids\x18\x0e \x03(\tR\bstoreIds\x127\n" +
-	"\bchannels\x18\x0f \x03(\x0e2\x1b.fidelis.rewards.v1.ChannelR\bchannels\x12;\n" +
-	"\vconsumed_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
+	"\tstore_ids\x18\t \x03(\tR\bstoreIds\x124\n" +
+	"\bchannels\x18\n" +
+	" \x03(\x0e2\x18.fidelis.type.v1.ChannelR\bchannels\x12;\n" +
+	"\vconsumed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"consumedAt\x12*\n" +
-	"\x11consumed_store_id\x18\x11 \x01(\tR\x0fconsumedStoreId\"\xb7\x01\n" +
+	"\x11consumed_store_id\x18\f \x01(\tR\x0fconsumedStoreId\"\xb7\x01\n" +
 	"\x13CreateRewardRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12,\n" +
 	"\fprogramme_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12=\n" +
 	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.rewards.v1.RewardTermsB\x06\xbaH\x03\xc8\x01\x01R\x05terms\"J\n" +
 	"\x14CreateRewardResponse\x122\n" +
-	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"\xb0\x01\n" +
+	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"\x85\x03\n" +
 	"\x13UpdateRewardRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\treward_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\x12=\n" +
-	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.rewards.v1.RewardTermsB\x06\xbaH\x03\xc8\x01\x01R\x05terms\"J\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12:\n" +
+	"\x06reward\x18\x02 \x01(\v2\x1a.fidelis.rewards.v1.RewardB\x06\xbaH\x03\xd8\x01\x03R\x06reward\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask:\xbf\x01\xbaH\xbb\x01\x1a\xb8\x01\n" +
+	"\x10reward.reward_id\x12\x1freward.reward_id must be a UUID\x1a\x82\x01has(this.reward) && this.reward.reward_id.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')\"J\n" +
 	"\x14UpdateRewardResponse\x122\n" +
-	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"u\n" +
+	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"\x92\x01\n" +
 	"\x17DeactivateRewardRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\treward_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\"N\n" +
+	"\treward_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"N\n" +
 	"\x18DeactivateRewardResponse\x122\n" +
 	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"9\n" +
 	"\x10GetRewardRequest\x12%\n" +
 	"\treward_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\"G\n" +
 	"\x11GetRewardResponse\x122\n" +
-	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"m\n" +
+	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\"\xbc\x01\n" +
 	"\x12ListRewardsRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12)\n" +
-	"\x10include_inactive\x18\x02 \x01(\bR\x0fincludeInactive\"K\n" +
+	"\x10include_inactive\x18\x02 \x01(\bR\x0fincludeInactive\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"s\n" +
 	"\x13ListRewardsResponse\x124\n" +
-	"\arewards\x18\x01 \x03(\v2\x1a.fidelis.rewards.v1.RewardR\arewards\"C\n" +
+	"\arewards\x18\x01 \x03(\v2\x1a.fidelis.rewards.v1.RewardR\arewards\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
 	"\x1aListEligibleRewardsRequest\x12%\n" +
-	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xfe\x01\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"\xfe\x01\n" +
 	"\aMissing\x12!\n" +
 	"\fpoints_short\x18\x01 \x01(\x03R\vpointsShort\x12\x1f\n" +
 	"\vtier_needed\x18\x02 \x01(\tR\n" +
@@ -2141,22 +2393,25 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\fout_of_stock\x18\x04 \x01(\bR\n" +
 	"outOfStock\x120\n" +
 	"\x14member_limit_reached\x18\x05 \x01(\bR\x12memberLimitReached\x12)\n" +
-	"\x10outside_validity\x18\x06 \x01(\bR\x0foutsideValidity\"y\n" +
+	"\x10outside_validity\x18\x06 \x01(\bR\x0foutsideValidity\"\x99\x01\n" +
 	"\fRewardOption\x122\n" +
-	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\x125\n" +
-	"\amissing\x18\x02 \x01(\v2\x1b.fidelis.rewards.v1.MissingR\amissing\"\xf2\x01\n" +
-	"\x1bListEligibleRewardsResponse\x126\n" +
-	"\beligible\x18\x01 \x03(\v2\x1a.fidelis.rewards.v1.RewardR\beligible\x12B\n" +
-	"\vunavailable\x18\x02 \x03(\v2 .fidelis.rewards.v1.RewardOptionR\vunavailable\x12)\n" +
-	"\x10available_points\x18\x03 \x01(\x03R\x0favailablePoints\x12\x12\n" +
-	"\x04tier\x18\x04 \x01(\tR\x04tier\x12\x18\n" +
-	"\asegment\x18\x05 \x01(\tR\asegment\"\xf9\x01\n" +
+	"\x06reward\x18\x01 \x01(\v2\x1a.fidelis.rewards.v1.RewardR\x06reward\x12\x1e\n" +
+	"\n" +
+	"redeemable\x18\x02 \x01(\bR\n" +
+	"redeemable\x125\n" +
+	"\amissing\x18\x03 \x01(\v2\x1b.fidelis.rewards.v1.MissingR\amissing\"\xda\x01\n" +
+	"\x1bListEligibleRewardsResponse\x12:\n" +
+	"\aoptions\x18\x01 \x03(\v2 .fidelis.rewards.v1.RewardOptionR\aoptions\x12)\n" +
+	"\x10available_points\x18\x02 \x01(\x03R\x0favailablePoints\x12\x12\n" +
+	"\x04tier\x18\x03 \x01(\tR\x04tier\x12\x18\n" +
+	"\asegment\x18\x04 \x01(\tR\asegment\x12&\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\xf6\x01\n" +
 	"\rRedeemRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
 	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12%\n" +
-	"\treward_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\x12A\n" +
-	"\achannel\x18\x04 \x01(\x0e2\x1b.fidelis.rewards.v1.ChannelB\n" +
+	"\treward_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\brewardId\x12>\n" +
+	"\achannel\x18\x04 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12\"\n" +
 	"\bstore_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\"z\n" +
 	"\x0eRedeemResponse\x125\n" +
@@ -2170,33 +2425,26 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06reason\"y\n" +
 	"\x18CancelRedemptionResponse\x125\n" +
 	"\avoucher\x18\x01 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher\x12&\n" +
-	"\x0frefund_entry_id\x18\x02 \x01(\tR\rrefundEntryId\"\x9e\x01\n" +
+	"\x0frefund_entry_id\x18\x02 \x01(\tR\rrefundEntryId\"\x9b\x01\n" +
 	"\x16ValidateVoucherRequest\x12\x1d\n" +
 	"\x04code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x04code\x12\"\n" +
-	"\bstore_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12A\n" +
-	"\achannel\x18\x03 \x01(\x0e2\x1b.fidelis.rewards.v1.ChannelB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\"~\n" +
+	"\bstore_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12>\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\"\xa4\x01\n" +
 	"\x17ValidateVoucherResponse\x12\x14\n" +
-	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x125\n" +
-	"\avoucher\x18\x03 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher\"\xf9\x01\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12<\n" +
+	"\aproblem\x18\x02 \x01(\x0e2\".fidelis.rewards.v1.VoucherProblemR\aproblem\x125\n" +
+	"\avoucher\x18\x03 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher\"\xf6\x01\n" +
 	"\x15ConsumeVoucherRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\x1d\n" +
 	"\x04code\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x04code\x12\"\n" +
-	"\bstore_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12A\n" +
-	"\achannel\x18\x04 \x01(\x0e2\x1b.fidelis.rewards.v1.ChannelB\n" +
+	"\bstore_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\astoreId\x12>\n" +
+	"\achannel\x18\x04 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12%\n" +
 	"\torder_ref\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\"O\n" +
 	"\x16ConsumeVoucherResponse\x125\n" +
-	"\avoucher\x18\x01 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher*\xa1\x01\n" +
-	"\n" +
-	"RewardType\x12\x1b\n" +
-	"\x17REWARD_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
-	"\x1aREWARD_TYPE_VOUCHER_AMOUNT\x10\x01\x12\x1f\n" +
-	"\x1bREWARD_TYPE_VOUCHER_PERCENT\x10\x02\x12\x1c\n" +
-	"\x18REWARD_TYPE_FREE_PRODUCT\x10\x03\x12\x17\n" +
-	"\x13REWARD_TYPE_PARTNER\x10\x04*\xa2\x01\n" +
+	"\avoucher\x18\x01 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher*\xa2\x01\n" +
 	"\vLimitPeriod\x12\x1c\n" +
 	"\x18LIMIT_PERIOD_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15LIMIT_PERIOD_LIFETIME\x10\x01\x12\x14\n" +
@@ -2204,17 +2452,23 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\x11LIMIT_PERIOD_WEEK\x10\x03\x12\x16\n" +
 	"\x12LIMIT_PERIOD_MONTH\x10\x04\x12\x15\n" +
 	"\x11LIMIT_PERIOD_YEAR\x10\x05*_\n" +
-	"\aChannel\x12\x17\n" +
-	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x0f\n" +
-	"\vCHANNEL_POS\x10\x01\x12\x15\n" +
-	"\x11CHANNEL_ECOMMERCE\x10\x02\x12\x13\n" +
-	"\x0fCHANNEL_PARTNER\x10\x03*\xa1\x01\n" +
+	"\vRewardState\x12\x1c\n" +
+	"\x18REWARD_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13REWARD_STATE_ACTIVE\x10\x01\x12\x19\n" +
+	"\x15REWARD_STATE_INACTIVE\x10\x02*\xa1\x01\n" +
 	"\rVoucherStatus\x12\x1e\n" +
 	"\x1aVOUCHER_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15VOUCHER_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17VOUCHER_STATUS_CONSUMED\x10\x02\x12\x1c\n" +
 	"\x18VOUCHER_STATUS_CANCELLED\x10\x03\x12\x1a\n" +
-	"\x16VOUCHER_STATUS_EXPIRED\x10\x042\x8c\b\n" +
+	"\x16VOUCHER_STATUS_EXPIRED\x10\x04*\xd3\x01\n" +
+	"\x0eVoucherProblem\x12\x1f\n" +
+	"\x1bVOUCHER_PROBLEM_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cVOUCHER_PROBLEM_ALREADY_USED\x10\x01\x12\x1d\n" +
+	"\x19VOUCHER_PROBLEM_CANCELLED\x10\x02\x12\x1b\n" +
+	"\x17VOUCHER_PROBLEM_EXPIRED\x10\x03\x12\x1f\n" +
+	"\x1bVOUCHER_PROBLEM_WRONG_STORE\x10\x04\x12!\n" +
+	"\x1dVOUCHER_PROBLEM_WRONG_CHANNEL\x10\x052\x8c\b\n" +
 	"\x0eRewardsService\x12a\n" +
 	"\fCreateReward\x12'.fidelis.rewards.v1.CreateRewardRequest\x1a(.fidelis.rewards.v1.CreateRewardResponse\x12a\n" +
 	"\fUpdateReward\x12'.fidelis.rewards.v1.UpdateRewardRequest\x1a(.fidelis.rewards.v1.UpdateRewardResponse\x12m\n" +
@@ -2240,102 +2494,108 @@ func file_fidelis_rewards_v1_rewards_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_rewards_v1_rewards_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fidelis_rewards_v1_rewards_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_fidelis_rewards_v1_rewards_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_fidelis_rewards_v1_rewards_proto_goTypes = []any{
-	(RewardType)(0),                     // 0: fidelis.rewards.v1.RewardType
-	(LimitPeriod)(0),                    // 1: fidelis.rewards.v1.LimitPeriod
-	(Channel)(0),                        // 2: fidelis.rewards.v1.Channel
-	(VoucherStatus)(0),                  // 3: fidelis.rewards.v1.VoucherStatus
-	(*Money)(nil),                       // 4: fidelis.rewards.v1.Money
-	(*RewardTerms)(nil),                 // 5: fidelis.rewards.v1.RewardTerms
-	(*Reward)(nil),                      // 6: fidelis.rewards.v1.Reward
-	(*Voucher)(nil),                     // 7: fidelis.rewards.v1.Voucher
-	(*CreateRewardRequest)(nil),         // 8: fidelis.rewards.v1.CreateRewardRequest
-	(*CreateRewardResponse)(nil),        // 9: fidelis.rewards.v1.CreateRewardResponse
-	(*UpdateRewardRequest)(nil),         // 10: fidelis.rewards.v1.UpdateRewardRequest
-	(*UpdateRewardResponse)(nil),        // 11: fidelis.rewards.v1.UpdateRewardResponse
-	(*DeactivateRewardRequest)(nil),     // 12: fidelis.rewards.v1.DeactivateRewardRequest
-	(*DeactivateRewardResponse)(nil),    // 13: fidelis.rewards.v1.DeactivateRewardResponse
-	(*GetRewardRequest)(nil),            // 14: fidelis.rewards.v1.GetRewardRequest
-	(*GetRewardResponse)(nil),           // 15: fidelis.rewards.v1.GetRewardResponse
-	(*ListRewardsRequest)(nil),          // 16: fidelis.rewards.v1.ListRewardsRequest
-	(*ListRewardsResponse)(nil),         // 17: fidelis.rewards.v1.ListRewardsResponse
-	(*ListEligibleRewardsRequest)(nil),  // 18: fidelis.rewards.v1.ListEligibleRewardsRequest
-	(*Missing)(nil),                     // 19: fidelis.rewards.v1.Missing
-	(*RewardOption)(nil),                // 20: fidelis.rewards.v1.RewardOption
-	(*ListEligibleRewardsResponse)(nil), // 21: fidelis.rewards.v1.ListEligibleRewardsResponse
-	(*RedeemRequest)(nil),               // 22: fidelis.rewards.v1.RedeemRequest
-	(*RedeemResponse)(nil),              // 23: fidelis.rewards.v1.RedeemResponse
-	(*CancelRedemptionRequest)(nil),     // 24: fidelis.rewards.v1.CancelRedemptionRequest
-	(*CancelRedemptionResponse)(nil),    // 25: fidelis.rewards.v1.CancelRedemptionResponse
-	(*ValidateVoucherRequest)(nil),      // 26: fidelis.rewards.v1.ValidateVoucherRequest
-	(*ValidateVoucherResponse)(nil),     // 27: fidelis.rewards.v1.ValidateVoucherResponse
-	(*ConsumeVoucherRequest)(nil),       // 28: fidelis.rewards.v1.ConsumeVoucherRequest
-	(*ConsumeVoucherResponse)(nil),      // 29: fidelis.rewards.v1.ConsumeVoucherResponse
-	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 31: google.protobuf.Duration
+	(LimitPeriod)(0),                    // 0: fidelis.rewards.v1.LimitPeriod
+	(RewardState)(0),                    // 1: fidelis.rewards.v1.RewardState
+	(VoucherStatus)(0),                  // 2: fidelis.rewards.v1.VoucherStatus
+	(VoucherProblem)(0),                 // 3: fidelis.rewards.v1.VoucherProblem
+	(*PartnerBenefit)(nil),              // 4: fidelis.rewards.v1.PartnerBenefit
+	(*Benefit)(nil),                     // 5: fidelis.rewards.v1.Benefit
+	(*RewardTerms)(nil),                 // 6: fidelis.rewards.v1.RewardTerms
+	(*Reward)(nil),                      // 7: fidelis.rewards.v1.Reward
+	(*Voucher)(nil),                     // 8: fidelis.rewards.v1.Voucher
+	(*CreateRewardRequest)(nil),         // 9: fidelis.rewards.v1.CreateRewardRequest
+	(*CreateRewardResponse)(nil),        // 10: fidelis.rewards.v1.CreateRewardResponse
+	(*UpdateRewardRequest)(nil),         // 11: fidelis.rewards.v1.UpdateRewardRequest
+	(*UpdateRewardResponse)(nil),        // 12: fidelis.rewards.v1.UpdateRewardResponse
+	(*DeactivateRewardRequest)(nil),     // 13: fidelis.rewards.v1.DeactivateRewardRequest
+	(*DeactivateRewardResponse)(nil),    // 14: fidelis.rewards.v1.DeactivateRewardResponse
+	(*GetRewardRequest)(nil),            // 15: fidelis.rewards.v1.GetRewardRequest
+	(*GetRewardResponse)(nil),           // 16: fidelis.rewards.v1.GetRewardResponse
+	(*ListRewardsRequest)(nil),          // 17: fidelis.rewards.v1.ListRewardsRequest
+	(*ListRewardsResponse)(nil),         // 18: fidelis.rewards.v1.ListRewardsResponse
+	(*ListEligibleRewardsRequest)(nil),  // 19: fidelis.rewards.v1.ListEligibleRewardsRequest
+	(*Missing)(nil),                     // 20: fidelis.rewards.v1.Missing
+	(*RewardOption)(nil),                // 21: fidelis.rewards.v1.RewardOption
+	(*ListEligibleRewardsResponse)(nil), // 22: fidelis.rewards.v1.ListEligibleRewardsResponse
+	(*RedeemRequest)(nil),               // 23: fidelis.rewards.v1.RedeemRequest
+	(*RedeemResponse)(nil),              // 24: fidelis.rewards.v1.RedeemResponse
+	(*CancelRedemptionRequest)(nil),     // 25: fidelis.rewards.v1.CancelRedemptionRequest
+	(*CancelRedemptionResponse)(nil),    // 26: fidelis.rewards.v1.CancelRedemptionResponse
+	(*ValidateVoucherRequest)(nil),      // 27: fidelis.rewards.v1.ValidateVoucherRequest
+	(*ValidateVoucherResponse)(nil),     // 28: fidelis.rewards.v1.ValidateVoucherResponse
+	(*ConsumeVoucherRequest)(nil),       // 29: fidelis.rewards.v1.ConsumeVoucherRequest
+	(*ConsumeVoucherResponse)(nil),      // 30: fidelis.rewards.v1.ConsumeVoucherResponse
+	(*v1.Money)(nil),                    // 31: fidelis.type.v1.Money
+	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 33: google.protobuf.Duration
+	(v1.Channel)(0),                     // 34: fidelis.type.v1.Channel
+	(*fieldmaskpb.FieldMask)(nil),       // 35: google.protobuf.FieldMask
 }
 var file_fidelis_rewards_v1_rewards_proto_depIdxs = []int32{
-	0,  // 0: fidelis.rewards.v1.RewardTerms.type:type_name -> fidelis.rewards.v1.RewardType
-	4,  // 1: fidelis.rewards.v1.RewardTerms.amount:type_name -> fidelis.rewards.v1.Money
-	30, // 2: fidelis.rewards.v1.RewardTerms.valid_from:type_name -> google.protobuf.Timestamp
-	30, // 3: fidelis.rewards.v1.RewardTerms.valid_until:type_name -> google.protobuf.Timestamp
-	31, // 4: fidelis.rewards.v1.RewardTerms.voucher_validity:type_name -> google.protobuf.Duration
-	1,  // 5: fidelis.rewards.v1.RewardTerms.limit_period:type_name -> fidelis.rewards.v1.LimitPeriod
-	2,  // 6: fidelis.rewards.v1.RewardTerms.channels:type_name -> fidelis.rewards.v1.Channel
-	5,  // 7: fidelis.rewards.v1.Reward.terms:type_name -> fidelis.rewards.v1.RewardTerms
-	30, // 8: fidelis.rewards.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
-	30, // 9: fidelis.rewards.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 10: fidelis.rewards.v1.Voucher.status:type_name -> fidelis.rewards.v1.VoucherStatus
-	0,  // 11: fidelis.rewards.v1.Voucher.type:type_name -> fidelis.rewards.v1.RewardType
-	4,  // 12: fidelis.rewards.v1.Voucher.amount:type_name -> fidelis.rewards.v1.Money
-	30, // 13: fidelis.rewards.v1.Voucher.issued_at:type_name -> google.protobuf.Timestamp
-	30, // 14: fidelis.rewards.v1.Voucher.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 15: fidelis.rewards.v1.Voucher.channels:type_name -> fidelis.rewards.v1.Channel
-	30, // 16: fidelis.rewards.v1.Voucher.consumed_at:type_name -> google.protobuf.Timestamp
-	5,  // 17: fidelis.rewards.v1.CreateRewardRequest.terms:type_name -> fidelis.rewards.v1.RewardTerms
-	6,  // 18: fidelis.rewards.v1.CreateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	5,  // 19: fidelis.rewards.v1.UpdateRewardRequest.terms:type_name -> fidelis.rewards.v1.RewardTerms
-	6,  // 20: fidelis.rewards.v1.UpdateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	6,  // 21: fidelis.rewards.v1.DeactivateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	6,  // 22: fidelis.rewards.v1.GetRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	6,  // 23: fidelis.rewards.v1.ListRewardsResponse.rewards:type_name -> fidelis.rewards.v1.Reward
-	6,  // 24: fidelis.rewards.v1.RewardOption.reward:type_name -> fidelis.rewards.v1.Reward
-	19, // 25: fidelis.rewards.v1.RewardOption.missing:type_name -> fidelis.rewards.v1.Missing
-	6,  // 26: fidelis.rewards.v1.ListEligibleRewardsResponse.eligible:type_name -> fidelis.rewards.v1.Reward
-	20, // 27: fidelis.rewards.v1.ListEligibleRewardsResponse.unavailable:type_name -> fidelis.rewards.v1.RewardOption
-	2,  // 28: fidelis.rewards.v1.RedeemRequest.channel:type_name -> fidelis.rewards.v1.Channel
-	7,  // 29: fidelis.rewards.v1.RedeemResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	7,  // 30: fidelis.rewards.v1.CancelRedemptionResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	2,  // 31: fidelis.rewards.v1.ValidateVoucherRequest.channel:type_name -> fidelis.rewards.v1.Channel
-	7,  // 32: fidelis.rewards.v1.ValidateVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	2,  // 33: fidelis.rewards.v1.ConsumeVoucherRequest.channel:type_name -> fidelis.rewards.v1.Channel
-	7,  // 34: fidelis.rewards.v1.ConsumeVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	8,  // 35: fidelis.rewards.v1.RewardsService.CreateReward:input_type -> fidelis.rewards.v1.CreateRewardRequest
-	10, // 36: fidelis.rewards.v1.RewardsService.UpdateReward:input_type -> fidelis.rewards.v1.UpdateRewardRequest
-	12, // 37: fidelis.rewards.v1.RewardsService.DeactivateReward:input_type -> fidelis.rewards.v1.DeactivateRewardRequest
-	14, // 38: fidelis.rewards.v1.RewardsService.GetReward:input_type -> fidelis.rewards.v1.GetRewardRequest
-	16, // 39: fidelis.rewards.v1.RewardsService.ListRewards:input_type -> fidelis.rewards.v1.ListRewardsRequest
-	18, // 40: fidelis.rewards.v1.RewardsService.ListEligibleRewards:input_type -> fidelis.rewards.v1.ListEligibleRewardsRequest
-	22, // 41: fidelis.rewards.v1.RewardsService.Redeem:input_type -> fidelis.rewards.v1.RedeemRequest
-	24, // 42: fidelis.rewards.v1.RewardsService.CancelRedemption:input_type -> fidelis.rewards.v1.CancelRedemptionRequest
-	26, // 43: fidelis.rewards.v1.RewardsService.ValidateVoucher:input_type -> fidelis.rewards.v1.ValidateVoucherRequest
-	28, // 44: fidelis.rewards.v1.RewardsService.ConsumeVoucher:input_type -> fidelis.rewards.v1.ConsumeVoucherRequest
-	9,  // 45: fidelis.rewards.v1.RewardsService.CreateReward:output_type -> fidelis.rewards.v1.CreateRewardResponse
-	11, // 46: fidelis.rewards.v1.RewardsService.UpdateReward:output_type -> fidelis.rewards.v1.UpdateRewardResponse
-	13, // 47: fidelis.rewards.v1.RewardsService.DeactivateReward:output_type -> fidelis.rewards.v1.DeactivateRewardResponse
-	15, // 48: fidelis.rewards.v1.RewardsService.GetReward:output_type -> fidelis.rewards.v1.GetRewardResponse
-	17, // 49: fidelis.rewards.v1.RewardsService.ListRewards:output_type -> fidelis.rewards.v1.ListRewardsResponse
-	21, // 50: fidelis.rewards.v1.RewardsService.ListEligibleRewards:output_type -> fidelis.rewards.v1.ListEligibleRewardsResponse
-	23, // 51: fidelis.rewards.v1.RewardsService.Redeem:output_type -> fidelis.rewards.v1.RedeemResponse
-	25, // 52: fidelis.rewards.v1.RewardsService.CancelRedemption:output_type -> fidelis.rewards.v1.CancelRedemptionResponse
-	27, // 53: fidelis.rewards.v1.RewardsService.ValidateVoucher:output_type -> fidelis.rewards.v1.ValidateVoucherResponse
-	29, // 54: fidelis.rewards.v1.RewardsService.ConsumeVoucher:output_type -> fidelis.rewards.v1.ConsumeVoucherResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	31, // 0: fidelis.rewards.v1.Benefit.amount_off:type_name -> fidelis.type.v1.Money
+	4,  // 1: fidelis.rewards.v1.Benefit.partner:type_name -> fidelis.rewards.v1.PartnerBenefit
+	5,  // 2: fidelis.rewards.v1.RewardTerms.benefit:type_name -> fidelis.rewards.v1.Benefit
+	32, // 3: fidelis.rewards.v1.RewardTerms.valid_from:type_name -> google.protobuf.Timestamp
+	32, // 4: fidelis.rewards.v1.RewardTerms.valid_until:type_name -> google.protobuf.Timestamp
+	33, // 5: fidelis.rewards.v1.RewardTerms.voucher_validity:type_name -> google.protobuf.Duration
+	0,  // 6: fidelis.rewards.v1.RewardTerms.limit_period:type_name -> fidelis.rewards.v1.LimitPeriod
+	34, // 7: fidelis.rewards.v1.RewardTerms.channels:type_name -> fidelis.type.v1.Channel
+	6,  // 8: fidelis.rewards.v1.Reward.terms:type_name -> fidelis.rewards.v1.RewardTerms
+	1,  // 9: fidelis.rewards.v1.Reward.state:type_name -> fidelis.rewards.v1.RewardState
+	32, // 10: fidelis.rewards.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
+	32, // 11: fidelis.rewards.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 12: fidelis.rewards.v1.Voucher.status:type_name -> fidelis.rewards.v1.VoucherStatus
+	5,  // 13: fidelis.rewards.v1.Voucher.benefit:type_name -> fidelis.rewards.v1.Benefit
+	32, // 14: fidelis.rewards.v1.Voucher.issued_at:type_name -> google.protobuf.Timestamp
+	32, // 15: fidelis.rewards.v1.Voucher.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 16: fidelis.rewards.v1.Voucher.channels:type_name -> fidelis.type.v1.Channel
+	32, // 17: fidelis.rewards.v1.Voucher.consumed_at:type_name -> google.protobuf.Timestamp
+	6,  // 18: fidelis.rewards.v1.CreateRewardRequest.terms:type_name -> fidelis.rewards.v1.RewardTerms
+	7,  // 19: fidelis.rewards.v1.CreateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	7,  // 20: fidelis.rewards.v1.UpdateRewardRequest.reward:type_name -> fidelis.rewards.v1.Reward
+	35, // 21: fidelis.rewards.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 22: fidelis.rewards.v1.UpdateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	7,  // 23: fidelis.rewards.v1.DeactivateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	7,  // 24: fidelis.rewards.v1.GetRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	7,  // 25: fidelis.rewards.v1.ListRewardsResponse.rewards:type_name -> fidelis.rewards.v1.Reward
+	7,  // 26: fidelis.rewards.v1.RewardOption.reward:type_name -> fidelis.rewards.v1.Reward
+	20, // 27: fidelis.rewards.v1.RewardOption.missing:type_name -> fidelis.rewards.v1.Missing
+	21, // 28: fidelis.rewards.v1.ListEligibleRewardsResponse.options:type_name -> fidelis.rewards.v1.RewardOption
+	34, // 29: fidelis.rewards.v1.RedeemRequest.channel:type_name -> fidelis.type.v1.Channel
+	8,  // 30: fidelis.rewards.v1.RedeemResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	8,  // 31: fidelis.rewards.v1.CancelRedemptionResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	34, // 32: fidelis.rewards.v1.ValidateVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
+	3,  // 33: fidelis.rewards.v1.ValidateVoucherResponse.problem:type_name -> fidelis.rewards.v1.VoucherProblem
+	8,  // 34: fidelis.rewards.v1.ValidateVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	34, // 35: fidelis.rewards.v1.ConsumeVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
+	8,  // 36: fidelis.rewards.v1.ConsumeVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	9,  // 37: fidelis.rewards.v1.RewardsService.CreateReward:input_type -> fidelis.rewards.v1.CreateRewardRequest
+	11, // 38: fidelis.rewards.v1.RewardsService.UpdateReward:input_type -> fidelis.rewards.v1.UpdateRewardRequest
+	13, // 39: fidelis.rewards.v1.RewardsService.DeactivateReward:input_type -> fidelis.rewards.v1.DeactivateRewardRequest
+	15, // 40: fidelis.rewards.v1.RewardsService.GetReward:input_type -> fidelis.rewards.v1.GetRewardRequest
+	17, // 41: fidelis.rewards.v1.RewardsService.ListRewards:input_type -> fidelis.rewards.v1.ListRewardsRequest
+	19, // 42: fidelis.rewards.v1.RewardsService.ListEligibleRewards:input_type -> fidelis.rewards.v1.ListEligibleRewardsRequest
+	23, // 43: fidelis.rewards.v1.RewardsService.Redeem:input_type -> fidelis.rewards.v1.RedeemRequest
+	25, // 44: fidelis.rewards.v1.RewardsService.CancelRedemption:input_type -> fidelis.rewards.v1.CancelRedemptionRequest
+	27, // 45: fidelis.rewards.v1.RewardsService.ValidateVoucher:input_type -> fidelis.rewards.v1.ValidateVoucherRequest
+	29, // 46: fidelis.rewards.v1.RewardsService.ConsumeVoucher:input_type -> fidelis.rewards.v1.ConsumeVoucherRequest
+	10, // 47: fidelis.rewards.v1.RewardsService.CreateReward:output_type -> fidelis.rewards.v1.CreateRewardResponse
+	12, // 48: fidelis.rewards.v1.RewardsService.UpdateReward:output_type -> fidelis.rewards.v1.UpdateRewardResponse
+	14, // 49: fidelis.rewards.v1.RewardsService.DeactivateReward:output_type -> fidelis.rewards.v1.DeactivateRewardResponse
+	16, // 50: fidelis.rewards.v1.RewardsService.GetReward:output_type -> fidelis.rewards.v1.GetRewardResponse
+	18, // 51: fidelis.rewards.v1.RewardsService.ListRewards:output_type -> fidelis.rewards.v1.ListRewardsResponse
+	22, // 52: fidelis.rewards.v1.RewardsService.ListEligibleRewards:output_type -> fidelis.rewards.v1.ListEligibleRewardsResponse
+	24, // 53: fidelis.rewards.v1.RewardsService.Redeem:output_type -> fidelis.rewards.v1.RedeemResponse
+	26, // 54: fidelis.rewards.v1.RewardsService.CancelRedemption:output_type -> fidelis.rewards.v1.CancelRedemptionResponse
+	28, // 55: fidelis.rewards.v1.RewardsService.ValidateVoucher:output_type -> fidelis.rewards.v1.ValidateVoucherResponse
+	30, // 56: fidelis.rewards.v1.RewardsService.ConsumeVoucher:output_type -> fidelis.rewards.v1.ConsumeVoucherResponse
+	47, // [47:57] is the sub-list for method output_type
+	37, // [37:47] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_rewards_v1_rewards_proto_init() }
@@ -2343,13 +2603,19 @@ func file_fidelis_rewards_v1_rewards_proto_init() {
 	if File_fidelis_rewards_v1_rewards_proto != nil {
 		return
 	}
+	file_fidelis_rewards_v1_rewards_proto_msgTypes[1].OneofWrappers = []any{
+		(*Benefit_AmountOff)(nil),
+		(*Benefit_PercentOff)(nil),
+		(*Benefit_FreeProductSku)(nil),
+		(*Benefit_Partner)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_rewards_v1_rewards_proto_rawDesc), len(file_fidelis_rewards_v1_rewards_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,33 +38,90 @@ const (
 // RewardsService is the catalogue of rewards members redeem points for.
 // Rewards are immediately consumable: Redeem burns the points and returns a
 // voucher usable at once. Mutations carry an idempotency key scoped to the
-// authenticated principal (see fidelis.access.v1).
+// authenticated principal (see fidelis.access.v1): a retry with the key
+// replays the reply or the refusal, with the same ErrorInfo reason.
 type RewardsServiceClient interface {
-	// CreateReward adds a reward to a programme's catalogue.
+	// CreateReward adds a reward, active, to a programme's catalogue.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreateReward(ctx context.Context, in *CreateRewardRequest, opts ...grpc.CallOption) (*CreateRewardResponse, error)
-	// UpdateReward replaces a reward's terms; stock may not drop below what
-	// is already redeemed.
+	// UpdateReward changes a reward's terms (AIP-134): the fields named in
+	// update_mask, or all of them. With an etag, only if the reward has not
+	// changed since it was read (AIP-154). Stock may not drop below what is
+	// already issued. Vouchers already issued keep their terms.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - FAILED_PRECONDITION: STOCK_BELOW_ISSUED
+	//   - ABORTED: ETAG_MISMATCH
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	UpdateReward(ctx context.Context, in *UpdateRewardRequest, opts ...grpc.CallOption) (*UpdateRewardResponse, error)
-	// DeactivateReward withdraws a reward from redemption; vouchers already
-	// issued stay valid.
+	// DeactivateReward withdraws a reward from redemption, for good (its
+	// state becomes REWARD_STATE_INACTIVE); vouchers already issued stay
+	// valid. Deactivating an inactive reward changes nothing.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - ABORTED: ETAG_MISMATCH
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	DeactivateReward(ctx context.Context, in *DeactivateRewardRequest, opts ...grpc.CallOption) (*DeactivateRewardResponse, error)
 	// GetReward returns a reward.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetReward(ctx context.Context, in *GetRewardRequest, opts ...grpc.CallOption) (*GetRewardResponse, error)
-	// ListRewards lists a programme's catalogue.
+	// ListRewards lists a programme's catalogue, a page at a time, by points
+	// cost, then name, then id.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListRewards(ctx context.Context, in *ListRewardsRequest, opts ...grpc.CallOption) (*ListRewardsResponse, error)
-	// ListEligibleRewards says what a member can redeem now, and for the rest
-	// what is missing.
+	// ListEligibleRewards goes through the active rewards of a member's
+	// programme, a page at a time, in ListRewards' order, and says of each
+	// whether the member can redeem it now, and if not what is missing.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListEligibleRewards(ctx context.Context, in *ListEligibleRewardsRequest, opts ...grpc.CallOption) (*ListEligibleRewardsResponse, error)
-	// Redeem checks eligibility, holds the points, allocates stock, issues a
-	// voucher and captures the points, in one call; any failure releases the
-	// hold and the stock.
+	// Redeem checks eligibility, holds the points on the ledger, allocates
+	// stock, issues a voucher and captures the points, in one call; any
+	// failure releases the hold and the stock. A refused redemption is
+	// replayed under its key with the same reason (INSUFFICIENT_POINTS comes
+	// from the ledger, with the points available in the ErrorInfo metadata).
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND, MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: REWARD_NOT_REDEEMABLE, REWARD_OUT_OF_STOCK, REDEMPTION_LIMIT_REACHED, INSUFFICIENT_POINTS, MEMBER_NOT_IN_PROGRAMME, REDEMPTION_FAILED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	Redeem(ctx context.Context, in *RedeemRequest, opts ...grpc.CallOption) (*RedeemResponse, error)
 	// CancelRedemption voids an unused voucher, refunds the points to their
-	// original lots and returns the stock.
+	// original lots and returns the stock. A cancelled redemption replays.
+	//
+	// Errors:
+	//   - NOT_FOUND: REDEMPTION_NOT_FOUND
+	//   - FAILED_PRECONDITION: REDEMPTION_NOT_CANCELLABLE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CancelRedemption(ctx context.Context, in *CancelRedemptionRequest, opts ...grpc.CallOption) (*CancelRedemptionResponse, error)
-	// ValidateVoucher tells a POS whether a voucher can be used here and now.
+	// ValidateVoucher tells a POS whether a voucher can be used here and now,
+	// and if not why (a voucher that cannot be used is no error here).
+	//
+	// Errors:
+	//   - NOT_FOUND: VOUCHER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ValidateVoucher(ctx context.Context, in *ValidateVoucherRequest, opts ...grpc.CallOption) (*ValidateVoucherResponse, error)
-	// ConsumeVoucher uses a voucher, once.
+	// ConsumeVoucher uses a voucher, once. A voucher that cannot be used here
+	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name without
+	// its prefix (e.g. "EXPIRED", "ALREADY_USED") in the ErrorInfo metadata
+	// under "problem".
+	//
+	// Errors:
+	//   - NOT_FOUND: VOUCHER_NOT_FOUND
+	//   - FAILED_PRECONDITION: VOUCHER_NOT_USABLE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ConsumeVoucher(ctx context.Context, in *ConsumeVoucherRequest, opts ...grpc.CallOption) (*ConsumeVoucherResponse, error)
 }
 
@@ -183,33 +240,90 @@ func (c *rewardsServiceClient) ConsumeVoucher(ctx context.Context, in *ConsumeVo
 // RewardsService is the catalogue of rewards members redeem points for.
 // Rewards are immediately consumable: Redeem burns the points and returns a
 // voucher usable at once. Mutations carry an idempotency key scoped to the
-// authenticated principal (see fidelis.access.v1).
+// authenticated principal (see fidelis.access.v1): a retry with the key
+// replays the reply or the refusal, with the same ErrorInfo reason.
 type RewardsServiceServer interface {
-	// CreateReward adds a reward to a programme's catalogue.
+	// CreateReward adds a reward, active, to a programme's catalogue.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreateReward(context.Context, *CreateRewardRequest) (*CreateRewardResponse, error)
-	// UpdateReward replaces a reward's terms; stock may not drop below what
-	// is already redeemed.
+	// UpdateReward changes a reward's terms (AIP-134): the fields named in
+	// update_mask, or all of them. With an etag, only if the reward has not
+	// changed since it was read (AIP-154). Stock may not drop below what is
+	// already issued. Vouchers already issued keep their terms.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - FAILED_PRECONDITION: STOCK_BELOW_ISSUED
+	//   - ABORTED: ETAG_MISMATCH
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	UpdateReward(context.Context, *UpdateRewardRequest) (*UpdateRewardResponse, error)
-	// DeactivateReward withdraws a reward from redemption; vouchers already
-	// issued stay valid.
+	// DeactivateReward withdraws a reward from redemption, for good (its
+	// state becomes REWARD_STATE_INACTIVE); vouchers already issued stay
+	// valid. Deactivating an inactive reward changes nothing.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - ABORTED: ETAG_MISMATCH
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	DeactivateReward(context.Context, *DeactivateRewardRequest) (*DeactivateRewardResponse, error)
 	// GetReward returns a reward.
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetReward(context.Context, *GetRewardRequest) (*GetRewardResponse, error)
-	// ListRewards lists a programme's catalogue.
+	// ListRewards lists a programme's catalogue, a page at a time, by points
+	// cost, then name, then id.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListRewards(context.Context, *ListRewardsRequest) (*ListRewardsResponse, error)
-	// ListEligibleRewards says what a member can redeem now, and for the rest
-	// what is missing.
+	// ListEligibleRewards goes through the active rewards of a member's
+	// programme, a page at a time, in ListRewards' order, and says of each
+	// whether the member can redeem it now, and if not what is missing.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListEligibleRewards(context.Context, *ListEligibleRewardsRequest) (*ListEligibleRewardsResponse, error)
-	// Redeem checks eligibility, holds the points, allocates stock, issues a
-	// voucher and captures the points, in one call; any failure releases the
-	// hold and the stock.
+	// Redeem checks eligibility, holds the points on the ledger, allocates
+	// stock, issues a voucher and captures the points, in one call; any
+	// failure releases the hold and the stock. A refused redemption is
+	// replayed under its key with the same reason (INSUFFICIENT_POINTS comes
+	// from the ledger, with the points available in the ErrorInfo metadata).
+	//
+	// Errors:
+	//   - NOT_FOUND: REWARD_NOT_FOUND, MEMBER_NOT_FOUND
+	//   - FAILED_PRECONDITION: REWARD_NOT_REDEEMABLE, REWARD_OUT_OF_STOCK, REDEMPTION_LIMIT_REACHED, INSUFFICIENT_POINTS, MEMBER_NOT_IN_PROGRAMME, REDEMPTION_FAILED
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	Redeem(context.Context, *RedeemRequest) (*RedeemResponse, error)
 	// CancelRedemption voids an unused voucher, refunds the points to their
-	// original lots and returns the stock.
+	// original lots and returns the stock. A cancelled redemption replays.
+	//
+	// Errors:
+	//   - NOT_FOUND: REDEMPTION_NOT_FOUND
+	//   - FAILED_PRECONDITION: REDEMPTION_NOT_CANCELLABLE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CancelRedemption(context.Context, *CancelRedemptionRequest) (*CancelRedemptionResponse, error)
-	// ValidateVoucher tells a POS whether a voucher can be used here and now.
+	// ValidateVoucher tells a POS whether a voucher can be used here and now,
+	// and if not why (a voucher that cannot be used is no error here).
+	//
+	// Errors:
+	//   - NOT_FOUND: VOUCHER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ValidateVoucher(context.Context, *ValidateVoucherRequest) (*ValidateVoucherResponse, error)
-	// ConsumeVoucher uses a voucher, once.
+	// ConsumeVoucher uses a voucher, once. A voucher that cannot be used here
+	// and now is VOUCHER_NOT_USABLE, with the VoucherProblem's name without
+	// its prefix (e.g. "EXPIRED", "ALREADY_USED") in the ErrorInfo metadata
+	// under "problem".
+	//
+	// Errors:
+	//   - NOT_FOUND: VOUCHER_NOT_FOUND
+	//   - FAILED_PRECONDITION: VOUCHER_NOT_USABLE
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ConsumeVoucher(context.Context, *ConsumeVoucherRequest) (*ConsumeVoucherResponse, error)
 	mustEmbedUnimplementedRewardsServiceServer()
 }

@@ -174,6 +174,8 @@ const (
 	// the derived events at new positions: start again from a time
 	// (start_time), dropping the event ids you have seen.
 	ErrorReason_CURSOR_STALE ErrorReason = 70
+	// The etag sent is not the resource's current one: it changed since it was read (ABORTED); read it again and retry.
+	ErrorReason_ETAG_MISMATCH ErrorReason = 71
 )
 
 // Enum value maps for ErrorReason.
@@ -250,6 +252,7 @@ var (
 		68: "DATABASE_UNAVAILABLE",
 		69: "TRANSACTION_CONFLICT",
 		70: "CURSOR_STALE",
+		71: "ETAG_MISMATCH",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -323,6 +326,7 @@ var (
 		"DATABASE_UNAVAILABLE":       68,
 		"TRANSACTION_CONFLICT":       69,
 		"CURSOR_STALE":               70,
+		"ETAG_MISMATCH":              71,
 	}
 )
 
@@ -357,7 +361,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\x9c\r\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xaf\r\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -430,7 +434,8 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\x12API_KEY_NOT_ACTIVE\x10C\x12\x18\n" +
 	"\x14DATABASE_UNAVAILABLE\x10D\x12\x18\n" +
 	"\x14TRANSACTION_CONFLICT\x10E\x12\x10\n" +
-	"\fCURSOR_STALE\x10FBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\fCURSOR_STALE\x10F\x12\x11\n" +
+	"\rETAG_MISMATCH\x10GBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
