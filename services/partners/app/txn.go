@@ -174,11 +174,20 @@ func (s *Service) start(ctx context.Context, k idem.Key, req idem.Request, check
 	})
 }
 
+// failure is the refusal of a failed transaction, the same in the reply
+// that failed it and in every replay: FAILED_PRECONDITION (the transaction
+// is recorded, and failed) with the ledger's reason, PARTNER_TXN_FAILED
+// when the ledger gave none of its own (or the transaction failed before
+// reasons were stored).
 func failure(t *domain.Txn) error {
-	if t.Status == domain.TxnFailed {
-		return fault.Precondition(fault.PartnerTxnFailed, "%s", t.Failure)
+	if t.Status != domain.TxnFailed {
+		return nil
 	}
-	return nil
+	reason := t.FailureReason
+	if reason == "" {
+		reason = fault.PartnerTxnFailed
+	}
+	return fault.Precondition(reason, "%s", t.Failure).With("transaction_id", t.ID)
 }
 
 // post sends a pending transaction to the ledger (with a key derived from
@@ -195,7 +204,10 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 	next.UpdatedAt = s.clock()
 	if err != nil {
 		f, _ := fault.As(err)
-		next.Status, next.Failure = domain.TxnFailed, f.Msg
+		next.Status, next.Failure, next.FailureReason = domain.TxnFailed, f.Msg, f.Reason
+		if f.Reason == fault.ReasonOf(&fault.Error{Kind: f.Kind}) {
+			next.FailureReason = "" // the reason of its status code, none of its own
+		}
 	} else {
 		next.Status, next.EntryID = domain.TxnCompleted, entryID
 	}

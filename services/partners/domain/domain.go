@@ -228,7 +228,11 @@ type Txn struct {
 	Currency    string
 	Reference   string
 	EntryID     string
-	Failure     string
+	// Failure is why a failed transaction failed (the ledger's message),
+	// FailureReason the reason the ledger gave (fault.Reason; empty when
+	// it gave none of its own): a retry with the key replays both.
+	Failure       string
+	FailureReason fault.Reason
 	// OccurredAt is when the partner says it happened; CreatedAt when it
 	// was recorded; UpdatedAt, once completed or failed (final states),
 	// when it was posted to the ledger or refused. Settlement periods count

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -519,7 +520,7 @@ func lastOffer(t *testing.T, s app.Store) {
 // Transactions read back as inserted; UpdateTxn writes only a transaction
 // still in the status it is told, else (a stale update, or a transaction
 // unknown) it fails with app.ErrConflict and changes nothing. It writes
-// the outcome (status, entry, failure) and when; what was sent to the
+// the outcome (status, entry, failure and its reason) and when; what was sent to the
 // ledger never changes. An id is taken once.
 func txns(t *testing.T, s app.Store) {
 	earn := offerTxn("t-earn", "acme", "m-1", "o-1", domain.TxnPending, day(1).Add(time.Microsecond))
@@ -568,12 +569,12 @@ func txns(t *testing.T, s app.Store) {
 	mangled.Points, mangled.BonusPoints, mangled.MoneyMicros, mangled.Reference, mangled.OccurredAt = 1, 2, 3, "mangled", day(9)
 	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateTxn(ctx, &mangled, domain.TxnPending) })
 	failed := *burn
-	failed.Status, failed.Failure, failed.UpdatedAt = domain.TxnFailed, "not enough points", day(5)
+	failed.Status, failed.Failure, failed.FailureReason, failed.UpdatedAt = domain.TxnFailed, "not enough points", fault.InsufficientPoints, day(5)
 	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateTxn(ctx, &failed, domain.TxnPending) })
 	check("updated", &completed, &failed, done)
 
 	stale := *earn
-	stale.Status, stale.Failure = domain.TxnFailed, "stale"
+	stale.Status, stale.Failure, stale.FailureReason = domain.TxnFailed, "stale", fault.BalanceFloorReached
 	conflict(t, s, "UpdateTxn from a status it left", func(ctx context.Context, tx app.Tx) error {
 		return tx.UpdateTxn(ctx, &stale, domain.TxnPending)
 	})
