@@ -85,7 +85,7 @@ func TestEarnKeyReuseAndInvalidRequests(t *testing.T) {
 		f := newFixture(t, db, 1000)
 		ref := f.link(t, "m1")
 		_, err := f.plainEarn("e1", ref, "MILES")
-		if e, ok := fault.As(err); !ok || e.Kind != fault.KindInvalid || e.Field != "unit" {
+		if e, ok := fault.As(err); !ok || e.Kind != fault.KindInvalid || e.Field != "miles" {
 			t.Fatalf("earn in the wrong unit: %v", err)
 		}
 		txn, err := f.plainEarn("e1", ref, "EUR")

@@ -193,7 +193,7 @@ func (f *fixture) earn(key, ref string) (*domain.Txn, error) {
 
 func (f *fixture) spent(t *testing.T) int64 {
 	t.Helper()
-	offers, err := f.app.ProgrammeOffers(context.Background(), admin, "p1")
+	offers, _, err := f.app.ProgrammeOffers(context.Background(), admin, "p1", "", 0)
 	if err != nil || len(offers) != 1 {
 		t.Fatalf("offers: %v %v", offers, err)
 	}

@@ -18,7 +18,8 @@ import (
 
 // EarnRequest is a partner-funded earn.
 type EarnRequest struct {
-	MemberRef   string
+	MemberRef string
+	// Amount in Unit: a currency's code, or domain.UnitMiles.
 	Amount      decimal.Decimal
 	Unit        string
 	Reference   string
@@ -33,10 +34,21 @@ type EarnRequest struct {
 // refuses it: the bonus is applied if and only if the earn is.
 func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r EarnRequest) (*domain.Txn, error) {
 	if r.Unit != p.EarnUnit {
-		return nil, fault.Invalid("unit", "partner %s earns in %s", p.ID, p.EarnUnit)
+		field := "money.currency_code" // another currency
+		switch {
+		case r.Unit == domain.UnitMiles:
+			field = "miles"
+		case p.EarnUnit == domain.UnitMiles:
+			field = "money"
+		}
+		return nil, fault.Invalid(field, "partner %s earns in %s", p.ID, p.EarnUnit)
 	}
 	if !r.Amount.IsPositive() {
-		return nil, fault.Invalid("amount", "must be positive")
+		field := "money.amount"
+		if r.Unit == domain.UnitMiles {
+			field = "miles"
+		}
+		return nil, fault.Invalid(field, "must be positive")
 	}
 	now := s.clock()
 	occurred := r.OccurredAt // r is hashed as sent: a retry without occurred_at is the same request

@@ -172,13 +172,17 @@ func (t *txn) Offer(ctx context.Context, id string) (*domain.Offer, error) {
 	return os[0], nil
 }
 
-func (t *txn) Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error) {
-	return t.offers(ctx, `partner_id = $1 ORDER BY created_at, offer_id`, partnerID)
+// offersAfter is the condition and order of a page of offers after a
+// position ($2, $3), of at most $4 rows.
+const offersAfter = ` AND (created_at > $2 OR (created_at = $2 AND offer_id > $3)) ORDER BY created_at, offer_id LIMIT $4`
+
+func (t *txn) Offers(ctx context.Context, partnerID string, after app.OfferPosition, limit int) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id = $1`+offersAfter, partnerID, sqldb.Micros(after.CreatedAt), after.ID, limit)
 }
 
-func (t *txn) ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error) {
-	return t.offers(ctx, `partner_id IN (SELECT partner_id FROM partners_partners WHERE programme_id = $1)
-		ORDER BY created_at, offer_id`, programmeID)
+func (t *txn) ProgrammeOffers(ctx context.Context, programmeID string, after app.OfferPosition, limit int) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id IN (SELECT partner_id FROM partners_partners WHERE programme_id = $1)`+offersAfter,
+		programmeID, sqldb.Micros(after.CreatedAt), after.ID, limit)
 }
 
 func (t *txn) SpendBudget(ctx context.Context, offerID string, points int64) (bool, error) {

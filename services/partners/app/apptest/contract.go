@@ -241,7 +241,7 @@ func offer(t testing.TB, s app.Store, id string) *domain.Offer {
 
 // Offers read back as inserted, every term; Offers lists a partner's,
 // ProgrammeOffers those of a programme's partners, oldest first then by
-// id; an id is taken once.
+// id, a page after a position at a time; an id is taken once.
 func offers(t *testing.T, s app.Store) {
 	oA := newOffer("o-a", "acme", day(1))
 	oA.OfferTerms = domain.OfferTerms{Name: "Double points", Kind: domain.OfferMultiplier, Multiplier: dec("1.5"),
@@ -287,23 +287,42 @@ func offers(t *testing.T, s app.Store) {
 			partner string
 			want    []*domain.Offer
 		}{{"acme", []*domain.Offer{oB, o0, oA}}, {"beta", []*domain.Offer{oC}}, {"none", nil}} {
-			got, err := tx.Offers(ctx, c.partner)
+			got, err := tx.Offers(ctx, c.partner, app.OfferPosition{}, 100)
 			if err != nil {
 				return err
 			}
 			storetest.Check(t, "Offers("+c.partner+")", got, c.want)
 		}
+		// Pages: after a position, at most limit.
+		for _, c := range []struct {
+			after app.OfferPosition
+			limit int
+			want  []*domain.Offer
+		}{
+			{app.OfferPosition{}, 2, []*domain.Offer{oB, o0}},
+			{app.OfferPosition{CreatedAt: oB.CreatedAt, ID: oB.ID}, 2, []*domain.Offer{o0, oA}},
+			{app.OfferPosition{CreatedAt: o0.CreatedAt, ID: o0.ID}, 2, []*domain.Offer{oA}},
+			{app.OfferPosition{CreatedAt: oA.CreatedAt, ID: oA.ID}, 2, nil},
+		} {
+			got, err := tx.Offers(ctx, "acme", c.after, c.limit)
+			if err != nil {
+				return err
+			}
+			storetest.Check(t, fmt.Sprintf("Offers(acme) after %s, %d", c.after.ID, c.limit), got, c.want)
+		}
 		for _, c := range []struct {
 			programme string
 			want      []*domain.Offer
 		}{{"p", []*domain.Offer{oB, oC, o0, oA}}, {"q", []*domain.Offer{oQ}}, {"none", nil}} {
-			got, err := tx.ProgrammeOffers(ctx, c.programme)
+			got, err := tx.ProgrammeOffers(ctx, c.programme, app.OfferPosition{}, 100)
 			if err != nil {
 				return err
 			}
 			storetest.Check(t, "ProgrammeOffers("+c.programme+")", got, c.want)
 		}
-		return nil
+		page, err := tx.ProgrammeOffers(ctx, "p", app.OfferPosition{CreatedAt: oC.CreatedAt, ID: oC.ID}, 1)
+		storetest.Check(t, "ProgrammeOffers(p) after o-c, 1", page, []*domain.Offer{o0})
+		return err
 	})
 }
 
@@ -751,7 +770,7 @@ func failuresWriteNothing(t *testing.T, s app.Store) {
 				st.Partners = append(st.Partners, p)
 			}
 			var err error
-			if st.Offers, err = tx.ProgrammeOffers(ctx, "p"); err != nil {
+			if st.Offers, err = tx.ProgrammeOffers(ctx, "p", app.OfferPosition{}, 100); err != nil {
 				return err
 			}
 			for _, l := range [][2]string{{"acme", "ref-1"}, {"acme", "ref-2"}, {"", "ref-2"}} {
