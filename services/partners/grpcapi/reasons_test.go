@@ -218,6 +218,7 @@ func TestPartnerSchemaRules(t *testing.T) {
 			}),
 			"value in another currency": partner(func(r *partnersv1.CreatePartnerRequest) { r.ValuePerPoint.CurrencyCode = "USD" }),
 			"a price of nothing":        partner(func(r *partnersv1.CreatePartnerRequest) { r.PricePerPoint.Amount = "0" }),
+			"a rate of nothing":         partner(func(r *partnersv1.CreatePartnerRequest) { r.EarnRate = "0.0" }),
 			"a negative value":          partner(func(r *partnersv1.CreatePartnerRequest) { r.ValuePerPoint.Amount = "-0.01" }),
 			"valid_until before valid_from": offer(func(o *partnersv1.OfferTerms) {
 				o.ValidFrom, o.ValidUntil = timestamppb.New(now.Add(time.Hour)), timestamppb.New(now)

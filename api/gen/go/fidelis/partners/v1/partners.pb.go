@@ -2813,16 +2813,17 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\x0fowed_by_partner\x18\t \x01(\v2\x16.fidelis.type.v1.MoneyR\rowedByPartner\x12>\n" +
 	"\x0fowed_to_partner\x18\n" +
 	" \x01(\v2\x16.fidelis.type.v1.MoneyR\rowedToPartner\x12(\n" +
-	"\x03net\x18\v \x01(\v2\x16.fidelis.type.v1.MoneyR\x03net\"\xb6\x02\n" +
+	"\x03net\x18\v \x01(\v2\x16.fidelis.type.v1.MoneyR\x03net\"\xed\x02\n" +
 	"\x13GetStatementRequest\x12E\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
 	"period_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\x12*\n" +
 	"\n" +
-	"partner_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId:i\xbaHf\x1ad\n" +
-	"\x16period.end_after_start\x12%period_end must be after period_start\x1a#this.period_end > this.period_start\"T\n" +
+	"partner_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
+	"\x16period.end_after_start\x12%period_end must be after period_start\x1aW!has(this.period_start) || !has(this.period_end) || this.period_end > this.period_start\"T\n" +
 	"\x14GetStatementResponse\x12<\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xea\t\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xd6\n" +
+	"\n" +
 	"\x14CreatePartnerRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\x1e\n" +
@@ -2831,8 +2832,9 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\fprogramme_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12F\n" +
 	"\tearn_unit\x18\x04 \x01(\x0e2\x1d.fidelis.partners.v1.EarnUnitB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bearnUnit\x12,\n" +
-	"\x12earn_currency_code\x18\x05 \x01(\tR\x10earnCurrencyCode\x12@\n" +
-	"\tearn_rate\x18\x06 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{1,9}([.][0-9]{1,6})?$R\bearnRate\x12E\n" +
+	"\x12earn_currency_code\x18\x05 \x01(\tR\x10earnCurrencyCode\x12\xab\x01\n" +
+	"\tearn_rate\x18\x06 \x01(\tB\x8d\x01\xbaH\x89\x01\xba\x01f\n" +
+	"\x12earn_rate.positive\x12\x10must be positive\x1a>!this.matches('^[0-9]+([.][0-9]+)?$') || this.matches('[1-9]')r\x1e2\x1c^[0-9]{1,9}([.][0-9]{1,6})?$R\bearnRate\x12E\n" +
 	"\brounding\x18\a \x01(\x0e2\x1d.fidelis.partners.v1.RoundingB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brounding\x12\xe0\x01\n" +
 	"\x0fprice_per_point\x18\b \x01(\v2\x16.fidelis.type.v1.MoneyB\x9f\x01\xbaH\x9b\x01\xba\x01\x94\x01\n" +
@@ -2866,14 +2868,14 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"partner_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12=\n" +
 	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.partners.v1.OfferTermsB\x06\xbaH\x03\xc8\x01\x01R\x05terms\"G\n" +
 	"\x13CreateOfferResponse\x120\n" +
-	"\x05offer\x18\x01 \x01(\v2\x1a.fidelis.partners.v1.OfferR\x05offer\"\xba\x02\n" +
+	"\x05offer\x18\x01 \x01(\v2\x1a.fidelis.partners.v1.OfferR\x05offer\"\xf1\x02\n" +
 	"\x1aGetPartnerStatementRequest\x12'\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12E\n" +
 	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
-	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd:i\xbaHf\x1ad\n" +
-	"\x16period.end_after_start\x12%period_end must be after period_start\x1a#this.period_end > this.period_start\"[\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
+	"\x16period.end_after_start\x12%period_end must be after period_start\x1aW!has(this.period_start) || !has(this.period_end) || this.period_end > this.period_start\"[\n" +
 	"\x1bGetPartnerStatementResponse\x12<\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xf1\x01\n" +
 	"\n" +
