@@ -483,7 +483,11 @@ type PartnerAdminServiceClient interface {
 	GetPartnerStatement(ctx context.Context, in *GetPartnerStatementRequest, opts ...grpc.CallOption) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner and operator calls,
 	// newest first. A page token continues only the listing of the same
-	// partner (or of every partner call).
+	// partner (or of every partner call). Only operators of every programme
+	// may read it.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// ListProgrammeOffers pages through the offers of every partner of a
 	// programme, oldest first. A page token continues only the listing of
@@ -617,7 +621,11 @@ type PartnerAdminServiceServer interface {
 	GetPartnerStatement(context.Context, *GetPartnerStatementRequest) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner and operator calls,
 	// newest first. A page token continues only the listing of the same
-	// partner (or of every partner call).
+	// partner (or of every partner call). Only operators of every programme
+	// may read it.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// ListProgrammeOffers pages through the offers of every partner of a
 	// programme, oldest first. A page token continues only the listing of
