@@ -182,7 +182,8 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 		}
 		from, to := period()
 		card := "CARD-T"
-		offerTerms := &partnersv1.OfferTerms{Name: "Bonus", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 10, BudgetPoints: 100}
+		offerTerms := &partnersv1.OfferTerms{Name: "Bonus", Bonus: &partnersv1.OfferTerms_FixedBonus{FixedBonus: &partnersv1.FixedBonus{Points: 10}},
+			BudgetPoints: 100}
 		answers := &eligibilityv1.Answers{IdentifiesAllCustomers: eligibilityv1.Answer_ANSWER_NO}
 		cases := map[string]proto.Message{
 			ledgerv1.LedgerService_EnrolMember_FullMethodName: &ledgerv1.EnrolMemberRequest{IdempotencyKey: "x", ProgrammeId: "test", ExternalRef: "CARD-X"},
@@ -241,14 +242,15 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 				ProgrammeId: "test"},
 			partnersv1.PartnerService_GetMemberBalance_FullMethodName: &partnersv1.GetMemberBalanceRequest{MemberRef: ref.GetMemberRef()},
 			partnersv1.PartnerService_Earn_FullMethodName: &partnersv1.EarnRequest{IdempotencyKey: "x", MemberRef: ref.GetMemberRef(),
-				Amount: "10", Unit: "EUR"},
+				Amount: &partnersv1.EarnRequest_Money{Money: &typev1.Money{Amount: "10", CurrencyCode: "EUR"}}},
 			partnersv1.PartnerService_Burn_FullMethodName:       &partnersv1.BurnRequest{IdempotencyKey: "x", MemberRef: ref.GetMemberRef(), Points: 1},
 			partnersv1.PartnerService_ListOffers_FullMethodName: &partnersv1.ListOffersRequest{MemberRef: ref.GetMemberRef()},
 			partnersv1.PartnerService_GetStatement_FullMethodName: &partnersv1.GetStatementRequest{PartnerId: partnerID, PeriodStart: from,
 				PeriodEnd: to},
 			partnersv1.PartnerAdminService_CreatePartner_FullMethodName: &partnersv1.CreatePartnerRequest{IdempotencyKey: "x", Name: "X",
-				ProgrammeId: "test", EarnUnit: "EUR", EarnRate: "1", PricePerPoint: &partnersv1.Money{Amount: "0.01", Currency: "EUR"},
-				ValuePerPoint: &partnersv1.Money{Amount: "0.01", Currency: "EUR"}},
+				ProgrammeId: "test", EarnUnit: partnersv1.EarnUnit_EARN_UNIT_CURRENCY, EarnCurrencyCode: "EUR", EarnRate: "1",
+				PricePerPoint: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"},
+				ValuePerPoint: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"}},
 			partnersv1.PartnerAdminService_RotatePartnerKey_FullMethodName: &partnersv1.RotatePartnerKeyRequest{IdempotencyKey: "x",
 				PartnerId: partnerID},
 			partnersv1.PartnerAdminService_GetPartner_FullMethodName: &partnersv1.GetPartnerRequest{PartnerId: partnerID},

@@ -170,9 +170,10 @@ func TestNoSecretAtRest(t *testing.T) {
 			t.Fatalf("replayed rotate: %v %v", again, err)
 		}
 		admin := partnersv1.NewPartnerAdminServiceClient(s.conn(t, s.admin))
-		newPartner := &partnersv1.CreatePartnerRequest{IdempotencyKey: "partner", Name: "Air", ProgrammeId: "test", EarnUnit: "EUR",
-			EarnRate: "1", Rounding: partnersv1.Rounding_ROUNDING_FLOOR, PricePerPoint: &partnersv1.Money{Amount: "0.01", Currency: "EUR"},
-			ValuePerPoint: &partnersv1.Money{Amount: "0.01", Currency: "EUR"}}
+		newPartner := &partnersv1.CreatePartnerRequest{IdempotencyKey: "partner", Name: "Air", ProgrammeId: "test",
+			EarnUnit: partnersv1.EarnUnit_EARN_UNIT_CURRENCY, EarnCurrencyCode: "EUR",
+			EarnRate: "1", Rounding: partnersv1.Rounding_ROUNDING_FLOOR, PricePerPoint: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"},
+			ValuePerPoint: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"}}
 		p, err := admin.CreatePartner(c, newPartner)
 		if err != nil || p.GetApiKey() == "" {
 			t.Fatalf("create partner: %v %v", p, err)

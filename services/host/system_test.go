@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	accessapp "github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
@@ -140,9 +141,10 @@ func (s *system) conn(t testing.TB, key string) *grpc.ClientConn {
 func (s *system) partner(t testing.TB, programme string) (string, string) {
 	t.Helper()
 	r, err := partnersv1.NewPartnerAdminServiceClient(s.conn(t, s.admin)).CreatePartner(ctx(t), &partnersv1.CreatePartnerRequest{
-		IdempotencyKey: "partner-" + programme, Name: "Partner of " + programme, ProgrammeId: programme, EarnUnit: "EUR", EarnRate: "1",
-		Rounding: partnersv1.Rounding_ROUNDING_FLOOR, PricePerPoint: &partnersv1.Money{Amount: "0.01", Currency: "EUR"},
-		ValuePerPoint: &partnersv1.Money{Amount: "0.005", Currency: "EUR"}})
+		IdempotencyKey: "partner-" + programme, Name: "Partner of " + programme, ProgrammeId: programme,
+		EarnUnit: partnersv1.EarnUnit_EARN_UNIT_CURRENCY, EarnCurrencyCode: "EUR", EarnRate: "1",
+		Rounding: partnersv1.Rounding_ROUNDING_FLOOR, PricePerPoint: &typev1.Money{Amount: "0.01", CurrencyCode: "EUR"},
+		ValuePerPoint: &typev1.Money{Amount: "0.005", CurrencyCode: "EUR"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,15 +124,20 @@ func NewPartnerOffers(conn grpc.ClientConnInterface) *PartnerOffers {
 }
 
 func (p *PartnerOffers) Offers(ctx context.Context, programmeID string) ([]domain.PartnerOffer, error) {
-	os, err := p.c.ListProgrammeOffers(ctx, &partnersv1.ListProgrammeOffersRequest{ProgrammeId: programmeID})
-	if err != nil {
-		return nil, remote("partners", err)
+	out := []domain.PartnerOffer{}
+	req := &partnersv1.ListProgrammeOffersRequest{ProgrammeId: programmeID, PageSize: 500}
+	for {
+		os, err := p.c.ListProgrammeOffers(ctx, req)
+		if err != nil {
+			return nil, remote("partners", err)
+		}
+		for _, o := range os.GetOffers() {
+			terms := o.GetTerms()
+			out = append(out, domain.PartnerOffer{Tiers: len(terms.GetTiers()), Segments: len(terms.GetSegments()),
+				Created: t(o.GetCreatedAt()), ValidFrom: t(terms.GetValidFrom()), ValidUntil: t(terms.GetValidUntil())})
+		}
+		if req.PageToken = os.GetNextPageToken(); req.PageToken == "" {
+			return out, nil
+		}
 	}
-	out := make([]domain.PartnerOffer, 0, len(os.GetOffers()))
-	for _, o := range os.GetOffers() {
-		terms := o.GetTerms()
-		out = append(out, domain.PartnerOffer{Tiers: len(terms.GetTiers()), Segments: len(terms.GetSegments()),
-			Created: t(o.GetCreatedAt()), ValidFrom: t(terms.GetValidFrom()), ValidUntil: t(terms.GetValidUntil())})
-	}
-	return out, nil
 }

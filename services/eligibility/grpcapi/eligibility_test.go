@@ -89,13 +89,14 @@ func seed(t *testing.T, env *eligibilitytest.Env) {
 	reward("Coffee for blue and up", "blue")
 	reward("Lounge for silver", "silver")
 	p, err := env.Partners.Admin.CreatePartner(ctx(t), &partnersv1.CreatePartnerRequest{IdempotencyKey: key(), Name: "Hotel",
-		ProgrammeId: "tiered", EarnUnit: "EUR", EarnRate: "1", Rounding: partnersv1.Rounding_ROUNDING_FLOOR,
-		PricePerPoint: &partnersv1.Money{Amount: "0.008", Currency: "EUR"}, ValuePerPoint: &partnersv1.Money{Amount: "0.006", Currency: "EUR"}})
+		ProgrammeId: "tiered", EarnUnit: partnersv1.EarnUnit_EARN_UNIT_CURRENCY, EarnCurrencyCode: "EUR", EarnRate: "1",
+		Rounding:      partnersv1.Rounding_ROUNDING_FLOOR,
+		PricePerPoint: &typev1.Money{Amount: "0.008", CurrencyCode: "EUR"}, ValuePerPoint: &typev1.Money{Amount: "0.006", CurrencyCode: "EUR"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.Partners.Admin.CreateOffer(ctx(t), &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: p.GetPartner().GetPartnerId(),
-		Terms: &partnersv1.OfferTerms{Name: "Gold nights", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 50,
+		Terms: &partnersv1.OfferTerms{Name: "Gold nights", Bonus: &partnersv1.OfferTerms_FixedBonus{FixedBonus: &partnersv1.FixedBonus{Points: 50}},
 			Tiers: []string{"gold"}, BudgetPoints: 5000}}); err != nil {
 		t.Fatal(err)
 	}

@@ -44,8 +44,8 @@ func TestBurnRefusedByTheLedgerIsReplayed(t *testing.T) {
 		ref := f.link(t, "m1")
 		f.ledger.refuse["m1"] = fault.Precondition(fault.InsufficientPoints, "insufficient points: 10 available")
 		_, first := f.burn("b1", ref, 50)
-		if !isPrecondition(first) {
-			t.Fatalf("burn the ledger refuses: %v", first)
+		if !isPrecondition(first) || fault.ReasonOf(first) != fault.InsufficientPoints {
+			t.Fatalf("burn the ledger refuses: %v (reason %s), want the ledger's reason", first, fault.ReasonOf(first))
 		}
 		delete(f.ledger.refuse, "m1") // topped up
 		_, again := f.burn("b1", ref, 50)
@@ -85,7 +85,7 @@ func TestEarnKeyReuseAndInvalidRequests(t *testing.T) {
 		f := newFixture(t, db, 1000)
 		ref := f.link(t, "m1")
 		_, err := f.plainEarn("e1", ref, "MILES")
-		if e, ok := fault.As(err); !ok || e.Kind != fault.KindInvalid || e.Field != "unit" {
+		if e, ok := fault.As(err); !ok || e.Kind != fault.KindInvalid || e.Field != "miles" {
 			t.Fatalf("earn in the wrong unit: %v", err)
 		}
 		txn, err := f.plainEarn("e1", ref, "EUR")

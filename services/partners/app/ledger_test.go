@@ -193,7 +193,7 @@ func (f *fixture) earn(key, ref string) (*domain.Txn, error) {
 
 func (f *fixture) spent(t *testing.T) int64 {
 	t.Helper()
-	offers, err := f.app.ProgrammeOffers(context.Background(), admin, "p1")
+	offers, _, err := f.app.ProgrammeOffers(context.Background(), admin, "p1", "", 0)
 	if err != nil || len(offers) != 1 {
 		t.Fatalf("offers: %v %v", offers, err)
 	}
@@ -213,8 +213,8 @@ func TestEarnRefusedByTheLedgerReturnsTheOffer(t *testing.T) {
 		f := newFixture(t, db, 1000)
 		ref := f.link(t, "m1")
 		f.ledger.refuse["m1"] = fault.Precondition(fault.ReasonFailedPrecondition, "member m1 is closed")
-		if _, err := f.earn("k1", ref); !isPrecondition(err) {
-			t.Fatalf("earn the ledger refuses: %v", err)
+		if _, err := f.earn("k1", ref); !isPrecondition(err) || fault.ReasonOf(err) != fault.PartnerTxnFailed {
+			t.Fatalf("earn the ledger refuses with no reason of its own: %v (reason %s), want PARTNER_TXN_FAILED", err, fault.ReasonOf(err))
 		}
 		if n := f.spent(t); n != 0 {
 			t.Fatalf("budget spent by a refused earn: %d", n)

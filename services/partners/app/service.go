@@ -15,6 +15,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
+	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/partners/domain"
 )
@@ -147,9 +148,20 @@ func ownProgramme(p *domain.Partner, programmeID string) error {
 }
 
 // Audit pages through the audit of a partner's calls (of every partner
-// call when partnerID is empty), newest first.
+// call when partnerID is empty), newest first. Its page tokens are bound
+// to partnerID: a token of one partner's audit does not continue
+// another's (INVALID_ARGUMENT on page_token).
 func (s *Service) Audit(ctx context.Context, partnerID, pageToken string, size int) ([]AuditEntry, string, error) {
-	return s.audit.PartnerAudit(ctx, partnerID, pageToken, size)
+	scope := paging.Scope(listAudit, partnerID)
+	pos, err := paging.Position(scope, pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	entries, next, err := s.audit.PartnerAudit(ctx, partnerID, pos, paging.Size(size, DefaultPageSize, MaxPageSize))
+	if err != nil || next == "" {
+		return entries, "", err
+	}
+	return entries, paging.Token(scope, next), nil
 }
 
 // NewPartner is a partner to register.
@@ -249,18 +261,29 @@ func (s *Service) Partner(ctx context.Context, who principal.Principal, id strin
 	return p, err
 }
 
-// ProgrammeOffers returns the offers of every partner of a programme.
-func (s *Service) ProgrammeOffers(ctx context.Context, who principal.Principal, programmeID string) ([]*domain.Offer, error) {
+// ProgrammeOffers pages through the offers of every partner of a
+// programme, oldest first, and returns the next page's token ("" after
+// the last page).
+func (s *Service) ProgrammeOffers(ctx context.Context, who principal.Principal, programmeID, pageToken string, size int) ([]*domain.Offer, string, error) {
 	if err := who.CheckProgramme(programmeID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	scope := paging.Scope(listProgrammeOffers, programmeID)
+	after, err := offerPosition(scope, pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	size = paging.Size(size, DefaultPageSize, MaxPageSize)
 	var offers []*domain.Offer
-	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		offers, err = tx.ProgrammeOffers(ctx, programmeID)
+		offers, err = tx.ProgrammeOffers(ctx, programmeID, after, size+1)
 		return err
 	})
-	return offers, err
+	if err != nil || len(offers) <= size {
+		return offers, "", err
+	}
+	return offers[:size], paging.Token(scope, offerPos(offers[size-1])), nil
 }
 
 // CreateOffer adds an offer at a partner.
@@ -358,40 +381,74 @@ func (s *Service) target(ctx context.Context, memberID string) (domain.Target, e
 	return t, err
 }
 
-// Offers returns the partner's offers a member is eligible for now; none
-// for a member who did not consent to partner marketing.
-func (s *Service) Offers(ctx context.Context, p *domain.Partner, ref string) ([]*domain.Offer, bool, error) {
+// OfferPage is a page of the offers a member is eligible for.
+type OfferPage struct {
+	Offers []*domain.Offer
+	// Consent is false for a member who did not consent to partner
+	// marketing (who has no offers).
+	Consent bool
+	// Next is the next page's token, "" after the last page.
+	Next string
+}
+
+// Offers pages through the partner's offers a member is eligible for now,
+// oldest first; none for a member who did not consent to partner
+// marketing. Page tokens are bound to the partner and the member.
+func (s *Service) Offers(ctx context.Context, p *domain.Partner, ref, pageToken string, size int) (*OfferPage, error) {
+	scope := paging.Scope(listOffers, p.ID, ref)
+	after, err := offerPosition(scope, pageToken)
+	if err != nil {
+		return nil, err
+	}
+	size = paging.Size(size, DefaultPageSize, MaxPageSize)
 	m, err := s.member(ctx, p, ref)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	t, err := s.target(ctx, m)
 	if err != nil || !t.Consent {
-		return nil, false, err
+		return &OfferPage{}, err
 	}
 	now := s.clock()
 	var out []*domain.Offer
 	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		offers, err := tx.Offers(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		for _, o := range offers {
-			u, err := tx.Usage(ctx, o, m, o.CapPeriod.Key(now))
+		// Read on until a page and one more offer are eligible, or
+		// every offer is read.
+		for len(out) <= size {
+			offers, err := tx.Offers(ctx, p.ID, after, size+1)
 			if err != nil {
 				return err
 			}
-			bonus := int64(1)
-			if o.Kind == domain.OfferFixedBonus {
-				bonus = o.BonusPoints
+			for _, o := range offers {
+				after = OfferPosition{CreatedAt: o.CreatedAt, ID: o.ID}
+				u, err := tx.Usage(ctx, o, m, o.CapPeriod.Key(now))
+				if err != nil {
+					return err
+				}
+				bonus := int64(1)
+				if o.Kind == domain.OfferFixedBonus {
+					bonus = o.BonusPoints
+				}
+				if o.Check(t, u, bonus, now) == nil {
+					if out = append(out, o); len(out) > size {
+						break
+					}
+				}
 			}
-			if o.Check(t, u, bonus, now) == nil {
-				out = append(out, o)
+			if len(offers) <= size {
+				break
 			}
 		}
 		return nil
 	})
-	return out, true, err
+	if err != nil {
+		return nil, err
+	}
+	page := &OfferPage{Offers: out, Consent: true}
+	if len(out) > size {
+		page.Offers, page.Next = out[:size], paging.Token(scope, offerPos(out[size-1]))
+	}
+	return page, nil
 }
 
 // StatementOf returns a partner's settlement for the transactions posted

@@ -55,9 +55,20 @@ type Links interface {
 type Offers interface {
 	InsertOffer(ctx context.Context, o *domain.Offer) error
 	Offer(ctx context.Context, id string) (*domain.Offer, error)
-	Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error)
-	// ProgrammeOffers returns the offers of a programme's partners.
-	ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error)
+	// Offers returns up to limit of a partner's offers after after, oldest
+	// first (then by id).
+	Offers(ctx context.Context, partnerID string, after OfferPosition, limit int) ([]*domain.Offer, error)
+	// ProgrammeOffers returns up to limit offers of a programme's
+	// partners after after, in the same order.
+	ProgrammeOffers(ctx context.Context, programmeID string, after OfferPosition, limit int) ([]*domain.Offer, error)
+}
+
+// OfferPosition is an offer's place in the order offers are listed in:
+// when it was created, then its id. The zero position is before the
+// first offer.
+type OfferPosition struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // OfferUse is what offers give: their budgets and members' uses.

@@ -18,7 +18,8 @@ import (
 
 // EarnRequest is a partner-funded earn.
 type EarnRequest struct {
-	MemberRef   string
+	MemberRef string
+	// Amount in Unit: a currency's code, or domain.UnitMiles.
 	Amount      decimal.Decimal
 	Unit        string
 	Reference   string
@@ -33,10 +34,21 @@ type EarnRequest struct {
 // refuses it: the bonus is applied if and only if the earn is.
 func (s *Service) Earn(ctx context.Context, p *domain.Partner, key string, r EarnRequest) (*domain.Txn, error) {
 	if r.Unit != p.EarnUnit {
-		return nil, fault.Invalid("unit", "partner %s earns in %s", p.ID, p.EarnUnit)
+		field := "money.currency_code" // another currency
+		switch {
+		case r.Unit == domain.UnitMiles:
+			field = "miles"
+		case p.EarnUnit == domain.UnitMiles:
+			field = "money"
+		}
+		return nil, fault.Invalid(field, "partner %s earns in %s", p.ID, p.EarnUnit)
 	}
 	if !r.Amount.IsPositive() {
-		return nil, fault.Invalid("amount", "must be positive")
+		field := "money.amount"
+		if r.Unit == domain.UnitMiles {
+			field = "miles"
+		}
+		return nil, fault.Invalid(field, "must be positive")
 	}
 	now := s.clock()
 	occurred := r.OccurredAt // r is hashed as sent: a retry without occurred_at is the same request
@@ -174,11 +186,20 @@ func (s *Service) start(ctx context.Context, k idem.Key, req idem.Request, check
 	})
 }
 
+// failure is the refusal of a failed transaction, the same in the reply
+// that failed it and in every replay: FAILED_PRECONDITION (the transaction
+// is recorded, and failed) with the ledger's reason, PARTNER_TXN_FAILED
+// when the ledger gave none of its own (or the transaction failed before
+// reasons were stored).
 func failure(t *domain.Txn) error {
-	if t.Status == domain.TxnFailed {
-		return fault.Precondition(fault.PartnerTxnFailed, "%s", t.Failure)
+	if t.Status != domain.TxnFailed {
+		return nil
 	}
-	return nil
+	reason := t.FailureReason
+	if reason == "" {
+		reason = fault.PartnerTxnFailed
+	}
+	return fault.Precondition(reason, "%s", t.Failure).With("transaction_id", t.ID)
 }
 
 // post sends a pending transaction to the ledger (with a key derived from
@@ -195,7 +216,10 @@ func (s *Service) post(ctx context.Context, t *domain.Txn) error {
 	next.UpdatedAt = s.clock()
 	if err != nil {
 		f, _ := fault.As(err)
-		next.Status, next.Failure = domain.TxnFailed, f.Msg
+		next.Status, next.Failure, next.FailureReason = domain.TxnFailed, f.Msg, f.Reason
+		if f.Reason == fault.ReasonOf(&fault.Error{Kind: f.Kind}) {
+			next.FailureReason = "" // the reason of its status code, none of its own
+		}
 	} else {
 		next.Status, next.EntryID = domain.TxnCompleted, entryID
 	}

@@ -112,20 +112,20 @@ func (t *OfferTerms) Validate() error {
 	switch t.Kind {
 	case OfferMultiplier:
 		if !t.Multiplier.GreaterThan(decimal.NewFromInt(1)) || t.BonusPoints != 0 {
-			return fault.Invalid("terms.multiplier", "a multiplier offer needs a multiplier above 1 and no bonus points")
+			return fault.Invalid("terms.multiplier.factor", "a multiplier offer needs a factor above 1 and no bonus points")
 		}
 	case OfferFixedBonus:
 		if t.BonusPoints <= 0 || !t.Multiplier.IsZero() {
-			return fault.Invalid("terms.bonus_points", "a fixed bonus offer needs bonus points and no multiplier")
+			return fault.Invalid("terms.fixed_bonus.points", "a fixed bonus offer needs bonus points and no multiplier")
 		}
 	default:
-		return fault.Invalid("terms.kind", "unknown offer kind %q", t.Kind)
+		return fault.Invalid("terms.bonus", "unknown offer kind %q", t.Kind)
 	}
 	if !t.ValidFrom.IsZero() && !t.ValidUntil.IsZero() && !t.ValidFrom.Before(t.ValidUntil) {
 		return fault.Invalid("terms.valid_until", "must be after valid_from")
 	}
 	if t.CapPerMember > 0 && t.CapPeriod == "" {
-		return fault.Invalid("terms.cap_period", "a cap needs a period")
+		return fault.Invalid("terms.member_cap.period", "a cap needs a period")
 	}
 	if t.BudgetPoints <= 0 {
 		return fault.Invalid("terms.budget_points", "must be positive")
@@ -228,7 +228,11 @@ type Txn struct {
 	Currency    string
 	Reference   string
 	EntryID     string
-	Failure     string
+	// Failure is why a failed transaction failed (the ledger's message),
+	// FailureReason the reason the ledger gave (fault.Reason; empty when
+	// it gave none of its own): a retry with the key replays both.
+	Failure       string
+	FailureReason fault.Reason
 	// OccurredAt is when the partner says it happened; CreatedAt when it
 	// was recorded; UpdatedAt, once completed or failed (final states),
 	// when it was posted to the ledger or refused. Settlement periods count

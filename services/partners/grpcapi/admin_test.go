@@ -69,7 +69,7 @@ func TestPartnerAdminNeedsAnOperator(t *testing.T) {
 		_, card := enrolCard(t, env, "test", true)
 		ref := link(t, env, airline, card)
 		if _, err := env.Partners.Earn(partnerstest.As(ctx(t), airline.key), &partnersv1.EarnRequest{IdempotencyKey: key(),
-			MemberRef: ref, Amount: "500", Unit: "MILES"}); err != nil {
+			MemberRef: ref, Amount: miles("500")}); err != nil {
 			t.Fatal(err)
 		}
 		now := env.Clock.Now()
@@ -77,7 +77,7 @@ func TestPartnerAdminNeedsAnOperator(t *testing.T) {
 			PeriodStart: timestamppb.New(now.Add(-time.Hour)), PeriodEnd: timestamppb.New(now.Add(time.Hour))}
 		rotate := &partnersv1.RotatePartnerKeyRequest{IdempotencyKey: key(), PartnerId: airline.id}
 		offer := &partnersv1.CreateOfferRequest{IdempotencyKey: key(), PartnerId: airline.id, Terms: &partnersv1.OfferTerms{
-			Name: "Mine", Kind: partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS, BonusPoints: 1000, BudgetPoints: 1000000}}
+			Name: "Mine", Bonus: fixedBonus(1000), BudgetPoints: 1000000}}
 
 		before, keys := partnerRows(t, env), keysOf(t, env, airline.id)
 		try := func(c context.Context, want codes.Code) {
@@ -140,7 +140,7 @@ func TestPartnerCallsAuditedWhenInvalid(t *testing.T) {
 		airline := createPartner(t, env, "test", "MILES", "0.1")
 		_, card := enrolCard(t, env, "test", true)
 		ref := link(t, env, airline, card)
-		bad := &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: "lots", Unit: "MILES"}
+		bad := &partnersv1.EarnRequest{IdempotencyKey: key(), MemberRef: ref, Amount: miles("lots")}
 
 		before := partnerRows(t, env)
 		_, err := env.Partners.Earn(partnerstest.As(ctx(t), airline.key), bad)
@@ -153,8 +153,8 @@ func TestPartnerCallsAuditedWhenInvalid(t *testing.T) {
 				}
 			}
 		}
-		if len(fields) != 1 || fields[0] != "amount" {
-			t.Fatalf("violations %v, want amount", fields)
+		if len(fields) != 1 || fields[0] != "miles" {
+			t.Fatalf("violations %v, want miles", fields)
 		}
 		_, err = env.Partners.Earn(ctx(t), bad)
 		wantCode(t, err, codes.Unauthenticated)

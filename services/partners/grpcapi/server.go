@@ -13,7 +13,10 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -60,8 +63,8 @@ func fromTS(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime().UTC().Truncate(time.Microsecond)
 }
 
-func moneyToProto(d decimal.Decimal, currency string) *partnersv1.Money {
-	return &partnersv1.Money{Amount: d.String(), Currency: currency}
+func moneyToProto(d decimal.Decimal, currency string) *typev1.Money {
+	return &typev1.Money{Amount: d.String(), CurrencyCode: currency}
 }
 
 func decimalField(v, field string) (decimal.Decimal, error) {
@@ -101,8 +104,19 @@ func (s *Server) GetMemberBalance(ctx context.Context, r *partnersv1.GetMemberBa
 	return &partnersv1.GetMemberBalanceResponse{Available: n}, nil
 }
 
+// earnAmount is an earn's amount and its unit: a currency's code, or
+// domain.UnitMiles.
+func earnAmount(r *partnersv1.EarnRequest) (decimal.Decimal, string, error) {
+	if m := r.GetMoney(); m != nil {
+		d, err := decimalField(m.GetAmount(), "money.amount")
+		return d, m.GetCurrencyCode(), err
+	}
+	d, err := decimalField(r.GetMiles(), "miles")
+	return d, domain.UnitMiles, err
+}
+
 func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partnersv1.EarnResponse, error) {
-	amount, err := decimalField(r.GetAmount(), "amount")
+	amount, unit, err := earnAmount(r)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +125,7 @@ func (s *Server) Earn(ctx context.Context, r *partnersv1.EarnRequest) (*partners
 		return nil, err
 	}
 	t, err := s.app.Earn(ctx, p, r.GetIdempotencyKey(), app.EarnRequest{
-		MemberRef: r.GetMemberRef(), Amount: amount, Unit: r.GetUnit(), Reference: r.GetReference(),
+		MemberRef: r.GetMemberRef(), Amount: amount, Unit: unit, Reference: r.GetReference(),
 		OccurredAt: fromTS(r.GetOccurredAt()), OfferID: r.GetOfferId(), ProgrammeID: r.GetProgrammeId(),
 	})
 	if err != nil {
@@ -138,12 +152,12 @@ func (s *Server) ListOffers(ctx context.Context, r *partnersv1.ListOffersRequest
 	if err != nil {
 		return nil, err
 	}
-	offers, consent, err := s.app.Offers(ctx, p, r.GetMemberRef())
+	page, err := s.app.Offers(ctx, p, r.GetMemberRef(), r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}
-	resp := &partnersv1.ListOffersResponse{Consent: consent}
-	for _, o := range offers {
+	resp := &partnersv1.ListOffersResponse{Consent: page.Consent, NextPageToken: page.Next}
+	for _, o := range page.Offers {
 		resp.Offers = append(resp.Offers, offerToProto(o))
 	}
 	return resp, nil
@@ -169,7 +183,7 @@ func statementToProto(st *domain.Statement) *partnersv1.Statement {
 	return &partnersv1.Statement{
 		PartnerId: st.PartnerID, PeriodStart: ts(st.From), PeriodEnd: ts(st.To), EarnCount: st.EarnCount, BurnCount: st.BurnCount,
 		PointsIssued: st.PointsIssued, BonusPointsIssued: st.BonusPointsIssued, PointsBurned: st.PointsBurned,
-		OwedByPartner: moneyToProto(by, st.Currency), OwedToPartner: moneyToProto(to, st.Currency), Net: by.Sub(to).String(),
+		OwedByPartner: moneyToProto(by, st.Currency), OwedToPartner: moneyToProto(to, st.Currency), Net: moneyToProto(by.Sub(to), st.Currency),
 	}
 }
 
@@ -178,11 +192,6 @@ var roundings = map[partnersv1.Rounding]money.Rounding{
 	partnersv1.Rounding_ROUNDING_CEIL:      money.RoundCeil,
 	partnersv1.Rounding_ROUNDING_HALF_UP:   money.RoundHalfUp,
 	partnersv1.Rounding_ROUNDING_HALF_EVEN: money.RoundHalfEven,
-}
-
-var offerKinds = map[partnersv1.OfferKind]domain.OfferKind{
-	partnersv1.OfferKind_OFFER_KIND_MULTIPLIER:  domain.OfferMultiplier,
-	partnersv1.OfferKind_OFFER_KIND_FIXED_BONUS: domain.OfferFixedBonus,
 }
 
 var capPeriods = map[partnersv1.CapPeriod]period.Period{
@@ -205,26 +214,70 @@ func reverse[K, V comparable](m map[K]V, v V) K {
 }
 
 func partnerToProto(p *domain.Partner) *partnersv1.Partner {
-	return &partnersv1.Partner{
-		PartnerId: p.ID, Name: p.Name, ProgrammeId: p.ProgrammeID, EarnUnit: p.EarnUnit, EarnRate: p.EarnRate.String(),
+	pp := &partnersv1.Partner{
+		PartnerId: p.ID, Name: p.Name, ProgrammeId: p.ProgrammeID, EarnUnit: partnersv1.EarnUnit_EARN_UNIT_MILES, EarnRate: p.EarnRate.String(),
 		Rounding: reverse(roundings, p.Rounding), PricePerPoint: moneyToProto(p.PricePerPoint.Amount, p.PricePerPoint.Currency),
-		ValuePerPoint: moneyToProto(p.ValuePerPoint.Amount, p.ValuePerPoint.Currency), Active: p.Active, CreatedAt: ts(p.CreatedAt),
+		ValuePerPoint: moneyToProto(p.ValuePerPoint.Amount, p.ValuePerPoint.Currency), State: partnersv1.PartnerState_PARTNER_STATE_ACTIVE,
+		CreatedAt: ts(p.CreatedAt),
 	}
+	if p.EarnUnit != domain.UnitMiles {
+		pp.EarnUnit, pp.EarnCurrencyCode = partnersv1.EarnUnit_EARN_UNIT_CURRENCY, p.EarnUnit
+	}
+	if !p.Active {
+		pp.State = partnersv1.PartnerState_PARTNER_STATE_SUSPENDED
+	}
+	return pp
+}
+
+// earnUnit is the domain's earn unit of a request's: the currency's code,
+// or domain.UnitMiles.
+func earnUnit(u partnersv1.EarnUnit, currency string) string {
+	if u == partnersv1.EarnUnit_EARN_UNIT_MILES {
+		return domain.UnitMiles
+	}
+	return currency
 }
 
 func offerToProto(o *domain.Offer) *partnersv1.Offer {
 	t := &partnersv1.OfferTerms{
-		Name: o.Name, Kind: reverse(offerKinds, o.Kind), BonusPoints: o.BonusPoints, Tiers: o.Tiers, Segments: o.Segments,
-		ValidFrom: ts(o.ValidFrom), ValidUntil: ts(o.ValidUntil), CapPerMember: int32(o.CapPerMember),
-		CapPeriod: reverse(capPeriods, o.CapPeriod), BudgetPoints: o.BudgetPoints,
+		Name: o.Name, Tiers: o.Tiers, Segments: o.Segments, ValidFrom: ts(o.ValidFrom), ValidUntil: ts(o.ValidUntil),
+		BudgetPoints: o.BudgetPoints,
 	}
-	if !o.Multiplier.IsZero() {
-		t.Multiplier = o.Multiplier.String()
+	switch o.Kind {
+	case domain.OfferMultiplier:
+		t.Bonus = &partnersv1.OfferTerms_Multiplier{Multiplier: &partnersv1.MultiplierBonus{Factor: o.Multiplier.String()}}
+	case domain.OfferFixedBonus:
+		t.Bonus = &partnersv1.OfferTerms_FixedBonus{FixedBonus: &partnersv1.FixedBonus{Points: o.BonusPoints}}
+	}
+	if o.CapPerMember > 0 {
+		t.MemberCap = &partnersv1.MemberCap{Times: int32(o.CapPerMember), Period: reverse(capPeriods, o.CapPeriod)}
 	}
 	if o.MinInterval > 0 {
 		t.MinInterval = durationpb.New(o.MinInterval)
 	}
 	return &partnersv1.Offer{OfferId: o.ID, PartnerId: o.PartnerID, Terms: t, SpentPoints: o.SpentPoints, CreatedAt: ts(o.CreatedAt)}
+}
+
+// offerTerms are the domain's terms of a request's.
+func offerTerms(t *partnersv1.OfferTerms) (domain.OfferTerms, error) {
+	terms := domain.OfferTerms{
+		Name: t.GetName(), Tiers: t.GetTiers(), Segments: t.GetSegments(), ValidFrom: fromTS(t.GetValidFrom()),
+		ValidUntil: fromTS(t.GetValidUntil()), MinInterval: t.GetMinInterval().AsDuration(), BudgetPoints: t.GetBudgetPoints(),
+	}
+	if c := t.GetMemberCap(); c != nil {
+		terms.CapPerMember, terms.CapPeriod = int(c.GetTimes()), capPeriods[c.GetPeriod()]
+	}
+	switch b := t.GetBonus().(type) {
+	case *partnersv1.OfferTerms_Multiplier:
+		d, err := decimalField(b.Multiplier.GetFactor(), "terms.multiplier.factor")
+		if err != nil {
+			return terms, err
+		}
+		terms.Kind, terms.Multiplier = domain.OfferMultiplier, d
+	case *partnersv1.OfferTerms_FixedBonus:
+		terms.Kind, terms.BonusPoints = domain.OfferFixedBonus, b.FixedBonus.GetPoints()
+	}
+	return terms, nil
 }
 
 func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
@@ -241,9 +294,9 @@ func (s *AdminServer) CreatePartner(ctx context.Context, r *partnersv1.CreatePar
 		return nil, err
 	}
 	c, err := s.app.CreatePartner(ctx, principal.Of(ctx), r.GetIdempotencyKey(), app.NewPartner{
-		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: r.GetEarnUnit(), EarnRate: rate,
-		Rounding: roundings[r.GetRounding()], PricePerPoint: money.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrency()},
-		ValuePerPoint: money.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrency()},
+		Name: r.GetName(), ProgrammeID: r.GetProgrammeId(), EarnUnit: earnUnit(r.GetEarnUnit(), r.GetEarnCurrencyCode()), EarnRate: rate,
+		Rounding: roundings[r.GetRounding()], PricePerPoint: money.Money{Amount: price, Currency: r.GetPricePerPoint().GetCurrencyCode()},
+		ValuePerPoint: money.Money{Amount: value, Currency: r.GetValuePerPoint().GetCurrencyCode()},
 	})
 	if err != nil {
 		return nil, err
@@ -268,19 +321,9 @@ func (s *AdminServer) GetPartner(ctx context.Context, r *partnersv1.GetPartnerRe
 }
 
 func (s *AdminServer) CreateOffer(ctx context.Context, r *partnersv1.CreateOfferRequest) (*partnersv1.CreateOfferResponse, error) {
-	t := r.GetTerms()
-	terms := domain.OfferTerms{
-		Name: t.GetName(), Kind: offerKinds[t.GetKind()], BonusPoints: t.GetBonusPoints(), Tiers: t.GetTiers(),
-		Segments: t.GetSegments(), ValidFrom: fromTS(t.GetValidFrom()), ValidUntil: fromTS(t.GetValidUntil()),
-		CapPerMember: int(t.GetCapPerMember()), CapPeriod: capPeriods[t.GetCapPeriod()],
-		MinInterval: t.GetMinInterval().AsDuration(), BudgetPoints: t.GetBudgetPoints(),
-	}
-	if m := t.GetMultiplier(); m != "" {
-		d, err := decimalField(m, "terms.multiplier")
-		if err != nil {
-			return nil, err
-		}
-		terms.Multiplier = d
+	terms, err := offerTerms(r.GetTerms())
+	if err != nil {
+		return nil, err
 	}
 	o, err := s.app.CreateOffer(ctx, principal.Of(ctx), r.GetIdempotencyKey(), r.GetPartnerId(), terms)
 	if err != nil {
@@ -298,11 +341,11 @@ func (s *AdminServer) GetPartnerStatement(ctx context.Context, r *partnersv1.Get
 }
 
 func (s *AdminServer) ListProgrammeOffers(ctx context.Context, r *partnersv1.ListProgrammeOffersRequest) (*partnersv1.ListProgrammeOffersResponse, error) {
-	offers, err := s.app.ProgrammeOffers(ctx, principal.Of(ctx), r.GetProgrammeId())
+	offers, next, err := s.app.ProgrammeOffers(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}
-	resp := &partnersv1.ListProgrammeOffersResponse{}
+	resp := &partnersv1.ListProgrammeOffersResponse{NextPageToken: next}
 	for _, o := range offers {
 		resp.Offers = append(resp.Offers, offerToProto(o))
 	}
@@ -317,7 +360,14 @@ func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequ
 	resp := &partnersv1.ListAuditResponse{NextPageToken: next}
 	for _, e := range entries {
 		resp.Entries = append(resp.Entries, &partnersv1.AuditEntry{AuditId: e.ID, At: ts(e.At), Principal: e.Principal,
-			Method: e.Method, Decision: e.Decision, Code: e.Code, Calls: e.Calls})
+			Method: e.Method, Decision: decisions[audit.Decision(e.Decision)], Code: e.Code, Calls: e.Calls})
 	}
 	return resp, nil
+}
+
+var decisions = map[audit.Decision]accessv1.AuditDecision{
+	audit.Allowed: accessv1.AuditDecision_AUDIT_DECISION_ALLOWED,
+	audit.Denied:  accessv1.AuditDecision_AUDIT_DECISION_DENIED,
+	audit.Refused: accessv1.AuditDecision_AUDIT_DECISION_REFUSED,
+	audit.Failed:  accessv1.AuditDecision_AUDIT_DECISION_FAILED,
 }

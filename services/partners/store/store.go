@@ -172,13 +172,17 @@ func (t *txn) Offer(ctx context.Context, id string) (*domain.Offer, error) {
 	return os[0], nil
 }
 
-func (t *txn) Offers(ctx context.Context, partnerID string) ([]*domain.Offer, error) {
-	return t.offers(ctx, `partner_id = $1 ORDER BY created_at, offer_id`, partnerID)
+// offersAfter is the condition and order of a page of offers after a
+// position ($2, $3), of at most $4 rows.
+const offersAfter = ` AND (created_at > $2 OR (created_at = $2 AND offer_id > $3)) ORDER BY created_at, offer_id LIMIT $4`
+
+func (t *txn) Offers(ctx context.Context, partnerID string, after app.OfferPosition, limit int) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id = $1`+offersAfter, partnerID, sqldb.Micros(after.CreatedAt), after.ID, limit)
 }
 
-func (t *txn) ProgrammeOffers(ctx context.Context, programmeID string) ([]*domain.Offer, error) {
-	return t.offers(ctx, `partner_id IN (SELECT partner_id FROM partners_partners WHERE programme_id = $1)
-		ORDER BY created_at, offer_id`, programmeID)
+func (t *txn) ProgrammeOffers(ctx context.Context, programmeID string, after app.OfferPosition, limit int) ([]*domain.Offer, error) {
+	return t.offers(ctx, `partner_id IN (SELECT partner_id FROM partners_partners WHERE programme_id = $1)`+offersAfter,
+		programmeID, sqldb.Micros(after.CreatedAt), after.ID, limit)
 }
 
 func (t *txn) SpendBudget(ctx context.Context, offerID string, points int64) (bool, error) {
@@ -221,7 +225,7 @@ func (t *txn) ReturnUse(ctx context.Context, offerID, memberID, period string) e
 }
 
 const txnCols = `txn_id, partner_id, member_id, programme_id, kind, status, amount, unit, points, bonus_points, offer_id,
-	period_key, money_micros, currency, reference, entry_id, failure, occurred_at, created_at, updated_at`
+	period_key, money_micros, currency, reference, entry_id, failure, occurred_at, created_at, updated_at, failure_reason`
 
 func txnArgs(x *domain.Txn) []any {
 	var amount any
@@ -230,17 +234,18 @@ func txnArgs(x *domain.Txn) []any {
 	}
 	return []any{x.ID, x.PartnerID, x.MemberID, x.ProgrammeID, string(x.Kind), string(x.Status), amount, x.Unit, x.Points,
 		x.BonusPoints, x.OfferID, x.PeriodKey, x.MoneyMicros, x.Currency, x.Reference, x.EntryID, x.Failure, sqldb.Micros(x.OccurredAt),
-		sqldb.Micros(x.CreatedAt), sqldb.Micros(x.UpdatedAt)}
+		sqldb.Micros(x.CreatedAt), sqldb.Micros(x.UpdatedAt), string(x.FailureReason)}
 }
 
 func (t *txn) InsertTxn(ctx context.Context, x *domain.Txn) error {
-	_, err := t.exec(ctx, `INSERT INTO partners_txns (`+txnCols+`) VALUES (`+sqldb.Placeholders(1, 20)+`)`, txnArgs(x)...)
+	_, err := t.exec(ctx, `INSERT INTO partners_txns (`+txnCols+`) VALUES (`+sqldb.Placeholders(1, 21)+`)`, txnArgs(x)...)
 	return err
 }
 
 func (t *txn) UpdateTxn(ctx context.Context, x *domain.Txn, from domain.TxnStatus) error {
-	n, err := t.exec(ctx, `UPDATE partners_txns SET status = $2, entry_id = $3, failure = $4, updated_at = $5
-		WHERE txn_id = $1 AND status = $6`, x.ID, string(x.Status), x.EntryID, x.Failure, sqldb.Micros(x.UpdatedAt), string(from))
+	n, err := t.exec(ctx, `UPDATE partners_txns SET status = $2, entry_id = $3, failure = $4, failure_reason = $5, updated_at = $6
+		WHERE txn_id = $1 AND status = $7`, x.ID, string(x.Status), x.EntryID, x.Failure, string(x.FailureReason), sqldb.Micros(x.UpdatedAt),
+		string(from))
 	if err == nil && n != 1 {
 		err = fmt.Errorf("%w: transaction %s is no longer %s", app.ErrConflict, x.ID, from)
 	}
@@ -260,7 +265,7 @@ func (t *txn) txns(ctx context.Context, where string, args ...any) ([]*domain.Tx
 		var occurred, created, updated int64
 		if err := rows.Scan(&x.ID, &x.PartnerID, &x.MemberID, &x.ProgrammeID, &x.Kind, &x.Status, &amount, &x.Unit, &x.Points,
 			&x.BonusPoints, &x.OfferID, &x.PeriodKey, &x.MoneyMicros, &x.Currency, &x.Reference, &x.EntryID, &x.Failure,
-			&occurred, &created, &updated); err != nil {
+			&occurred, &created, &updated, &x.FailureReason); err != nil {
 			return nil, err
 		}
 		x.Amount = amount.Decimal

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -240,7 +241,7 @@ func offer(t testing.TB, s app.Store, id string) *domain.Offer {
 
 // Offers read back as inserted, every term; Offers lists a partner's,
 // ProgrammeOffers those of a programme's partners, oldest first then by
-// id; an id is taken once.
+// id, a page after a position at a time; an id is taken once.
 func offers(t *testing.T, s app.Store) {
 	oA := newOffer("o-a", "acme", day(1))
 	oA.OfferTerms = domain.OfferTerms{Name: "Double points", Kind: domain.OfferMultiplier, Multiplier: dec("1.5"),
@@ -286,23 +287,42 @@ func offers(t *testing.T, s app.Store) {
 			partner string
 			want    []*domain.Offer
 		}{{"acme", []*domain.Offer{oB, o0, oA}}, {"beta", []*domain.Offer{oC}}, {"none", nil}} {
-			got, err := tx.Offers(ctx, c.partner)
+			got, err := tx.Offers(ctx, c.partner, app.OfferPosition{}, 100)
 			if err != nil {
 				return err
 			}
 			storetest.Check(t, "Offers("+c.partner+")", got, c.want)
 		}
+		// Pages: after a position, at most limit.
+		for _, c := range []struct {
+			after app.OfferPosition
+			limit int
+			want  []*domain.Offer
+		}{
+			{app.OfferPosition{}, 2, []*domain.Offer{oB, o0}},
+			{app.OfferPosition{CreatedAt: oB.CreatedAt, ID: oB.ID}, 2, []*domain.Offer{o0, oA}},
+			{app.OfferPosition{CreatedAt: o0.CreatedAt, ID: o0.ID}, 2, []*domain.Offer{oA}},
+			{app.OfferPosition{CreatedAt: oA.CreatedAt, ID: oA.ID}, 2, nil},
+		} {
+			got, err := tx.Offers(ctx, "acme", c.after, c.limit)
+			if err != nil {
+				return err
+			}
+			storetest.Check(t, fmt.Sprintf("Offers(acme) after %s, %d", c.after.ID, c.limit), got, c.want)
+		}
 		for _, c := range []struct {
 			programme string
 			want      []*domain.Offer
 		}{{"p", []*domain.Offer{oB, oC, o0, oA}}, {"q", []*domain.Offer{oQ}}, {"none", nil}} {
-			got, err := tx.ProgrammeOffers(ctx, c.programme)
+			got, err := tx.ProgrammeOffers(ctx, c.programme, app.OfferPosition{}, 100)
 			if err != nil {
 				return err
 			}
 			storetest.Check(t, "ProgrammeOffers("+c.programme+")", got, c.want)
 		}
-		return nil
+		page, err := tx.ProgrammeOffers(ctx, "p", app.OfferPosition{CreatedAt: oC.CreatedAt, ID: oC.ID}, 1)
+		storetest.Check(t, "ProgrammeOffers(p) after o-c, 1", page, []*domain.Offer{o0})
+		return err
 	})
 }
 
@@ -519,7 +539,7 @@ func lastOffer(t *testing.T, s app.Store) {
 // Transactions read back as inserted; UpdateTxn writes only a transaction
 // still in the status it is told, else (a stale update, or a transaction
 // unknown) it fails with app.ErrConflict and changes nothing. It writes
-// the outcome (status, entry, failure) and when; what was sent to the
+// the outcome (status, entry, failure and its reason) and when; what was sent to the
 // ledger never changes. An id is taken once.
 func txns(t *testing.T, s app.Store) {
 	earn := offerTxn("t-earn", "acme", "m-1", "o-1", domain.TxnPending, day(1).Add(time.Microsecond))
@@ -568,12 +588,12 @@ func txns(t *testing.T, s app.Store) {
 	mangled.Points, mangled.BonusPoints, mangled.MoneyMicros, mangled.Reference, mangled.OccurredAt = 1, 2, 3, "mangled", day(9)
 	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateTxn(ctx, &mangled, domain.TxnPending) })
 	failed := *burn
-	failed.Status, failed.Failure, failed.UpdatedAt = domain.TxnFailed, "not enough points", day(5)
+	failed.Status, failed.Failure, failed.FailureReason, failed.UpdatedAt = domain.TxnFailed, "not enough points", fault.InsufficientPoints, day(5)
 	update(t, s, func(ctx context.Context, tx app.Tx) error { return tx.UpdateTxn(ctx, &failed, domain.TxnPending) })
 	check("updated", &completed, &failed, done)
 
 	stale := *earn
-	stale.Status, stale.Failure = domain.TxnFailed, "stale"
+	stale.Status, stale.Failure, stale.FailureReason = domain.TxnFailed, "stale", fault.BalanceFloorReached
 	conflict(t, s, "UpdateTxn from a status it left", func(ctx context.Context, tx app.Tx) error {
 		return tx.UpdateTxn(ctx, &stale, domain.TxnPending)
 	})
@@ -750,7 +770,7 @@ func failuresWriteNothing(t *testing.T, s app.Store) {
 				st.Partners = append(st.Partners, p)
 			}
 			var err error
-			if st.Offers, err = tx.ProgrammeOffers(ctx, "p"); err != nil {
+			if st.Offers, err = tx.ProgrammeOffers(ctx, "p", app.OfferPosition{}, 100); err != nil {
 				return err
 			}
 			for _, l := range [][2]string{{"acme", "ref-1"}, {"acme", "ref-2"}, {"", "ref-2"}} {

@@ -8,6 +8,8 @@ package partnersv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v11 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
+	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -28,11 +30,16 @@ const (
 type Rounding int32
 
 const (
+	// Not given: refused in requests.
 	Rounding_ROUNDING_UNSPECIFIED Rounding = 0
-	Rounding_ROUNDING_FLOOR       Rounding = 1
-	Rounding_ROUNDING_CEIL        Rounding = 2
-	Rounding_ROUNDING_HALF_UP     Rounding = 3
-	Rounding_ROUNDING_HALF_EVEN   Rounding = 4
+	// Towards zero: 12.9 points are 12.
+	Rounding_ROUNDING_FLOOR Rounding = 1
+	// Away from zero: 12.1 points are 13.
+	Rounding_ROUNDING_CEIL Rounding = 2
+	// To the nearest, halves away from zero: 12.5 points are 13.
+	Rounding_ROUNDING_HALF_UP Rounding = 3
+	// To the nearest, halves to the even neighbour: 12.5 points are 12.
+	Rounding_ROUNDING_HALF_EVEN Rounding = 4
 )
 
 // Enum value maps for Rounding.
@@ -80,68 +87,128 @@ func (Rounding) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{0}
 }
 
-// OfferKind is how an offer rewards.
-type OfferKind int32
+// EarnUnit is what the amounts a partner earns with are in.
+type EarnUnit int32
 
 const (
-	OfferKind_OFFER_KIND_UNSPECIFIED OfferKind = 0
-	// The earn's points times a multiplier.
-	OfferKind_OFFER_KIND_MULTIPLIER OfferKind = 1
-	// A fixed number of bonus points.
-	OfferKind_OFFER_KIND_FIXED_BONUS OfferKind = 2
+	// Not given: refused in requests.
+	EarnUnit_EARN_UNIT_UNSPECIFIED EarnUnit = 0
+	// A currency, the partner's earn_currency_code: earns send a money amount.
+	EarnUnit_EARN_UNIT_CURRENCY EarnUnit = 1
+	// Miles (an airline's): earns send a number of miles.
+	EarnUnit_EARN_UNIT_MILES EarnUnit = 2
 )
 
-// Enum value maps for OfferKind.
+// Enum value maps for EarnUnit.
 var (
-	OfferKind_name = map[int32]string{
-		0: "OFFER_KIND_UNSPECIFIED",
-		1: "OFFER_KIND_MULTIPLIER",
-		2: "OFFER_KIND_FIXED_BONUS",
+	EarnUnit_name = map[int32]string{
+		0: "EARN_UNIT_UNSPECIFIED",
+		1: "EARN_UNIT_CURRENCY",
+		2: "EARN_UNIT_MILES",
 	}
-	OfferKind_value = map[string]int32{
-		"OFFER_KIND_UNSPECIFIED": 0,
-		"OFFER_KIND_MULTIPLIER":  1,
-		"OFFER_KIND_FIXED_BONUS": 2,
+	EarnUnit_value = map[string]int32{
+		"EARN_UNIT_UNSPECIFIED": 0,
+		"EARN_UNIT_CURRENCY":    1,
+		"EARN_UNIT_MILES":       2,
 	}
 )
 
-func (x OfferKind) Enum() *OfferKind {
-	p := new(OfferKind)
+func (x EarnUnit) Enum() *EarnUnit {
+	p := new(EarnUnit)
 	*p = x
 	return p
 }
 
-func (x OfferKind) String() string {
+func (x EarnUnit) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (OfferKind) Descriptor() protoreflect.EnumDescriptor {
+func (EarnUnit) Descriptor() protoreflect.EnumDescriptor {
 	return file_fidelis_partners_v1_partners_proto_enumTypes[1].Descriptor()
 }
 
-func (OfferKind) Type() protoreflect.EnumType {
+func (EarnUnit) Type() protoreflect.EnumType {
 	return &file_fidelis_partners_v1_partners_proto_enumTypes[1]
 }
 
-func (x OfferKind) Number() protoreflect.EnumNumber {
+func (x EarnUnit) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use OfferKind.Descriptor instead.
-func (OfferKind) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use EarnUnit.Descriptor instead.
+func (EarnUnit) EnumDescriptor() ([]byte, []int) {
 	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{1}
+}
+
+// PartnerState is whether a partner may call PartnerService.
+type PartnerState int32
+
+const (
+	// Not known (never returned).
+	PartnerState_PARTNER_STATE_UNSPECIFIED PartnerState = 0
+	// The partner's calls are served.
+	PartnerState_PARTNER_STATE_ACTIVE PartnerState = 1
+	// Every call of the partner is PERMISSION_DENIED (PARTNER_SUSPENDED).
+	PartnerState_PARTNER_STATE_SUSPENDED PartnerState = 2
+)
+
+// Enum value maps for PartnerState.
+var (
+	PartnerState_name = map[int32]string{
+		0: "PARTNER_STATE_UNSPECIFIED",
+		1: "PARTNER_STATE_ACTIVE",
+		2: "PARTNER_STATE_SUSPENDED",
+	}
+	PartnerState_value = map[string]int32{
+		"PARTNER_STATE_UNSPECIFIED": 0,
+		"PARTNER_STATE_ACTIVE":      1,
+		"PARTNER_STATE_SUSPENDED":   2,
+	}
+)
+
+func (x PartnerState) Enum() *PartnerState {
+	p := new(PartnerState)
+	*p = x
+	return p
+}
+
+func (x PartnerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PartnerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_partners_v1_partners_proto_enumTypes[2].Descriptor()
+}
+
+func (PartnerState) Type() protoreflect.EnumType {
+	return &file_fidelis_partners_v1_partners_proto_enumTypes[2]
+}
+
+func (x PartnerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PartnerState.Descriptor instead.
+func (PartnerState) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{2}
 }
 
 // CapPeriod is the period a per-member cap counts over (UTC).
 type CapPeriod int32
 
 const (
+	// Not given: refused in requests.
 	CapPeriod_CAP_PERIOD_UNSPECIFIED CapPeriod = 0
-	CapPeriod_CAP_PERIOD_LIFETIME    CapPeriod = 1
-	CapPeriod_CAP_PERIOD_DAY         CapPeriod = 2
-	CapPeriod_CAP_PERIOD_WEEK        CapPeriod = 3
-	CapPeriod_CAP_PERIOD_MONTH       CapPeriod = 4
-	CapPeriod_CAP_PERIOD_YEAR        CapPeriod = 5
+	// The offer's whole life.
+	CapPeriod_CAP_PERIOD_LIFETIME CapPeriod = 1
+	// A calendar day.
+	CapPeriod_CAP_PERIOD_DAY CapPeriod = 2
+	// An ISO week, from Monday.
+	CapPeriod_CAP_PERIOD_WEEK CapPeriod = 3
+	// A calendar month.
+	CapPeriod_CAP_PERIOD_MONTH CapPeriod = 4
+	// A calendar year.
+	CapPeriod_CAP_PERIOD_YEAR CapPeriod = 5
 )
 
 // Enum value maps for CapPeriod.
@@ -175,11 +242,11 @@ func (x CapPeriod) String() string {
 }
 
 func (CapPeriod) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_partners_v1_partners_proto_enumTypes[2].Descriptor()
+	return file_fidelis_partners_v1_partners_proto_enumTypes[3].Descriptor()
 }
 
 func (CapPeriod) Type() protoreflect.EnumType {
-	return &file_fidelis_partners_v1_partners_proto_enumTypes[2]
+	return &file_fidelis_partners_v1_partners_proto_enumTypes[3]
 }
 
 func (x CapPeriod) Number() protoreflect.EnumNumber {
@@ -188,86 +255,43 @@ func (x CapPeriod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CapPeriod.Descriptor instead.
 func (CapPeriod) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{3}
 }
 
-// Money is a decimal amount in an ISO 4217 currency.
-type Money struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Amount        string                 `protobuf:"bytes,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Money) Reset() {
-	*x = Money{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Money) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Money) ProtoMessage() {}
-
-func (x *Money) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Money.ProtoReflect.Descriptor instead.
-func (*Money) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Money) GetAmount() string {
-	if x != nil {
-		return x.Amount
-	}
-	return ""
-}
-
-func (x *Money) GetCurrency() string {
-	if x != nil {
-		return x.Currency
-	}
-	return ""
-}
-
-// Partner is a partner company.
+// Partner is a partner company of one programme.
 type Partner struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	PartnerId   string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	ProgrammeId string                 `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// The unit of the amounts the partner earns in: a currency, or MILES.
-	EarnUnit string `protobuf:"bytes,4,opt,name=earn_unit,json=earnUnit,proto3" json:"earn_unit,omitempty"`
-	// Points per earn unit (decimal string) and how fractions round.
-	EarnRate string   `protobuf:"bytes,5,opt,name=earn_rate,json=earnRate,proto3" json:"earn_rate,omitempty"`
-	Rounding Rounding `protobuf:"varint,6,opt,name=rounding,proto3,enum=fidelis.partners.v1.Rounding" json:"rounding,omitempty"`
-	// What the partner pays per point it issues, and is paid per point burned
-	// with it.
-	PricePerPoint *Money                 `protobuf:"bytes,7,opt,name=price_per_point,json=pricePerPoint,proto3" json:"price_per_point,omitempty"`
-	ValuePerPoint *Money                 `protobuf:"bytes,8,opt,name=value_per_point,json=valuePerPoint,proto3" json:"value_per_point,omitempty"`
-	Active        bool                   `protobuf:"varint,9,opt,name=active,proto3" json:"active,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner's id (a UUID); its principal is "partner:<partner_id>".
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The partner's name, for people.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The programme the partner belongs to.
+	ProgrammeId string `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The unit of the amounts the partner earns with.
+	EarnUnit EarnUnit `protobuf:"varint,4,opt,name=earn_unit,json=earnUnit,proto3,enum=fidelis.partners.v1.EarnUnit" json:"earn_unit,omitempty"`
+	// The ISO 4217 code of the currency the partner earns in, for
+	// EARN_UNIT_CURRENCY; empty for miles.
+	EarnCurrencyCode string `protobuf:"bytes,5,opt,name=earn_currency_code,json=earnCurrencyCode,proto3" json:"earn_currency_code,omitempty"`
+	// Points per earn unit, a decimal string, e.g. "0.1".
+	EarnRate string `protobuf:"bytes,6,opt,name=earn_rate,json=earnRate,proto3" json:"earn_rate,omitempty"`
+	// How fractional points round.
+	Rounding Rounding `protobuf:"varint,7,opt,name=rounding,proto3,enum=fidelis.partners.v1.Rounding" json:"rounding,omitempty"`
+	// What the partner pays per point it issues.
+	PricePerPoint *v1.Money `protobuf:"bytes,8,opt,name=price_per_point,json=pricePerPoint,proto3" json:"price_per_point,omitempty"`
+	// What the partner is paid per point burned with it (in the currency of
+	// price_per_point).
+	ValuePerPoint *v1.Money `protobuf:"bytes,9,opt,name=value_per_point,json=valuePerPoint,proto3" json:"value_per_point,omitempty"`
+	// Whether the partner's calls are served.
+	State PartnerState `protobuf:"varint,10,opt,name=state,proto3,enum=fidelis.partners.v1.PartnerState" json:"state,omitempty"`
+	// When the partner was registered.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[1]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +303,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[1]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +316,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Partner) GetPartnerId() string {
@@ -316,9 +340,16 @@ func (x *Partner) GetProgrammeId() string {
 	return ""
 }
 
-func (x *Partner) GetEarnUnit() string {
+func (x *Partner) GetEarnUnit() EarnUnit {
 	if x != nil {
 		return x.EarnUnit
+	}
+	return EarnUnit_EARN_UNIT_UNSPECIFIED
+}
+
+func (x *Partner) GetEarnCurrencyCode() string {
+	if x != nil {
+		return x.EarnCurrencyCode
 	}
 	return ""
 }
@@ -337,25 +368,25 @@ func (x *Partner) GetRounding() Rounding {
 	return Rounding_ROUNDING_UNSPECIFIED
 }
 
-func (x *Partner) GetPricePerPoint() *Money {
+func (x *Partner) GetPricePerPoint() *v1.Money {
 	if x != nil {
 		return x.PricePerPoint
 	}
 	return nil
 }
 
-func (x *Partner) GetValuePerPoint() *Money {
+func (x *Partner) GetValuePerPoint() *v1.Money {
 	if x != nil {
 		return x.ValuePerPoint
 	}
 	return nil
 }
 
-func (x *Partner) GetActive() bool {
+func (x *Partner) GetState() PartnerState {
 	if x != nil {
-		return x.Active
+		return x.State
 	}
-	return false
+	return PartnerState_PARTNER_STATE_UNSPECIFIED
 }
 
 func (x *Partner) GetCreatedAt() *timestamppb.Timestamp {
@@ -365,9 +396,11 @@ func (x *Partner) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// LinkMemberRequest links a member to the calling partner.
 type LinkMemberRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the partner.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The member's loyalty card number.
 	CardNumber string `protobuf:"bytes,2,opt,name=card_number,json=cardNumber,proto3" json:"card_number,omitempty"`
 	// Optional: must be the partner's own programme.
@@ -378,7 +411,7 @@ type LinkMemberRequest struct {
 
 func (x *LinkMemberRequest) Reset() {
 	*x = LinkMemberRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[2]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +423,7 @@ func (x *LinkMemberRequest) String() string {
 func (*LinkMemberRequest) ProtoMessage() {}
 
 func (x *LinkMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[2]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +436,7 @@ func (x *LinkMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkMemberRequest.ProtoReflect.Descriptor instead.
 func (*LinkMemberRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *LinkMemberRequest) GetIdempotencyKey() string {
@@ -427,6 +460,7 @@ func (x *LinkMemberRequest) GetProgrammeId() string {
 	return ""
 }
 
+// LinkMemberResponse is the member's reference.
 type LinkMemberResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The member's reference for this partner.
@@ -437,7 +471,7 @@ type LinkMemberResponse struct {
 
 func (x *LinkMemberResponse) Reset() {
 	*x = LinkMemberResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[3]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +483,7 @@ func (x *LinkMemberResponse) String() string {
 func (*LinkMemberResponse) ProtoMessage() {}
 
 func (x *LinkMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[3]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +496,7 @@ func (x *LinkMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkMemberResponse.ProtoReflect.Descriptor instead.
 func (*LinkMemberResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LinkMemberResponse) GetMemberRef() string {
@@ -472,16 +506,18 @@ func (x *LinkMemberResponse) GetMemberRef() string {
 	return ""
 }
 
+// GetMemberBalanceRequest names a linked member.
 type GetMemberBalanceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberRef     string                 `protobuf:"bytes,1,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's reference for the calling partner (see LinkMember).
+	MemberRef     string `protobuf:"bytes,1,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMemberBalanceRequest) Reset() {
 	*x = GetMemberBalanceRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[4]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +529,7 @@ func (x *GetMemberBalanceRequest) String() string {
 func (*GetMemberBalanceRequest) ProtoMessage() {}
 
 func (x *GetMemberBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[4]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +542,7 @@ func (x *GetMemberBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetMemberBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{4}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetMemberBalanceRequest) GetMemberRef() string {
@@ -516,16 +552,18 @@ func (x *GetMemberBalanceRequest) GetMemberRef() string {
 	return ""
 }
 
+// GetMemberBalanceResponse is a member's balance.
 type GetMemberBalanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Available     int64                  `protobuf:"varint,1,opt,name=available,proto3" json:"available,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The points the member may spend now.
+	Available     int64 `protobuf:"varint,1,opt,name=available,proto3" json:"available,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMemberBalanceResponse) Reset() {
 	*x = GetMemberBalanceResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[5]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +575,7 @@ func (x *GetMemberBalanceResponse) String() string {
 func (*GetMemberBalanceResponse) ProtoMessage() {}
 
 func (x *GetMemberBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[5]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +588,7 @@ func (x *GetMemberBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetMemberBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{5}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetMemberBalanceResponse) GetAvailable() int64 {
@@ -560,13 +598,22 @@ func (x *GetMemberBalanceResponse) GetAvailable() int64 {
 	return 0
 }
 
+// EarnRequest is a partner-funded earn for a linked member.
 type EarnRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberRef      string                 `protobuf:"bytes,2,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
-	// The amount in the partner's earn unit.
-	Amount string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
-	Unit   string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the partner.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member's reference for the calling partner (see LinkMember).
+	MemberRef string `protobuf:"bytes,2,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
+	// The amount, in the partner's earn unit (anything else is
+	// INVALID_ARGUMENT): positive. (A malformed amount is refused by its
+	// pattern; "positive" is checked on well-formed ones only.)
+	//
+	// Types that are valid to be assigned to Amount:
+	//
+	//	*EarnRequest_Money
+	//	*EarnRequest_Miles
+	Amount isEarnRequest_Amount `protobuf_oneof:"amount"`
 	// The partner's reference (booking, ticket).
 	Reference string `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
 	// When it happened (default: now; at most 5 minutes ahead). Settlement
@@ -582,7 +629,7 @@ type EarnRequest struct {
 
 func (x *EarnRequest) Reset() {
 	*x = EarnRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[6]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +641,7 @@ func (x *EarnRequest) String() string {
 func (*EarnRequest) ProtoMessage() {}
 
 func (x *EarnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[6]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +654,7 @@ func (x *EarnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnRequest.ProtoReflect.Descriptor instead.
 func (*EarnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EarnRequest) GetIdempotencyKey() string {
@@ -624,16 +671,27 @@ func (x *EarnRequest) GetMemberRef() string {
 	return ""
 }
 
-func (x *EarnRequest) GetAmount() string {
+func (x *EarnRequest) GetAmount() isEarnRequest_Amount {
 	if x != nil {
 		return x.Amount
 	}
-	return ""
+	return nil
 }
 
-func (x *EarnRequest) GetUnit() string {
+func (x *EarnRequest) GetMoney() *v1.Money {
 	if x != nil {
-		return x.Unit
+		if x, ok := x.Amount.(*EarnRequest_Money); ok {
+			return x.Money
+		}
+	}
+	return nil
+}
+
+func (x *EarnRequest) GetMiles() string {
+	if x != nil {
+		if x, ok := x.Amount.(*EarnRequest_Miles); ok {
+			return x.Miles
+		}
 	}
 	return ""
 }
@@ -666,21 +724,42 @@ func (x *EarnRequest) GetProgrammeId() string {
 	return ""
 }
 
+type isEarnRequest_Amount interface {
+	isEarnRequest_Amount()
+}
+
+type EarnRequest_Money struct {
+	// For a partner earning in a currency: an amount of that currency.
+	Money *v1.Money `protobuf:"bytes,3,opt,name=money,proto3,oneof"`
+}
+
+type EarnRequest_Miles struct {
+	// For a partner earning in miles: the miles, a decimal string.
+	Miles string `protobuf:"bytes,4,opt,name=miles,proto3,oneof"`
+}
+
+func (*EarnRequest_Money) isEarnRequest_Amount() {}
+
+func (*EarnRequest_Miles) isEarnRequest_Amount() {}
+
+// EarnResponse is a completed earn.
 type EarnResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TransactionId string                 `protobuf:"bytes,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
-	// Points at the rate, and the offer's bonus.
-	Points      int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner transaction's id.
+	TransactionId string `protobuf:"bytes,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// Points at the rate.
+	Points int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	// The offer's bonus points (0 without an offer).
 	BonusPoints int64 `protobuf:"varint,3,opt,name=bonus_points,json=bonusPoints,proto3" json:"bonus_points,omitempty"`
 	// What the partner owes for them.
-	Cost          *Money `protobuf:"bytes,4,opt,name=cost,proto3" json:"cost,omitempty"`
+	Cost          *v1.Money `protobuf:"bytes,4,opt,name=cost,proto3" json:"cost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EarnResponse) Reset() {
 	*x = EarnResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[7]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +771,7 @@ func (x *EarnResponse) String() string {
 func (*EarnResponse) ProtoMessage() {}
 
 func (x *EarnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[7]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +784,7 @@ func (x *EarnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EarnResponse.ProtoReflect.Descriptor instead.
 func (*EarnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EarnResponse) GetTransactionId() string {
@@ -729,26 +808,31 @@ func (x *EarnResponse) GetBonusPoints() int64 {
 	return 0
 }
 
-func (x *EarnResponse) GetCost() *Money {
+func (x *EarnResponse) GetCost() *v1.Money {
 	if x != nil {
 		return x.Cost
 	}
 	return nil
 }
 
+// BurnRequest spends a linked member's points with the partner.
 type BurnRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberRef      string                 `protobuf:"bytes,2,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
-	Points         int64                  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	Reference      string                 `protobuf:"bytes,4,opt,name=reference,proto3" json:"reference,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the partner.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The member's reference for the calling partner (see LinkMember).
+	MemberRef string `protobuf:"bytes,2,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
+	// The points to spend.
+	Points int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// The partner's reference (booking, ticket).
+	Reference     string `protobuf:"bytes,4,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BurnRequest) Reset() {
 	*x = BurnRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[8]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +844,7 @@ func (x *BurnRequest) String() string {
 func (*BurnRequest) ProtoMessage() {}
 
 func (x *BurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[8]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +857,7 @@ func (x *BurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnRequest.ProtoReflect.Descriptor instead.
 func (*BurnRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BurnRequest) GetIdempotencyKey() string {
@@ -804,19 +888,22 @@ func (x *BurnRequest) GetReference() string {
 	return ""
 }
 
+// BurnResponse is a completed burn.
 type BurnResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TransactionId string                 `protobuf:"bytes,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
-	Points        int64                  `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner transaction's id.
+	TransactionId string `protobuf:"bytes,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	// The points spent.
+	Points int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
 	// What the programme owes the partner for them.
-	Value         *Money `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Value         *v1.Money `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BurnResponse) Reset() {
 	*x = BurnResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[9]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +915,7 @@ func (x *BurnResponse) String() string {
 func (*BurnResponse) ProtoMessage() {}
 
 func (x *BurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[9]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +928,7 @@ func (x *BurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BurnResponse.ProtoReflect.Descriptor instead.
 func (*BurnResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BurnResponse) GetTransactionId() string {
@@ -858,42 +945,195 @@ func (x *BurnResponse) GetPoints() int64 {
 	return 0
 }
 
-func (x *BurnResponse) GetValue() *Money {
+func (x *BurnResponse) GetValue() *v1.Money {
 	if x != nil {
 		return x.Value
 	}
 	return nil
 }
 
+// MultiplierBonus multiplies the earn's points.
+type MultiplierBonus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The factor on the earn's points, a decimal string above 1, e.g. "2"
+	// doubles them (the bonus is the points times factor - 1).
+	Factor        string `protobuf:"bytes,1,opt,name=factor,proto3" json:"factor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiplierBonus) Reset() {
+	*x = MultiplierBonus{}
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiplierBonus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiplierBonus) ProtoMessage() {}
+
+func (x *MultiplierBonus) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiplierBonus.ProtoReflect.Descriptor instead.
+func (*MultiplierBonus) Descriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MultiplierBonus) GetFactor() string {
+	if x != nil {
+		return x.Factor
+	}
+	return ""
+}
+
+// FixedBonus gives a fixed number of bonus points.
+type FixedBonus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bonus points.
+	Points        int64 `protobuf:"varint,1,opt,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FixedBonus) Reset() {
+	*x = FixedBonus{}
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FixedBonus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FixedBonus) ProtoMessage() {}
+
+func (x *FixedBonus) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FixedBonus.ProtoReflect.Descriptor instead.
+func (*FixedBonus) Descriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *FixedBonus) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+// MemberCap is how often one member may have an offer.
+type MemberCap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Times per member per period.
+	Times int32 `protobuf:"varint,1,opt,name=times,proto3" json:"times,omitempty"`
+	// The period the cap counts over.
+	Period        CapPeriod `protobuf:"varint,2,opt,name=period,proto3,enum=fidelis.partners.v1.CapPeriod" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberCap) Reset() {
+	*x = MemberCap{}
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberCap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberCap) ProtoMessage() {}
+
+func (x *MemberCap) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberCap.ProtoReflect.Descriptor instead.
+func (*MemberCap) Descriptor() ([]byte, []int) {
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MemberCap) GetTimes() int32 {
+	if x != nil {
+		return x.Times
+	}
+	return 0
+}
+
+func (x *MemberCap) GetPeriod() CapPeriod {
+	if x != nil {
+		return x.Period
+	}
+	return CapPeriod_CAP_PERIOD_UNSPECIFIED
+}
+
 // OfferTerms are an offer's terms.
 type OfferTerms struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind  OfferKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=fidelis.partners.v1.OfferKind" json:"kind,omitempty"`
-	// MULTIPLIER: the factor on the earn's points, e.g. "2" doubles them.
-	Multiplier string `protobuf:"bytes,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
-	// FIXED_BONUS: the bonus points.
-	BonusPoints int64 `protobuf:"varint,4,opt,name=bonus_points,json=bonusPoints,proto3" json:"bonus_points,omitempty"`
-	// Who it targets; empty for everyone.
-	Tiers      []string               `protobuf:"bytes,5,rep,name=tiers,proto3" json:"tiers,omitempty"`
-	Segments   []string               `protobuf:"bytes,6,rep,name=segments,proto3" json:"segments,omitempty"`
-	ValidFrom  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
-	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	// Times per member per period; 0 for no cap.
-	CapPerMember int32     `protobuf:"varint,9,opt,name=cap_per_member,json=capPerMember,proto3" json:"cap_per_member,omitempty"`
-	CapPeriod    CapPeriod `protobuf:"varint,10,opt,name=cap_period,json=capPeriod,proto3,enum=fidelis.partners.v1.CapPeriod" json:"cap_period,omitempty"`
+	// The offer's name, for people.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the offer gives, by its kind.
+	//
+	// Types that are valid to be assigned to Bonus:
+	//
+	//	*OfferTerms_Multiplier
+	//	*OfferTerms_FixedBonus
+	Bonus isOfferTerms_Bonus `protobuf_oneof:"bonus"`
+	// The member tiers it is for; empty for every tier.
+	Tiers []string `protobuf:"bytes,4,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	// The member segments it is for; empty for every segment.
+	Segments []string `protobuf:"bytes,5,rep,name=segments,proto3" json:"segments,omitempty"`
+	// When it starts (unset: at once).
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// When it ends, after valid_from (unset: never).
+	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// How often one member may have it; unset for no cap.
+	MemberCap *MemberCap `protobuf:"bytes,8,opt,name=member_cap,json=memberCap,proto3" json:"member_cap,omitempty"`
 	// The least time between this offer and the member's previous offer of
-	// the same partner (any of its offers).
-	MinInterval *durationpb.Duration `protobuf:"bytes,11,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	// the same partner (any of its offers); unset for none.
+	MinInterval *durationpb.Duration `protobuf:"bytes,9,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
 	// Bonus points the offer may give in all.
-	BudgetPoints  int64 `protobuf:"varint,12,opt,name=budget_points,json=budgetPoints,proto3" json:"budget_points,omitempty"`
+	BudgetPoints  int64 `protobuf:"varint,10,opt,name=budget_points,json=budgetPoints,proto3" json:"budget_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OfferTerms) Reset() {
 	*x = OfferTerms{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[10]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1145,7 @@ func (x *OfferTerms) String() string {
 func (*OfferTerms) ProtoMessage() {}
 
 func (x *OfferTerms) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[10]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1158,7 @@ func (x *OfferTerms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferTerms.ProtoReflect.Descriptor instead.
 func (*OfferTerms) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OfferTerms) GetName() string {
@@ -928,25 +1168,29 @@ func (x *OfferTerms) GetName() string {
 	return ""
 }
 
-func (x *OfferTerms) GetKind() OfferKind {
+func (x *OfferTerms) GetBonus() isOfferTerms_Bonus {
 	if x != nil {
-		return x.Kind
+		return x.Bonus
 	}
-	return OfferKind_OFFER_KIND_UNSPECIFIED
+	return nil
 }
 
-func (x *OfferTerms) GetMultiplier() string {
+func (x *OfferTerms) GetMultiplier() *MultiplierBonus {
 	if x != nil {
-		return x.Multiplier
+		if x, ok := x.Bonus.(*OfferTerms_Multiplier); ok {
+			return x.Multiplier
+		}
 	}
-	return ""
+	return nil
 }
 
-func (x *OfferTerms) GetBonusPoints() int64 {
+func (x *OfferTerms) GetFixedBonus() *FixedBonus {
 	if x != nil {
-		return x.BonusPoints
+		if x, ok := x.Bonus.(*OfferTerms_FixedBonus); ok {
+			return x.FixedBonus
+		}
 	}
-	return 0
+	return nil
 }
 
 func (x *OfferTerms) GetTiers() []string {
@@ -977,18 +1221,11 @@ func (x *OfferTerms) GetValidUntil() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *OfferTerms) GetCapPerMember() int32 {
+func (x *OfferTerms) GetMemberCap() *MemberCap {
 	if x != nil {
-		return x.CapPerMember
+		return x.MemberCap
 	}
-	return 0
-}
-
-func (x *OfferTerms) GetCapPeriod() CapPeriod {
-	if x != nil {
-		return x.CapPeriod
-	}
-	return CapPeriod_CAP_PERIOD_UNSPECIFIED
+	return nil
 }
 
 func (x *OfferTerms) GetMinInterval() *durationpb.Duration {
@@ -1005,13 +1242,36 @@ func (x *OfferTerms) GetBudgetPoints() int64 {
 	return 0
 }
 
+type isOfferTerms_Bonus interface {
+	isOfferTerms_Bonus()
+}
+
+type OfferTerms_Multiplier struct {
+	// The earn's points times a factor.
+	Multiplier *MultiplierBonus `protobuf:"bytes,2,opt,name=multiplier,proto3,oneof"`
+}
+
+type OfferTerms_FixedBonus struct {
+	// A fixed number of bonus points.
+	FixedBonus *FixedBonus `protobuf:"bytes,3,opt,name=fixed_bonus,json=fixedBonus,proto3,oneof"`
+}
+
+func (*OfferTerms_Multiplier) isOfferTerms_Bonus() {}
+
+func (*OfferTerms_FixedBonus) isOfferTerms_Bonus() {}
+
 // Offer is an offer at a partner.
 type Offer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OfferId       string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
-	PartnerId     string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	Terms         *OfferTerms            `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
-	SpentPoints   int64                  `protobuf:"varint,4,opt,name=spent_points,json=spentPoints,proto3" json:"spent_points,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offer's id (a UUID).
+	OfferId string `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	// The partner whose offer it is (and who funds its bonus).
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The offer's terms.
+	Terms *OfferTerms `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
+	// The bonus points given so far, out of terms.budget_points.
+	SpentPoints int64 `protobuf:"varint,4,opt,name=spent_points,json=spentPoints,proto3" json:"spent_points,omitempty"`
+	// When the offer was created.
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1019,7 +1279,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[11]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1291,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[11]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1304,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Offer) GetOfferId() string {
@@ -1082,16 +1342,23 @@ func (x *Offer) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ListOffersRequest asks for a page of a member's eligible offers.
 type ListOffersRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberRef     string                 `protobuf:"bytes,1,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's reference for the calling partner (see LinkMember).
+	MemberRef string `protobuf:"bytes,1,opt,name=member_ref,json=memberRef,proto3" json:"member_ref,omitempty"`
+	// At most this many offers (0: 50; above 500: 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page of the same member; empty
+	// for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOffersRequest) Reset() {
 	*x = ListOffersRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[12]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1370,7 @@ func (x *ListOffersRequest) String() string {
 func (*ListOffersRequest) ProtoMessage() {}
 
 func (x *ListOffersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[12]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1383,7 @@ func (x *ListOffersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffersRequest.ProtoReflect.Descriptor instead.
 func (*ListOffersRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOffersRequest) GetMemberRef() string {
@@ -1126,18 +1393,37 @@ func (x *ListOffersRequest) GetMemberRef() string {
 	return ""
 }
 
+func (x *ListOffersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOffersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOffersResponse is a page of a member's eligible offers.
 type ListOffersResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Offers []*Offer               `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
-	// False when the member has not consented to partner marketing.
-	Consent       bool `protobuf:"varint,2,opt,name=consent,proto3" json:"consent,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offers, oldest first.
+	Offers []*Offer `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	// False when the member has not consented to partner marketing (and has
+	// no offers).
+	Consent bool `protobuf:"varint,2,opt,name=consent,proto3" json:"consent,omitempty"`
+	// The token of the next page; empty after the last.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOffersResponse) Reset() {
 	*x = ListOffersResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[13]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1435,7 @@ func (x *ListOffersResponse) String() string {
 func (*ListOffersResponse) ProtoMessage() {}
 
 func (x *ListOffersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[13]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1448,7 @@ func (x *ListOffersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOffersResponse.ProtoReflect.Descriptor instead.
 func (*ListOffersResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOffersResponse) GetOffers() []*Offer {
@@ -1179,32 +1465,46 @@ func (x *ListOffersResponse) GetConsent() bool {
 	return false
 }
 
+func (x *ListOffersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Statement is a partner's settlement for a period: the transactions
 // posted to the ledger in [period_start, period_end).
 type Statement struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	PartnerId   string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner settled.
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The period's start, included.
 	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
-	PeriodEnd   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
-	EarnCount   int64                  `protobuf:"varint,4,opt,name=earn_count,json=earnCount,proto3" json:"earn_count,omitempty"`
-	BurnCount   int64                  `protobuf:"varint,5,opt,name=burn_count,json=burnCount,proto3" json:"burn_count,omitempty"`
-	// Points issued at the rate, and offer bonuses (partner-funded).
-	PointsIssued      int64 `protobuf:"varint,6,opt,name=points_issued,json=pointsIssued,proto3" json:"points_issued,omitempty"`
+	// The period's end, excluded.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// The earns posted in the period.
+	EarnCount int64 `protobuf:"varint,4,opt,name=earn_count,json=earnCount,proto3" json:"earn_count,omitempty"`
+	// The burns posted in the period.
+	BurnCount int64 `protobuf:"varint,5,opt,name=burn_count,json=burnCount,proto3" json:"burn_count,omitempty"`
+	// Points issued at the rate (partner-funded).
+	PointsIssued int64 `protobuf:"varint,6,opt,name=points_issued,json=pointsIssued,proto3" json:"points_issued,omitempty"`
+	// Offer bonus points issued (partner-funded).
 	BonusPointsIssued int64 `protobuf:"varint,7,opt,name=bonus_points_issued,json=bonusPointsIssued,proto3" json:"bonus_points_issued,omitempty"`
-	PointsBurned      int64 `protobuf:"varint,8,opt,name=points_burned,json=pointsBurned,proto3" json:"points_burned,omitempty"`
-	// The partner owes the programme for the points issued...
-	OwedByPartner *Money `protobuf:"bytes,9,opt,name=owed_by_partner,json=owedByPartner,proto3" json:"owed_by_partner,omitempty"`
+	// Points burned with the partner.
+	PointsBurned int64 `protobuf:"varint,8,opt,name=points_burned,json=pointsBurned,proto3" json:"points_burned,omitempty"`
+	// What the partner owes the programme for the points issued...
+	OwedByPartner *v1.Money `protobuf:"bytes,9,opt,name=owed_by_partner,json=owedByPartner,proto3" json:"owed_by_partner,omitempty"`
 	// ...and is owed for the points burned with it.
-	OwedToPartner *Money `protobuf:"bytes,10,opt,name=owed_to_partner,json=owedToPartner,proto3" json:"owed_to_partner,omitempty"`
+	OwedToPartner *v1.Money `protobuf:"bytes,10,opt,name=owed_to_partner,json=owedToPartner,proto3" json:"owed_to_partner,omitempty"`
 	// owed_by_partner - owed_to_partner (negative: the programme pays).
-	Net           string `protobuf:"bytes,11,opt,name=net,proto3" json:"net,omitempty"`
+	Net           *v1.Money `protobuf:"bytes,11,opt,name=net,proto3" json:"net,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Statement) Reset() {
 	*x = Statement{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[14]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1516,7 @@ func (x *Statement) String() string {
 func (*Statement) ProtoMessage() {}
 
 func (x *Statement) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[14]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1529,7 @@ func (x *Statement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statement.ProtoReflect.Descriptor instead.
 func (*Statement) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Statement) GetPartnerId() string {
@@ -1288,31 +1588,34 @@ func (x *Statement) GetPointsBurned() int64 {
 	return 0
 }
 
-func (x *Statement) GetOwedByPartner() *Money {
+func (x *Statement) GetOwedByPartner() *v1.Money {
 	if x != nil {
 		return x.OwedByPartner
 	}
 	return nil
 }
 
-func (x *Statement) GetOwedToPartner() *Money {
+func (x *Statement) GetOwedToPartner() *v1.Money {
 	if x != nil {
 		return x.OwedToPartner
 	}
 	return nil
 }
 
-func (x *Statement) GetNet() string {
+func (x *Statement) GetNet() *v1.Money {
 	if x != nil {
 		return x.Net
 	}
-	return ""
+	return nil
 }
 
+// GetStatementRequest asks for the calling partner's statement.
 type GetStatementRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The period's start, included.
 	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
-	PeriodEnd   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// The period's end, excluded: after period_start.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	// Optional: must be the calling partner.
 	PartnerId     string `protobuf:"bytes,3,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1321,7 +1624,7 @@ type GetStatementRequest struct {
 
 func (x *GetStatementRequest) Reset() {
 	*x = GetStatementRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[15]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1636,7 @@ func (x *GetStatementRequest) String() string {
 func (*GetStatementRequest) ProtoMessage() {}
 
 func (x *GetStatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[15]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1649,7 @@ func (x *GetStatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatementRequest.ProtoReflect.Descriptor instead.
 func (*GetStatementRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetStatementRequest) GetPeriodStart() *timestamppb.Timestamp {
@@ -1370,16 +1673,18 @@ func (x *GetStatementRequest) GetPartnerId() string {
 	return ""
 }
 
+// GetStatementResponse is the partner's statement.
 type GetStatementResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Statement     *Statement             `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The statement.
+	Statement     *Statement `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatementResponse) Reset() {
 	*x = GetStatementResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[16]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1696,7 @@ func (x *GetStatementResponse) String() string {
 func (*GetStatementResponse) ProtoMessage() {}
 
 func (x *GetStatementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[16]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1709,7 @@ func (x *GetStatementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatementResponse.ProtoReflect.Descriptor instead.
 func (*GetStatementResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetStatementResponse) GetStatement() *Statement {
@@ -1414,23 +1719,35 @@ func (x *GetStatementResponse) GetStatement() *Statement {
 	return nil
 }
 
+// CreatePartnerRequest registers a partner.
 type CreatePartnerRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	Name           string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	ProgrammeId    string                 `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	EarnUnit       string                 `protobuf:"bytes,4,opt,name=earn_unit,json=earnUnit,proto3" json:"earn_unit,omitempty"`
-	EarnRate       string                 `protobuf:"bytes,5,opt,name=earn_rate,json=earnRate,proto3" json:"earn_rate,omitempty"`
-	Rounding       Rounding               `protobuf:"varint,6,opt,name=rounding,proto3,enum=fidelis.partners.v1.Rounding" json:"rounding,omitempty"`
-	PricePerPoint  *Money                 `protobuf:"bytes,7,opt,name=price_per_point,json=pricePerPoint,proto3" json:"price_per_point,omitempty"`
-	ValuePerPoint  *Money                 `protobuf:"bytes,8,opt,name=value_per_point,json=valuePerPoint,proto3" json:"value_per_point,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the caller.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The partner's name, for people.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The programme the partner belongs to.
+	ProgrammeId string `protobuf:"bytes,3,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// The unit of the amounts the partner earns with.
+	EarnUnit EarnUnit `protobuf:"varint,4,opt,name=earn_unit,json=earnUnit,proto3,enum=fidelis.partners.v1.EarnUnit" json:"earn_unit,omitempty"`
+	// For EARN_UNIT_CURRENCY, the currency's ISO 4217 code; empty for miles.
+	EarnCurrencyCode string `protobuf:"bytes,5,opt,name=earn_currency_code,json=earnCurrencyCode,proto3" json:"earn_currency_code,omitempty"`
+	// Points per earn unit, a positive decimal string, e.g. "0.1".
+	EarnRate string `protobuf:"bytes,6,opt,name=earn_rate,json=earnRate,proto3" json:"earn_rate,omitempty"`
+	// How fractional points round.
+	Rounding Rounding `protobuf:"varint,7,opt,name=rounding,proto3,enum=fidelis.partners.v1.Rounding" json:"rounding,omitempty"`
+	// What the partner pays per point it issues: positive.
+	PricePerPoint *v1.Money `protobuf:"bytes,8,opt,name=price_per_point,json=pricePerPoint,proto3" json:"price_per_point,omitempty"`
+	// What the partner is paid per point burned with it: positive, in the
+	// currency of price_per_point.
+	ValuePerPoint *v1.Money `protobuf:"bytes,9,opt,name=value_per_point,json=valuePerPoint,proto3" json:"value_per_point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreatePartnerRequest) Reset() {
 	*x = CreatePartnerRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[17]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1759,7 @@ func (x *CreatePartnerRequest) String() string {
 func (*CreatePartnerRequest) ProtoMessage() {}
 
 func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[17]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1772,7 @@ func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerRequest.ProtoReflect.Descriptor instead.
 func (*CreatePartnerRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreatePartnerRequest) GetIdempotencyKey() string {
@@ -1479,9 +1796,16 @@ func (x *CreatePartnerRequest) GetProgrammeId() string {
 	return ""
 }
 
-func (x *CreatePartnerRequest) GetEarnUnit() string {
+func (x *CreatePartnerRequest) GetEarnUnit() EarnUnit {
 	if x != nil {
 		return x.EarnUnit
+	}
+	return EarnUnit_EARN_UNIT_UNSPECIFIED
+}
+
+func (x *CreatePartnerRequest) GetEarnCurrencyCode() string {
+	if x != nil {
+		return x.EarnCurrencyCode
 	}
 	return ""
 }
@@ -1500,23 +1824,25 @@ func (x *CreatePartnerRequest) GetRounding() Rounding {
 	return Rounding_ROUNDING_UNSPECIFIED
 }
 
-func (x *CreatePartnerRequest) GetPricePerPoint() *Money {
+func (x *CreatePartnerRequest) GetPricePerPoint() *v1.Money {
 	if x != nil {
 		return x.PricePerPoint
 	}
 	return nil
 }
 
-func (x *CreatePartnerRequest) GetValuePerPoint() *Money {
+func (x *CreatePartnerRequest) GetValuePerPoint() *v1.Money {
 	if x != nil {
 		return x.ValuePerPoint
 	}
 	return nil
 }
 
+// CreatePartnerResponse is the partner registered and its API key.
 type CreatePartnerResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Partner *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner.
+	Partner *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
 	// The key to send, "<key_id>.<secret>". In the reply that made it only:
 	// empty in a replay (only the secret's hash is kept).
 	ApiKey string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
@@ -1528,7 +1854,7 @@ type CreatePartnerResponse struct {
 
 func (x *CreatePartnerResponse) Reset() {
 	*x = CreatePartnerResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[18]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1866,7 @@ func (x *CreatePartnerResponse) String() string {
 func (*CreatePartnerResponse) ProtoMessage() {}
 
 func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[18]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1879,7 @@ func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerResponse.ProtoReflect.Descriptor instead.
 func (*CreatePartnerResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreatePartnerResponse) GetPartner() *Partner {
@@ -1577,10 +1903,13 @@ func (x *CreatePartnerResponse) GetKeyId() string {
 	return ""
 }
 
+// RotatePartnerKeyRequest gives a partner a new API key.
 type RotatePartnerKeyRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	PartnerId      string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the caller.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The partner.
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	// How long the partner's older keys keep working; unset or zero: they
 	// stop at once.
 	Overlap       *durationpb.Duration `protobuf:"bytes,3,opt,name=overlap,proto3" json:"overlap,omitempty"`
@@ -1590,7 +1919,7 @@ type RotatePartnerKeyRequest struct {
 
 func (x *RotatePartnerKeyRequest) Reset() {
 	*x = RotatePartnerKeyRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[19]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1931,7 @@ func (x *RotatePartnerKeyRequest) String() string {
 func (*RotatePartnerKeyRequest) ProtoMessage() {}
 
 func (x *RotatePartnerKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[19]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1944,7 @@ func (x *RotatePartnerKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotatePartnerKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotatePartnerKeyRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{19}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RotatePartnerKeyRequest) GetIdempotencyKey() string {
@@ -1639,10 +1968,12 @@ func (x *RotatePartnerKeyRequest) GetOverlap() *durationpb.Duration {
 	return nil
 }
 
+// RotatePartnerKeyResponse is the partner's new API key.
 type RotatePartnerKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new key, in the reply that made it only (see CreatePartnerResponse).
-	ApiKey        string `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	ApiKey string `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// The new key's id (in every reply, replays too).
 	KeyId         string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1650,7 +1981,7 @@ type RotatePartnerKeyResponse struct {
 
 func (x *RotatePartnerKeyResponse) Reset() {
 	*x = RotatePartnerKeyResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[20]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1993,7 @@ func (x *RotatePartnerKeyResponse) String() string {
 func (*RotatePartnerKeyResponse) ProtoMessage() {}
 
 func (x *RotatePartnerKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[20]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +2006,7 @@ func (x *RotatePartnerKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotatePartnerKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotatePartnerKeyResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{20}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RotatePartnerKeyResponse) GetApiKey() string {
@@ -1692,16 +2023,18 @@ func (x *RotatePartnerKeyResponse) GetKeyId() string {
 	return ""
 }
 
+// GetPartnerRequest names a partner.
 type GetPartnerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner.
+	PartnerId     string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPartnerRequest) Reset() {
 	*x = GetPartnerRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[21]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2046,7 @@ func (x *GetPartnerRequest) String() string {
 func (*GetPartnerRequest) ProtoMessage() {}
 
 func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[21]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2059,7 @@ func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerRequest.ProtoReflect.Descriptor instead.
 func (*GetPartnerRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPartnerRequest) GetPartnerId() string {
@@ -1736,16 +2069,18 @@ func (x *GetPartnerRequest) GetPartnerId() string {
 	return ""
 }
 
+// GetPartnerResponse is a partner.
 type GetPartnerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner.
+	Partner       *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPartnerResponse) Reset() {
 	*x = GetPartnerResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[22]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +2092,7 @@ func (x *GetPartnerResponse) String() string {
 func (*GetPartnerResponse) ProtoMessage() {}
 
 func (x *GetPartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[22]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +2105,7 @@ func (x *GetPartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerResponse.ProtoReflect.Descriptor instead.
 func (*GetPartnerResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetPartnerResponse) GetPartner() *Partner {
@@ -1780,18 +2115,22 @@ func (x *GetPartnerResponse) GetPartner() *Partner {
 	return nil
 }
 
+// CreateOfferRequest adds an offer at a partner.
 type CreateOfferRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	PartnerId      string                 `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	Terms          *OfferTerms            `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Makes the request idempotent for the caller.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The partner whose offer it is.
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The offer's terms.
+	Terms         *OfferTerms `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOfferRequest) Reset() {
 	*x = CreateOfferRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[23]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +2142,7 @@ func (x *CreateOfferRequest) String() string {
 func (*CreateOfferRequest) ProtoMessage() {}
 
 func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[23]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +2155,7 @@ func (x *CreateOfferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferRequest.ProtoReflect.Descriptor instead.
 func (*CreateOfferRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateOfferRequest) GetIdempotencyKey() string {
@@ -1840,16 +2179,18 @@ func (x *CreateOfferRequest) GetTerms() *OfferTerms {
 	return nil
 }
 
+// CreateOfferResponse is the offer created.
 type CreateOfferResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offer         *Offer                 `protobuf:"bytes,1,opt,name=offer,proto3" json:"offer,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offer.
+	Offer         *Offer `protobuf:"bytes,1,opt,name=offer,proto3" json:"offer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOfferResponse) Reset() {
 	*x = CreateOfferResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[24]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2202,7 @@ func (x *CreateOfferResponse) String() string {
 func (*CreateOfferResponse) ProtoMessage() {}
 
 func (x *CreateOfferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[24]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2215,7 @@ func (x *CreateOfferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOfferResponse.ProtoReflect.Descriptor instead.
 func (*CreateOfferResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateOfferResponse) GetOffer() *Offer {
@@ -1884,10 +2225,14 @@ func (x *CreateOfferResponse) GetOffer() *Offer {
 	return nil
 }
 
+// GetPartnerStatementRequest asks for a partner's statement.
 type GetPartnerStatementRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	PeriodStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner.
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// The period's start, included.
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The period's end, excluded: after period_start.
 	PeriodEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1895,7 +2240,7 @@ type GetPartnerStatementRequest struct {
 
 func (x *GetPartnerStatementRequest) Reset() {
 	*x = GetPartnerStatementRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[25]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2252,7 @@ func (x *GetPartnerStatementRequest) String() string {
 func (*GetPartnerStatementRequest) ProtoMessage() {}
 
 func (x *GetPartnerStatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[25]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2265,7 @@ func (x *GetPartnerStatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerStatementRequest.ProtoReflect.Descriptor instead.
 func (*GetPartnerStatementRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{25}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetPartnerStatementRequest) GetPartnerId() string {
@@ -1944,16 +2289,18 @@ func (x *GetPartnerStatementRequest) GetPeriodEnd() *timestamppb.Timestamp {
 	return nil
 }
 
+// GetPartnerStatementResponse is a partner's statement.
 type GetPartnerStatementResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Statement     *Statement             `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The statement.
+	Statement     *Statement `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPartnerStatementResponse) Reset() {
 	*x = GetPartnerStatementResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[26]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2312,7 @@ func (x *GetPartnerStatementResponse) String() string {
 func (*GetPartnerStatementResponse) ProtoMessage() {}
 
 func (x *GetPartnerStatementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[26]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2325,7 @@ func (x *GetPartnerStatementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerStatementResponse.ProtoReflect.Descriptor instead.
 func (*GetPartnerStatementResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{26}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetPartnerStatementResponse) GetStatement() *Statement {
@@ -1994,29 +2341,28 @@ func (x *GetPartnerStatementResponse) GetStatement() *Statement {
 // failed authentications are counted per address instead: see
 // AccessService.ListAuthenticationFailures).
 type AuditEntry struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	AuditId string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The audit record's id.
+	AuditId string `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
 	// The start of the second.
 	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	// The authenticated principal ("partner:<partner id>" for a partner).
 	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
 	// The full method, e.g. "fidelis.partners.v1.PartnerService/Earn".
 	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
-	// allowed, denied (authorisation), refused (a rule, request validation
-	// included) or failed.
-	Decision string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
-	Code     string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
-	// Unused: the audit keeps no message that could hold personal data.
-	Detail string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	// What became of the calls.
+	Decision v11.AuditDecision `protobuf:"varint,5,opt,name=decision,proto3,enum=fidelis.access.v1.AuditDecision" json:"decision,omitempty"`
+	// The calls' gRPC status code, e.g. "OK", "PermissionDenied".
+	Code string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
 	// The calls in that second.
-	Calls         int64 `protobuf:"varint,8,opt,name=calls,proto3" json:"calls,omitempty"`
+	Calls         int64 `protobuf:"varint,7,opt,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[27]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2374,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[27]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2387,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{27}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditEntry) GetAuditId() string {
@@ -2072,23 +2418,16 @@ func (x *AuditEntry) GetMethod() string {
 	return ""
 }
 
-func (x *AuditEntry) GetDecision() string {
+func (x *AuditEntry) GetDecision() v11.AuditDecision {
 	if x != nil {
 		return x.Decision
 	}
-	return ""
+	return v11.AuditDecision(0)
 }
 
 func (x *AuditEntry) GetCode() string {
 	if x != nil {
 		return x.Code
-	}
-	return ""
-}
-
-func (x *AuditEntry) GetDetail() string {
-	if x != nil {
-		return x.Detail
 	}
 	return ""
 }
@@ -2100,11 +2439,15 @@ func (x *AuditEntry) GetCalls() int64 {
 	return 0
 }
 
+// ListAuditRequest asks for a page of the partner services' audit.
 type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A partner's calls only; empty for every call of the partner services.
-	PartnerId     string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// At most this many entries (0: 50; above 500: 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page of the same partner_id;
+	// empty for the first page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2112,7 +2455,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[28]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2467,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[28]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2480,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{28}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAuditRequest) GetPartnerId() string {
@@ -2161,17 +2504,20 @@ func (x *ListAuditRequest) GetPageToken() string {
 	return ""
 }
 
+// ListAuditResponse is a page of the audit.
 type ListAuditResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entries, newest first.
+	Entries []*AuditEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The token of the next page; empty after the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[29]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2529,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[29]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2542,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{29}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2213,16 +2559,23 @@ func (x *ListAuditResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ListProgrammeOffersRequest asks for a page of a programme's offers.
 type ListProgrammeOffersRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme.
+	ProgrammeId string `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
+	// At most this many offers (0: 50; above 500: 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page of the same programme; empty
+	// for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListProgrammeOffersRequest) Reset() {
 	*x = ListProgrammeOffersRequest{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2587,7 @@ func (x *ListProgrammeOffersRequest) String() string {
 func (*ListProgrammeOffersRequest) ProtoMessage() {}
 
 func (x *ListProgrammeOffersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[30]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2600,7 @@ func (x *ListProgrammeOffersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgrammeOffersRequest.ProtoReflect.Descriptor instead.
 func (*ListProgrammeOffersRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{30}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListProgrammeOffersRequest) GetProgrammeId() string {
@@ -2257,16 +2610,34 @@ func (x *ListProgrammeOffersRequest) GetProgrammeId() string {
 	return ""
 }
 
+func (x *ListProgrammeOffersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListProgrammeOffersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListProgrammeOffersResponse is a page of a programme's offers.
 type ListProgrammeOffersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offers        []*Offer               `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offers of every partner of the programme, oldest first.
+	Offers []*Offer `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	// The token of the next page; empty after the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListProgrammeOffersResponse) Reset() {
 	*x = ListProgrammeOffersResponse{}
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2649,7 @@ func (x *ListProgrammeOffersResponse) String() string {
 func (*ListProgrammeOffersResponse) ProtoMessage() {}
 
 func (x *ListProgrammeOffersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[31]
+	mi := &file_fidelis_partners_v1_partners_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2662,7 @@ func (x *ListProgrammeOffersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgrammeOffersResponse.ProtoReflect.Descriptor instead.
 func (*ListProgrammeOffersResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{31}
+	return file_fidelis_partners_v1_partners_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListProgrammeOffersResponse) GetOffers() []*Offer {
@@ -2301,36 +2672,40 @@ func (x *ListProgrammeOffersResponse) GetOffers() []*Offer {
 	return nil
 }
 
+func (x *ListProgrammeOffersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_fidelis_partners_v1_partners_proto protoreflect.FileDescriptor
 
 const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/partners/v1/partners.proto\x12\x13fidelis.partners.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
-	"\x05Money\x12<\n" +
-	"\x06amount\x18\x01 \x01(\tB$\xbaH!r\x1f2\x1d^[0-9]{1,15}([.][0-9]{1,6})?$R\x06amount\x12-\n" +
-	"\bcurrency\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\bcurrency\"\xaf\x03\n" +
+	"\"fidelis/partners/v1/partners.proto\x12\x13fidelis.partners.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/access/v1/access.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x04\n" +
 	"\aPartner\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
-	"\fprogramme_id\x18\x03 \x01(\tR\vprogrammeId\x12\x1b\n" +
-	"\tearn_unit\x18\x04 \x01(\tR\bearnUnit\x12\x1b\n" +
-	"\tearn_rate\x18\x05 \x01(\tR\bearnRate\x129\n" +
-	"\brounding\x18\x06 \x01(\x0e2\x1d.fidelis.partners.v1.RoundingR\brounding\x12B\n" +
-	"\x0fprice_per_point\x18\a \x01(\v2\x1a.fidelis.partners.v1.MoneyR\rpricePerPoint\x12B\n" +
-	"\x0fvalue_per_point\x18\b \x01(\v2\x1a.fidelis.partners.v1.MoneyR\rvaluePerPoint\x12\x16\n" +
-	"\x06active\x18\t \x01(\bR\x06active\x129\n" +
+	"\fprogramme_id\x18\x03 \x01(\tR\vprogrammeId\x12:\n" +
+	"\tearn_unit\x18\x04 \x01(\x0e2\x1d.fidelis.partners.v1.EarnUnitR\bearnUnit\x12,\n" +
+	"\x12earn_currency_code\x18\x05 \x01(\tR\x10earnCurrencyCode\x12\x1b\n" +
+	"\tearn_rate\x18\x06 \x01(\tR\bearnRate\x129\n" +
+	"\brounding\x18\a \x01(\x0e2\x1d.fidelis.partners.v1.RoundingR\brounding\x12>\n" +
+	"\x0fprice_per_point\x18\b \x01(\v2\x16.fidelis.type.v1.MoneyR\rpricePerPoint\x12>\n" +
+	"\x0fvalue_per_point\x18\t \x01(\v2\x16.fidelis.type.v1.MoneyR\rvaluePerPoint\x127\n" +
+	"\x05state\x18\n" +
+	" \x01(\x0e2!.fidelis.partners.v1.PartnerStateR\x05state\x129\n" +
 	"\n" +
-	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xa1\x01\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xa6\x01\n" +
 	"\x11LinkMemberRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12+\n" +
 	"\vcard_number\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\n" +
-	"cardNumber\x12*\n" +
-	"\fprogramme_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\"3\n" +
+	"cardNumber\x12/\n" +
+	"\fprogramme_id\x18\x03 \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\x10\x01\x18@R\vprogrammeId\"3\n" +
 	"\x12LinkMemberResponse\x12\x1d\n" +
 	"\n" +
 	"member_ref\x18\x01 \x01(\tR\tmemberRef\"C\n" +
@@ -2338,24 +2713,27 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\n" +
 	"member_ref\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\"8\n" +
 	"\x18GetMemberBalanceResponse\x12\x1c\n" +
-	"\tavailable\x18\x01 \x01(\x03R\tavailable\"\x92\x03\n" +
+	"\tavailable\x18\x01 \x01(\x03R\tavailable\"\xb1\x05\n" +
 	"\vEarnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12(\n" +
 	"\n" +
-	"member_ref\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\x12<\n" +
-	"\x06amount\x18\x03 \x01(\tB$\xbaH!r\x1f2\x1d^[0-9]{1,15}([.][0-9]{1,6})?$R\x06amount\x12-\n" +
-	"\x04unit\x18\x04 \x01(\tB\x19\xbaH\x16r\x142\x12^([A-Z]{3}|MILES)$R\x04unit\x12&\n" +
+	"member_ref\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\x12\xcd\x01\n" +
+	"\x05money\x18\x03 \x01(\v2\x16.fidelis.type.v1.MoneyB\x9c\x01\xbaH\x98\x01\xba\x01\x94\x01\n" +
+	"\x0emoney.positive\x12\x10must be positive\x1ap!this.amount.matches('^-?[0-9]+([.][0-9]+)?$') || (!this.amount.startsWith('-') && this.amount.matches('[1-9]'))H\x00R\x05money\x12\xa3\x01\n" +
+	"\x05miles\x18\x04 \x01(\tB\x8a\x01\xbaH\x86\x01\xba\x01b\n" +
+	"\x0emiles.positive\x12\x10must be positive\x1a>!this.matches('^[0-9]+([.][0-9]+)?$') || this.matches('[1-9]')r\x1f2\x1d^[0-9]{1,15}([.][0-9]{1,6})?$H\x00R\x05miles\x12&\n" +
 	"\treference\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\x12;\n" +
 	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12&\n" +
-	"\boffer_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\aofferId\x12*\n" +
-	"\fprogramme_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\"\xa0\x01\n" +
+	"\boffer_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\aofferId\x12/\n" +
+	"\fprogramme_id\x18\b \x01(\tB\f\xbaH\t\xd8\x01\x01r\x04\x10\x01\x18@R\vprogrammeIdB\x0f\n" +
+	"\x06amount\x12\x05\xbaH\x02\b\x01\"\x9c\x01\n" +
 	"\fEarnResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x12!\n" +
-	"\fbonus_points\x18\x03 \x01(\x03R\vbonusPoints\x12.\n" +
-	"\x04cost\x18\x04 \x01(\v2\x1a.fidelis.partners.v1.MoneyR\x04cost\"\xbb\x01\n" +
+	"\fbonus_points\x18\x03 \x01(\x03R\vbonusPoints\x12*\n" +
+	"\x04cost\x18\x04 \x01(\v2\x16.fidelis.type.v1.MoneyR\x04cost\"\xbb\x01\n" +
 	"\vBurnRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12(\n" +
@@ -2363,34 +2741,44 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"member_ref\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\x12%\n" +
 	"\x06points\x18\x03 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12&\n" +
-	"\treference\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\"\x7f\n" +
+	"\treference\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\"{\n" +
 	"\fBurnResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x16\n" +
-	"\x06points\x18\x02 \x01(\x03R\x06points\x120\n" +
-	"\x05value\x18\x03 \x01(\v2\x1a.fidelis.partners.v1.MoneyR\x05value\"\x9b\x05\n" +
+	"\x06points\x18\x02 \x01(\x03R\x06points\x12,\n" +
+	"\x05value\x18\x03 \x01(\v2\x16.fidelis.type.v1.MoneyR\x05value\"\xbc\x01\n" +
+	"\x0fMultiplierBonus\x12\xa8\x01\n" +
+	"\x06factor\x18\x01 \x01(\tB\x8f\x01\xbaH\x8b\x01\xba\x01h\n" +
+	"\x10factor.above_one\x12\x0fmust be above 1\x1aC!this.matches('^[0-9]{1,3}([.][0-9]{1,4})?$') || double(this) > 1.0r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,4})?$R\x06factor\"2\n" +
+	"\n" +
+	"FixedBonus\x12$\n" +
+	"\x06points\x18\x01 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\"q\n" +
+	"\tMemberCap\x12 \n" +
+	"\x05times\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x90N \x00R\x05times\x12B\n" +
+	"\x06period\x18\x02 \x01(\x0e2\x1e.fidelis.partners.v1.CapPeriodB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06period\"\x87\x06\n" +
 	"\n" +
 	"OfferTerms\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\x12>\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1e.fidelis.partners.v1.OfferKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12F\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\x12F\n" +
 	"\n" +
-	"multiplier\x18\x03 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{1,3}([.][0-9]{1,4})?$R\n" +
-	"multiplier\x12/\n" +
-	"\fbonus_points\x18\x04 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/(\x00R\vbonusPoints\x12\x1e\n" +
-	"\x05tiers\x18\x05 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10\x14R\x05tiers\x12$\n" +
-	"\bsegments\x18\x06 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10\x14R\bsegments\x129\n" +
+	"multiplier\x18\x02 \x01(\v2$.fidelis.partners.v1.MultiplierBonusH\x00R\n" +
+	"multiplier\x12B\n" +
+	"\vfixed_bonus\x18\x03 \x01(\v2\x1f.fidelis.partners.v1.FixedBonusH\x00R\n" +
+	"fixedBonus\x12(\n" +
+	"\x05tiers\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\x05tiers\x12.\n" +
+	"\bsegments\x18\x05 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\bsegments\x129\n" +
 	"\n" +
-	"valid_from\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12;\n" +
-	"\vvalid_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntil\x120\n" +
-	"\x0ecap_per_member\x18\t \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\x90N(\x00R\fcapPerMember\x12G\n" +
+	"valid_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x12;\n" +
+	"\vvalid_until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validUntil\x12=\n" +
 	"\n" +
-	"cap_period\x18\n" +
-	" \x01(\x0e2\x1e.fidelis.partners.v1.CapPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\tcapPeriod\x12F\n" +
-	"\fmin_interval\x18\v \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\vminInterval\x123\n" +
-	"\rbudget_points\x18\f \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\fbudgetPoints\"\xd6\x01\n" +
+	"member_cap\x18\b \x01(\v2\x1e.fidelis.partners.v1.MemberCapR\tmemberCap\x12F\n" +
+	"\fmin_interval\x18\t \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\vminInterval\x123\n" +
+	"\rbudget_points\x18\n" +
+	" \x01(\x03B\x0e\xbaH\v\"\t\x18\x80\xa0\x94\xa5\x8d\x1d \x00R\fbudgetPoints:\xae\x01\xbaH\xaa\x01\x1a\xa7\x01\n" +
+	"(offer_terms.valid_until_after_valid_from\x12$valid_until must be after valid_from\x1aU!has(this.valid_from) || !has(this.valid_until) || this.valid_until > this.valid_fromB\x0e\n" +
+	"\x05bonus\x12\x05\xbaH\x02\b\x01\"\xd6\x01\n" +
 	"\x05Offer\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x1d\n" +
 	"\n" +
@@ -2398,13 +2786,17 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.partners.v1.OfferTermsR\x05terms\x12!\n" +
 	"\fspent_points\x18\x04 \x01(\x03R\vspentPoints\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"=\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x8c\x01\n" +
 	"\x11ListOffersRequest\x12(\n" +
 	"\n" +
-	"member_ref\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\"b\n" +
+	"member_ref\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tmemberRef\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8a\x01\n" +
 	"\x12ListOffersResponse\x122\n" +
 	"\x06offers\x18\x01 \x03(\v2\x1a.fidelis.partners.v1.OfferR\x06offers\x12\x18\n" +
-	"\aconsent\x18\x02 \x01(\bR\aconsent\"\xf6\x03\n" +
+	"\aconsent\x18\x02 \x01(\bR\aconsent\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x86\x04\n" +
 	"\tStatement\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12=\n" +
@@ -2417,31 +2809,40 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"burn_count\x18\x05 \x01(\x03R\tburnCount\x12#\n" +
 	"\rpoints_issued\x18\x06 \x01(\x03R\fpointsIssued\x12.\n" +
 	"\x13bonus_points_issued\x18\a \x01(\x03R\x11bonusPointsIssued\x12#\n" +
-	"\rpoints_burned\x18\b \x01(\x03R\fpointsBurned\x12B\n" +
-	"\x0fowed_by_partner\x18\t \x01(\v2\x1a.fidelis.partners.v1.MoneyR\rowedByPartner\x12B\n" +
+	"\rpoints_burned\x18\b \x01(\x03R\fpointsBurned\x12>\n" +
+	"\x0fowed_by_partner\x18\t \x01(\v2\x16.fidelis.type.v1.MoneyR\rowedByPartner\x12>\n" +
 	"\x0fowed_to_partner\x18\n" +
-	" \x01(\v2\x1a.fidelis.partners.v1.MoneyR\rowedToPartner\x12\x10\n" +
-	"\x03net\x18\v \x01(\tR\x03net\"\xc7\x01\n" +
+	" \x01(\v2\x16.fidelis.type.v1.MoneyR\rowedToPartner\x12(\n" +
+	"\x03net\x18\v \x01(\v2\x16.fidelis.type.v1.MoneyR\x03net\"\xed\x02\n" +
 	"\x13GetStatementRequest\x12E\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
-	"period_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\x12&\n" +
+	"period_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\x12*\n" +
 	"\n" +
-	"partner_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\"T\n" +
+	"partner_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
+	"\x16period.end_after_start\x12%period_end must be after period_start\x1aW!has(this.period_start) || !has(this.period_end) || this.period_end > this.period_start\"T\n" +
 	"\x14GetStatementResponse\x12<\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xf2\x03\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xd6\n" +
+	"\n" +
 	"\x14CreatePartnerRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\x12,\n" +
-	"\fprogramme_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x126\n" +
-	"\tearn_unit\x18\x04 \x01(\tB\x19\xbaH\x16r\x142\x12^([A-Z]{3}|MILES)$R\bearnUnit\x12@\n" +
-	"\tearn_rate\x18\x05 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{1,9}([.][0-9]{1,6})?$R\bearnRate\x12E\n" +
-	"\brounding\x18\x06 \x01(\x0e2\x1d.fidelis.partners.v1.RoundingB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brounding\x12J\n" +
-	"\x0fprice_per_point\x18\a \x01(\v2\x1a.fidelis.partners.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rpricePerPoint\x12J\n" +
-	"\x0fvalue_per_point\x18\b \x01(\v2\x1a.fidelis.partners.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\rvaluePerPoint\"\x7f\n" +
+	"\fprogramme_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12F\n" +
+	"\tearn_unit\x18\x04 \x01(\x0e2\x1d.fidelis.partners.v1.EarnUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bearnUnit\x12,\n" +
+	"\x12earn_currency_code\x18\x05 \x01(\tR\x10earnCurrencyCode\x12\xab\x01\n" +
+	"\tearn_rate\x18\x06 \x01(\tB\x8d\x01\xbaH\x89\x01\xba\x01f\n" +
+	"\x12earn_rate.positive\x12\x10must be positive\x1a>!this.matches('^[0-9]+([.][0-9]+)?$') || this.matches('[1-9]')r\x1e2\x1c^[0-9]{1,9}([.][0-9]{1,6})?$R\bearnRate\x12E\n" +
+	"\brounding\x18\a \x01(\x0e2\x1d.fidelis.partners.v1.RoundingB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brounding\x12\xe0\x01\n" +
+	"\x0fprice_per_point\x18\b \x01(\v2\x16.fidelis.type.v1.MoneyB\x9f\x01\xbaH\x9b\x01\xba\x01\x94\x01\n" +
+	"\x0emoney.positive\x12\x10must be positive\x1ap!this.amount.matches('^-?[0-9]+([.][0-9]+)?$') || (!this.amount.startsWith('-') && this.amount.matches('[1-9]'))\xc8\x01\x01R\rpricePerPoint\x12\xe0\x01\n" +
+	"\x0fvalue_per_point\x18\t \x01(\v2\x16.fidelis.type.v1.MoneyB\x9f\x01\xbaH\x9b\x01\xba\x01\x94\x01\n" +
+	"\x0emoney.positive\x12\x10must be positive\x1ap!this.amount.matches('^-?[0-9]+([.][0-9]+)?$') || (!this.amount.startsWith('-') && this.amount.matches('[1-9]'))\xc8\x01\x01R\rvaluePerPoint:\x89\x03\xbaH\x85\x03\x1a\xdf\x01\n" +
+	"\x1fearn_currency_code.for_currency\x12Wearn_currency_code must be an ISO 4217 code for EARN_UNIT_CURRENCY, and empty for miles\x1acthis.earn_unit == 1 ? this.earn_currency_code.matches('^[A-Z]{3}$') : this.earn_currency_code == ''\x1a\xa0\x01\n" +
+	"\x18value_per_point.currency\x12:value_per_point must be in the currency of price_per_point\x1aHthis.value_per_point.currency_code == this.price_per_point.currency_code\"\x7f\n" +
 	"\x15CreatePartnerResponse\x126\n" +
 	"\apartner\x18\x01 \x01(\v2\x1c.fidelis.partners.v1.PartnerR\apartner\x12\x17\n" +
 	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\x12\x15\n" +
@@ -2467,49 +2868,56 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"partner_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12=\n" +
 	"\x05terms\x18\x03 \x01(\v2\x1f.fidelis.partners.v1.OfferTermsB\x06\xbaH\x03\xc8\x01\x01R\x05terms\"G\n" +
 	"\x13CreateOfferResponse\x120\n" +
-	"\x05offer\x18\x01 \x01(\v2\x1a.fidelis.partners.v1.OfferR\x05offer\"\xcf\x01\n" +
+	"\x05offer\x18\x01 \x01(\v2\x1a.fidelis.partners.v1.OfferR\x05offer\"\xf1\x02\n" +
 	"\x1aGetPartnerStatementRequest\x12'\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12E\n" +
 	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
-	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\"[\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
+	"\x16period.end_after_start\x12%period_end must be after period_start\x1aW!has(this.period_start) || !has(this.period_end) || this.period_end > this.period_start\"[\n" +
 	"\x1bGetPartnerStatementResponse\x12<\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xe7\x01\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xf1\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
 	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x16\n" +
-	"\x06method\x18\x04 \x01(\tR\x06method\x12\x1a\n" +
-	"\bdecision\x18\x05 \x01(\tR\bdecision\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\a \x01(\tR\x06detail\x12\x14\n" +
-	"\x05calls\x18\b \x01(\x03R\x05calls\"\x8b\x01\n" +
-	"\x10ListAuditRequest\x12&\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12<\n" +
+	"\bdecision\x18\x05 \x01(\x0e2 .fidelis.access.v1.AuditDecisionR\bdecision\x12\x12\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\x12\x14\n" +
+	"\x05calls\x18\a \x01(\x03R\x05calls\"\x8d\x01\n" +
+	"\x10ListAuditRequest\x12*\n" +
 	"\n" +
-	"partner_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpartnerId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12&\n" +
+	"partner_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpageToken\"v\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"v\n" +
 	"\x11ListAuditResponse\x129\n" +
 	"\aentries\x18\x01 \x03(\v2\x1f.fidelis.partners.v1.AuditEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"J\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n" +
 	"\x1aListProgrammeOffersRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\"Q\n" +
+	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
 	"\x1bListProgrammeOffersResponse\x122\n" +
-	"\x06offers\x18\x01 \x03(\v2\x1a.fidelis.partners.v1.OfferR\x06offers*y\n" +
+	"\x06offers\x18\x01 \x03(\v2\x1a.fidelis.partners.v1.OfferR\x06offers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*y\n" +
 	"\bRounding\x12\x18\n" +
 	"\x14ROUNDING_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROUNDING_FLOOR\x10\x01\x12\x11\n" +
 	"\rROUNDING_CEIL\x10\x02\x12\x14\n" +
 	"\x10ROUNDING_HALF_UP\x10\x03\x12\x16\n" +
-	"\x12ROUNDING_HALF_EVEN\x10\x04*^\n" +
-	"\tOfferKind\x12\x1a\n" +
-	"\x16OFFER_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
-	"\x15OFFER_KIND_MULTIPLIER\x10\x01\x12\x1a\n" +
-	"\x16OFFER_KIND_FIXED_BONUS\x10\x02*\x94\x01\n" +
+	"\x12ROUNDING_HALF_EVEN\x10\x04*R\n" +
+	"\bEarnUnit\x12\x19\n" +
+	"\x15EARN_UNIT_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12EARN_UNIT_CURRENCY\x10\x01\x12\x13\n" +
+	"\x0fEARN_UNIT_MILES\x10\x02*d\n" +
+	"\fPartnerState\x12\x1d\n" +
+	"\x19PARTNER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PARTNER_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17PARTNER_STATE_SUSPENDED\x10\x02*\x94\x01\n" +
 	"\tCapPeriod\x12\x1a\n" +
 	"\x16CAP_PERIOD_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CAP_PERIOD_LIFETIME\x10\x01\x12\x12\n" +
@@ -2548,13 +2956,13 @@ func file_fidelis_partners_v1_partners_proto_rawDescGZIP() []byte {
 	return file_fidelis_partners_v1_partners_proto_rawDescData
 }
 
-var file_fidelis_partners_v1_partners_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_fidelis_partners_v1_partners_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_fidelis_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_fidelis_partners_v1_partners_proto_goTypes = []any{
 	(Rounding)(0),                       // 0: fidelis.partners.v1.Rounding
-	(OfferKind)(0),                      // 1: fidelis.partners.v1.OfferKind
-	(CapPeriod)(0),                      // 2: fidelis.partners.v1.CapPeriod
-	(*Money)(nil),                       // 3: fidelis.partners.v1.Money
+	(EarnUnit)(0),                       // 1: fidelis.partners.v1.EarnUnit
+	(PartnerState)(0),                   // 2: fidelis.partners.v1.PartnerState
+	(CapPeriod)(0),                      // 3: fidelis.partners.v1.CapPeriod
 	(*Partner)(nil),                     // 4: fidelis.partners.v1.Partner
 	(*LinkMemberRequest)(nil),           // 5: fidelis.partners.v1.LinkMemberRequest
 	(*LinkMemberResponse)(nil),          // 6: fidelis.partners.v1.LinkMemberResponse
@@ -2564,99 +2972,112 @@ var file_fidelis_partners_v1_partners_proto_goTypes = []any{
 	(*EarnResponse)(nil),                // 10: fidelis.partners.v1.EarnResponse
 	(*BurnRequest)(nil),                 // 11: fidelis.partners.v1.BurnRequest
 	(*BurnResponse)(nil),                // 12: fidelis.partners.v1.BurnResponse
-	(*OfferTerms)(nil),                  // 13: fidelis.partners.v1.OfferTerms
-	(*Offer)(nil),                       // 14: fidelis.partners.v1.Offer
-	(*ListOffersRequest)(nil),           // 15: fidelis.partners.v1.ListOffersRequest
-	(*ListOffersResponse)(nil),          // 16: fidelis.partners.v1.ListOffersResponse
-	(*Statement)(nil),                   // 17: fidelis.partners.v1.Statement
-	(*GetStatementRequest)(nil),         // 18: fidelis.partners.v1.GetStatementRequest
-	(*GetStatementResponse)(nil),        // 19: fidelis.partners.v1.GetStatementResponse
-	(*CreatePartnerRequest)(nil),        // 20: fidelis.partners.v1.CreatePartnerRequest
-	(*CreatePartnerResponse)(nil),       // 21: fidelis.partners.v1.CreatePartnerResponse
-	(*RotatePartnerKeyRequest)(nil),     // 22: fidelis.partners.v1.RotatePartnerKeyRequest
-	(*RotatePartnerKeyResponse)(nil),    // 23: fidelis.partners.v1.RotatePartnerKeyResponse
-	(*GetPartnerRequest)(nil),           // 24: fidelis.partners.v1.GetPartnerRequest
-	(*GetPartnerResponse)(nil),          // 25: fidelis.partners.v1.GetPartnerResponse
-	(*CreateOfferRequest)(nil),          // 26: fidelis.partners.v1.CreateOfferRequest
-	(*CreateOfferResponse)(nil),         // 27: fidelis.partners.v1.CreateOfferResponse
-	(*GetPartnerStatementRequest)(nil),  // 28: fidelis.partners.v1.GetPartnerStatementRequest
-	(*GetPartnerStatementResponse)(nil), // 29: fidelis.partners.v1.GetPartnerStatementResponse
-	(*AuditEntry)(nil),                  // 30: fidelis.partners.v1.AuditEntry
-	(*ListAuditRequest)(nil),            // 31: fidelis.partners.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),           // 32: fidelis.partners.v1.ListAuditResponse
-	(*ListProgrammeOffersRequest)(nil),  // 33: fidelis.partners.v1.ListProgrammeOffersRequest
-	(*ListProgrammeOffersResponse)(nil), // 34: fidelis.partners.v1.ListProgrammeOffersResponse
-	(*timestamppb.Timestamp)(nil),       // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 36: google.protobuf.Duration
+	(*MultiplierBonus)(nil),             // 13: fidelis.partners.v1.MultiplierBonus
+	(*FixedBonus)(nil),                  // 14: fidelis.partners.v1.FixedBonus
+	(*MemberCap)(nil),                   // 15: fidelis.partners.v1.MemberCap
+	(*OfferTerms)(nil),                  // 16: fidelis.partners.v1.OfferTerms
+	(*Offer)(nil),                       // 17: fidelis.partners.v1.Offer
+	(*ListOffersRequest)(nil),           // 18: fidelis.partners.v1.ListOffersRequest
+	(*ListOffersResponse)(nil),          // 19: fidelis.partners.v1.ListOffersResponse
+	(*Statement)(nil),                   // 20: fidelis.partners.v1.Statement
+	(*GetStatementRequest)(nil),         // 21: fidelis.partners.v1.GetStatementRequest
+	(*GetStatementResponse)(nil),        // 22: fidelis.partners.v1.GetStatementResponse
+	(*CreatePartnerRequest)(nil),        // 23: fidelis.partners.v1.CreatePartnerRequest
+	(*CreatePartnerResponse)(nil),       // 24: fidelis.partners.v1.CreatePartnerResponse
+	(*RotatePartnerKeyRequest)(nil),     // 25: fidelis.partners.v1.RotatePartnerKeyRequest
+	(*RotatePartnerKeyResponse)(nil),    // 26: fidelis.partners.v1.RotatePartnerKeyResponse
+	(*GetPartnerRequest)(nil),           // 27: fidelis.partners.v1.GetPartnerRequest
+	(*GetPartnerResponse)(nil),          // 28: fidelis.partners.v1.GetPartnerResponse
+	(*CreateOfferRequest)(nil),          // 29: fidelis.partners.v1.CreateOfferRequest
+	(*CreateOfferResponse)(nil),         // 30: fidelis.partners.v1.CreateOfferResponse
+	(*GetPartnerStatementRequest)(nil),  // 31: fidelis.partners.v1.GetPartnerStatementRequest
+	(*GetPartnerStatementResponse)(nil), // 32: fidelis.partners.v1.GetPartnerStatementResponse
+	(*AuditEntry)(nil),                  // 33: fidelis.partners.v1.AuditEntry
+	(*ListAuditRequest)(nil),            // 34: fidelis.partners.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 35: fidelis.partners.v1.ListAuditResponse
+	(*ListProgrammeOffersRequest)(nil),  // 36: fidelis.partners.v1.ListProgrammeOffersRequest
+	(*ListProgrammeOffersResponse)(nil), // 37: fidelis.partners.v1.ListProgrammeOffersResponse
+	(*v1.Money)(nil),                    // 38: fidelis.type.v1.Money
+	(*timestamppb.Timestamp)(nil),       // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 40: google.protobuf.Duration
+	(v11.AuditDecision)(0),              // 41: fidelis.access.v1.AuditDecision
 }
 var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
-	0,  // 0: fidelis.partners.v1.Partner.rounding:type_name -> fidelis.partners.v1.Rounding
-	3,  // 1: fidelis.partners.v1.Partner.price_per_point:type_name -> fidelis.partners.v1.Money
-	3,  // 2: fidelis.partners.v1.Partner.value_per_point:type_name -> fidelis.partners.v1.Money
-	35, // 3: fidelis.partners.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	35, // 4: fidelis.partners.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: fidelis.partners.v1.EarnResponse.cost:type_name -> fidelis.partners.v1.Money
-	3,  // 6: fidelis.partners.v1.BurnResponse.value:type_name -> fidelis.partners.v1.Money
-	1,  // 7: fidelis.partners.v1.OfferTerms.kind:type_name -> fidelis.partners.v1.OfferKind
-	35, // 8: fidelis.partners.v1.OfferTerms.valid_from:type_name -> google.protobuf.Timestamp
-	35, // 9: fidelis.partners.v1.OfferTerms.valid_until:type_name -> google.protobuf.Timestamp
-	2,  // 10: fidelis.partners.v1.OfferTerms.cap_period:type_name -> fidelis.partners.v1.CapPeriod
-	36, // 11: fidelis.partners.v1.OfferTerms.min_interval:type_name -> google.protobuf.Duration
-	13, // 12: fidelis.partners.v1.Offer.terms:type_name -> fidelis.partners.v1.OfferTerms
-	35, // 13: fidelis.partners.v1.Offer.created_at:type_name -> google.protobuf.Timestamp
-	14, // 14: fidelis.partners.v1.ListOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
-	35, // 15: fidelis.partners.v1.Statement.period_start:type_name -> google.protobuf.Timestamp
-	35, // 16: fidelis.partners.v1.Statement.period_end:type_name -> google.protobuf.Timestamp
-	3,  // 17: fidelis.partners.v1.Statement.owed_by_partner:type_name -> fidelis.partners.v1.Money
-	3,  // 18: fidelis.partners.v1.Statement.owed_to_partner:type_name -> fidelis.partners.v1.Money
-	35, // 19: fidelis.partners.v1.GetStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	35, // 20: fidelis.partners.v1.GetStatementRequest.period_end:type_name -> google.protobuf.Timestamp
-	17, // 21: fidelis.partners.v1.GetStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
-	0,  // 22: fidelis.partners.v1.CreatePartnerRequest.rounding:type_name -> fidelis.partners.v1.Rounding
-	3,  // 23: fidelis.partners.v1.CreatePartnerRequest.price_per_point:type_name -> fidelis.partners.v1.Money
-	3,  // 24: fidelis.partners.v1.CreatePartnerRequest.value_per_point:type_name -> fidelis.partners.v1.Money
-	4,  // 25: fidelis.partners.v1.CreatePartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
-	36, // 26: fidelis.partners.v1.RotatePartnerKeyRequest.overlap:type_name -> google.protobuf.Duration
-	4,  // 27: fidelis.partners.v1.GetPartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
-	13, // 28: fidelis.partners.v1.CreateOfferRequest.terms:type_name -> fidelis.partners.v1.OfferTerms
-	14, // 29: fidelis.partners.v1.CreateOfferResponse.offer:type_name -> fidelis.partners.v1.Offer
-	35, // 30: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
-	35, // 31: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
-	17, // 32: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
-	35, // 33: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	30, // 34: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
-	14, // 35: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
-	5,  // 36: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
-	7,  // 37: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
-	9,  // 38: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
-	11, // 39: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
-	15, // 40: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
-	18, // 41: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
-	20, // 42: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
-	22, // 43: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
-	24, // 44: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
-	26, // 45: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
-	28, // 46: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
-	31, // 47: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
-	33, // 48: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
-	6,  // 49: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
-	8,  // 50: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
-	10, // 51: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
-	12, // 52: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
-	16, // 53: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
-	19, // 54: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
-	21, // 55: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
-	23, // 56: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
-	25, // 57: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
-	27, // 58: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
-	29, // 59: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
-	32, // 60: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
-	34, // 61: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
-	49, // [49:62] is the sub-list for method output_type
-	36, // [36:49] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	1,  // 0: fidelis.partners.v1.Partner.earn_unit:type_name -> fidelis.partners.v1.EarnUnit
+	0,  // 1: fidelis.partners.v1.Partner.rounding:type_name -> fidelis.partners.v1.Rounding
+	38, // 2: fidelis.partners.v1.Partner.price_per_point:type_name -> fidelis.type.v1.Money
+	38, // 3: fidelis.partners.v1.Partner.value_per_point:type_name -> fidelis.type.v1.Money
+	2,  // 4: fidelis.partners.v1.Partner.state:type_name -> fidelis.partners.v1.PartnerState
+	39, // 5: fidelis.partners.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	38, // 6: fidelis.partners.v1.EarnRequest.money:type_name -> fidelis.type.v1.Money
+	39, // 7: fidelis.partners.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	38, // 8: fidelis.partners.v1.EarnResponse.cost:type_name -> fidelis.type.v1.Money
+	38, // 9: fidelis.partners.v1.BurnResponse.value:type_name -> fidelis.type.v1.Money
+	3,  // 10: fidelis.partners.v1.MemberCap.period:type_name -> fidelis.partners.v1.CapPeriod
+	13, // 11: fidelis.partners.v1.OfferTerms.multiplier:type_name -> fidelis.partners.v1.MultiplierBonus
+	14, // 12: fidelis.partners.v1.OfferTerms.fixed_bonus:type_name -> fidelis.partners.v1.FixedBonus
+	39, // 13: fidelis.partners.v1.OfferTerms.valid_from:type_name -> google.protobuf.Timestamp
+	39, // 14: fidelis.partners.v1.OfferTerms.valid_until:type_name -> google.protobuf.Timestamp
+	15, // 15: fidelis.partners.v1.OfferTerms.member_cap:type_name -> fidelis.partners.v1.MemberCap
+	40, // 16: fidelis.partners.v1.OfferTerms.min_interval:type_name -> google.protobuf.Duration
+	16, // 17: fidelis.partners.v1.Offer.terms:type_name -> fidelis.partners.v1.OfferTerms
+	39, // 18: fidelis.partners.v1.Offer.created_at:type_name -> google.protobuf.Timestamp
+	17, // 19: fidelis.partners.v1.ListOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
+	39, // 20: fidelis.partners.v1.Statement.period_start:type_name -> google.protobuf.Timestamp
+	39, // 21: fidelis.partners.v1.Statement.period_end:type_name -> google.protobuf.Timestamp
+	38, // 22: fidelis.partners.v1.Statement.owed_by_partner:type_name -> fidelis.type.v1.Money
+	38, // 23: fidelis.partners.v1.Statement.owed_to_partner:type_name -> fidelis.type.v1.Money
+	38, // 24: fidelis.partners.v1.Statement.net:type_name -> fidelis.type.v1.Money
+	39, // 25: fidelis.partners.v1.GetStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	39, // 26: fidelis.partners.v1.GetStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	20, // 27: fidelis.partners.v1.GetStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
+	1,  // 28: fidelis.partners.v1.CreatePartnerRequest.earn_unit:type_name -> fidelis.partners.v1.EarnUnit
+	0,  // 29: fidelis.partners.v1.CreatePartnerRequest.rounding:type_name -> fidelis.partners.v1.Rounding
+	38, // 30: fidelis.partners.v1.CreatePartnerRequest.price_per_point:type_name -> fidelis.type.v1.Money
+	38, // 31: fidelis.partners.v1.CreatePartnerRequest.value_per_point:type_name -> fidelis.type.v1.Money
+	4,  // 32: fidelis.partners.v1.CreatePartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
+	40, // 33: fidelis.partners.v1.RotatePartnerKeyRequest.overlap:type_name -> google.protobuf.Duration
+	4,  // 34: fidelis.partners.v1.GetPartnerResponse.partner:type_name -> fidelis.partners.v1.Partner
+	16, // 35: fidelis.partners.v1.CreateOfferRequest.terms:type_name -> fidelis.partners.v1.OfferTerms
+	17, // 36: fidelis.partners.v1.CreateOfferResponse.offer:type_name -> fidelis.partners.v1.Offer
+	39, // 37: fidelis.partners.v1.GetPartnerStatementRequest.period_start:type_name -> google.protobuf.Timestamp
+	39, // 38: fidelis.partners.v1.GetPartnerStatementRequest.period_end:type_name -> google.protobuf.Timestamp
+	20, // 39: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
+	39, // 40: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	41, // 41: fidelis.partners.v1.AuditEntry.decision:type_name -> fidelis.access.v1.AuditDecision
+	33, // 42: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
+	17, // 43: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
+	5,  // 44: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
+	7,  // 45: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
+	9,  // 46: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
+	11, // 47: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
+	18, // 48: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
+	21, // 49: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
+	23, // 50: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
+	25, // 51: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
+	27, // 52: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
+	29, // 53: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
+	31, // 54: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
+	34, // 55: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
+	36, // 56: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
+	6,  // 57: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
+	8,  // 58: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
+	10, // 59: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
+	12, // 60: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
+	19, // 61: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
+	22, // 62: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
+	24, // 63: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
+	26, // 64: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
+	28, // 65: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
+	30, // 66: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
+	32, // 67: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
+	35, // 68: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
+	37, // 69: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
+	57, // [57:70] is the sub-list for method output_type
+	44, // [44:57] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_partners_v1_partners_proto_init() }
@@ -2664,13 +3085,21 @@ func file_fidelis_partners_v1_partners_proto_init() {
 	if File_fidelis_partners_v1_partners_proto != nil {
 		return
 	}
+	file_fidelis_partners_v1_partners_proto_msgTypes[5].OneofWrappers = []any{
+		(*EarnRequest_Money)(nil),
+		(*EarnRequest_Miles)(nil),
+	}
+	file_fidelis_partners_v1_partners_proto_msgTypes[12].OneofWrappers = []any{
+		(*OfferTerms_Multiplier)(nil),
+		(*OfferTerms_FixedBonus)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_partners_v1_partners_proto_rawDesc), len(file_fidelis_partners_v1_partners_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   32,
+			NumEnums:      4,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

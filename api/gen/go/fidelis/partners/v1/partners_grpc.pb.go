@@ -39,24 +39,62 @@ const (
 // mutation and every denied call is audited. Members are
 // known to a partner only by a pseudonymous reference, different for each
 // partner. Mutations are idempotent per partner and key.
+//
+// Every call of a caller that is not an active partner is PERMISSION_DENIED
+// with NOT_A_PARTNER (not a partner's key), PARTNER_NOT_FOUND (its partner
+// is gone) or PARTNER_SUSPENDED.
 type PartnerServiceClient interface {
 	// LinkMember links a member (by loyalty card) to the partner and returns
-	// the member's reference for this partner.
+	// the member's reference for this partner. Linking again returns the same
+	// reference.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, PROGRAMME_NOT_ALLOWED
 	LinkMember(ctx context.Context, in *LinkMemberRequest, opts ...grpc.CallOption) (*LinkMemberResponse, error)
 	// GetMemberBalance returns a linked member's available points.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	GetMemberBalance(ctx context.Context, in *GetMemberBalanceRequest, opts ...grpc.CallOption) (*GetMemberBalanceResponse, error)
-	// Earn credits partner-funded points for an amount in the partner's unit
-	// (a currency or miles) at the agreed rate, with an offer's bonus if one
-	// is applied (atomically with the earn).
+	// Earn credits partner-funded points for an amount in the partner's earn
+	// unit (a currency or miles) at the agreed rate, with an offer's bonus if
+	// one is applied (atomically with the earn). An earn the ledger refuses
+	// is recorded as failed, gives its offer's bonus back, and is
+	// FAILED_PRECONDITION with the ledger's reason (PARTNER_TXN_FAILED when
+	// the ledger gave none of its own) and the transaction's id in the
+	// ErrorInfo's metadata (transaction_id), in the reply and in every retry
+	// with the key.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND, OFFER_NOT_FOUND
+	//   - FAILED_PRECONDITION: NO_POINTS_EARNED, OFFER_NO_CONSENT, OFFER_NOT_APPLICABLE, OFFER_CAP_REACHED, OFFER_COOLDOWN, OFFER_BUDGET_EXHAUSTED, MEMBER_NOT_FOUND, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN, PARTNER_TXN_FAILED
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS, PROGRAMME_NOT_ALLOWED
 	Earn(ctx context.Context, in *EarnRequest, opts ...grpc.CallOption) (*EarnResponse, error)
-	// Burn spends a member's points with the partner.
+	// Burn spends a member's points with the partner. A burn the ledger
+	// refuses is recorded as failed and is FAILED_PRECONDITION with the
+	// ledger's reason, as for Earn.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS, MEMBER_NOT_FOUND, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN, PARTNER_TXN_FAILED
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	Burn(ctx context.Context, in *BurnRequest, opts ...grpc.CallOption) (*BurnResponse, error)
-	// ListOffers returns the partner's offers a member is eligible for now
-	// (members who did not consent to partner marketing get none).
+	// ListOffers pages through the partner's offers a member is eligible for
+	// now, oldest first (members who did not consent to partner marketing
+	// get none). A page token continues only the listing of the same member.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	ListOffers(ctx context.Context, in *ListOffersRequest, opts ...grpc.CallOption) (*ListOffersResponse, error)
 	// GetStatement returns the partner's settlement statement for a period:
 	// the transactions posted in it, whatever their occurred_at, so a period
 	// that has ended never changes.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	GetStatement(ctx context.Context, in *GetStatementRequest, opts ...grpc.CallOption) (*GetStatementResponse, error)
 }
 
@@ -140,24 +178,62 @@ func (c *partnerServiceClient) GetStatement(ctx context.Context, in *GetStatemen
 // mutation and every denied call is audited. Members are
 // known to a partner only by a pseudonymous reference, different for each
 // partner. Mutations are idempotent per partner and key.
+//
+// Every call of a caller that is not an active partner is PERMISSION_DENIED
+// with NOT_A_PARTNER (not a partner's key), PARTNER_NOT_FOUND (its partner
+// is gone) or PARTNER_SUSPENDED.
 type PartnerServiceServer interface {
 	// LinkMember links a member (by loyalty card) to the partner and returns
-	// the member's reference for this partner.
+	// the member's reference for this partner. Linking again returns the same
+	// reference.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, PROGRAMME_NOT_ALLOWED
 	LinkMember(context.Context, *LinkMemberRequest) (*LinkMemberResponse, error)
 	// GetMemberBalance returns a linked member's available points.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	GetMemberBalance(context.Context, *GetMemberBalanceRequest) (*GetMemberBalanceResponse, error)
-	// Earn credits partner-funded points for an amount in the partner's unit
-	// (a currency or miles) at the agreed rate, with an offer's bonus if one
-	// is applied (atomically with the earn).
+	// Earn credits partner-funded points for an amount in the partner's earn
+	// unit (a currency or miles) at the agreed rate, with an offer's bonus if
+	// one is applied (atomically with the earn). An earn the ledger refuses
+	// is recorded as failed, gives its offer's bonus back, and is
+	// FAILED_PRECONDITION with the ledger's reason (PARTNER_TXN_FAILED when
+	// the ledger gave none of its own) and the transaction's id in the
+	// ErrorInfo's metadata (transaction_id), in the reply and in every retry
+	// with the key.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND, OFFER_NOT_FOUND
+	//   - FAILED_PRECONDITION: NO_POINTS_EARNED, OFFER_NO_CONSENT, OFFER_NOT_APPLICABLE, OFFER_CAP_REACHED, OFFER_COOLDOWN, OFFER_BUDGET_EXHAUSTED, MEMBER_NOT_FOUND, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN, PARTNER_TXN_FAILED
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS, PROGRAMME_NOT_ALLOWED
 	Earn(context.Context, *EarnRequest) (*EarnResponse, error)
-	// Burn spends a member's points with the partner.
+	// Burn spends a member's points with the partner. A burn the ledger
+	// refuses is recorded as failed and is FAILED_PRECONDITION with the
+	// ledger's reason, as for Earn.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED
+	//   - FAILED_PRECONDITION: INSUFFICIENT_POINTS, MEMBER_NOT_FOUND, LIMIT_EXCEEDED, PARTNER_ACCOUNT_FORBIDDEN, PARTNER_TXN_FAILED
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	Burn(context.Context, *BurnRequest) (*BurnResponse, error)
-	// ListOffers returns the partner's offers a member is eligible for now
-	// (members who did not consent to partner marketing get none).
+	// ListOffers pages through the partner's offers a member is eligible for
+	// now, oldest first (members who did not consent to partner marketing
+	// get none). A page token continues only the listing of the same member.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_LINKED, MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	ListOffers(context.Context, *ListOffersRequest) (*ListOffersResponse, error)
 	// GetStatement returns the partner's settlement statement for a period:
 	// the transactions posted in it, whatever their occurred_at, so a period
 	// that has ended never changes.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: NOT_A_PARTNER, PARTNER_NOT_FOUND, PARTNER_SUSPENDED, OTHER_PARTNERS
 	GetStatement(context.Context, *GetStatementRequest) (*GetStatementResponse, error)
 	mustEmbedUnimplementedPartnerServiceServer()
 }
@@ -375,20 +451,50 @@ type PartnerAdminServiceClient interface {
 	// replay of the request returns the partner and the key's id without its
 	// secret, which is never stored. If the first reply was lost, rotate the
 	// key.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreatePartner(ctx context.Context, in *CreatePartnerRequest, opts ...grpc.CallOption) (*CreatePartnerResponse, error)
 	// RotatePartnerKey gives a partner a new API key, returned once as by
 	// CreatePartner; the older keys keep working for the overlap, then stop.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	RotatePartnerKey(ctx context.Context, in *RotatePartnerKeyRequest, opts ...grpc.CallOption) (*RotatePartnerKeyResponse, error)
+	// GetPartner returns a partner: its terms and state.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetPartner(ctx context.Context, in *GetPartnerRequest, opts ...grpc.CallOption) (*GetPartnerResponse, error)
 	// CreateOffer adds an offer at a partner.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreateOffer(ctx context.Context, in *CreateOfferRequest, opts ...grpc.CallOption) (*CreateOfferResponse, error)
 	// GetPartnerStatement returns any partner's settlement statement.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetPartnerStatement(ctx context.Context, in *GetPartnerStatementRequest, opts ...grpc.CallOption) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner and operator calls,
-	// newest first.
+	// newest first. A page token continues only the listing of the same
+	// partner (or of every partner call). Only operators of every programme
+	// may read it.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
-	// ListProgrammeOffers returns the offers of every partner of a programme,
-	// oldest first.
+	// ListProgrammeOffers pages through the offers of every partner of a
+	// programme, oldest first. A page token continues only the listing of
+	// the same programme.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListProgrammeOffers(ctx context.Context, in *ListProgrammeOffersRequest, opts ...grpc.CallOption) (*ListProgrammeOffersResponse, error)
 }
 
@@ -483,20 +589,50 @@ type PartnerAdminServiceServer interface {
 	// replay of the request returns the partner and the key's id without its
 	// secret, which is never stored. If the first reply was lost, rotate the
 	// key.
+	//
+	// Errors:
+	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreatePartner(context.Context, *CreatePartnerRequest) (*CreatePartnerResponse, error)
 	// RotatePartnerKey gives a partner a new API key, returned once as by
 	// CreatePartner; the older keys keep working for the overlap, then stop.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	RotatePartnerKey(context.Context, *RotatePartnerKeyRequest) (*RotatePartnerKeyResponse, error)
+	// GetPartner returns a partner: its terms and state.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetPartner(context.Context, *GetPartnerRequest) (*GetPartnerResponse, error)
 	// CreateOffer adds an offer at a partner.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	CreateOffer(context.Context, *CreateOfferRequest) (*CreateOfferResponse, error)
 	// GetPartnerStatement returns any partner's settlement statement.
+	//
+	// Errors:
+	//   - NOT_FOUND: PARTNER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetPartnerStatement(context.Context, *GetPartnerStatementRequest) (*GetPartnerStatementResponse, error)
 	// ListAudit pages through the audit log of partner and operator calls,
-	// newest first.
+	// newest first. A page token continues only the listing of the same
+	// partner (or of every partner call). Only operators of every programme
+	// may read it.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_REQUIRED
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
-	// ListProgrammeOffers returns the offers of every partner of a programme,
-	// oldest first.
+	// ListProgrammeOffers pages through the offers of every partner of a
+	// programme, oldest first. A page token continues only the listing of
+	// the same programme.
+	//
+	// Errors:
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListProgrammeOffers(context.Context, *ListProgrammeOffersRequest) (*ListProgrammeOffersResponse, error)
 	mustEmbedUnimplementedPartnerAdminServiceServer()
 }
