@@ -67,6 +67,12 @@ const (
 	NoPurchaseHistory     Reason = "NO_PURCHASE_HISTORY"
 	ChurnModelNotFitted   Reason = "CHURN_MODEL_NOT_FITTED"
 	MemberNotInModel      Reason = "MEMBER_NOT_IN_MODEL"
+	// OperationNotFound: no long-running operation with that name, or
+	// not one the caller may see.
+	OperationNotFound Reason = "OPERATION_NOT_FOUND"
+	// OperationAbandoned: the replica running an operation stopped
+	// before finishing it (its heartbeat went stale).
+	OperationAbandoned Reason = "OPERATION_ABANDONED"
 )
 
 // Rewards reasons.

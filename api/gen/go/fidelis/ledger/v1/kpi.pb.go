@@ -533,59 +533,6 @@ func (x *GetKpisResponse) GetTierMoves() []*TransitionCell {
 	return nil
 }
 
-type RefreshKpisRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RefreshKpisRequest) Reset() {
-	*x = RefreshKpisRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RefreshKpisRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RefreshKpisRequest) ProtoMessage() {}
-
-func (x *RefreshKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RefreshKpisRequest.ProtoReflect.Descriptor instead.
-func (*RefreshKpisRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *RefreshKpisRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RefreshKpisRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
 // ChurnModel is a fitted BG/NBD model (Fader, Hardie & Lee 2005), time in weeks.
 type ChurnModel struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -604,7 +551,7 @@ type ChurnModel struct {
 
 func (x *ChurnModel) Reset() {
 	*x = ChurnModel{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +563,7 @@ func (x *ChurnModel) String() string {
 func (*ChurnModel) ProtoMessage() {}
 
 func (x *ChurnModel) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +576,7 @@ func (x *ChurnModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChurnModel.ProtoReflect.Descriptor instead.
 func (*ChurnModel) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChurnModel) GetFittedAt() *timestamppb.Timestamp {
@@ -695,75 +642,6 @@ func (x *ChurnModel) GetHorizonWeeks() float64 {
 	return 0
 }
 
-type RefreshKpisResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Members int64                  `protobuf:"varint,1,opt,name=members,proto3" json:"members,omitempty"`
-	Months  int32                  `protobuf:"varint,2,opt,name=months,proto3" json:"months,omitempty"`
-	Model   *ChurnModel            `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
-	// How long the refresh took.
-	Seconds       float64 `protobuf:"fixed64,4,opt,name=seconds,proto3" json:"seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RefreshKpisResponse) Reset() {
-	*x = RefreshKpisResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RefreshKpisResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RefreshKpisResponse) ProtoMessage() {}
-
-func (x *RefreshKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RefreshKpisResponse.ProtoReflect.Descriptor instead.
-func (*RefreshKpisResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *RefreshKpisResponse) GetMembers() int64 {
-	if x != nil {
-		return x.Members
-	}
-	return 0
-}
-
-func (x *RefreshKpisResponse) GetMonths() int32 {
-	if x != nil {
-		return x.Months
-	}
-	return 0
-}
-
-func (x *RefreshKpisResponse) GetModel() *ChurnModel {
-	if x != nil {
-		return x.Model
-	}
-	return nil
-}
-
-func (x *RefreshKpisResponse) GetSeconds() float64 {
-	if x != nil {
-		return x.Seconds
-	}
-	return 0
-}
-
 type GetChurnRiskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
@@ -773,7 +651,7 @@ type GetChurnRiskRequest struct {
 
 func (x *GetChurnRiskRequest) Reset() {
 	*x = GetChurnRiskRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +663,7 @@ func (x *GetChurnRiskRequest) String() string {
 func (*GetChurnRiskRequest) ProtoMessage() {}
 
 func (x *GetChurnRiskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +676,7 @@ func (x *GetChurnRiskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChurnRiskRequest.ProtoReflect.Descriptor instead.
 func (*GetChurnRiskRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetChurnRiskRequest) GetMemberId() string {
@@ -825,7 +703,7 @@ type GetChurnRiskResponse struct {
 
 func (x *GetChurnRiskResponse) Reset() {
 	*x = GetChurnRiskResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +715,7 @@ func (x *GetChurnRiskResponse) String() string {
 func (*GetChurnRiskResponse) ProtoMessage() {}
 
 func (x *GetChurnRiskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +728,7 @@ func (x *GetChurnRiskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChurnRiskResponse.ProtoReflect.Descriptor instead.
 func (*GetChurnRiskResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetChurnRiskResponse) GetRepeatPurchases() int32 {
@@ -895,102 +773,6 @@ func (x *GetChurnRiskResponse) GetModel() *ChurnModel {
 	return nil
 }
 
-type FitChurnModelRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId    string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	CalibrationEnd *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=calibration_end,json=calibrationEnd,proto3" json:"calibration_end,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *FitChurnModelRequest) Reset() {
-	*x = FitChurnModelRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FitChurnModelRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FitChurnModelRequest) ProtoMessage() {}
-
-func (x *FitChurnModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FitChurnModelRequest.ProtoReflect.Descriptor instead.
-func (*FitChurnModelRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *FitChurnModelRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *FitChurnModelRequest) GetCalibrationEnd() *timestamppb.Timestamp {
-	if x != nil {
-		return x.CalibrationEnd
-	}
-	return nil
-}
-
-type FitChurnModelResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Model         *ChurnModel            `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FitChurnModelResponse) Reset() {
-	*x = FitChurnModelResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FitChurnModelResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FitChurnModelResponse) ProtoMessage() {}
-
-func (x *FitChurnModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FitChurnModelResponse.ProtoReflect.Descriptor instead.
-func (*FitChurnModelResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *FitChurnModelResponse) GetModel() *ChurnModel {
-	if x != nil {
-		return x.Model
-	}
-	return nil
-}
-
 type GetProgrammeStatsRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
@@ -1002,7 +784,7 @@ type GetProgrammeStatsRequest struct {
 
 func (x *GetProgrammeStatsRequest) Reset() {
 	*x = GetProgrammeStatsRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +796,7 @@ func (x *GetProgrammeStatsRequest) String() string {
 func (*GetProgrammeStatsRequest) ProtoMessage() {}
 
 func (x *GetProgrammeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +809,7 @@ func (x *GetProgrammeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetProgrammeStatsRequest) GetProgrammeId() string {
@@ -1071,7 +853,7 @@ type GetProgrammeStatsResponse struct {
 
 func (x *GetProgrammeStatsResponse) Reset() {
 	*x = GetProgrammeStatsResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +865,7 @@ func (x *GetProgrammeStatsResponse) String() string {
 func (*GetProgrammeStatsResponse) ProtoMessage() {}
 
 func (x *GetProgrammeStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +878,7 @@ func (x *GetProgrammeStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeStatsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetProgrammeStatsResponse) GetProgrammeId() string {
@@ -1240,10 +1022,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\n" +
 	"TiersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"s\n" +
-	"\x12RefreshKpisRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xb4\x02\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb4\x02\n" +
 	"\n" +
 	"ChurnModel\x127\n" +
 	"\tfitted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bfittedAt\x12C\n" +
@@ -1254,12 +1033,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x01a\x18\x06 \x01(\x01R\x01a\x12\f\n" +
 	"\x01b\x18\a \x01(\x01R\x01b\x12%\n" +
 	"\x0elog_likelihood\x18\b \x01(\x01R\rlogLikelihood\x12#\n" +
-	"\rhorizon_weeks\x18\t \x01(\x01R\fhorizonWeeks\"\x96\x01\n" +
-	"\x13RefreshKpisResponse\x12\x18\n" +
-	"\amembers\x18\x01 \x01(\x03R\amembers\x12\x16\n" +
-	"\x06months\x18\x02 \x01(\x05R\x06months\x123\n" +
-	"\x05model\x18\x03 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\x12\x18\n" +
-	"\aseconds\x18\x04 \x01(\x01R\aseconds\"<\n" +
+	"\rhorizon_weeks\x18\t \x01(\x01R\fhorizonWeeks\"<\n" +
 	"\x13GetChurnRiskRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xf3\x01\n" +
 	"\x14GetChurnRiskResponse\x12)\n" +
@@ -1268,12 +1042,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\at_weeks\x18\x03 \x01(\x01R\x06tWeeks\x12\x17\n" +
 	"\ap_alive\x18\x04 \x01(\x01R\x06pAlive\x12-\n" +
 	"\x12expected_purchases\x18\x05 \x01(\x01R\x11expectedPurchases\x123\n" +
-	"\x05model\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"\x91\x01\n" +
-	"\x14FitChurnModelRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12K\n" +
-	"\x0fcalibration_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0ecalibrationEnd\"L\n" +
-	"\x15FitChurnModelResponse\x123\n" +
-	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
+	"\x05model\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
 	"\x18GetProgrammeStatsRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xe2\x03\n" +
@@ -1289,13 +1058,11 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x16anonymous_transactions\x18\b \x01(\x03R\x15anonymousTransactions\x120\n" +
 	"\x14anonymous_store_days\x18\t \x01(\x03R\x12anonymousStoreDays\x12'\n" +
 	"\x0fstore_purchases\x18\n" +
-	" \x01(\x03R\x0estorePurchases2\xf1\x03\n" +
+	" \x01(\x03R\x0estorePurchases2\xaf\x02\n" +
 	"\n" +
 	"KpiService\x12P\n" +
-	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12\\\n" +
-	"\vRefreshKpis\x12%.fidelis.ledger.v1.RefreshKpisRequest\x1a&.fidelis.ledger.v1.RefreshKpisResponse\x12_\n" +
-	"\fGetChurnRisk\x12&.fidelis.ledger.v1.GetChurnRiskRequest\x1a'.fidelis.ledger.v1.GetChurnRiskResponse\x12b\n" +
-	"\rFitChurnModel\x12'.fidelis.ledger.v1.FitChurnModelRequest\x1a(.fidelis.ledger.v1.FitChurnModelResponse\x12n\n" +
+	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12_\n" +
+	"\fGetChurnRisk\x12&.fidelis.ledger.v1.GetChurnRiskRequest\x1a'.fidelis.ledger.v1.GetChurnRiskResponse\x12n\n" +
 	"\x11GetProgrammeStats\x12+.fidelis.ledger.v1.GetProgrammeStatsRequest\x1a,.fidelis.ledger.v1.GetProgrammeStatsResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
@@ -1310,64 +1077,52 @@ func file_fidelis_ledger_v1_kpi_proto_rawDescGZIP() []byte {
 	return file_fidelis_ledger_v1_kpi_proto_rawDescData
 }
 
-var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fidelis_ledger_v1_kpi_proto_goTypes = []any{
 	(*GetKpisRequest)(nil),            // 0: fidelis.ledger.v1.GetKpisRequest
 	(*MemberKpis)(nil),                // 1: fidelis.ledger.v1.MemberKpis
 	(*PointsKpis)(nil),                // 2: fidelis.ledger.v1.PointsKpis
 	(*TransitionCell)(nil),            // 3: fidelis.ledger.v1.TransitionCell
 	(*GetKpisResponse)(nil),           // 4: fidelis.ledger.v1.GetKpisResponse
-	(*RefreshKpisRequest)(nil),        // 5: fidelis.ledger.v1.RefreshKpisRequest
-	(*ChurnModel)(nil),                // 6: fidelis.ledger.v1.ChurnModel
-	(*RefreshKpisResponse)(nil),       // 7: fidelis.ledger.v1.RefreshKpisResponse
-	(*GetChurnRiskRequest)(nil),       // 8: fidelis.ledger.v1.GetChurnRiskRequest
-	(*GetChurnRiskResponse)(nil),      // 9: fidelis.ledger.v1.GetChurnRiskResponse
-	(*FitChurnModelRequest)(nil),      // 10: fidelis.ledger.v1.FitChurnModelRequest
-	(*FitChurnModelResponse)(nil),     // 11: fidelis.ledger.v1.FitChurnModelResponse
-	(*GetProgrammeStatsRequest)(nil),  // 12: fidelis.ledger.v1.GetProgrammeStatsRequest
-	(*GetProgrammeStatsResponse)(nil), // 13: fidelis.ledger.v1.GetProgrammeStatsResponse
-	nil,                               // 14: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	nil,                               // 15: fidelis.ledger.v1.GetKpisResponse.TiersEntry
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(*ChurnModel)(nil),                // 5: fidelis.ledger.v1.ChurnModel
+	(*GetChurnRiskRequest)(nil),       // 6: fidelis.ledger.v1.GetChurnRiskRequest
+	(*GetChurnRiskResponse)(nil),      // 7: fidelis.ledger.v1.GetChurnRiskResponse
+	(*GetProgrammeStatsRequest)(nil),  // 8: fidelis.ledger.v1.GetProgrammeStatsRequest
+	(*GetProgrammeStatsResponse)(nil), // 9: fidelis.ledger.v1.GetProgrammeStatsResponse
+	nil,                               // 10: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	nil,                               // 11: fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
 }
 var file_fidelis_ledger_v1_kpi_proto_depIdxs = []int32{
-	16, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
-	16, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
-	16, // 2: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
-	16, // 3: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
+	12, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
+	12, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
+	12, // 2: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
+	12, // 3: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
 	1,  // 4: fidelis.ledger.v1.GetKpisResponse.members:type_name -> fidelis.ledger.v1.MemberKpis
 	2,  // 5: fidelis.ledger.v1.GetKpisResponse.points:type_name -> fidelis.ledger.v1.PointsKpis
 	2,  // 6: fidelis.ledger.v1.GetKpisResponse.points_total:type_name -> fidelis.ledger.v1.PointsKpis
-	14, // 7: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	15, // 8: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	10, // 7: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	11, // 8: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
 	3,  // 9: fidelis.ledger.v1.GetKpisResponse.segment_moves:type_name -> fidelis.ledger.v1.TransitionCell
 	3,  // 10: fidelis.ledger.v1.GetKpisResponse.tier_moves:type_name -> fidelis.ledger.v1.TransitionCell
-	16, // 11: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 12: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
-	16, // 13: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
-	6,  // 14: fidelis.ledger.v1.RefreshKpisResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	6,  // 15: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 16: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
-	6,  // 17: fidelis.ledger.v1.FitChurnModelResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 18: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 19: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
-	16, // 20: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
-	16, // 21: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
-	0,  // 22: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
-	5,  // 23: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
-	8,  // 24: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
-	10, // 25: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
-	12, // 26: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
-	4,  // 27: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
-	7,  // 28: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
-	9,  // 29: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
-	11, // 30: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
-	13, // 31: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	12, // 11: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
+	12, // 12: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
+	5,  // 13: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
+	12, // 14: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	12, // 15: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
+	12, // 16: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
+	12, // 17: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
+	0,  // 18: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
+	6,  // 19: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
+	8,  // 20: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
+	4,  // 21: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
+	7,  // 22: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
+	9,  // 23: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_kpi_proto_init() }
@@ -1381,7 +1136,7 @@ func file_fidelis_ledger_v1_kpi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_kpi_proto_rawDesc), len(file_fidelis_ledger_v1_kpi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

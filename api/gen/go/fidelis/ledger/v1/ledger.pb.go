@@ -2234,271 +2234,6 @@ func (x *ReverseResponse) GetUncollectedPoints() int64 {
 	return 0
 }
 
-type AdjustRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// Signed: positive credits, negative debits (down to the floor).
-	Points int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Deprecated: the entry names the authenticated principal as its
-	// operator. Leave it empty; any other value than that principal's id is
-	// INVALID_ARGUMENT.
-	//
-	// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
-	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AdjustRequest) Reset() {
-	*x = AdjustRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AdjustRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AdjustRequest) ProtoMessage() {}
-
-func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AdjustRequest.ProtoReflect.Descriptor instead.
-func (*AdjustRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
-}
-
-func (x *AdjustRequest) GetIdempotencyKey() string {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return ""
-}
-
-func (x *AdjustRequest) GetMemberId() string {
-	if x != nil {
-		return x.MemberId
-	}
-	return ""
-}
-
-func (x *AdjustRequest) GetPoints() int64 {
-	if x != nil {
-		return x.Points
-	}
-	return 0
-}
-
-func (x *AdjustRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
-func (x *AdjustRequest) GetOperator() string {
-	if x != nil {
-		return x.Operator
-	}
-	return ""
-}
-
-type AdjustResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AdjustResponse) Reset() {
-	*x = AdjustResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AdjustResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AdjustResponse) ProtoMessage() {}
-
-func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AdjustResponse.ProtoReflect.Descriptor instead.
-func (*AdjustResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
-}
-
-func (x *AdjustResponse) GetEntry() *Entry {
-	if x != nil {
-		return x.Entry
-	}
-	return nil
-}
-
-func (x *AdjustResponse) GetBalance() *Balance {
-	if x != nil {
-		return x.Balance
-	}
-	return nil
-}
-
-type RunExpiryRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Defaults to now; may not be in the future.
-	AsOf *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	// Empty for every programme.
-	ProgrammeId   string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunExpiryRequest) Reset() {
-	*x = RunExpiryRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunExpiryRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunExpiryRequest) ProtoMessage() {}
-
-func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
-func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
-}
-
-func (x *RunExpiryRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-func (x *RunExpiryRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-type RunExpiryResponse struct {
-	state                 protoimpl.MessageState `protogen:"open.v1"`
-	MembersProcessed      int64                  `protobuf:"varint,1,opt,name=members_processed,json=membersProcessed,proto3" json:"members_processed,omitempty"`
-	LotsExpired           int64                  `protobuf:"varint,2,opt,name=lots_expired,json=lotsExpired,proto3" json:"lots_expired,omitempty"`
-	PointsExpired         int64                  `protobuf:"varint,3,opt,name=points_expired,json=pointsExpired,proto3" json:"points_expired,omitempty"`
-	PendingPointsReleased int64                  `protobuf:"varint,4,opt,name=pending_points_released,json=pendingPointsReleased,proto3" json:"pending_points_released,omitempty"`
-	HoldsExpired          int64                  `protobuf:"varint,5,opt,name=holds_expired,json=holdsExpired,proto3" json:"holds_expired,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
-}
-
-func (x *RunExpiryResponse) Reset() {
-	*x = RunExpiryResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunExpiryResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunExpiryResponse) ProtoMessage() {}
-
-func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
-func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
-}
-
-func (x *RunExpiryResponse) GetMembersProcessed() int64 {
-	if x != nil {
-		return x.MembersProcessed
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetLotsExpired() int64 {
-	if x != nil {
-		return x.LotsExpired
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetPointsExpired() int64 {
-	if x != nil {
-		return x.PointsExpired
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetPendingPointsReleased() int64 {
-	if x != nil {
-		return x.PendingPointsReleased
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetHoldsExpired() int64 {
-	if x != nil {
-		return x.HoldsExpired
-	}
-	return 0
-}
-
 type GetBalanceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
@@ -2508,7 +2243,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2255,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2268,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetBalanceRequest) GetMemberId() string {
@@ -2552,7 +2287,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2299,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2312,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -2599,7 +2334,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2346,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2359,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEntriesRequest) GetMemberId() string {
@@ -2659,7 +2394,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2406,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2419,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -2710,7 +2445,7 @@ type GetProgrammeRequest struct {
 
 func (x *GetProgrammeRequest) Reset() {
 	*x = GetProgrammeRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +2457,7 @@ func (x *GetProgrammeRequest) String() string {
 func (*GetProgrammeRequest) ProtoMessage() {}
 
 func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +2470,7 @@ func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetProgrammeRequest) GetProgrammeId() string {
@@ -2759,7 +2494,7 @@ type Tier struct {
 
 func (x *Tier) Reset() {
 	*x = Tier{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +2506,7 @@ func (x *Tier) String() string {
 func (*Tier) ProtoMessage() {}
 
 func (x *Tier) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +2519,7 @@ func (x *Tier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tier.ProtoReflect.Descriptor instead.
 func (*Tier) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Tier) GetTierId() string {
@@ -2824,7 +2559,7 @@ type GetProgrammeResponse struct {
 
 func (x *GetProgrammeResponse) Reset() {
 	*x = GetProgrammeResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2571,7 @@ func (x *GetProgrammeResponse) String() string {
 func (*GetProgrammeResponse) ProtoMessage() {}
 
 func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2584,7 @@ func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetProgrammeResponse) GetProgrammeId() string {
@@ -2912,7 +2647,7 @@ type ReportAnonymousSalesRequest struct {
 
 func (x *ReportAnonymousSalesRequest) Reset() {
 	*x = ReportAnonymousSalesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +2659,7 @@ func (x *ReportAnonymousSalesRequest) String() string {
 func (*ReportAnonymousSalesRequest) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +2672,7 @@ func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesRequest.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReportAnonymousSalesRequest) GetProgrammeId() string {
@@ -2986,7 +2721,7 @@ type ReportAnonymousSalesResponse struct {
 
 func (x *ReportAnonymousSalesResponse) Reset() {
 	*x = ReportAnonymousSalesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +2733,7 @@ func (x *ReportAnonymousSalesResponse) String() string {
 func (*ReportAnonymousSalesResponse) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +2746,7 @@ func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesResponse.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReportAnonymousSalesResponse) GetTransactions() int64 {
@@ -3217,28 +2952,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0fReverseResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
 	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\x12-\n" +
-	"\x12uncollected_points\x18\x03 \x01(\x03R\x11uncollectedPoints\"\xe9\x01\n" +
-	"\rAdjustRequest\x123\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x120\n" +
-	"\x06points\x18\x03 \x01(\x03B\x18\xbaH\x15\"\x138\x00\x18\x80\x94\xeb\xdc\x03(\x80씣\xfc\xff\xff\xff\xff\x01R\x06points\x12\"\n" +
-	"\x06reason\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
-	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"v\n" +
-	"\x0eAdjustResponse\x12.\n" +
-	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"o\n" +
-	"\x10RunExpiryRequest\x12/\n" +
-	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12*\n" +
-	"\fprogramme_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\"\xe7\x01\n" +
-	"\x11RunExpiryResponse\x12+\n" +
-	"\x11members_processed\x18\x01 \x01(\x03R\x10membersProcessed\x12!\n" +
-	"\flots_expired\x18\x02 \x01(\x03R\vlotsExpired\x12%\n" +
-	"\x0epoints_expired\x18\x03 \x01(\x03R\rpointsExpired\x126\n" +
-	"\x17pending_points_released\x18\x04 \x01(\x03R\x15pendingPointsReleased\x12#\n" +
-	"\rholds_expired\x18\x05 \x01(\x03R\fholdsExpired\":\n" +
+	"\x12uncollected_points\x18\x03 \x01(\x03R\x11uncollectedPoints\":\n" +
 	"\x11GetBalanceRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"J\n" +
 	"\x12GetBalanceResponse\x124\n" +
@@ -3307,8 +3021,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12HOLD_STATUS_ACTIVE\x10\x01\x12\x18\n" +
 	"\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n" +
 	"\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n" +
-	"\x13HOLD_STATUS_EXPIRED\x10\x042\xab\n" +
-	"\n" +
+	"\x13HOLD_STATUS_EXPIRED\x10\x042\x84\t\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
 	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12Y\n" +
@@ -3319,9 +3032,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x04Hold\x12\x1e.fidelis.ledger.v1.HoldRequest\x1a\x1f.fidelis.ledger.v1.HoldResponse\x12P\n" +
 	"\aCapture\x12!.fidelis.ledger.v1.CaptureRequest\x1a\".fidelis.ledger.v1.CaptureResponse\x12P\n" +
 	"\aRelease\x12!.fidelis.ledger.v1.ReleaseRequest\x1a\".fidelis.ledger.v1.ReleaseResponse\x12P\n" +
-	"\aReverse\x12!.fidelis.ledger.v1.ReverseRequest\x1a\".fidelis.ledger.v1.ReverseResponse\x12M\n" +
-	"\x06Adjust\x12 .fidelis.ledger.v1.AdjustRequest\x1a!.fidelis.ledger.v1.AdjustResponse\x12V\n" +
-	"\tRunExpiry\x12#.fidelis.ledger.v1.RunExpiryRequest\x1a$.fidelis.ledger.v1.RunExpiryResponse\x12Y\n" +
+	"\aReverse\x12!.fidelis.ledger.v1.ReverseRequest\x1a\".fidelis.ledger.v1.ReverseResponse\x12Y\n" +
 	"\n" +
 	"GetBalance\x12$.fidelis.ledger.v1.GetBalanceRequest\x1a%.fidelis.ledger.v1.GetBalanceResponse\x12\\\n" +
 	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12_\n" +
@@ -3341,7 +3052,7 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(Channel)(0),                         // 0: fidelis.ledger.v1.Channel
 	(EntryKind)(0),                       // 1: fidelis.ledger.v1.EntryKind
@@ -3372,52 +3083,48 @@ var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(*ReleaseResponse)(nil),              // 26: fidelis.ledger.v1.ReleaseResponse
 	(*ReverseRequest)(nil),               // 27: fidelis.ledger.v1.ReverseRequest
 	(*ReverseResponse)(nil),              // 28: fidelis.ledger.v1.ReverseResponse
-	(*AdjustRequest)(nil),                // 29: fidelis.ledger.v1.AdjustRequest
-	(*AdjustResponse)(nil),               // 30: fidelis.ledger.v1.AdjustResponse
-	(*RunExpiryRequest)(nil),             // 31: fidelis.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),            // 32: fidelis.ledger.v1.RunExpiryResponse
-	(*GetBalanceRequest)(nil),            // 33: fidelis.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),           // 34: fidelis.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),           // 35: fidelis.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),          // 36: fidelis.ledger.v1.ListEntriesResponse
-	(*GetProgrammeRequest)(nil),          // 37: fidelis.ledger.v1.GetProgrammeRequest
-	(*Tier)(nil),                         // 38: fidelis.ledger.v1.Tier
-	(*GetProgrammeResponse)(nil),         // 39: fidelis.ledger.v1.GetProgrammeResponse
-	(*ReportAnonymousSalesRequest)(nil),  // 40: fidelis.ledger.v1.ReportAnonymousSalesRequest
-	(*ReportAnonymousSalesResponse)(nil), // 41: fidelis.ledger.v1.ReportAnonymousSalesResponse
-	nil,                                  // 42: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
+	(*GetBalanceRequest)(nil),            // 29: fidelis.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),           // 30: fidelis.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),           // 31: fidelis.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),          // 32: fidelis.ledger.v1.ListEntriesResponse
+	(*GetProgrammeRequest)(nil),          // 33: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                         // 34: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),         // 35: fidelis.ledger.v1.GetProgrammeResponse
+	(*ReportAnonymousSalesRequest)(nil),  // 36: fidelis.ledger.v1.ReportAnonymousSalesRequest
+	(*ReportAnonymousSalesResponse)(nil), // 37: fidelis.ledger.v1.ReportAnonymousSalesResponse
+	nil,                                  // 38: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil),        // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 40: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	43, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
 	5,  // 2: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
 	0,  // 3: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.ledger.v1.Channel
 	3,  // 4: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.ledger.v1.Money
-	43, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	43, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	43, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	43, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	39, // 5: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	39, // 6: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	39, // 7: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 8: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
 	7,  // 9: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
 	8,  // 10: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	43, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	39, // 11: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
 	2,  // 12: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	43, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	43, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	43, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	39, // 13: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	39, // 14: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 15: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 17: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	4,  // 18: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	3,  // 19: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.ledger.v1.Money
 	0,  // 20: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.ledger.v1.Channel
-	43, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	39, // 21: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	6,  // 22: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 23: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
 	0,  // 24: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	6,  // 25: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 26: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	44, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	40, // 27: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
 	0,  // 28: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	10, // 29: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
 	6,  // 30: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
@@ -3433,50 +3140,43 @@ var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,  // 40: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.ledger.v1.Channel
 	6,  // 41: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	9,  // 42: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 43: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	9,  // 44: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	43, // 45: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
-	9,  // 46: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	6,  // 47: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	42, // 48: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	38, // 49: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
-	43, // 50: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
-	43, // 51: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
-	11, // 52: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	13, // 53: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	15, // 54: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
-	17, // 55: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	19, // 56: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	21, // 57: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	23, // 58: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	25, // 59: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	27, // 60: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	29, // 61: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	31, // 62: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	33, // 63: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	35, // 64: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	37, // 65: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
-	40, // 66: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
-	12, // 67: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	14, // 68: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	16, // 69: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
-	18, // 70: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	20, // 71: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	22, // 72: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	24, // 73: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	26, // 74: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	28, // 75: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	30, // 76: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	32, // 77: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	34, // 78: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	36, // 79: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	39, // 80: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
-	41, // 81: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
-	67, // [67:82] is the sub-list for method output_type
-	52, // [52:67] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	9,  // 43: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	6,  // 44: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
+	38, // 45: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	34, // 46: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
+	39, // 47: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
+	39, // 48: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
+	11, // 49: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	13, // 50: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	15, // 51: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
+	17, // 52: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	19, // 53: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	21, // 54: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	23, // 55: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	25, // 56: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	27, // 57: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	29, // 58: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	31, // 59: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	33, // 60: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	36, // 61: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
+	12, // 62: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	14, // 63: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	16, // 64: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
+	18, // 65: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	20, // 66: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	22, // 67: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	24, // 68: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	26, // 69: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	28, // 70: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	30, // 71: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	32, // 72: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	35, // 73: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	37, // 74: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
+	62, // [62:75] is the sub-list for method output_type
+	49, // [49:62] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -3499,7 +3199,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   40,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -353,238 +353,6 @@ func (x *GetTierStatusResponse) GetHistory() []*TierTransition {
 	return nil
 }
 
-type SetTierFloorRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// A tier id of the programme; empty clears the floor.
-	Tier   string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Deprecated: the entry names the authenticated principal as its
-	// operator. Leave it empty; any other value than that principal's id is
-	// INVALID_ARGUMENT.
-	//
-	// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
-	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SetTierFloorRequest) Reset() {
-	*x = SetTierFloorRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SetTierFloorRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SetTierFloorRequest) ProtoMessage() {}
-
-func (x *SetTierFloorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SetTierFloorRequest.ProtoReflect.Descriptor instead.
-func (*SetTierFloorRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *SetTierFloorRequest) GetIdempotencyKey() string {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetMemberId() string {
-	if x != nil {
-		return x.MemberId
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetTier() string {
-	if x != nil {
-		return x.Tier
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
-func (x *SetTierFloorRequest) GetOperator() string {
-	if x != nil {
-		return x.Operator
-	}
-	return ""
-}
-
-type SetTierFloorResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Status        *GetTierStatusResponse `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SetTierFloorResponse) Reset() {
-	*x = SetTierFloorResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SetTierFloorResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SetTierFloorResponse) ProtoMessage() {}
-
-func (x *SetTierFloorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SetTierFloorResponse.ProtoReflect.Descriptor instead.
-func (*SetTierFloorResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *SetTierFloorResponse) GetEntry() *Entry {
-	if x != nil {
-		return x.Entry
-	}
-	return nil
-}
-
-func (x *SetTierFloorResponse) GetStatus() *GetTierStatusResponse {
-	if x != nil {
-		return x.Status
-	}
-	return nil
-}
-
-type EvaluateTiersRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *EvaluateTiersRequest) Reset() {
-	*x = EvaluateTiersRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EvaluateTiersRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EvaluateTiersRequest) ProtoMessage() {}
-
-func (x *EvaluateTiersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EvaluateTiersRequest.ProtoReflect.Descriptor instead.
-func (*EvaluateTiersRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *EvaluateTiersRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type EvaluateTiersResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	MembersEvaluated int64                  `protobuf:"varint,1,opt,name=members_evaluated,json=membersEvaluated,proto3" json:"members_evaluated,omitempty"`
-	Events           int64                  `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
-func (x *EvaluateTiersResponse) Reset() {
-	*x = EvaluateTiersResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EvaluateTiersResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EvaluateTiersResponse) ProtoMessage() {}
-
-func (x *EvaluateTiersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EvaluateTiersResponse.ProtoReflect.Descriptor instead.
-func (*EvaluateTiersResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *EvaluateTiersResponse) GetMembersEvaluated() int64 {
-	if x != nil {
-		return x.MembersEvaluated
-	}
-	return 0
-}
-
-func (x *EvaluateTiersResponse) GetEvents() int64 {
-	if x != nil {
-		return x.Events
-	}
-	return 0
-}
-
 // SegmentTransition is a change of RFM segment.
 type SegmentTransition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -598,7 +366,7 @@ type SegmentTransition struct {
 
 func (x *SegmentTransition) Reset() {
 	*x = SegmentTransition{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +378,7 @@ func (x *SegmentTransition) String() string {
 func (*SegmentTransition) ProtoMessage() {}
 
 func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +391,7 @@ func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentTransition.ProtoReflect.Descriptor instead.
 func (*SegmentTransition) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SegmentTransition) GetFromSegment() string {
@@ -663,7 +431,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +443,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +456,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetSegmentRequest) GetMemberId() string {
@@ -716,7 +484,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +496,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +509,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSegmentResponse) GetMemberId() string {
@@ -793,297 +561,6 @@ func (x *GetSegmentResponse) GetHistory() []*SegmentTransition {
 	return nil
 }
 
-type RecomputeSegmentsRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecomputeSegmentsRequest) Reset() {
-	*x = RecomputeSegmentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecomputeSegmentsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecomputeSegmentsRequest) ProtoMessage() {}
-
-func (x *RecomputeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecomputeSegmentsRequest.ProtoReflect.Descriptor instead.
-func (*RecomputeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *RecomputeSegmentsRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RecomputeSegmentsRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type RecomputeSegmentsResponse struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	RunId          string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	MembersScored  int64                  `protobuf:"varint,2,opt,name=members_scored,json=membersScored,proto3" json:"members_scored,omitempty"`
-	MembersChanged int64                  `protobuf:"varint,3,opt,name=members_changed,json=membersChanged,proto3" json:"members_changed,omitempty"`
-	// Scored members per segment.
-	Distribution  map[string]int64 `protobuf:"bytes,4,rep,name=distribution,proto3" json:"distribution,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecomputeSegmentsResponse) Reset() {
-	*x = RecomputeSegmentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecomputeSegmentsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecomputeSegmentsResponse) ProtoMessage() {}
-
-func (x *RecomputeSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecomputeSegmentsResponse.ProtoReflect.Descriptor instead.
-func (*RecomputeSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *RecomputeSegmentsResponse) GetRunId() string {
-	if x != nil {
-		return x.RunId
-	}
-	return ""
-}
-
-func (x *RecomputeSegmentsResponse) GetMembersScored() int64 {
-	if x != nil {
-		return x.MembersScored
-	}
-	return 0
-}
-
-func (x *RecomputeSegmentsResponse) GetMembersChanged() int64 {
-	if x != nil {
-		return x.MembersChanged
-	}
-	return 0
-}
-
-func (x *RecomputeSegmentsResponse) GetDistribution() map[string]int64 {
-	if x != nil {
-		return x.Distribution
-	}
-	return nil
-}
-
-type RunMomentsRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty for every programme.
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunMomentsRequest) Reset() {
-	*x = RunMomentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunMomentsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunMomentsRequest) ProtoMessage() {}
-
-func (x *RunMomentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunMomentsRequest.ProtoReflect.Descriptor instead.
-func (*RunMomentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *RunMomentsRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RunMomentsRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type RunMomentsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        int64                  `protobuf:"varint,1,opt,name=events,proto3" json:"events,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunMomentsResponse) Reset() {
-	*x = RunMomentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunMomentsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunMomentsResponse) ProtoMessage() {}
-
-func (x *RunMomentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunMomentsResponse.ProtoReflect.Descriptor instead.
-func (*RunMomentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *RunMomentsResponse) GetEvents() int64 {
-	if x != nil {
-		return x.Events
-	}
-	return 0
-}
-
-type RebuildProjectionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RebuildProjectionsRequest) Reset() {
-	*x = RebuildProjectionsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RebuildProjectionsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RebuildProjectionsRequest) ProtoMessage() {}
-
-func (x *RebuildProjectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RebuildProjectionsRequest.ProtoReflect.Descriptor instead.
-func (*RebuildProjectionsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{14}
-}
-
-type RebuildProjectionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RebuildProjectionsResponse) Reset() {
-	*x = RebuildProjectionsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RebuildProjectionsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RebuildProjectionsResponse) ProtoMessage() {}
-
-func (x *RebuildProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RebuildProjectionsResponse.ProtoReflect.Descriptor instead.
-func (*RebuildProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{15}
-}
-
 // MemberEvent is one event of the stream.
 type MemberEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1107,7 +584,7 @@ type MemberEvent struct {
 
 func (x *MemberEvent) Reset() {
 	*x = MemberEvent{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +596,7 @@ func (x *MemberEvent) String() string {
 func (*MemberEvent) ProtoMessage() {}
 
 func (x *MemberEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +609,7 @@ func (x *MemberEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberEvent.ProtoReflect.Descriptor instead.
 func (*MemberEvent) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MemberEvent) GetEventId() string {
@@ -1226,7 +703,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +715,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +728,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchEventsRequest) GetCursor() string {
@@ -1291,7 +768,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +780,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +793,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchEventsResponse) GetEvent() *MemberEvent {
@@ -1330,7 +807,7 @@ var File_fidelis_ledger_v1_status_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x01\n" +
+	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x01\n" +
 	"\x0eTierTransition\x12\x1b\n" +
 	"\tfrom_tier\x18\x01 \x01(\tR\bfromTier\x12\x17\n" +
 	"\ato_tier\x18\x02 \x01(\tR\x06toTier\x12*\n" +
@@ -1355,24 +832,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"multiplier\x18\v \x01(\tR\n" +
 	"multiplier\x12;\n" +
-	"\ahistory\x18\f \x03(\v2!.fidelis.ledger.v1.TierTransitionR\ahistory\"\xda\x01\n" +
-	"\x13SetTierFloorRequest\x123\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12\x1b\n" +
-	"\x04tier\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04tier\x12\"\n" +
-	"\x06reason\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
-	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"\x88\x01\n" +
-	"\x14SetTierFloorResponse\x12.\n" +
-	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x12@\n" +
-	"\x06status\x18\x02 \x01(\v2(.fidelis.ledger.v1.GetTierStatusResponseR\x06status\"G\n" +
-	"\x14EvaluateTiersRequest\x12/\n" +
-	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\\\n" +
-	"\x15EvaluateTiersResponse\x12+\n" +
-	"\x11members_evaluated\x18\x01 \x01(\x03R\x10membersEvaluated\x12\x16\n" +
-	"\x06events\x18\x02 \x01(\x03R\x06events\"\x97\x01\n" +
+	"\ahistory\x18\f \x03(\v2!.fidelis.ledger.v1.TierTransitionR\ahistory\"\x97\x01\n" +
 	"\x11SegmentTransition\x12!\n" +
 	"\ffrom_segment\x18\x01 \x01(\tR\vfromSegment\x12\x1d\n" +
 	"\n" +
@@ -1388,25 +848,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\bmonetary\x18\x04 \x01(\x05R\bmonetary\x12\x18\n" +
 	"\asegment\x18\x05 \x01(\tR\asegment\x120\n" +
 	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12>\n" +
-	"\ahistory\x18\a \x03(\v2$.fidelis.ledger.v1.SegmentTransitionR\ahistory\"y\n" +
-	"\x18RecomputeSegmentsRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xa7\x02\n" +
-	"\x19RecomputeSegmentsResponse\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12%\n" +
-	"\x0emembers_scored\x18\x02 \x01(\x03R\rmembersScored\x12'\n" +
-	"\x0fmembers_changed\x18\x03 \x01(\x03R\x0emembersChanged\x12b\n" +
-	"\fdistribution\x18\x04 \x03(\v2>.fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntryR\fdistribution\x1a?\n" +
-	"\x11DistributionEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"p\n" +
-	"\x11RunMomentsRequest\x12*\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\",\n" +
-	"\x12RunMomentsResponse\x12\x16\n" +
-	"\x06events\x18\x01 \x01(\x03R\x06events\"\x1b\n" +
-	"\x19RebuildProjectionsRequest\"\x1c\n" +
-	"\x1aRebuildProjectionsResponse\"\xd3\x02\n" +
+	"\ahistory\x18\a \x03(\v2$.fidelis.ledger.v1.SegmentTransitionR\ahistory\"\xd3\x02\n" +
 	"\vMemberEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
@@ -1440,17 +882,11 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"!MEMBER_EVENT_TYPE_SEGMENT_CHANGED\x10\t\x12\x1e\n" +
 	"\x1aMEMBER_EVENT_TYPE_INACTIVE\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aMEMBER_EVENT_TYPE_BIRTHDAY\x10\v2\xb1\x06\n" +
+	"\x1aMEMBER_EVENT_TYPE_BIRTHDAY\x10\v2\xae\x02\n" +
 	"\rStatusService\x12b\n" +
-	"\rGetTierStatus\x12'.fidelis.ledger.v1.GetTierStatusRequest\x1a(.fidelis.ledger.v1.GetTierStatusResponse\x12_\n" +
-	"\fSetTierFloor\x12&.fidelis.ledger.v1.SetTierFloorRequest\x1a'.fidelis.ledger.v1.SetTierFloorResponse\x12b\n" +
-	"\rEvaluateTiers\x12'.fidelis.ledger.v1.EvaluateTiersRequest\x1a(.fidelis.ledger.v1.EvaluateTiersResponse\x12Y\n" +
+	"\rGetTierStatus\x12'.fidelis.ledger.v1.GetTierStatusRequest\x1a(.fidelis.ledger.v1.GetTierStatusResponse\x12Y\n" +
 	"\n" +
-	"GetSegment\x12$.fidelis.ledger.v1.GetSegmentRequest\x1a%.fidelis.ledger.v1.GetSegmentResponse\x12n\n" +
-	"\x11RecomputeSegments\x12+.fidelis.ledger.v1.RecomputeSegmentsRequest\x1a,.fidelis.ledger.v1.RecomputeSegmentsResponse\x12Y\n" +
-	"\n" +
-	"RunMoments\x12$.fidelis.ledger.v1.RunMomentsRequest\x1a%.fidelis.ledger.v1.RunMomentsResponse\x12q\n" +
-	"\x12RebuildProjections\x12,.fidelis.ledger.v1.RebuildProjectionsRequest\x1a-.fidelis.ledger.v1.RebuildProjectionsResponse\x12^\n" +
+	"GetSegment\x12$.fidelis.ledger.v1.GetSegmentRequest\x1a%.fidelis.ledger.v1.GetSegmentResponse\x12^\n" +
 	"\vWatchEvents\x12%.fidelis.ledger.v1.WatchEventsRequest\x1a&.fidelis.ledger.v1.WatchEventsResponse0\x01BJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
@@ -1466,71 +902,43 @@ func file_fidelis_ledger_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fidelis_ledger_v1_status_proto_goTypes = []any{
-	(MemberEventType)(0),               // 0: fidelis.ledger.v1.MemberEventType
-	(*TierTransition)(nil),             // 1: fidelis.ledger.v1.TierTransition
-	(*GetTierStatusRequest)(nil),       // 2: fidelis.ledger.v1.GetTierStatusRequest
-	(*GetTierStatusResponse)(nil),      // 3: fidelis.ledger.v1.GetTierStatusResponse
-	(*SetTierFloorRequest)(nil),        // 4: fidelis.ledger.v1.SetTierFloorRequest
-	(*SetTierFloorResponse)(nil),       // 5: fidelis.ledger.v1.SetTierFloorResponse
-	(*EvaluateTiersRequest)(nil),       // 6: fidelis.ledger.v1.EvaluateTiersRequest
-	(*EvaluateTiersResponse)(nil),      // 7: fidelis.ledger.v1.EvaluateTiersResponse
-	(*SegmentTransition)(nil),          // 8: fidelis.ledger.v1.SegmentTransition
-	(*GetSegmentRequest)(nil),          // 9: fidelis.ledger.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),         // 10: fidelis.ledger.v1.GetSegmentResponse
-	(*RecomputeSegmentsRequest)(nil),   // 11: fidelis.ledger.v1.RecomputeSegmentsRequest
-	(*RecomputeSegmentsResponse)(nil),  // 12: fidelis.ledger.v1.RecomputeSegmentsResponse
-	(*RunMomentsRequest)(nil),          // 13: fidelis.ledger.v1.RunMomentsRequest
-	(*RunMomentsResponse)(nil),         // 14: fidelis.ledger.v1.RunMomentsResponse
-	(*RebuildProjectionsRequest)(nil),  // 15: fidelis.ledger.v1.RebuildProjectionsRequest
-	(*RebuildProjectionsResponse)(nil), // 16: fidelis.ledger.v1.RebuildProjectionsResponse
-	(*MemberEvent)(nil),                // 17: fidelis.ledger.v1.MemberEvent
-	(*WatchEventsRequest)(nil),         // 18: fidelis.ledger.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),        // 19: fidelis.ledger.v1.WatchEventsResponse
-	nil,                                // 20: fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*Entry)(nil),                      // 22: fidelis.ledger.v1.Entry
+	(MemberEventType)(0),          // 0: fidelis.ledger.v1.MemberEventType
+	(*TierTransition)(nil),        // 1: fidelis.ledger.v1.TierTransition
+	(*GetTierStatusRequest)(nil),  // 2: fidelis.ledger.v1.GetTierStatusRequest
+	(*GetTierStatusResponse)(nil), // 3: fidelis.ledger.v1.GetTierStatusResponse
+	(*SegmentTransition)(nil),     // 4: fidelis.ledger.v1.SegmentTransition
+	(*GetSegmentRequest)(nil),     // 5: fidelis.ledger.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),    // 6: fidelis.ledger.v1.GetSegmentResponse
+	(*MemberEvent)(nil),           // 7: fidelis.ledger.v1.MemberEvent
+	(*WatchEventsRequest)(nil),    // 8: fidelis.ledger.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 9: fidelis.ledger.v1.WatchEventsResponse
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_fidelis_ledger_v1_status_proto_depIdxs = []int32{
-	21, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
-	21, // 1: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
-	21, // 2: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
+	10, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
+	10, // 1: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
+	10, // 2: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
 	1,  // 3: fidelis.ledger.v1.GetTierStatusResponse.history:type_name -> fidelis.ledger.v1.TierTransition
-	22, // 4: fidelis.ledger.v1.SetTierFloorResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	3,  // 5: fidelis.ledger.v1.SetTierFloorResponse.status:type_name -> fidelis.ledger.v1.GetTierStatusResponse
-	21, // 6: fidelis.ledger.v1.EvaluateTiersRequest.as_of:type_name -> google.protobuf.Timestamp
-	21, // 7: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
-	21, // 8: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
-	8,  // 9: fidelis.ledger.v1.GetSegmentResponse.history:type_name -> fidelis.ledger.v1.SegmentTransition
-	21, // 10: fidelis.ledger.v1.RecomputeSegmentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	20, // 11: fidelis.ledger.v1.RecomputeSegmentsResponse.distribution:type_name -> fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	21, // 12: fidelis.ledger.v1.RunMomentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 13: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
-	21, // 14: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
-	0,  // 15: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
-	17, // 16: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
-	2,  // 17: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
-	4,  // 18: fidelis.ledger.v1.StatusService.SetTierFloor:input_type -> fidelis.ledger.v1.SetTierFloorRequest
-	6,  // 19: fidelis.ledger.v1.StatusService.EvaluateTiers:input_type -> fidelis.ledger.v1.EvaluateTiersRequest
-	9,  // 20: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
-	11, // 21: fidelis.ledger.v1.StatusService.RecomputeSegments:input_type -> fidelis.ledger.v1.RecomputeSegmentsRequest
-	13, // 22: fidelis.ledger.v1.StatusService.RunMoments:input_type -> fidelis.ledger.v1.RunMomentsRequest
-	15, // 23: fidelis.ledger.v1.StatusService.RebuildProjections:input_type -> fidelis.ledger.v1.RebuildProjectionsRequest
-	18, // 24: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
-	3,  // 25: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
-	5,  // 26: fidelis.ledger.v1.StatusService.SetTierFloor:output_type -> fidelis.ledger.v1.SetTierFloorResponse
-	7,  // 27: fidelis.ledger.v1.StatusService.EvaluateTiers:output_type -> fidelis.ledger.v1.EvaluateTiersResponse
-	10, // 28: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
-	12, // 29: fidelis.ledger.v1.StatusService.RecomputeSegments:output_type -> fidelis.ledger.v1.RecomputeSegmentsResponse
-	14, // 30: fidelis.ledger.v1.StatusService.RunMoments:output_type -> fidelis.ledger.v1.RunMomentsResponse
-	16, // 31: fidelis.ledger.v1.StatusService.RebuildProjections:output_type -> fidelis.ledger.v1.RebuildProjectionsResponse
-	19, // 32: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	10, // 4: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
+	10, // 5: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
+	4,  // 6: fidelis.ledger.v1.GetSegmentResponse.history:type_name -> fidelis.ledger.v1.SegmentTransition
+	0,  // 7: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
+	10, // 8: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
+	0,  // 9: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
+	7,  // 10: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
+	2,  // 11: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
+	5,  // 12: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
+	8,  // 13: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
+	3,  // 14: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
+	6,  // 15: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
+	9,  // 16: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_status_proto_init() }
@@ -1538,14 +946,13 @@ func file_fidelis_ledger_v1_status_proto_init() {
 	if File_fidelis_ledger_v1_status_proto != nil {
 		return
 	}
-	file_fidelis_ledger_v1_ledger_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_status_proto_rawDesc), len(file_fidelis_ledger_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -166,6 +166,11 @@ const (
 	ErrorReason_API_KEY_ALREADY_ROTATED ErrorReason = 66
 	// The key is revoked or expired: make a new key.
 	ErrorReason_API_KEY_NOT_ACTIVE ErrorReason = 67
+	// No long-running operation with that name (or not one the caller may see).
+	ErrorReason_OPERATION_NOT_FOUND ErrorReason = 68
+	// The replica running the operation stopped before finishing it (its
+	// heartbeat went stale): start it again with a new idempotency key.
+	ErrorReason_OPERATION_ABANDONED ErrorReason = 69
 )
 
 // Enum value maps for ErrorReason.
@@ -239,6 +244,8 @@ var (
 		65: "API_KEY_NOT_FOUND",
 		66: "API_KEY_ALREADY_ROTATED",
 		67: "API_KEY_NOT_ACTIVE",
+		68: "OPERATION_NOT_FOUND",
+		69: "OPERATION_ABANDONED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -309,6 +316,8 @@ var (
 		"API_KEY_NOT_FOUND":          65,
 		"API_KEY_ALREADY_ROTATED":    66,
 		"API_KEY_NOT_ACTIVE":         67,
+		"OPERATION_NOT_FOUND":        68,
+		"OPERATION_ABANDONED":        69,
 	}
 )
 
@@ -343,7 +352,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xd6\f\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\x88\r\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -413,7 +422,9 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\x14PRINCIPAL_OF_PARTNER\x10@\x12\x15\n" +
 	"\x11API_KEY_NOT_FOUND\x10A\x12\x1b\n" +
 	"\x17API_KEY_ALREADY_ROTATED\x10B\x12\x16\n" +
-	"\x12API_KEY_NOT_ACTIVE\x10CBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\x12API_KEY_NOT_ACTIVE\x10C\x12\x17\n" +
+	"\x13OPERATION_NOT_FOUND\x10D\x12\x17\n" +
+	"\x13OPERATION_ABANDONED\x10EBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
+	"github.com/fidelis-loyalty/fidelis/services/internal/idem/idemsql"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
+)
+
+// Operations is the long-running operations' store (operations.Store).
+type Operations struct{ db *sqldb.DB }
+
+var _ operations.Store = Operations{}
+
+// NewOperations wraps a database.
+func NewOperations(db *sqldb.DB) Operations { return Operations{db} }
+
+// opsTxn is a transaction on the operations and the idempotency table.
+type opsTxn struct {
+	idem.Tx
+	tx *sql.Tx
+}
+
+// Update implements operations.Store.
+func (s Operations) Update(ctx context.Context, fn func(ctx context.Context, tx operations.Tx) error) error {
+	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, newOpsTx(tx)) })
+}
+
+// View implements operations.Store.
+func (s Operations) View(ctx context.Context, fn func(ctx context.Context, tx operations.Tx) error) error {
+	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, newOpsTx(tx)) })
+}
+
+func newOpsTx(tx *sql.Tx) operations.Tx {
+	return opsTxn{Tx: idemsql.Table("ledger_idempotency").In(tx, operations.ErrConflict), tx: tx}
+}
+
+const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at`
+
+func scanOp(sc interface{ Scan(...any) error }) (operations.Operation, error) {
+	var o operations.Operation
+	var created, beat, ended int64
+	err := sc.Scan(&o.ID, &o.Method, &o.Caller, &o.ProgrammeID, &o.Runner, &o.State, &o.Outcome, &created, &beat, &ended)
+	o.CreatedAt, o.HeartbeatAt = sqldb.FromMicros(created), sqldb.FromMicros(beat)
+	if ended != 0 {
+		o.EndedAt = sqldb.FromMicros(ended)
+	}
+	return o, err
+}
+
+// PutOperation implements operations.Tx.
+func (t opsTxn) PutOperation(ctx context.Context, o operations.Operation) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)`,
+		o.ID, o.Method, o.Caller, o.ProgrammeID, o.Runner, string(o.State), []byte{}, sqldb.Micros(o.CreatedAt), sqldb.Micros(o.HeartbeatAt))
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %w", operations.ErrConflict, err)
+	}
+	if err != nil {
+		return fmt.Errorf("insert operation: %w", err)
+	}
+	return nil
+}
+
+// Operation implements operations.Tx.
+func (t opsTxn) Operation(ctx context.Context, id string) (*operations.Operation, error) {
+	o, err := scanOp(t.tx.QueryRowContext(ctx, `SELECT `+opCols+` FROM ledger_operations WHERE operation_id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read operation: %w", err)
+	}
+	return &o, nil
+}
+
+// Heartbeat implements operations.Store.
+func (s Operations) Heartbeat(ctx context.Context, ids []string, at time.Time) error {
+	return inChunks(ids, func(ids []string) error {
+		return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET heartbeat_at = $1 WHERE state = 'running' AND operation_id IN (`+
+				sqldb.Placeholders(2, len(ids))+`)`, append([]any{sqldb.Micros(at)}, anys(ids)...)...)
+			return err
+		})
+	})
+}
+
+// Finish implements operations.Store.
+func (s Operations) Finish(ctx context.Context, id string, state operations.State, outcome []byte, at time.Time) (bool, error) {
+	var n int64
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if outcome == nil {
+			outcome = []byte{}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET state = $1, outcome = $2, ended_at = $3, heartbeat_at = $3
+			WHERE operation_id = $4 AND state = 'running'`, string(state), outcome, sqldb.Micros(at), id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("finish operation: %w", err)
+	}
+	return n == 1, nil
+}
+
+// List implements operations.Store.
+func (s Operations) List(ctx context.Context, f operations.Filter, afterAt time.Time, afterID string, limit int) ([]operations.Operation, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !f.All {
+		who := []string{"caller = " + arg(f.Caller)}
+		if len(f.Programmes) > 0 {
+			ps := make([]string, len(f.Programmes))
+			for i, p := range f.Programmes {
+				ps[i] = arg(p)
+			}
+			who = append(who, "programme_id IN ("+strings.Join(ps, ", ")+")")
+		}
+		where = append(where, "("+strings.Join(who, " OR ")+")")
+	}
+	if afterID != "" {
+		at := arg(sqldb.Micros(afterAt))
+		where = append(where, "(created_at < "+at+" OR (created_at = "+at+" AND operation_id < "+arg(afterID)+"))")
+	}
+	q := `SELECT ` + opCols + ` FROM ledger_operations`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, operation_id DESC LIMIT ` + arg(limit)
+	var out []operations.Operation
+	err := s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = out[:0]
+		return query(ctx, tx, q, args, func(r *sql.Rows) error {
+			o, err := scanOp(r)
+			out = append(out, o)
+			return err
+		})
+	})
+	return out, err
+}
