@@ -42,6 +42,8 @@ type Ledger struct {
 	// Operations runs the long-running operations of the administration
 	// service.
 	Operations *operations.Service
+	cfg        *domain.Config
+	now        func() time.Time
 	log        *slog.Logger
 }
 
@@ -54,7 +56,7 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
-	return &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, log: o.Logger}
+	return &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
 }
 
 // ServiceNames are the gRPC services Register adds.
@@ -67,7 +69,8 @@ func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
 	grpcapi.Register(srv, l.Posting, l.Analytics)
 	grpcapi.RegisterStatus(srv, l.Status)
 	grpcapi.RegisterKpi(srv, l.Analytics)
-	grpcapi.RegisterAdmin(srv, grpcapi.Admin{Posting: l.Posting, Status: l.Status, Analytics: l.Analytics, Operations: l.Operations, Logger: l.log})
+	grpcapi.RegisterAdmin(srv, grpcapi.Admin{Posting: l.Posting, Status: l.Status, Analytics: l.Analytics, Operations: l.Operations,
+		Config: l.cfg, Now: l.now, Logger: l.log})
 }
 
 // Drain ends the event streams: the server is shutting down.

@@ -43,7 +43,26 @@ type Admin struct {
 	Status     *status.Service
 	Analytics  *analytics.Service
 	Operations *operations.Service
-	Logger     *slog.Logger
+	Config     *domain.Config
+	// Now is the ledger's clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// check is the checks a start makes at once (see operations.Start.Check):
+// the programme, if named, exists; a time, if given, is not in the future.
+func (a Admin) check(programmeID, timeField string, at time.Time) func(context.Context) error {
+	return func(context.Context) error {
+		if programmeID != "" {
+			if _, ok := a.Config.Programme(programmeID); !ok {
+				return fault.NotFound(fault.ProgrammeNotFound, "programme %q not found", programmeID).About("fidelis.ledger.v1.Programme", programmeID)
+			}
+		}
+		if timeField != "" && at.After(a.Now()) {
+			return fault.Invalid(timeField, "is in the future")
+		}
+		return nil
+	}
 }
 
 // AdminServer implements fidelis.ledger.v1.LedgerAdminService.
@@ -64,6 +83,9 @@ type OperationsServer struct {
 func RegisterAdmin(s grpc.ServiceRegistrar, a Admin) {
 	if a.Logger == nil {
 		a.Logger = slog.Default()
+	}
+	if a.Now == nil {
+		a.Now = time.Now
 	}
 	ledgerv1.RegisterLedgerAdminServiceServer(s, &AdminServer{a: a})
 	longrunningpb.RegisterOperationsServer(s, &OperationsServer{a: a})
@@ -123,12 +145,12 @@ func optTime(t time.Time) *time.Time {
 }
 
 // start starts an operation running work, whose response it encodes.
-func start[R proto.Message](ctx context.Context, s *AdminServer, method, key, programmeID string, form any,
+func start[R proto.Message](ctx context.Context, s *AdminServer, method, key, programmeID string, form any, check func(context.Context) error,
 	work func(ctx context.Context) (R, error)) (*longrunningpb.Operation, error) {
 	who := principal.Of(ctx)
 	full := "/" + AdminServiceName + "/" + method
 	log := s.a.Logger
-	op, err := s.a.Operations.Start(ctx, operations.Start{Method: method, Who: who, Key: key, ProgrammeID: programmeID, Form: form},
+	op, err := s.a.Operations.Start(ctx, operations.Start{Method: method, Who: who, Key: key, ProgrammeID: programmeID, Form: form, Check: check},
 		func(ctx context.Context) operations.Outcome {
 			// The work runs as its caller would (its programmes), without
 			// the caller's deadline.
@@ -163,6 +185,7 @@ func start[R proto.Message](ctx context.Context, s *AdminServer, method, key, pr
 func (s *AdminServer) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*longrunningpb.Operation, error) {
 	asOf := fromTS(r.GetAsOf())
 	return start(ctx, s, "RunExpiry", r.GetIdempotencyKey(), r.GetProgrammeId(), expiryForm{AsOf: optTime(asOf), ProgrammeID: r.GetProgrammeId()},
+		s.a.check(r.GetProgrammeId(), "as_of", asOf),
 		func(ctx context.Context) (*ledgerv1.RunExpiryResponse, error) {
 			run, err := s.a.Posting.RunExpiry(ctx, asOf, r.GetProgrammeId())
 			if err != nil {
@@ -177,7 +200,7 @@ func (s *AdminServer) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryReques
 
 func (s *AdminServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTiersRequest) (*longrunningpb.Operation, error) {
 	asOf := fromTS(r.GetAsOf())
-	return start(ctx, s, "EvaluateTiers", r.GetIdempotencyKey(), "", asOfForm{AsOf: optTime(asOf)},
+	return start(ctx, s, "EvaluateTiers", r.GetIdempotencyKey(), "", asOfForm{AsOf: optTime(asOf)}, s.a.check("", "as_of", asOf),
 		func(ctx context.Context) (*ledgerv1.EvaluateTiersResponse, error) {
 			members, events, err := s.a.Status.EvaluateTiers(ctx, asOf)
 			if err != nil {
@@ -190,6 +213,7 @@ func (s *AdminServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTie
 func (s *AdminServer) RecomputeSegments(ctx context.Context, r *ledgerv1.RecomputeSegmentsRequest) (*longrunningpb.Operation, error) {
 	asOf := fromTS(r.GetAsOf())
 	return start(ctx, s, "RecomputeSegments", r.GetIdempotencyKey(), r.GetProgrammeId(), programmeAsOfForm{ProgrammeID: r.GetProgrammeId(), AsOf: optTime(asOf)},
+		s.a.check(r.GetProgrammeId(), "as_of", asOf),
 		func(ctx context.Context) (*ledgerv1.RecomputeSegmentsResponse, error) {
 			res, err := s.a.Status.RecomputeSegments(ctx, r.GetProgrammeId(), asOf)
 			if err != nil {
@@ -204,6 +228,7 @@ func (s *AdminServer) RecomputeSegments(ctx context.Context, r *ledgerv1.Recompu
 func (s *AdminServer) RunMoments(ctx context.Context, r *ledgerv1.RunMomentsRequest) (*longrunningpb.Operation, error) {
 	asOf := fromTS(r.GetAsOf())
 	return start(ctx, s, "RunMoments", r.GetIdempotencyKey(), r.GetProgrammeId(), programmeAsOfForm{ProgrammeID: r.GetProgrammeId(), AsOf: optTime(asOf)},
+		s.a.check(r.GetProgrammeId(), "", asOf),
 		func(ctx context.Context) (*ledgerv1.RunMomentsResponse, error) {
 			n, err := s.a.Status.RunMoments(ctx, r.GetProgrammeId(), asOf)
 			if err != nil {
@@ -214,7 +239,7 @@ func (s *AdminServer) RunMoments(ctx context.Context, r *ledgerv1.RunMomentsRequ
 }
 
 func (s *AdminServer) RebuildProjections(ctx context.Context, r *ledgerv1.RebuildProjectionsRequest) (*longrunningpb.Operation, error) {
-	return start(ctx, s, "RebuildProjections", r.GetIdempotencyKey(), "", rebuildForm{},
+	return start(ctx, s, "RebuildProjections", r.GetIdempotencyKey(), "", rebuildForm{}, nil,
 		func(ctx context.Context) (*ledgerv1.RebuildProjectionsResponse, error) {
 			if err := s.a.Status.Rebuild(ctx); err != nil {
 				return nil, err
@@ -226,6 +251,7 @@ func (s *AdminServer) RebuildProjections(ctx context.Context, r *ledgerv1.Rebuil
 func (s *AdminServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequest) (*longrunningpb.Operation, error) {
 	asOf := fromTS(r.GetAsOf())
 	return start(ctx, s, "RefreshKpis", r.GetIdempotencyKey(), r.GetProgrammeId(), programmeAsOfForm{ProgrammeID: r.GetProgrammeId(), AsOf: optTime(asOf)},
+		s.a.check(r.GetProgrammeId(), "as_of", asOf),
 		func(ctx context.Context) (*ledgerv1.RefreshKpisResponse, error) {
 			res, err := s.a.Analytics.RefreshKPIs(ctx, r.GetProgrammeId(), asOf)
 			if err != nil {
@@ -239,6 +265,7 @@ func (s *AdminServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRe
 func (s *AdminServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModelRequest) (*longrunningpb.Operation, error) {
 	calEnd := fromTS(r.GetCalibrationEnd())
 	return start(ctx, s, "FitChurnModel", r.GetIdempotencyKey(), r.GetProgrammeId(), fitForm{ProgrammeID: r.GetProgrammeId(), CalibrationEnd: calEnd},
+		s.a.check(r.GetProgrammeId(), "", calEnd),
 		func(ctx context.Context) (*ledgerv1.FitChurnModelResponse, error) {
 			m, err := s.a.Analytics.FitChurnModel(ctx, r.GetProgrammeId(), calEnd)
 			if err != nil {

@@ -39,7 +39,45 @@ func (s Operations) View(ctx context.Context, fn func(ctx context.Context, tx op
 }
 
 func newOpsTx(tx *sql.Tx) operations.Tx {
-	return opsTxn{Tx: idemsql.Table("ledger_idempotency").In(tx, operations.ErrConflict), tx: tx}
+	return opsTxn{Tx: ledgerIdem{tx}, tx: tx}
+}
+
+// ledgerIdem is the ledger's idempotency table as idem.Tx sees it. Unlike
+// the tables of idemsql it has no subject_id (the ledger claims no keys
+// for work in steps), so it has its own reads and writes; the records are
+// those the write path keeps (see replies).
+type ledgerIdem struct{ tx *sql.Tx }
+
+// Idem implements idem.Tx.
+func (x ledgerIdem) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
+	recs, err := replies(ctx, x.tx, []idem.Key{k})
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := recs[k]; ok {
+		return &r, nil
+	}
+	return nil, nil
+}
+
+// PutIdem implements idem.Tx: a key already taken is a conflict, for the
+// start to run again and find it.
+func (x ledgerIdem) PutIdem(ctx context.Context, r idem.Record) error {
+	_, err := x.tx.ExecContext(ctx, `INSERT INTO ledger_idempotency (caller, idem_key, method, request_hash, hash_version, response, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.Caller, r.Key.Key, r.Method, r.Hash, r.HashVersion, r.Response, sqldb.Micros(r.CreatedAt))
+	if sqldb.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %w: %w", operations.ErrConflict, idemsql.ErrKeyTaken, err)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger_idempotency: %w", err)
+	}
+	return nil
+}
+
+// FinishIdem implements idem.Tx; operations store their outcome under
+// their key at once (idem.Run), never claim one.
+func (x ledgerIdem) FinishIdem(context.Context, idem.Key, []byte) (bool, error) {
+	return false, errors.New("ledger_idempotency: no claims to finish")
 }
 
 const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at`

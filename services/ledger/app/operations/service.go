@@ -169,6 +169,10 @@ type Start struct {
 	Key         string
 	ProgrammeID string
 	Form        any
+	// Check, if not nil, runs first, while the key is free: the request's
+	// checks that can be made at once (an unknown programme, a time in the
+	// future), so that a bad request is refused by the start itself.
+	Check func(ctx context.Context) error
 }
 
 // Start starts an operation running work in the background, once per
@@ -192,7 +196,7 @@ func (s *Service) Start(ctx context.Context, st Start, work Work) (*Operation, e
 		ID string `json:"id"`
 	}
 	created := false
-	got, err := idem.Run(ctx, idem.Flow[Tx]{Store: s.store, Conflict: ErrConflict, Now: s.now}, idem.Key{Caller: st.Who.ID, Key: st.Key}, req, nil,
+	got, err := idem.Run(ctx, idem.Flow[Tx]{Store: s.store, Conflict: ErrConflict, Now: s.now}, idem.Key{Caller: st.Who.ID, Key: st.Key}, req, st.Check,
 		func(ctx context.Context, tx Tx) (started, error) {
 			created = false
 			if err := tx.PutOperation(ctx, op); err != nil {
