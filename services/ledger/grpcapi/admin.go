@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -167,14 +168,18 @@ func start[R proto.Message](ctx context.Context, s *AdminServer, method, key, pr
 				}
 				err = merr
 			}
-			if ctx.Err() != nil {
+			cancelled := errors.Is(context.Cause(ctx), operations.ErrCancelled)
+			switch {
+			case cancelled:
+				err = context.Canceled
+			case ctx.Err() != nil:
 				err = fault.Unavailable(fault.ShuttingDown, "the server running the operation shut down before it finished: start it again with a new idempotency key")
 			}
 			b, merr := proto.Marshal(errorStatus(ctx, log, full, err))
 			if merr != nil {
 				log.Error("operation error not encoded", slog.Any("error", merr))
 			}
-			return operations.Outcome{Failed: true, Bytes: b}
+			return operations.Outcome{Failed: true, Cancelled: cancelled, Bytes: b}
 		})
 	if err != nil {
 		return nil, err
@@ -285,8 +290,11 @@ func errorStatus(ctx context.Context, log *slog.Logger, method string, err error
 		}
 	}
 	reason := fault.ReasonInternal
-	if st.Code() == codes.Unavailable {
+	switch st.Code() {
+	case codes.Unavailable:
 		reason = fault.ReasonUnavailable
+	case codes.Canceled:
+		reason = fault.ReasonCanceled
 	}
 	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(reason), Domain: fault.ErrorDomain}); err == nil {
 		st = d
@@ -298,6 +306,7 @@ var operationStates = map[operations.State]ledgerv1.OperationState{
 	operations.Running:   ledgerv1.OperationState_OPERATION_STATE_RUNNING,
 	operations.Succeeded: ledgerv1.OperationState_OPERATION_STATE_SUCCEEDED,
 	operations.Failed:    ledgerv1.OperationState_OPERATION_STATE_FAILED,
+	operations.Cancelled: ledgerv1.OperationState_OPERATION_STATE_CANCELLED,
 }
 
 const operationPrefix = "operations/"
@@ -306,7 +315,7 @@ const operationPrefix = "operations/"
 func operationToProto(ctx context.Context, log *slog.Logger, o *operations.Operation) (*longrunningpb.Operation, error) {
 	md := &ledgerv1.OperationMetadata{
 		Method: o.Method, ProgrammeId: o.ProgrammeID, RequestedBy: o.Caller, State: operationStates[o.State],
-		CreateTime: ts(o.CreatedAt), HeartbeatTime: ts(o.HeartbeatAt), EndTime: ts(o.EndedAt),
+		CreateTime: ts(o.CreatedAt), HeartbeatTime: ts(o.HeartbeatAt), EndTime: ts(o.EndedAt), CancelRequested: o.CancelRequested,
 	}
 	if o.Done() {
 		md.ProgressPercent = 100
@@ -327,7 +336,7 @@ func operationToProto(ctx context.Context, log *slog.Logger, o *operations.Opera
 			return nil, err
 		}
 		op.Result = &longrunningpb.Operation_Response{Response: &a}
-	case o.State == operations.Failed:
+	case o.State == operations.Failed || o.State == operations.Cancelled:
 		var st spb.Status
 		if err := proto.Unmarshal(o.Outcome, &st); err != nil {
 			return nil, err
@@ -437,13 +446,24 @@ func (s *OperationsServer) ListOperations(ctx context.Context, r *longrunningpb.
 	return resp, nil
 }
 
-// DeleteOperation and CancelOperation are not offered: operations are
-// kept, and the batch work stops only with its replica.
-func (s *OperationsServer) DeleteOperation(context.Context, *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	return nil, grpcstatus.Error(codes.Unimplemented, "operations are kept: DeleteOperation is not offered")
+// CancelOperation asks a running operation to stop (AIP-151): its work is
+// cancelled at once on the replica running it if that is this one, else
+// at that replica's next heartbeat; the operation then ends with a
+// CANCELLED error, unless its work finished first. Cancelling an
+// operation that is done changes nothing.
+func (s *OperationsServer) CancelOperation(ctx context.Context, r *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
+	id, err := operationID(r.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.a.Operations.Cancel(ctx, principal.Of(ctx), id); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
 }
 
-// CancelOperation: see DeleteOperation.
-func (s *OperationsServer) CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	return nil, grpcstatus.Error(codes.Unimplemented, "the ledger's operations cannot be cancelled: CancelOperation is not offered")
+// DeleteOperation is not offered: operations are kept, as the record of
+// the batch work done.
+func (s *OperationsServer) DeleteOperation(context.Context, *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	return nil, grpcstatus.Error(codes.Unimplemented, "operations are kept: DeleteOperation is not offered")
 }

@@ -139,8 +139,16 @@ func TestOperationRefusals(t *testing.T) {
 		wantReason(t, err, codes.NotFound, "OPERATION_NOT_FOUND")
 		_, err = env.Ops.GetOperation(ctx(t), &longrunningpb.GetOperationRequest{Name: "nope"})
 		wantCode(t, err, codes.InvalidArgument)
-		_, err = env.Ops.CancelOperation(ctx(t), &longrunningpb.CancelOperationRequest{Name: op.GetName()})
+		_, err = env.Ops.DeleteOperation(ctx(t), &longrunningpb.DeleteOperationRequest{Name: op.GetName()})
 		wantCode(t, err, codes.Unimplemented)
+		// Cancelling an operation that is done changes nothing.
+		if _, err := env.Ops.CancelOperation(ctx(t), &longrunningpb.CancelOperationRequest{Name: op.GetName()}); err != nil {
+			t.Fatal(err)
+		}
+		if md := opMetadata(t, getOperation(t, env, op.GetName())); md.GetState() != ledgerv1.OperationState_OPERATION_STATE_FAILED ||
+			md.GetCancelRequested() {
+			t.Fatalf("cancelled once done: %v", md)
+		}
 
 		// Another principal, not an operator, sees none of them.
 		biKey := env.Access.Key(t, "bi-tool", []principal.Role{principal.BI})

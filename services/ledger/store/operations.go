@@ -80,12 +80,12 @@ func (x ledgerIdem) FinishIdem(context.Context, idem.Key, []byte) (bool, error) 
 	return false, errors.New("ledger_idempotency: no claims to finish")
 }
 
-const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at`
+const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at, cancel_requested`
 
 func scanOp(sc interface{ Scan(...any) error }) (operations.Operation, error) {
 	var o operations.Operation
 	var created, beat, ended int64
-	err := sc.Scan(&o.ID, &o.Method, &o.Caller, &o.ProgrammeID, &o.Runner, &o.State, &o.Outcome, &created, &beat, &ended)
+	err := sc.Scan(&o.ID, &o.Method, &o.Caller, &o.ProgrammeID, &o.Runner, &o.State, &o.Outcome, &created, &beat, &ended, &o.CancelRequested)
 	o.CreatedAt, o.HeartbeatAt = sqldb.FromMicros(created), sqldb.FromMicros(beat)
 	if ended != 0 {
 		o.EndedAt = sqldb.FromMicros(ended)
@@ -95,7 +95,7 @@ func scanOp(sc interface{ Scan(...any) error }) (operations.Operation, error) {
 
 // PutOperation implements operations.Tx.
 func (t opsTxn) PutOperation(ctx context.Context, o operations.Operation) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)`,
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, FALSE)`,
 		o.ID, o.Method, o.Caller, o.ProgrammeID, o.Runner, string(o.State), []byte{}, sqldb.Micros(o.CreatedAt), sqldb.Micros(o.HeartbeatAt))
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %w", operations.ErrConflict, err)
@@ -119,14 +119,41 @@ func (t opsTxn) Operation(ctx context.Context, id string) (*operations.Operation
 }
 
 // Heartbeat implements operations.Store.
-func (s Operations) Heartbeat(ctx context.Context, ids []string, at time.Time) error {
-	return inChunks(ids, func(ids []string) error {
+func (s Operations) Heartbeat(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+	var cancel []string
+	err := inChunks(ids, func(ids []string) error {
 		return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET heartbeat_at = $1 WHERE state = 'running' AND operation_id IN (`+
-				sqldb.Placeholders(2, len(ids))+`)`, append([]any{sqldb.Micros(at)}, anys(ids)...)...)
-			return err
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET heartbeat_at = $1 WHERE state = 'running' AND operation_id IN (`+
+				sqldb.Placeholders(2, len(ids))+`)`, append([]any{sqldb.Micros(at)}, anys(ids)...)...); err != nil {
+				return err
+			}
+			return query(ctx, tx, `SELECT operation_id FROM ledger_operations WHERE cancel_requested AND state = 'running' AND operation_id IN (`+
+				sqldb.Placeholders(1, len(ids))+`)`, anys(ids), func(r *sql.Rows) error {
+				var id string
+				err := r.Scan(&id)
+				cancel = append(cancel, id)
+				return err
+			})
 		})
 	})
+	return cancel, err
+}
+
+// RequestCancel implements operations.Store.
+func (s Operations) RequestCancel(ctx context.Context, id string) (bool, error) {
+	var n int64
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET cancel_requested = TRUE WHERE operation_id = $1 AND state = 'running'`, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("cancel operation: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Finish implements operations.Store.

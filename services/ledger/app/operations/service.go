@@ -40,7 +40,12 @@ const (
 	Running   State = "running"
 	Succeeded State = "succeeded"
 	Failed    State = "failed"
+	Cancelled State = "cancelled"
 )
+
+// ErrCancelled is the cause of the context of work whose operation was
+// cancelled (CancelOperation).
+var ErrCancelled = errors.New("operation cancelled")
 
 // Operation is a long-running operation as stored.
 type Operation struct {
@@ -56,6 +61,8 @@ type Operation struct {
 	CreatedAt   time.Time
 	HeartbeatAt time.Time
 	EndedAt     time.Time
+	// CancelRequested: CancelOperation asked for it to stop.
+	CancelRequested bool
 	// Abandoned is set on an operation read as Failed because its runner's
 	// heartbeat is stale; its Outcome is then empty, for the edge to say so.
 	Abandoned bool
@@ -64,10 +71,11 @@ type Operation struct {
 // Done tells whether the operation has ended.
 func (o *Operation) Done() bool { return o.State != Running }
 
-// Outcome is how a piece of work ended, encoded by the edge.
+// Outcome is how a piece of work ended, encoded by the edge: done, failed,
+// or cancelled (its context's cause is ErrCancelled).
 type Outcome struct {
-	Failed bool
-	Bytes  []byte
+	Failed, Cancelled bool
+	Bytes             []byte
 }
 
 // Work is the work of an operation: it runs in the background, with a
@@ -99,8 +107,12 @@ type Filter struct {
 type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
-	// Heartbeat marks the running operations ids alive at at.
-	Heartbeat(ctx context.Context, ids []string, at time.Time) error
+	// Heartbeat marks the running operations ids alive at at, and returns
+	// those of them whose cancellation was asked for.
+	Heartbeat(ctx context.Context, ids []string, at time.Time) (cancel []string, err error)
+	// RequestCancel asks a running operation to stop; false when it is not
+	// running.
+	RequestCancel(ctx context.Context, id string) (bool, error)
 	// Finish ends a running operation; false when it is not running (any
 	// more).
 	Finish(ctx context.Context, id string, state State, outcome []byte, at time.Time) (bool, error)
@@ -133,7 +145,8 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	live   map[string]bool
+	// live are the operations running here, with their work's cancel.
+	live   map[string]context.CancelCauseFunc
 	closed bool
 }
 
@@ -152,7 +165,7 @@ func New(store Store, o Options) *Service {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{store: store, o: o, runner: uuid.NewString(), ctx: ctx, cancel: cancel, live: map[string]bool{}}
+	s := &Service{store: store, o: o, runner: uuid.NewString(), ctx: ctx, cancel: cancel, live: map[string]context.CancelCauseFunc{}}
 	s.wg.Add(1)
 	go s.beat()
 	return s
@@ -223,15 +236,17 @@ func (s *Service) run(id string, work Work) {
 		s.finish(id, Outcome{Failed: true}) // cannot happen: Start refuses once closed
 		return
 	}
-	s.live[id] = true
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	s.live[id] = cancel
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		out := work(s.ctx)
+		out := work(ctx)
 		s.mu.Lock()
 		delete(s.live, id)
 		s.mu.Unlock()
+		cancel(nil)
 		s.finish(id, out)
 	}()
 }
@@ -242,7 +257,10 @@ func (s *Service) finish(id string, out Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	state := Succeeded
-	if out.Failed {
+	switch {
+	case out.Cancelled:
+		state = Cancelled
+	case out.Failed:
 		state = Failed
 	}
 	ok, err := s.store.Finish(ctx, id, state, out.Bytes, s.now())
@@ -274,10 +292,38 @@ func (s *Service) beat() {
 		if len(ids) == 0 {
 			continue
 		}
-		if err := s.store.Heartbeat(s.ctx, ids, s.now()); err != nil && s.ctx.Err() == nil {
+		cancel, err := s.store.Heartbeat(s.ctx, ids, s.now())
+		if err != nil && s.ctx.Err() == nil {
 			s.o.Logger.Error("operation heartbeat failed", slog.Any("error", err))
 		}
+		for _, id := range cancel {
+			s.cancelHere(id)
+		}
 	}
+}
+
+// cancelHere cancels the work of an operation if it runs here.
+func (s *Service) cancelHere(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cancel, ok := s.live[id]; ok {
+		cancel(ErrCancelled)
+	}
+}
+
+// Cancel asks an operation the caller may see to stop: at once if it runs
+// here, else at its replica's next heartbeat. An operation done already is
+// left as it is. It returns the operation as it stands.
+func (s *Service) Cancel(ctx context.Context, who principal.Principal, id string) (*Operation, error) {
+	o, err := s.Get(ctx, who, id)
+	if err != nil || o.Done() {
+		return o, err
+	}
+	if _, err := s.store.RequestCancel(ctx, id); err != nil {
+		return nil, err
+	}
+	s.cancelHere(id)
+	return s.Get(ctx, who, id)
 }
 
 // Close cancels the work running here and waits for its operations to be

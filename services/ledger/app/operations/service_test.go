@@ -2,6 +2,7 @@ package operations_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -104,6 +105,40 @@ func TestConcurrentStartsMakeOne(t *testing.T) {
 		case <-ran:
 			t.Fatal("the work ran twice")
 		case <-time.After(100 * time.Millisecond):
+		}
+	})
+}
+
+// An operation cancelled through another replica stops at its runner's
+// next heartbeat and ends cancelled.
+func TestCancelThroughAnotherReplica(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := open(t, db, operations.Options{Heartbeat: 20 * time.Millisecond})
+		other := open(t, db, operations.Options{})
+		op, err := s.Start(context.Background(), operations.Start{Method: "Test", Who: ops, Key: "k", Form: struct{}{}},
+			func(ctx context.Context) operations.Outcome {
+				<-ctx.Done()
+				return operations.Outcome{Failed: true, Cancelled: errors.Is(context.Cause(ctx), operations.ErrCancelled), Bytes: []byte("cancelled")}
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := other.Cancel(context.Background(), ops, op.ID)
+		if err != nil || !got.CancelRequested {
+			t.Fatalf("cancel: %+v %v", got, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !got.Done() {
+			if time.Now().After(deadline) {
+				t.Fatal("not cancelled")
+			}
+			time.Sleep(10 * time.Millisecond)
+			if got, err = other.Get(context.Background(), ops, op.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.State != operations.Cancelled || string(got.Outcome) != "cancelled" {
+			t.Fatalf("after cancel: %+v", got)
 		}
 	})
 }

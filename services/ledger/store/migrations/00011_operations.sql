@@ -17,8 +17,11 @@ CREATE TABLE ledger_operations (
     programme_id TEXT NOT NULL,
     -- The replica running it.
     runner       TEXT NOT NULL,
-    -- running, succeeded or failed.
-    state        TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    -- running, succeeded, failed or cancelled.
+    state        TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
+    -- CancelOperation asked for it to stop: its runner cancels it at its
+    -- next heartbeat.
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
     -- Once done: the response (a google.protobuf.Any) or the error (a
     -- google.rpc.Status), serialized.
     outcome      {{.Bytes}} NOT NULL,

@@ -37,6 +37,9 @@ const (
 	OperationState_OPERATION_STATE_SUCCEEDED OperationState = 2
 	// Done, with an error: refused, failed, or abandoned by its replica.
 	OperationState_OPERATION_STATE_FAILED OperationState = 3
+	// Done, cancelled (google.longrunning.Operations.CancelOperation): its
+	// error is CANCELLED.
+	OperationState_OPERATION_STATE_CANCELLED OperationState = 4
 )
 
 // Enum value maps for OperationState.
@@ -46,12 +49,14 @@ var (
 		1: "OPERATION_STATE_RUNNING",
 		2: "OPERATION_STATE_SUCCEEDED",
 		3: "OPERATION_STATE_FAILED",
+		4: "OPERATION_STATE_CANCELLED",
 	}
 	OperationState_value = map[string]int32{
 		"OPERATION_STATE_UNSPECIFIED": 0,
 		"OPERATION_STATE_RUNNING":     1,
 		"OPERATION_STATE_SUCCEEDED":   2,
 		"OPERATION_STATE_FAILED":      3,
+		"OPERATION_STATE_CANCELLED":   4,
 	}
 )
 
@@ -105,6 +110,8 @@ type OperationMetadata struct {
 	// How far it is, 0 to 100: 0 while it runs (the work reports no finer
 	// progress), 100 once done.
 	ProgressPercent int32 `protobuf:"varint,8,opt,name=progress_percent,json=progressPercent,proto3" json:"progress_percent,omitempty"`
+	// CancelOperation asked for it to stop.
+	CancelRequested bool `protobuf:"varint,9,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -193,6 +200,13 @@ func (x *OperationMetadata) GetProgressPercent() int32 {
 		return x.ProgressPercent
 	}
 	return 0
+}
+
+func (x *OperationMetadata) GetCancelRequested() bool {
+	if x != nil {
+		return x.CancelRequested
+	}
+	return false
 }
 
 // AdjustRequest credits or debits a member's points by hand.
@@ -1299,7 +1313,7 @@ var File_fidelis_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfidelis/ledger/v1/admin.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bfidelis/ledger/v1/kpi.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1efidelis/ledger/v1/status.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x03\n" +
+	"\x1dfidelis/ledger/v1/admin.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bfidelis/ledger/v1/kpi.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1efidelis/ledger/v1/status.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n" +
 	"\x11OperationMetadata\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12!\n" +
 	"\fprogramme_id\x18\x02 \x01(\tR\vprogrammeId\x12!\n" +
@@ -1309,7 +1323,8 @@ const file_fidelis_ledger_v1_admin_proto_rawDesc = "" +
 	"createTime\x12A\n" +
 	"\x0eheartbeat_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rheartbeatTime\x125\n" +
 	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
-	"\x10progress_percent\x18\b \x01(\x05R\x0fprogressPercent\"\xc1\x01\n" +
+	"\x10progress_percent\x18\b \x01(\x05R\x0fprogressPercent\x12)\n" +
+	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\"\xc1\x01\n" +
 	"\rAdjustRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
@@ -1388,12 +1403,13 @@ const file_fidelis_ledger_v1_admin_proto_rawDesc = "" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12K\n" +
 	"\x0fcalibration_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0ecalibrationEnd\"L\n" +
 	"\x15FitChurnModelResponse\x123\n" +
-	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model*\x89\x01\n" +
+	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model*\xa8\x01\n" +
 	"\x0eOperationState\x12\x1f\n" +
 	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_STATE_RUNNING\x10\x01\x12\x1d\n" +
 	"\x19OPERATION_STATE_SUCCEEDED\x10\x02\x12\x1a\n" +
-	"\x16OPERATION_STATE_FAILED\x10\x032\x81\t\n" +
+	"\x16OPERATION_STATE_FAILED\x10\x03\x12\x1d\n" +
+	"\x19OPERATION_STATE_CANCELLED\x10\x042\x81\t\n" +
 	"\x12LedgerAdminService\x12M\n" +
 	"\x06Adjust\x12 .fidelis.ledger.v1.AdjustRequest\x1a!.fidelis.ledger.v1.AdjustResponse\x12_\n" +
 	"\fSetTierFloor\x12&.fidelis.ledger.v1.SetTierFloorRequest\x1a'.fidelis.ledger.v1.SetTierFloorResponse\x12z\n" +

@@ -56,7 +56,8 @@ const (
 // operation whose replica stopped before finishing it (shut down, or
 // died: its heartbeat went stale) is done with an UNAVAILABLE error
 // (reason SHUTTING_DOWN or OPERATION_ABANDONED): start it again with a new
-// key. Every batch job may run again safely: running it again for the same
+// key. CancelOperation stops a running one (it ends with a CANCELLED
+// error); operations are kept (DeleteOperation is UNIMPLEMENTED). Every batch job may run again safely: running it again for the same
 // time changes nothing. The errors listed for an RPC that starts an
 // operation are those of the start call and of the operation's `error`.
 type LedgerAdminServiceClient interface {
@@ -260,7 +261,8 @@ func (c *ledgerAdminServiceClient) FitChurnModel(ctx context.Context, in *FitChu
 // operation whose replica stopped before finishing it (shut down, or
 // died: its heartbeat went stale) is done with an UNAVAILABLE error
 // (reason SHUTTING_DOWN or OPERATION_ABANDONED): start it again with a new
-// key. Every batch job may run again safely: running it again for the same
+// key. CancelOperation stops a running one (it ends with a CANCELLED
+// error); operations are kept (DeleteOperation is UNIMPLEMENTED). Every batch job may run again safely: running it again for the same
 // time changes nothing. The errors listed for an RPC that starts an
 // operation are those of the start call and of the operation's `error`.
 type LedgerAdminServiceServer interface {
