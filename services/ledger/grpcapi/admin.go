@@ -316,6 +316,7 @@ func operationToProto(ctx context.Context, log *slog.Logger, o *operations.Opera
 	md := &ledgerv1.OperationMetadata{
 		Method: o.Method, ProgrammeId: o.ProgrammeID, RequestedBy: o.Caller, State: operationStates[o.State],
 		CreateTime: ts(o.CreatedAt), HeartbeatTime: ts(o.HeartbeatAt), EndTime: ts(o.EndedAt), CancelRequested: o.CancelRequested,
+		MembersProcessed: o.Progress,
 	}
 	if o.Done() {
 		md.ProgressPercent = 100

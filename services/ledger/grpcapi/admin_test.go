@@ -84,7 +84,7 @@ func TestOperationRunsToItsResponse(t *testing.T) {
 		}
 		done := getOperation(t, env, op.GetName())
 		if md := opMetadata(t, done); !done.GetDone() || md.GetState() != ledgerv1.OperationState_OPERATION_STATE_SUCCEEDED ||
-			md.GetProgressPercent() != 100 || md.GetEndTime() == nil || done.GetResponse() == nil {
+			md.GetProgressPercent() != 100 || md.GetMembersProcessed() != 1 || md.GetEndTime() == nil || done.GetResponse() == nil {
 			t.Fatalf("done: %v, metadata %v", done, md)
 		}
 

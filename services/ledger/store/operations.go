@@ -80,12 +80,12 @@ func (x ledgerIdem) FinishIdem(context.Context, idem.Key, []byte) (bool, error) 
 	return false, errors.New("ledger_idempotency: no claims to finish")
 }
 
-const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at, cancel_requested`
+const opCols = `operation_id, method, caller, programme_id, runner, state, outcome, created_at, heartbeat_at, ended_at, cancel_requested, progress`
 
 func scanOp(sc interface{ Scan(...any) error }) (operations.Operation, error) {
 	var o operations.Operation
 	var created, beat, ended int64
-	err := sc.Scan(&o.ID, &o.Method, &o.Caller, &o.ProgrammeID, &o.Runner, &o.State, &o.Outcome, &created, &beat, &ended, &o.CancelRequested)
+	err := sc.Scan(&o.ID, &o.Method, &o.Caller, &o.ProgrammeID, &o.Runner, &o.State, &o.Outcome, &created, &beat, &ended, &o.CancelRequested, &o.Progress)
 	o.CreatedAt, o.HeartbeatAt = sqldb.FromMicros(created), sqldb.FromMicros(beat)
 	if ended != 0 {
 		o.EndedAt = sqldb.FromMicros(ended)
@@ -95,7 +95,7 @@ func scanOp(sc interface{ Scan(...any) error }) (operations.Operation, error) {
 
 // PutOperation implements operations.Tx.
 func (t opsTxn) PutOperation(ctx context.Context, o operations.Operation) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, FALSE)`,
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, FALSE, 0)`,
 		o.ID, o.Method, o.Caller, o.ProgrammeID, o.Runner, string(o.State), []byte{}, sqldb.Micros(o.CreatedAt), sqldb.Micros(o.HeartbeatAt))
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %w", operations.ErrConflict, err)
@@ -119,14 +119,21 @@ func (t opsTxn) Operation(ctx context.Context, id string) (*operations.Operation
 }
 
 // Heartbeat implements operations.Store.
-func (s Operations) Heartbeat(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+func (s Operations) Heartbeat(ctx context.Context, beats []operations.Beat, at time.Time) ([]string, error) {
 	var cancel []string
-	err := inChunks(ids, func(ids []string) error {
-		return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET heartbeat_at = $1 WHERE state = 'running' AND operation_id IN (`+
-				sqldb.Placeholders(2, len(ids))+`)`, append([]any{sqldb.Micros(at)}, anys(ids)...)...); err != nil {
+	ids := make([]string, len(beats))
+	for i, b := range beats {
+		ids[i] = b.ID
+	}
+	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		cancel = cancel[:0]
+		for _, b := range beats {
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET heartbeat_at = $1, progress = $2
+				WHERE operation_id = $3 AND state = 'running'`, sqldb.Micros(at), b.Progress, b.ID); err != nil {
 				return err
 			}
+		}
+		return inChunks(ids, func(ids []string) error {
 			return query(ctx, tx, `SELECT operation_id FROM ledger_operations WHERE cancel_requested AND state = 'running' AND operation_id IN (`+
 				sqldb.Placeholders(1, len(ids))+`)`, anys(ids), func(r *sql.Rows) error {
 				var id string
@@ -157,14 +164,14 @@ func (s Operations) RequestCancel(ctx context.Context, id string) (bool, error) 
 }
 
 // Finish implements operations.Store.
-func (s Operations) Finish(ctx context.Context, id string, state operations.State, outcome []byte, at time.Time) (bool, error) {
+func (s Operations) Finish(ctx context.Context, id string, state operations.State, outcome []byte, progress int64, at time.Time) (bool, error) {
 	var n int64
 	err := s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if outcome == nil {
 			outcome = []byte{}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET state = $1, outcome = $2, ended_at = $3, heartbeat_at = $3
-			WHERE operation_id = $4 AND state = 'running'`, string(state), outcome, sqldb.Micros(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_operations SET state = $1, outcome = $2, ended_at = $3, heartbeat_at = $3, progress = $4
+			WHERE operation_id = $5 AND state = 'running'`, string(state), outcome, sqldb.Micros(at), progress, id)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/internal/progress"
 )
 
 // State is where an operation stands.
@@ -63,6 +65,9 @@ type Operation struct {
 	EndedAt     time.Time
 	// CancelRequested: CancelOperation asked for it to stop.
 	CancelRequested bool
+	// Progress is the items (members) its work reported done, as of its
+	// last heartbeat (see package progress); 0 for work that reports none.
+	Progress int64
 	// Abandoned is set on an operation read as Failed because its runner's
 	// heartbeat is stale; its Outcome is then empty, for the edge to say so.
 	Abandoned bool
@@ -95,6 +100,12 @@ type Tx interface {
 	Operation(ctx context.Context, id string) (*Operation, error)
 }
 
+// Beat is a running operation's heartbeat: its id and progress.
+type Beat struct {
+	ID       string
+	Progress int64
+}
+
 // Filter narrows a listing: every operation (All), or those Caller
 // started and those of Programmes.
 type Filter struct {
@@ -107,15 +118,15 @@ type Filter struct {
 type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
-	// Heartbeat marks the running operations ids alive at at, and returns
-	// those of them whose cancellation was asked for.
-	Heartbeat(ctx context.Context, ids []string, at time.Time) (cancel []string, err error)
+	// Heartbeat marks running operations alive at at, with their
+	// progress, and returns those of them whose cancellation was asked for.
+	Heartbeat(ctx context.Context, beats []Beat, at time.Time) (cancel []string, err error)
 	// RequestCancel asks a running operation to stop; false when it is not
 	// running.
 	RequestCancel(ctx context.Context, id string) (bool, error)
-	// Finish ends a running operation; false when it is not running (any
-	// more).
-	Finish(ctx context.Context, id string, state State, outcome []byte, at time.Time) (bool, error)
+	// Finish ends a running operation with its outcome and last progress;
+	// false when it is not running (any more).
+	Finish(ctx context.Context, id string, state State, outcome []byte, progress int64, at time.Time) (bool, error)
 	// List pages through the operations newest first, after the position
 	// (created_at, id) of the last one of the previous page (zero: from the
 	// newest), at most limit.
@@ -145,8 +156,8 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	// live are the operations running here, with their work's cancel.
-	live   map[string]context.CancelCauseFunc
+	// live are the operations running here.
+	live   map[string]*running
 	closed bool
 }
 
@@ -165,7 +176,7 @@ func New(store Store, o Options) *Service {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{store: store, o: o, runner: uuid.NewString(), ctx: ctx, cancel: cancel, live: map[string]context.CancelCauseFunc{}}
+	s := &Service{store: store, o: o, runner: uuid.NewString(), ctx: ctx, cancel: cancel, live: map[string]*running{}}
 	s.wg.Add(1)
 	go s.beat()
 	return s
@@ -228,16 +239,24 @@ func (s *Service) Start(ctx context.Context, st Start, work Work) (*Operation, e
 	return s.Get(ctx, st.Who, got.ID)
 }
 
+// running is an operation's work running here: its cancel and progress.
+type running struct {
+	cancel context.CancelCauseFunc
+	done   atomic.Int64
+}
+
 // run carries out an operation's work in the background.
 func (s *Service) run(id string, work Work) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.finish(id, Outcome{Failed: true}) // cannot happen: Start refuses once closed
+		s.finish(id, Outcome{Failed: true}, 0) // cannot happen: Start refuses once closed
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	s.live[id] = cancel
+	r := &running{cancel: cancel}
+	ctx = progress.With(ctx, func(done int64) { r.done.Store(done) })
+	s.live[id] = r
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -247,13 +266,13 @@ func (s *Service) run(id string, work Work) {
 		delete(s.live, id)
 		s.mu.Unlock()
 		cancel(nil)
-		s.finish(id, out)
+		s.finish(id, out, r.done.Load())
 	}()
 }
 
 // finish stores an operation's outcome; it has its own deadline, as it
 // also runs on shutdown, once the service's context has ended.
-func (s *Service) finish(id string, out Outcome) {
+func (s *Service) finish(id string, out Outcome, done int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	state := Succeeded
@@ -263,7 +282,7 @@ func (s *Service) finish(id string, out Outcome) {
 	case out.Failed:
 		state = Failed
 	}
-	ok, err := s.store.Finish(ctx, id, state, out.Bytes, s.now())
+	ok, err := s.store.Finish(ctx, id, state, out.Bytes, done, s.now())
 	switch {
 	case err != nil:
 		s.o.Logger.Error("operation outcome not stored: it will be reported abandoned", slog.String("operation", id), slog.Any("error", err))
@@ -284,15 +303,15 @@ func (s *Service) beat() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		ids := make([]string, 0, len(s.live))
-		for id := range s.live {
-			ids = append(ids, id)
+		beats := make([]Beat, 0, len(s.live))
+		for id, r := range s.live {
+			beats = append(beats, Beat{ID: id, Progress: r.done.Load()})
 		}
 		s.mu.Unlock()
-		if len(ids) == 0 {
+		if len(beats) == 0 {
 			continue
 		}
-		cancel, err := s.store.Heartbeat(s.ctx, ids, s.now())
+		cancel, err := s.store.Heartbeat(s.ctx, beats, s.now())
 		if err != nil && s.ctx.Err() == nil {
 			s.o.Logger.Error("operation heartbeat failed", slog.Any("error", err))
 		}
@@ -306,8 +325,8 @@ func (s *Service) beat() {
 func (s *Service) cancelHere(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cancel, ok := s.live[id]; ok {
-		cancel(ErrCancelled)
+	if r, ok := s.live[id]; ok {
+		r.cancel(ErrCancelled)
 	}
 }
 

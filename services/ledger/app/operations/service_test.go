@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/internal/progress"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
@@ -37,6 +38,7 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 		started := make(chan struct{})
 		call, cancel := context.WithCancel(context.Background())
 		op, err := s.Start(call, operations.Start{Method: "Test", Who: ops, Key: "k1", Form: struct{}{}}, func(ctx context.Context) operations.Outcome {
+			progress.Report(ctx, 7)
 			close(started)
 			<-ctx.Done()
 			return operations.Outcome{Failed: true, Bytes: []byte("shut down")}
@@ -56,11 +58,11 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 			if got.Done() {
 				t.Fatalf("operation done before shutdown: %+v", got)
 			}
-			if got.HeartbeatAt.After(first) {
+			if got.HeartbeatAt.After(first) && got.Progress == 7 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("no heartbeat")
+				t.Fatalf("no heartbeat with the progress: %+v", got)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -22,6 +22,9 @@ CREATE TABLE ledger_operations (
     -- CancelOperation asked for it to stop: its runner cancels it at its
     -- next heartbeat.
     cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Items (members) the work has done so far, as it reports them: updated
+    -- with the heartbeat.
+    progress     BIGINT NOT NULL DEFAULT 0,
     -- Once done: the response (a google.protobuf.Any) or the error (a
     -- google.rpc.Status), serialized.
     outcome      {{.Bytes}} NOT NULL,

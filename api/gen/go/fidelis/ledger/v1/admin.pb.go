@@ -112,8 +112,11 @@ type OperationMetadata struct {
 	ProgressPercent int32 `protobuf:"varint,8,opt,name=progress_percent,json=progressPercent,proto3" json:"progress_percent,omitempty"`
 	// CancelOperation asked for it to stop.
 	CancelRequested bool `protobuf:"varint,9,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The members its work has settled so far (RunExpiry, EvaluateTiers),
+	// as of its last heartbeat; 0 for the work that does not count them.
+	MembersProcessed int64 `protobuf:"varint,10,opt,name=members_processed,json=membersProcessed,proto3" json:"members_processed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *OperationMetadata) Reset() {
@@ -207,6 +210,13 @@ func (x *OperationMetadata) GetCancelRequested() bool {
 		return x.CancelRequested
 	}
 	return false
+}
+
+func (x *OperationMetadata) GetMembersProcessed() int64 {
+	if x != nil {
+		return x.MembersProcessed
+	}
+	return 0
 }
 
 // AdjustRequest credits or debits a member's points by hand.
@@ -1313,7 +1323,7 @@ var File_fidelis_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfidelis/ledger/v1/admin.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bfidelis/ledger/v1/kpi.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1efidelis/ledger/v1/status.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n" +
+	"\x1dfidelis/ledger/v1/admin.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bfidelis/ledger/v1/kpi.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1efidelis/ledger/v1/status.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x03\n" +
 	"\x11OperationMetadata\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12!\n" +
 	"\fprogramme_id\x18\x02 \x01(\tR\vprogrammeId\x12!\n" +
@@ -1324,7 +1334,9 @@ const file_fidelis_ledger_v1_admin_proto_rawDesc = "" +
 	"\x0eheartbeat_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rheartbeatTime\x125\n" +
 	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
 	"\x10progress_percent\x18\b \x01(\x05R\x0fprogressPercent\x12)\n" +
-	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\"\xc1\x01\n" +
+	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\x12+\n" +
+	"\x11members_processed\x18\n" +
+	" \x01(\x03R\x10membersProcessed\"\xc1\x01\n" +
 	"\rAdjustRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
