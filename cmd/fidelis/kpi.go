@@ -11,7 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -64,11 +68,18 @@ func kpi(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer conn.Close()
 	c := ledgerv1.NewKpiServiceClient(conn)
 	if *refresh {
-		r, err := c.RefreshKpis(ctx, &ledgerv1.RefreshKpisRequest{ProgrammeId: *programme})
+		// A long-running operation of the administration service: start it,
+		// then poll it until it is done.
+		op, err := ledgerv1.NewLedgerAdminServiceClient(conn).RefreshKpis(ctx, &ledgerv1.RefreshKpisRequest{
+			IdempotencyKey: "kpi-refresh-" + uuid.NewString(), ProgrammeId: *programme})
 		if err != nil {
 			return fmt.Errorf("refresh: %w", err)
 		}
-		fmt.Fprintf(stdout, "refreshed %d members over %d months in %.2fs", r.GetMembers(), r.GetMonths(), r.GetSeconds())
+		var r ledgerv1.RefreshKpisResponse
+		if err := awaitOperation(ctx, longrunningpb.NewOperationsClient(conn), op, &r); err != nil {
+			return fmt.Errorf("refresh: %w", err)
+		}
+		fmt.Fprintf(stdout, "refreshed %d members over %d months in %.2fs", r.GetMembers(), r.GetMonths(), r.GetDuration().AsDuration().Seconds())
 		if m := r.GetModel(); m != nil {
 			fmt.Fprintf(stdout, "; churn model r=%.3f alpha=%.3f a=%.3f b=%.3f (LL %.1f, %d customers)",
 				m.GetR(), m.GetAlpha(), m.GetA(), m.GetB(), m.GetLogLikelihood(), m.GetCustomers())
@@ -149,4 +160,24 @@ func percent(rate string) string {
 		return rate
 	}
 	return d.Shift(2).StringFixed(1) + "%"
+}
+
+// awaitOperation polls a long-running operation until it is done, and
+// reads its response into into, or returns its error.
+func awaitOperation(ctx context.Context, ops longrunningpb.OperationsClient, op *longrunningpb.Operation, into proto.Message) error {
+	for !op.GetDone() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		var err error
+		if op, err = ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.GetName()}); err != nil {
+			return err
+		}
+	}
+	if e := op.GetError(); e != nil {
+		return status.ErrorProto(e)
+	}
+	return op.GetResponse().UnmarshalTo(into)
 }

@@ -203,7 +203,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A POS key may not adjust, nor an operator's earn on a till.
-	if _, err := c.Adjust(bearer(pos), &ledgerv1.AdjustRequest{IdempotencyKey: "a1", MemberId: m.GetMember().GetMemberId(),
+	if _, err := ledgerv1.NewLedgerAdminServiceClient(s.conn).Adjust(bearer(pos), &ledgerv1.AdjustRequest{IdempotencyKey: "a1", MemberId: m.GetMember().GetMemberId(),
 		Points: 1000000, Reason: "mine"}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("a POS adjusting: %v, want PermissionDenied", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -27,6 +28,9 @@ type Options struct {
 	// Shards and MaxBatch tune the write path (see posting.Options).
 	Shards, MaxBatch int
 	Logger           *slog.Logger
+	// OperationHeartbeat and OperationStaleAfter tune the long-running
+	// operations (see operations.Options).
+	OperationHeartbeat, OperationStaleAfter time.Duration
 }
 
 // Ledger is the ledger's three parts over one database: the write path,
@@ -35,7 +39,12 @@ type Ledger struct {
 	Posting   *posting.Service
 	Status    *status.Service
 	Analytics *analytics.Service
-	log       *slog.Logger
+	// Operations runs the long-running operations of the administration
+	// service.
+	Operations *operations.Service
+	cfg        *domain.Config
+	now        func() time.Time
+	log        *slog.Logger
 }
 
 // New starts the ledger on db; Close stops it.
@@ -46,12 +55,13 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
 	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger})
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
-	return &Ledger{Posting: p, Status: s, Analytics: a, log: o.Logger}
+	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
+	return &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
 }
 
 // ServiceNames are the gRPC services Register adds.
 func ServiceNames() []string {
-	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName}
+	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName, grpcapi.AdminServiceName, grpcapi.OperationsServiceName}
 }
 
 // Register adds the ledger's gRPC services to srv.
@@ -59,13 +69,20 @@ func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
 	grpcapi.Register(srv, l.Posting, l.Analytics)
 	grpcapi.RegisterStatus(srv, l.Status)
 	grpcapi.RegisterKpi(srv, l.Analytics)
+	grpcapi.RegisterAdmin(srv, grpcapi.Admin{Posting: l.Posting, Status: l.Status, Analytics: l.Analytics, Operations: l.Operations,
+		Config: l.cfg, Now: l.now, Logger: l.log})
 }
 
 // Drain ends the event streams: the server is shutting down.
 func (l *Ledger) Drain() { l.Status.Drain() }
 
-// Close stops taking writes and waits for the queued ones to commit.
-func (l *Ledger) Close() { l.Posting.Close() }
+// Close stops the operations running here (stored as failed, for their
+// callers to start again elsewhere), then stops taking writes and waits
+// for the queued ones to commit.
+func (l *Ledger) Close() {
+	l.Operations.Close()
+	l.Posting.Close()
+}
 
 // RunScheduler runs the time-driven jobs every interval until ctx ends:
 // expiry (of lots, holds and return windows, also of members nothing else

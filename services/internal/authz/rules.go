@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
@@ -110,8 +111,6 @@ func Rules() map[string]Rule {
 		ledgerv1.LedgerService_Capture_FullMethodName:              write(Resource, till...),
 		ledgerv1.LedgerService_Release_FullMethodName:              write(Resource, till...),
 		ledgerv1.LedgerService_Reverse_FullMethodName:              write(Resource, front...),
-		ledgerv1.LedgerService_Adjust_FullMethodName:               withCheck(write(Resource, operator), checkAdjust),
-		ledgerv1.LedgerService_RunExpiry_FullMethodName:            write(ProgrammeField, operator),
 		ledgerv1.LedgerService_GetBalance_FullMethodName:           read(Resource, front...),
 		ledgerv1.LedgerService_ListEntries_FullMethodName:          read(Resource, front...),
 		ledgerv1.LedgerService_GetHold_FullMethodName:              read(Resource, front...),
@@ -119,23 +118,35 @@ func Rules() map[string]Rule {
 		ledgerv1.LedgerService_GetProgramme_FullMethodName:         read(ProgrammeField, pos, ecommerce, operator, bi, marketing, service),
 		ledgerv1.LedgerService_ReportAnonymousSales_FullMethodName: write(ProgrammeField, pos, operator),
 
-		ledgerv1.StatusService_GetTierStatus_FullMethodName:      read(Resource, pos, ecommerce, operator, marketing, service),
-		ledgerv1.StatusService_SetTierFloor_FullMethodName:       write(Resource, operator),
-		ledgerv1.StatusService_EvaluateTiers_FullMethodName:      ops,
-		ledgerv1.StatusService_GetSegment_FullMethodName:         read(Resource, operator, marketing, service),
-		ledgerv1.StatusService_RecomputeSegments_FullMethodName:  write(ProgrammeField, operator),
-		ledgerv1.StatusService_RunMoments_FullMethodName:         write(ProgrammeField, operator),
-		ledgerv1.StatusService_RebuildProjections_FullMethodName: ops,
-		ledgerv1.StatusService_WatchEvents_FullMethodName:        read(Resource, operator, marketing, service),
+		ledgerv1.StatusService_GetTierStatus_FullMethodName: read(Resource, pos, ecommerce, operator, marketing, service),
+		ledgerv1.StatusService_GetSegment_FullMethodName:    read(Resource, operator, marketing, service),
+		ledgerv1.StatusService_WatchEvents_FullMethodName:   read(Resource, operator, marketing, service),
 		// The histories, paged: who may read the tier or segment.
 		ledgerv1.StatusService_ListTierTransitions_FullMethodName:    read(Resource, pos, ecommerce, operator, marketing, service),
 		ledgerv1.StatusService_ListSegmentTransitions_FullMethodName: read(Resource, operator, marketing, service),
 
 		ledgerv1.KpiService_GetKpis_FullMethodName:           read(ProgrammeField, bi, operator),
-		ledgerv1.KpiService_RefreshKpis_FullMethodName:       write(ProgrammeField, operator),
 		ledgerv1.KpiService_GetChurnRisk_FullMethodName:      read(Resource, bi, marketing, operator),
-		ledgerv1.KpiService_FitChurnModel_FullMethodName:     read(ProgrammeField, bi, operator),
 		ledgerv1.KpiService_GetProgrammeStats_FullMethodName: read(ProgrammeField, bi, operator, service),
+
+		// Administration: operators only (and BI, to fit a churn model).
+		// The batch work starts long-running operations, read through
+		// google.longrunning.Operations: by whoever started them, and by
+		// operators bound to their programme (the service checks).
+		ledgerv1.LedgerAdminService_Adjust_FullMethodName:             withCheck(write(Resource, operator), checkAdjust),
+		ledgerv1.LedgerAdminService_SetTierFloor_FullMethodName:       write(Resource, operator),
+		ledgerv1.LedgerAdminService_RunExpiry_FullMethodName:          write(ProgrammeField, operator),
+		ledgerv1.LedgerAdminService_EvaluateTiers_FullMethodName:      ops,
+		ledgerv1.LedgerAdminService_RecomputeSegments_FullMethodName:  write(ProgrammeField, operator),
+		ledgerv1.LedgerAdminService_RunMoments_FullMethodName:         write(ProgrammeField, operator),
+		ledgerv1.LedgerAdminService_RebuildProjections_FullMethodName: ops,
+		ledgerv1.LedgerAdminService_RefreshKpis_FullMethodName:        write(ProgrammeField, operator),
+		ledgerv1.LedgerAdminService_FitChurnModel_FullMethodName:      write(ProgrammeField, bi, operator),
+		longrunningpb.Operations_GetOperation_FullMethodName:          read(Resource, operator, bi),
+		longrunningpb.Operations_ListOperations_FullMethodName:        read(Resource, operator, bi),
+		longrunningpb.Operations_WaitOperation_FullMethodName:         read(Resource, operator, bi),
+		longrunningpb.Operations_CancelOperation_FullMethodName:       write(Resource, operator),
+		longrunningpb.Operations_DeleteOperation_FullMethodName:       write(Resource, operator),
 
 		rewardsv1.RewardsService_CreateReward_FullMethodName:        write(ProgrammeField, operator),
 		rewardsv1.RewardsService_UpdateReward_FullMethodName:        write(Resource, operator),

@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"strings"
 	"testing"
 
@@ -16,8 +17,9 @@ import (
 )
 
 // Methods are the full names of every RPC of every Fidelis service (every
-// service in a fidelis.* package of the generated code), and of the
-// health and reflection services every server has.
+// service in a fidelis.* package of the generated code), of the health and
+// reflection services every server has, and of the long-running operations
+// service the ledger serves.
 func Methods(t testing.TB) []string {
 	t.Helper()
 	var out []string
@@ -35,7 +37,7 @@ func Methods(t testing.TB) []string {
 		return true
 	})
 	for _, name := range []string{grpc_health_v1.Health_ServiceDesc.ServiceName, reflectionv1.ServerReflection_ServiceDesc.ServiceName,
-		reflectionv1alpha.ServerReflection_ServiceDesc.ServiceName} {
+		reflectionv1alpha.ServerReflection_ServiceDesc.ServiceName, longrunningpb.Operations_ServiceDesc.ServiceName} {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +98,7 @@ func TestEveryRPCHasARule(t *testing.T) {
 func TestRuleChecks(t *testing.T) {
 	rules := authz.Rules()
 	earn, burn, adjust := rules[ledgerv1.LedgerService_Earn_FullMethodName].Check, rules[ledgerv1.LedgerService_Burn_FullMethodName].Check,
-		rules[ledgerv1.LedgerService_Adjust_FullMethodName].Check
+		rules[ledgerv1.LedgerAdminService_Adjust_FullMethodName].Check
 	pos := principal.Principal{ID: "pos", Roles: []principal.Role{principal.POS}, Programmes: []string{"*"}, Limits: principal.Limits{MaxEarnPoints: 1000}}
 	svc := principal.System("fidelis-partners")
 	forPartner := svc.Delegated(principal.Delegation{ID: "partner:p1", Programmes: []string{"test"}, PartnerID: "p1"})

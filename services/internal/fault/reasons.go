@@ -78,6 +78,12 @@ const (
 	// CursorStale: the event stream was rebuilt since the cursor was
 	// given; resume from a time.
 	CursorStale Reason = "CURSOR_STALE"
+	// OperationNotFound: no long-running operation with that name, or
+	// not one the caller may see.
+	OperationNotFound Reason = "OPERATION_NOT_FOUND"
+	// OperationAbandoned: the replica running an operation stopped
+	// before finishing it (its heartbeat went stale).
+	OperationAbandoned Reason = "OPERATION_ABANDONED"
 )
 
 // Rewards reasons.

@@ -1,6 +1,7 @@
 package grpcapi_test
 
 import (
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	dpb "google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
@@ -142,4 +144,57 @@ func ymd(s string) *dpb.Date {
 		panic(err)
 	}
 	return &dpb.Date{Year: y, Month: m, Day: d}
+}
+
+// await polls an operation the administration service started to its
+// end: its response, or its error as a gRPC status error.
+func await[R any, P interface {
+	*R
+	proto.Message
+}](t testing.TB, env *ledgertest.Env, op *longrunningpb.Operation, err error) (P, error) {
+	t.Helper()
+	p := P(new(R))
+	if err := env.Await(ctx(t), op, err, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// The batch work of the administration service, started with a fresh
+// idempotency key and awaited.
+
+func runExpiry(t testing.TB, env *ledgertest.Env, r *ledgerv1.RunExpiryRequest) (*ledgerv1.RunExpiryResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.RunExpiry(ctx(t), r)
+	return await[ledgerv1.RunExpiryResponse](t, env, op, err)
+}
+
+func evaluateTiers(t testing.TB, env *ledgertest.Env, r *ledgerv1.EvaluateTiersRequest) (*ledgerv1.EvaluateTiersResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.EvaluateTiers(ctx(t), r)
+	return await[ledgerv1.EvaluateTiersResponse](t, env, op, err)
+}
+
+func recomputeSegments(t testing.TB, env *ledgertest.Env, r *ledgerv1.RecomputeSegmentsRequest) (*ledgerv1.RecomputeSegmentsResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.RecomputeSegments(ctx(t), r)
+	return await[ledgerv1.RecomputeSegmentsResponse](t, env, op, err)
+}
+
+func runMoments(t testing.TB, env *ledgertest.Env, r *ledgerv1.RunMomentsRequest) (*ledgerv1.RunMomentsResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.RunMoments(ctx(t), r)
+	return await[ledgerv1.RunMomentsResponse](t, env, op, err)
+}
+
+func rebuildProjections(t testing.TB, env *ledgertest.Env, r *ledgerv1.RebuildProjectionsRequest) (*ledgerv1.RebuildProjectionsResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.RebuildProjections(ctx(t), r)
+	return await[ledgerv1.RebuildProjectionsResponse](t, env, op, err)
+}
+
+func refreshKpis(t testing.TB, env *ledgertest.Env, r *ledgerv1.RefreshKpisRequest) (*ledgerv1.RefreshKpisResponse, error) {
+	r.IdempotencyKey = key()
+	op, err := env.Admin.RefreshKpis(ctx(t), r)
+	return await[ledgerv1.RefreshKpisResponse](t, env, op, err)
 }

@@ -98,15 +98,6 @@ func modelToProto(m *analytics.ChurnModel) *ledgerv1.ChurnModel {
 	}
 }
 
-func (s *KpiServer) RefreshKpis(ctx context.Context, r *ledgerv1.RefreshKpisRequest) (*ledgerv1.RefreshKpisResponse, error) {
-	res, err := s.app.RefreshKPIs(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.RefreshKpisResponse{Members: res.Members, Months: int32(res.Periods), Model: modelToProto(res.Model),
-		Seconds: res.Duration.Seconds()}, nil
-}
-
 func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRequest) (*ledgerv1.GetChurnRiskResponse, error) {
 	c, err := s.app.ChurnRiskOf(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
@@ -116,14 +107,6 @@ func (s *KpiServer) GetChurnRisk(ctx context.Context, r *ledgerv1.GetChurnRiskRe
 		RepeatPurchases: int32(c.Risk.RepeatPurchases), FirstToLastPurchase: weeks(c.Risk.TxWeeks), Observed: weeks(c.Risk.TWeeks),
 		PAlive: c.Risk.PAlive, ExpectedPurchases: c.Risk.ExpectedPurchases, Model: modelToProto(c.Model),
 	}, nil
-}
-
-func (s *KpiServer) FitChurnModel(ctx context.Context, r *ledgerv1.FitChurnModelRequest) (*ledgerv1.FitChurnModelResponse, error) {
-	m, err := s.app.FitChurnModel(ctx, r.GetProgrammeId(), fromTS(r.GetCalibrationEnd()))
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.FitChurnModelResponse{Model: modelToProto(m)}, nil
 }
 
 func (s *KpiServer) GetProgrammeStats(ctx context.Context, r *ledgerv1.GetProgrammeStatsRequest) (*ledgerv1.GetProgrammeStatsResponse, error) {

@@ -57,7 +57,7 @@ func TestKPIs(t *testing.T) {
 		if _, err := burn(t, env, a, 20); err != nil { // in March (the clock's now)
 			t.Fatal(err)
 		}
-		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -96,7 +96,7 @@ func TestKPIs(t *testing.T) {
 			t.Fatalf("March moves %v, points %v", march.GetSegmentMoves(), march.GetPointsTotal())
 		}
 
-		r, err := env.Kpi.RefreshKpis(ctx(t), &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"})
+		r, err := refreshKpis(t, env, &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 		if got, want := tierMoves("2026-02-01", "2026-03-01"), map[string]string{"blue>blue": "1 0.5", "blue>silver": "1 0.5"}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("February tier moves %v, want %v", got, want)
 		}
-		if _, err := env.Kpi.RefreshKpis(ctx(t), &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := refreshKpis(t, env, &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 		refreshed := map[string]int64{}
@@ -247,7 +247,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 			return k
 		}
 		first := pseudonym()
-		if _, err := env.Kpi.RefreshKpis(ctx(t), &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := refreshKpis(t, env, &ledgerv1.RefreshKpisRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 		for _, plain := range []string{a, "fidelis-bi\x00" + a} {
@@ -260,7 +260,7 @@ func TestKPITierMovesAndBreakageByChannel(t *testing.T) {
 		}
 
 		env.Clock.Advance(400 * day)
-		if _, err := env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{}); err != nil {
+		if _, err := runExpiry(t, env, &ledgerv1.RunExpiryRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		var issued, expired, unattributed int64

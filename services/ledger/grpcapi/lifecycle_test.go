@@ -71,7 +71,7 @@ func TestExpiryFIFOAndRefunds(t *testing.T) {
 		// Lot A expires; RunExpiry finds nothing to do in A (it is empty) and
 		// is a no-op when run again.
 		env.Clock.Advance(200 * day)
-		run, err := env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{})
+		run, err := runExpiry(t, env, &ledgerv1.RunExpiryRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,14 +92,14 @@ func TestExpiryFIFOAndRefunds(t *testing.T) {
 		}
 		// Lot B expires too.
 		env.Clock.Advance(200 * day)
-		run, err = env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{})
+		run, err = runExpiry(t, env, &ledgerv1.RunExpiryRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if run.GetPointsExpired() != 100 || run.GetLotsExpired() != 1 || run.GetMembersProcessed() != 1 {
 			t.Fatalf("expiry run %v", run)
 		}
-		again, err := env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{})
+		again, err := runExpiry(t, env, &ledgerv1.RunExpiryRequest{})
 		if err != nil || again.GetMembersProcessed() != 0 {
 			t.Fatalf("second run %v %v", again, err)
 		}
@@ -117,7 +117,7 @@ func TestRunExpiryAsOf(t *testing.T) {
 		env.Clock.Advance(60 * day)
 		earnPoints(t, env, m, 60)
 		env.Clock.Advance(400 * day) // both lots have expired by now
-		run, err := env.Client.RunExpiry(ctx(t), &ledgerv1.RunExpiryRequest{AsOf: timestamppb.New(start.AddDate(1, 0, 2))})
+		run, err := runExpiry(t, env, &ledgerv1.RunExpiryRequest{AsOf: timestamppb.New(start.AddDate(1, 0, 2))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
@@ -131,32 +130,6 @@ func (s *Server) Reverse(ctx context.Context, r *ledgerv1.ReverseRequest) (*ledg
 	}, nil
 }
 
-func (s *Server) Adjust(ctx context.Context, r *ledgerv1.AdjustRequest) (*ledgerv1.AdjustResponse, error) {
-	who := principal.Of(ctx)
-	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
-	if err := operatorField(who, r.GetOperator()); err != nil {
-		return nil, err
-	}
-	res, err := s.ledger.Adjust(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), domain.AdjustCmd{
-		Points: r.GetPoints(), Reason: r.GetReason(), Operator: who.Actor(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.AdjustResponse{Entry: entryToProto(res.Entry), Balance: balanceToProto(res.Balance)}, nil
-}
-
-func (s *Server) RunExpiry(ctx context.Context, r *ledgerv1.RunExpiryRequest) (*ledgerv1.RunExpiryResponse, error) {
-	run, err := s.ledger.RunExpiry(ctx, fromTS(r.GetAsOf()), r.GetProgrammeId())
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.RunExpiryResponse{
-		MembersProcessed: run.Members, LotsExpired: run.LotsExpired, PointsExpired: run.PointsExpired,
-		PendingPointsReleased: run.PendingReleased, HoldsExpired: run.HoldsExpired,
-	}, nil
-}
-
 func (s *Server) GetBalance(ctx context.Context, r *ledgerv1.GetBalanceRequest) (*ledgerv1.GetBalanceResponse, error) {
 	b, err := s.ledger.Balance(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
@@ -226,14 +199,4 @@ func (s *Server) ReportAnonymousSales(ctx context.Context, r *ledgerv1.ReportAno
 		return nil, err
 	}
 	return &ledgerv1.ReportAnonymousSalesResponse{Transactions: stored.Transactions, CountedAt: ts(stored.CountedAt)}, nil
-}
-
-// operatorField refuses an operator named in a request (a deprecated
-// field) other than the authenticated principal: entries name who made
-// them from the credential only.
-func operatorField(who principal.Principal, operator string) error {
-	if operator != "" && operator != who.Actor() {
-		return fault.Invalid("operator", "is deprecated: the entry names the authenticated principal (%s); leave it empty", who.Actor())
-	}
-	return nil
 }

@@ -91,31 +91,6 @@ func (s *StatusServer) ListTierTransitions(ctx context.Context, r *ledgerv1.List
 	return resp, nil
 }
 
-func (s *StatusServer) SetTierFloor(ctx context.Context, r *ledgerv1.SetTierFloorRequest) (*ledgerv1.SetTierFloorResponse, error) {
-	who := principal.Of(ctx)
-	//lint:ignore SA1019 the deprecated field is refused unless it names the caller
-	if err := operatorField(who, r.GetOperator()); err != nil {
-		return nil, err
-	}
-	e, err := s.app.SetTierFloor(ctx, who, r.GetIdempotencyKey(), r.GetMemberId(), r.GetTier(), r.GetReason())
-	if err != nil {
-		return nil, err
-	}
-	t, err := s.app.Tier(ctx, principal.Of(ctx), r.GetMemberId())
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.SetTierFloorResponse{Entry: entryToProto(e.Entry), Status: tierToProto(t)}, nil
-}
-
-func (s *StatusServer) EvaluateTiers(ctx context.Context, r *ledgerv1.EvaluateTiersRequest) (*ledgerv1.EvaluateTiersResponse, error) {
-	members, events, err := s.app.EvaluateTiers(ctx, fromTS(r.GetAsOf()))
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.EvaluateTiersResponse{MembersEvaluated: members, Events: events}, nil
-}
-
 func (s *StatusServer) GetSegment(ctx context.Context, r *ledgerv1.GetSegmentRequest) (*ledgerv1.GetSegmentResponse, error) {
 	st, err := s.app.Segment(ctx, principal.Of(ctx), r.GetMemberId())
 	if err != nil {
@@ -139,31 +114,6 @@ func (s *StatusServer) ListSegmentTransitions(ctx context.Context, r *ledgerv1.L
 		})
 	}
 	return resp, nil
-}
-
-func (s *StatusServer) RecomputeSegments(ctx context.Context, r *ledgerv1.RecomputeSegmentsRequest) (*ledgerv1.RecomputeSegmentsResponse, error) {
-	res, err := s.app.RecomputeSegments(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.RecomputeSegmentsResponse{
-		RunId: res.Run.ID, MembersScored: res.Run.Scored, MembersChanged: res.Run.Changed, Distribution: res.Distribution,
-	}, nil
-}
-
-func (s *StatusServer) RunMoments(ctx context.Context, r *ledgerv1.RunMomentsRequest) (*ledgerv1.RunMomentsResponse, error) {
-	n, err := s.app.RunMoments(ctx, r.GetProgrammeId(), fromTS(r.GetAsOf()))
-	if err != nil {
-		return nil, err
-	}
-	return &ledgerv1.RunMomentsResponse{Events: int64(n)}, nil
-}
-
-func (s *StatusServer) RebuildProjections(ctx context.Context, _ *ledgerv1.RebuildProjectionsRequest) (*ledgerv1.RebuildProjectionsResponse, error) {
-	if err := s.app.Rebuild(ctx); err != nil {
-		return nil, err
-	}
-	return &ledgerv1.RebuildProjectionsResponse{}, nil
 }
 
 var eventTypes = map[string]ledgerv1.MemberEventType{

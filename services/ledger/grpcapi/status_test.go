@@ -107,7 +107,7 @@ func TestTiersFromTheLedger(t *testing.T) {
 		}
 		// A year on, silver has not been requalified: down one step.
 		env.Clock.Advance(366 * day)
-		if _, err := env.Status.EvaluateTiers(ctx(t), &ledgerv1.EvaluateTiersRequest{}); err != nil {
+		if _, err := evaluateTiers(t, env, &ledgerv1.EvaluateTiersRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		wantTier(t, env, m, "blue", "0")
@@ -115,7 +115,7 @@ func TestTiersFromTheLedger(t *testing.T) {
 			t.Fatalf("history %v", h)
 		}
 		// A manual floor lifts the member at once and holds through expiries.
-		fl, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "gold",
+		fl, err := env.Admin.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "gold",
 			Reason: "VIP"})
 		if err != nil {
 			t.Fatal(err)
@@ -127,11 +127,11 @@ func TestTiersFromTheLedger(t *testing.T) {
 		env.Clock.Advance(800 * day)
 		wantTier(t, env, m, "gold", "0")
 
-		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "platinum",
+		_, err = env.Admin.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: m, Tier: "platinum",
 			Reason: "x"})
 		wantCode(t, err, codes.InvalidArgument)
 		other := enrol(t, env, "test")
-		_, err = env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: other, Tier: "gold",
+		_, err = env.Admin.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: other, Tier: "gold",
 			Reason: "x"})
 		wantCode(t, err, codes.FailedPrecondition)
 		_, err = env.Status.GetTierStatus(ctx(t), &ledgerv1.GetTierStatusRequest{MemberId: other})
@@ -169,7 +169,7 @@ func TestRFMSegments(t *testing.T) {
 			}
 			env.Clock.Advance(24 * time.Hour)
 		}
-		run, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		run, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,20 +187,20 @@ func TestRFMSegments(t *testing.T) {
 			h[0].GetRunId() != run.GetRunId() {
 			t.Fatalf("history %v", h)
 		}
-		again, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		again, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
 		if err != nil || again.GetMembersChanged() != 0 {
 			t.Fatalf("second run %v %v", again, err)
 		}
 		// Thirteen months without purchases: everyone leaves the window.
 		env.Clock.Advance(396 * day)
-		gone, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
+		gone, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"})
 		if err != nil || gone.GetMembersScored() != 0 || gone.GetMembersChanged() != 10 {
 			t.Fatalf("run a year later %v %v", gone, err)
 		}
 		if s := segment(t, env, members[9]); s.GetSegment() != "inactive" || len(segmentHistory(t, env, members[9])) != 2 {
 			t.Fatalf("after a year %v", s)
 		}
-		_, err = env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered",
+		_, err = recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered",
 			AsOf: timestamppb.New(env.Clock.Now().Add(time.Hour))})
 		wantCode(t, err, codes.InvalidArgument)
 	})
@@ -243,7 +243,7 @@ func snapshot(t *testing.T, db *sqldb.DB) map[string][]string {
 // incremental, a snapshot taken before.
 func wantRebuildEqual(t *testing.T, env *ledgertest.Env, db *sqldb.DB, incremental map[string][]string) {
 	t.Helper()
-	if _, err := env.Status.RebuildProjections(ctx(t), &ledgerv1.RebuildProjectionsRequest{}); err != nil {
+	if _, err := rebuildProjections(t, env, &ledgerv1.RebuildProjectionsRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	rebuilt := snapshot(t, db)
@@ -272,19 +272,19 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 		if _, err := burn(t, env, a, 100); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: b, Tier: "silver",
+		if _, err := env.Admin.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: b, Tier: "silver",
 			Reason: "staff"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 		env.Clock.Advance(400 * day)
 		earnPurchase(t, env, b, "10.00")
-		if _, err := env.Status.EvaluateTiers(ctx(t), &ledgerv1.EvaluateTiersRequest{}); err != nil {
+		if _, err := evaluateTiers(t, env, &ledgerv1.EvaluateTiersRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := env.Ledger.Status.Project(ctx(t)); err != nil {
@@ -433,7 +433,7 @@ func TestMoments(t *testing.T) {
 		m := r.GetMember().GetMemberId()
 		run := func() int64 {
 			t.Helper()
-			r, err := env.Status.RunMoments(ctx(t), &ledgerv1.RunMomentsRequest{})
+			r, err := runMoments(t, env, &ledgerv1.RunMomentsRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -679,7 +679,7 @@ func TestTransitionHistoriesPage(t *testing.T) {
 		env.Clock.Advance(time.Hour)
 		earnPurchase(t, env, m, "1000.00") // silver -> gold
 		earnPurchase(t, env, other, "1.00")
-		if _, err := env.Status.RecomputeSegments(ctx(t), &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
+		if _, err := recomputeSegments(t, env, &ledgerv1.RecomputeSegmentsRequest{ProgrammeId: "tiered"}); err != nil {
 			t.Fatal(err)
 		}
 		if h := history(t, env, m); !reflect.DeepEqual(h, []string{"blue>silver:qualified", "silver>gold:qualified"}) {

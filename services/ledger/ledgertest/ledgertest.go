@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/access/accesstest"
@@ -111,8 +114,12 @@ type Env struct {
 	Client ledgerv1.LedgerServiceClient
 	Status ledgerv1.StatusServiceClient
 	Kpi    ledgerv1.KpiServiceClient
-	Addr   string
-	Cfg    *domain.Config
+	// Admin is the administration service; Ops reads the long-running
+	// operations it starts (see Await).
+	Admin ledgerv1.LedgerAdminServiceClient
+	Ops   longrunningpb.OperationsClient
+	Addr  string
+	Cfg   *domain.Config
 }
 
 // Check fails the test unless the ledger's invariants hold (see
@@ -183,8 +190,36 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	return &Env{
 		DB: db, Ledger: l, Access: acc, Key: key, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
-		Kpi: ledgerv1.NewKpiServiceClient(conn),
+		Kpi: ledgerv1.NewKpiServiceClient(conn), Admin: ledgerv1.NewLedgerAdminServiceClient(conn),
+		Ops: longrunningpb.NewOperationsClient(conn),
 	}
+}
+
+// Await polls a long-running operation started by the administration
+// service (start's call, with its error) until it is done, and reads its
+// response into into; the operation's error is returned as a gRPC status
+// error, as a unary call would have returned it.
+func (e *Env) Await(ctx context.Context, op *longrunningpb.Operation, err error, into proto.Message) error {
+	if err != nil {
+		return err
+	}
+	for !op.GetDone() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if op, err = e.Ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.GetName()}); err != nil {
+			return err
+		}
+	}
+	if st := op.GetError(); st != nil {
+		return status.ErrorProto(st)
+	}
+	if into == nil {
+		return nil
+	}
+	return op.GetResponse().UnmarshalTo(into)
 }
 
 // clientPrincipal registers the test client's principal once per access

@@ -457,7 +457,7 @@ func TestCatalogueAdministration(t *testing.T) {
 		m := member(t, env, "tiered", 100)
 		_ = m
 		rich := member(t, env, "tiered", 2000)
-		if _, err := env.Status.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: rich, Tier: "silver",
+		if _, err := env.Admin.SetTierFloor(ctx(t), &ledgerv1.SetTierFloorRequest{IdempotencyKey: key(), MemberId: rich, Tier: "silver",
 			Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}

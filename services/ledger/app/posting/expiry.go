@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/progress"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -78,6 +79,7 @@ func (s *Service) RunExpiry(ctx context.Context, asOf time.Time, programmeID str
 			run.LotsExpired += r.LotsExpired
 			run.PointsExpired += r.PointsExpired
 		}
+		progress.Report(ctx, run.Members)
 		after = ids[len(ids)-1]
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/internal/progress"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -41,6 +42,7 @@ func (s *Service) EvaluateTiers(ctx context.Context, asOf time.Time) (members, c
 		}
 		members += int64(len(ids))
 		changes += int64(n)
+		progress.Report(ctx, members)
 		after = ids[len(ids)-1]
 	}
 }

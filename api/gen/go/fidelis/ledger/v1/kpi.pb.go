@@ -571,59 +571,6 @@ func (x *GetKpisResponse) GetTierMoves() []*TransitionCell {
 	return nil
 }
 
-type RefreshKpisRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RefreshKpisRequest) Reset() {
-	*x = RefreshKpisRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RefreshKpisRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RefreshKpisRequest) ProtoMessage() {}
-
-func (x *RefreshKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RefreshKpisRequest.ProtoReflect.Descriptor instead.
-func (*RefreshKpisRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *RefreshKpisRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RefreshKpisRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
 // ChurnModel is a fitted BG/NBD model (Fader, Hardie & Lee 2005), time in weeks.
 type ChurnModel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -651,7 +598,7 @@ type ChurnModel struct {
 
 func (x *ChurnModel) Reset() {
 	*x = ChurnModel{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +610,7 @@ func (x *ChurnModel) String() string {
 func (*ChurnModel) ProtoMessage() {}
 
 func (x *ChurnModel) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +623,7 @@ func (x *ChurnModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChurnModel.ProtoReflect.Descriptor instead.
 func (*ChurnModel) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChurnModel) GetFittedAt() *timestamppb.Timestamp {
@@ -742,75 +689,6 @@ func (x *ChurnModel) GetHorizon() *durationpb.Duration {
 	return nil
 }
 
-type RefreshKpisResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Members int64                  `protobuf:"varint,1,opt,name=members,proto3" json:"members,omitempty"`
-	Months  int32                  `protobuf:"varint,2,opt,name=months,proto3" json:"months,omitempty"`
-	Model   *ChurnModel            `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
-	// How long the refresh took.
-	Seconds       float64 `protobuf:"fixed64,4,opt,name=seconds,proto3" json:"seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RefreshKpisResponse) Reset() {
-	*x = RefreshKpisResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RefreshKpisResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RefreshKpisResponse) ProtoMessage() {}
-
-func (x *RefreshKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RefreshKpisResponse.ProtoReflect.Descriptor instead.
-func (*RefreshKpisResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *RefreshKpisResponse) GetMembers() int64 {
-	if x != nil {
-		return x.Members
-	}
-	return 0
-}
-
-func (x *RefreshKpisResponse) GetMonths() int32 {
-	if x != nil {
-		return x.Months
-	}
-	return 0
-}
-
-func (x *RefreshKpisResponse) GetModel() *ChurnModel {
-	if x != nil {
-		return x.Model
-	}
-	return nil
-}
-
-func (x *RefreshKpisResponse) GetSeconds() float64 {
-	if x != nil {
-		return x.Seconds
-	}
-	return 0
-}
-
 // GetChurnRiskRequest names the member.
 type GetChurnRiskRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -822,7 +700,7 @@ type GetChurnRiskRequest struct {
 
 func (x *GetChurnRiskRequest) Reset() {
 	*x = GetChurnRiskRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +712,7 @@ func (x *GetChurnRiskRequest) String() string {
 func (*GetChurnRiskRequest) ProtoMessage() {}
 
 func (x *GetChurnRiskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +725,7 @@ func (x *GetChurnRiskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChurnRiskRequest.ProtoReflect.Descriptor instead.
 func (*GetChurnRiskRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetChurnRiskRequest) GetMemberId() string {
@@ -881,7 +759,7 @@ type GetChurnRiskResponse struct {
 
 func (x *GetChurnRiskResponse) Reset() {
 	*x = GetChurnRiskResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +771,7 @@ func (x *GetChurnRiskResponse) String() string {
 func (*GetChurnRiskResponse) ProtoMessage() {}
 
 func (x *GetChurnRiskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +784,7 @@ func (x *GetChurnRiskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChurnRiskResponse.ProtoReflect.Descriptor instead.
 func (*GetChurnRiskResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetChurnRiskResponse) GetRepeatPurchases() int32 {
@@ -951,102 +829,6 @@ func (x *GetChurnRiskResponse) GetModel() *ChurnModel {
 	return nil
 }
 
-type FitChurnModelRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId    string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	CalibrationEnd *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=calibration_end,json=calibrationEnd,proto3" json:"calibration_end,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *FitChurnModelRequest) Reset() {
-	*x = FitChurnModelRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FitChurnModelRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FitChurnModelRequest) ProtoMessage() {}
-
-func (x *FitChurnModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FitChurnModelRequest.ProtoReflect.Descriptor instead.
-func (*FitChurnModelRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *FitChurnModelRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *FitChurnModelRequest) GetCalibrationEnd() *timestamppb.Timestamp {
-	if x != nil {
-		return x.CalibrationEnd
-	}
-	return nil
-}
-
-type FitChurnModelResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Model         *ChurnModel            `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FitChurnModelResponse) Reset() {
-	*x = FitChurnModelResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FitChurnModelResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FitChurnModelResponse) ProtoMessage() {}
-
-func (x *FitChurnModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FitChurnModelResponse.ProtoReflect.Descriptor instead.
-func (*FitChurnModelResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *FitChurnModelResponse) GetModel() *ChurnModel {
-	if x != nil {
-		return x.Model
-	}
-	return nil
-}
-
 // GetProgrammeStatsRequest names a programme and the end of the window.
 type GetProgrammeStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1060,7 +842,7 @@ type GetProgrammeStatsRequest struct {
 
 func (x *GetProgrammeStatsRequest) Reset() {
 	*x = GetProgrammeStatsRequest{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +854,7 @@ func (x *GetProgrammeStatsRequest) String() string {
 func (*GetProgrammeStatsRequest) ProtoMessage() {}
 
 func (x *GetProgrammeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +867,7 @@ func (x *GetProgrammeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetProgrammeStatsRequest) GetProgrammeId() string {
@@ -1135,7 +917,7 @@ type GetProgrammeStatsResponse struct {
 
 func (x *GetProgrammeStatsResponse) Reset() {
 	*x = GetProgrammeStatsResponse{}
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +929,7 @@ func (x *GetProgrammeStatsResponse) String() string {
 func (*GetProgrammeStatsResponse) ProtoMessage() {}
 
 func (x *GetProgrammeStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_kpi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +942,7 @@ func (x *GetProgrammeStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeStatsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_kpi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetProgrammeStatsResponse) GetProgrammeId() string {
@@ -1305,10 +1087,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\n" +
 	"TiersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"s\n" +
-	"\x12RefreshKpisRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xc4\x02\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc4\x02\n" +
 	"\n" +
 	"ChurnModel\x127\n" +
 	"\tfitted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bfittedAt\x12C\n" +
@@ -1319,12 +1098,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x01a\x18\x06 \x01(\x01R\x01a\x12\f\n" +
 	"\x01b\x18\a \x01(\x01R\x01b\x12%\n" +
 	"\x0elog_likelihood\x18\b \x01(\x01R\rlogLikelihood\x123\n" +
-	"\ahorizon\x18\t \x01(\v2\x19.google.protobuf.DurationR\ahorizon\"\x96\x01\n" +
-	"\x13RefreshKpisResponse\x12\x18\n" +
-	"\amembers\x18\x01 \x01(\x03R\amembers\x12\x16\n" +
-	"\x06months\x18\x02 \x01(\x05R\x06months\x123\n" +
-	"\x05model\x18\x03 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\x12\x18\n" +
-	"\aseconds\x18\x04 \x01(\x01R\aseconds\"<\n" +
+	"\ahorizon\x18\t \x01(\v2\x19.google.protobuf.DurationR\ahorizon\"<\n" +
 	"\x13GetChurnRiskRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"\xc5\x02\n" +
 	"\x14GetChurnRiskResponse\x12)\n" +
@@ -1333,12 +1107,7 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\bobserved\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bobserved\x12\x17\n" +
 	"\ap_alive\x18\x04 \x01(\x01R\x06pAlive\x12-\n" +
 	"\x12expected_purchases\x18\x05 \x01(\x01R\x11expectedPurchases\x123\n" +
-	"\x05model\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"\x91\x01\n" +
-	"\x14FitChurnModelRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12K\n" +
-	"\x0fcalibration_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0ecalibrationEnd\"L\n" +
-	"\x15FitChurnModelResponse\x123\n" +
-	"\x05model\x18\x01 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
+	"\x05model\x18\x06 \x01(\v2\x1d.fidelis.ledger.v1.ChurnModelR\x05model\"y\n" +
 	"\x18GetProgrammeStatsRequest\x12,\n" +
 	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xe2\x03\n" +
@@ -1354,13 +1123,11 @@ const file_fidelis_ledger_v1_kpi_proto_rawDesc = "" +
 	"\x16anonymous_transactions\x18\b \x01(\x03R\x15anonymousTransactions\x120\n" +
 	"\x14anonymous_store_days\x18\t \x01(\x03R\x12anonymousStoreDays\x12'\n" +
 	"\x0fstore_purchases\x18\n" +
-	" \x01(\x03R\x0estorePurchases2\xf1\x03\n" +
+	" \x01(\x03R\x0estorePurchases2\xaf\x02\n" +
 	"\n" +
 	"KpiService\x12P\n" +
-	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12\\\n" +
-	"\vRefreshKpis\x12%.fidelis.ledger.v1.RefreshKpisRequest\x1a&.fidelis.ledger.v1.RefreshKpisResponse\x12_\n" +
-	"\fGetChurnRisk\x12&.fidelis.ledger.v1.GetChurnRiskRequest\x1a'.fidelis.ledger.v1.GetChurnRiskResponse\x12b\n" +
-	"\rFitChurnModel\x12'.fidelis.ledger.v1.FitChurnModelRequest\x1a(.fidelis.ledger.v1.FitChurnModelResponse\x12n\n" +
+	"\aGetKpis\x12!.fidelis.ledger.v1.GetKpisRequest\x1a\".fidelis.ledger.v1.GetKpisResponse\x12_\n" +
+	"\fGetChurnRisk\x12&.fidelis.ledger.v1.GetChurnRiskRequest\x1a'.fidelis.ledger.v1.GetChurnRiskResponse\x12n\n" +
 	"\x11GetProgrammeStats\x12+.fidelis.ledger.v1.GetProgrammeStatsRequest\x1a,.fidelis.ledger.v1.GetProgrammeStatsResponseBJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
@@ -1375,72 +1142,60 @@ func file_fidelis_ledger_v1_kpi_proto_rawDescGZIP() []byte {
 	return file_fidelis_ledger_v1_kpi_proto_rawDescData
 }
 
-var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_fidelis_ledger_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fidelis_ledger_v1_kpi_proto_goTypes = []any{
 	(*GetKpisRequest)(nil),            // 0: fidelis.ledger.v1.GetKpisRequest
 	(*MemberKpis)(nil),                // 1: fidelis.ledger.v1.MemberKpis
 	(*PointsKpis)(nil),                // 2: fidelis.ledger.v1.PointsKpis
 	(*TransitionCell)(nil),            // 3: fidelis.ledger.v1.TransitionCell
 	(*GetKpisResponse)(nil),           // 4: fidelis.ledger.v1.GetKpisResponse
-	(*RefreshKpisRequest)(nil),        // 5: fidelis.ledger.v1.RefreshKpisRequest
-	(*ChurnModel)(nil),                // 6: fidelis.ledger.v1.ChurnModel
-	(*RefreshKpisResponse)(nil),       // 7: fidelis.ledger.v1.RefreshKpisResponse
-	(*GetChurnRiskRequest)(nil),       // 8: fidelis.ledger.v1.GetChurnRiskRequest
-	(*GetChurnRiskResponse)(nil),      // 9: fidelis.ledger.v1.GetChurnRiskResponse
-	(*FitChurnModelRequest)(nil),      // 10: fidelis.ledger.v1.FitChurnModelRequest
-	(*FitChurnModelResponse)(nil),     // 11: fidelis.ledger.v1.FitChurnModelResponse
-	(*GetProgrammeStatsRequest)(nil),  // 12: fidelis.ledger.v1.GetProgrammeStatsRequest
-	(*GetProgrammeStatsResponse)(nil), // 13: fidelis.ledger.v1.GetProgrammeStatsResponse
-	nil,                               // 14: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	nil,                               // 15: fidelis.ledger.v1.GetKpisResponse.TiersEntry
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
-	(v1.Channel)(0),                   // 17: fidelis.type.v1.Channel
-	(*v1.Money)(nil),                  // 18: fidelis.type.v1.Money
-	(*durationpb.Duration)(nil),       // 19: google.protobuf.Duration
+	(*ChurnModel)(nil),                // 5: fidelis.ledger.v1.ChurnModel
+	(*GetChurnRiskRequest)(nil),       // 6: fidelis.ledger.v1.GetChurnRiskRequest
+	(*GetChurnRiskResponse)(nil),      // 7: fidelis.ledger.v1.GetChurnRiskResponse
+	(*GetProgrammeStatsRequest)(nil),  // 8: fidelis.ledger.v1.GetProgrammeStatsRequest
+	(*GetProgrammeStatsResponse)(nil), // 9: fidelis.ledger.v1.GetProgrammeStatsResponse
+	nil,                               // 10: fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	nil,                               // 11: fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
+	(v1.Channel)(0),                   // 13: fidelis.type.v1.Channel
+	(*v1.Money)(nil),                  // 14: fidelis.type.v1.Money
+	(*durationpb.Duration)(nil),       // 15: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_kpi_proto_depIdxs = []int32{
-	16, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
-	16, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
-	17, // 2: fidelis.ledger.v1.PointsKpis.channel:type_name -> fidelis.type.v1.Channel
-	16, // 3: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
-	16, // 4: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
+	12, // 0: fidelis.ledger.v1.GetKpisRequest.period_start:type_name -> google.protobuf.Timestamp
+	12, // 1: fidelis.ledger.v1.GetKpisRequest.period_end:type_name -> google.protobuf.Timestamp
+	13, // 2: fidelis.ledger.v1.PointsKpis.channel:type_name -> fidelis.type.v1.Channel
+	12, // 3: fidelis.ledger.v1.GetKpisResponse.period_start:type_name -> google.protobuf.Timestamp
+	12, // 4: fidelis.ledger.v1.GetKpisResponse.period_end:type_name -> google.protobuf.Timestamp
 	1,  // 5: fidelis.ledger.v1.GetKpisResponse.members:type_name -> fidelis.ledger.v1.MemberKpis
 	2,  // 6: fidelis.ledger.v1.GetKpisResponse.points:type_name -> fidelis.ledger.v1.PointsKpis
 	2,  // 7: fidelis.ledger.v1.GetKpisResponse.points_total:type_name -> fidelis.ledger.v1.PointsKpis
-	18, // 8: fidelis.ledger.v1.GetKpisResponse.outstanding_value:type_name -> fidelis.type.v1.Money
-	14, // 9: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
-	15, // 10: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
+	14, // 8: fidelis.ledger.v1.GetKpisResponse.outstanding_value:type_name -> fidelis.type.v1.Money
+	10, // 9: fidelis.ledger.v1.GetKpisResponse.segments:type_name -> fidelis.ledger.v1.GetKpisResponse.SegmentsEntry
+	11, // 10: fidelis.ledger.v1.GetKpisResponse.tiers:type_name -> fidelis.ledger.v1.GetKpisResponse.TiersEntry
 	3,  // 11: fidelis.ledger.v1.GetKpisResponse.segment_moves:type_name -> fidelis.ledger.v1.TransitionCell
 	3,  // 12: fidelis.ledger.v1.GetKpisResponse.tier_moves:type_name -> fidelis.ledger.v1.TransitionCell
-	16, // 13: fidelis.ledger.v1.RefreshKpisRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 14: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
-	16, // 15: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
-	19, // 16: fidelis.ledger.v1.ChurnModel.horizon:type_name -> google.protobuf.Duration
-	6,  // 17: fidelis.ledger.v1.RefreshKpisResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	19, // 18: fidelis.ledger.v1.GetChurnRiskResponse.first_to_last_purchase:type_name -> google.protobuf.Duration
-	19, // 19: fidelis.ledger.v1.GetChurnRiskResponse.observed:type_name -> google.protobuf.Duration
-	6,  // 20: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 21: fidelis.ledger.v1.FitChurnModelRequest.calibration_end:type_name -> google.protobuf.Timestamp
-	6,  // 22: fidelis.ledger.v1.FitChurnModelResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
-	16, // 23: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
-	16, // 24: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
-	16, // 25: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
-	16, // 26: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
-	0,  // 27: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
-	5,  // 28: fidelis.ledger.v1.KpiService.RefreshKpis:input_type -> fidelis.ledger.v1.RefreshKpisRequest
-	8,  // 29: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
-	10, // 30: fidelis.ledger.v1.KpiService.FitChurnModel:input_type -> fidelis.ledger.v1.FitChurnModelRequest
-	12, // 31: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
-	4,  // 32: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
-	7,  // 33: fidelis.ledger.v1.KpiService.RefreshKpis:output_type -> fidelis.ledger.v1.RefreshKpisResponse
-	9,  // 34: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
-	11, // 35: fidelis.ledger.v1.KpiService.FitChurnModel:output_type -> fidelis.ledger.v1.FitChurnModelResponse
-	13, // 36: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	12, // 13: fidelis.ledger.v1.ChurnModel.fitted_at:type_name -> google.protobuf.Timestamp
+	12, // 14: fidelis.ledger.v1.ChurnModel.calibration_end:type_name -> google.protobuf.Timestamp
+	15, // 15: fidelis.ledger.v1.ChurnModel.horizon:type_name -> google.protobuf.Duration
+	15, // 16: fidelis.ledger.v1.GetChurnRiskResponse.first_to_last_purchase:type_name -> google.protobuf.Duration
+	15, // 17: fidelis.ledger.v1.GetChurnRiskResponse.observed:type_name -> google.protobuf.Duration
+	5,  // 18: fidelis.ledger.v1.GetChurnRiskResponse.model:type_name -> fidelis.ledger.v1.ChurnModel
+	12, // 19: fidelis.ledger.v1.GetProgrammeStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	12, // 20: fidelis.ledger.v1.GetProgrammeStatsResponse.window_start:type_name -> google.protobuf.Timestamp
+	12, // 21: fidelis.ledger.v1.GetProgrammeStatsResponse.window_end:type_name -> google.protobuf.Timestamp
+	12, // 22: fidelis.ledger.v1.GetProgrammeStatsResponse.first_purchase_at:type_name -> google.protobuf.Timestamp
+	0,  // 23: fidelis.ledger.v1.KpiService.GetKpis:input_type -> fidelis.ledger.v1.GetKpisRequest
+	6,  // 24: fidelis.ledger.v1.KpiService.GetChurnRisk:input_type -> fidelis.ledger.v1.GetChurnRiskRequest
+	8,  // 25: fidelis.ledger.v1.KpiService.GetProgrammeStats:input_type -> fidelis.ledger.v1.GetProgrammeStatsRequest
+	4,  // 26: fidelis.ledger.v1.KpiService.GetKpis:output_type -> fidelis.ledger.v1.GetKpisResponse
+	7,  // 27: fidelis.ledger.v1.KpiService.GetChurnRisk:output_type -> fidelis.ledger.v1.GetChurnRiskResponse
+	9,  // 28: fidelis.ledger.v1.KpiService.GetProgrammeStats:output_type -> fidelis.ledger.v1.GetProgrammeStatsResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_kpi_proto_init() }
@@ -1454,7 +1209,7 @@ func file_fidelis_ledger_v1_kpi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_kpi_proto_rawDesc), len(file_fidelis_ledger_v1_kpi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

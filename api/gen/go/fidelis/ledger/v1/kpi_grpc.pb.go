@@ -20,9 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	KpiService_GetKpis_FullMethodName           = "/fidelis.ledger.v1.KpiService/GetKpis"
-	KpiService_RefreshKpis_FullMethodName       = "/fidelis.ledger.v1.KpiService/RefreshKpis"
 	KpiService_GetChurnRisk_FullMethodName      = "/fidelis.ledger.v1.KpiService/GetChurnRisk"
-	KpiService_FitChurnModel_FullMethodName     = "/fidelis.ledger.v1.KpiService/FitChurnModel"
 	KpiService_GetProgrammeStats_FullMethodName = "/fidelis.ledger.v1.KpiService/GetProgrammeStats"
 )
 
@@ -39,9 +37,6 @@ type KpiServiceClient interface {
 	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetKpis(ctx context.Context, in *GetKpisRequest, opts ...grpc.CallOption) (*GetKpisResponse, error)
-	// RefreshKpis recomputes the refreshed KPI tables (monthly member
-	// figures, cohorts, transition matrices, churn model and risks).
-	RefreshKpis(ctx context.Context, in *RefreshKpisRequest, opts ...grpc.CallOption) (*RefreshKpisResponse, error)
 	// GetChurnRisk returns a member's P(alive) and expected purchases under the
 	// programme's last churn model.
 	//
@@ -50,9 +45,6 @@ type KpiServiceClient interface {
 	//   - FAILED_PRECONDITION: CHURN_MODEL_NOT_FITTED
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetChurnRisk(ctx context.Context, in *GetChurnRiskRequest, opts ...grpc.CallOption) (*GetChurnRiskResponse, error)
-	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
-	// without storing it.
-	FitChurnModel(ctx context.Context, in *FitChurnModelRequest, opts ...grpc.CallOption) (*FitChurnModelResponse, error)
 	// GetProgrammeStats returns a programme's size and buying pattern over
 	// the 12 months before a time, and how many of its sales were identified.
 	//
@@ -80,30 +72,10 @@ func (c *kpiServiceClient) GetKpis(ctx context.Context, in *GetKpisRequest, opts
 	return out, nil
 }
 
-func (c *kpiServiceClient) RefreshKpis(ctx context.Context, in *RefreshKpisRequest, opts ...grpc.CallOption) (*RefreshKpisResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RefreshKpisResponse)
-	err := c.cc.Invoke(ctx, KpiService_RefreshKpis_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *kpiServiceClient) GetChurnRisk(ctx context.Context, in *GetChurnRiskRequest, opts ...grpc.CallOption) (*GetChurnRiskResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetChurnRiskResponse)
 	err := c.cc.Invoke(ctx, KpiService_GetChurnRisk_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *kpiServiceClient) FitChurnModel(ctx context.Context, in *FitChurnModelRequest, opts ...grpc.CallOption) (*FitChurnModelResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(FitChurnModelResponse)
-	err := c.cc.Invoke(ctx, KpiService_FitChurnModel_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +105,6 @@ type KpiServiceServer interface {
 	//   - NOT_FOUND: PROGRAMME_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetKpis(context.Context, *GetKpisRequest) (*GetKpisResponse, error)
-	// RefreshKpis recomputes the refreshed KPI tables (monthly member
-	// figures, cohorts, transition matrices, churn model and risks).
-	RefreshKpis(context.Context, *RefreshKpisRequest) (*RefreshKpisResponse, error)
 	// GetChurnRisk returns a member's P(alive) and expected purchases under the
 	// programme's last churn model.
 	//
@@ -144,9 +113,6 @@ type KpiServiceServer interface {
 	//   - FAILED_PRECONDITION: CHURN_MODEL_NOT_FITTED
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	GetChurnRisk(context.Context, *GetChurnRiskRequest) (*GetChurnRiskResponse, error)
-	// FitChurnModel fits the BG/NBD model on purchases up to a calibration end
-	// without storing it.
-	FitChurnModel(context.Context, *FitChurnModelRequest) (*FitChurnModelResponse, error)
 	// GetProgrammeStats returns a programme's size and buying pattern over
 	// the 12 months before a time, and how many of its sales were identified.
 	//
@@ -167,14 +133,8 @@ type UnimplementedKpiServiceServer struct{}
 func (UnimplementedKpiServiceServer) GetKpis(context.Context, *GetKpisRequest) (*GetKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetKpis not implemented")
 }
-func (UnimplementedKpiServiceServer) RefreshKpis(context.Context, *RefreshKpisRequest) (*RefreshKpisResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RefreshKpis not implemented")
-}
 func (UnimplementedKpiServiceServer) GetChurnRisk(context.Context, *GetChurnRiskRequest) (*GetChurnRiskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetChurnRisk not implemented")
-}
-func (UnimplementedKpiServiceServer) FitChurnModel(context.Context, *FitChurnModelRequest) (*FitChurnModelResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method FitChurnModel not implemented")
 }
 func (UnimplementedKpiServiceServer) GetProgrammeStats(context.Context, *GetProgrammeStatsRequest) (*GetProgrammeStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProgrammeStats not implemented")
@@ -218,24 +178,6 @@ func _KpiService_GetKpis_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
-func _KpiService_RefreshKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RefreshKpisRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(KpiServiceServer).RefreshKpis(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: KpiService_RefreshKpis_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(KpiServiceServer).RefreshKpis(ctx, req.(*RefreshKpisRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _KpiService_GetChurnRisk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetChurnRiskRequest)
 	if err := dec(in); err != nil {
@@ -250,24 +192,6 @@ func _KpiService_GetChurnRisk_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(KpiServiceServer).GetChurnRisk(ctx, req.(*GetChurnRiskRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _KpiService_FitChurnModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(FitChurnModelRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(KpiServiceServer).FitChurnModel(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: KpiService_FitChurnModel_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(KpiServiceServer).FitChurnModel(ctx, req.(*FitChurnModelRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -302,16 +226,8 @@ var KpiService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KpiService_GetKpis_Handler,
 		},
 		{
-			MethodName: "RefreshKpis",
-			Handler:    _KpiService_RefreshKpis_Handler,
-		},
-		{
 			MethodName: "GetChurnRisk",
 			Handler:    _KpiService_GetChurnRisk_Handler,
-		},
-		{
-			MethodName: "FitChurnModel",
-			Handler:    _KpiService_FitChurnModel_Handler,
 		},
 		{
 			MethodName: "GetProgrammeStats",

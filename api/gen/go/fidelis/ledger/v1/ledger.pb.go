@@ -2339,271 +2339,6 @@ func (x *ReverseResponse) GetUncollectedPoints() int64 {
 	return 0
 }
 
-type AdjustRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// Signed: positive credits, negative debits (down to the floor).
-	Points int64  `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Deprecated: the entry names the authenticated principal as its
-	// operator. Leave it empty; any other value than that principal's id is
-	// INVALID_ARGUMENT.
-	//
-	// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
-	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AdjustRequest) Reset() {
-	*x = AdjustRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AdjustRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AdjustRequest) ProtoMessage() {}
-
-func (x *AdjustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AdjustRequest.ProtoReflect.Descriptor instead.
-func (*AdjustRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
-}
-
-func (x *AdjustRequest) GetIdempotencyKey() string {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return ""
-}
-
-func (x *AdjustRequest) GetMemberId() string {
-	if x != nil {
-		return x.MemberId
-	}
-	return ""
-}
-
-func (x *AdjustRequest) GetPoints() int64 {
-	if x != nil {
-		return x.Points
-	}
-	return 0
-}
-
-func (x *AdjustRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in fidelis/ledger/v1/ledger.proto.
-func (x *AdjustRequest) GetOperator() string {
-	if x != nil {
-		return x.Operator
-	}
-	return ""
-}
-
-type AdjustResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Balance       *Balance               `protobuf:"bytes,2,opt,name=balance,proto3" json:"balance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AdjustResponse) Reset() {
-	*x = AdjustResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AdjustResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AdjustResponse) ProtoMessage() {}
-
-func (x *AdjustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AdjustResponse.ProtoReflect.Descriptor instead.
-func (*AdjustResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
-}
-
-func (x *AdjustResponse) GetEntry() *Entry {
-	if x != nil {
-		return x.Entry
-	}
-	return nil
-}
-
-func (x *AdjustResponse) GetBalance() *Balance {
-	if x != nil {
-		return x.Balance
-	}
-	return nil
-}
-
-type RunExpiryRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Defaults to now; may not be in the future.
-	AsOf *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	// Empty for every programme.
-	ProgrammeId   string `protobuf:"bytes,2,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunExpiryRequest) Reset() {
-	*x = RunExpiryRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunExpiryRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunExpiryRequest) ProtoMessage() {}
-
-func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
-func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
-}
-
-func (x *RunExpiryRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-func (x *RunExpiryRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-type RunExpiryResponse struct {
-	state                 protoimpl.MessageState `protogen:"open.v1"`
-	MembersProcessed      int64                  `protobuf:"varint,1,opt,name=members_processed,json=membersProcessed,proto3" json:"members_processed,omitempty"`
-	LotsExpired           int64                  `protobuf:"varint,2,opt,name=lots_expired,json=lotsExpired,proto3" json:"lots_expired,omitempty"`
-	PointsExpired         int64                  `protobuf:"varint,3,opt,name=points_expired,json=pointsExpired,proto3" json:"points_expired,omitempty"`
-	PendingPointsReleased int64                  `protobuf:"varint,4,opt,name=pending_points_released,json=pendingPointsReleased,proto3" json:"pending_points_released,omitempty"`
-	HoldsExpired          int64                  `protobuf:"varint,5,opt,name=holds_expired,json=holdsExpired,proto3" json:"holds_expired,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
-}
-
-func (x *RunExpiryResponse) Reset() {
-	*x = RunExpiryResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunExpiryResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunExpiryResponse) ProtoMessage() {}
-
-func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
-func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
-}
-
-func (x *RunExpiryResponse) GetMembersProcessed() int64 {
-	if x != nil {
-		return x.MembersProcessed
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetLotsExpired() int64 {
-	if x != nil {
-		return x.LotsExpired
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetPointsExpired() int64 {
-	if x != nil {
-		return x.PointsExpired
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetPendingPointsReleased() int64 {
-	if x != nil {
-		return x.PendingPointsReleased
-	}
-	return 0
-}
-
-func (x *RunExpiryResponse) GetHoldsExpired() int64 {
-	if x != nil {
-		return x.HoldsExpired
-	}
-	return 0
-}
-
 // GetBalanceRequest names a member.
 type GetBalanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2615,7 +2350,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2362,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2375,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetBalanceRequest) GetMemberId() string {
@@ -2661,7 +2396,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2408,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2421,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -2712,7 +2447,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2459,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2472,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListEntriesRequest) GetMemberId() string {
@@ -2774,7 +2509,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +2521,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +2534,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -2827,7 +2562,7 @@ type GetHoldRequest struct {
 
 func (x *GetHoldRequest) Reset() {
 	*x = GetHoldRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +2574,7 @@ func (x *GetHoldRequest) String() string {
 func (*GetHoldRequest) ProtoMessage() {}
 
 func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +2587,7 @@ func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldRequest.ProtoReflect.Descriptor instead.
 func (*GetHoldRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetHoldRequest) GetHoldId() string {
@@ -2873,7 +2608,7 @@ type GetHoldResponse struct {
 
 func (x *GetHoldResponse) Reset() {
 	*x = GetHoldResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +2620,7 @@ func (x *GetHoldResponse) String() string {
 func (*GetHoldResponse) ProtoMessage() {}
 
 func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +2633,7 @@ func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldResponse.ProtoReflect.Descriptor instead.
 func (*GetHoldResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetHoldResponse) GetHold() *PointsHold {
@@ -2926,7 +2661,7 @@ type ListHoldsRequest struct {
 
 func (x *ListHoldsRequest) Reset() {
 	*x = ListHoldsRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +2673,7 @@ func (x *ListHoldsRequest) String() string {
 func (*ListHoldsRequest) ProtoMessage() {}
 
 func (x *ListHoldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +2686,7 @@ func (x *ListHoldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldsRequest.ProtoReflect.Descriptor instead.
 func (*ListHoldsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListHoldsRequest) GetMemberId() string {
@@ -2995,7 +2730,7 @@ type ListHoldsResponse struct {
 
 func (x *ListHoldsResponse) Reset() {
 	*x = ListHoldsResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +2742,7 @@ func (x *ListHoldsResponse) String() string {
 func (*ListHoldsResponse) ProtoMessage() {}
 
 func (x *ListHoldsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +2755,7 @@ func (x *ListHoldsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldsResponse.ProtoReflect.Descriptor instead.
 func (*ListHoldsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListHoldsResponse) GetHolds() []*PointsHold {
@@ -3048,7 +2783,7 @@ type GetProgrammeRequest struct {
 
 func (x *GetProgrammeRequest) Reset() {
 	*x = GetProgrammeRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +2795,7 @@ func (x *GetProgrammeRequest) String() string {
 func (*GetProgrammeRequest) ProtoMessage() {}
 
 func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +2808,7 @@ func (x *GetProgrammeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeRequest.ProtoReflect.Descriptor instead.
 func (*GetProgrammeRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetProgrammeRequest) GetProgrammeId() string {
@@ -3098,7 +2833,7 @@ type Tier struct {
 
 func (x *Tier) Reset() {
 	*x = Tier{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +2845,7 @@ func (x *Tier) String() string {
 func (*Tier) ProtoMessage() {}
 
 func (x *Tier) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +2858,7 @@ func (x *Tier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tier.ProtoReflect.Descriptor instead.
 func (*Tier) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Tier) GetTierId() string {
@@ -3169,7 +2904,7 @@ type GetProgrammeResponse struct {
 
 func (x *GetProgrammeResponse) Reset() {
 	*x = GetProgrammeResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +2916,7 @@ func (x *GetProgrammeResponse) String() string {
 func (*GetProgrammeResponse) ProtoMessage() {}
 
 func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +2929,7 @@ func (x *GetProgrammeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProgrammeResponse.ProtoReflect.Descriptor instead.
 func (*GetProgrammeResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetProgrammeResponse) GetProgrammeId() string {
@@ -3262,7 +2997,7 @@ type ReportAnonymousSalesRequest struct {
 
 func (x *ReportAnonymousSalesRequest) Reset() {
 	*x = ReportAnonymousSalesRequest{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3009,7 @@ func (x *ReportAnonymousSalesRequest) String() string {
 func (*ReportAnonymousSalesRequest) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3022,7 @@ func (x *ReportAnonymousSalesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesRequest.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReportAnonymousSalesRequest) GetProgrammeId() string {
@@ -3338,7 +3073,7 @@ type ReportAnonymousSalesResponse struct {
 
 func (x *ReportAnonymousSalesResponse) Reset() {
 	*x = ReportAnonymousSalesResponse{}
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3350,7 +3085,7 @@ func (x *ReportAnonymousSalesResponse) String() string {
 func (*ReportAnonymousSalesResponse) ProtoMessage() {}
 
 func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_fidelis_ledger_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3363,7 +3098,7 @@ func (x *ReportAnonymousSalesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAnonymousSalesResponse.ProtoReflect.Descriptor instead.
 func (*ReportAnonymousSalesResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
+	return file_fidelis_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReportAnonymousSalesResponse) GetTransactions() int64 {
@@ -3573,28 +3308,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0fReverseResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
 	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\x12-\n" +
-	"\x12uncollected_points\x18\x03 \x01(\x03R\x11uncollectedPoints\"\xe9\x01\n" +
-	"\rAdjustRequest\x123\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x120\n" +
-	"\x06points\x18\x03 \x01(\x03B\x18\xbaH\x15\"\x138\x00\x18\x80\x94\xeb\xdc\x03(\x80씣\xfc\xff\xff\xff\xff\x01R\x06points\x12\"\n" +
-	"\x06reason\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
-	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"v\n" +
-	"\x0eAdjustResponse\x12.\n" +
-	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"o\n" +
-	"\x10RunExpiryRequest\x12/\n" +
-	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12*\n" +
-	"\fprogramme_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\"\xe7\x01\n" +
-	"\x11RunExpiryResponse\x12+\n" +
-	"\x11members_processed\x18\x01 \x01(\x03R\x10membersProcessed\x12!\n" +
-	"\flots_expired\x18\x02 \x01(\x03R\vlotsExpired\x12%\n" +
-	"\x0epoints_expired\x18\x03 \x01(\x03R\rpointsExpired\x126\n" +
-	"\x17pending_points_released\x18\x04 \x01(\x03R\x15pendingPointsReleased\x12#\n" +
-	"\rholds_expired\x18\x05 \x01(\x03R\fholdsExpired\":\n" +
+	"\x12uncollected_points\x18\x03 \x01(\x03R\x11uncollectedPoints\":\n" +
 	"\x11GetBalanceRequest\x12%\n" +
 	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\"J\n" +
 	"\x12GetBalanceResponse\x124\n" +
@@ -3675,7 +3389,8 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\fConsentState\x12\x1d\n" +
 	"\x19CONSENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CONSENT_STATE_GRANTED\x10\x01\x12\x1a\n" +
-	"\x16CONSENT_STATE_WITHHELD\x10\x022\xd5\v\n" +
+	"\x16CONSENT_STATE_WITHHELD\x10\x022\xae\n" +
+	"\n" +
 	"\rLedgerService\x12\\\n" +
 	"\vEnrolMember\x12%.fidelis.ledger.v1.EnrolMemberRequest\x1a&.fidelis.ledger.v1.EnrolMemberResponse\x12V\n" +
 	"\tGetMember\x12#.fidelis.ledger.v1.GetMemberRequest\x1a$.fidelis.ledger.v1.GetMemberResponse\x12Y\n" +
@@ -3686,9 +3401,7 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x04Hold\x12\x1e.fidelis.ledger.v1.HoldRequest\x1a\x1f.fidelis.ledger.v1.HoldResponse\x12P\n" +
 	"\aCapture\x12!.fidelis.ledger.v1.CaptureRequest\x1a\".fidelis.ledger.v1.CaptureResponse\x12P\n" +
 	"\aRelease\x12!.fidelis.ledger.v1.ReleaseRequest\x1a\".fidelis.ledger.v1.ReleaseResponse\x12P\n" +
-	"\aReverse\x12!.fidelis.ledger.v1.ReverseRequest\x1a\".fidelis.ledger.v1.ReverseResponse\x12M\n" +
-	"\x06Adjust\x12 .fidelis.ledger.v1.AdjustRequest\x1a!.fidelis.ledger.v1.AdjustResponse\x12V\n" +
-	"\tRunExpiry\x12#.fidelis.ledger.v1.RunExpiryRequest\x1a$.fidelis.ledger.v1.RunExpiryResponse\x12Y\n" +
+	"\aReverse\x12!.fidelis.ledger.v1.ReverseRequest\x1a\".fidelis.ledger.v1.ReverseResponse\x12Y\n" +
 	"\n" +
 	"GetBalance\x12$.fidelis.ledger.v1.GetBalanceRequest\x1a%.fidelis.ledger.v1.GetBalanceResponse\x12\\\n" +
 	"\vListEntries\x12%.fidelis.ledger.v1.ListEntriesRequest\x1a&.fidelis.ledger.v1.ListEntriesResponse\x12P\n" +
@@ -3710,7 +3423,7 @@ func file_fidelis_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_fidelis_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(EntryKind)(0),                       // 0: fidelis.ledger.v1.EntryKind
 	(HoldStatus)(0),                      // 1: fidelis.ledger.v1.HoldStatus
@@ -3740,64 +3453,60 @@ var file_fidelis_ledger_v1_ledger_proto_goTypes = []any{
 	(*ReleaseResponse)(nil),              // 25: fidelis.ledger.v1.ReleaseResponse
 	(*ReverseRequest)(nil),               // 26: fidelis.ledger.v1.ReverseRequest
 	(*ReverseResponse)(nil),              // 27: fidelis.ledger.v1.ReverseResponse
-	(*AdjustRequest)(nil),                // 28: fidelis.ledger.v1.AdjustRequest
-	(*AdjustResponse)(nil),               // 29: fidelis.ledger.v1.AdjustResponse
-	(*RunExpiryRequest)(nil),             // 30: fidelis.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),            // 31: fidelis.ledger.v1.RunExpiryResponse
-	(*GetBalanceRequest)(nil),            // 32: fidelis.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),           // 33: fidelis.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),           // 34: fidelis.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),          // 35: fidelis.ledger.v1.ListEntriesResponse
-	(*GetHoldRequest)(nil),               // 36: fidelis.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),              // 37: fidelis.ledger.v1.GetHoldResponse
-	(*ListHoldsRequest)(nil),             // 38: fidelis.ledger.v1.ListHoldsRequest
-	(*ListHoldsResponse)(nil),            // 39: fidelis.ledger.v1.ListHoldsResponse
-	(*GetProgrammeRequest)(nil),          // 40: fidelis.ledger.v1.GetProgrammeRequest
-	(*Tier)(nil),                         // 41: fidelis.ledger.v1.Tier
-	(*GetProgrammeResponse)(nil),         // 42: fidelis.ledger.v1.GetProgrammeResponse
-	(*ReportAnonymousSalesRequest)(nil),  // 43: fidelis.ledger.v1.ReportAnonymousSalesRequest
-	(*ReportAnonymousSalesResponse)(nil), // 44: fidelis.ledger.v1.ReportAnonymousSalesResponse
-	nil,                                  // 45: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	(*timestamppb.Timestamp)(nil),        // 46: google.protobuf.Timestamp
-	(*date.Date)(nil),                    // 47: google.type.Date
-	(v1.Channel)(0),                      // 48: fidelis.type.v1.Channel
-	(*v1.Money)(nil),                     // 49: fidelis.type.v1.Money
-	(*durationpb.Duration)(nil),          // 50: google.protobuf.Duration
+	(*GetBalanceRequest)(nil),            // 28: fidelis.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),           // 29: fidelis.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),           // 30: fidelis.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),          // 31: fidelis.ledger.v1.ListEntriesResponse
+	(*GetHoldRequest)(nil),               // 32: fidelis.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),              // 33: fidelis.ledger.v1.GetHoldResponse
+	(*ListHoldsRequest)(nil),             // 34: fidelis.ledger.v1.ListHoldsRequest
+	(*ListHoldsResponse)(nil),            // 35: fidelis.ledger.v1.ListHoldsResponse
+	(*GetProgrammeRequest)(nil),          // 36: fidelis.ledger.v1.GetProgrammeRequest
+	(*Tier)(nil),                         // 37: fidelis.ledger.v1.Tier
+	(*GetProgrammeResponse)(nil),         // 38: fidelis.ledger.v1.GetProgrammeResponse
+	(*ReportAnonymousSalesRequest)(nil),  // 39: fidelis.ledger.v1.ReportAnonymousSalesRequest
+	(*ReportAnonymousSalesResponse)(nil), // 40: fidelis.ledger.v1.ReportAnonymousSalesResponse
+	nil,                                  // 41: fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(*date.Date)(nil),                    // 43: google.type.Date
+	(v1.Channel)(0),                      // 44: fidelis.type.v1.Channel
+	(*v1.Money)(nil),                     // 45: fidelis.type.v1.Money
+	(*durationpb.Duration)(nil),          // 46: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
-	46, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
-	47, // 1: fidelis.ledger.v1.Member.birth_date:type_name -> google.type.Date
+	42, // 0: fidelis.ledger.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	43, // 1: fidelis.ledger.v1.Member.birth_date:type_name -> google.type.Date
 	2,  // 2: fidelis.ledger.v1.Member.partner_marketing_consent:type_name -> fidelis.ledger.v1.ConsentState
 	0,  // 3: fidelis.ledger.v1.Entry.kind:type_name -> fidelis.ledger.v1.EntryKind
 	4,  // 4: fidelis.ledger.v1.Entry.postings:type_name -> fidelis.ledger.v1.Posting
-	48, // 5: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.type.v1.Channel
-	49, // 6: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.type.v1.Money
-	46, // 7: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
-	46, // 8: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
-	46, // 9: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
-	46, // 10: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
+	44, // 5: fidelis.ledger.v1.Entry.channel:type_name -> fidelis.type.v1.Channel
+	45, // 6: fidelis.ledger.v1.Entry.purchase:type_name -> fidelis.type.v1.Money
+	42, // 7: fidelis.ledger.v1.Entry.occurred_at:type_name -> google.protobuf.Timestamp
+	42, // 8: fidelis.ledger.v1.Entry.recorded_at:type_name -> google.protobuf.Timestamp
+	42, // 9: fidelis.ledger.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	42, // 10: fidelis.ledger.v1.PendingPoints.available_at:type_name -> google.protobuf.Timestamp
 	6,  // 11: fidelis.ledger.v1.Balance.expiring:type_name -> fidelis.ledger.v1.ExpiringPoints
 	7,  // 12: fidelis.ledger.v1.Balance.pending_schedule:type_name -> fidelis.ledger.v1.PendingPoints
-	46, // 13: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
+	42, // 13: fidelis.ledger.v1.Balance.as_of:type_name -> google.protobuf.Timestamp
 	1,  // 14: fidelis.ledger.v1.PointsHold.status:type_name -> fidelis.ledger.v1.HoldStatus
-	46, // 15: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
-	46, // 16: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
-	47, // 17: fidelis.ledger.v1.EnrolMemberRequest.birth_date:type_name -> google.type.Date
+	42, // 15: fidelis.ledger.v1.PointsHold.created_at:type_name -> google.protobuf.Timestamp
+	42, // 16: fidelis.ledger.v1.PointsHold.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 17: fidelis.ledger.v1.EnrolMemberRequest.birth_date:type_name -> google.type.Date
 	2,  // 18: fidelis.ledger.v1.EnrolMemberRequest.partner_marketing_consent:type_name -> fidelis.ledger.v1.ConsentState
-	46, // 19: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
+	42, // 19: fidelis.ledger.v1.EnrolMemberRequest.enrolled_at:type_name -> google.protobuf.Timestamp
 	3,  // 20: fidelis.ledger.v1.EnrolMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	3,  // 21: fidelis.ledger.v1.GetMemberResponse.member:type_name -> fidelis.ledger.v1.Member
 	3,  // 22: fidelis.ledger.v1.FindMemberResponse.member:type_name -> fidelis.ledger.v1.Member
-	49, // 23: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.type.v1.Money
-	48, // 24: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.type.v1.Channel
-	46, // 25: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	45, // 23: fidelis.ledger.v1.EarnRequest.purchase:type_name -> fidelis.type.v1.Money
+	44, // 24: fidelis.ledger.v1.EarnRequest.channel:type_name -> fidelis.type.v1.Channel
+	42, // 25: fidelis.ledger.v1.EarnRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	5,  // 26: fidelis.ledger.v1.EarnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	8,  // 27: fidelis.ledger.v1.EarnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	48, // 28: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.type.v1.Channel
+	44, // 28: fidelis.ledger.v1.BurnRequest.channel:type_name -> fidelis.type.v1.Channel
 	5,  // 29: fidelis.ledger.v1.BurnResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	8,  // 30: fidelis.ledger.v1.BurnResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	50, // 31: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
-	48, // 32: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.type.v1.Channel
+	46, // 31: fidelis.ledger.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	44, // 32: fidelis.ledger.v1.HoldRequest.channel:type_name -> fidelis.type.v1.Channel
 	9,  // 33: fidelis.ledger.v1.HoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
 	5,  // 34: fidelis.ledger.v1.HoldResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	8,  // 35: fidelis.ledger.v1.HoldResponse.balance:type_name -> fidelis.ledger.v1.Balance
@@ -3808,62 +3517,55 @@ var file_fidelis_ledger_v1_ledger_proto_depIdxs = []int32{
 	9,  // 40: fidelis.ledger.v1.ReleaseResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
 	5,  // 41: fidelis.ledger.v1.ReleaseResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	8,  // 42: fidelis.ledger.v1.ReleaseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	49, // 43: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.type.v1.Money
-	48, // 44: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.type.v1.Channel
+	45, // 43: fidelis.ledger.v1.ReverseRequest.returned:type_name -> fidelis.type.v1.Money
+	44, // 44: fidelis.ledger.v1.ReverseRequest.channel:type_name -> fidelis.type.v1.Channel
 	5,  // 45: fidelis.ledger.v1.ReverseResponse.entry:type_name -> fidelis.ledger.v1.Entry
 	8,  // 46: fidelis.ledger.v1.ReverseResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	5,  // 47: fidelis.ledger.v1.AdjustResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	8,  // 48: fidelis.ledger.v1.AdjustResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	46, // 49: fidelis.ledger.v1.RunExpiryRequest.as_of:type_name -> google.protobuf.Timestamp
-	8,  // 50: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
-	5,  // 51: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
-	9,  // 52: fidelis.ledger.v1.GetHoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
-	1,  // 53: fidelis.ledger.v1.ListHoldsRequest.status:type_name -> fidelis.ledger.v1.HoldStatus
-	9,  // 54: fidelis.ledger.v1.ListHoldsResponse.holds:type_name -> fidelis.ledger.v1.PointsHold
-	45, // 55: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
-	41, // 56: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
-	47, // 57: fidelis.ledger.v1.ReportAnonymousSalesRequest.business_day:type_name -> google.type.Date
-	46, // 58: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
-	46, // 59: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
-	10, // 60: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
-	12, // 61: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
-	14, // 62: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
-	16, // 63: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
-	18, // 64: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
-	20, // 65: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
-	22, // 66: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
-	24, // 67: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
-	26, // 68: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
-	28, // 69: fidelis.ledger.v1.LedgerService.Adjust:input_type -> fidelis.ledger.v1.AdjustRequest
-	30, // 70: fidelis.ledger.v1.LedgerService.RunExpiry:input_type -> fidelis.ledger.v1.RunExpiryRequest
-	32, // 71: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
-	34, // 72: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
-	36, // 73: fidelis.ledger.v1.LedgerService.GetHold:input_type -> fidelis.ledger.v1.GetHoldRequest
-	38, // 74: fidelis.ledger.v1.LedgerService.ListHolds:input_type -> fidelis.ledger.v1.ListHoldsRequest
-	40, // 75: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
-	43, // 76: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
-	11, // 77: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
-	13, // 78: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
-	15, // 79: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
-	17, // 80: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
-	19, // 81: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
-	21, // 82: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
-	23, // 83: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
-	25, // 84: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
-	27, // 85: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
-	29, // 86: fidelis.ledger.v1.LedgerService.Adjust:output_type -> fidelis.ledger.v1.AdjustResponse
-	31, // 87: fidelis.ledger.v1.LedgerService.RunExpiry:output_type -> fidelis.ledger.v1.RunExpiryResponse
-	33, // 88: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
-	35, // 89: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
-	37, // 90: fidelis.ledger.v1.LedgerService.GetHold:output_type -> fidelis.ledger.v1.GetHoldResponse
-	39, // 91: fidelis.ledger.v1.LedgerService.ListHolds:output_type -> fidelis.ledger.v1.ListHoldsResponse
-	42, // 92: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
-	44, // 93: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
-	77, // [77:94] is the sub-list for method output_type
-	60, // [60:77] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	8,  // 47: fidelis.ledger.v1.GetBalanceResponse.balance:type_name -> fidelis.ledger.v1.Balance
+	5,  // 48: fidelis.ledger.v1.ListEntriesResponse.entries:type_name -> fidelis.ledger.v1.Entry
+	9,  // 49: fidelis.ledger.v1.GetHoldResponse.hold:type_name -> fidelis.ledger.v1.PointsHold
+	1,  // 50: fidelis.ledger.v1.ListHoldsRequest.status:type_name -> fidelis.ledger.v1.HoldStatus
+	9,  // 51: fidelis.ledger.v1.ListHoldsResponse.holds:type_name -> fidelis.ledger.v1.PointsHold
+	41, // 52: fidelis.ledger.v1.GetProgrammeResponse.earning_rates:type_name -> fidelis.ledger.v1.GetProgrammeResponse.EarningRatesEntry
+	37, // 53: fidelis.ledger.v1.GetProgrammeResponse.tiers:type_name -> fidelis.ledger.v1.Tier
+	43, // 54: fidelis.ledger.v1.ReportAnonymousSalesRequest.business_day:type_name -> google.type.Date
+	42, // 55: fidelis.ledger.v1.ReportAnonymousSalesRequest.counted_at:type_name -> google.protobuf.Timestamp
+	42, // 56: fidelis.ledger.v1.ReportAnonymousSalesResponse.counted_at:type_name -> google.protobuf.Timestamp
+	10, // 57: fidelis.ledger.v1.LedgerService.EnrolMember:input_type -> fidelis.ledger.v1.EnrolMemberRequest
+	12, // 58: fidelis.ledger.v1.LedgerService.GetMember:input_type -> fidelis.ledger.v1.GetMemberRequest
+	14, // 59: fidelis.ledger.v1.LedgerService.FindMember:input_type -> fidelis.ledger.v1.FindMemberRequest
+	16, // 60: fidelis.ledger.v1.LedgerService.Earn:input_type -> fidelis.ledger.v1.EarnRequest
+	18, // 61: fidelis.ledger.v1.LedgerService.Burn:input_type -> fidelis.ledger.v1.BurnRequest
+	20, // 62: fidelis.ledger.v1.LedgerService.Hold:input_type -> fidelis.ledger.v1.HoldRequest
+	22, // 63: fidelis.ledger.v1.LedgerService.Capture:input_type -> fidelis.ledger.v1.CaptureRequest
+	24, // 64: fidelis.ledger.v1.LedgerService.Release:input_type -> fidelis.ledger.v1.ReleaseRequest
+	26, // 65: fidelis.ledger.v1.LedgerService.Reverse:input_type -> fidelis.ledger.v1.ReverseRequest
+	28, // 66: fidelis.ledger.v1.LedgerService.GetBalance:input_type -> fidelis.ledger.v1.GetBalanceRequest
+	30, // 67: fidelis.ledger.v1.LedgerService.ListEntries:input_type -> fidelis.ledger.v1.ListEntriesRequest
+	32, // 68: fidelis.ledger.v1.LedgerService.GetHold:input_type -> fidelis.ledger.v1.GetHoldRequest
+	34, // 69: fidelis.ledger.v1.LedgerService.ListHolds:input_type -> fidelis.ledger.v1.ListHoldsRequest
+	36, // 70: fidelis.ledger.v1.LedgerService.GetProgramme:input_type -> fidelis.ledger.v1.GetProgrammeRequest
+	39, // 71: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:input_type -> fidelis.ledger.v1.ReportAnonymousSalesRequest
+	11, // 72: fidelis.ledger.v1.LedgerService.EnrolMember:output_type -> fidelis.ledger.v1.EnrolMemberResponse
+	13, // 73: fidelis.ledger.v1.LedgerService.GetMember:output_type -> fidelis.ledger.v1.GetMemberResponse
+	15, // 74: fidelis.ledger.v1.LedgerService.FindMember:output_type -> fidelis.ledger.v1.FindMemberResponse
+	17, // 75: fidelis.ledger.v1.LedgerService.Earn:output_type -> fidelis.ledger.v1.EarnResponse
+	19, // 76: fidelis.ledger.v1.LedgerService.Burn:output_type -> fidelis.ledger.v1.BurnResponse
+	21, // 77: fidelis.ledger.v1.LedgerService.Hold:output_type -> fidelis.ledger.v1.HoldResponse
+	23, // 78: fidelis.ledger.v1.LedgerService.Capture:output_type -> fidelis.ledger.v1.CaptureResponse
+	25, // 79: fidelis.ledger.v1.LedgerService.Release:output_type -> fidelis.ledger.v1.ReleaseResponse
+	27, // 80: fidelis.ledger.v1.LedgerService.Reverse:output_type -> fidelis.ledger.v1.ReverseResponse
+	29, // 81: fidelis.ledger.v1.LedgerService.GetBalance:output_type -> fidelis.ledger.v1.GetBalanceResponse
+	31, // 82: fidelis.ledger.v1.LedgerService.ListEntries:output_type -> fidelis.ledger.v1.ListEntriesResponse
+	33, // 83: fidelis.ledger.v1.LedgerService.GetHold:output_type -> fidelis.ledger.v1.GetHoldResponse
+	35, // 84: fidelis.ledger.v1.LedgerService.ListHolds:output_type -> fidelis.ledger.v1.ListHoldsResponse
+	38, // 85: fidelis.ledger.v1.LedgerService.GetProgramme:output_type -> fidelis.ledger.v1.GetProgrammeResponse
+	40, // 86: fidelis.ledger.v1.LedgerService.ReportAnonymousSales:output_type -> fidelis.ledger.v1.ReportAnonymousSalesResponse
+	72, // [72:87] is the sub-list for method output_type
+	57, // [57:72] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_ledger_proto_init() }
@@ -3886,7 +3588,7 @@ func file_fidelis_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_ledger_proto_rawDesc), len(file_fidelis_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   43,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,8 +28,6 @@ const (
 	LedgerService_Capture_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Capture"
 	LedgerService_Release_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Release"
 	LedgerService_Reverse_FullMethodName              = "/fidelis.ledger.v1.LedgerService/Reverse"
-	LedgerService_Adjust_FullMethodName               = "/fidelis.ledger.v1.LedgerService/Adjust"
-	LedgerService_RunExpiry_FullMethodName            = "/fidelis.ledger.v1.LedgerService/RunExpiry"
 	LedgerService_GetBalance_FullMethodName           = "/fidelis.ledger.v1.LedgerService/GetBalance"
 	LedgerService_ListEntries_FullMethodName          = "/fidelis.ledger.v1.LedgerService/ListEntries"
 	LedgerService_GetHold_FullMethodName              = "/fidelis.ledger.v1.LedgerService/GetHold"
@@ -138,12 +136,6 @@ type LedgerServiceClient interface {
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	//   - UNAVAILABLE: SHUTTING_DOWN
 	Reverse(ctx context.Context, in *ReverseRequest, opts ...grpc.CallOption) (*ReverseResponse, error)
-	// Adjust credits or debits points by hand; a reason is required, and the
-	// entry names the authenticated operator.
-	Adjust(ctx context.Context, in *AdjustRequest, opts ...grpc.CallOption) (*AdjustResponse, error)
-	// RunExpiry expires lots, releases matured pending points and expired holds
-	// as of a time. Running it again for the same time changes nothing.
-	RunExpiry(ctx context.Context, in *RunExpiryRequest, opts ...grpc.CallOption) (*RunExpiryResponse, error)
 	// GetBalance returns a member's balances and expiry schedule, settling
 	// first what is due (matured pending points, expired lots and holds).
 	//
@@ -288,26 +280,6 @@ func (c *ledgerServiceClient) Reverse(ctx context.Context, in *ReverseRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReverseResponse)
 	err := c.cc.Invoke(ctx, LedgerService_Reverse_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ledgerServiceClient) Adjust(ctx context.Context, in *AdjustRequest, opts ...grpc.CallOption) (*AdjustResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AdjustResponse)
-	err := c.cc.Invoke(ctx, LedgerService_Adjust_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *ledgerServiceClient) RunExpiry(ctx context.Context, in *RunExpiryRequest, opts ...grpc.CallOption) (*RunExpiryResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RunExpiryResponse)
-	err := c.cc.Invoke(ctx, LedgerService_RunExpiry_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -474,12 +446,6 @@ type LedgerServiceServer interface {
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	//   - UNAVAILABLE: SHUTTING_DOWN
 	Reverse(context.Context, *ReverseRequest) (*ReverseResponse, error)
-	// Adjust credits or debits points by hand; a reason is required, and the
-	// entry names the authenticated operator.
-	Adjust(context.Context, *AdjustRequest) (*AdjustResponse, error)
-	// RunExpiry expires lots, releases matured pending points and expired holds
-	// as of a time. Running it again for the same time changes nothing.
-	RunExpiry(context.Context, *RunExpiryRequest) (*RunExpiryResponse, error)
 	// GetBalance returns a member's balances and expiry schedule, settling
 	// first what is due (matured pending points, expired lots and holds).
 	//
@@ -566,12 +532,6 @@ func (UnimplementedLedgerServiceServer) Release(context.Context, *ReleaseRequest
 }
 func (UnimplementedLedgerServiceServer) Reverse(context.Context, *ReverseRequest) (*ReverseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reverse not implemented")
-}
-func (UnimplementedLedgerServiceServer) Adjust(context.Context, *AdjustRequest) (*AdjustResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Adjust not implemented")
-}
-func (UnimplementedLedgerServiceServer) RunExpiry(context.Context, *RunExpiryRequest) (*RunExpiryResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RunExpiry not implemented")
 }
 func (UnimplementedLedgerServiceServer) GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBalance not implemented")
@@ -774,42 +734,6 @@ func _LedgerService_Reverse_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
-func _LedgerService_Adjust_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AdjustRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(LedgerServiceServer).Adjust(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LedgerService_Adjust_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LedgerServiceServer).Adjust(ctx, req.(*AdjustRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _LedgerService_RunExpiry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RunExpiryRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(LedgerServiceServer).RunExpiry(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LedgerService_RunExpiry_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LedgerServiceServer).RunExpiry(ctx, req.(*RunExpiryRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _LedgerService_GetBalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetBalanceRequest)
 	if err := dec(in); err != nil {
@@ -960,14 +884,6 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reverse",
 			Handler:    _LedgerService_Reverse_Handler,
-		},
-		{
-			MethodName: "Adjust",
-			Handler:    _LedgerService_Adjust_Handler,
-		},
-		{
-			MethodName: "RunExpiry",
-			Handler:    _LedgerService_RunExpiry_Handler,
 		},
 		{
 			MethodName: "GetBalance",

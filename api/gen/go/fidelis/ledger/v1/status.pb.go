@@ -695,238 +695,6 @@ func (x *ListTierTransitionsResponse) GetNextPageToken() string {
 	return ""
 }
 
-type SetTierFloorRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	MemberId       string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	// A tier id of the programme; empty clears the floor.
-	Tier   string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Deprecated: the entry names the authenticated principal as its
-	// operator. Leave it empty; any other value than that principal's id is
-	// INVALID_ARGUMENT.
-	//
-	// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
-	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SetTierFloorRequest) Reset() {
-	*x = SetTierFloorRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SetTierFloorRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SetTierFloorRequest) ProtoMessage() {}
-
-func (x *SetTierFloorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SetTierFloorRequest.ProtoReflect.Descriptor instead.
-func (*SetTierFloorRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *SetTierFloorRequest) GetIdempotencyKey() string {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetMemberId() string {
-	if x != nil {
-		return x.MemberId
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetTier() string {
-	if x != nil {
-		return x.Tier
-	}
-	return ""
-}
-
-func (x *SetTierFloorRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-// Deprecated: Marked as deprecated in fidelis/ledger/v1/status.proto.
-func (x *SetTierFloorRequest) GetOperator() string {
-	if x != nil {
-		return x.Operator
-	}
-	return ""
-}
-
-type SetTierFloorResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Status        *GetTierStatusResponse `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SetTierFloorResponse) Reset() {
-	*x = SetTierFloorResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SetTierFloorResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SetTierFloorResponse) ProtoMessage() {}
-
-func (x *SetTierFloorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SetTierFloorResponse.ProtoReflect.Descriptor instead.
-func (*SetTierFloorResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *SetTierFloorResponse) GetEntry() *Entry {
-	if x != nil {
-		return x.Entry
-	}
-	return nil
-}
-
-func (x *SetTierFloorResponse) GetStatus() *GetTierStatusResponse {
-	if x != nil {
-		return x.Status
-	}
-	return nil
-}
-
-type EvaluateTiersRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *EvaluateTiersRequest) Reset() {
-	*x = EvaluateTiersRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EvaluateTiersRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EvaluateTiersRequest) ProtoMessage() {}
-
-func (x *EvaluateTiersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EvaluateTiersRequest.ProtoReflect.Descriptor instead.
-func (*EvaluateTiersRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *EvaluateTiersRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type EvaluateTiersResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	MembersEvaluated int64                  `protobuf:"varint,1,opt,name=members_evaluated,json=membersEvaluated,proto3" json:"members_evaluated,omitempty"`
-	Events           int64                  `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
-func (x *EvaluateTiersResponse) Reset() {
-	*x = EvaluateTiersResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EvaluateTiersResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EvaluateTiersResponse) ProtoMessage() {}
-
-func (x *EvaluateTiersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EvaluateTiersResponse.ProtoReflect.Descriptor instead.
-func (*EvaluateTiersResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *EvaluateTiersResponse) GetMembersEvaluated() int64 {
-	if x != nil {
-		return x.MembersEvaluated
-	}
-	return 0
-}
-
-func (x *EvaluateTiersResponse) GetEvents() int64 {
-	if x != nil {
-		return x.Events
-	}
-	return 0
-}
-
 // SegmentTransition is a change of RFM segment.
 type SegmentTransition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -944,7 +712,7 @@ type SegmentTransition struct {
 
 func (x *SegmentTransition) Reset() {
 	*x = SegmentTransition{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +724,7 @@ func (x *SegmentTransition) String() string {
 func (*SegmentTransition) ProtoMessage() {}
 
 func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +737,7 @@ func (x *SegmentTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentTransition.ProtoReflect.Descriptor instead.
 func (*SegmentTransition) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SegmentTransition) GetFromSegment() string {
@@ -1011,7 +779,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +791,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +804,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetSegmentRequest) GetMemberId() string {
@@ -1068,7 +836,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +848,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +861,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSegmentResponse) GetMemberId() string {
@@ -1155,7 +923,7 @@ type ListSegmentTransitionsRequest struct {
 
 func (x *ListSegmentTransitionsRequest) Reset() {
 	*x = ListSegmentTransitionsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +935,7 @@ func (x *ListSegmentTransitionsRequest) String() string {
 func (*ListSegmentTransitionsRequest) ProtoMessage() {}
 
 func (x *ListSegmentTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +948,7 @@ func (x *ListSegmentTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListSegmentTransitionsRequest) GetMemberId() string {
@@ -1217,7 +985,7 @@ type ListSegmentTransitionsResponse struct {
 
 func (x *ListSegmentTransitionsResponse) Reset() {
 	*x = ListSegmentTransitionsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +997,7 @@ func (x *ListSegmentTransitionsResponse) String() string {
 func (*ListSegmentTransitionsResponse) ProtoMessage() {}
 
 func (x *ListSegmentTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1010,7 @@ func (x *ListSegmentTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListSegmentTransitionsResponse) GetTransitions() []*SegmentTransition {
@@ -1257,297 +1025,6 @@ func (x *ListSegmentTransitionsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
-}
-
-type RecomputeSegmentsRequest struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	ProgrammeId string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	// Defaults to now; may not be in the future.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecomputeSegmentsRequest) Reset() {
-	*x = RecomputeSegmentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecomputeSegmentsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecomputeSegmentsRequest) ProtoMessage() {}
-
-func (x *RecomputeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecomputeSegmentsRequest.ProtoReflect.Descriptor instead.
-func (*RecomputeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *RecomputeSegmentsRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RecomputeSegmentsRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type RecomputeSegmentsResponse struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	RunId          string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	MembersScored  int64                  `protobuf:"varint,2,opt,name=members_scored,json=membersScored,proto3" json:"members_scored,omitempty"`
-	MembersChanged int64                  `protobuf:"varint,3,opt,name=members_changed,json=membersChanged,proto3" json:"members_changed,omitempty"`
-	// Scored members per segment.
-	Distribution  map[string]int64 `protobuf:"bytes,4,rep,name=distribution,proto3" json:"distribution,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecomputeSegmentsResponse) Reset() {
-	*x = RecomputeSegmentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecomputeSegmentsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecomputeSegmentsResponse) ProtoMessage() {}
-
-func (x *RecomputeSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecomputeSegmentsResponse.ProtoReflect.Descriptor instead.
-func (*RecomputeSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *RecomputeSegmentsResponse) GetRunId() string {
-	if x != nil {
-		return x.RunId
-	}
-	return ""
-}
-
-func (x *RecomputeSegmentsResponse) GetMembersScored() int64 {
-	if x != nil {
-		return x.MembersScored
-	}
-	return 0
-}
-
-func (x *RecomputeSegmentsResponse) GetMembersChanged() int64 {
-	if x != nil {
-		return x.MembersChanged
-	}
-	return 0
-}
-
-func (x *RecomputeSegmentsResponse) GetDistribution() map[string]int64 {
-	if x != nil {
-		return x.Distribution
-	}
-	return nil
-}
-
-type RunMomentsRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Empty for every programme.
-	ProgrammeId   string                 `protobuf:"bytes,1,opt,name=programme_id,json=programmeId,proto3" json:"programme_id,omitempty"`
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunMomentsRequest) Reset() {
-	*x = RunMomentsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunMomentsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunMomentsRequest) ProtoMessage() {}
-
-func (x *RunMomentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunMomentsRequest.ProtoReflect.Descriptor instead.
-func (*RunMomentsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *RunMomentsRequest) GetProgrammeId() string {
-	if x != nil {
-		return x.ProgrammeId
-	}
-	return ""
-}
-
-func (x *RunMomentsRequest) GetAsOf() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AsOf
-	}
-	return nil
-}
-
-type RunMomentsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        int64                  `protobuf:"varint,1,opt,name=events,proto3" json:"events,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RunMomentsResponse) Reset() {
-	*x = RunMomentsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RunMomentsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RunMomentsResponse) ProtoMessage() {}
-
-func (x *RunMomentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RunMomentsResponse.ProtoReflect.Descriptor instead.
-func (*RunMomentsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *RunMomentsResponse) GetEvents() int64 {
-	if x != nil {
-		return x.Events
-	}
-	return 0
-}
-
-type RebuildProjectionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RebuildProjectionsRequest) Reset() {
-	*x = RebuildProjectionsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[19]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RebuildProjectionsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RebuildProjectionsRequest) ProtoMessage() {}
-
-func (x *RebuildProjectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[19]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RebuildProjectionsRequest.ProtoReflect.Descriptor instead.
-func (*RebuildProjectionsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{19}
-}
-
-type RebuildProjectionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RebuildProjectionsResponse) Reset() {
-	*x = RebuildProjectionsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[20]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RebuildProjectionsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RebuildProjectionsResponse) ProtoMessage() {}
-
-func (x *RebuildProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[20]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RebuildProjectionsResponse.ProtoReflect.Descriptor instead.
-func (*RebuildProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{20}
 }
 
 // MemberEvent is one event of the stream.
@@ -1585,7 +1062,7 @@ type MemberEvent struct {
 
 func (x *MemberEvent) Reset() {
 	*x = MemberEvent{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1074,7 @@ func (x *MemberEvent) String() string {
 func (*MemberEvent) ProtoMessage() {}
 
 func (x *MemberEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[21]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1087,7 @@ func (x *MemberEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberEvent.ProtoReflect.Descriptor instead.
 func (*MemberEvent) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MemberEvent) GetEventId() string {
@@ -1725,7 +1202,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1214,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[22]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1227,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchEventsRequest) GetStart() isWatchEventsRequest_Start {
@@ -1853,7 +1330,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1342,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[23]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1355,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Checkpoint) GetCursor() string {
@@ -1905,7 +1382,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +1394,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[24]
+	mi := &file_fidelis_ledger_v1_status_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +1407,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_ledger_v1_status_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchEventsResponse) GetKind() isWatchEventsResponse_Kind {
@@ -1980,7 +1457,7 @@ var File_fidelis_ledger_v1_status_proto protoreflect.FileDescriptor
 
 const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/ledger/v1/ledger.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n" +
+	"\x1efidelis/ledger/v1/status.proto\x12\x11fidelis.ledger.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n" +
 	"\x0eTierTransition\x12\x1b\n" +
 	"\tfrom_tier\x18\x01 \x01(\tR\bfromTier\x12\x17\n" +
 	"\ato_tier\x18\x02 \x01(\tR\x06toTier\x12*\n" +
@@ -2017,24 +1494,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x8a\x01\n" +
 	"\x1bListTierTransitionsResponse\x12C\n" +
 	"\vtransitions\x18\x01 \x03(\v2!.fidelis.ledger.v1.TierTransitionR\vtransitions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x01\n" +
-	"\x13SetTierFloorRequest\x123\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
-	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12\x1b\n" +
-	"\x04tier\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04tier\x12\"\n" +
-	"\x06reason\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06reason\x12&\n" +
-	"\boperator\x18\x05 \x01(\tB\n" +
-	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\boperator\"\x88\x01\n" +
-	"\x14SetTierFloorResponse\x12.\n" +
-	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x12@\n" +
-	"\x06status\x18\x02 \x01(\v2(.fidelis.ledger.v1.GetTierStatusResponseR\x06status\"G\n" +
-	"\x14EvaluateTiersRequest\x12/\n" +
-	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\\\n" +
-	"\x15EvaluateTiersResponse\x12+\n" +
-	"\x11members_evaluated\x18\x01 \x01(\x03R\x10membersEvaluated\x12\x16\n" +
-	"\x06events\x18\x02 \x01(\x03R\x06events\"\x98\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x01\n" +
 	"\x11SegmentTransition\x12!\n" +
 	"\ffrom_segment\x18\x01 \x01(\tR\vfromSegment\x12\x1d\n" +
 	"\n" +
@@ -2057,25 +1517,7 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x90\x01\n" +
 	"\x1eListSegmentTransitionsResponse\x12F\n" +
 	"\vtransitions\x18\x01 \x03(\v2$.fidelis.ledger.v1.SegmentTransitionR\vtransitions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
-	"\x18RecomputeSegmentsRequest\x12,\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xa7\x02\n" +
-	"\x19RecomputeSegmentsResponse\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12%\n" +
-	"\x0emembers_scored\x18\x02 \x01(\x03R\rmembersScored\x12'\n" +
-	"\x0fmembers_changed\x18\x03 \x01(\x03R\x0emembersChanged\x12b\n" +
-	"\fdistribution\x18\x04 \x03(\v2>.fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntryR\fdistribution\x1a?\n" +
-	"\x11DistributionEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"p\n" +
-	"\x11RunMomentsRequest\x12*\n" +
-	"\fprogramme_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\vprogrammeId\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\",\n" +
-	"\x12RunMomentsResponse\x12\x16\n" +
-	"\x06events\x18\x01 \x01(\x03R\x06events\"\x1b\n" +
-	"\x19RebuildProjectionsRequest\"\x1c\n" +
-	"\x1aRebuildProjectionsResponse\"\xaa\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xaa\x03\n" +
 	"\vMemberEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
@@ -2133,19 +1575,13 @@ const file_fidelis_ledger_v1_status_proto_rawDesc = "" +
 	"\tTierBasis\x12\x1a\n" +
 	"\x16TIER_BASIS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TIER_BASIS_STATUS_POINTS\x10\x01\x12\x1f\n" +
-	"\x1bTIER_BASIS_QUALIFYING_SPEND\x10\x022\xa6\b\n" +
+	"\x1bTIER_BASIS_QUALIFYING_SPEND\x10\x022\xa3\x04\n" +
 	"\rStatusService\x12b\n" +
 	"\rGetTierStatus\x12'.fidelis.ledger.v1.GetTierStatusRequest\x1a(.fidelis.ledger.v1.GetTierStatusResponse\x12t\n" +
-	"\x13ListTierTransitions\x12-.fidelis.ledger.v1.ListTierTransitionsRequest\x1a..fidelis.ledger.v1.ListTierTransitionsResponse\x12_\n" +
-	"\fSetTierFloor\x12&.fidelis.ledger.v1.SetTierFloorRequest\x1a'.fidelis.ledger.v1.SetTierFloorResponse\x12b\n" +
-	"\rEvaluateTiers\x12'.fidelis.ledger.v1.EvaluateTiersRequest\x1a(.fidelis.ledger.v1.EvaluateTiersResponse\x12Y\n" +
+	"\x13ListTierTransitions\x12-.fidelis.ledger.v1.ListTierTransitionsRequest\x1a..fidelis.ledger.v1.ListTierTransitionsResponse\x12Y\n" +
 	"\n" +
 	"GetSegment\x12$.fidelis.ledger.v1.GetSegmentRequest\x1a%.fidelis.ledger.v1.GetSegmentResponse\x12}\n" +
-	"\x16ListSegmentTransitions\x120.fidelis.ledger.v1.ListSegmentTransitionsRequest\x1a1.fidelis.ledger.v1.ListSegmentTransitionsResponse\x12n\n" +
-	"\x11RecomputeSegments\x12+.fidelis.ledger.v1.RecomputeSegmentsRequest\x1a,.fidelis.ledger.v1.RecomputeSegmentsResponse\x12Y\n" +
-	"\n" +
-	"RunMoments\x12$.fidelis.ledger.v1.RunMomentsRequest\x1a%.fidelis.ledger.v1.RunMomentsResponse\x12q\n" +
-	"\x12RebuildProjections\x12,.fidelis.ledger.v1.RebuildProjectionsRequest\x1a-.fidelis.ledger.v1.RebuildProjectionsResponse\x12^\n" +
+	"\x16ListSegmentTransitions\x120.fidelis.ledger.v1.ListSegmentTransitionsRequest\x1a1.fidelis.ledger.v1.ListSegmentTransitionsResponse\x12^\n" +
 	"\vWatchEvents\x12%.fidelis.ledger.v1.WatchEventsRequest\x1a&.fidelis.ledger.v1.WatchEventsResponse0\x01BJZHgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1;ledgerv1b\x06proto3"
 
 var (
@@ -2161,7 +1597,7 @@ func file_fidelis_ledger_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_fidelis_ledger_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_fidelis_ledger_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fidelis_ledger_v1_status_proto_goTypes = []any{
 	(MemberEventType)(0),                   // 0: fidelis.ledger.v1.MemberEventType
 	(TierTransitionCause)(0),               // 1: fidelis.ledger.v1.TierTransitionCause
@@ -2172,86 +1608,58 @@ var file_fidelis_ledger_v1_status_proto_goTypes = []any{
 	(*GetTierStatusResponse)(nil),          // 6: fidelis.ledger.v1.GetTierStatusResponse
 	(*ListTierTransitionsRequest)(nil),     // 7: fidelis.ledger.v1.ListTierTransitionsRequest
 	(*ListTierTransitionsResponse)(nil),    // 8: fidelis.ledger.v1.ListTierTransitionsResponse
-	(*SetTierFloorRequest)(nil),            // 9: fidelis.ledger.v1.SetTierFloorRequest
-	(*SetTierFloorResponse)(nil),           // 10: fidelis.ledger.v1.SetTierFloorResponse
-	(*EvaluateTiersRequest)(nil),           // 11: fidelis.ledger.v1.EvaluateTiersRequest
-	(*EvaluateTiersResponse)(nil),          // 12: fidelis.ledger.v1.EvaluateTiersResponse
-	(*SegmentTransition)(nil),              // 13: fidelis.ledger.v1.SegmentTransition
-	(*GetSegmentRequest)(nil),              // 14: fidelis.ledger.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),             // 15: fidelis.ledger.v1.GetSegmentResponse
-	(*ListSegmentTransitionsRequest)(nil),  // 16: fidelis.ledger.v1.ListSegmentTransitionsRequest
-	(*ListSegmentTransitionsResponse)(nil), // 17: fidelis.ledger.v1.ListSegmentTransitionsResponse
-	(*RecomputeSegmentsRequest)(nil),       // 18: fidelis.ledger.v1.RecomputeSegmentsRequest
-	(*RecomputeSegmentsResponse)(nil),      // 19: fidelis.ledger.v1.RecomputeSegmentsResponse
-	(*RunMomentsRequest)(nil),              // 20: fidelis.ledger.v1.RunMomentsRequest
-	(*RunMomentsResponse)(nil),             // 21: fidelis.ledger.v1.RunMomentsResponse
-	(*RebuildProjectionsRequest)(nil),      // 22: fidelis.ledger.v1.RebuildProjectionsRequest
-	(*RebuildProjectionsResponse)(nil),     // 23: fidelis.ledger.v1.RebuildProjectionsResponse
-	(*MemberEvent)(nil),                    // 24: fidelis.ledger.v1.MemberEvent
-	(*WatchEventsRequest)(nil),             // 25: fidelis.ledger.v1.WatchEventsRequest
-	(*Checkpoint)(nil),                     // 26: fidelis.ledger.v1.Checkpoint
-	(*WatchEventsResponse)(nil),            // 27: fidelis.ledger.v1.WatchEventsResponse
-	nil,                                    // 28: fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
-	(*v1.Money)(nil),                       // 30: fidelis.type.v1.Money
-	(*Entry)(nil),                          // 31: fidelis.ledger.v1.Entry
-	(*emptypb.Empty)(nil),                  // 32: google.protobuf.Empty
-	(*durationpb.Duration)(nil),            // 33: google.protobuf.Duration
+	(*SegmentTransition)(nil),              // 9: fidelis.ledger.v1.SegmentTransition
+	(*GetSegmentRequest)(nil),              // 10: fidelis.ledger.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),             // 11: fidelis.ledger.v1.GetSegmentResponse
+	(*ListSegmentTransitionsRequest)(nil),  // 12: fidelis.ledger.v1.ListSegmentTransitionsRequest
+	(*ListSegmentTransitionsResponse)(nil), // 13: fidelis.ledger.v1.ListSegmentTransitionsResponse
+	(*MemberEvent)(nil),                    // 14: fidelis.ledger.v1.MemberEvent
+	(*WatchEventsRequest)(nil),             // 15: fidelis.ledger.v1.WatchEventsRequest
+	(*Checkpoint)(nil),                     // 16: fidelis.ledger.v1.Checkpoint
+	(*WatchEventsResponse)(nil),            // 17: fidelis.ledger.v1.WatchEventsResponse
+	(*timestamppb.Timestamp)(nil),          // 18: google.protobuf.Timestamp
+	(*v1.Money)(nil),                       // 19: fidelis.type.v1.Money
+	(*emptypb.Empty)(nil),                  // 20: google.protobuf.Empty
+	(*durationpb.Duration)(nil),            // 21: google.protobuf.Duration
 }
 var file_fidelis_ledger_v1_status_proto_depIdxs = []int32{
-	29, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
+	18, // 0: fidelis.ledger.v1.TierTransition.at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fidelis.ledger.v1.TierTransition.cause:type_name -> fidelis.ledger.v1.TierTransitionCause
-	30, // 2: fidelis.ledger.v1.TierAmount.spend:type_name -> fidelis.type.v1.Money
-	29, // 3: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
-	29, // 4: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
+	19, // 2: fidelis.ledger.v1.TierAmount.spend:type_name -> fidelis.type.v1.Money
+	18, // 3: fidelis.ledger.v1.GetTierStatusResponse.since:type_name -> google.protobuf.Timestamp
+	18, // 4: fidelis.ledger.v1.GetTierStatusResponse.valid_until:type_name -> google.protobuf.Timestamp
 	2,  // 5: fidelis.ledger.v1.GetTierStatusResponse.basis:type_name -> fidelis.ledger.v1.TierBasis
 	4,  // 6: fidelis.ledger.v1.GetTierStatusResponse.qualifying_amount:type_name -> fidelis.ledger.v1.TierAmount
 	4,  // 7: fidelis.ledger.v1.GetTierStatusResponse.gap_to_next:type_name -> fidelis.ledger.v1.TierAmount
 	4,  // 8: fidelis.ledger.v1.GetTierStatusResponse.amount_to_keep:type_name -> fidelis.ledger.v1.TierAmount
 	3,  // 9: fidelis.ledger.v1.ListTierTransitionsResponse.transitions:type_name -> fidelis.ledger.v1.TierTransition
-	31, // 10: fidelis.ledger.v1.SetTierFloorResponse.entry:type_name -> fidelis.ledger.v1.Entry
-	6,  // 11: fidelis.ledger.v1.SetTierFloorResponse.status:type_name -> fidelis.ledger.v1.GetTierStatusResponse
-	29, // 12: fidelis.ledger.v1.EvaluateTiersRequest.as_of:type_name -> google.protobuf.Timestamp
-	29, // 13: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
-	29, // 14: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
-	13, // 15: fidelis.ledger.v1.ListSegmentTransitionsResponse.transitions:type_name -> fidelis.ledger.v1.SegmentTransition
-	29, // 16: fidelis.ledger.v1.RecomputeSegmentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	28, // 17: fidelis.ledger.v1.RecomputeSegmentsResponse.distribution:type_name -> fidelis.ledger.v1.RecomputeSegmentsResponse.DistributionEntry
-	29, // 18: fidelis.ledger.v1.RunMomentsRequest.as_of:type_name -> google.protobuf.Timestamp
-	0,  // 19: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
-	29, // 20: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
-	29, // 21: fidelis.ledger.v1.MemberEvent.recorded_time:type_name -> google.protobuf.Timestamp
-	29, // 22: fidelis.ledger.v1.WatchEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 23: fidelis.ledger.v1.WatchEventsRequest.now:type_name -> google.protobuf.Empty
-	0,  // 24: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
-	33, // 25: fidelis.ledger.v1.WatchEventsRequest.checkpoint_interval:type_name -> google.protobuf.Duration
-	24, // 26: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
-	26, // 27: fidelis.ledger.v1.WatchEventsResponse.checkpoint:type_name -> fidelis.ledger.v1.Checkpoint
-	5,  // 28: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
-	7,  // 29: fidelis.ledger.v1.StatusService.ListTierTransitions:input_type -> fidelis.ledger.v1.ListTierTransitionsRequest
-	9,  // 30: fidelis.ledger.v1.StatusService.SetTierFloor:input_type -> fidelis.ledger.v1.SetTierFloorRequest
-	11, // 31: fidelis.ledger.v1.StatusService.EvaluateTiers:input_type -> fidelis.ledger.v1.EvaluateTiersRequest
-	14, // 32: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
-	16, // 33: fidelis.ledger.v1.StatusService.ListSegmentTransitions:input_type -> fidelis.ledger.v1.ListSegmentTransitionsRequest
-	18, // 34: fidelis.ledger.v1.StatusService.RecomputeSegments:input_type -> fidelis.ledger.v1.RecomputeSegmentsRequest
-	20, // 35: fidelis.ledger.v1.StatusService.RunMoments:input_type -> fidelis.ledger.v1.RunMomentsRequest
-	22, // 36: fidelis.ledger.v1.StatusService.RebuildProjections:input_type -> fidelis.ledger.v1.RebuildProjectionsRequest
-	25, // 37: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
-	6,  // 38: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
-	8,  // 39: fidelis.ledger.v1.StatusService.ListTierTransitions:output_type -> fidelis.ledger.v1.ListTierTransitionsResponse
-	10, // 40: fidelis.ledger.v1.StatusService.SetTierFloor:output_type -> fidelis.ledger.v1.SetTierFloorResponse
-	12, // 41: fidelis.ledger.v1.StatusService.EvaluateTiers:output_type -> fidelis.ledger.v1.EvaluateTiersResponse
-	15, // 42: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
-	17, // 43: fidelis.ledger.v1.StatusService.ListSegmentTransitions:output_type -> fidelis.ledger.v1.ListSegmentTransitionsResponse
-	19, // 44: fidelis.ledger.v1.StatusService.RecomputeSegments:output_type -> fidelis.ledger.v1.RecomputeSegmentsResponse
-	21, // 45: fidelis.ledger.v1.StatusService.RunMoments:output_type -> fidelis.ledger.v1.RunMomentsResponse
-	23, // 46: fidelis.ledger.v1.StatusService.RebuildProjections:output_type -> fidelis.ledger.v1.RebuildProjectionsResponse
-	27, // 47: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
-	38, // [38:48] is the sub-list for method output_type
-	28, // [28:38] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	18, // 10: fidelis.ledger.v1.SegmentTransition.at:type_name -> google.protobuf.Timestamp
+	18, // 11: fidelis.ledger.v1.GetSegmentResponse.since:type_name -> google.protobuf.Timestamp
+	9,  // 12: fidelis.ledger.v1.ListSegmentTransitionsResponse.transitions:type_name -> fidelis.ledger.v1.SegmentTransition
+	0,  // 13: fidelis.ledger.v1.MemberEvent.type:type_name -> fidelis.ledger.v1.MemberEventType
+	18, // 14: fidelis.ledger.v1.MemberEvent.at:type_name -> google.protobuf.Timestamp
+	18, // 15: fidelis.ledger.v1.MemberEvent.recorded_time:type_name -> google.protobuf.Timestamp
+	18, // 16: fidelis.ledger.v1.WatchEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	20, // 17: fidelis.ledger.v1.WatchEventsRequest.now:type_name -> google.protobuf.Empty
+	0,  // 18: fidelis.ledger.v1.WatchEventsRequest.types:type_name -> fidelis.ledger.v1.MemberEventType
+	21, // 19: fidelis.ledger.v1.WatchEventsRequest.checkpoint_interval:type_name -> google.protobuf.Duration
+	14, // 20: fidelis.ledger.v1.WatchEventsResponse.event:type_name -> fidelis.ledger.v1.MemberEvent
+	16, // 21: fidelis.ledger.v1.WatchEventsResponse.checkpoint:type_name -> fidelis.ledger.v1.Checkpoint
+	5,  // 22: fidelis.ledger.v1.StatusService.GetTierStatus:input_type -> fidelis.ledger.v1.GetTierStatusRequest
+	7,  // 23: fidelis.ledger.v1.StatusService.ListTierTransitions:input_type -> fidelis.ledger.v1.ListTierTransitionsRequest
+	10, // 24: fidelis.ledger.v1.StatusService.GetSegment:input_type -> fidelis.ledger.v1.GetSegmentRequest
+	12, // 25: fidelis.ledger.v1.StatusService.ListSegmentTransitions:input_type -> fidelis.ledger.v1.ListSegmentTransitionsRequest
+	15, // 26: fidelis.ledger.v1.StatusService.WatchEvents:input_type -> fidelis.ledger.v1.WatchEventsRequest
+	6,  // 27: fidelis.ledger.v1.StatusService.GetTierStatus:output_type -> fidelis.ledger.v1.GetTierStatusResponse
+	8,  // 28: fidelis.ledger.v1.StatusService.ListTierTransitions:output_type -> fidelis.ledger.v1.ListTierTransitionsResponse
+	11, // 29: fidelis.ledger.v1.StatusService.GetSegment:output_type -> fidelis.ledger.v1.GetSegmentResponse
+	13, // 30: fidelis.ledger.v1.StatusService.ListSegmentTransitions:output_type -> fidelis.ledger.v1.ListSegmentTransitionsResponse
+	17, // 31: fidelis.ledger.v1.StatusService.WatchEvents:output_type -> fidelis.ledger.v1.WatchEventsResponse
+	27, // [27:32] is the sub-list for method output_type
+	22, // [22:27] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_ledger_v1_status_proto_init() }
@@ -2259,17 +1667,16 @@ func file_fidelis_ledger_v1_status_proto_init() {
 	if File_fidelis_ledger_v1_status_proto != nil {
 		return
 	}
-	file_fidelis_ledger_v1_ledger_proto_init()
 	file_fidelis_ledger_v1_status_proto_msgTypes[1].OneofWrappers = []any{
 		(*TierAmount_StatusPoints)(nil),
 		(*TierAmount_Spend)(nil),
 	}
-	file_fidelis_ledger_v1_status_proto_msgTypes[22].OneofWrappers = []any{
+	file_fidelis_ledger_v1_status_proto_msgTypes[12].OneofWrappers = []any{
 		(*WatchEventsRequest_Cursor)(nil),
 		(*WatchEventsRequest_StartTime)(nil),
 		(*WatchEventsRequest_Now)(nil),
 	}
-	file_fidelis_ledger_v1_status_proto_msgTypes[24].OneofWrappers = []any{
+	file_fidelis_ledger_v1_status_proto_msgTypes[14].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Checkpoint)(nil),
 	}
@@ -2279,7 +1686,7 @@ func file_fidelis_ledger_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_ledger_v1_status_proto_rawDesc), len(file_fidelis_ledger_v1_status_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

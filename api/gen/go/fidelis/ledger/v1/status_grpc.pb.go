@@ -21,13 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	StatusService_GetTierStatus_FullMethodName          = "/fidelis.ledger.v1.StatusService/GetTierStatus"
 	StatusService_ListTierTransitions_FullMethodName    = "/fidelis.ledger.v1.StatusService/ListTierTransitions"
-	StatusService_SetTierFloor_FullMethodName           = "/fidelis.ledger.v1.StatusService/SetTierFloor"
-	StatusService_EvaluateTiers_FullMethodName          = "/fidelis.ledger.v1.StatusService/EvaluateTiers"
 	StatusService_GetSegment_FullMethodName             = "/fidelis.ledger.v1.StatusService/GetSegment"
 	StatusService_ListSegmentTransitions_FullMethodName = "/fidelis.ledger.v1.StatusService/ListSegmentTransitions"
-	StatusService_RecomputeSegments_FullMethodName      = "/fidelis.ledger.v1.StatusService/RecomputeSegments"
-	StatusService_RunMoments_FullMethodName             = "/fidelis.ledger.v1.StatusService/RunMoments"
-	StatusService_RebuildProjections_FullMethodName     = "/fidelis.ledger.v1.StatusService/RebuildProjections"
 	StatusService_WatchEvents_FullMethodName            = "/fidelis.ledger.v1.StatusService/WatchEvents"
 )
 
@@ -55,11 +50,6 @@ type StatusServiceClient interface {
 	//   - NOT_FOUND: MEMBER_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListTierTransitions(ctx context.Context, in *ListTierTransitionsRequest, opts ...grpc.CallOption) (*ListTierTransitionsResponse, error)
-	// SetTierFloor sets (or, with an empty tier, clears) a manual tier the
-	// member never drops below; a member below it rises to it at once.
-	SetTierFloor(ctx context.Context, in *SetTierFloorRequest, opts ...grpc.CallOption) (*SetTierFloorResponse, error)
-	// EvaluateTiers settles the tiers whose validity has ended as of a time.
-	EvaluateTiers(ctx context.Context, in *EvaluateTiersRequest, opts ...grpc.CallOption) (*EvaluateTiersResponse, error)
 	// GetSegment returns a member's latest RFM scores and segment.
 	// ListSegmentTransitions pages the member's segment history.
 	//
@@ -74,15 +64,6 @@ type StatusServiceClient interface {
 	//   - NOT_FOUND: MEMBER_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListSegmentTransitions(ctx context.Context, in *ListSegmentTransitionsRequest, opts ...grpc.CallOption) (*ListSegmentTransitionsResponse, error)
-	// RecomputeSegments scores a programme's members as of a time (RFM
-	// quintiles over the active members, or configured thresholds).
-	RecomputeSegments(ctx context.Context, in *RecomputeSegmentsRequest, opts ...grpc.CallOption) (*RecomputeSegmentsResponse, error)
-	// RunMoments announces the time-driven moments as of a time: points
-	// expiring soon, inactivity, birthdays. Running it again adds nothing.
-	RunMoments(ctx context.Context, in *RunMomentsRequest, opts ...grpc.CallOption) (*RunMomentsResponse, error)
-	// RebuildProjections drops the derived state and projects every entry
-	// again; the result equals the incremental one.
-	RebuildProjections(ctx context.Context, in *RebuildProjectionsRequest, opts ...grpc.CallOption) (*RebuildProjectionsResponse, error)
 	// WatchEvents streams member events in stream order from where the
 	// request starts (now, a time or a cursor), then follows new ones until
 	// the client cancels. The first message is a checkpoint at the position
@@ -134,26 +115,6 @@ func (c *statusServiceClient) ListTierTransitions(ctx context.Context, in *ListT
 	return out, nil
 }
 
-func (c *statusServiceClient) SetTierFloor(ctx context.Context, in *SetTierFloorRequest, opts ...grpc.CallOption) (*SetTierFloorResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(SetTierFloorResponse)
-	err := c.cc.Invoke(ctx, StatusService_SetTierFloor_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *statusServiceClient) EvaluateTiers(ctx context.Context, in *EvaluateTiersRequest, opts ...grpc.CallOption) (*EvaluateTiersResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(EvaluateTiersResponse)
-	err := c.cc.Invoke(ctx, StatusService_EvaluateTiers_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *statusServiceClient) GetSegment(ctx context.Context, in *GetSegmentRequest, opts ...grpc.CallOption) (*GetSegmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetSegmentResponse)
@@ -168,36 +129,6 @@ func (c *statusServiceClient) ListSegmentTransitions(ctx context.Context, in *Li
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListSegmentTransitionsResponse)
 	err := c.cc.Invoke(ctx, StatusService_ListSegmentTransitions_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *statusServiceClient) RecomputeSegments(ctx context.Context, in *RecomputeSegmentsRequest, opts ...grpc.CallOption) (*RecomputeSegmentsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RecomputeSegmentsResponse)
-	err := c.cc.Invoke(ctx, StatusService_RecomputeSegments_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *statusServiceClient) RunMoments(ctx context.Context, in *RunMomentsRequest, opts ...grpc.CallOption) (*RunMomentsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RunMomentsResponse)
-	err := c.cc.Invoke(ctx, StatusService_RunMoments_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *statusServiceClient) RebuildProjections(ctx context.Context, in *RebuildProjectionsRequest, opts ...grpc.CallOption) (*RebuildProjectionsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RebuildProjectionsResponse)
-	err := c.cc.Invoke(ctx, StatusService_RebuildProjections_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -247,11 +178,6 @@ type StatusServiceServer interface {
 	//   - NOT_FOUND: MEMBER_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListTierTransitions(context.Context, *ListTierTransitionsRequest) (*ListTierTransitionsResponse, error)
-	// SetTierFloor sets (or, with an empty tier, clears) a manual tier the
-	// member never drops below; a member below it rises to it at once.
-	SetTierFloor(context.Context, *SetTierFloorRequest) (*SetTierFloorResponse, error)
-	// EvaluateTiers settles the tiers whose validity has ended as of a time.
-	EvaluateTiers(context.Context, *EvaluateTiersRequest) (*EvaluateTiersResponse, error)
 	// GetSegment returns a member's latest RFM scores and segment.
 	// ListSegmentTransitions pages the member's segment history.
 	//
@@ -266,15 +192,6 @@ type StatusServiceServer interface {
 	//   - NOT_FOUND: MEMBER_NOT_FOUND
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ListSegmentTransitions(context.Context, *ListSegmentTransitionsRequest) (*ListSegmentTransitionsResponse, error)
-	// RecomputeSegments scores a programme's members as of a time (RFM
-	// quintiles over the active members, or configured thresholds).
-	RecomputeSegments(context.Context, *RecomputeSegmentsRequest) (*RecomputeSegmentsResponse, error)
-	// RunMoments announces the time-driven moments as of a time: points
-	// expiring soon, inactivity, birthdays. Running it again adds nothing.
-	RunMoments(context.Context, *RunMomentsRequest) (*RunMomentsResponse, error)
-	// RebuildProjections drops the derived state and projects every entry
-	// again; the result equals the incremental one.
-	RebuildProjections(context.Context, *RebuildProjectionsRequest) (*RebuildProjectionsResponse, error)
 	// WatchEvents streams member events in stream order from where the
 	// request starts (now, a time or a cursor), then follows new ones until
 	// the client cancels. The first message is a checkpoint at the position
@@ -312,26 +229,11 @@ func (UnimplementedStatusServiceServer) GetTierStatus(context.Context, *GetTierS
 func (UnimplementedStatusServiceServer) ListTierTransitions(context.Context, *ListTierTransitionsRequest) (*ListTierTransitionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTierTransitions not implemented")
 }
-func (UnimplementedStatusServiceServer) SetTierFloor(context.Context, *SetTierFloorRequest) (*SetTierFloorResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method SetTierFloor not implemented")
-}
-func (UnimplementedStatusServiceServer) EvaluateTiers(context.Context, *EvaluateTiersRequest) (*EvaluateTiersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method EvaluateTiers not implemented")
-}
 func (UnimplementedStatusServiceServer) GetSegment(context.Context, *GetSegmentRequest) (*GetSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSegment not implemented")
 }
 func (UnimplementedStatusServiceServer) ListSegmentTransitions(context.Context, *ListSegmentTransitionsRequest) (*ListSegmentTransitionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSegmentTransitions not implemented")
-}
-func (UnimplementedStatusServiceServer) RecomputeSegments(context.Context, *RecomputeSegmentsRequest) (*RecomputeSegmentsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RecomputeSegments not implemented")
-}
-func (UnimplementedStatusServiceServer) RunMoments(context.Context, *RunMomentsRequest) (*RunMomentsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RunMoments not implemented")
-}
-func (UnimplementedStatusServiceServer) RebuildProjections(context.Context, *RebuildProjectionsRequest) (*RebuildProjectionsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RebuildProjections not implemented")
 }
 func (UnimplementedStatusServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
@@ -393,42 +295,6 @@ func _StatusService_ListTierTransitions_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
-func _StatusService_SetTierFloor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SetTierFloorRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(StatusServiceServer).SetTierFloor(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: StatusService_SetTierFloor_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(StatusServiceServer).SetTierFloor(ctx, req.(*SetTierFloorRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _StatusService_EvaluateTiers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(EvaluateTiersRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(StatusServiceServer).EvaluateTiers(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: StatusService_EvaluateTiers_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(StatusServiceServer).EvaluateTiers(ctx, req.(*EvaluateTiersRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _StatusService_GetSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetSegmentRequest)
 	if err := dec(in); err != nil {
@@ -465,60 +331,6 @@ func _StatusService_ListSegmentTransitions_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
-func _StatusService_RecomputeSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RecomputeSegmentsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(StatusServiceServer).RecomputeSegments(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: StatusService_RecomputeSegments_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(StatusServiceServer).RecomputeSegments(ctx, req.(*RecomputeSegmentsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _StatusService_RunMoments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RunMomentsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(StatusServiceServer).RunMoments(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: StatusService_RunMoments_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(StatusServiceServer).RunMoments(ctx, req.(*RunMomentsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _StatusService_RebuildProjections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RebuildProjectionsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(StatusServiceServer).RebuildProjections(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: StatusService_RebuildProjections_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(StatusServiceServer).RebuildProjections(ctx, req.(*RebuildProjectionsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _StatusService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -546,32 +358,12 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _StatusService_ListTierTransitions_Handler,
 		},
 		{
-			MethodName: "SetTierFloor",
-			Handler:    _StatusService_SetTierFloor_Handler,
-		},
-		{
-			MethodName: "EvaluateTiers",
-			Handler:    _StatusService_EvaluateTiers_Handler,
-		},
-		{
 			MethodName: "GetSegment",
 			Handler:    _StatusService_GetSegment_Handler,
 		},
 		{
 			MethodName: "ListSegmentTransitions",
 			Handler:    _StatusService_ListSegmentTransitions_Handler,
-		},
-		{
-			MethodName: "RecomputeSegments",
-			Handler:    _StatusService_RecomputeSegments_Handler,
-		},
-		{
-			MethodName: "RunMoments",
-			Handler:    _StatusService_RunMoments_Handler,
-		},
-		{
-			MethodName: "RebuildProjections",
-			Handler:    _StatusService_RebuildProjections_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -176,6 +176,11 @@ const (
 	ErrorReason_CURSOR_STALE ErrorReason = 70
 	// The etag sent is not the resource's current one: it changed since it was read (ABORTED); read it again and retry.
 	ErrorReason_ETAG_MISMATCH ErrorReason = 71
+	// No long-running operation with that name (or not one the caller may see).
+	ErrorReason_OPERATION_NOT_FOUND ErrorReason = 72
+	// The replica running the operation stopped before finishing it (its
+	// heartbeat went stale): start it again with a new idempotency key.
+	ErrorReason_OPERATION_ABANDONED ErrorReason = 73
 )
 
 // Enum value maps for ErrorReason.
@@ -253,6 +258,8 @@ var (
 		69: "TRANSACTION_CONFLICT",
 		70: "CURSOR_STALE",
 		71: "ETAG_MISMATCH",
+		72: "OPERATION_NOT_FOUND",
+		73: "OPERATION_ABANDONED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -327,6 +334,8 @@ var (
 		"TRANSACTION_CONFLICT":       69,
 		"CURSOR_STALE":               70,
 		"ETAG_MISMATCH":              71,
+		"OPERATION_NOT_FOUND":        72,
+		"OPERATION_ABANDONED":        73,
 	}
 )
 
@@ -361,7 +370,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xaf\r\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xe1\r\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -435,7 +444,9 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\x14DATABASE_UNAVAILABLE\x10D\x12\x18\n" +
 	"\x14TRANSACTION_CONFLICT\x10E\x12\x10\n" +
 	"\fCURSOR_STALE\x10F\x12\x11\n" +
-	"\rETAG_MISMATCH\x10GBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\rETAG_MISMATCH\x10G\x12\x17\n" +
+	"\x13OPERATION_NOT_FOUND\x10H\x12\x17\n" +
+	"\x13OPERATION_ABANDONED\x10IBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
