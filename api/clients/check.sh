@@ -81,8 +81,7 @@ for m in mods:
 print(f"python: {len(mods)} modules import, {services} services have stubs")
 
 # No field of a Fidelis message is named with a keyword of Python, Java or
-# TypeScript (Python cannot pass `from=` to a constructor). KNOWN lists the
-# ones still to rename; an entry that no longer exists fails too.
+# TypeScript (Python cannot pass `from=` to a constructor).
 import keyword
 KEYWORDS = set(keyword.kwlist) | set("""
 abstract assert boolean break byte case catch char class const continue default do double else enum extends
@@ -90,8 +89,6 @@ final finally float for goto if implements import instanceof int interface long 
 protected public return short static strictfp super switch synchronized this throw throws transient try void
 volatile while true false null delete export function in let typeof var with yield await debugger
 """.split())
-# To rename to from_state (the ledger's part of issue 13).
-KNOWN = {"fidelis.ledger.v1.MemberEvent.from", "fidelis.ledger.v1.TransitionCell.from"}
 
 
 def fields(msg):
@@ -106,8 +103,7 @@ for m in mods:
     if m.startswith("fidelis.") and m.endswith("_pb2"):
         for msg in sys.modules[m].DESCRIPTOR.message_types_by_name.values():
             bad |= {f.full_name for f in fields(msg) if f.name in KEYWORDS}
-assert bad <= KNOWN, f"fields named with a keyword: {sorted(bad - KNOWN)}"
-assert KNOWN <= bad, f"renamed, drop from KNOWN in api/clients/check.sh: {sorted(KNOWN - bad)}"
+assert not bad, f"fields named with a keyword: {sorted(bad)}"
 
 import error_info
 from fidelis.access.v1 import access_pb2, access_pb2_grpc

@@ -8,15 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	"github.com/fidelis-loyalty/fidelis/services/access/app"
 	"github.com/fidelis-loyalty/fidelis/services/access/domain"
-	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
+	"github.com/fidelis-loyalty/fidelis/services/internal/audit/auditpb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 )
@@ -195,25 +193,6 @@ func (s *Server) RevokeApiKey(ctx context.Context, r *accessv1.RevokeApiKeyReque
 	return &accessv1.RevokeApiKeyResponse{Key: s.keyToProto(k)}, nil
 }
 
-var decisions = map[audit.Decision]accessv1.AuditDecision{
-	audit.Allowed: accessv1.AuditDecision_AUDIT_DECISION_ALLOWED,
-	audit.Denied:  accessv1.AuditDecision_AUDIT_DECISION_DENIED,
-	audit.Refused: accessv1.AuditDecision_AUDIT_DECISION_REFUSED,
-	audit.Failed:  accessv1.AuditDecision_AUDIT_DECISION_FAILED,
-}
-
-// codeOf is a gRPC status code as the audit log names it (codes.Code's
-// String, "PermissionDenied") as a google.rpc.Code; UNKNOWN for a name it
-// does not know.
-func codeOf(name string) code.Code {
-	for c := codes.OK; c <= codes.Unauthenticated; c++ {
-		if c.String() == name {
-			return code.Code(c)
-		}
-	}
-	return code.Code_UNKNOWN
-}
-
 var failureReasons = map[string]accessv1.AuthenticationFailureReason{
 	domain.FailMissing:       accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MISSING_CREDENTIALS,
 	domain.FailMalformed:     accessv1.AuthenticationFailureReason_AUTHENTICATION_FAILURE_REASON_MALFORMED_KEY,
@@ -246,7 +225,7 @@ func (s *Server) ListAuditRecords(ctx context.Context, r *accessv1.ListAuditReco
 	for _, a := range recs {
 		resp.Records = append(resp.Records, &accessv1.AuditRecord{
 			AuditId: a.ID, Time: ts(a.At), Method: a.Method, PrincipalId: a.Principal, OnBehalfOf: a.OnBehalfOf,
-			Decision: decisions[a.Decision], Code: codeOf(a.Code), Source: a.Source, Calls: a.Count,
+			Decision: auditpb.Decision(a.Decision), Code: auditpb.Code(a.Code), Source: a.Source, Calls: a.Count,
 		})
 	}
 	return resp, nil

@@ -13,10 +13,10 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	accessv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/audit"
+	"github.com/fidelis-loyalty/fidelis/services/internal/audit/auditpb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/money"
 	"github.com/fidelis-loyalty/fidelis/services/internal/period"
@@ -360,14 +360,7 @@ func (s *AdminServer) ListAudit(ctx context.Context, r *partnersv1.ListAuditRequ
 	resp := &partnersv1.ListAuditResponse{NextPageToken: next}
 	for _, e := range entries {
 		resp.Entries = append(resp.Entries, &partnersv1.AuditEntry{AuditId: e.ID, At: ts(e.At), Principal: e.Principal,
-			Method: e.Method, Decision: decisions[audit.Decision(e.Decision)], Code: e.Code, Calls: e.Calls})
+			Method: e.Method, Decision: auditpb.Decision(audit.Decision(e.Decision)), Code: auditpb.Code(e.Code), Calls: e.Calls})
 	}
 	return resp, nil
-}
-
-var decisions = map[audit.Decision]accessv1.AuditDecision{
-	audit.Allowed: accessv1.AuditDecision_AUDIT_DECISION_ALLOWED,
-	audit.Denied:  accessv1.AuditDecision_AUDIT_DECISION_DENIED,
-	audit.Refused: accessv1.AuditDecision_AUDIT_DECISION_REFUSED,
-	audit.Failed:  accessv1.AuditDecision_AUDIT_DECISION_FAILED,
 }

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v11 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/access/v1"
 	v1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	code "google.golang.org/genproto/googleapis/rpc/code"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -2352,8 +2353,8 @@ type AuditEntry struct {
 	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
 	// What became of the calls.
 	Decision v11.AuditDecision `protobuf:"varint,5,opt,name=decision,proto3,enum=fidelis.access.v1.AuditDecision" json:"decision,omitempty"`
-	// The calls' gRPC status code, e.g. "OK", "PermissionDenied".
-	Code string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
+	// The calls' gRPC status code.
+	Code code.Code `protobuf:"varint,6,opt,name=code,proto3,enum=google.rpc.Code" json:"code,omitempty"`
 	// The calls in that second.
 	Calls         int64 `protobuf:"varint,7,opt,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2425,11 +2426,11 @@ func (x *AuditEntry) GetDecision() v11.AuditDecision {
 	return v11.AuditDecision(0)
 }
 
-func (x *AuditEntry) GetCode() string {
+func (x *AuditEntry) GetCode() code.Code {
 	if x != nil {
 		return x.Code
 	}
-	return ""
+	return code.Code(0)
 }
 
 func (x *AuditEntry) GetCalls() int64 {
@@ -2683,7 +2684,7 @@ var File_fidelis_partners_v1_partners_proto protoreflect.FileDescriptor
 
 const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/partners/v1/partners.proto\x12\x13fidelis.partners.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/access/v1/access.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x04\n" +
+	"\"fidelis/partners/v1/partners.proto\x12\x13fidelis.partners.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efidelis/access/v1/access.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\x95\x04\n" +
 	"\aPartner\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x12\n" +
@@ -2877,15 +2878,15 @@ const file_fidelis_partners_v1_partners_proto_rawDesc = "" +
 	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
 	"\x16period.end_after_start\x12%period_end must be after period_start\x1aW!has(this.period_start) || !has(this.period_end) || this.period_end > this.period_start\"[\n" +
 	"\x1bGetPartnerStatementResponse\x12<\n" +
-	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\xf1\x01\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1e.fidelis.partners.v1.StatementR\tstatement\"\x83\x02\n" +
 	"\n" +
 	"AuditEntry\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
 	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x16\n" +
 	"\x06method\x18\x04 \x01(\tR\x06method\x12<\n" +
-	"\bdecision\x18\x05 \x01(\x0e2 .fidelis.access.v1.AuditDecisionR\bdecision\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\tR\x04code\x12\x14\n" +
+	"\bdecision\x18\x05 \x01(\x0e2 .fidelis.access.v1.AuditDecisionR\bdecision\x12$\n" +
+	"\x04code\x18\x06 \x01(\x0e2\x10.google.rpc.CodeR\x04code\x12\x14\n" +
 	"\x05calls\x18\a \x01(\x03R\x05calls\"\x8d\x01\n" +
 	"\x10ListAuditRequest\x12*\n" +
 	"\n" +
@@ -3001,6 +3002,7 @@ var file_fidelis_partners_v1_partners_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),       // 39: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),         // 40: google.protobuf.Duration
 	(v11.AuditDecision)(0),              // 41: fidelis.access.v1.AuditDecision
+	(code.Code)(0),                      // 42: google.rpc.Code
 }
 var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
 	1,  // 0: fidelis.partners.v1.Partner.earn_unit:type_name -> fidelis.partners.v1.EarnUnit
@@ -3045,39 +3047,40 @@ var file_fidelis_partners_v1_partners_proto_depIdxs = []int32{
 	20, // 39: fidelis.partners.v1.GetPartnerStatementResponse.statement:type_name -> fidelis.partners.v1.Statement
 	39, // 40: fidelis.partners.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
 	41, // 41: fidelis.partners.v1.AuditEntry.decision:type_name -> fidelis.access.v1.AuditDecision
-	33, // 42: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
-	17, // 43: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
-	5,  // 44: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
-	7,  // 45: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
-	9,  // 46: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
-	11, // 47: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
-	18, // 48: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
-	21, // 49: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
-	23, // 50: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
-	25, // 51: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
-	27, // 52: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
-	29, // 53: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
-	31, // 54: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
-	34, // 55: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
-	36, // 56: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
-	6,  // 57: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
-	8,  // 58: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
-	10, // 59: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
-	12, // 60: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
-	19, // 61: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
-	22, // 62: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
-	24, // 63: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
-	26, // 64: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
-	28, // 65: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
-	30, // 66: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
-	32, // 67: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
-	35, // 68: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
-	37, // 69: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
-	57, // [57:70] is the sub-list for method output_type
-	44, // [44:57] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	42, // 42: fidelis.partners.v1.AuditEntry.code:type_name -> google.rpc.Code
+	33, // 43: fidelis.partners.v1.ListAuditResponse.entries:type_name -> fidelis.partners.v1.AuditEntry
+	17, // 44: fidelis.partners.v1.ListProgrammeOffersResponse.offers:type_name -> fidelis.partners.v1.Offer
+	5,  // 45: fidelis.partners.v1.PartnerService.LinkMember:input_type -> fidelis.partners.v1.LinkMemberRequest
+	7,  // 46: fidelis.partners.v1.PartnerService.GetMemberBalance:input_type -> fidelis.partners.v1.GetMemberBalanceRequest
+	9,  // 47: fidelis.partners.v1.PartnerService.Earn:input_type -> fidelis.partners.v1.EarnRequest
+	11, // 48: fidelis.partners.v1.PartnerService.Burn:input_type -> fidelis.partners.v1.BurnRequest
+	18, // 49: fidelis.partners.v1.PartnerService.ListOffers:input_type -> fidelis.partners.v1.ListOffersRequest
+	21, // 50: fidelis.partners.v1.PartnerService.GetStatement:input_type -> fidelis.partners.v1.GetStatementRequest
+	23, // 51: fidelis.partners.v1.PartnerAdminService.CreatePartner:input_type -> fidelis.partners.v1.CreatePartnerRequest
+	25, // 52: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:input_type -> fidelis.partners.v1.RotatePartnerKeyRequest
+	27, // 53: fidelis.partners.v1.PartnerAdminService.GetPartner:input_type -> fidelis.partners.v1.GetPartnerRequest
+	29, // 54: fidelis.partners.v1.PartnerAdminService.CreateOffer:input_type -> fidelis.partners.v1.CreateOfferRequest
+	31, // 55: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:input_type -> fidelis.partners.v1.GetPartnerStatementRequest
+	34, // 56: fidelis.partners.v1.PartnerAdminService.ListAudit:input_type -> fidelis.partners.v1.ListAuditRequest
+	36, // 57: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:input_type -> fidelis.partners.v1.ListProgrammeOffersRequest
+	6,  // 58: fidelis.partners.v1.PartnerService.LinkMember:output_type -> fidelis.partners.v1.LinkMemberResponse
+	8,  // 59: fidelis.partners.v1.PartnerService.GetMemberBalance:output_type -> fidelis.partners.v1.GetMemberBalanceResponse
+	10, // 60: fidelis.partners.v1.PartnerService.Earn:output_type -> fidelis.partners.v1.EarnResponse
+	12, // 61: fidelis.partners.v1.PartnerService.Burn:output_type -> fidelis.partners.v1.BurnResponse
+	19, // 62: fidelis.partners.v1.PartnerService.ListOffers:output_type -> fidelis.partners.v1.ListOffersResponse
+	22, // 63: fidelis.partners.v1.PartnerService.GetStatement:output_type -> fidelis.partners.v1.GetStatementResponse
+	24, // 64: fidelis.partners.v1.PartnerAdminService.CreatePartner:output_type -> fidelis.partners.v1.CreatePartnerResponse
+	26, // 65: fidelis.partners.v1.PartnerAdminService.RotatePartnerKey:output_type -> fidelis.partners.v1.RotatePartnerKeyResponse
+	28, // 66: fidelis.partners.v1.PartnerAdminService.GetPartner:output_type -> fidelis.partners.v1.GetPartnerResponse
+	30, // 67: fidelis.partners.v1.PartnerAdminService.CreateOffer:output_type -> fidelis.partners.v1.CreateOfferResponse
+	32, // 68: fidelis.partners.v1.PartnerAdminService.GetPartnerStatement:output_type -> fidelis.partners.v1.GetPartnerStatementResponse
+	35, // 69: fidelis.partners.v1.PartnerAdminService.ListAudit:output_type -> fidelis.partners.v1.ListAuditResponse
+	37, // 70: fidelis.partners.v1.PartnerAdminService.ListProgrammeOffers:output_type -> fidelis.partners.v1.ListProgrammeOffersResponse
+	58, // [58:71] is the sub-list for method output_type
+	45, // [45:58] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_partners_v1_partners_proto_init() }
