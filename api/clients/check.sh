@@ -59,7 +59,7 @@ echo "typescript: $(find "$ts/gen" -name '*.ts' | wc -l) files, ${#services[@]} 
 api/clients/node_modules/.bin/tsc -p "$ts/tsconfig.json"
 
 # Python, with Debian's runtime (not a virtualenv's): every module
-# imports, every service has its stub, and the example of docs/API.md
+# imports, every service has its stub, and the example of the README
 # reads the reason of a refusal sent by a generated servicer over a real
 # connection.
 PYTHONPATH="$out/python:api/clients/examples" /usr/bin/python3 - "$out/python" <<'PY'

@@ -400,7 +400,7 @@ func TestAuditSpeaksEnums(t *testing.T) {
 }
 
 // reasonOf is the ErrorInfo reason of a Fidelis error ("" when it has none),
-// as docs/API.md shows client authors.
+// as the README shows client authors.
 func reasonOf(err error) string {
 	for _, d := range status.Convert(err).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "fidelis-loyalty.github.io" {
@@ -410,7 +410,7 @@ func reasonOf(err error) string {
 	return ""
 }
 
-// docs/API.md's Go example reads the reason of a refusal.
+// the README's Go example reads the reason of a refusal.
 func TestDocsExampleReadsTheReason(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		access := start(t, db).admin
