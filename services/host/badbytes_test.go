@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -85,4 +87,42 @@ func invokeRaw(ctx context.Context, conn *grpc.ClientConn, m method, payload []b
 		return err
 	}
 	return cs.RecvMsg(&resp)
+}
+
+// A request with what no field may hold — a NUL byte in any string, a time
+// outside years 1 to 9999 — is INVALID_ARGUMENT naming the field, on every
+// RPC, before anything reads or stores it (PostgreSQL refuses a NUL byte:
+// it used to be INTERNAL).
+func TestUnstorableFields(t *testing.T) {
+	s := start(t, sqldbtest.Open(t, sqldb.SQLite), nil)
+	conn := s.conn(t, s.admin)
+	tried := 0
+	for _, m := range s.methods(t) {
+		in := m.desc.Input()
+		for i := range in.Fields().Len() {
+			fd := in.Fields().Get(i)
+			req := dynamicpb.NewMessage(in)
+			switch {
+			case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap():
+				req.Set(fd, protoreflect.ValueOfString("a\x00b"))
+			case fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && fd.Message().FullName() == "google.protobuf.Timestamp":
+				ts := req.Mutable(fd).Message()
+				ts.Set(ts.Descriptor().Fields().ByName("seconds"), protoreflect.ValueOfInt64(-62135596801)) // year 0
+			default:
+				continue
+			}
+			tried++
+			err := invoke(ctx(t), conn, m, req)
+			st := status.Convert(err)
+			if st.Code() == codes.PermissionDenied {
+				continue
+			}
+			if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), string(fd.Name())) {
+				t.Errorf("%s with %s unstorable: %v, want INVALID_ARGUMENT on the field", m.full, fd.Name(), err)
+			}
+		}
+	}
+	if tried < 100 {
+		t.Fatalf("only %d fields tried", tried)
+	}
 }

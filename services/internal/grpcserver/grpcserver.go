@@ -139,6 +139,9 @@ func validateUnary(v protovalidate.Validator, c *lenientCodec) grpc.UnaryServerI
 			return nil, undecodableStatus(err)
 		}
 		if m, ok := req.(proto.Message); ok {
+			if vs := sanitize(m.ProtoReflect()); len(vs) > 0 {
+				return nil, sanitizeStatus(vs)
+			}
 			if err := v.Validate(m); err != nil {
 				return nil, validationStatus(err)
 			}
@@ -169,11 +172,21 @@ func (s *validatingStream) RecvMsg(m any) error {
 		return undecodableStatus(err)
 	}
 	if pm, ok := m.(proto.Message); ok {
+		if vs := sanitize(pm.ProtoReflect()); len(vs) > 0 {
+			return sanitizeStatus(vs)
+		}
+	}
+	if pm, ok := m.(proto.Message); ok {
 		if err := s.v.Validate(pm); err != nil {
 			return validationStatus(err)
 		}
 	}
 	return nil
+}
+
+// sanitizeStatus is the refusal of a request with fields sanitize refuses.
+func sanitizeStatus(vs []fault.Violation) error {
+	return faultStatus(codes.InvalidArgument, &fault.Error{Kind: fault.KindInvalid, Field: vs[0].Field, Msg: vs[0].Msg, More: vs[1:]})
 }
 
 // undecodableStatus is the refusal of a request that did not decode.

@@ -1720,8 +1720,8 @@ type HoldRequest struct {
 	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// How many points.
 	Points int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
-	// How long the hold lives; defaults to the programme's hold TTL and may not
-	// exceed its maximum.
+	// How long the hold lives, at least a second; defaults to the programme's
+	// hold TTL and may not exceed its maximum.
 	Ttl *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// The caller's reference, e.g. a redemption or checkout id.
 	Reference string `protobuf:"bytes,5,opt,name=reference,proto3" json:"reference,omitempty"`
@@ -3258,14 +3258,14 @@ const file_fidelis_ledger_v1_ledger_proto_rawDesc = "" +
 	"partner_id\x18\b \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tpartnerId\"t\n" +
 	"\fBurnResponse\x12.\n" +
 	"\x05entry\x18\x01 \x01(\v2\x18.fidelis.ledger.v1.EntryR\x05entry\x124\n" +
-	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xb6\x02\n" +
+	"\abalance\x18\x02 \x01(\v2\x1a.fidelis.ledger.v1.BalanceR\abalance\"\xb8\x02\n" +
 	"\vHoldRequest\x123\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0eidempotencyKey\x12%\n" +
 	"\tmember_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12%\n" +
 	"\x06points\x18\x03 \x01(\x03B\r\xbaH\n" +
-	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12<\n" +
-	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x01*\x00R\x03ttl\x12&\n" +
+	"\"\b\x18\x80\x94\xeb\xdc\x03 \x00R\x06points\x12>\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b\x01R\x03ttl\x12&\n" +
 	"\treference\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\treference\x12>\n" +
 	"\achannel\x18\x06 \x01(\x0e2\x18.fidelis.type.v1.ChannelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\"\xa7\x01\n" +
