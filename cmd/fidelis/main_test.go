@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,23 +24,6 @@ import (
 	partnersv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/partners/v1"
 	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
 )
-
-// freeAddrs returns n distinct loopback addresses free a moment ago: all
-// are held open until all are chosen, so the kernel cannot hand one out
-// twice.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs
-}
 
 // server is a running `fidelis serve`.
 type server struct {
@@ -69,15 +51,17 @@ func (s *syncBuffer) String() string {
 }
 
 // serveForTest runs fidelis serve with args until the end of the test (or
-// stop), once its ops port answers that it is serving.
+// stop), once its ops port answers that it is serving. Its listeners take
+// ports the kernel chooses (":0"), read back from its log: ports chosen
+// beforehand could be taken by another test meanwhile.
 func serveForTest(t *testing.T, args ...string) *server {
 	t.Helper()
-	addrs := freeAddrs(t, 3)
-	s := &server{grpc: addrs[0], http: addrs[1], ops: addrs[2], logs: &syncBuffer{}}
+	s := &server{logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--listen", s.grpc, "--http-listen", s.http, "--ops-listen", s.ops}, args...), s.logs, s.logs)
+		done <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"},
+			args...), s.logs, s.logs)
 	}()
 	var once sync.Once
 	var stopErr error
@@ -97,6 +81,19 @@ func serveForTest(t *testing.T, args ...string) *server {
 			t.Errorf("serve: %v", err)
 		}
 	})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), `msg="fidelis serving"`); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			done <- err // for stop
+			t.Fatalf("serve: %v\n%s", err, s.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving after 20 s\n%s", s.logs.String())
+		}
+	}
+	logs := s.logs.String()
+	s.grpc, s.http, s.ops = logged(logs, `msg="fidelis serving" grpc=`), logged(logs, `msg="http listening" addr=`), logged(logs, `msg="ops listening" addr=`)
 	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -114,16 +111,20 @@ func serveForTest(t *testing.T, args ...string) *server {
 		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 			return s
 		}
-		select {
-		case err := <-done:
-			done <- err // for stop
-			t.Fatalf("serve: %v\n%s", err, s.logs.String())
-		default:
-		}
 		if time.Now().After(deadline) {
 			t.Fatalf("not serving: %v\n%s", err, s.logs.String())
 		}
 	}
+}
+
+// logged is the address a log line that has prefix names ("" without one).
+func logged(logs, prefix string) string {
+	_, rest, ok := strings.Cut(logs, prefix)
+	if !ok {
+		return ""
+	}
+	addr, _, _ := strings.Cut(rest, " ")
+	return strings.TrimSpace(addr)
 }
 
 func bearer(key string) context.Context {

@@ -41,6 +41,7 @@ var roles = map[accessv1.Role]principal.Role{
 	accessv1.Role_ROLE_MARKETING: principal.Marketing,
 	accessv1.Role_ROLE_SERVICE:   principal.Service,
 	accessv1.Role_ROLE_PARTNER:   principal.Partner,
+	accessv1.Role_ROLE_IMPORT:    principal.Import,
 }
 
 func rolesFromProto(rs []accessv1.Role) []principal.Role {

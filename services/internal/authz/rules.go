@@ -84,10 +84,12 @@ func Rules() map[string]Rule {
 		marketing = principal.Marketing
 		service   = principal.Service
 		partner   = principal.Partner
+		importer  = principal.Import
 	)
 	roles := func(rs ...principal.Role) []principal.Role { return rs }
 	till := roles(pos, ecommerce, service)            // the shop's channels and the services acting for them
 	front := roles(pos, ecommerce, operator, service) // and the back office
+	enrolEarn := roles(pos, ecommerce, operator, service, importer) // and a programme moving in
 	read := func(s Scope, rs ...principal.Role) Rule { return Rule{Roles: rs, Scope: s} }
 	write := func(s Scope, rs ...principal.Role) Rule { return Rule{Roles: rs, Scope: s, Write: true} }
 	withCheck := func(r Rule, c func(principal.Principal, any) error) Rule { r.Check = c; return r }
@@ -102,10 +104,10 @@ func Rules() map[string]Rule {
 		reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName:      {AnyRole: true, Scope: NoData},
 		reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: {AnyRole: true, Scope: NoData},
 
-		ledgerv1.LedgerService_EnrolMember_FullMethodName:          write(ProgrammeField, front...),
+		ledgerv1.LedgerService_EnrolMember_FullMethodName:          write(ProgrammeField, enrolEarn...),
 		ledgerv1.LedgerService_GetMember_FullMethodName:            read(Resource, front...),
 		ledgerv1.LedgerService_FindMember_FullMethodName:           read(ProgrammeField, front...),
-		ledgerv1.LedgerService_Earn_FullMethodName:                 withCheck(write(Resource, front...), checkEarn),
+		ledgerv1.LedgerService_Earn_FullMethodName:                 withCheck(write(Resource, enrolEarn...), checkEarn),
 		ledgerv1.LedgerService_Burn_FullMethodName:                 withCheck(write(Resource, till...), checkBurn),
 		ledgerv1.LedgerService_Hold_FullMethodName:                 write(Resource, till...),
 		ledgerv1.LedgerService_Capture_FullMethodName:              write(Resource, till...),

@@ -31,8 +31,13 @@ func sanitize(m protoreflect.Message) []fault.Violation {
 func sanitizeMessage(m protoreflect.Message, path string, vs *[]fault.Violation) {
 	switch m.Descriptor().FullName() {
 	case "google.protobuf.Timestamp":
-		if err := m.Interface().(*timestamppb.Timestamp).CheckValid(); err != nil {
+		ts := m.Interface().(*timestamppb.Timestamp)
+		switch {
+		case ts.CheckValid() != nil:
 			*vs = append(*vs, fault.Violation{Field: path, Msg: "must be a valid time between years 1 and 9999 (nanos 0 to 999,999,999)"})
+		case ts.AsTime().IsZero():
+			// Go's zero time, which the services read as "not given".
+			*vs = append(*vs, fault.Violation{Field: path, Msg: "must not be 0001-01-01T00:00:00Z: leave it unset instead"})
 		}
 		return
 	case "google.protobuf.Duration":

@@ -30,6 +30,7 @@ func TestSanitize(t *testing.T) {
 		{"tab-only key", &ledgerv1.EarnRequest{IdempotencyKey: "\t"}, []string{"idempotency_key"}},
 		{"nil UUID", &ledgerv1.EarnRequest{IdempotencyKey: "k", MemberId: nilUUID}, []string{"member_id"}},
 		{"year 0", &ledgerv1.EarnRequest{IdempotencyKey: "k", OccurredAt: &timestamppb.Timestamp{Seconds: -62135596801}}, []string{"occurred_at"}},
+		{"the zero time", &ledgerv1.EarnRequest{IdempotencyKey: "k", OccurredAt: &timestamppb.Timestamp{Seconds: -62135596800}}, []string{"occurred_at"}},
 		{"year 10000", &ledgerv1.EarnRequest{IdempotencyKey: "k", OccurredAt: &timestamppb.Timestamp{Seconds: 253402300800}}, []string{"occurred_at"}},
 		{"nanos out of range", &ledgerv1.EarnRequest{IdempotencyKey: "k", OccurredAt: &timestamppb.Timestamp{Nanos: 1_000_000_000}}, []string{"occurred_at"}},
 		{"duration nanos against its sign", &ledgerv1.HoldRequest{IdempotencyKey: "k", Ttl: &durationpb.Duration{Seconds: 1, Nanos: -1}}, []string{"ttl"}},

@@ -40,11 +40,15 @@ const (
 	// Partner is a partner company on PartnerService; it is bound to its
 	// partner and its programme.
 	Partner Role = "partner"
+	// Import moves an existing programme in: it enrols members and earns
+	// points dated as far back as the programme's import window, where
+	// the till's channels may backdate a few days only.
+	Import Role = "import"
 )
 
 // Roles are every role, in a stable order.
 func Roles() []Role {
-	return []Role{POS, Ecommerce, Operator, BI, Marketing, Service, Partner}
+	return []Role{POS, Ecommerce, Operator, BI, Marketing, Service, Partner, Import}
 }
 
 // ParseRole reads a role's name.

@@ -70,6 +70,13 @@ func check(doc *document, ps *problems) *domain.Config {
 	return c
 }
 
+// The backdating windows when the file names none: a till that was offline
+// for weeks still posts its purchases; an import moves ten years in.
+const (
+	defaultBackdate       = 30 * 24 * time.Hour
+	defaultImportBackdate = 3650 * 24 * time.Hour
+)
+
 // check makes the domain's programme of d, found at path in the file.
 func (d *programme) check(path string, version int64, ps *problems) *domain.Programme {
 	at := func(key string) string { return path + "." + key }
@@ -113,6 +120,22 @@ func (d *programme) check(path string, version int64, ps *problems) *domain.Prog
 
 	if p.PendingDays < 0 || p.PendingDays > 366 {
 		ps.add(at("pending_days"), "must be within 0..366")
+	}
+	p.Backdating.Max, p.Backdating.ImportMax = defaultBackdate, defaultImportBackdate
+	if n := d.Backdating.MaxDays; n != nil {
+		if *n < 0 || *n > 366 {
+			ps.add(at("backdating.max_days"), "must be within 0..366")
+		}
+		p.Backdating.Max = time.Duration(*n) * 24 * time.Hour
+	}
+	if n := d.Backdating.ImportMaxDays; n != nil {
+		if *n < 0 || *n > 36600 {
+			ps.add(at("backdating.import_max_days"), "must be within 0..36600")
+		}
+		p.Backdating.ImportMax = time.Duration(*n) * 24 * time.Hour
+	}
+	if p.Backdating.ImportMax < p.Backdating.Max {
+		ps.add(at("backdating.import_max_days"), "must not be below backdating.max_days")
 	}
 	p.Expiry.Policy, p.Expiry.Months = domain.ExpiryPolicy(d.Expiry.Policy), d.Expiry.Months
 	switch p.Expiry.Policy {

@@ -24,6 +24,10 @@ type programme struct {
 		Rounding string                     `yaml:"rounding"`
 	} `yaml:"earning"`
 	PendingDays int `yaml:"pending_days"`
+	Backdating  struct {
+		MaxDays       *int `yaml:"max_days"`
+		ImportMaxDays *int `yaml:"import_max_days"`
+	} `yaml:"backdating"`
 	Expiry      struct {
 		Policy string `yaml:"policy"`
 		Months int    `yaml:"months"`

@@ -51,7 +51,13 @@ type Programme struct {
 	// PendingDays is the return window: purchase points stay pending until
 	// the end of this many days after the purchase.
 	PendingDays int
-	Expiry      struct {
+	// Backdating bounds how far back a request may date what happened (a
+	// purchase's occurred_at, an enrolment's enrolled_at): Max for the
+	// tills, ImportMax for a programme moving in.
+	Backdating struct {
+		Max, ImportMax time.Duration
+	}
+	Expiry struct {
 		Policy ExpiryPolicy
 		Months int
 	}
@@ -169,4 +175,22 @@ func (p *Programme) HoldTTL(requested time.Duration) (time.Duration, error) {
 		return 0, fault.Invalid("ttl", "hold ttl %s exceeds the programme maximum %s", requested, p.Holds.MaxTTL)
 	}
 	return requested, nil
+}
+
+// CheckBackdate refuses a time a request dates what happened at (field)
+// that is more than the programme's backdating window before now (the
+// import window when imported), or more than the clock skew after it.
+func (p *Programme) CheckBackdate(field string, at, now time.Time, imported bool) error {
+	window := p.Backdating.Max
+	if imported {
+		window = p.Backdating.ImportMax
+	}
+	switch {
+	case at.After(now.Add(clockSkew)):
+		return fault.Invalid(field, "is in the future")
+	case at.Before(now.Add(-window)):
+		return fault.Invalid(field, "is more than %d days ago: the programme accepts %d days of backdating (%d to the import role)",
+			int(now.Sub(at).Hours()/24), int(p.Backdating.Max.Hours()/24), int(p.Backdating.ImportMax.Hours()/24))
+	}
+	return nil
 }

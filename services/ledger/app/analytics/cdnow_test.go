@@ -33,6 +33,8 @@ programmes:
     earning: {rates: {USD: "1"}}
     pending_days: 0
     expiry: {policy: none}
+    # CDNOW's purchases are of 1997-1998: imported history.
+    backdating: {import_max_days: 36600}
 `
 
 type cdnowPurchase struct {
@@ -79,6 +81,8 @@ func importCDNOW(t testing.TB, a *posting.Service) int {
 	t.Helper()
 	byCustomer, order := readCDNOW(t)
 	ctx := context.Background()
+	importer := principal.System("import")
+	importer.Roles = append(importer.Roles, principal.Import) // 1997's purchases: the import window
 	work := make(chan string)
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
@@ -86,13 +90,13 @@ func importCDNOW(t testing.TB, a *posting.Service) int {
 		wg.Go(func() {
 			for c := range work {
 				ps := byCustomer[c]
-				m, err := a.Enrol(ctx, principal.System("import"), "cdnow-enrol-"+c, posting.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
+				m, err := a.Enrol(ctx, importer, "cdnow-enrol-"+c, posting.Enrolment{ProgrammeID: "cdnow", ExternalRef: "cdnow-" + c, EnrolledAt: ps[0].day})
 				if err != nil {
 					errs <- err
 					return
 				}
 				for i, p := range ps {
-					if _, err := a.Earn(ctx, principal.System("import"), fmt.Sprintf("cdnow-%s-%d", c, i), m.ID, domain.EarnCmd{
+					if _, err := a.Earn(ctx, importer, fmt.Sprintf("cdnow-%s-%d", c, i), m.ID, domain.EarnCmd{
 						Purchase: &money.Money{Amount: p.amount, Currency: "USD"}, Channel: domain.ChannelEcommerce,
 						OccurredAt: p.day, OrderRef: fmt.Sprintf("%s-%d", c, i),
 					}); err != nil {

@@ -19,7 +19,14 @@ func (s *Service) Earn(ctx context.Context, who principal.Principal, key, member
 	needLots := false
 	return submit(ctx, s, call{method: "Earn", who: who, key: key, form: earnForm(memberID, c), member: memberID, needLots: needLots},
 		func(ctx context.Context, u *uow) (*EntryResult, error) {
-			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) { return b.Earn(c, u.now) })
+			return u.entryOp(ctx, who, memberID, needLots, func(b *domain.Book) (*domain.Entry, error) {
+				if !c.OccurredAt.IsZero() {
+					if err := b.Prog.CheckBackdate("occurred_at", c.OccurredAt, u.now, who.Has(principal.Import)); err != nil {
+						return nil, err
+					}
+				}
+				return b.Earn(c, u.now)
+			})
 		})
 }
 

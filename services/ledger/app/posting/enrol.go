@@ -55,8 +55,8 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 		if enrolled.IsZero() {
 			enrolled = u.now
 		}
-		if enrolled.After(u.now.Add(5 * time.Minute)) {
-			return nil, fault.Invalid("enrolled_at", "is in the future")
+		if err := prog.CheckBackdate("enrolled_at", enrolled, u.now, who.Has(principal.Import)); err != nil {
+			return nil, err
 		}
 		m := domain.Member{
 			ID: id, ProgrammeID: r.ProgrammeID, ExternalRef: r.ExternalRef, BirthDate: r.BirthDate,

@@ -49,6 +49,9 @@ const (
 	// (PartnerAdminService.CreatePartner), never by CreatePrincipal or
 	// UpdatePrincipal.
 	Role_ROLE_PARTNER Role = 7
+	// Moving an existing programme in: enrols members and earns points dated
+	// as far back as the programme's import window (backdating.import_max_days).
+	Role_ROLE_IMPORT Role = 8
 )
 
 // Enum value maps for Role.
@@ -62,6 +65,7 @@ var (
 		5: "ROLE_MARKETING",
 		6: "ROLE_SERVICE",
 		7: "ROLE_PARTNER",
+		8: "ROLE_IMPORT",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
@@ -72,6 +76,7 @@ var (
 		"ROLE_MARKETING":   5,
 		"ROLE_SERVICE":     6,
 		"ROLE_PARTNER":     7,
+		"ROLE_IMPORT":      8,
 	}
 )
 
@@ -2113,7 +2118,7 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\x19end_time.after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x93\x01\n" +
 	"\"ListAuthenticationFailuresResponse\x12E\n" +
 	"\bfailures\x18\x01 \x03(\v2).fidelis.access.v1.AuthenticationFailuresR\bfailures\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x96\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa7\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bROLE_POS\x10\x01\x12\x12\n" +
@@ -2122,7 +2127,8 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\aROLE_BI\x10\x04\x12\x12\n" +
 	"\x0eROLE_MARKETING\x10\x05\x12\x10\n" +
 	"\fROLE_SERVICE\x10\x06\x12\x10\n" +
-	"\fROLE_PARTNER\x10\a*|\n" +
+	"\fROLE_PARTNER\x10\a\x12\x0f\n" +
+	"\vROLE_IMPORT\x10\b*|\n" +
 	"\vApiKeyState\x12\x1d\n" +
 	"\x19API_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14API_KEY_STATE_ACTIVE\x10\x01\x12\x19\n" +
