@@ -239,6 +239,7 @@ func killUnderLoad(t *testing.T, bin string, db *sqldb.DB) {
 		acked    atomic.Int64
 		lastAck  atomic.Int64 // UnixNano
 		failures atomic.Int64
+		seen     = map[codes.Code]int{} // the errors retried, by code
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -266,7 +267,11 @@ func killUnderLoad(t *testing.T, bin string, db *sqldb.DB) {
 						lastAck.Store(time.Now().UnixNano())
 						break
 					}
-					if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded || time.Since(op.first) > 45*time.Second {
+					c := status.Code(err)
+					mu.Lock()
+					seen[c]++
+					mu.Unlock()
+					if c != codes.Unavailable && c != codes.DeadlineExceeded || time.Since(op.first) > 45*time.Second {
 						op.failed = err
 						failures.Add(1)
 						return
@@ -400,8 +405,9 @@ func killUnderLoad(t *testing.T, bin string, db *sqldb.DB) {
 	}
 	ledgertest.CheckInvariants(t, db, cfg)
 	t.Logf("%d requests acknowledged (each exactly once) in %v of load by %d clients across %d kill -9; %d were retried, "+
-		"%d of them written by a killed process and answered from its key by the next; restart to ready %v, kill to the next acknowledgement %v",
-		len(ops), loadFor.Round(time.Millisecond), workers, len(killedAt), retried, replayed, roundAll(downtimes), roundAll(recoveries))
+		"%d of them written by a killed process and answered from its key by the next; calls failed %v; restart to ready %v, "+
+		"kill to the next acknowledgement %v", len(ops), loadFor.Round(time.Millisecond), workers, len(killedAt), retried, replayed, seen,
+		roundAll(downtimes), roundAll(recoveries))
 }
 
 func roundAll(ds []time.Duration) []time.Duration {
