@@ -113,6 +113,9 @@ type Config struct {
 	// KeyCacheTTL bounds how long a key revoked on another replica keeps
 	// working here (default 10s).
 	KeyCacheTTL time.Duration
+	// CallTimeout is the deadline of a call that arrives without one
+	// (default 30s; see grpcserver.Options.DefaultTimeout).
+	CallTimeout time.Duration
 	Limits      Limits
 }
 
@@ -246,7 +249,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 
 	guard := authz.New(authz.Options{Auth: h.Access, Audit: h.Access, Limits: c.Limits, Logger: log})
 	h.Health = health.NewServer()
-	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health}
+	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health, DefaultTimeout: c.CallTimeout}
 	if h.internal, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}

@@ -1,22 +1,26 @@
 package sqldbtest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy between Fidelis and its database that a test cuts
 // (every connection closed, new ones refused) and restores, to play a
-// database outage or a network partition.
+// database outage or a network partition, or slows (see SetDelay), to play
+// a slow database or network.
 type Proxy struct {
 	target string
 	lis    net.Listener
 	mu     sync.Mutex
 	cut    bool
 	conns  map[net.Conn]bool
+	// delay is added before each chunk forwarded, either way (nanoseconds).
+	delay atomic.Int64
 }
 
 // NewProxy proxies to the host of dsn (a postgres:// or cockroachdb://
@@ -59,16 +63,38 @@ func (p *Proxy) serve() {
 		}
 		p.conns[c], p.conns[up] = true, true
 		p.mu.Unlock()
-		go pipe(c, up)
-		go pipe(up, c)
+		go p.pipe(c, up)
+		go p.pipe(up, c)
 	}
 }
 
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+// pipe forwards src to dst, each chunk read after the delay of the moment,
+// until either side closes; then it closes both.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if d := time.Duration(p.delay.Load()); d > 0 {
+				time.Sleep(d)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
+
+// SetDelay makes every chunk of bytes forwarded, in either direction, wait
+// d first (0: none), on the connections open and those to come: a round
+// trip to the database then takes at least 2d more. Chunks already waiting
+// keep the delay they started with.
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Cut cuts the link, closing every connection through it, or restores it.
 func (p *Proxy) Cut(cut bool) {
