@@ -8,7 +8,9 @@ package paging
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 )
@@ -72,4 +74,24 @@ func Position(scope, token string) (string, error) {
 		return "", fault.Invalid("page_token", "belongs to another request: send the same filters as the request that returned it")
 	}
 	return string(raw[1+bindBytes:]), nil
+}
+
+// TimeKey is the position of a row in a listing ordered by time then id.
+func TimeKey(at time.Time, id string) string {
+	return strconv.FormatInt(at.UnixMicro(), 10) + " " + id
+}
+
+// ParseTimeKey reads a TimeKey; the zero time and "" for no position (the
+// first page). A position that does not read is INVALID_ARGUMENT on
+// page_token.
+func ParseTimeKey(pos string) (time.Time, string, error) {
+	if pos == "" {
+		return time.Time{}, "", nil
+	}
+	micros, id, ok := strings.Cut(pos, " ")
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", fault.Invalid("page_token", "is not a page token of this listing")
+	}
+	return time.UnixMicro(us).UTC(), id, nil
 }

@@ -3,6 +3,7 @@ package paging_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
@@ -56,4 +57,20 @@ func TestTokenBound(t *testing.T) {
 func isInvalidToken(err error) bool {
 	f, ok := fault.As(err)
 	return ok && f.Kind == fault.KindInvalid && f.Field == "page_token"
+}
+
+func TestTimeKey(t *testing.T) {
+	at := time.Date(2026, 12, 4, 10, 0, 0, 123456000, time.UTC)
+	gotAt, gotID, err := paging.ParseTimeKey(paging.TimeKey(at, "h-1"))
+	if err != nil || !gotAt.Equal(at) || gotID != "h-1" {
+		t.Fatalf("round trip: %v %q %v", gotAt, gotID, err)
+	}
+	if at, id, err := paging.ParseTimeKey(""); !at.IsZero() || id != "" || err != nil {
+		t.Fatalf("no position: %v %q %v", at, id, err)
+	}
+	for _, bad := range []string{"x h-1", "123", "123 "} {
+		if _, _, err := paging.ParseTimeKey(bad); !isInvalidToken(err) {
+			t.Errorf("ParseTimeKey(%q) = %v", bad, err)
+		}
+	}
 }

@@ -2,8 +2,6 @@ package posting
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -66,7 +64,7 @@ func (s *Service) Holds(ctx context.Context, who principal.Principal, memberID s
 	if len(holds) > pageSize {
 		holds = holds[:pageSize]
 		last := holds[pageSize-1]
-		next = paging.Token(scope, strconv.FormatInt(last.CreatedAt.UnixMicro(), 10)+" "+last.ID)
+		next = paging.Token(scope, paging.TimeKey(last.CreatedAt, last.ID))
 	}
 	for i, h := range holds {
 		holds[i] = holdView(h, now)
@@ -94,15 +92,8 @@ type HoldPos struct {
 }
 
 func readHoldPos(pos string) (HoldPos, error) {
-	if pos == "" {
-		return HoldPos{}, nil
-	}
-	micros, id, ok := strings.Cut(pos, " ")
-	us, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || id == "" {
-		return HoldPos{}, fault.Invalid("page_token", "is not a page token of this listing")
-	}
-	return HoldPos{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
+	at, id, err := paging.ParseTimeKey(pos)
+	return HoldPos{CreatedAt: at, ID: id}, err
 }
 
 // holdView is a hold as a reader sees it at now: an active hold past its

@@ -2,11 +2,7 @@ package status
 
 import (
 	"context"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/paging"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -51,7 +47,7 @@ func (s *Service) Transitions(ctx context.Context, who principal.Principal, memb
 		if len(trs) > size {
 			trs = trs[:size]
 			last := trs[size-1]
-			res.NextToken = paging.Token(scope, strconv.FormatInt(last.At.UnixMicro(), 10)+" "+last.ID)
+			res.NextToken = paging.Token(scope, paging.TimeKey(last.At, last.ID))
 		}
 		res.Transitions = trs
 		return nil
@@ -62,15 +58,8 @@ func (s *Service) Transitions(ctx context.Context, who principal.Principal, memb
 	return &res, nil
 }
 
-// transitionPos reads a position "<at in microseconds> <transition id>".
+// transitionPos reads a position (a paging.TimeKey).
 func transitionPos(raw string) (TransitionPos, error) {
-	if raw == "" {
-		return TransitionPos{}, nil
-	}
-	at, id, ok := strings.Cut(raw, " ")
-	micros, err := strconv.ParseInt(at, 10, 64)
-	if !ok || err != nil || id == "" {
-		return TransitionPos{}, fault.Invalid("page_token", "is not a page token of this listing")
-	}
-	return TransitionPos{At: time.UnixMicro(micros).UTC(), ID: id}, nil
+	at, id, err := paging.ParseTimeKey(raw)
+	return TransitionPos{At: at, ID: id}, err
 }
