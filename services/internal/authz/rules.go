@@ -87,8 +87,8 @@ func Rules() map[string]Rule {
 		importer  = principal.Import
 	)
 	roles := func(rs ...principal.Role) []principal.Role { return rs }
-	till := roles(pos, ecommerce, service)            // the shop's channels and the services acting for them
-	front := roles(pos, ecommerce, operator, service) // and the back office
+	till := roles(pos, ecommerce, service)                          // the shop's channels and the services acting for them
+	front := roles(pos, ecommerce, operator, service)               // and the back office
 	enrolEarn := roles(pos, ecommerce, operator, service, importer) // and a programme moving in
 	read := func(s Scope, rs ...principal.Role) Rule { return Rule{Roles: rs, Scope: s} }
 	write := func(s Scope, rs ...principal.Role) Rule { return Rule{Roles: rs, Scope: s, Write: true} }

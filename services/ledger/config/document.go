@@ -28,7 +28,7 @@ type programme struct {
 		MaxDays       *int `yaml:"max_days"`
 		ImportMaxDays *int `yaml:"import_max_days"`
 	} `yaml:"backdating"`
-	Expiry      struct {
+	Expiry struct {
 		Policy string `yaml:"policy"`
 		Months int    `yaml:"months"`
 	} `yaml:"expiry"`
