@@ -123,7 +123,7 @@ func watchHeap() func() uint64 {
 // fillKPIData writes n members enrolled over 2024-2025 with ten purchases
 // each and one segment transition, into ledger_members, member_purchases
 // and member_transitions, and analyzes the tables.
-func fillKPIData(b *testing.B, db *sqldb.DB, n int) {
+func fillKPIData(b testing.TB, db *sqldb.DB, n int) {
 	b.Helper()
 	ctx := context.Background()
 	const day = int64(86400_000_000)
