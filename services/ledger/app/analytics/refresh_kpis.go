@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,8 +9,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/fidelis-loyalty/fidelis/services/ledger/churn"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -240,22 +240,24 @@ func transitionExit(kind string) string {
 // of members.
 type matrices struct {
 	months []domain.Period
-	counts map[string]map[[2]string]int64 // by period key
+	counts map[string]moveCounts // by period key
 }
 
 func newMatrices(months []domain.Period) *matrices {
-	return &matrices{months: months, counts: map[string]map[[2]string]int64{}}
+	return &matrices{months: months, counts: map[string]moveCounts{}}
 }
 
 // add counts a page of members' moves in every month.
 func (m *matrices) add(hs map[string]domain.StateHistory, exit string) {
 	for _, p := range m.months {
-		for _, c := range domain.TransitionMatrix(hs, p.Start, p.End, exit) {
-			if m.counts[p.Key] == nil {
-				m.counts[p.Key] = map[[2]string]int64{}
-			}
-			m.counts[p.Key][[2]string{c.From, c.To}] += c.Members
+		cells := domain.TransitionMatrix(hs, p.Start, p.End, exit)
+		if len(cells) == 0 {
+			continue
 		}
+		if m.counts[p.Key] == nil {
+			m.counts[p.Key] = moveCounts{}
+		}
+		m.counts[p.Key].add(cells)
 	}
 }
 
@@ -263,12 +265,9 @@ func (m *matrices) add(hs map[string]domain.StateHistory, exit string) {
 func (m *matrices) cells(kind string) []KPITransition {
 	var out []KPITransition
 	for _, period := range slices.Sorted(maps.Keys(m.counts)) {
-		counts := m.counts[period]
-		for _, k := range slices.SortedFunc(maps.Keys(counts), func(a, b [2]string) int {
-			return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
-		}) {
-			out = append(out, KPITransition{Kind: kind, Period: period,
-				TransitionCell: domain.TransitionCell{From: k[0], To: k[1], Members: counts[k]}})
+		for _, c := range m.counts[period].cells() {
+			c.RowShare = decimal.Decimal{} // the views compute it
+			out = append(out, KPITransition{Kind: kind, Period: period, TransitionCell: c})
 		}
 	}
 	return out
