@@ -38,7 +38,7 @@ type RefreshResult struct {
 // then becomes the current one in one small transaction (BI reads the
 // whole of one run or of the next); the superseded runs are deleted last.
 func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time.Time) (*RefreshResult, error) {
-	started := time.Now()
+	started, refreshedAt := time.Now(), s.clock()
 	prog, err := s.cfg.Find(programmeID)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time
 		}
 	}
 	if len(sample.customers) > 0 {
-		model, err := fitChurnSample(prog, sample.customers, asOf, s.clock())
+		model, err := fitChurnSample(prog, sample.customers, asOf, refreshedAt)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +135,7 @@ func (s *Service) RefreshKPIs(ctx context.Context, programmeID string, asOf time
 		return nil, err
 	}
 	current := &KPIRun{ProgrammeID: prog.ID, Run: run, Currency: prog.Currency, PointValue: prog.PointValue,
-		InactiveDays: prog.KPI.InactiveDays, RefreshedAt: s.clock(), HasModel: res.Model != nil}
+		InactiveDays: prog.KPI.InactiveDays, RefreshedAt: refreshedAt, HasModel: res.Model != nil}
 	var switched bool
 	if err := s.store.Update(ctx, func(ctx context.Context, tx Writer) error {
 		var err error
