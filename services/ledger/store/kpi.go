@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -134,56 +135,136 @@ func (t *txn) Distribution(ctx context.Context, programmeID, kind string) (map[s
 	return out, err
 }
 
-func (t *txn) SaveKPIs(ctx context.Context, w *analytics.KPIWrites) error {
-	var s script
-	for _, table := range []string{"kpi_programmes", "kpi_member_periods", "kpi_cohorts", "kpi_transitions"} {
-		s.stmts = append(s.stmts, sqldb.Stmt{SQL: `DELETE FROM ` + table + ` WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
+func (t *txn) Buyers(ctx context.Context, programmeID string, calEnd time.Time) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_members m WHERE m.programme_id = $1 AND EXISTS (
+		SELECT 1 FROM member_purchases p WHERE p.member_id = m.member_id AND NOT p.is_return AND p.occurred_at <= $2)`,
+		programmeID, sqldb.Micros(calEnd)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count buyers: %w", err)
 	}
-	s.insert("kpi_programmes", "programme_id, currency, point_value, inactive_days, refreshed_at", "", 1, func(int) []any {
-		return []any{w.ProgrammeID, w.Currency, w.PointValue, w.InactiveDays, sqldb.Micros(w.RefreshedAt)}
-	})
-	s.insert("kpi_member_periods", `programme_id, period, period_start, period_end, members_start, members_end, new_members,
+	return n, nil
+}
+
+func (t *txn) NewKPIRun(ctx context.Context, programmeID string) (int64, error) {
+	var run int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO kpi_runs (programme_id, last_run) VALUES ($1, 1)
+		ON CONFLICT (programme_id) DO UPDATE SET last_run = kpi_runs.last_run + 1 RETURNING last_run`, programmeID).Scan(&run)
+	if err != nil {
+		return 0, fmt.Errorf("new KPI run of %s: %w", programmeID, err)
+	}
+	return run, nil
+}
+
+func (t *txn) SaveKPIRows(ctx context.Context, w *analytics.KPIRows) error {
+	var s script
+	s.insert("kpi_run_member_periods", `programme_id, run, period, period_start, period_end, members_start, members_end, new_members,
 		active_start, active_end, new_active_end, churned, purchasers, repeat_purchasers`, "", len(w.Periods), func(i int) []any {
 		f := w.Periods[i]
-		return []any{w.ProgrammeID, f.Key, sqldb.Micros(f.Start), sqldb.Micros(f.End), f.MembersStart, f.MembersEnd, f.New, f.ActiveStart,
-			f.ActiveEnd, f.NewActiveEnd, f.Churned, f.Purchasers, f.RepeatPurchasers}
+		return []any{w.ProgrammeID, w.Run, f.Key, sqldb.Micros(f.Start), sqldb.Micros(f.End), f.MembersStart, f.MembersEnd, f.New,
+			f.ActiveStart, f.ActiveEnd, f.NewActiveEnd, f.Churned, f.Purchasers, f.RepeatPurchasers}
 	})
-	s.insert("kpi_cohorts", "programme_id, cohort, months_since, cohort_size, active", "", len(w.Cohorts), func(i int) []any {
+	s.insert("kpi_run_cohorts", "programme_id, run, cohort, months_since, cohort_size, active", "", len(w.Cohorts), func(i int) []any {
 		c := w.Cohorts[i]
-		return []any{w.ProgrammeID, c.Cohort, c.MonthsSince, c.Size, c.Active}
+		return []any{w.ProgrammeID, w.Run, c.Cohort, c.MonthsSince, c.Size, c.Active}
 	})
-	type cell struct {
-		kind, period string
-		domain.TransitionCell
-	}
-	var cells []cell
-	for kind, byPeriod := range w.Transitions {
-		for period, cs := range byPeriod {
-			for _, c := range cs {
-				cells = append(cells, cell{kind, period, c})
-			}
-		}
-	}
-	s.insert("kpi_transitions", "programme_id, kind, period, from_state, to_state, members", "", len(cells), func(i int) []any {
-		c := cells[i]
-		return []any{w.ProgrammeID, c.kind, c.period, c.From, c.To, c.Members}
-	})
+	s.insert("kpi_run_transitions", "programme_id, run, kind, period, from_state, to_state, members", "", len(w.Transitions),
+		func(i int) []any {
+			c := w.Transitions[i]
+			return []any{w.ProgrammeID, w.Run, c.Kind, c.Period, c.From, c.To, c.Members}
+		})
 	if m := w.Model; m != nil {
-		s.stmts = append(s.stmts,
-			sqldb.Stmt{SQL: `DELETE FROM kpi_churn_models WHERE programme_id = $1`, Args: []any{w.ProgrammeID}},
-			sqldb.Stmt{SQL: `DELETE FROM kpi_churn_risk WHERE programme_id = $1`, Args: []any{w.ProgrammeID}})
-		s.insert("kpi_churn_models", `programme_id, fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood,
+		s.insert("kpi_run_churn_models", `programme_id, run, fitted_at, calibration_end, customers, r, alpha, a, b, log_likelihood,
 			horizon_weeks`, "", 1, func(int) []any {
-			return []any{w.ProgrammeID, sqldb.Micros(m.FittedAt), sqldb.Micros(m.CalibrationEnd), m.Customers, m.R, m.Alpha, m.A, m.B,
-				m.LogLikelihood, m.HorizonWeeks}
-		})
-		s.insert("kpi_churn_risk", `programme_id, member_id, member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive,
-			expected_purchases`, "", len(w.Risks), func(i int) []any {
-			r := w.Risks[i]
-			return []any{w.ProgrammeID, r.MemberID, r.MemberKey, r.RepeatPurchases, r.TxWeeks, r.TWeeks, r.PAlive, r.ExpectedPurchases}
+			return []any{w.ProgrammeID, w.Run, sqldb.Micros(m.FittedAt), sqldb.Micros(m.CalibrationEnd), m.Customers, m.R, m.Alpha, m.A,
+				m.B, m.LogLikelihood, m.HorizonWeeks}
 		})
 	}
-	return t.db.ExecScript(ctx, t.tx, s.stmts)
+	s.insert("kpi_run_churn_risk", `programme_id, run, member_id, member_key, repeat_purchases, t_x_weeks, t_weeks, p_alive,
+		expected_purchases`, "", len(w.Risks), func(i int) []any {
+		r := w.Risks[i]
+		return []any{w.ProgrammeID, w.Run, r.MemberID, r.MemberKey, r.RepeatPurchases, r.TxWeeks, r.TWeeks, r.PAlive, r.ExpectedPurchases}
+	})
+	if err := t.db.ExecScript(ctx, t.tx, s.stmts); err != nil {
+		return fmt.Errorf("save KPI rows of run %d: %w", w.Run, err)
+	}
+	return nil
+}
+
+func (t *txn) SwitchKPIRun(ctx context.Context, r *analytics.KPIRun) (bool, error) {
+	var current int64
+	err := t.tx.QueryRowContext(ctx, `SELECT run FROM kpi_programmes WHERE programme_id = $1`+t.db.ForUpdate("kpi_programmes"),
+		r.ProgrammeID).Scan(&current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		current = -1
+	case err != nil:
+		return false, fmt.Errorf("current KPI run of %s: %w", r.ProgrammeID, err)
+	}
+	if current >= r.Run {
+		return false, nil
+	}
+	churn := "kpi_programmes.churn_run"
+	if r.HasModel {
+		churn = "excluded.churn_run"
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO kpi_programmes
+			(programme_id, currency, point_value, inactive_days, refreshed_at, run, churn_run) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (programme_id) DO UPDATE SET currency = excluded.currency, point_value = excluded.point_value,
+			inactive_days = excluded.inactive_days, refreshed_at = excluded.refreshed_at, run = excluded.run,
+			churn_run = `+churn, r.ProgrammeID, r.Currency, r.PointValue, r.InactiveDays, sqldb.Micros(r.RefreshedAt), r.Run,
+		churnRun(r)); err != nil {
+		return false, fmt.Errorf("switch KPI run of %s to %d: %w", r.ProgrammeID, r.Run, err)
+	}
+	return true, nil
+}
+
+// churnRun is the churn run a programme's first KPI run records: its own
+// if it has a model, else none (0, no rows).
+func churnRun(r *analytics.KPIRun) int64 {
+	if r.HasModel {
+		return r.Run
+	}
+	return 0
+}
+
+// kpiRunTables are the tables of KPI runs, their keys after (programme_id,
+// run), and the kpi_programmes column holding their current run.
+var kpiRunTables = []struct{ table, key, current string }{
+	{"kpi_run_member_periods", "period", "run"},
+	{"kpi_run_cohorts", "cohort, months_since", "run"},
+	{"kpi_run_transitions", "kind, period, from_state, to_state", "run"},
+	{"kpi_run_churn_models", "run", "churn_run"},
+	{"kpi_run_churn_risk", "member_id", "churn_run"},
+}
+
+func (t *txn) DropKPIRuns(ctx context.Context, programmeID string, limit int) (int, error) {
+	deleted := 0
+	for _, k := range kpiRunTables {
+		// Runs older than the current one: a refresh still writing a later
+		// run is left alone. Without a current run, nothing is superseded.
+		res, err := t.tx.ExecContext(ctx, `DELETE FROM `+k.table+` WHERE programme_id = $1 AND (run, `+k.key+`) IN (
+			SELECT d.run, `+prefixed("d.", k.key)+` FROM `+k.table+` d JOIN kpi_programmes p ON p.programme_id = d.programme_id
+			WHERE d.programme_id = $1 AND d.run < p.`+k.current+` LIMIT $2)`, programmeID, limit)
+		if err != nil {
+			return deleted, fmt.Errorf("drop superseded KPI runs of %s from %s: %w", programmeID, k.table, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return deleted, fmt.Errorf("drop superseded KPI runs of %s from %s: %w", programmeID, k.table, err)
+		}
+		deleted += int(n)
+	}
+	return deleted, nil
+}
+
+// prefixed qualifies a list of columns.
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, c := range parts {
+		parts[i] = prefix + c
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (t *txn) ChurnModel(ctx context.Context, programmeID string) (*analytics.ChurnModel, error) {

@@ -110,3 +110,66 @@ func TestMigrateIdempotencyReplies(t *testing.T) {
 		}
 	})
 }
+
+// KPIs refreshed before runs existed stay what BI reads after the upgrade
+// (as run 0), through the same views and the old table names.
+func TestMigrateKPIRuns(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		log := slog.New(slog.DiscardHandler)
+		entries, err := fs.ReadDir(migrations, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := fstest.MapFS{}
+		for _, e := range entries {
+			if e.Name() >= "00014" {
+				break
+			}
+			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
+		}
+		if err := db.Migrate(ctx, old, "migrations", "ledger_schema_version", log); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO kpi_programmes (programme_id, currency, point_value, inactive_days, refreshed_at) VALUES ('p', 'EUR', '0.01', 90, 1)`,
+			`INSERT INTO kpi_member_periods VALUES ('p', '2026-01', 1, 2, 3, 4, 5, 4, 2, 1, 1, 3, 1)`,
+			`INSERT INTO kpi_cohorts VALUES ('p', '2026-01', 0, 5, 3)`,
+			`INSERT INTO kpi_transitions VALUES ('p', 'segment', '2026-01', 'new', 'loyal', 2)`,
+			`INSERT INTO kpi_churn_models VALUES ('p', 1, 1, 3, 0.2, 4, 0.8, 2.4, -10, 26)`,
+			`INSERT INTO kpi_churn_risk VALUES ('p', 'm-a', 'key-a', 2, 3, 4, 0.5, 1.25)`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := Migrate(ctx, db, log); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			q    string
+			want int64
+		}{
+			{`SELECT churned FROM kpi_members WHERE programme_id = 'p' AND period = '2026-01'`, 1},
+			{`SELECT active FROM kpi_cohort_retention WHERE programme_id = 'p' AND cohort = '2026-01'`, 3},
+			{`SELECT members FROM kpi_segment_transitions WHERE programme_id = 'p' AND to_segment = 'loyal'`, 2},
+			{`SELECT customers FROM kpi_churn_model WHERE programme_id = 'p'`, 3},
+			{`SELECT repeat_purchases FROM kpi_churn_risk_members WHERE member_key = 'key-a'`, 2},
+			{`SELECT repeat_purchases FROM kpi_churn_risk WHERE member_id = 'm-a'`, 2},
+			{`SELECT COUNT(*) FROM kpi_member_periods`, 1},
+			{`SELECT run FROM kpi_programmes WHERE programme_id = 'p'`, 0},
+		} {
+			var got int64
+			if err := db.QueryRowContext(ctx, c.q).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", c.q, err)
+			}
+			if got != c.want {
+				t.Errorf("%s = %d, want %d", c.q, got, c.want)
+			}
+		}
+	})
+}

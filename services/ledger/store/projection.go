@@ -346,17 +346,69 @@ func (t *txn) SaveStatus(ctx context.Context, w *status.StatusWrites) error {
 	return err
 }
 
-func (t *txn) ResetProjections(ctx context.Context, at time.Time) error {
-	types := []any{domain.EventEarned, domain.EventBurned, domain.EventReversed, domain.EventExpired, domain.EventAdjusted,
-		domain.EventTierUp, domain.EventTierDown, domain.EventSegmentChanged}
-	return t.db.ExecScript(ctx, t.tx, []sqldb.Stmt{
-		{SQL: `DELETE FROM member_status`},
-		{SQL: `DELETE FROM member_purchases`},
-		{SQL: `DELETE FROM member_transitions`},
-		{SQL: `DELETE FROM member_events WHERE type IN (` + sqldb.Placeholders(1, len(types)) + `)`, Args: types},
-		{SQL: `DELETE FROM ledger_outbox`},
-		{SQL: `INSERT INTO ledger_outbox (entry_id, member_id, recorded_at) SELECT entry_id, member_id, recorded_at FROM ledger_entries`},
-		{SQL: `UPDATE projection_state SET epoch = epoch + 1, epoch_started_at = $1 WHERE name = 'member_events'`,
-			Args: []any{sqldb.Micros(at)}},
+func (t *txn) NewEpoch(ctx context.Context, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE projection_state SET epoch = epoch + 1, epoch_started_at = $1 WHERE name = 'member_events'`,
+		sqldb.Micros(at)); err != nil {
+		return fmt.Errorf("new event stream epoch: %w", err)
+	}
+	return nil
+}
+
+// derivedEvents are the event types a projection appends (the others are
+// time-driven moments, which a rebuild keeps).
+var derivedEvents = []any{domain.EventEarned, domain.EventBurned, domain.EventReversed, domain.EventExpired, domain.EventAdjusted,
+	domain.EventTierUp, domain.EventTierDown, domain.EventSegmentChanged}
+
+func (t *txn) DropDerivedEvents(ctx context.Context, after, upTo int64, limit int) (int64, error) {
+	var last sql.NullInt64
+	if err := t.tx.QueryRowContext(ctx, `SELECT MAX(position) FROM (SELECT position FROM member_events
+		WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3) AS p`, after, upTo, limit).Scan(&last); err != nil {
+		return 0, fmt.Errorf("derived events after %d: %w", after, err)
+	}
+	if !last.Valid {
+		return upTo, nil
+	}
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM member_events WHERE position > $1 AND position <= $2 AND type IN (`+
+		sqldb.Placeholders(3, len(derivedEvents))+`)`, append([]any{after, last.Int64}, derivedEvents...)...); err != nil {
+		return 0, fmt.Errorf("drop derived events in (%d, %d]: %w", after, last.Int64, err)
+	}
+	return last.Int64, nil
+}
+
+func (t *txn) ResetMembers(ctx context.Context, afterID string, limit int) (string, error) {
+	var n int
+	var last sql.NullString
+	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), MAX(member_id) FROM (SELECT member_id FROM ledger_members
+		WHERE member_id > $1 ORDER BY member_id LIMIT $2) AS m`, afterID, limit).Scan(&n, &last); err != nil {
+		return "", fmt.Errorf("members after %q: %w", afterID, err)
+	}
+	// The range covers every member id, enrolled or not: the first from
+	// the lowest, the last to the highest.
+	var conds []string
+	var args []any
+	if afterID != "" {
+		args = append(args, afterID)
+		conds = append(conds, fmt.Sprintf("member_id > $%d", len(args)))
+	}
+	next := ""
+	if n == limit && last.Valid {
+		next = last.String
+		args = append(args, next)
+		conds = append(conds, fmt.Sprintf("member_id <= $%d", len(args)))
+	}
+	where := "TRUE"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
+	}
+	err := t.db.ExecScript(ctx, t.tx, []sqldb.Stmt{
+		{SQL: `DELETE FROM member_status WHERE ` + where, Args: args},
+		{SQL: `DELETE FROM member_purchases WHERE ` + where, Args: args},
+		{SQL: `DELETE FROM member_transitions WHERE ` + where, Args: args},
+		{SQL: `INSERT INTO ledger_outbox (entry_id, member_id, recorded_at) SELECT entry_id, member_id, recorded_at FROM ledger_entries
+			WHERE ` + where + ` ON CONFLICT (entry_id) DO NOTHING`, Args: args},
 	})
+	if err != nil {
+		return "", fmt.Errorf("reset the projections of members after %q: %w", afterID, err)
+	}
+	return next, nil
 }

@@ -42,16 +42,37 @@ func churnCustomer(purchases []time.Time, calEnd time.Time) (churn.Customer, boo
 // still scored.
 const fitSample = 50_000
 
-// fitChurn fits BG/NBD to the customers' calibration histories. The
-// log-likelihood reported is the sample's.
-func fitChurn(prog *domain.Programme, cs []churn.Customer, calEnd, now time.Time) (*ChurnModel, error) {
-	sample := cs
-	if len(cs) > fitSample {
-		sample = make([]churn.Customer, 0, fitSample)
-		for i := range fitSample {
-			sample = append(sample, cs[i*len(cs)/fitSample])
+// evenSample keeps an even sample of at most size of the n customers
+// offered to it in order, without holding them all: the i-th kept is the
+// (i*n/size)-th offered. With n at most size, it keeps every one. If more
+// or fewer than n come (members who bought since they were counted), the
+// sample is a little uneven, never larger than size.
+type evenSample struct {
+	n, size, offered int64
+	customers        []churn.Customer
+}
+
+func newEvenSample(n int64, size int) *evenSample {
+	return &evenSample{n: n, size: int64(size), customers: make([]churn.Customer, 0, min(n, int64(size)))}
+}
+
+// offer considers the next customer.
+func (e *evenSample) offer(c churn.Customer) {
+	defer func() { e.offered++ }()
+	k := int64(len(e.customers))
+	switch {
+	case e.n <= e.size:
+		if k < e.size {
+			e.customers = append(e.customers, c)
 		}
+	case k < e.size && e.offered == k*e.n/e.size:
+		e.customers = append(e.customers, c)
 	}
+}
+
+// fitChurnSample fits BG/NBD to a sample of the customers' calibration
+// histories. The log-likelihood reported is the sample's.
+func fitChurnSample(prog *domain.Programme, sample []churn.Customer, calEnd, now time.Time) (*ChurnModel, error) {
 	p, ll, err := churn.Fit(sample)
 	if err != nil {
 		return nil, fmt.Errorf("fit churn model for %s: %w", prog.ID, err)
@@ -70,21 +91,29 @@ func (s *Service) FitChurnModel(ctx context.Context, programmeID string, calEnd 
 	if _, err := s.projections.Project(ctx); err != nil {
 		return nil, err
 	}
-	var cs []churn.Customer
+	var buyers int64
+	if err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
+		var err error
+		buyers, err = tx.Buyers(ctx, prog.ID, calEnd)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	sample := newEvenSample(buyers, fitSample)
 	if err := s.eachHistory(ctx, prog.ID, func(page []MemberHistory) error {
 		for _, h := range page {
 			if c, ok := churnCustomer(h.Purchases, calEnd); ok {
-				cs = append(cs, c)
+				sample.offer(c)
 			}
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	if len(cs) == 0 {
+	if len(sample.customers) == 0 {
 		return nil, fault.Precondition(fault.NoPurchaseHistory, "programme %s has no purchases before %s", prog.ID, calEnd.Format(time.DateOnly))
 	}
-	return fitChurn(prog, cs, calEnd, s.clock())
+	return fitChurnSample(prog, sample.customers, calEnd, s.clock())
 }
 
 // MemberChurn is a member's churn risk under the programme's last model.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +23,10 @@ import (
 // (default 100,000, i.e. 1M purchase events):
 //
 //	FIDELIS_BENCH_KPI_MEMBERS=1000000 FIDELIS_TEST_ENGINES=postgres \
-//	  go test -run '^$' -bench RefreshKPIs -benchtime 1x -timeout 1h ./services/ledger/app/
+//	  go test -run '^$' -bench RefreshKPIs -benchtime 1x -timeout 1h ./services/ledger/app/analytics/
+//
+// It reports the refresh's peak resident set (VmHWM, reset after the data
+// load) and the largest Go heap in use sampled every 50 ms.
 func BenchmarkRefreshKPIs(b *testing.B) {
 	members := 100_000
 	if v := os.Getenv("FIDELIS_BENCH_KPI_MEMBERS"); v != "" {
@@ -38,21 +44,86 @@ func BenchmarkRefreshKPIs(b *testing.B) {
 			b.Logf("%d members, %d purchases and %d transitions written in %s", members, 10*members, members, time.Since(started))
 			b.ResetTimer()
 			for range b.N {
+				before := resetPeakRSS(b)
+				peak := watchHeap()
 				r, err := env.Ledger.Analytics.RefreshKPIs(context.Background(), "tiered", time.Time{})
 				if err != nil {
 					b.Fatal(err)
 				}
+				heap := peak()
 				b.ReportMetric(r.Duration.Seconds(), "s/refresh")
 				b.ReportMetric(float64(r.Members), "members")
+				b.ReportMetric(float64(before)/(1<<20), "MiB-rss-before")
+				b.ReportMetric(float64(peakRSS(b))/(1<<20), "MiB-peak-rss")
+				b.ReportMetric(float64(heap)/(1<<20), "MiB-peak-heap")
 			}
 		})
 	}
 }
 
+// resetPeakRSS frees what the data load left and resets the process's
+// peak resident set (VmHWM, Linux), so that peakRSS measures the refresh;
+// it returns the resident set after the reset (VmRSS).
+func resetPeakRSS(b *testing.B) int64 {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): it includes the data load", err)
+	}
+	return procStatus(b, "VmRSS:")
+}
+
+// peakRSS is the process's peak resident set since resetPeakRSS (VmHWM).
+func peakRSS(b *testing.B) int64 { return procStatus(b, "VmHWM:") }
+
+// procStatus reads a size in kB from /proc/self/status, in bytes.
+func procStatus(b *testing.B, field string) int64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Logf("no /proc/self/status: %v", err)
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("%s %q: %v", field, rest, err)
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// watchHeap samples the Go heap in use every 50 ms until the function it
+// returns is called, which returns the largest sample.
+func watchHeap() func() uint64 {
+	done, result := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		var m runtime.MemStats
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-result }
+}
+
 // fillKPIData writes n members enrolled over 2024-2025 with ten purchases
 // each and one segment transition, into ledger_members, member_purchases
 // and member_transitions, and analyzes the tables.
-func fillKPIData(b *testing.B, db *sqldb.DB, n int) {
+func fillKPIData(b testing.TB, db *sqldb.DB, n int) {
 	b.Helper()
 	ctx := context.Background()
 	const day = int64(86400_000_000)

@@ -1,8 +1,11 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -42,7 +45,9 @@ func (s *Service) KPIs(ctx context.Context, programmeID string, from, to time.Ti
 	}
 	rep := &KPIReport{ProgrammeID: prog.ID, Currency: prog.Currency}
 	acc := domain.NewMemberKPIs([]domain.Period{{Key: "period", Start: from, End: to}}, inactiveAfter(prog), to)
-	segs, tiers := map[string]domain.StateHistory{}, map[string]domain.StateHistory{}
+	// The moves are counted a page at a time: no member's history is held
+	// beyond its page.
+	segs, tiers := moveCounts{}, moveCounts{}
 	if err := s.eachHistory(ctx, prog.ID, func(page []MemberHistory) error {
 		for _, h := range page {
 			acc.Add(h.MemberHistory)
@@ -53,16 +58,15 @@ func (s *Service) KPIs(ctx context.Context, programmeID string, from, to time.Ti
 				return err
 			}
 			tr, err := stateHistories(ctx, tx, prog, domain.TransitionTier, page)
-			maps.Copy(segs, sg)
-			maps.Copy(tiers, tr)
+			segs.add(domain.TransitionMatrix(sg, from, to, domain.SegmentInactive))
+			tiers.add(domain.TransitionMatrix(tr, from, to, ""))
 			return err
 		})
 	}); err != nil {
 		return nil, err
 	}
 	rep.Members = acc.Periods[0]
-	rep.SegmentMoves = domain.TransitionMatrix(segs, from, to, domain.SegmentInactive)
-	rep.TierMoves = domain.TransitionMatrix(tiers, from, to, "")
+	rep.SegmentMoves, rep.TierMoves = segs.cells(), tiers.cells()
 	err = s.store.View(ctx, func(ctx context.Context, tx Reader) error {
 		var err error
 		if rep.Points, err = tx.Points(ctx, prog.ID, from, to); err != nil {
@@ -103,6 +107,31 @@ func stateHistories(ctx context.Context, tx Reader, prog *domain.Programme, kind
 		out[h.MemberID] = domain.StateHistory{Since: h.Enrolled, Initial: initial, Transitions: ts[h.MemberID]}
 	}
 	return out, nil
+}
+
+// moveCounts sums transition matrices of pages of members.
+type moveCounts map[[2]string]int64
+
+func (m moveCounts) add(cells []domain.TransitionCell) {
+	for _, c := range cells {
+		m[[2]string{c.From, c.To}] += c.Members
+	}
+}
+
+// cells is the matrix of every member, as domain.TransitionMatrix makes
+// it: by from and to state, with row shares.
+func (m moveCounts) cells() []domain.TransitionCell {
+	rows := map[string]int64{}
+	for k, n := range m {
+		rows[k[0]] += n
+	}
+	out := make([]domain.TransitionCell, 0, len(m))
+	for _, k := range slices.SortedFunc(maps.Keys(m), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	}) {
+		out = append(out, domain.TransitionCell{From: k[0], To: k[1], Members: m[k], RowShare: domain.Ratio(m[k], rows[k[0]])})
+	}
+	return out
 }
 
 func inactiveAfter(p *domain.Programme) time.Duration {

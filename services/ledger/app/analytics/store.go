@@ -30,6 +30,9 @@ type Reader interface {
 	Liability(ctx context.Context, programmeID string) (Liability, error)
 	// FirstEnrolment is when a programme's first member enrolled (zero: none).
 	FirstEnrolment(ctx context.Context, programmeID string) (time.Time, error)
+	// Buyers counts a programme's members who bought (returns aside) by
+	// calEnd: the churn model's customers.
+	Buyers(ctx context.Context, programmeID string, calEnd time.Time) (int64, error)
 	// Distribution counts a programme's members per segment or tier.
 	Distribution(ctx context.Context, programmeID, kind string) (map[string]int64, error)
 	ChurnRisk(ctx context.Context, programmeID, memberID string) (*ChurnRisk, error)
@@ -40,8 +43,25 @@ type Reader interface {
 }
 
 // Writer stores what the analytics compute and receive.
+//
+// A KPI refresh writes its rows under a new run, a chunk per transaction,
+// while BI reads the current run; SwitchKPIRun then makes it current in one
+// small transaction, and DropKPIRuns deletes the superseded runs, a chunk
+// at a time.
 type Writer interface {
-	SaveKPIs(ctx context.Context, w *KPIWrites) error
+	// NewKPIRun returns a programme's next run id, larger than any it
+	// returned before.
+	NewKPIRun(ctx context.Context, programmeID string) (int64, error)
+	// SaveKPIRows adds rows to a run.
+	SaveKPIRows(ctx context.Context, rows *KPIRows) error
+	// SwitchKPIRun makes a run the programme's current one, and its churn
+	// model current if it has one, unless a later run is current already
+	// (false: the run was superseded).
+	SwitchKPIRun(ctx context.Context, run *KPIRun) (bool, error)
+	// DropKPIRuns deletes up to limit rows of each of a programme's KPI
+	// tables that belong to runs older than the current one, and returns
+	// how many it deleted.
+	DropKPIRuns(ctx context.Context, programmeID string, limit int) (int, error)
 	// Secret returns the named secret, storing fresh as it if there is none.
 	Secret(ctx context.Context, name string, fresh []byte) ([]byte, error)
 	// SaveAnonymousSales stores a count unless the stored one for the same
@@ -98,17 +118,43 @@ type ChurnRisk struct {
 	ExpectedPurchases float64
 }
 
-// KPIWrites replaces a programme's refreshed KPIs.
-type KPIWrites struct {
+// KPIRows are rows of a KPI run.
+type KPIRows struct {
+	ProgrammeID string
+	Run         int64
+	Periods     []domain.PeriodFacts
+	Cohorts     []domain.CohortCell
+	Transitions []KPITransition
+	Model       *ChurnModel
+	Risks       []ChurnRisk
+}
+
+// Len is the number of rows.
+func (r *KPIRows) Len() int {
+	n := len(r.Periods) + len(r.Cohorts) + len(r.Transitions) + len(r.Risks)
+	if r.Model != nil {
+		n++
+	}
+	return n
+}
+
+// KPITransition is a cell of a monthly transition matrix.
+type KPITransition struct {
+	Kind   string // "segment" or "tier"
+	Period string
+	domain.TransitionCell
+}
+
+// KPIRun is a complete KPI run and the programme's configuration it was
+// computed with.
+type KPIRun struct {
 	ProgrammeID  string
+	Run          int64
 	Currency     string
 	PointValue   decimal.Decimal
 	InactiveDays int
 	RefreshedAt  time.Time
-	Periods      []domain.PeriodFacts
-	Cohorts      []domain.CohortCell
-	// Transitions are monthly matrices by kind ("segment", "tier").
-	Transitions map[string]map[string][]domain.TransitionCell
-	Model       *ChurnModel
-	Risks       []ChurnRisk
+	// HasModel says the run fitted a churn model: it becomes the current
+	// model. Without one the last model stays.
+	HasModel bool
 }

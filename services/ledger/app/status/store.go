@@ -40,10 +40,19 @@ type ProjectionTx interface {
 	// KnownEvents returns which event ids the stream holds already.
 	KnownEvents(ctx context.Context, ids []string) (map[string]bool, error)
 	SaveStatus(ctx context.Context, w *StatusWrites) error
-	// ResetProjections drops the projected state (not the time-driven
-	// events), queues every entry for projection again and starts a new
-	// epoch of the event stream at at.
-	ResetProjections(ctx context.Context, at time.Time) error
+	// A rebuild resets the projections in chunks (see ResetProjections):
+	// NewEpoch starts a new epoch of the event stream at at;
+	// DropDerivedEvents deletes the derived events (not the time-driven
+	// ones) among the next limit positions in (after, upTo] and returns
+	// the last position it covered (upTo when none is left); ResetMembers
+	// drops the projected state of the next limit members (in member id
+	// order, all programmes) after afterID — statuses, purchases,
+	// transitions — and queues all their entries for projection again, and
+	// returns the last member id it covered ("" once it covered every
+	// member id after afterID).
+	NewEpoch(ctx context.Context, at time.Time) error
+	DropDerivedEvents(ctx context.Context, after, upTo int64, limit int) (int64, error)
+	ResetMembers(ctx context.Context, afterID string, limit int) (string, error)
 }
 
 // Reader is a read-only snapshot of the projections and of what the

@@ -36,6 +36,7 @@ type Stores struct {
 // of their own over an empty database for each subtest.
 func Contract(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("KPIsAndChurn", func(t *testing.T) { kpisAndChurn(t, open(t)) })
+	t.Run("KPIRuns", func(t *testing.T) { kpiRuns(t, open(t)) })
 	t.Run("SecretIsTheFirstForever", func(t *testing.T) { secretIsTheFirstForever(t, open(t)) })
 	t.Run("AnonymousSales", func(t *testing.T) { anonymousSales(t, open(t)) })
 	t.Run("Histories", func(t *testing.T) { histories(t, open(t)) })
@@ -65,37 +66,140 @@ func Update(t testing.TB, s analytics.Store, fn func(ctx context.Context, tx ana
 	}
 }
 
-func kpis(programme string, model *analytics.ChurnModel, risks ...analytics.ChurnRisk) *analytics.KPIWrites {
-	return &analytics.KPIWrites{
-		ProgrammeID: programme, Currency: "EUR", PointValue: postingtest.Dec("0.01"), InactiveDays: 90, RefreshedAt: day(1),
-		Periods: []domain.PeriodFacts{
-			{Period: domain.Period{Key: "2026-01", Start: day(-4), End: day(27)}, MembersStart: 1, MembersEnd: 3, New: 2,
-				ActiveStart: 1, ActiveEnd: 2, NewActiveEnd: 1, Churned: 0, Purchasers: 2, RepeatPurchasers: 1},
-			{Period: domain.Period{Key: "2026-02", Start: day(27), End: day(55)}, MembersStart: 3, MembersEnd: 3},
+// kpiRun is a refresh's rows and configuration, to save as one run.
+type kpiRun struct {
+	analytics.KPIRows
+	analytics.KPIRun
+}
+
+func kpis(programme string, model *analytics.ChurnModel, risks ...analytics.ChurnRisk) *kpiRun {
+	return &kpiRun{
+		KPIRun: analytics.KPIRun{ProgrammeID: programme, Currency: "EUR", PointValue: postingtest.Dec("0.01"), InactiveDays: 90,
+			RefreshedAt: day(1), HasModel: model != nil},
+		KPIRows: analytics.KPIRows{
+			ProgrammeID: programme,
+			Periods: []domain.PeriodFacts{
+				{Period: domain.Period{Key: "2026-01", Start: day(-4), End: day(27)}, MembersStart: 1, MembersEnd: 3, New: 2,
+					ActiveStart: 1, ActiveEnd: 2, NewActiveEnd: 1, Churned: 0, Purchasers: 2, RepeatPurchasers: 1},
+				{Period: domain.Period{Key: "2026-02", Start: day(27), End: day(55)}, MembersStart: 3, MembersEnd: 3},
+			},
+			Cohorts: []domain.CohortCell{{Cohort: "2026-01", MonthsSince: 0, Size: 2, Active: 1}, {Cohort: "2026-01", MonthsSince: 1, Size: 2}},
+			Transitions: []analytics.KPITransition{
+				{Kind: domain.TransitionTier, Period: "2026-01", TransitionCell: domain.TransitionCell{From: "blue", To: "silver", Members: 1}},
+				{Kind: domain.TransitionTier, Period: "2026-01", TransitionCell: domain.TransitionCell{From: "blue", To: "blue", Members: 2}},
+				{Kind: domain.TransitionSegment, Period: "2026-01", TransitionCell: domain.TransitionCell{From: "", To: "champions", Members: 1}},
+				{Kind: domain.TransitionSegment, Period: "2026-02", TransitionCell: domain.TransitionCell{From: "champions", To: "loyal", Members: 1}},
+			},
+			Model: model,
+			Risks: risks,
 		},
-		Cohorts: []domain.CohortCell{{Cohort: "2026-01", MonthsSince: 0, Size: 2, Active: 1}, {Cohort: "2026-01", MonthsSince: 1, Size: 2}},
-		Transitions: map[string]map[string][]domain.TransitionCell{
-			domain.TransitionTier:    {"2026-01": {{From: "blue", To: "silver", Members: 1}, {From: "blue", To: "blue", Members: 2}}},
-			domain.TransitionSegment: {"2026-01": {{From: "", To: "champions", Members: 1}}, "2026-02": {{From: "champions", To: "loyal", Members: 1}}},
-		},
-		Model: model,
-		Risks: risks,
 	}
 }
 
-// SaveKPIs replaces a programme's KPIs: its churn model and every member's
-// risk under it read back, a member no longer scored has none, and other
-// programmes keep theirs.
+// writeRun writes a run's rows under a new run id, chunk rows to a
+// transaction, and returns the id; it does not switch to it.
+func writeRun(t *testing.T, s analytics.Store, w *kpiRun, chunk int) int64 {
+	t.Helper()
+	var run int64
+	Update(t, s, func(ctx context.Context, tx analytics.Writer) error {
+		var err error
+		run, err = tx.NewKPIRun(ctx, w.KPIRows.ProgrammeID)
+		return err
+	})
+	all := w.KPIRows
+	var parts []analytics.KPIRows
+	for i := range all.Periods {
+		parts = append(parts, analytics.KPIRows{Periods: all.Periods[i : i+1]})
+	}
+	for i := range all.Cohorts {
+		parts = append(parts, analytics.KPIRows{Cohorts: all.Cohorts[i : i+1]})
+	}
+	for i := range all.Transitions {
+		parts = append(parts, analytics.KPIRows{Transitions: all.Transitions[i : i+1]})
+	}
+	if all.Model != nil {
+		parts = append(parts, analytics.KPIRows{Model: all.Model})
+	}
+	for i := range all.Risks {
+		parts = append(parts, analytics.KPIRows{Risks: all.Risks[i : i+1]})
+	}
+	for len(parts) > 0 {
+		n := min(chunk, len(parts))
+		rows := analytics.KPIRows{ProgrammeID: all.ProgrammeID, Run: run}
+		for _, p := range parts[:n] {
+			rows.Periods = append(rows.Periods, p.Periods...)
+			rows.Cohorts = append(rows.Cohorts, p.Cohorts...)
+			rows.Transitions = append(rows.Transitions, p.Transitions...)
+			rows.Risks = append(rows.Risks, p.Risks...)
+			if p.Model != nil {
+				rows.Model = p.Model
+			}
+		}
+		Update(t, s, func(ctx context.Context, tx analytics.Writer) error { return tx.SaveKPIRows(ctx, &rows) })
+		parts = parts[n:]
+	}
+	return run
+}
+
+// switchRun makes a run current and reports whether it did.
+func switchRun(t *testing.T, s analytics.Store, w *kpiRun, run int64) bool {
+	t.Helper()
+	r := w.KPIRun
+	r.Run = run
+	var ok bool
+	Update(t, s, func(ctx context.Context, tx analytics.Writer) error {
+		var err error
+		ok, err = tx.SwitchKPIRun(ctx, &r)
+		return err
+	})
+	return ok
+}
+
+// dropRuns deletes a programme's superseded runs, limit rows per table
+// and transaction, and returns the rows deleted.
+func dropRuns(t *testing.T, s analytics.Store, programme string, limit int) int {
+	t.Helper()
+	total := 0
+	for {
+		var n int
+		Update(t, s, func(ctx context.Context, tx analytics.Writer) error {
+			var err error
+			n, err = tx.DropKPIRuns(ctx, programme, limit)
+			return err
+		})
+		if n == 0 {
+			return total
+		}
+		if n > limit*5 {
+			t.Fatalf("DropKPIRuns(%d) deleted %d rows", limit, n)
+		}
+		total += n
+	}
+}
+
+// saveKPIs saves a refresh as the analytics do: a new run written in
+// small chunks, switched to, the superseded runs dropped in small chunks.
+func saveKPIs(t *testing.T, s analytics.Store, w *kpiRun) {
+	t.Helper()
+	if run := writeRun(t, s, w, 2); !switchRun(t, s, w, run) {
+		t.Fatalf("run %d of %s was not switched to", run, w.KPIRows.ProgrammeID)
+	}
+	dropRuns(t, s, w.KPIRows.ProgrammeID, 1)
+}
+
+// A KPI run, saved in chunks and switched to, replaces a programme's KPIs:
+// its churn model and every member's risk under it read back, a member no
+// longer scored has none, and other programmes keep theirs.
 func kpisAndChurn(t *testing.T, st Stores) {
 	s := st.Analytics
 	m1 := &analytics.ChurnModel{ProgrammeID: "p", FittedAt: day(1), CalibrationEnd: day(0), Customers: 3,
 		R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426, LogLikelihood: -9582.4296875, HorizonWeeks: 26}
 	a1 := analytics.ChurnRisk{MemberID: "m-a", MemberKey: "key-a", RepeatPurchases: 2, TxWeeks: 30.43, TWeeks: 38.86, PAlive: 0.72, ExpectedPurchases: 1.21}
 	b1 := analytics.ChurnRisk{MemberID: "m-b", MemberKey: "key-b", RepeatPurchases: 0, TWeeks: 38.86, PAlive: 1, ExpectedPurchases: 0.5}
-	Update(t, s, func(ctx context.Context, tx analytics.Writer) error { return tx.SaveKPIs(ctx, kpis("p", m1, a1, b1)) })
+	saveKPIs(t, s, kpis("p", m1, a1, b1))
 	mq := &analytics.ChurnModel{ProgrammeID: "q", FittedAt: day(2), CalibrationEnd: day(1), Customers: 1, R: 1, Alpha: 2, A: 3, B: 4, HorizonWeeks: 52}
 	aq := analytics.ChurnRisk{MemberID: "m-a", MemberKey: "key-a-q", RepeatPurchases: 7, PAlive: 0.1}
-	Update(t, s, func(ctx context.Context, tx analytics.Writer) error { return tx.SaveKPIs(ctx, kpis("q", mq, aq)) })
+	saveKPIs(t, s, kpis("q", mq, aq))
 
 	check := func(what string, models map[string]*analytics.ChurnModel, risks map[[2]string]*analytics.ChurnRisk) {
 		t.Helper()
@@ -125,9 +229,83 @@ func kpisAndChurn(t *testing.T, st Stores) {
 	b2 := b1
 	b2.RepeatPurchases, b2.PAlive = 1, 0.25
 	c2 := analytics.ChurnRisk{MemberID: "m-c", MemberKey: "key-c", TWeeks: 1}
-	Update(t, s, func(ctx context.Context, tx analytics.Writer) error { return tx.SaveKPIs(ctx, kpis("p", &m2, b2, c2)) })
+	saveKPIs(t, s, kpis("p", &m2, b2, c2))
 	check("replaced", map[string]*analytics.ChurnModel{"p": &m2, "q": mq},
 		map[[2]string]*analytics.ChurnRisk{{"p", "m-b"}: &b2, {"p", "m-c"}: &c2, {"q", "m-a"}: &aq})
+}
+
+// A run's rows are not read until it is switched to; a run older than the
+// current one is never switched to; a run without a churn model keeps the
+// last model; dropping deletes the runs older than the current one only,
+// not one still being written.
+func kpiRuns(t *testing.T, st Stores) {
+	s := st.Analytics
+	check := func(what string, model *analytics.ChurnModel, risks map[string]*analytics.ChurnRisk) {
+		t.Helper()
+		View(t, s, func(ctx context.Context, tx analytics.Reader) error {
+			got, err := tx.ChurnModel(ctx, "p")
+			if err != nil {
+				return err
+			}
+			storetest.Check(t, what+": ChurnModel", got, model)
+			for _, m := range []string{"m-a", "m-b", "m-c"} {
+				got, err := tx.ChurnRisk(ctx, "p", m)
+				if err != nil {
+					return err
+				}
+				storetest.Check(t, what+": ChurnRisk("+m+")", got, risks[m])
+			}
+			return nil
+		})
+	}
+	model := func(n int64) *analytics.ChurnModel {
+		return &analytics.ChurnModel{ProgrammeID: "p", FittedAt: day(int(n)), CalibrationEnd: day(0), Customers: n, R: 1, Alpha: 2, A: 3, B: 4,
+			HorizonWeeks: 52}
+	}
+	risk := func(m string, x int) analytics.ChurnRisk {
+		return analytics.ChurnRisk{MemberID: m, MemberKey: "key-" + m, RepeatPurchases: x, PAlive: 0.5}
+	}
+	m1, a1 := model(1), risk("m-a", 1)
+	saveKPIs(t, s, kpis("p", m1, a1))
+	check("first run", m1, map[string]*analytics.ChurnRisk{"m-a": &a1})
+
+	w2 := kpis("p", model(2), risk("m-b", 2))
+	run2 := writeRun(t, s, w2, 1)
+	check("second run written, not switched to", m1, map[string]*analytics.ChurnRisk{"m-a": &a1})
+	m3, c3 := model(3), risk("m-c", 3)
+	w3 := kpis("p", m3, c3)
+	run3 := writeRun(t, s, w3, 1)
+	if !switchRun(t, s, w3, run3) {
+		t.Fatal("third run not switched to")
+	}
+	check("third run", m3, map[string]*analytics.ChurnRisk{"m-c": &c3})
+	if n := dropRuns(t, s, "p", 1); n != 20 {
+		t.Errorf("dropped %d rows of the first two runs, want 20", n)
+	}
+	if switchRun(t, s, w2, run2) {
+		t.Error("switched back to the second run, older than the current one")
+	}
+	check("after switching back", m3, map[string]*analytics.ChurnRisk{"m-c": &c3})
+
+	w4 := kpis("p", nil)
+	if run4 := writeRun(t, s, w4, 3); !switchRun(t, s, w4, run4) {
+		t.Fatal("fourth run not switched to")
+	}
+	m5, b5 := model(5), risk("m-b", 5)
+	w5 := kpis("p", m5, b5)
+	run5 := writeRun(t, s, w5, 2)
+	if n := dropRuns(t, s, "p", 2); n != 8 {
+		t.Errorf("dropped %d rows of the third run (its model is current), want 8", n)
+	}
+	check("a run without a model", m3, map[string]*analytics.ChurnRisk{"m-c": &c3})
+	if !switchRun(t, s, w5, run5) {
+		t.Fatal("fifth run not switched to")
+	}
+	check("fifth run, written during a drop", m5, map[string]*analytics.ChurnRisk{"m-b": &b5})
+	if n := dropRuns(t, s, "p", 1000); n != 10 {
+		t.Errorf("dropped %d rows of the third and fourth runs, want 10", n)
+	}
+	check("fifth run", m5, map[string]*analytics.ChurnRisk{"m-b": &b5})
 }
 
 // Secret stores the first value it is given under a name and returns that

@@ -25,7 +25,10 @@ func Contract(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("SaveStatusFailsWhole", func(t *testing.T) { saveStatusFailsWhole(t, open(t)) })
 	t.Run("StatusesAndPurchases", func(t *testing.T) { statusesAndPurchases(t, open(t)) })
 	t.Run("OutboxAndEntriesAfter", func(t *testing.T) { outboxAndEntriesAfter(t, open(t)) })
-	t.Run("ResetProjections", func(t *testing.T) { resetProjections(t, open(t)) })
+	// In chunks of one member or event position, and in one chunk: the
+	// same result.
+	t.Run("ResetProjections", func(t *testing.T) { resetProjections(t, open(t), 1) })
+	t.Run("ResetProjectionsOneChunk", func(t *testing.T) { resetProjections(t, open(t), 1000) })
 	t.Run("TierDue", func(t *testing.T) { tierDue(t, open(t)) })
 	t.Run("Transitions", func(t *testing.T) { transitions(t, open(t)) })
 	t.Run("RFMRunsAndInputs", func(t *testing.T) { rfmRunsAndInputs(t, open(t)) })
@@ -411,8 +414,9 @@ func outboxAndEntriesAfter(t *testing.T, st Stores) {
 
 // ResetProjections drops statuses, purchases, transitions and the
 // projected events, keeps the time-driven events (at their positions),
-// the stream head and the RFM runs, and queues every entry again.
-func resetProjections(t *testing.T, st Stores) {
+// the stream head and the RFM runs, and queues every entry again,
+// whatever its chunks.
+func resetProjections(t *testing.T, st Stores, chunk int) {
 	s := st.Status
 	l := postingtest.NewLedger(t, st.Posting)
 	l.Enrol(domain.Member{ID: "m-a", ProgrammeID: "p", ExternalRef: "card-1", EnrolledAt: t0})
@@ -444,12 +448,13 @@ func resetProjections(t *testing.T, st Stores) {
 		t.Fatalf("fixture: head %d, events %s", h, storetest.Show(before))
 	}
 
-	Update(t, s, func(ctx context.Context, tx status.ProjectionTx) error {
-		if _, err := tx.LockStream(ctx); err != nil {
-			return err
-		}
-		return tx.ResetProjections(ctx, day(7))
-	})
+	epochs := 0
+	if err := status.ResetProjections(context.Background(), s, day(7), chunk, func() { epochs++ }); err != nil {
+		t.Fatal(err)
+	}
+	if epochs != 1 {
+		t.Errorf("new epoch reported %d times", epochs)
+	}
 	storetest.Check(t, "StreamHead after reset", streamHeadOf(t, s), status.StreamHead{Epoch: 2, Position: h, EpochStartedAt: day(7)})
 
 	var kept []status.StreamEvent
