@@ -1,7 +1,10 @@
 package grpcserver
 
 import (
+	"context"
 	"sync"
+
+	"google.golang.org/grpc"
 
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the proto codec this one wraps
@@ -42,4 +45,12 @@ func (c *lenientCodec) undecodable(m any) (error, bool) {
 		return nil, false
 	}
 	return err.(error), true
+}
+
+// forgetUnary forgets, once a unary call ends, whether its request
+// decoded: a call the guard refuses never reaches the validation
+// interceptor that takes the mark out, and the mark must not outlive it.
+func (c *lenientCodec) forgetUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	defer c.bad.Delete(req)
+	return h(ctx, req)
 }

@@ -87,7 +87,7 @@ func New(o Options) (*Server, error) {
 	// The guard sees the status a call ends with: errors are mapped
 	// inside it, for every handler in one place.
 	codec := newLenientCodec()
-	unary := []grpc.UnaryServerInterceptor{errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
+	unary := []grpc.UnaryServerInterceptor{codec.forgetUnary, errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
 		statusUnary(o.Logger), validateUnary(v, codec)}
 	unary = append(unary, o.Unary...)
 	stream := append([]grpc.StreamServerInterceptor{errorInfoStream, recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),

@@ -1,9 +1,12 @@
 package grpcserver
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -65,4 +68,21 @@ func FuzzSanitize(f *testing.F) {
 			t.Fatalf("a NUL byte passed: %q", b)
 		}
 	})
+}
+
+// A request that did not decode is forgotten when its call ends, whether
+// or not the validation interceptor saw it (the guard may refuse first).
+func TestUndecodableForgotten(t *testing.T) {
+	c := newLenientCodec()
+	req := &ledgerv1.EarnRequest{}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0xff, 0xff})}, req); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(context.Context, any) (any, error) { return nil, errors.New("unauthenticated") }
+	if _, err := c.forgetUnary(context.Background(), req, nil, refused); err == nil {
+		t.Fatal("the handler's error was lost")
+	}
+	if _, bad := c.undecodable(req); bad {
+		t.Fatal("the mark outlived its call")
+	}
 }
