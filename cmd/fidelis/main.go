@@ -5,6 +5,7 @@
 //	fidelis bench    drive Earn/Burn load over gRPC and report latency
 //	fidelis kpi      print a programme's churn, retention and points KPIs
 //	fidelis keys     create, list, rotate and revoke API keys
+//	fidelis config   check programme files (fidelis config check FILE...)
 package main
 
 import (
@@ -44,6 +45,7 @@ commands:
   bench    drive Earn/Burn load over gRPC and print throughput and latency
   kpi      print a programme's churn, retention and points KPIs for a period
   keys     create, list, rotate and revoke API keys on the database
+  config   check programme files: fidelis config check FILE...
 
 Run "fidelis <command> -h" for a command's flags.
 `
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return kpi(ctx, args, stdout, stderr)
 	case "keys":
 		return keys(ctx, args, stdout, stderr)
+	case "config":
+		return configCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
