@@ -13,7 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -149,6 +151,10 @@ func TestManifests(t *testing.T) {
 				t.Error("no workloads")
 			}
 			checkFidelis(t, dir, objs)
+			checkNetworkPolicies(t, objs)
+			if strings.Contains(dir, "prod") {
+				checkTLS(t, objs)
+			}
 		})
 	}
 }
@@ -233,6 +239,82 @@ func checkServe(t *testing.T, dir string, d *appsv1.Deployment) {
 	}
 	if strings.Contains(dir, "prod") && !strings.Contains(c.Image, "@sha256:") {
 		t.Errorf("%s: prod image %q is not pinned by digest", what, c.Image)
+	}
+}
+
+// checkNetworkPolicies checks that everything is denied by default and
+// that every workload has a policy of its own that lets its flows through.
+func checkNetworkPolicies(t *testing.T, objs []object) {
+	t.Helper()
+	var own []*networkingv1.NetworkPolicy
+	deny := false
+	for _, o := range objs {
+		np, ok := o.obj.(*networkingv1.NetworkPolicy)
+		if !ok {
+			continue
+		}
+		everything := len(np.Spec.PodSelector.MatchLabels) == 0 && len(np.Spec.PodSelector.MatchExpressions) == 0
+		if everything && len(np.Spec.Ingress) == 0 && len(np.Spec.Egress) == 0 &&
+			slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			deny = true
+		}
+		if !everything {
+			own = append(own, np)
+		}
+	}
+	if !deny {
+		t.Error("no default-deny NetworkPolicy (ingress and egress)")
+	}
+	for _, o := range objs {
+		name, tmpl := podTemplate(o.obj)
+		if tmpl == nil {
+			continue
+		}
+		found := false
+		for _, np := range own {
+			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+			if err != nil {
+				t.Errorf("NetworkPolicy %s: %v", np.Name, err)
+				continue
+			}
+			found = found || sel.Matches(labels.Set(tmpl.Labels))
+		}
+		if !found {
+			t.Errorf("%s: no NetworkPolicy selects its pods beyond the defaults: it can reach nothing", name)
+		}
+	}
+}
+
+// checkTLS checks that the services serve and call over TLS from the
+// Secret cert-manager keeps.
+func checkTLS(t *testing.T, objs []object) {
+	t.Helper()
+	cert := false
+	for _, o := range objs {
+		if o.gvk.Kind == "Certificate" {
+			cert = true
+		}
+		d, ok := o.obj.(*appsv1.Deployment)
+		if !ok || !slices.Contains(fidelisWorkloads, d.Name) {
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value // the last one wins, as in the kubelet
+		}
+		if env["FIDELIS_INSECURE"] != "false" || env["FIDELIS_TLS_CERT"] == "" || env["FIDELIS_TLS_KEY"] == "" || env["FIDELIS_PEER_CA"] == "" {
+			t.Errorf("Deployment %s does not serve TLS: %v", d.Name, env)
+		}
+		tls := false
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			tls = tls || (v.Secret != nil && v.Secret.SecretName == "fidelis-tls")
+		}
+		if !tls {
+			t.Errorf("Deployment %s does not mount Secret fidelis-tls", d.Name)
+		}
+	}
+	if !cert {
+		t.Error("no cert-manager Certificate")
 	}
 }
 
