@@ -93,7 +93,12 @@ func (db *DB) SchemaVersion(ctx context.Context, s Schema) (current, target int6
 	if err != nil {
 		return -1, -1, err
 	}
-	current, target, err = p.GetVersions(ctx)
+	sources := p.ListSources()
+	if len(sources) == 0 {
+		return -1, -1, fmt.Errorf("schema %s: no migrations", s.Table)
+	}
+	target = sources[len(sources)-1].Version
+	current, _, err = p.GetVersions(ctx) // fails while the table or the database is not there
 	if err != nil {
 		return -1, target, fmt.Errorf("schema version %s: %w", s.Table, err)
 	}
