@@ -98,8 +98,11 @@ func (db *DB) SchemaVersion(ctx context.Context, s Schema) (current, target int6
 		return -1, -1, fmt.Errorf("schema %s: no migrations", s.Table)
 	}
 	target = sources[len(sources)-1].Version
-	current, _, err = p.GetVersions(ctx) // fails while the table or the database is not there
-	if err != nil {
+	// Read the table directly: goose's GetVersions creates it when it is
+	// missing, which is DDL (refused to the runtime role, and not ours to
+	// do before the migrations). Fails while the table, its grant or the
+	// database is not there.
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), -1) FROM `+s.Table).Scan(&current); err != nil {
 		return -1, target, fmt.Errorf("schema version %s: %w", s.Table, err)
 	}
 	return current, target, nil
