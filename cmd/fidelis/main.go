@@ -6,6 +6,7 @@
 //	fidelis kpi      print a programme's churn, retention and points KPIs
 //	fidelis keys     create, list, rotate and revoke API keys
 //	fidelis version  print the version and commit
+//	fidelis config   check programme files (fidelis config check FILE...)
 package main
 
 import (
@@ -46,6 +47,7 @@ commands:
   kpi      print a programme's churn, retention and points KPIs for a period
   keys     create, list, rotate and revoke API keys on the database
   version  print the version, the commit and the Go release
+  config   check programme files: fidelis config check FILE...
 
 Run "fidelis <command> -h" for a command's flags.
 `
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return keys(ctx, args, stdout, stderr)
 	case "version", "--version":
 		return printVersion(stdout)
+	case "config":
+		return configCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -28,6 +28,7 @@ type serveFlags struct {
 	otlp         string
 	otlpInsecure bool
 	migrate      bool
+	schemaWait   time.Duration
 	shards       int
 	maxConns     int
 	maxBatch     int
@@ -64,7 +65,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		"the partners service's gRPC address, for the eligibility test when partners runs elsewhere (env FIDELIS_PARTNERS_ADDR)")
 	fs.StringVar(&f.otlp, "otlp-endpoint", "", "OTLP/gRPC collector host:port for traces and metrics (default off, or OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.BoolVar(&f.otlpInsecure, "otlp-insecure", false, "send OTLP without TLS")
-	fs.BoolVar(&f.migrate, "migrate", true, "apply schema migrations at start")
+	fs.BoolVar(&f.migrate, "migrate", true, "apply schema migrations at start (false: wait for them, see --schema-wait)")
+	fs.DurationVar(&f.schemaWait, "schema-wait", 5*time.Minute,
+		"with --migrate=false, how long to wait at start for the schema to reach this build's version (fidelis migrate brings it there)")
 	fs.IntVar(&f.shards, "shards", 0, "concurrent ledger write transactions (default 1 on SQLite and PostgreSQL, 8 on CockroachDB)")
 	fs.IntVar(&f.maxConns, "max-conns", 32, "database connection pool size (server engines)")
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "most requests group-committed in one ledger transaction")
@@ -205,7 +208,7 @@ func (f *serveFlags) checkTransport() error {
 func (f *serveFlags) host() host.Config {
 	return host.Config{
 		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr,
-		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
+		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, SchemaWait: f.schemaWait, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
 		AdminKeyFile: f.adminKeyFile, ServiceKeyFile: f.serviceKeyFile,
 		TLS:      host.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, ClientCA: f.clientCA, PeerCA: f.peerCA},

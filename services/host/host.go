@@ -71,8 +71,14 @@ type Config struct {
 	// ProgrammeConfig is the programme configuration file; empty for the
 	// built-in one.
 	ProgrammeConfig string
-	// Migrate applies schema migrations at start.
+	// Migrate applies schema migrations at start. Without it, Start waits
+	// until every schema it needs is at the version of this build (see
+	// SchemaWait), as a role without DDL rights must while a Job migrates.
 	Migrate bool
+	// SchemaWait bounds that wait (0: 5 minutes); SchemaPoll is how often
+	// the versions are read meanwhile (0: every second).
+	SchemaWait time.Duration
+	SchemaPoll time.Duration
 	// OTLPEndpoint enables trace and metric export (see telemetry.Setup).
 	OTLPEndpoint string
 	OTLPInsecure bool
@@ -221,6 +227,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		if err := migrate(ctx, db, mods, log); err != nil {
 			return nil, err
 		}
+	} else if err := waitSchema(ctx, db, mods, c, log); err != nil {
+		return nil, err
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var jobs sync.WaitGroup
@@ -460,6 +468,22 @@ func migrate(ctx context.Context, db *sqldb.DB, mods []module, log *slog.Logger)
 		}
 	}
 	return nil
+}
+
+// waitSchema waits until the schemas of mods (and the leases') are at
+// the versions this build needs.
+func waitSchema(ctx context.Context, db *sqldb.DB, mods []module, c Config, log *slog.Logger) error {
+	schemas := []sqldb.Schema{lease.Schema()}
+	for _, m := range mods {
+		if m.schema != nil {
+			schemas = append(schemas, m.schema())
+		}
+	}
+	timeout := c.SchemaWait
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	return db.WaitSchema(ctx, schemas, timeout, c.SchemaPoll, log)
 }
 
 // Migrate brings the schemas of the given services (every one when empty)

@@ -37,6 +37,9 @@ import (
 type module struct {
 	name    string
 	migrate func(ctx context.Context, db *sqldb.DB, log *slog.Logger) error
+	// schema is what migrate brings up to date: what a process that does
+	// not migrate waits for.
+	schema func() sqldb.Schema
 	// build makes the service; it sets its field of the Host.
 	build func(ctx context.Context, e *startup) error
 	// register adds its gRPC services to a server and returns their names.
@@ -59,6 +62,7 @@ func (h *Host) modules(services []string) []module {
 	all := []module{
 		{
 			name:    "access",
+			schema:  accessstore.Schema,
 			migrate: accessstore.Migrate, // the partners' migrations move their keys here: it goes first
 			build:   h.buildAccess,
 			register: func(srv grpc.ServiceRegistrar) []string {
@@ -73,7 +77,7 @@ func (h *Host) modules(services []string) []module {
 			},
 		},
 		{
-			name: Ledger, migrate: ledgerstore.Migrate, build: h.buildLedger,
+			name: Ledger, schema: ledgerstore.Schema, migrate: ledgerstore.Migrate, build: h.buildLedger,
 			register: func(srv grpc.ServiceRegistrar) []string {
 				h.Ledger.Register(srv)
 				return ledger.ServiceNames()
@@ -90,7 +94,7 @@ func (h *Host) modules(services []string) []module {
 			},
 		},
 		{
-			name: Rewards, migrate: rewardsstore.Migrate, build: h.buildRewards,
+			name: Rewards, schema: rewardsstore.Schema, migrate: rewardsstore.Migrate, build: h.buildRewards,
 			register: func(srv grpc.ServiceRegistrar) []string {
 				rewardsapi.Register(srv, h.Rewards, nil)
 				return []string{rewardsapi.ServiceName}
@@ -103,7 +107,7 @@ func (h *Host) modules(services []string) []module {
 			},
 		},
 		{
-			name: Partners, migrate: partnersstore.Migrate, build: h.buildPartners,
+			name: Partners, schema: partnersstore.Schema, migrate: partnersstore.Migrate, build: h.buildPartners,
 			register: func(srv grpc.ServiceRegistrar) []string {
 				partnersapi.Register(srv, h.Partners)
 				return []string{partnersapi.ServiceName, partnersapi.AdminServiceName}

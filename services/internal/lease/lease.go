@@ -32,6 +32,12 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 	return db.Migrate(ctx, migrations, "migrations", "lease_schema_version", log)
 }
 
+// Schema is the lease schema's migrations, whose version a server that does
+// not migrate waits for.
+func Schema() sqldb.Schema {
+	return sqldb.Schema{FS: migrations, Dir: "migrations", Table: "lease_schema_version"}
+}
+
 // ErrLost is the error of a transaction of a job whose lease was lost.
 var ErrLost = errors.New("lease lost: another replica runs the job now")
 

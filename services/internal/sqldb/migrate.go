@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"strings"
 	"testing/fstest"
 	"text/template"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
-	"github.com/pressly/goose/v3/lock"
+	gooselock "github.com/pressly/goose/v3/lock"
 )
 
 // SchemaTypes are the per-dialect spellings a migration template uses, so
@@ -57,28 +59,20 @@ func (db *DB) schemaTypes() SchemaTypes {
 	return t
 }
 
+// Schema is one module's migrations: the templates in Dir of FS, their
+// versions recorded in Table.
+type Schema struct {
+	FS    fs.FS
+	Dir   string
+	Table string
+}
+
 // Migrate applies the goose migrations in dir of fsys (templates, see
 // SchemaTypes), recording versions in table.
 func (db *DB) Migrate(ctx context.Context, fsys fs.FS, dir, table string, log *slog.Logger) error {
-	rendered, err := db.render(fsys, dir)
+	p, err := db.provider(Schema{FS: fsys, Dir: dir, Table: table}, true)
 	if err != nil {
 		return err
-	}
-	store, err := database.NewStore(db.gooseDialect(), table)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	opts := []goose.ProviderOption{goose.WithStore(store), goose.WithDisableGlobalRegistry(true)}
-	if db.Dialect == Postgres {
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider("", db.DB, rendered, opts...)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
@@ -89,6 +83,103 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS, dir, table string, log *s
 			slog.String("file", r.Source.Path), slog.Duration("took", r.Duration))
 	}
 	return nil
+}
+
+// SchemaVersion reads the version s's table records (an error when the
+// table does not exist yet) and the highest migration of s, which this
+// build needs. It changes nothing, so a role without DDL rights may call it.
+func (db *DB) SchemaVersion(ctx context.Context, s Schema) (current, target int64, err error) {
+	p, err := db.provider(s, false)
+	if err != nil {
+		return -1, -1, err
+	}
+	sources := p.ListSources()
+	if len(sources) == 0 {
+		return -1, -1, fmt.Errorf("schema %s: no migrations", s.Table)
+	}
+	target = sources[len(sources)-1].Version
+	// Read the table directly: goose's GetVersions creates it when it is
+	// missing, which is DDL (refused to the runtime role, and not ours to
+	// do before the migrations). Fails while the table, its grant or the
+	// database is not there.
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), -1) FROM `+s.Table).Scan(&current); err != nil {
+		return -1, target, fmt.Errorf("schema version %s: %w", s.Table, err)
+	}
+	return current, target, nil
+}
+
+// WaitSchema polls, every `every`, until each schema's table reports at
+// least its highest migration: a server started without migrating waits
+// for whoever migrates (a Job, another replica) instead of failing on a
+// table it does not find. It logs what it waits for, and gives up after
+// timeout with the versions it last saw.
+func (db *DB) WaitSchema(ctx context.Context, schemas []Schema, timeout, every time.Duration, log *slog.Logger) error {
+	if every <= 0 {
+		every = time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	var lastLog time.Time
+	for {
+		var behind []string
+		for _, s := range schemas {
+			cur, target, err := db.SchemaVersion(ctx, s)
+			switch {
+			case err != nil && target < 0:
+				return err // the migrations themselves are broken
+			case err != nil:
+				behind = append(behind, fmt.Sprintf("%s: not readable yet (%v); needs version %d", s.Table, err, target))
+			case cur < target:
+				behind = append(behind, fmt.Sprintf("%s: at version %d, needs %d", s.Table, cur, target))
+			}
+		}
+		if len(behind) == 0 {
+			if !lastLog.IsZero() {
+				log.InfoContext(ctx, "schema ready")
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("schema not migrated after %s (run fidelis migrate): %s", timeout, strings.Join(behind, "; "))
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			log.InfoContext(ctx, "waiting for the schema migrations (run by fidelis migrate)",
+				slog.String("behind", strings.Join(behind, "; ")), slog.Duration("timeout", timeout))
+			lastLog = time.Now()
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// provider is a goose provider of s; lock takes PostgreSQL's migration
+// lock while it migrates.
+func (db *DB) provider(s Schema, lock bool) (*goose.Provider, error) {
+	rendered, err := db.render(s.FS, s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := database.NewStore(db.gooseDialect(), s.Table)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	opts := []goose.ProviderOption{goose.WithStore(store), goose.WithDisableGlobalRegistry(true)}
+	if lock && db.Dialect == Postgres {
+		locker, err := gooselock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider("", db.DB, rendered, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return p, nil
 }
 
 func (db *DB) gooseDialect() database.Dialect {

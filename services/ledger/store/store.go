@@ -58,6 +58,12 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 	return db.Migrate(ctx, migrations, "migrations", "ledger_schema_version", log)
 }
 
+// Schema is the ledger schema's migrations, whose version a server that does
+// not migrate waits for.
+func Schema() sqldb.Schema {
+	return sqldb.Schema{FS: migrations, Dir: "migrations", Table: "ledger_schema_version"}
+}
+
 // Update implements posting.Store.
 func (s Posting) Update(ctx context.Context, fn func(ctx context.Context, tx posting.Tx) error) error {
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, &txn{tx: tx, db: s.db}) })

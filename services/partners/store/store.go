@@ -29,6 +29,12 @@ func Migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) error {
 	return db.Migrate(ctx, migrations, "migrations", "partners_schema_version", log)
 }
 
+// Schema is the partners schema's migrations, whose version a server that does
+// not migrate waits for.
+func Schema() sqldb.Schema {
+	return sqldb.Schema{FS: migrations, Dir: "migrations", Table: "partners_schema_version"}
+}
+
 // Store implements app.Store.
 type Store struct{ sqldb.Tables[app.Tx] }
 
