@@ -42,6 +42,10 @@ const (
 	// TransactionConflict: the transaction kept conflicting with
 	// concurrent ones; retry.
 	TransactionConflict Reason = "TRANSACTION_CONFLICT"
+	// CommitOutcomeUnknown: the connection failed while the transaction
+	// committed, so whether it did is unknown; retry with the same key,
+	// which replays the outcome if it committed.
+	CommitOutcomeUnknown Reason = "COMMIT_OUTCOME_UNKNOWN"
 	// ProgrammeNotAllowed: the caller is not bound to that programme.
 	ProgrammeNotAllowed Reason = "PROGRAMME_NOT_ALLOWED"
 	// ProgrammeRequired: the caller is bound to programmes and must name one.

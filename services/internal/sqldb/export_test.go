@@ -6,3 +6,7 @@ func (db *DB) SetMaxAttempts(n int) { db.maxAttempts = n }
 
 // MaxAttempts is how many times db runs a transaction at most.
 func (db *DB) MaxAttempts() int { return db.maxAttempts }
+
+// UseTableLock makes db migrate under the table lock CockroachDB uses, so
+// that PostgreSQL can test it.
+func (db *DB) UseTableLock() { db.tableLock = true }

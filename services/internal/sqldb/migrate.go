@@ -156,8 +156,21 @@ func (db *DB) WaitSchema(ctx context.Context, schemas []Schema, timeout, every t
 	}
 }
 
-// provider is a goose provider of s; lock takes PostgreSQL's migration
-// lock while it migrates.
+// MigrationLockTable is the table of the migration lock on CockroachDB
+// (see provider).
+const MigrationLockTable = "fidelis_migration_lock"
+
+// provider is a goose provider of s; lock makes it take the migration lock
+// while it migrates, so that replicas and the migrate Job starting together
+// migrate one at a time: on PostgreSQL a session advisory lock; on
+// CockroachDB, which has no advisory locks, goose's table lock, a row in
+// MigrationLockTable leased for 30 s and renewed every 5 s while the
+// migrations run, which another migrator takes over once a crashed
+// holder's lease runs out (the NO TRANSACTION migrations it may have left
+// half done are written to run again, see SchemaTypes). Every schema takes
+// the same lock: migrating is rare, and one at a time is simplest. SQLite
+// serialises writers anyway (and LockServer keeps a second server off a
+// file).
 func (db *DB) provider(s Schema, lock bool) (*goose.Provider, error) {
 	rendered, err := db.render(s.FS, s.Dir)
 	if err != nil {
@@ -168,7 +181,18 @@ func (db *DB) provider(s Schema, lock bool) (*goose.Provider, error) {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	opts := []goose.ProviderOption{goose.WithStore(store), goose.WithDisableGlobalRegistry(true)}
-	if lock && db.Dialect == Postgres {
+	switch {
+	case !lock:
+	case db.Dialect == Cockroach || db.tableLock:
+		// Polled every second for up to 5 minutes, as long as the pods'
+		// --schema-wait.
+		locker, err := gooselock.NewPostgresTableLocker(gooselock.WithTableName(MigrationLockTable),
+			gooselock.WithTableLockTimeout(time.Second, 300))
+		if err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithLocker(locker))
+	case db.Dialect == Postgres:
 		locker, err := gooselock.NewPostgresSessionLocker()
 		if err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)

@@ -96,3 +96,48 @@ func TestMigrateBadTemplate(t *testing.T) {
 		}
 	})
 }
+
+// Migrators starting together take turns under CockroachDB's migration
+// lock (a leased row, tried here on PostgreSQL, whose SQL it shares): each
+// migration runs once, though each is slow enough that, without the lock,
+// they would all run it at once and fail or insert twice.
+func TestMigrationTableLock(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	slow := fstest.MapFS{
+		"db/00001_slow.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE runs (n INTEGER);
+SELECT pg_sleep(0.3);
+-- +goose Down
+DROP TABLE runs;
+`)},
+		"db/00002_once.sql": {Data: []byte(`-- +goose Up
+INSERT INTO runs VALUES (1);
+-- +goose Down
+DELETE FROM runs;
+`)},
+	}
+	const migrators = 4
+	errs := make(chan error, migrators)
+	for range migrators {
+		other, err := sqldb.Open(t.Context(), db.DSN, sqldb.Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close() })
+		other.UseTableLock()
+		go func() { errs <- other.Migrate(t.Context(), slow, "db", "runs_versions", slog.New(slog.DiscardHandler)) }()
+	}
+	for range migrators {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var runs int
+	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM runs`).Scan(&runs); err != nil || runs != 1 {
+		t.Errorf("the second migration ran %d times (%v), want once", runs, err)
+	}
+	var held bool
+	if err := db.QueryRowContext(t.Context(), `SELECT bool_or(locked) FROM `+sqldb.MigrationLockTable).Scan(&held); err != nil || held {
+		t.Errorf("the lock is still held (%v) after every migrator finished", err)
+	}
+}

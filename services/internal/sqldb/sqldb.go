@@ -48,8 +48,12 @@ type DB struct {
 	Dialect Dialect
 	// DSN is what the DB was opened with.
 	DSN string
-	// maxAttempts bounds whole-transaction retries on PostgreSQL.
+	// maxAttempts bounds how many times a transaction runs: whole again on
+	// PostgreSQL and SQLite, restarted in place on CockroachDB.
 	maxAttempts int
+	// tableLock makes PostgreSQL take CockroachDB's migration lock (for
+	// its tests, see provider).
+	tableLock bool
 	// unreachable counts the transactions refused because the database
 	// could not be reached (see Unreachable), for the outage log.
 	unreachable atomic.Int64
@@ -174,8 +178,7 @@ func redact(dsn string) string {
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	switch db.Dialect {
 	case Cockroach:
-		fn = fenced(ctx, fn)
-		return db.Classify(crdb.ExecuteTx(ctx, db.DB, nil, func(tx *sql.Tx) error { return fn(ctx, tx) }))
+		return db.Classify(db.executeTx(ctx, fenced(ctx, fn)))
 	case Postgres:
 		return db.retry(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
 	default:
@@ -214,19 +217,57 @@ func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 // PostgreSQL a savepoint restart does not help: the retried statements still
 // see the old snapshot.
 func (db *DB) retry(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	backoff := time.Millisecond
+	var b backoff
 	for attempt := 1; ; attempt++ {
 		err := db.once(ctx, opts, fn)
 		if err == nil || !IsRetryable(err) || attempt >= db.maxAttempts {
 			return db.Classify(err)
 		}
-		sleep := backoff/2 + rand.N(backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (retrying after: %w)", ctx.Err(), err)
-		case <-time.After(sleep):
+		if werr := b.wait(ctx); werr != nil {
+			return fmt.Errorf("%w (retrying after: %w)", werr, err)
 		}
-		backoff = min(backoff*2, 50*time.Millisecond)
+	}
+}
+
+// executeTx runs fn the way CockroachDB wants a transaction retried:
+// crdb.ExecuteTx restarts it in place (ROLLBACK TO SAVEPOINT
+// cockroach_restart), so that the restarted transaction keeps the priority
+// it earned and is not starved by newer ones. It restarts at most
+// maxAttempts-1 times, and waits before each restart, with the same
+// jittered backoff as retry: without one, transactions that conflict
+// restart in lock-step and conflict again. When the connection fails as
+// it commits, crdb reports an AmbiguousCommitError, which Classify answers
+// with COMMIT_OUTCOME_UNKNOWN.
+func (db *DB) executeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	var b backoff
+	attempt := 0
+	return crdb.ExecuteTx(crdb.WithMaxRetries(ctx, max(db.maxAttempts-1, 1)), db.DB, nil, func(tx *sql.Tx) error {
+		if attempt++; attempt > 1 {
+			if err := b.wait(ctx); err != nil {
+				return err
+			}
+		}
+		return fn(ctx, tx)
+	})
+}
+
+// backoff is the wait before a transaction runs again: jittered around
+// 1 ms, doubling up to 50 ms.
+type backoff struct{ next time.Duration }
+
+// wait sleeps for the next backoff, or until ctx ends (its error).
+func (b *backoff) wait(ctx context.Context) error {
+	if b.next == 0 {
+		b.next = time.Millisecond
+	}
+	t := time.NewTimer(b.next/2 + rand.N(b.next))
+	defer t.Stop()
+	b.next = min(b.next*2, 50*time.Millisecond)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -263,6 +304,10 @@ func (db *DB) once(ctx context.Context, opts *sql.TxOptions, fn func(ctx context
 // logged per call (the readiness watch logs the outage). Any other error
 // is returned as it is.
 func (db *DB) Classify(err error) error {
+	if CommitOutcomeUnknown(err) {
+		db.unreachable.Add(1)
+		return fmt.Errorf("%w: %w", fault.Unavailable(fault.CommitOutcomeUnknown, "the connection failed while the transaction committed, so whether it did is unknown: retry with the same idempotency key"), err)
+	}
 	if err != nil && IsRetryable(err) {
 		// Still conflicting after every attempt: the caller may retry.
 		return fmt.Errorf("%w: %w", fault.Unavailable(fault.TransactionConflict, "the transaction kept conflicting with others: retry with the same idempotency key"), err)
@@ -317,7 +362,8 @@ func Unreachable(err error) bool {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		// connection_exception (08), admin/crash shutdown, cannot connect
-		// now, too many connections, CockroachDB's ambiguous result.
+		// now, too many connections, CockroachDB's ambiguous result (see
+		// CommitOutcomeUnknown).
 		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" ||
 			pg.Code == "53300" || pg.Code == "40003"
 	}
@@ -336,6 +382,16 @@ func Unreachable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
+}
+
+// CommitOutcomeUnknown tells whether err leaves unknown whether the
+// transaction committed: CockroachDB's "result is ambiguous" (40003), or
+// the connection failing on the commit itself (crdb's
+// AmbiguousCommitError, which also wraps an ambiguous result).
+func CommitOutcomeUnknown(err error) bool {
+	var ambiguous *crdb.AmbiguousCommitError
+	var pg *pgconn.PgError
+	return errors.As(err, &ambiguous) || errors.As(err, &pg) && pg.Code == "40003"
 }
 
 // IsRetryable tells whether err is a transient conflict worth running the

@@ -181,6 +181,11 @@ const (
 	// The replica running the operation stopped before finishing it (its
 	// heartbeat went stale): start it again with a new idempotency key.
 	ErrorReason_OPERATION_ABANDONED ErrorReason = 73
+	// The connection failed while the transaction committed, so whether it
+	// did is unknown (CockroachDB's ambiguous result): retry with the same
+	// idempotency key, which replays the outcome if it committed and does
+	// the work once if it did not.
+	ErrorReason_COMMIT_OUTCOME_UNKNOWN ErrorReason = 74
 )
 
 // Enum value maps for ErrorReason.
@@ -260,6 +265,7 @@ var (
 		71: "ETAG_MISMATCH",
 		72: "OPERATION_NOT_FOUND",
 		73: "OPERATION_ABANDONED",
+		74: "COMMIT_OUTCOME_UNKNOWN",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -336,6 +342,7 @@ var (
 		"ETAG_MISMATCH":              71,
 		"OPERATION_NOT_FOUND":        72,
 		"OPERATION_ABANDONED":        73,
+		"COMMIT_OUTCOME_UNKNOWN":     74,
 	}
 )
 
@@ -370,7 +377,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xe1\r\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xfd\r\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -446,7 +453,8 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\fCURSOR_STALE\x10F\x12\x11\n" +
 	"\rETAG_MISMATCH\x10G\x12\x17\n" +
 	"\x13OPERATION_NOT_FOUND\x10H\x12\x17\n" +
-	"\x13OPERATION_ABANDONED\x10IBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\x13OPERATION_ABANDONED\x10I\x12\x1a\n" +
+	"\x16COMMIT_OUTCOME_UNKNOWN\x10JBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
