@@ -24,13 +24,32 @@ import (
 //	              affinity would turn "12.50" into a float)
 //	{{.Bytes}}    BYTEA, BLOB on SQLite
 //	{{.Month "col"}} the UTC month ("2006-01") of a microsecond timestamp
-//	{{if .SQLite}} / {{if .Postgres}} / {{if .Cockroach}} for the rest
+//	{{.NoTransaction}} "-- +goose NO TRANSACTION" on CockroachDB, nothing
+//	              elsewhere: see below
+//	{{.AddColumn}} / {{.DropColumn}} ADD COLUMN IF NOT EXISTS / DROP
+//	              COLUMN IF EXISTS, without the IF on SQLite, which has
+//	              none (and runs these migrations in a transaction)
+//	{{if .SQLite}} / {{if .Postgres}} / {{if .Cockroach}} for the rest,
+//	              such as CockroachDB's USING HASH
+//
+// A migration runs in one transaction, except on CockroachDB those that
+// say {{.NoTransaction}}: it cannot backfill a column added in the same
+// transaction, nor create a name dropped in it. Each statement of such a
+// migration then commits on its own, and a migrator that crashed half way
+// leaves it half done, to be run again from the start by the next one (see
+// the migration lock in provider): so each statement is one that can run
+// twice (IF NOT EXISTS, IF EXISTS, a DROP IF EXISTS before the CREATE of
+// a view, an UPDATE that sets what it set). services/host's
+// TestCockroachSQL checks all of this on the CockroachDB rendering.
 type SchemaTypes struct {
-	Decimal   string
-	Bytes     string
-	SQLite    bool
-	Postgres  bool
-	Cockroach bool
+	Decimal       string
+	Bytes         string
+	NoTransaction string
+	AddColumn     string
+	DropColumn    string
+	SQLite        bool
+	Postgres      bool
+	Cockroach     bool
 }
 
 // Month is the SQL for the UTC month, as "YYYY-MM", of col, a timestamp in
@@ -46,15 +65,16 @@ func (t SchemaTypes) Month(col string) string {
 	}
 }
 
-func (db *DB) schemaTypes() SchemaTypes {
-	t := SchemaTypes{Decimal: "NUMERIC", Bytes: "BYTEA"}
-	switch db.Dialect {
+func schemaTypes(d Dialect) SchemaTypes {
+	t := SchemaTypes{Decimal: "NUMERIC", Bytes: "BYTEA", AddColumn: "ADD COLUMN IF NOT EXISTS", DropColumn: "DROP COLUMN IF EXISTS"}
+	switch d {
 	case SQLite:
-		t = SchemaTypes{Decimal: "TEXT", Bytes: "BLOB", SQLite: true}
+		t = SchemaTypes{Decimal: "TEXT", Bytes: "BLOB", AddColumn: "ADD COLUMN", DropColumn: "DROP COLUMN", SQLite: true}
 	case Postgres:
 		t.Postgres = true
 	case Cockroach:
 		t.Cockroach = true
+		t.NoTransaction = "-- +goose NO TRANSACTION"
 	}
 	return t
 }
@@ -172,7 +192,7 @@ const MigrationLockTable = "fidelis_migration_lock"
 // serialises writers anyway (and LockServer keeps a second server off a
 // file).
 func (db *DB) provider(s Schema, lock bool) (*goose.Provider, error) {
-	rendered, err := db.render(s.FS, s.Dir)
+	rendered, err := s.Render(db.Dialect)
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +233,16 @@ func (db *DB) gooseDialect() database.Dialect {
 	return database.DialectPostgres
 }
 
-func (db *DB) render(fsys fs.FS, dir string) (fs.FS, error) {
-	names, err := fs.Glob(fsys, path.Join(dir, "*.sql"))
+// Render is s's migrations as engine d runs them: each template executed
+// with d's SchemaTypes, by file name.
+func (s Schema) Render(d Dialect) (fs.FS, error) {
+	fsys := s.FS
+	names, err := fs.Glob(fsys, path.Join(s.Dir, "*.sql"))
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	out := fstest.MapFS{}
-	types := db.schemaTypes()
+	types := schemaTypes(d)
 	for _, name := range names {
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {

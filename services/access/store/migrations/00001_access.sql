@@ -42,7 +42,7 @@ CREATE TABLE access_idempotency (
     subject_id   TEXT NOT NULL,
     response     {{.Bytes}} NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (caller, idem_key)
+    PRIMARY KEY (caller, idem_key){{if .Cockroach}} USING HASH{{end}}
 );
 
 -- Every mutation and every call refused with PERMISSION_DENIED, in every
@@ -62,8 +62,8 @@ CREATE TABLE access_audit (
     calls        BIGINT NOT NULL,
     PRIMARY KEY (audit_id){{if .Cockroach}} USING HASH{{end}}
 );
-CREATE INDEX access_audit_principal ON access_audit (principal_id, audit_id);
-CREATE INDEX access_audit_on_behalf_of ON access_audit (on_behalf_of, audit_id) WHERE on_behalf_of <> '';
+CREATE INDEX access_audit_principal ON access_audit (principal_id, audit_id){{if .Cockroach}} USING HASH{{end}};
+CREATE INDEX access_audit_on_behalf_of ON access_audit (on_behalf_of, audit_id){{if .Cockroach}} USING HASH{{end}} WHERE on_behalf_of <> '';
 
 -- Failed authentications: one row per client address, reason and minute,
 -- never one per attempt.

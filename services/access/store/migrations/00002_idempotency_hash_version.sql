@@ -3,12 +3,13 @@
 -- this migration is version 1, the hash the service used until then, so
 -- that its key still replays.
 --
--- Outside a transaction, like the other migrations that add a column with
--- a default: CockroachDB backfills it in a schema-change job of its own.
+-- Outside a transaction on CockroachDB, like the other migrations that add
+-- a column with a default: it backfills it in a schema-change job of its
+-- own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE access_idempotency ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE access_idempotency {{.AddColumn}} hash_version INTEGER NOT NULL DEFAULT 1;
 
 -- +goose Down
-ALTER TABLE access_idempotency DROP COLUMN hash_version;
+ALTER TABLE access_idempotency {{.DropColumn}} hash_version;

@@ -8,10 +8,18 @@
 -- writes each transaction's rows together, and the invariant tests check
 -- that every reference resolves. Tables that are updated leave room on each
 -- page (fillfactor) so that updates stay HOT and touch no index.
+--
+-- On CockroachDB, keys that grow with time are hash-sharded (USING HASH):
+-- ids are UUIDv7s, whose first bits are the time, and an index on
+-- (programme_id, occurred_at) appends at its tail; in key order, every
+-- insert would go to the last range of the table or index, one node's,
+-- which no range split relieves. Hashed into 16 shards, the inserts spread
+-- over 16 ranges, at the cost of a scan in key order visiting every shard.
+-- Member ids are hashed too: card numbers are often issued in sequence.
 
 -- +goose Up
 CREATE TABLE ledger_members (
-    member_id       TEXT PRIMARY KEY,
+    member_id       TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     programme_id    TEXT NOT NULL,
     external_ref    TEXT NOT NULL,
     birth_date      TEXT NOT NULL DEFAULT '',
@@ -31,11 +39,11 @@ CREATE TABLE ledger_members (
     updated_at      BIGINT NOT NULL,
     CONSTRAINT ledger_members_external_ref UNIQUE (programme_id, external_ref)
 ){{if .Postgres}} WITH (fillfactor = 70){{end}};
-CREATE INDEX ledger_members_due ON ledger_members (next_due_at) WHERE next_due_at > 0;
+CREATE INDEX ledger_members_due ON ledger_members (next_due_at){{if .Cockroach}} USING HASH{{end}} WHERE next_due_at > 0;
 
 -- One row per ledger transaction; never updated or deleted.
 CREATE TABLE ledger_entries (
-    entry_id          TEXT PRIMARY KEY,
+    entry_id          TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     member_id         TEXT NOT NULL,
     programme_id      TEXT NOT NULL,
     seq               BIGINT NOT NULL,
@@ -63,19 +71,19 @@ CREATE TABLE ledger_entries (
     partner_id        TEXT NOT NULL DEFAULT '',
     CONSTRAINT ledger_entries_member_seq UNIQUE (member_id, seq)
 );
-CREATE INDEX ledger_entries_reverses ON ledger_entries (reverses_entry_id) WHERE reverses_entry_id IS NOT NULL;
-CREATE INDEX ledger_entries_programme_occurred ON ledger_entries (programme_id, occurred_at);
+CREATE INDEX ledger_entries_reverses ON ledger_entries (reverses_entry_id){{if .Cockroach}} USING HASH{{end}} WHERE reverses_entry_id IS NOT NULL;
+CREATE INDEX ledger_entries_programme_occurred ON ledger_entries (programme_id, occurred_at){{if .Cockroach}} USING HASH{{end}};
 
 -- The double-entry legs: the postings of an entry sum to zero.
 CREATE TABLE ledger_postings (
     entry_id TEXT NOT NULL,
     account  TEXT NOT NULL,
     amount   BIGINT NOT NULL,
-    PRIMARY KEY (entry_id, account)
+    PRIMARY KEY (entry_id, account){{if .Cockroach}} USING HASH{{end}}
 );
 
 CREATE TABLE ledger_lots (
-    lot_id          TEXT PRIMARY KEY,
+    lot_id          TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     member_id       TEXT NOT NULL,
     source_entry_id TEXT NOT NULL,
     points          BIGINT NOT NULL,
@@ -86,7 +94,7 @@ CREATE TABLE ledger_lots (
     created_at      BIGINT NOT NULL
 ){{if .Postgres}} WITH (fillfactor = 80){{end}};
 CREATE INDEX ledger_lots_open ON ledger_lots (member_id) WHERE remaining > 0 OR pending;
-CREATE INDEX ledger_lots_source ON ledger_lots (source_entry_id);
+CREATE INDEX ledger_lots_source ON ledger_lots (source_entry_id){{if .Cockroach}} USING HASH{{end}};
 
 -- Points entering (+) or leaving (-) a lot; a lot's remaining is their sum.
 CREATE TABLE ledger_lot_moves (
@@ -94,12 +102,12 @@ CREATE TABLE ledger_lot_moves (
     lot_id          TEXT NOT NULL,
     origin_entry_id TEXT NOT NULL,
     points          BIGINT NOT NULL,
-    PRIMARY KEY (entry_id, lot_id, origin_entry_id)
+    PRIMARY KEY (entry_id, lot_id, origin_entry_id){{if .Cockroach}} USING HASH{{end}}
 );
-CREATE INDEX ledger_lot_moves_origin ON ledger_lot_moves (origin_entry_id);
+CREATE INDEX ledger_lot_moves_origin ON ledger_lot_moves (origin_entry_id){{if .Cockroach}} USING HASH{{end}};
 
 CREATE TABLE ledger_holds (
-    hold_id    TEXT PRIMARY KEY,
+    hold_id    TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     member_id  TEXT NOT NULL,
     entry_id   TEXT NOT NULL,
     points     BIGINT NOT NULL,
@@ -120,7 +128,7 @@ CREATE TABLE ledger_idempotency (
     request_hash {{.Bytes}} NOT NULL,
     response     {{.Bytes}} NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (caller, idem_key)
+    PRIMARY KEY (caller, idem_key){{if .Cockroach}} USING HASH{{end}}
 );
 
 {{if .Postgres -}}

@@ -8,14 +8,14 @@
 
 -- +goose Up
 CREATE TABLE ledger_outbox (
-    entry_id    TEXT PRIMARY KEY,
+    entry_id    TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     member_id   TEXT NOT NULL,
     recorded_at BIGINT NOT NULL
 );
-CREATE INDEX ledger_outbox_recorded ON ledger_outbox (recorded_at);
+CREATE INDEX ledger_outbox_recorded ON ledger_outbox (recorded_at){{if .Cockroach}} USING HASH{{end}};
 
 CREATE TABLE member_status (
-    member_id         TEXT PRIMARY KEY,
+    member_id         TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     programme_id      TEXT NOT NULL,
     projected_seq     BIGINT NOT NULL,
     tier              TEXT NOT NULL,
@@ -32,7 +32,7 @@ CREATE TABLE member_status (
     segment           TEXT NOT NULL,
     segment_since     BIGINT NOT NULL
 );
-CREATE INDEX member_status_tier_due ON member_status (tier_valid_until) WHERE tier_valid_until > 0;
+CREATE INDEX member_status_tier_due ON member_status (tier_valid_until){{if .Cockroach}} USING HASH{{end}} WHERE tier_valid_until > 0;
 CREATE INDEX member_status_programme ON member_status (programme_id);
 
 -- One row per purchase earn (positive) and per clawback (negative):
@@ -50,10 +50,10 @@ CREATE TABLE member_purchases (
     points        BIGINT NOT NULL,
     PRIMARY KEY (member_id, entry_id)
 );
-CREATE INDEX member_purchases_programme_occurred ON member_purchases (programme_id, occurred_at);
+CREATE INDEX member_purchases_programme_occurred ON member_purchases (programme_id, occurred_at){{if .Cockroach}} USING HASH{{end}};
 
 CREATE TABLE member_transitions (
-    transition_id TEXT PRIMARY KEY,
+    transition_id TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     member_id     TEXT NOT NULL,
     programme_id  TEXT NOT NULL,
     kind          TEXT NOT NULL,
@@ -63,12 +63,12 @@ CREATE TABLE member_transitions (
     cause         TEXT NOT NULL
 );
 CREATE INDEX member_transitions_member ON member_transitions (member_id, at);
-CREATE INDEX member_transitions_programme ON member_transitions (programme_id, kind, at);
+CREATE INDEX member_transitions_programme ON member_transitions (programme_id, kind, at){{if .Cockroach}} USING HASH{{end}};
 
 -- The stream WatchEvents serves. Positions are given under the lock of the
 -- projection_state row 'member_events', so they grow in commit order.
 CREATE TABLE member_events (
-    position     BIGINT PRIMARY KEY,
+    position     BIGINT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     event_id     TEXT NOT NULL,
     member_id    TEXT NOT NULL,
     programme_id TEXT NOT NULL,

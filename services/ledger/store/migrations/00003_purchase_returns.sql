@@ -4,13 +4,13 @@
 -- migration had no zero-amount purchases, so the sign rule they were read
 -- with is exact for them.
 --
--- Outside a transaction: CockroachDB cannot backfill a column added in the
--- same transaction.
+-- Outside a transaction on CockroachDB, which cannot backfill a column
+-- added in the same transaction; each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE member_purchases ADD COLUMN is_return BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE member_purchases {{.AddColumn}} is_return BOOLEAN NOT NULL DEFAULT FALSE;
 UPDATE member_purchases SET is_return = TRUE WHERE spend_micros <= 0 AND status_points <= 0;
 
 -- +goose Down
-ALTER TABLE member_purchases DROP COLUMN is_return;
+ALTER TABLE member_purchases {{.DropColumn}} is_return;

@@ -4,14 +4,20 @@
 -- they are part of the liability. The churn-risk pseudonyms are keyed with
 -- a secret of the installation (never in a view), so that knowing a member
 -- id is not enough to find the member in BI.
+--
+-- The views are dropped and created again (PostgreSQL refuses CREATE OR
+-- REPLACE when columns move, and SQLite has none); CockroachDB refuses to
+-- create a name dropped in the same transaction, so there this migration
+-- runs outside one, each statement one that can run again.
 
+{{.NoTransaction}}
 -- +goose Up
-CREATE TABLE ledger_secrets (
+CREATE TABLE IF NOT EXISTS ledger_secrets (
     name   TEXT PRIMARY KEY,
     secret {{.Bytes}} NOT NULL
 );
 
-DROP VIEW kpi_points;
+DROP VIEW IF EXISTS kpi_points;
 CREATE VIEW kpi_points AS
 SELECT programme_id, month, channel, partner_id,
     SUM(issued) AS issued, SUM(burned) AS burned, SUM(refunded) AS refunded, SUM(expired) AS expired,
@@ -36,7 +42,7 @@ FROM (
 ) AS p
 GROUP BY programme_id, month, channel, partner_id;
 
-DROP VIEW kpi_liability;
+DROP VIEW IF EXISTS kpi_liability;
 CREATE VIEW kpi_liability AS
 SELECT m.programme_id, COUNT(*) AS members, SUM(m.available) AS available_points, SUM(m.pending) AS pending_points,
     SUM(m.available) + SUM(m.pending) + SUM(m.held) AS outstanding_points, p.currency,
@@ -46,8 +52,8 @@ FROM ledger_members m LEFT JOIN kpi_programmes p ON p.programme_id = m.programme
 GROUP BY m.programme_id, p.currency, p.point_value;
 
 -- +goose Down
-DROP TABLE ledger_secrets;
-DROP VIEW kpi_liability;
+DROP TABLE IF EXISTS ledger_secrets;
+DROP VIEW IF EXISTS kpi_liability;
 CREATE VIEW kpi_liability AS
 SELECT m.programme_id, COUNT(*) AS members, SUM(m.available) AS available_points, SUM(m.pending) AS pending_points,
     SUM(m.available) + SUM(m.pending) AS outstanding_points, p.currency,
@@ -55,7 +61,7 @@ SELECT m.programme_id, COUNT(*) AS members, SUM(m.available) AS available_points
 FROM ledger_members m JOIN kpi_programmes p ON p.programme_id = m.programme_id
 GROUP BY m.programme_id, p.currency, p.point_value;
 
-DROP VIEW kpi_points;
+DROP VIEW IF EXISTS kpi_points;
 CREATE VIEW kpi_points AS
 SELECT programme_id, {{.Month "occurred_at"}} AS month, channel, partner_id,
     SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END) AS issued,

@@ -5,12 +5,13 @@
 -- version 1 is; the store reads them as such until the purge has removed
 -- them.
 --
--- Outside a transaction, like the other migrations that add a column with
--- a default: CockroachDB backfills it in a schema-change job of its own.
+-- Outside a transaction on CockroachDB, like the other migrations that add
+-- a column with a default: it backfills it in a schema-change job of its
+-- own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE ledger_idempotency ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger_idempotency {{.AddColumn}} hash_version INTEGER NOT NULL DEFAULT 0;
 
 -- +goose Down
-ALTER TABLE ledger_idempotency DROP COLUMN hash_version;
+ALTER TABLE ledger_idempotency {{.DropColumn}} hash_version;

@@ -10,16 +10,17 @@
 -- CockroachDB, where a time-ordered index would send every insert to one
 -- range.
 --
--- Outside a transaction, like the other migrations that add a column with
--- a default: CockroachDB backfills it in a schema-change job of its own.
+-- Outside a transaction on CockroachDB, like the other migrations that add
+-- a column with a default: it backfills it in a schema-change job of its
+-- own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE projection_state ADD COLUMN epoch BIGINT NOT NULL DEFAULT 1;
-ALTER TABLE projection_state ADD COLUMN epoch_started_at BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX member_events_recorded ON member_events (recorded_at){{if .Cockroach}} USING HASH{{end}};
+ALTER TABLE projection_state {{.AddColumn}} epoch BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE projection_state {{.AddColumn}} epoch_started_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS member_events_recorded ON member_events (recorded_at){{if .Cockroach}} USING HASH{{end}};
 
 -- +goose Down
-DROP INDEX member_events_recorded;
-ALTER TABLE projection_state DROP COLUMN epoch_started_at;
-ALTER TABLE projection_state DROP COLUMN epoch;
+DROP INDEX IF EXISTS member_events_recorded;
+ALTER TABLE projection_state {{.DropColumn}} epoch_started_at;
+ALTER TABLE projection_state {{.DropColumn}} epoch;

@@ -14,17 +14,19 @@
 
 -- This migration adds the run pointers; 00015 moves the figures to the
 -- run tables and points the views at the current run; 00016 turns the old
--- table names into views. Outside a transaction, like the other migrations
--- that add a column with a default: CockroachDB backfills it in a
--- schema-change job of its own.
+-- table names into views (00015 drops those tables and 00016 creates the
+-- views under their names: CockroachDB cannot create a name dropped in
+-- the same transaction). Outside a transaction on CockroachDB, like the
+-- other migrations that add a column with a default: it backfills it in a
+-- schema-change job of its own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE kpi_programmes ADD COLUMN run BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE kpi_programmes {{.AddColumn}} run BIGINT NOT NULL DEFAULT 0;
 -- The run whose churn model and risks are current: a refresh that finds no
 -- purchase keeps the last model, as before.
-ALTER TABLE kpi_programmes ADD COLUMN churn_run BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE kpi_programmes {{.AddColumn}} churn_run BIGINT NOT NULL DEFAULT 0;
 
 -- +goose Down
-ALTER TABLE kpi_programmes DROP COLUMN churn_run;
-ALTER TABLE kpi_programmes DROP COLUMN run;
+ALTER TABLE kpi_programmes {{.DropColumn}} churn_run;
+ALTER TABLE kpi_programmes {{.DropColumn}} run;

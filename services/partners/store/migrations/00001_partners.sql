@@ -64,7 +64,7 @@ CREATE TABLE partners_offer_usage (
 );
 
 CREATE TABLE partners_txns (
-    txn_id       TEXT PRIMARY KEY,
+    txn_id       TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     partner_id   TEXT NOT NULL,
     member_id    TEXT NOT NULL,
     programme_id TEXT NOT NULL,
@@ -85,8 +85,8 @@ CREATE TABLE partners_txns (
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL
 );
-CREATE INDEX partners_txns_partner ON partners_txns (partner_id, occurred_at);
-CREATE INDEX partners_txns_pending ON partners_txns (updated_at) WHERE status = 'pending';
+CREATE INDEX partners_txns_partner ON partners_txns (partner_id, occurred_at){{if .Cockroach}} USING HASH{{end}};
+CREATE INDEX partners_txns_pending ON partners_txns (updated_at){{if .Cockroach}} USING HASH{{end}} WHERE status = 'pending';
 
 CREATE TABLE partners_idempotency (
     caller       TEXT NOT NULL,
@@ -96,12 +96,12 @@ CREATE TABLE partners_idempotency (
     subject_id   TEXT NOT NULL,
     response     {{.Bytes}} NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (caller, idem_key)
+    PRIMARY KEY (caller, idem_key){{if .Cockroach}} USING HASH{{end}}
 );
 
 -- Every partner call: who, what, and the decision.
 CREATE TABLE partners_audit (
-    audit_id  TEXT PRIMARY KEY,
+    audit_id  TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     at        BIGINT NOT NULL,
     principal TEXT NOT NULL,
     method    TEXT NOT NULL,
@@ -109,7 +109,7 @@ CREATE TABLE partners_audit (
     code      TEXT NOT NULL,
     detail    TEXT NOT NULL
 );
-CREATE INDEX partners_audit_principal ON partners_audit (principal, at);
+CREATE INDEX partners_audit_principal ON partners_audit (principal, at){{if .Cockroach}} USING HASH{{end}};
 
 -- Settlement per partner and calendar month (UTC), for BI: points issued
 -- (with offer bonuses) and burned, and money owed each way at the agreed
@@ -119,11 +119,7 @@ SELECT
     t.partner_id,
     p.name AS partner_name,
     t.programme_id,
-{{- if .SQLite}}
-    strftime('%Y-%m', t.occurred_at / 1000000, 'unixepoch') AS month,
-{{- else}}
-    to_char(to_timestamp(t.occurred_at / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
-{{- end}}
+    {{.Month "t.occurred_at"}} AS month,
     t.currency,
     SUM(CASE WHEN t.kind = 'earn' THEN 1 ELSE 0 END) AS earn_count,
     SUM(CASE WHEN t.kind = 'burn' THEN 1 ELSE 0 END) AS burn_count,

@@ -1,8 +1,14 @@
 -- Settlement amounts also in exact micros: the decimal columns divide by a
 -- float on SQLite, and BI that reconciles to the cent should sum micros.
 
+-- The view is dropped and created again (PostgreSQL refuses CREATE OR
+-- REPLACE when columns move, and SQLite has none); CockroachDB refuses to
+-- create a name dropped in the same transaction, so there this migration
+-- runs outside one, each statement one that can run again.
+
+{{.NoTransaction}}
 -- +goose Up
-DROP VIEW partner_settlement_monthly;
+DROP VIEW IF EXISTS partner_settlement_monthly;
 -- Settlement per partner and calendar month (UTC), for BI: points issued
 -- (with offer bonuses) and burned, and money owed each way at the agreed
 -- rates, in the partner's settlement currency.
@@ -28,7 +34,7 @@ WHERE t.status = 'completed'
 GROUP BY t.partner_id, p.name, t.programme_id, month, t.currency;
 
 -- +goose Down
-DROP VIEW partner_settlement_monthly;
+DROP VIEW IF EXISTS partner_settlement_monthly;
 CREATE VIEW partner_settlement_monthly AS
 SELECT
     t.partner_id,

@@ -4,10 +4,16 @@
 -- view, never changes once its period is over. And the minimum interval of
 -- offers counts since the member's last offer of the same partner.
 
+-- The view is dropped and created again (PostgreSQL refuses CREATE OR
+-- REPLACE when columns move, and SQLite has none); CockroachDB refuses to
+-- create a name dropped in the same transaction, so there this migration
+-- runs outside one, each statement one that can run again.
+
+{{.NoTransaction}}
 -- +goose Up
-CREATE INDEX partners_txns_posted ON partners_txns (partner_id, updated_at) WHERE status = 'completed';
-CREATE INDEX partners_txns_member_offers ON partners_txns (partner_id, member_id, created_at) WHERE offer_id <> '';
-DROP VIEW partner_settlement_monthly;
+CREATE INDEX IF NOT EXISTS partners_txns_posted ON partners_txns (partner_id, updated_at){{if .Cockroach}} USING HASH{{end}} WHERE status = 'completed';
+CREATE INDEX IF NOT EXISTS partners_txns_member_offers ON partners_txns (partner_id, member_id, created_at) WHERE offer_id <> '';
+DROP VIEW IF EXISTS partner_settlement_monthly;
 -- Settlement per partner and calendar month (UTC) of posting, for BI:
 -- points issued (with offer bonuses) and burned, and money owed each way at
 -- the agreed rates, in the partner's settlement currency.
@@ -33,7 +39,7 @@ WHERE t.status = 'completed'
 GROUP BY t.partner_id, p.name, t.programme_id, month, t.currency;
 
 -- +goose Down
-DROP VIEW partner_settlement_monthly;
+DROP VIEW IF EXISTS partner_settlement_monthly;
 CREATE VIEW partner_settlement_monthly AS
 SELECT
     t.partner_id,
@@ -54,5 +60,5 @@ FROM partners_txns t
 JOIN partners_partners p ON p.partner_id = t.partner_id
 WHERE t.status = 'completed'
 GROUP BY t.partner_id, p.name, t.programme_id, month, t.currency;
-DROP INDEX partners_txns_member_offers;
-DROP INDEX partners_txns_posted;
+DROP INDEX IF EXISTS partners_txns_member_offers;
+DROP INDEX IF EXISTS partners_txns_posted;

@@ -3,12 +3,13 @@
 -- its idempotency key replays the refusal with that reason. Transactions
 -- that failed before have none: they replay with PARTNER_TXN_FAILED.
 --
--- Outside a transaction, like the other migrations that add a column with
--- a default: CockroachDB backfills it in a schema-change job of its own.
+-- Outside a transaction on CockroachDB, like the other migrations that add
+-- a column with a default: it backfills it in a schema-change job of its
+-- own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE partners_txns ADD COLUMN failure_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE partners_txns {{.AddColumn}} failure_reason TEXT NOT NULL DEFAULT '';
 
 -- +goose Down
-ALTER TABLE partners_txns DROP COLUMN failure_reason;
+ALTER TABLE partners_txns {{.DropColumn}} failure_reason;

@@ -36,7 +36,7 @@ CREATE TABLE rewards_rewards (
 CREATE INDEX rewards_rewards_programme ON rewards_rewards (programme_id);
 
 CREATE TABLE rewards_redemptions (
-    redemption_id    TEXT PRIMARY KEY,
+    redemption_id    TEXT PRIMARY KEY{{if .Cockroach}} USING HASH{{end}},
     reward_id        TEXT NOT NULL,
     member_id        TEXT NOT NULL,
     programme_id     TEXT NOT NULL,
@@ -52,7 +52,7 @@ CREATE TABLE rewards_redemptions (
     updated_at       BIGINT NOT NULL
 );
 CREATE INDEX rewards_redemptions_member ON rewards_redemptions (member_id, reward_id);
-CREATE INDEX rewards_redemptions_unfinished ON rewards_redemptions (updated_at)
+CREATE INDEX rewards_redemptions_unfinished ON rewards_redemptions (updated_at){{if .Cockroach}} USING HASH{{end}}
     WHERE status IN ('started', 'pending', 'cancelling');
 
 -- Redemptions per member, reward and limit period; a conditional increment
@@ -78,7 +78,9 @@ CREATE TABLE rewards_vouchers (
     consumed_channel   TEXT NOT NULL,
     consumed_order_ref TEXT NOT NULL,
     consume_key        TEXT NOT NULL,
-    CONSTRAINT rewards_vouchers_redemption UNIQUE (redemption_id)
+    -- CockroachDB hash-shards a unique key as an index.
+    {{if .Cockroach}}UNIQUE INDEX rewards_vouchers_redemption (redemption_id) USING HASH
+    {{- else}}CONSTRAINT rewards_vouchers_redemption UNIQUE (redemption_id){{end}}
 );
 
 CREATE TABLE rewards_idempotency (
@@ -90,7 +92,7 @@ CREATE TABLE rewards_idempotency (
     subject_id   TEXT NOT NULL,
     response     {{.Bytes}} NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (caller, idem_key)
+    PRIMARY KEY (caller, idem_key){{if .Cockroach}} USING HASH{{end}}
 );
 
 -- +goose Down

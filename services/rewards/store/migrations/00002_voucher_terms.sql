@@ -3,20 +3,20 @@
 -- issued. Vouchers issued before this migration take their reward's terms
 -- as they are now, the best record there is of what they were issued with.
 --
--- Outside a transaction: CockroachDB cannot backfill a column added in the
--- same transaction.
+-- Outside a transaction on CockroachDB, which cannot backfill a column
+-- added in the same transaction; each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE rewards_vouchers ADD COLUMN type TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_vouchers ADD COLUMN amount {{.Decimal}};
-ALTER TABLE rewards_vouchers ADD COLUMN currency TEXT;
-ALTER TABLE rewards_vouchers ADD COLUMN percent {{.Decimal}};
-ALTER TABLE rewards_vouchers ADD COLUMN product_sku TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_vouchers ADD COLUMN partner_id TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_vouchers ADD COLUMN partner_ref TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_vouchers ADD COLUMN store_ids TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_vouchers ADD COLUMN channels TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} type TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} amount {{.Decimal}};
+ALTER TABLE rewards_vouchers {{.AddColumn}} currency TEXT;
+ALTER TABLE rewards_vouchers {{.AddColumn}} percent {{.Decimal}};
+ALTER TABLE rewards_vouchers {{.AddColumn}} product_sku TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} partner_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} partner_ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} store_ids TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_vouchers {{.AddColumn}} channels TEXT NOT NULL DEFAULT '';
 UPDATE rewards_vouchers SET
     type        = (SELECT r.type FROM rewards_rewards r WHERE r.reward_id = rewards_vouchers.reward_id),
     amount      = (SELECT r.amount FROM rewards_rewards r WHERE r.reward_id = rewards_vouchers.reward_id),
@@ -30,12 +30,12 @@ UPDATE rewards_vouchers SET
 WHERE reward_id IN (SELECT reward_id FROM rewards_rewards);
 
 -- +goose Down
-ALTER TABLE rewards_vouchers DROP COLUMN channels;
-ALTER TABLE rewards_vouchers DROP COLUMN store_ids;
-ALTER TABLE rewards_vouchers DROP COLUMN partner_ref;
-ALTER TABLE rewards_vouchers DROP COLUMN partner_id;
-ALTER TABLE rewards_vouchers DROP COLUMN product_sku;
-ALTER TABLE rewards_vouchers DROP COLUMN percent;
-ALTER TABLE rewards_vouchers DROP COLUMN currency;
-ALTER TABLE rewards_vouchers DROP COLUMN amount;
-ALTER TABLE rewards_vouchers DROP COLUMN type;
+ALTER TABLE rewards_vouchers {{.DropColumn}} channels;
+ALTER TABLE rewards_vouchers {{.DropColumn}} store_ids;
+ALTER TABLE rewards_vouchers {{.DropColumn}} partner_ref;
+ALTER TABLE rewards_vouchers {{.DropColumn}} partner_id;
+ALTER TABLE rewards_vouchers {{.DropColumn}} product_sku;
+ALTER TABLE rewards_vouchers {{.DropColumn}} percent;
+ALTER TABLE rewards_vouchers {{.DropColumn}} currency;
+ALTER TABLE rewards_vouchers {{.DropColumn}} amount;
+ALTER TABLE rewards_vouchers {{.DropColumn}} type;

@@ -14,18 +14,19 @@
 -- The catalogue is listed a page at a time in (points_cost, name,
 -- reward_id) order, through the index.
 --
--- Outside a transaction, like the other migrations that add a column with
--- a default: CockroachDB backfills it in a schema-change job of its own.
+-- Outside a transaction on CockroachDB, like the other migrations that add
+-- a column with a default: it backfills it in a schema-change job of its
+-- own. Each statement can run again.
 
--- +goose NO TRANSACTION
+{{.NoTransaction}}
 -- +goose Up
-ALTER TABLE rewards_rewards ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
-ALTER TABLE rewards_redemptions ADD COLUMN failure_reason TEXT NOT NULL DEFAULT '';
-ALTER TABLE rewards_redemptions ADD COLUMN failure_refusal TEXT NOT NULL DEFAULT '';
-CREATE INDEX rewards_rewards_catalogue ON rewards_rewards (programme_id, points_cost, name, reward_id);
+ALTER TABLE rewards_rewards {{.AddColumn}} version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE rewards_redemptions {{.AddColumn}} failure_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE rewards_redemptions {{.AddColumn}} failure_refusal TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS rewards_rewards_catalogue ON rewards_rewards (programme_id, points_cost, name, reward_id);
 
 -- +goose Down
-DROP INDEX rewards_rewards_catalogue;
-ALTER TABLE rewards_redemptions DROP COLUMN failure_refusal;
-ALTER TABLE rewards_redemptions DROP COLUMN failure_reason;
-ALTER TABLE rewards_rewards DROP COLUMN version;
+DROP INDEX IF EXISTS rewards_rewards_catalogue;
+ALTER TABLE rewards_redemptions {{.DropColumn}} failure_refusal;
+ALTER TABLE rewards_redemptions {{.DropColumn}} failure_reason;
+ALTER TABLE rewards_rewards {{.DropColumn}} version;
