@@ -72,7 +72,7 @@ type dsnConnector struct {
 }
 
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                         { return c.d }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
 
 // statement starts a statement's span under ctx's, if that one records.
 func (t *tracing) statement(ctx context.Context, query string, args []driver.NamedValue) (context.Context, trace.Span) {
