@@ -7,6 +7,8 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -223,4 +225,34 @@ func TestRedeemTraceCrossesToTheLedger(t *testing.T) {
 			t.Errorf("no %s server span in the Redeem's trace %s; have %v", want, otlptest.ID(redeem.GetTraceId()), ledgerCalls)
 		}
 	}
+}
+
+// A line logged during a request carries the request's trace and span ids:
+// here the internal error of a call whose table has gone.
+func TestLogLinesCarryTheTraceID(t *testing.T) {
+	s, rcv := traced(t, sqldbtest.Open(t, sqldb.SQLite))
+	c := ctx(t)
+	ledger := ledgerv1.NewLedgerServiceClient(s.conn(t, s.key(t, "pos-log", []string{"pos"})))
+	enrolled, err := ledger.EnrolMember(c, &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e", ProgrammeId: "test", ExternalRef: "CARD-L"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(c, `ALTER TABLE ledger_members RENAME TO ledger_members_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.GetMember(c, &ledgerv1.GetMemberRequest{MemberId: enrolled.GetMember().GetMemberId()}); status.Code(err) != codes.Internal {
+		t.Fatalf("GetMember without its table: %v, want Internal", err)
+	}
+	s.flush()
+	get := serverSpan(t, rcv, ledgerv1.LedgerService_GetMember_FullMethodName)
+	want := "trace_id=" + otlptest.ID(get.GetTraceId()) + " span_id=" + otlptest.ID(get.GetSpanId())
+	for line := range strings.Lines(string(s.logs.Bytes())) {
+		if strings.Contains(line, `msg="internal error"`) {
+			if !strings.Contains(line, want) {
+				t.Errorf("the request's log line lacks %s:\n%s", want, line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no internal error logged:\n%s", s.logs.Bytes())
 }
