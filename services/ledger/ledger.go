@@ -96,7 +96,7 @@ func (l *Ledger) RunScheduler(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	for {
 		if err := l.scheduled(ctx); err != nil && ctx.Err() == nil {
-			l.log.Error("scheduled jobs failed", slog.Any("error", err))
+			l.log.ErrorContext(ctx, "scheduled jobs failed", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
