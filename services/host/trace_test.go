@@ -181,22 +181,9 @@ func TestRedeemTraceCrossesToTheLedger(t *testing.T) {
 	s, rcv := traced(t, sqldbtest.Open(t, sqldb.SQLite))
 	c := ctx(t)
 	conn := s.conn(t, s.key(t, "insider", []string{"pos", "operator", "service"}))
-	ledger, rewards := ledgerv1.NewLedgerServiceClient(conn), rewardsv1.NewRewardsServiceClient(conn)
-	enrolled, err := ledger.EnrolMember(c, &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e", ProgrammeId: "test", ExternalRef: "CARD-R"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := enrolled.GetMember().GetMemberId()
-	if _, err := ledger.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
-		Basis: &ledgerv1.EarnRequest_Points{Points: 900}}); err != nil {
-		t.Fatal(err)
-	}
-	terms := &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "MUG"}},
-		VoucherValidity: durationpb.New(time.Hour), StockTotal: 5}
-	reward, err := rewards.CreateReward(c, &rewardsv1.CreateRewardRequest{IdempotencyKey: "r", ProgrammeId: "test", Terms: terms})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := enrolWithPoints(t, ledgerv1.NewLedgerServiceClient(conn), "CARD-R", 900)
+	rewards := rewardsv1.NewRewardsServiceClient(conn)
+	reward := mug(t, rewards)
 	if _, err := rewards.Redeem(c, &rewardsv1.RedeemRequest{IdempotencyKey: "redeem", MemberId: m, RewardId: reward.GetReward().GetRewardId(),
 		Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)
@@ -255,4 +242,32 @@ func TestLogLinesCarryTheTraceID(t *testing.T) {
 		}
 	}
 	t.Fatalf("no internal error logged:\n%s", s.logs.Bytes())
+}
+
+// enrolWithPoints enrols a member of programme test with the card and
+// gives it points; it returns the member id.
+func enrolWithPoints(t *testing.T, ledger ledgerv1.LedgerServiceClient, card string, points int64) string {
+	t.Helper()
+	enrolled, err := ledger.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol-" + card, ProgrammeId: "test", ExternalRef: card})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := enrolled.GetMember().GetMemberId()
+	if _, err := ledger.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: "earn-" + card, MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
+		Basis: &ledgerv1.EarnRequest_Points{Points: points}}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mug creates a reward of programme test: a mug for 100 points.
+func mug(t *testing.T, rewards rewardsv1.RewardsServiceClient) *rewardsv1.CreateRewardResponse {
+	t.Helper()
+	terms := &rewardsv1.RewardTerms{Name: "Mug", PointsCost: 100, Benefit: &rewardsv1.Benefit{Kind: &rewardsv1.Benefit_FreeProductSku{FreeProductSku: "MUG"}},
+		VoucherValidity: durationpb.New(time.Hour), StockTotal: 5}
+	reward, err := rewards.CreateReward(ctx(t), &rewardsv1.CreateRewardRequest{IdempotencyKey: "r", ProgrammeId: "test", Terms: terms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reward
 }
