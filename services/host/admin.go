@@ -41,7 +41,7 @@ func AdminKeyFile(configured, dsn string) string {
 func (h *Host) bootstrapAdmin(ctx context.Context, c Config, db *sqldb.DB) error {
 	path := AdminKeyFile(c.AdminKeyFile, db.DSN)
 	if path == "" {
-		h.log.Info("no admin key file: make operator keys with `fidelis keys create`")
+		h.log.InfoContext(ctx, "no admin key file: make operator keys with `fidelis keys create`")
 		return nil
 	}
 	b, err := os.ReadFile(path)
@@ -52,9 +52,9 @@ func (h *Host) bootstrapAdmin(ctx context.Context, c Config, db *sqldb.DB) error
 			return fmt.Errorf("admin key file %s: %w", path, err)
 		}
 		if !usable {
-			h.log.Warn("the admin key file holds a revoked or expired key", slog.String("file", path))
+			h.log.WarnContext(ctx, "the admin key file holds a revoked or expired key", slog.String("file", path))
 		} else {
-			h.log.Info("admin key", slog.String("file", path))
+			h.log.InfoContext(ctx, "admin key", slog.String("file", path))
 		}
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -65,7 +65,7 @@ func (h *Host) bootstrapAdmin(ctx context.Context, c Config, db *sqldb.DB) error
 		return fmt.Errorf("admin key: %w", err)
 	}
 	if !made {
-		h.log.Warn("admin key file does not exist and the admin principal has a key already: make another with `fidelis keys create --principal admin`",
+		h.log.WarnContext(ctx, "admin key file does not exist and the admin principal has a key already: make another with `fidelis keys create --principal admin`",
 			slog.String("file", path))
 		return nil
 	}
@@ -75,7 +75,7 @@ func (h *Host) bootstrapAdmin(ctx context.Context, c Config, db *sqldb.DB) error
 		}
 		return fmt.Errorf("admin key file (the key made for it is revoked): %w", err)
 	}
-	h.log.Info("admin key created", slog.String("file", path))
+	h.log.InfoContext(ctx, "admin key created", slog.String("file", path))
 	return nil
 }
 

@@ -213,15 +213,7 @@ func TestRuntimeRole(t *testing.T) {
 	c := ctx(t)
 	ops := s.conn(t, s.key(t, "ops", []string{"pos", "operator", "service"}))
 	ledger := ledgerv1.NewLedgerServiceClient(ops)
-	enrolled, err := ledger.EnrolMember(c, &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e", ProgrammeId: "test", ExternalRef: "CARD-R"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := enrolled.GetMember().GetMemberId()
-	if _, err := ledger.Earn(c, &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
-		Basis: &ledgerv1.EarnRequest_Points{Points: 900}}); err != nil {
-		t.Fatal(err)
-	}
+	m := enrolWithPoints(t, ledger, "CARD-R", 900)
 	held, err := ledger.Hold(c, &ledgerv1.HoldRequest{IdempotencyKey: "hold", MemberId: m, Points: 10, Channel: typev1.Channel_CHANNEL_POS})
 	if err != nil {
 		t.Fatal(err)

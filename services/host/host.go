@@ -187,6 +187,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if err != nil {
 		return nil, err
 	}
+	// Every line logged with a request's context carries its trace id.
+	log = slog.New(telemetry.LogHandler(log.Handler()))
 	h = &Host{log: log}
 	opened := h // h is nil once an error is returned
 	defer func() {
@@ -207,7 +209,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	})
 	// Every service authenticates its callers against the keys in the
 	// database, so every service opens it.
-	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns})
+	db, err := sqldb.Open(ctx, c.DB, sqldb.Options{MaxConns: c.MaxConns, Tracer: tel.Tracer})
 	if err != nil {
 		return nil, err
 	}

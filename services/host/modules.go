@@ -150,7 +150,7 @@ func (h *Host) buildLedger(ctx context.Context, e *startup) error {
 	if shards <= 0 {
 		shards = defaultShards(e.db.Dialect)
 	}
-	h.Ledger = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log})
+	h.Ledger = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log, Tracer: e.d.tel.Tracer})
 	h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	return nil
 }

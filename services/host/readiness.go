@@ -65,23 +65,23 @@ func (r *readiness) run(ctx context.Context) {
 		case err != nil && down.IsZero():
 			down, lastLog = now, now
 			r.set(healthpb.HealthCheckResponse_NOT_SERVING)
-			r.log.Error("database unreachable: not ready until it answers", slog.Any("error", err),
+			r.log.ErrorContext(ctx, "database unreachable: not ready until it answers", slog.Any("error", err),
 				slog.Int64("refused", refused))
 			refused = 0
 		case err != nil && now.Sub(lastLog) >= r.logEvery:
 			lastLog = now
-			r.log.Error("database still unreachable", slog.Duration("for", now.Sub(down).Round(time.Second)),
+			r.log.ErrorContext(ctx, "database still unreachable", slog.Duration("for", now.Sub(down).Round(time.Second)),
 				slog.Int64("refused", refused), slog.Any("error", err))
 			refused = 0
 		case err == nil && !down.IsZero():
 			r.set(healthpb.HealthCheckResponse_SERVING)
-			r.log.Info("database reachable again: ready", slog.Duration("outage", now.Sub(down).Round(time.Millisecond)),
+			r.log.InfoContext(ctx, "database reachable again: ready", slog.Duration("outage", now.Sub(down).Round(time.Millisecond)),
 				slog.Int64("refused", refused))
 			down, refused = time.Time{}, 0
 		case err == nil && refused > 0 && now.Sub(lastLog) >= r.logEvery:
 			// Transactions refused while pings pass: a flapping link.
 			lastLog = now
-			r.log.Warn("database connections failing", slog.Int64("refused", refused))
+			r.log.WarnContext(ctx, "database connections failing", slog.Int64("refused", refused))
 			refused = 0
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -31,6 +32,8 @@ type Options struct {
 	// OperationHeartbeat and OperationStaleAfter tune the long-running
 	// operations (see operations.Options).
 	OperationHeartbeat, OperationStaleAfter time.Duration
+	// Tracer traces the write path's transactions (see posting.Options).
+	Tracer trace.TracerProvider
 }
 
 // Ledger is the ledger's three parts over one database: the write path,
@@ -52,7 +55,7 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger})
+	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger, Tracer: o.Tracer})
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
@@ -93,7 +96,7 @@ func (l *Ledger) RunScheduler(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	for {
 		if err := l.scheduled(ctx); err != nil && ctx.Err() == nil {
-			l.log.Error("scheduled jobs failed", slog.Any("error", err))
+			l.log.ErrorContext(ctx, "scheduled jobs failed", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():

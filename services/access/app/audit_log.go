@@ -110,14 +110,14 @@ func (s *Service) RunAuditLog(ctx context.Context) {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if err := s.FlushAudit(fctx); err != nil {
-				a.log.Error("audit log: final write failed", slog.Any("error", err))
+				a.log.ErrorContext(ctx, "audit log: final write failed", slog.Any("error", err))
 			}
 			return
 		case <-t.C:
 		}
 		// An outage of the database is logged by the readiness watch.
 		if err := a.flush(ctx, s.now(), false); err != nil && ctx.Err() == nil && fault.ReasonOf(err) != fault.DatabaseUnavailable {
-			a.log.Error("audit log: write failed, will retry", slog.Any("error", err))
+			a.log.ErrorContext(ctx, "audit log: write failed, will retry", slog.Any("error", err))
 		}
 	}
 }
@@ -147,7 +147,7 @@ func (a *auditLog) flush(ctx context.Context, now time.Time, all bool) error {
 	}
 	a.mu.Unlock()
 	if dropped > 0 {
-		a.log.Error("audit log: backlog full, calls not audited", slog.Int64("calls", dropped))
+		a.log.ErrorContext(ctx, "audit log: backlog full, calls not audited", slog.Int64("calls", dropped))
 	}
 	// Ids (UUIDv7) in the order of the seconds, so that listing by id lists
 	// by time.

@@ -78,7 +78,7 @@ func (r *Runner) Run(ctx context.Context, name string, job func(ctx context.Cont
 	for ctx.Err() == nil {
 		token, err := r.acquire(ctx, name)
 		if err != nil && ctx.Err() == nil {
-			r.Log.Debug("lease: not acquired", slog.String("lease", name), slog.Any("error", err))
+			r.Log.DebugContext(ctx, "lease: not acquired", slog.String("lease", name), slog.Any("error", err))
 		}
 		if token == 0 {
 			if !sleep(ctx, jitter(r.ttl()/3)) {
@@ -86,7 +86,7 @@ func (r *Runner) Run(ctx context.Context, name string, job func(ctx context.Cont
 			}
 			continue
 		}
-		r.Log.Info("lease acquired: this replica runs the job", slog.String("lease", name), slog.Int64("token", token))
+		r.Log.InfoContext(ctx, "lease acquired: this replica runs the job", slog.String("lease", name), slog.Int64("token", token))
 		r.hold(ctx, name, token, job)
 	}
 }
@@ -114,7 +114,7 @@ func (r *Runner) hold(ctx context.Context, name string, token int64, job func(ct
 		case <-t.C:
 			if err := r.renew(ctx, name, token); err != nil {
 				if ctx.Err() == nil {
-					r.Log.Warn("lease lost: the job stops here", slog.String("lease", name), slog.Any("error", err))
+					r.Log.WarnContext(ctx, "lease lost: the job stops here", slog.String("lease", name), slog.Any("error", err))
 				}
 				cancel()
 				<-done
@@ -186,7 +186,7 @@ func (r *Runner) release(name string, token int64) {
 		return err
 	})
 	if err != nil {
-		r.Log.Warn("lease: release failed; it expires by itself", slog.String("lease", name), slog.Any("error", err))
+		r.Log.WarnContext(ctx, "lease: release failed; it expires by itself", slog.String("lease", name), slog.Any("error", err))
 	}
 }
 

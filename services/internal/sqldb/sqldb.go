@@ -23,6 +23,7 @@ import (
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -65,6 +66,10 @@ type Options struct {
 	// uses one connection: its writers are serialised anyway, and one
 	// connection lets database/sql queue them without SQLITE_BUSY.
 	MaxConns int
+	// Tracer, if set, puts each statement, BEGIN, COMMIT and ROLLBACK
+	// run under a recording span in a child span of its own (see
+	// trace.go): its text, never its arguments.
+	Tracer trace.TracerProvider
 }
 
 // Open connects to dsn:
@@ -84,6 +89,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		dialect Dialect
 		err     error
 	)
+	open := func(name, dsn string) (*sql.DB, error) {
+		c, err := connector(name, dsn)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Tracer != nil {
+			c = tracedConnector{Connector: c, t: newTracing(opts.Tracer, dialect)}
+		}
+		return sql.OpenDB(c), nil
+	}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		dialect = SQLite
@@ -93,7 +108,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 				return nil, err
 			}
 		}
-		db, err = sql.Open("sqlite", sqliteDSN(path))
+		db, err = open("sqlite", sqliteDSN(path))
 		if err == nil {
 			db.SetMaxOpenConns(1)
 			db.SetMaxIdleConns(1)
@@ -102,10 +117,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dialect = Postgres
-		db, err = sql.Open("pgx", dsn)
+		db, err = open("pgx", dsn)
 	case strings.HasPrefix(dsn, "cockroachdb://"), strings.HasPrefix(dsn, "cockroach://"):
 		dialect = Cockroach
-		db, err = sql.Open("pgx", "postgres://"+dsn[strings.Index(dsn, "://")+3:])
+		db, err = open("pgx", "postgres://"+dsn[strings.Index(dsn, "://")+3:])
 	default:
 		return nil, fmt.Errorf("sqldb: unsupported dsn %q (want sqlite:, postgres:// or cockroachdb://)", redact(dsn))
 	}

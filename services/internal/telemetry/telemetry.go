@@ -42,7 +42,9 @@ func Setup(ctx context.Context, service, version, endpoint string, insecure bool
 	if endpoint == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
 		return p, nil
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+	// Schemaless: resource.Default() carries the SDK's own schema URL,
+	// which merging with another one refuses.
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(service), semconv.ServiceVersion(version)))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry resource: %w", err)

@@ -285,9 +285,9 @@ func (s *Service) finish(id string, out Outcome, done int64) {
 	ok, err := s.store.Finish(ctx, id, state, out.Bytes, done, s.now())
 	switch {
 	case err != nil:
-		s.o.Logger.Error("operation outcome not stored: it will be reported abandoned", slog.String("operation", id), slog.Any("error", err))
+		s.o.Logger.ErrorContext(ctx, "operation outcome not stored: it will be reported abandoned", slog.String("operation", id), slog.Any("error", err))
 	case !ok:
-		s.o.Logger.Warn("operation was no longer running when it finished", slog.String("operation", id))
+		s.o.Logger.WarnContext(ctx, "operation was no longer running when it finished", slog.String("operation", id))
 	}
 }
 
@@ -313,7 +313,7 @@ func (s *Service) beat() {
 		}
 		cancel, err := s.store.Heartbeat(s.ctx, beats, s.now())
 		if err != nil && s.ctx.Err() == nil {
-			s.o.Logger.Error("operation heartbeat failed", slog.Any("error", err))
+			s.o.Logger.ErrorContext(s.ctx, "operation heartbeat failed", slog.Any("error", err))
 		}
 		for _, id := range cancel {
 			s.cancelHere(id)

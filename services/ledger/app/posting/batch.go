@@ -8,6 +8,11 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
@@ -53,6 +58,9 @@ type call struct {
 type opResult struct {
 	val any
 	err error
+	// batch is the span of the transaction that answered (invalid if none
+	// did).
+	batch trace.SpanContext
 }
 
 // submit queues an operation on its member's shard and waits for its result.
@@ -72,18 +80,44 @@ func submit[R any](ctx context.Context, s *Service, c call, run func(ctx context
 	}
 	o.run = func(ctx context.Context, u *uow) (any, error) { return run(ctx, u) }
 	o.decode = func(b []byte) (any, error) { return idem.DecodeReply[R](b) }
+	queued := time.Now()
 	if err := s.enqueue(ctx, o); err != nil {
 		return zero, err
 	}
 	select {
 	case r := <-o.done:
+		s.waited(ctx, queued, r)
 		if r.err != nil {
 			return zero, r.err
 		}
 		return r.val.(R), nil
 	case <-ctx.Done():
+		s.waited(ctx, queued, opResult{err: ctx.Err()})
 		return zero, ctx.Err()
 	}
+}
+
+// waited records a request's wait for the transaction that answered it as
+// a child span of the request, "ledger.commit.wait", from when it queued
+// until the answer, linked to the span of that transaction ("ledger.commit",
+// which links back to the request). A link is set when a span starts, and
+// which transaction answers is known only at the end: so the wait span
+// starts then, at the time it queued.
+func (s *Service) waited(ctx context.Context, queued time.Time, r opResult) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return
+	}
+	opts := []trace.SpanStartOption{trace.WithTimestamp(queued)}
+	if r.batch.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: r.batch}))
+	}
+	_, span := s.tracer.Start(ctx, "ledger.commit.wait", opts...)
+	if r.err != nil {
+		if _, rule := fault.As(r.err); !rule {
+			span.SetStatus(codes.Error, "not committed")
+		}
+	}
+	span.End()
 }
 
 func (s *Service) enqueue(ctx context.Context, o *op) error {
@@ -139,9 +173,12 @@ func (s *Service) execute(batch []*op) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.txTimeout)
 	defer cancel()
+	ctx, span := s.startBatch(ctx, live)
+	defer span.End()
 	var results []opResult
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		// Replies already stored are read outside the write transaction:
 		// they never change, and under SERIALIZABLE a read of an absent key
 		// would conflict with every concurrent insert near it. A key taken
@@ -160,13 +197,16 @@ func (s *Service) execute(batch []*op) {
 			break
 		}
 	}
+	span.SetAttributes(attribute.Int("fidelis.ledger.batch.attempts", attempt))
+	committer := span.SpanContext()
 	if err != nil {
+		span.SetStatus(codes.Error, "transaction failed")
 		if f, ok := fault.As(err); ok && f.Kind == fault.KindUnavailable {
 			// The database is unreachable (or kept conflicting): every
 			// request of the batch may retry with its key; the outage is
 			// logged once by the readiness watch, not per request.
 			for _, o := range live {
-				o.done <- opResult{err: fmt.Errorf("ledger %s: %w", o.method, err)}
+				o.done <- opResult{err: fmt.Errorf("ledger %s: %w", o.method, err), batch: committer}
 			}
 			return
 		}
@@ -176,17 +216,33 @@ func (s *Service) execute(batch []*op) {
 			}
 			return
 		}
-		s.log.Error("ledger transaction failed", slog.String("method", live[0].method), slog.Any("error", err))
-		live[0].done <- opResult{err: fmt.Errorf("ledger %s: %w", live[0].method, err)}
+		s.log.ErrorContext(ctx, "ledger transaction failed", slog.String("method", live[0].method), slog.Any("error", err))
+		live[0].done <- opResult{err: fmt.Errorf("ledger %s: %w", live[0].method, err), batch: committer}
 		return
 	}
 	for i, o := range live {
+		results[i].batch = committer
 		o.done <- results[i]
 	}
 	select {
 	case s.committed <- struct{}{}:
 	default:
 	}
+}
+
+// startBatch starts the span of a batch's transaction, "ledger.commit": the
+// root of a trace of its own (it serves many requests, of many traces),
+// linked to the span of each request it serves. Its statements' spans are
+// its children (see sqldb.Options.Tracer).
+func (s *Service) startBatch(ctx context.Context, batch []*op) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(batch))
+	for _, o := range batch {
+		if sc := trace.SpanContextFromContext(o.ctx); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("fidelis.ledger.method", o.method)}})
+		}
+	}
+	return s.tracer.Start(ctx, "ledger.commit", trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("fidelis.ledger.batch.size", len(batch))))
 }
 
 // runBatch runs the batch's operations one after another in tx. A request

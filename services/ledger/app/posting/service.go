@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
@@ -31,6 +33,9 @@ type Options struct {
 	// TxTimeout bounds one write transaction (default 30s).
 	TxTimeout time.Duration
 	Logger    *slog.Logger
+	// Tracer traces each batch's transaction and each request's wait for
+	// it (see startBatch; default: none).
+	Tracer trace.TracerProvider
 }
 
 // Service is the ledger's write path.
@@ -40,6 +45,7 @@ type Service struct {
 	now       func() time.Time
 	newID     func() string
 	log       *slog.Logger
+	tracer    trace.Tracer
 	maxBatch  int
 	txTimeout time.Duration
 
@@ -69,8 +75,11 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider()
+	}
 	s := &Service{
-		store: store, cfg: cfg, now: o.Now, log: o.Logger, maxBatch: o.MaxBatch, txTimeout: o.TxTimeout,
+		store: store, cfg: cfg, now: o.Now, log: o.Logger, tracer: o.Tracer.Tracer("github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"), maxBatch: o.MaxBatch, txTimeout: o.TxTimeout,
 		newID:     func() string { return uuid.Must(uuid.NewV7()).String() },
 		committed: make(chan struct{}, 1),
 	}

@@ -79,9 +79,9 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case reason == fault.TransactionConflict:
 			// Write batches kept winning: try again later, not at once.
 			wait = min(2*wait, time.Second)
-			s.log.Warn("projection deferred: it kept conflicting with writes", slog.Duration("retry_in", wait))
+			s.log.WarnContext(ctx, "projection deferred: it kept conflicting with writes", slog.Duration("retry_in", wait))
 		default:
-			s.log.Error("projection failed", slog.Any("error", err))
+			s.log.ErrorContext(ctx, "projection failed", slog.Any("error", err))
 		}
 		gap.Reset(wait/2 + rand.N(wait))
 		select {
