@@ -45,6 +45,7 @@ type serveFlags struct {
 	ratePrincipal  float64
 	rateAddress    float64
 	maxStreams     int
+	pprof          bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -53,7 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.httpListen, "http-listen", envOr("FIDELIS_HTTP_LISTEN", "127.0.0.1:8080"),
 		"HTTP listen address for the web page and JSON API of the eligibility test; empty disables it (env FIDELIS_HTTP_LISTEN)")
 	fs.StringVar(&f.opsListen, "ops-listen", envOr("FIDELIS_OPS_LISTEN", "127.0.0.1:8081"),
-		"operations port, plaintext, health only: gRPC health checks and GET /healthz; empty disables it (env FIDELIS_OPS_LISTEN)")
+		"operations port, plaintext: gRPC health checks, GET /healthz, /readyz, /livez, GET /metrics (Prometheus) and, with --pprof, /debug/pprof/; empty disables it (env FIDELIS_OPS_LISTEN)")
 	fs.StringVar(&f.config, "config", envOr("FIDELIS_CONFIG", ""), "programme configuration file (env FIDELIS_CONFIG; default: built in)")
 	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"),
 		"services to run, comma-separated: "+strings.Join(host.AllServices(), ", ")+", or all (env FIDELIS_SERVICES)")
@@ -89,6 +90,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.ratePrincipal, "rate-limit", 1000, "requests per second of a principal on this replica, unless its own limit says otherwise (bursts of twice)")
 	fs.Float64Var(&f.rateAddress, "rate-limit-address", 5000, "requests per second from one client address on this replica (services excepted)")
 	fs.IntVar(&f.maxStreams, "max-streams", 8, "event streams a principal may have open on this replica")
+	fs.BoolVar(&f.pprof, "pprof", envOr("FIDELIS_PPROF", "") == "true",
+		"serve the runtime profiles (net/http/pprof) under /debug/pprof/ on the operations port (env FIDELIS_PPROF=true)")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -214,6 +217,7 @@ func (f *serveFlags) host() host.Config {
 		TLS:      host.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, ClientCA: f.clientCA, PeerCA: f.peerCA},
 		Insecure: f.insecure, KeyCacheTTL: f.keyCacheTTL,
 		Limits: host.Limits{PerPrincipal: f.ratePrincipal, PerAddress: f.rateAddress, StreamsPerPrincipal: f.maxStreams},
+		Pprof:  f.pprof,
 	}
 }
 

@@ -123,6 +123,9 @@ type Config struct {
 	// (default 30s; see grpcserver.Options.DefaultTimeout).
 	CallTimeout time.Duration
 	Limits      Limits
+	// Pprof serves the runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the operations port.
+	Pprof bool
 }
 
 // TLSFiles name the PEM files of TLS (see certs.Files).
@@ -165,6 +168,8 @@ type Host struct {
 	// self is a connection to this process's services, for the HTTP edge.
 	self    *grpc.ClientConn
 	log     *slog.Logger
+	tel     *telemetry.Providers
+	pprof   bool
 	closers []func()
 }
 
@@ -187,7 +192,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if err != nil {
 		return nil, err
 	}
-	h = &Host{log: log}
+	h = &Host{log: log, pprof: c.Pprof}
 	opened := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
@@ -198,6 +203,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if err != nil {
 		return nil, err
 	}
+	h.tel = tel
 	h.onClose(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -288,6 +294,9 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		ready.every = time.Second
 	}
 	ready.set(healthpb.HealthCheckResponse_SERVING)
+	if err := instrument(tel, db, ready); err != nil {
+		return nil, err
+	}
 	h.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	jobs.Go(func() { ready.run(bg) })
 	go func() { _ = h.internal.Serve(internal) }() // registration is over
@@ -403,12 +412,13 @@ func (h *Host) HTTP() http.Handler {
 	return mux
 }
 
-// Ops serves the operations port, in plaintext, and nothing but health:
-// gRPC health checks (grpc.health.v1, for kubelet's gRPC probes and load
-// balancers, which have no credential and speak no TLS; the service
-// "liveness" is liveness, every other name readiness) and GET /readyz
-// (and /healthz) and /livez.
-// Serve it with unencrypted HTTP/2 enabled.
+// Ops serves the operations port, in plaintext, and nothing but health,
+// metrics and profiles: gRPC health checks (grpc.health.v1, for kubelet's
+// gRPC probes and load balancers, which have no credential and speak no
+// TLS; the service "liveness" is liveness, every other name readiness),
+// GET /readyz (and /healthz) and /livez, GET /metrics (the Prometheus
+// exposition format), and with Config.Pprof the profiles under
+// /debug/pprof/. Serve it with unencrypted HTTP/2 enabled.
 func (h *Host) Ops() http.Handler {
 	grpcHealth := grpcserver.NewHealthOnly(h.Health)
 	mux := http.NewServeMux()
@@ -425,6 +435,10 @@ func (h *Host) Ops() http.Handler {
 	mux.HandleFunc("GET /healthz", probe("")) // readiness
 	mux.HandleFunc("GET /readyz", probe(""))
 	mux.HandleFunc("GET /livez", probe(LivenessService))
+	mux.Handle("GET /metrics", h.tel.MetricsHandler())
+	if h.pprof {
+		profiles(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			grpcHealth.ServeHTTP(w, r)
