@@ -31,6 +31,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/lease"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -123,6 +124,9 @@ type Config struct {
 	// (default 30s; see grpcserver.Options.DefaultTimeout).
 	CallTimeout time.Duration
 	Limits      Limits
+	// AccessLog is the level of the access log, a line per call (see
+	// grpcserver.Options.AccessLog); nil: none.
+	AccessLog slog.Leveler
 	// Pprof serves the runtime profiles (net/http/pprof) under
 	// /debug/pprof/ on the operations port.
 	Pprof bool
@@ -236,7 +240,12 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	} else if err := waitSchema(ctx, db, mods, c, log); err != nil {
 		return nil, err
 	}
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	meter := tel.Meter.Meter(meterName)
+	jm, err := newJobMetrics(meter)
+	if err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(jobs.WithRecorder(context.WithoutCancel(ctx), jm))
 	var jobs sync.WaitGroup
 	h.onClose(func() { stop(); jobs.Wait() }) // after the servers stop: their last calls are audited
 
@@ -261,19 +270,25 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		}
 	}
 
-	guard := authz.New(authz.Options{Auth: h.Access, Audit: h.Access, Limits: c.Limits, Logger: log})
+	auditor, err := newCountingAuditor(meter, h.Access)
+	if err != nil {
+		return nil, err
+	}
+	guard := authz.New(authz.Options{Auth: h.Access, Audit: auditor, Limits: c.Limits, Logger: log})
 	h.Health = health.NewServer()
-	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health, DefaultTimeout: c.CallTimeout}
+	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health, DefaultTimeout: c.CallTimeout,
+		AccessLog: c.AccessLog, Listener: "internal"}
 	if h.internal, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
+	opts.Listener = "public"
 	if h.TLS != nil {
 		opts.Creds = credentials.NewTLS(h.TLS.ServerConfig())
 	}
 	if h.GRPC, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
-	leases := &lease.Runner{DB: db, Holder: holderName(), TTL: c.LeaseTTL, Log: log}
+	leases := &lease.Runner{DB: db, Holder: holderName(), TTL: c.LeaseTTL, Log: log, Held: jm.Held}
 	var serving []string
 	for _, m := range mods {
 		serving = append(serving, m.register(h.GRPC)...)
@@ -294,7 +309,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		ready.every = time.Second
 	}
 	ready.set(healthpb.HealthCheckResponse_SERVING)
-	if err := instrument(tel, db, ready); err != nil {
+	if err := instrument(tel, meter, db, ready); err != nil {
 		return nil, err
 	}
 	h.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)

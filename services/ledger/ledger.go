@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
@@ -31,6 +34,8 @@ type Options struct {
 	// OperationHeartbeat and OperationStaleAfter tune the long-running
 	// operations (see operations.Options).
 	OperationHeartbeat, OperationStaleAfter time.Duration
+	// Meter receives the ledger's metrics (see metrics.go); nil: none.
+	Meter metric.MeterProvider
 }
 
 // Ledger is the ledger's three parts over one database: the write path,
@@ -48,15 +53,28 @@ type Ledger struct {
 }
 
 // New starts the ledger on db; Close stops it.
-func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
+func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger})
+	if o.Meter == nil {
+		o.Meter = noop.NewMeterProvider()
+	}
+	meter := o.Meter.Meter(meterName)
+	pm, err := newPostingMetrics(meter)
+	if err != nil {
+		return nil, err
+	}
+	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger, Metrics: pm})
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
-	return &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
+	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
+	if err := observe(meter, p, s); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // ServiceNames are the gRPC services Register adds.
@@ -92,7 +110,7 @@ func (l *Ledger) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := l.scheduled(ctx); err != nil && ctx.Err() == nil {
+		if err := jobs.Run(ctx, "ledger-scheduler", l.scheduled); err != nil && ctx.Err() == nil {
 			l.log.Error("scheduled jobs failed", slog.Any("error", err))
 		}
 		select {

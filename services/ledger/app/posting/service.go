@@ -31,6 +31,8 @@ type Options struct {
 	// TxTimeout bounds one write transaction (default 30s).
 	TxTimeout time.Duration
 	Logger    *slog.Logger
+	// Metrics observes the write path (default: nothing does).
+	Metrics Metrics
 }
 
 // Service is the ledger's write path.
@@ -42,6 +44,7 @@ type Service struct {
 	log       *slog.Logger
 	maxBatch  int
 	txTimeout time.Duration
+	metrics   Metrics
 
 	mu     sync.RWMutex
 	closed bool
@@ -69,16 +72,19 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Metrics == nil {
+		o.Metrics = unobserved{}
+	}
 	s := &Service{
-		store: store, cfg: cfg, now: o.Now, log: o.Logger, maxBatch: o.MaxBatch, txTimeout: o.TxTimeout,
+		store: store, cfg: cfg, now: o.Now, log: o.Logger, maxBatch: o.MaxBatch, txTimeout: o.TxTimeout, metrics: o.Metrics,
 		newID:     func() string { return uuid.Must(uuid.NewV7()).String() },
 		committed: make(chan struct{}, 1),
 	}
-	for range o.Shards {
+	for i := range o.Shards {
 		ch := make(chan *op, 4*o.MaxBatch)
 		s.shards = append(s.shards, ch)
 		s.wg.Add(1)
-		go s.worker(ch)
+		go s.worker(i, ch)
 	}
 	return s
 }
