@@ -36,6 +36,16 @@ func posKey(t *testing.T, s *server, db string) string {
 	return made.GetSecretKey()
 }
 
+// enrol enrols CARD-1 in the default programme with key.
+func enrol(t *testing.T, c ledgerv1.LedgerServiceClient, key string) *ledgerv1.EnrolMemberResponse {
+	t.Helper()
+	m, err := c.EnrolMember(bearer(key), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e1", ProgrammeId: "default", ExternalRef: "CARD-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // scrape reads the ops port's /metrics as Prometheus would.
 func scrape(t *testing.T, ops string) map[string]*dto.MetricFamily {
 	t.Helper()
@@ -99,11 +109,7 @@ func TestServeMetricsAndAccessLog(t *testing.T) {
 	s := serveForTest(t, "--db", "sqlite:"+db)
 	pos := posKey(t, s, db)
 	c := ledgerv1.NewLedgerServiceClient(s.conn)
-	m, err := c.EnrolMember(bearer(pos), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e1", ProgrammeId: "default", ExternalRef: "CARD-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	member := m.GetMember().GetMemberId()
+	member := enrol(t, c, pos).GetMember().GetMemberId()
 	earn := &ledgerv1.EarnRequest{IdempotencyKey: "earn-1", MemberId: member, Basis: &ledgerv1.EarnRequest_Points{Points: 250}, Channel: typev1.Channel_CHANNEL_POS}
 	for range 2 { // the second is a replay: no more points
 		if _, err := c.Earn(bearer(pos), earn); err != nil {

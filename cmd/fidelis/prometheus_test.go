@@ -73,11 +73,7 @@ func TestPrometheusScrapesServe(t *testing.T) {
 	s := serveForTest(t, "--db", "sqlite:"+db)
 	pos := posKey(t, s, db)
 	c := ledgerv1.NewLedgerServiceClient(s.conn)
-	m, err := c.EnrolMember(bearer(pos), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e1", ProgrammeId: "default", ExternalRef: "CARD-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Earn(bearer(pos), &ledgerv1.EarnRequest{IdempotencyKey: "earn-1", MemberId: m.GetMember().GetMemberId(),
+	if _, err := c.Earn(bearer(pos), &ledgerv1.EarnRequest{IdempotencyKey: "earn-1", MemberId: enrol(t, c, pos).GetMember().GetMemberId(),
 		Basis: &ledgerv1.EarnRequest_Points{Points: 250}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)
 	}
