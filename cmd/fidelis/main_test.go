@@ -185,20 +185,8 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	}
 
 	// The admin (an operator) makes a principal for a POS fleet and a key.
-	access := accessv1.NewAccessServiceClient(s.conn)
-	if _, err := access.CreatePrincipal(bearer(admin), &accessv1.CreatePrincipalRequest{IdempotencyKey: "p1", Principal: &accessv1.Principal{
-		PrincipalId: "pos-paris", Roles: []accessv1.Role{accessv1.Role_ROLE_POS}, Programmes: []string{"default"}}}); err != nil {
-		t.Fatal(err)
-	}
-	made, err := access.CreateApiKey(bearer(admin), &accessv1.CreateApiKeyRequest{IdempotencyKey: "k1", PrincipalId: "pos-paris"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos := made.GetSecretKey()
-	m, err := c.EnrolMember(bearer(pos), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "e1", ProgrammeId: "default", ExternalRef: "CARD-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pos := posKey(t, s, db)
+	m := enrol(t, c, pos)
 	if _, err := c.Earn(bearer(pos), &ledgerv1.EarnRequest{IdempotencyKey: "x1", MemberId: m.GetMember().GetMemberId(),
 		Basis: &ledgerv1.EarnRequest_Points{Points: 10}, Channel: typev1.Channel_CHANNEL_POS}); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,8 @@ type serveFlags struct {
 	ratePrincipal  float64
 	rateAddress    float64
 	maxStreams     int
+	pprof          bool
+	accessLog      string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -53,7 +55,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.httpListen, "http-listen", envOr("FIDELIS_HTTP_LISTEN", "127.0.0.1:8080"),
 		"HTTP listen address for the web page and JSON API of the eligibility test; empty disables it (env FIDELIS_HTTP_LISTEN)")
 	fs.StringVar(&f.opsListen, "ops-listen", envOr("FIDELIS_OPS_LISTEN", "127.0.0.1:8081"),
-		"operations port, plaintext, health only: gRPC health checks and GET /healthz; empty disables it (env FIDELIS_OPS_LISTEN)")
+		"operations port, plaintext: gRPC health checks, GET /healthz, /readyz, /livez, GET /metrics (Prometheus) and, with --pprof, /debug/pprof/; empty disables it (env FIDELIS_OPS_LISTEN)")
 	fs.StringVar(&f.config, "config", envOr("FIDELIS_CONFIG", ""), "programme configuration file (env FIDELIS_CONFIG; default: built in)")
 	fs.StringVar(&f.services, "services", envOr("FIDELIS_SERVICES", "all"),
 		"services to run, comma-separated: "+strings.Join(host.AllServices(), ", ")+", or all (env FIDELIS_SERVICES)")
@@ -89,6 +91,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.ratePrincipal, "rate-limit", 1000, "requests per second of a principal on this replica, unless its own limit says otherwise (bursts of twice)")
 	fs.Float64Var(&f.rateAddress, "rate-limit-address", 5000, "requests per second from one client address on this replica (services excepted)")
 	fs.IntVar(&f.maxStreams, "max-streams", 8, "event streams a principal may have open on this replica")
+	fs.StringVar(&f.accessLog, "access-log", envOr("FIDELIS_ACCESS_LOG", "info"),
+		"level of the access log, one line per gRPC call (method, code, duration, principal): info, debug, or off (env FIDELIS_ACCESS_LOG)")
+	fs.BoolVar(&f.pprof, "pprof", envOr("FIDELIS_PPROF", "") == "true",
+		"serve the runtime profiles (net/http/pprof) under /debug/pprof/ on the operations port (env FIDELIS_PPROF=true)")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -106,12 +112,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := f.checkTransport(); err != nil {
 		return err
 	}
+	hc := f.host()
+	if hc.AccessLog, err = accessLevel(f.accessLog); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer lis.Close() // the server closes it too, once it serves
-	hc := f.host()
 	hc.Exclusive = true
 	h, err := host.Start(ctx, hc, log)
 	if err != nil {
@@ -214,7 +223,21 @@ func (f *serveFlags) host() host.Config {
 		TLS:      host.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, ClientCA: f.clientCA, PeerCA: f.peerCA},
 		Insecure: f.insecure, KeyCacheTTL: f.keyCacheTTL,
 		Limits: host.Limits{PerPrincipal: f.ratePrincipal, PerAddress: f.rateAddress, StreamsPerPrincipal: f.maxStreams},
+		Pprof:  f.pprof,
 	}
+}
+
+// accessLevel reads --access-log: nil for off.
+func accessLevel(s string) (slog.Leveler, error) {
+	switch s {
+	case "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "off":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("--access-log %q: want info, debug or off", s)
 }
 
 func splitList(s string) []string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -44,8 +45,13 @@ type object struct {
 // value of the wrong type, fails.
 func render(t *testing.T, dir string) []object {
 	t.Helper()
+	return renderOn(t, filesys.MakeFsOnDisk(), dir)
+}
+
+func renderOn(t *testing.T, fs filesys.FileSystem, dir string) []object {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	m, err := k.Run(fs, dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
@@ -85,7 +91,10 @@ func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme,
-		policyv1.AddToScheme, autoscalingv2.AddToScheme, networkingv1.AddToScheme} {
+		policyv1.AddToScheme, autoscalingv2.AddToScheme, networkingv1.AddToScheme,
+		// The Prometheus operator's kinds (components/monitoring), from its
+		// own Go API: decoded as strictly as the built-in ones.
+		monitoringv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}

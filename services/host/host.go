@@ -31,6 +31,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/certs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/lease"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
@@ -123,6 +124,12 @@ type Config struct {
 	// (default 30s; see grpcserver.Options.DefaultTimeout).
 	CallTimeout time.Duration
 	Limits      Limits
+	// AccessLog is the level of the access log, a line per call (see
+	// grpcserver.Options.AccessLog); nil: none.
+	AccessLog slog.Leveler
+	// Pprof serves the runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the operations port.
+	Pprof bool
 }
 
 // TLSFiles name the PEM files of TLS (see certs.Files).
@@ -165,6 +172,8 @@ type Host struct {
 	// self is a connection to this process's services, for the HTTP edge.
 	self    *grpc.ClientConn
 	log     *slog.Logger
+	tel     *telemetry.Providers
+	pprof   bool
 	closers []func()
 }
 
@@ -189,7 +198,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	}
 	// Every line logged with a request's context carries its trace id.
 	log = slog.New(telemetry.LogHandler(log.Handler()))
-	h = &Host{log: log}
+	h = &Host{log: log, pprof: c.Pprof}
 	opened := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
@@ -200,6 +209,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	if err != nil {
 		return nil, err
 	}
+	h.tel = tel
 	h.onClose(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -232,7 +242,12 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 	} else if err := waitSchema(ctx, db, mods, c, log); err != nil {
 		return nil, err
 	}
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	meter := tel.Meter.Meter(meterName)
+	jm, err := newJobMetrics(meter)
+	if err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(jobs.WithRecorder(context.WithoutCancel(ctx), jm))
 	var jobs sync.WaitGroup
 	h.onClose(func() { stop(); jobs.Wait() }) // after the servers stop: their last calls are audited
 
@@ -257,19 +272,25 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		}
 	}
 
-	guard := authz.New(authz.Options{Auth: h.Access, Audit: h.Access, Limits: c.Limits, Logger: log})
+	auditor, err := newCountingAuditor(meter, h.Access)
+	if err != nil {
+		return nil, err
+	}
+	guard := authz.New(authz.Options{Auth: h.Access, Audit: auditor, Limits: c.Limits, Logger: log})
 	h.Health = health.NewServer()
-	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health, DefaultTimeout: c.CallTimeout}
+	opts := grpcserver.Options{Logger: log, Telemetry: tel, Guard: guard, Health: h.Health, DefaultTimeout: c.CallTimeout,
+		AccessLog: c.AccessLog, Listener: "internal"}
 	if h.internal, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
+	opts.Listener = "public"
 	if h.TLS != nil {
 		opts.Creds = credentials.NewTLS(h.TLS.ServerConfig())
 	}
 	if h.GRPC, err = grpcserver.New(opts); err != nil {
 		return nil, err
 	}
-	leases := &lease.Runner{DB: db, Holder: holderName(), TTL: c.LeaseTTL, Log: log}
+	leases := &lease.Runner{DB: db, Holder: holderName(), TTL: c.LeaseTTL, Log: log, Held: jm.Held}
 	var serving []string
 	for _, m := range mods {
 		serving = append(serving, m.register(h.GRPC)...)
@@ -290,6 +311,9 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (h *Host, err error)
 		ready.every = time.Second
 	}
 	ready.set(healthpb.HealthCheckResponse_SERVING)
+	if err := instrument(tel, meter, db, ready); err != nil {
+		return nil, err
+	}
 	h.Health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	jobs.Go(func() { ready.run(bg) })
 	go func() { _ = h.internal.Serve(internal) }() // registration is over
@@ -405,12 +429,13 @@ func (h *Host) HTTP() http.Handler {
 	return mux
 }
 
-// Ops serves the operations port, in plaintext, and nothing but health:
-// gRPC health checks (grpc.health.v1, for kubelet's gRPC probes and load
-// balancers, which have no credential and speak no TLS; the service
-// "liveness" is liveness, every other name readiness) and GET /readyz
-// (and /healthz) and /livez.
-// Serve it with unencrypted HTTP/2 enabled.
+// Ops serves the operations port, in plaintext, and nothing but health,
+// metrics and profiles: gRPC health checks (grpc.health.v1, for kubelet's
+// gRPC probes and load balancers, which have no credential and speak no
+// TLS; the service "liveness" is liveness, every other name readiness),
+// GET /readyz (and /healthz) and /livez, GET /metrics (the Prometheus
+// exposition format), and with Config.Pprof the profiles under
+// /debug/pprof/. Serve it with unencrypted HTTP/2 enabled.
 func (h *Host) Ops() http.Handler {
 	grpcHealth := grpcserver.NewHealthOnly(h.Health)
 	mux := http.NewServeMux()
@@ -427,6 +452,10 @@ func (h *Host) Ops() http.Handler {
 	mux.HandleFunc("GET /healthz", probe("")) // readiness
 	mux.HandleFunc("GET /readyz", probe(""))
 	mux.HandleFunc("GET /livez", probe(LivenessService))
+	mux.Handle("GET /metrics", h.tel.MetricsHandler())
+	if h.pprof {
+		profiles(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			grpcHealth.ServeHTTP(w, r)

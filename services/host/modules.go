@@ -150,7 +150,9 @@ func (h *Host) buildLedger(ctx context.Context, e *startup) error {
 	if shards <= 0 {
 		shards = defaultShards(e.db.Dialect)
 	}
-	h.Ledger = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log, Tracer: e.d.tel.Tracer})
+	if h.Ledger, err = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log, Meter: e.d.tel.Meter, Tracer: e.d.tel.Tracer}); err != nil {
+		return err
+	}
 	h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed
 	return nil
 }

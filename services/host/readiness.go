@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/health"
@@ -27,6 +28,16 @@ type readiness struct {
 	// every is how often the database is pinged; logEvery how often an
 	// outage that lasts is logged again.
 	every, logEvery time.Duration
+	// down is set while the database does not answer.
+	down atomic.Bool
+}
+
+// up is 1 while the database answers, 0 while it does not.
+func (r *readiness) up() int64 {
+	if r.down.Load() {
+		return 0
+	}
+	return 1
 }
 
 // run pings a database server every interval until ctx ends. On the first
@@ -88,6 +99,7 @@ func (r *readiness) run(ctx context.Context) {
 }
 
 func (r *readiness) set(s healthpb.HealthCheckResponse_ServingStatus) {
+	r.down.Store(s != healthpb.HealthCheckResponse_SERVING)
 	for _, name := range r.names {
 		r.health.SetServingStatus(name, s)
 	}

@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
@@ -34,6 +37,8 @@ type Options struct {
 	OperationHeartbeat, OperationStaleAfter time.Duration
 	// Tracer traces the write path's transactions (see posting.Options).
 	Tracer trace.TracerProvider
+	// Meter receives the ledger's metrics (see metrics.go); nil: none.
+	Meter metric.MeterProvider
 }
 
 // Ledger is the ledger's three parts over one database: the write path,
@@ -51,15 +56,28 @@ type Ledger struct {
 }
 
 // New starts the ledger on db; Close stops it.
-func New(db *sqldb.DB, cfg *domain.Config, o Options) *Ledger {
+func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger, Tracer: o.Tracer})
+	if o.Meter == nil {
+		o.Meter = noop.NewMeterProvider()
+	}
+	meter := o.Meter.Meter(meterName)
+	pm, err := newPostingMetrics(meter)
+	if err != nil {
+		return nil, err
+	}
+	p := posting.New(store.NewPosting(db), cfg, posting.Options{Now: o.Now, Shards: o.Shards, MaxBatch: o.MaxBatch, Logger: o.Logger, Metrics: pm, Tracer: o.Tracer})
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
-	return &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
+	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
+	if err := observe(meter, p, s); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // ServiceNames are the gRPC services Register adds.
@@ -95,7 +113,7 @@ func (l *Ledger) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := l.scheduled(ctx); err != nil && ctx.Err() == nil {
+		if err := jobs.Run(ctx, "ledger-scheduler", l.scheduled); err != nil && ctx.Err() == nil {
 			l.log.ErrorContext(ctx, "scheduled jobs failed", slog.Any("error", err))
 		}
 		select {

@@ -13,6 +13,7 @@ import (
 
 	"buf.build/go/protovalidate"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -51,6 +52,12 @@ type Options struct {
 	// Health is shared with other servers of the process (the operations
 	// port); nil makes one.
 	Health *health.Server
+	// AccessLog is the level of the access log's line per call (see
+	// access); nil writes none.
+	AccessLog slog.Leveler
+	// Listener names the server in its metrics and access log ("public",
+	// "internal").
+	Listener string
 	// Unary and Stream are extra interceptors, run after the built-in ones.
 	Unary  []grpc.UnaryServerInterceptor
 	Stream []grpc.StreamServerInterceptor
@@ -87,11 +94,15 @@ func New(o Options) (*Server, error) {
 	// The guard sees the status a call ends with: errors are mapped
 	// inside it, for every handler in one place.
 	codec := newLenientCodec()
-	unary := []grpc.UnaryServerInterceptor{codec.forgetUnary, errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
-		statusUnary(o.Logger), validateUnary(v, codec)}
+	acc, err := newAccess(o)
+	if err != nil {
+		return nil, fmt.Errorf("grpcserver: %w", err)
+	}
+	unary := []grpc.UnaryServerInterceptor{acc.unary, codec.forgetUnary, errorInfoUnary, recoverUnary(o.Logger), deadlineUnary(o.DefaultTimeout), o.Guard.Unary(),
+		notePrincipalUnary, statusUnary(o.Logger), validateUnary(v, codec)}
 	unary = append(unary, o.Unary...)
-	stream := append([]grpc.StreamServerInterceptor{errorInfoStream, recoverStream(o.Logger), o.Guard.Stream(), statusStream(o.Logger),
-		validateStream(v, codec)}, o.Stream...)
+	stream := append([]grpc.StreamServerInterceptor{acc.stream, errorInfoStream, recoverStream(o.Logger), o.Guard.Stream(), notePrincipalStream,
+		statusStream(o.Logger), validateStream(v, codec)}, o.Stream...)
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
@@ -104,8 +115,13 @@ func New(o Options) (*Server, error) {
 		opts = append(opts, grpc.Creds(o.Creds))
 	}
 	if t := o.Telemetry; t != nil {
-		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(t.Tracer), otelgrpc.WithMeterProvider(t.Meter), otelgrpc.WithPropagators(t.Propagator))))
+		hopts := []otelgrpc.Option{otelgrpc.WithTracerProvider(t.Tracer), otelgrpc.WithMeterProvider(t.Meter), otelgrpc.WithPropagators(t.Propagator)}
+		if o.Listener != "" {
+			// rpc_server_call_duration_seconds{listener=...}: the calls of
+			// clients apart from those between the services of a process.
+			hopts = append(hopts, otelgrpc.WithMetricAttributes(attribute.String("listener", o.Listener)))
+		}
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(hopts...)))
 	}
 	s := &Server{Server: grpc.NewServer(opts...), Health: o.Health}
 	healthpb.RegisterHealthServer(s.Server, s.Health)

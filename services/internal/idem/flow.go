@@ -83,7 +83,7 @@ func Run[T Tx, R any](ctx context.Context, f Flow[T], k Key, req Request,
 			return zero, err
 		}
 		if rec != nil {
-			return replay[R](rec, req)
+			return replay[R](ctx, rec, req)
 		}
 		if err := check(ctx); err != nil {
 			return refused[R](ctx, f, k, req, err)
@@ -124,7 +124,7 @@ func Run[T Tx, R any](ctx context.Context, f Flow[T], k Key, req Request,
 		case err != nil:
 			return zero, err
 		case rec != nil:
-			return replay[R](rec, req)
+			return replay[R](ctx, rec, req)
 		}
 		return out, nil
 	}
@@ -220,6 +220,7 @@ func Claim[T Tx, S, R any](ctx context.Context, f Flow[T], k Key, req Request, s
 				return zero, err
 			}
 			if rec.Done() {
+				NoteReplay(ctx)
 				return DecodeReply[R](rec.Response)
 			}
 		}
@@ -286,7 +287,7 @@ func (f Flow[T]) lookup(ctx context.Context, k Key) (*Record, error) {
 }
 
 // replay is the outcome a record stored for req.
-func replay[R any](rec *Record, req Request) (R, error) {
+func replay[R any](ctx context.Context, rec *Record, req Request) (R, error) {
 	var zero R
 	if err := req.Matches(rec); err != nil {
 		return zero, err
@@ -294,6 +295,7 @@ func replay[R any](rec *Record, req Request) (R, error) {
 	if !rec.Done() {
 		return zero, fmt.Errorf("idempotency key %q holds an unfinished claim of %s", rec.Key.Key, rec.Method)
 	}
+	NoteReplay(ctx)
 	return DecodeReply[R](rec.Response)
 }
 
@@ -301,7 +303,7 @@ func replay[R any](rec *Record, req Request) (R, error) {
 func refused[R any, T Tx](ctx context.Context, f Flow[T], k Key, req Request, why error) (R, error) {
 	taken, out, err := refuse[R](ctx, f, k, req, why)
 	if taken != nil {
-		return replay[R](taken, req)
+		return replay[R](ctx, taken, req)
 	}
 	return out, err
 }

@@ -52,6 +52,9 @@ type Runner struct {
 	Log *slog.Logger
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
+	// Held, if set, is told when this replica takes a lease (true) and
+	// when it releases or loses it (false): the process's metrics.
+	Held func(name string, held bool)
 }
 
 func (r *Runner) ttl() time.Duration {
@@ -66,6 +69,12 @@ func (r *Runner) now() time.Time {
 		return time.Now()
 	}
 	return r.Now()
+}
+
+func (r *Runner) held(name string, held bool) {
+	if r.Held != nil {
+		r.Held(name, held)
+	}
 }
 
 // Run runs job under the lease name until ctx ends: while another replica
@@ -87,7 +96,9 @@ func (r *Runner) Run(ctx context.Context, name string, job func(ctx context.Cont
 			continue
 		}
 		r.Log.InfoContext(ctx, "lease acquired: this replica runs the job", slog.String("lease", name), slog.Int64("token", token))
+		r.held(name, true)
 		r.hold(ctx, name, token, job)
+		r.held(name, false)
 	}
 }
 

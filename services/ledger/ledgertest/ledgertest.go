@@ -165,7 +165,10 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if acc == nil {
 		acc = accesstest.Start(t, db, accesstest.Options{Logger: log})
 	}
-	l := ledger.New(db, cfg, ledger.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
+	l, err := ledger.New(db, cfg, ledger.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := grpcserver.New(grpcserver.Options{Logger: log, Guard: acc.Guard})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,18 @@ func (t *txn) OutboxMembers(ctx context.Context, limit int) ([]string, error) {
 	return out, err
 }
 
+func (t *txn) OutboxBacklog(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(recorded_at) FROM ledger_outbox`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, sqldb.FromMicros(oldest.Int64), nil
+}
+
 func (t *txn) LockStream(ctx context.Context) (int64, error) {
 	var head int64
 	err := t.tx.QueryRowContext(ctx, `SELECT position FROM projection_state WHERE name = 'member_events'`+t.db.ForUpdate("projection_state")).Scan(&head)

@@ -291,7 +291,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 
 // RunRecovery recovers pending transactions every interval until ctx ends.
 func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
-	jobs.Every(ctx, every, s.log, "partner transaction recovery", func(ctx context.Context) error {
+	jobs.Every(ctx, every, s.log, "partners-recovery", func(ctx context.Context) error {
 		_, err := s.Recover(ctx)
 		return err
 	})

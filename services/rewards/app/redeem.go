@@ -651,7 +651,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 
 // RunRecovery recovers unfinished redemptions every interval until ctx ends.
 func (s *Service) RunRecovery(ctx context.Context, every time.Duration) {
-	jobs.Every(ctx, every, s.log, "redemption recovery", func(ctx context.Context) error {
+	jobs.Every(ctx, every, s.log, "rewards-recovery", func(ctx context.Context) error {
 		_, err := s.Recover(ctx)
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
 	"github.com/fidelis-loyalty/fidelis/services/internal/idem"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
 // ErrConflict is a store conflict (a unique key taken by a concurrent
@@ -136,7 +137,7 @@ func (s *Service) enqueue(ctx context.Context, o *op) error {
 	}
 }
 
-func (s *Service) worker(ch chan *op) {
+func (s *Service) worker(shard int, ch chan *op) {
 	defer s.wg.Done()
 	for first := range ch {
 		batch := []*op{first}
@@ -152,14 +153,14 @@ func (s *Service) worker(ch chan *op) {
 				break fill
 			}
 		}
-		s.execute(batch)
+		s.execute(shard, batch)
 	}
 }
 
 // execute commits a batch in one transaction. If the transaction fails for
 // a reason other than one request's own rule, each request is tried alone,
 // so that one bad request never fails the others.
-func (s *Service) execute(batch []*op) {
+func (s *Service) execute(shard int, batch []*op) {
 	live := make([]*op, 0, len(batch))
 	for _, o := range batch {
 		if err := o.ctx.Err(); err != nil {
@@ -176,7 +177,9 @@ func (s *Service) execute(batch []*op) {
 	ctx, span := s.startBatch(ctx, live)
 	defer span.End()
 	var results []opResult
+	var written []*domain.Entry
 	var err error
+	start := time.Now()
 	attempt := 1
 	for ; ; attempt++ {
 		// Replies already stored are read outside the write transaction:
@@ -190,7 +193,7 @@ func (s *Service) execute(batch []*op) {
 		}
 		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 			var err error
-			results, err = s.runBatch(ctx, tx, live, stored)
+			results, written, err = s.runBatch(ctx, tx, live, stored)
 			return err
 		})
 		if err == nil || !errors.Is(err, ErrConflict) || attempt == 5 {
@@ -199,6 +202,7 @@ func (s *Service) execute(batch []*op) {
 	}
 	span.SetAttributes(attribute.Int("fidelis.ledger.batch.attempts", attempt))
 	committer := span.SpanContext()
+	s.metrics.Batch(shard, len(live), time.Since(start), err)
 	if err != nil {
 		span.SetStatus(codes.Error, "transaction failed")
 		if f, ok := fault.As(err); ok && f.Kind == fault.KindUnavailable {
@@ -212,7 +216,7 @@ func (s *Service) execute(batch []*op) {
 		}
 		if len(live) > 1 {
 			for _, o := range live {
-				s.execute([]*op{o})
+				s.execute(shard, []*op{o})
 			}
 			return
 		}
@@ -220,6 +224,7 @@ func (s *Service) execute(batch []*op) {
 		live[0].done <- opResult{err: fmt.Errorf("ledger %s: %w", live[0].method, err), batch: committer}
 		return
 	}
+	s.metrics.Committed(written)
 	for i, o := range live {
 		results[i].batch = committer
 		o.done <- results[i]
@@ -249,8 +254,9 @@ func (s *Service) startBatch(ctx context.Context, batch []*op) (context.Context,
 // that breaks a ledger rule is undone in memory and answered with its
 // error; any other error fails the whole transaction. The outcome of a
 // request with a key — its reply, or a business refusal (idem.Storable) —
-// is written in the same transaction and replayed to every retry.
-func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[idem.Key]idem.Record) ([]opResult, error) {
+// is written in the same transaction and replayed to every retry. It
+// returns the entries it wrote besides.
+func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[idem.Key]idem.Record) ([]opResult, []*domain.Entry, error) {
 	now := s.clock()
 	u := s.newUOW(tx, now)
 	stored = maps.Clone(stored)
@@ -261,7 +267,7 @@ func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[ide
 		}
 	}
 	if err := u.preload(ctx, fresh); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	results := make([]opResult, len(ops))
 	for i, o := range ops {
@@ -278,7 +284,7 @@ func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[ide
 		}
 		if err != nil {
 			if _, rule := fault.As(err); !rule {
-				return nil, err
+				return nil, nil, err
 			}
 			u.rollback()
 		}
@@ -286,17 +292,18 @@ func (s *Service) runBatch(ctx context.Context, tx Tx, ops []*op, stored map[ide
 		if o.idem.Key != "" && idem.Storable(err) {
 			resp, eerr := idem.EncodeReply(v, err)
 			if eerr != nil {
-				return nil, fmt.Errorf("encode %s reply: %w", o.method, eerr)
+				return nil, nil, fmt.Errorf("encode %s reply: %w", o.method, eerr)
 			}
 			rec := o.req.Record(o.idem, "", resp, now)
 			u.idem = append(u.idem, rec)
 			stored[o.idem] = rec // a duplicate later in this batch replays it
 		}
 	}
-	if err := tx.Save(ctx, u.writes()); err != nil {
-		return nil, err
+	w := u.writes()
+	if err := tx.Save(ctx, w); err != nil {
+		return nil, nil, err
 	}
-	return results, nil
+	return results, w.Entries, nil
 }
 
 // storedReplies reads the stored replies of a batch's idempotency keys.
@@ -330,6 +337,7 @@ func replay(o *op, rec idem.Record) opResult {
 	if err := o.req.Matches(&rec); err != nil {
 		return opResult{err: err}
 	}
+	idem.NoteReplay(o.ctx)
 	v, err := o.decode(rec.Response) // the stored reply, or the stored refusal as err
 	return opResult{val: v, err: err}
 }

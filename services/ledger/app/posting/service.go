@@ -36,6 +36,8 @@ type Options struct {
 	// Tracer traces each batch's transaction and each request's wait for
 	// it (see startBatch; default: none).
 	Tracer trace.TracerProvider
+	// Metrics observes the write path (default: nothing does).
+	Metrics Metrics
 }
 
 // Service is the ledger's write path.
@@ -48,6 +50,7 @@ type Service struct {
 	tracer    trace.Tracer
 	maxBatch  int
 	txTimeout time.Duration
+	metrics   Metrics
 
 	mu     sync.RWMutex
 	closed bool
@@ -78,16 +81,20 @@ func New(store Store, cfg *domain.Config, o Options) *Service {
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider()
 	}
+	if o.Metrics == nil {
+		o.Metrics = unobserved{}
+	}
 	s := &Service{
 		store: store, cfg: cfg, now: o.Now, log: o.Logger, tracer: o.Tracer.Tracer("github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"), maxBatch: o.MaxBatch, txTimeout: o.TxTimeout,
+		metrics:   o.Metrics,
 		newID:     func() string { return uuid.Must(uuid.NewV7()).String() },
 		committed: make(chan struct{}, 1),
 	}
-	for range o.Shards {
+	for i := range o.Shards {
 		ch := make(chan *op, 4*o.MaxBatch)
 		s.shards = append(s.shards, ch)
 		s.wg.Add(1)
-		go s.worker(ch)
+		go s.worker(i, ch)
 	}
 	return s
 }

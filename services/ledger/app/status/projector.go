@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
+	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
 
@@ -46,6 +47,27 @@ func (s *Service) Project(ctx context.Context) (int, error) {
 	}
 }
 
+// Backlog is what the projector has yet to project: the entries queued,
+// and how long the oldest of them has waited (0 when none waits).
+type Backlog struct {
+	Entries int64
+	Behind  time.Duration
+}
+
+// Backlog reads the projector's backlog, for its lag metrics.
+func (s *Service) Backlog(ctx context.Context) (Backlog, error) {
+	var b Backlog
+	err := s.store.View(ctx, func(ctx context.Context, tx Reader) error {
+		n, oldest, err := tx.OutboxBacklog(ctx)
+		b.Entries = n
+		if err == nil && n > 0 {
+			b.Behind = max(s.clock().Sub(oldest), 0)
+		}
+		return err
+	})
+	return b, err
+}
+
 // projectGap is the least time between two projector runs: under load, one
 // projection transaction then takes the entries of many commits instead of
 // competing with every write batch for the database.
@@ -68,7 +90,10 @@ func (s *Service) RunProjector(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		case <-s.ledger.Committed():
 		}
-		_, _, err := s.EvaluateTiers(ctx, time.Time{})
+		err := jobs.Run(ctx, "ledger-projector", func(ctx context.Context) error {
+			_, _, err := s.EvaluateTiers(ctx, time.Time{})
+			return err
+		})
 		switch reason := fault.ReasonOf(err); {
 		case err == nil:
 			wait = projectGap

@@ -61,6 +61,9 @@ type Reader interface {
 	statusReads
 	// OutboxMembers returns members with entries not yet projected, oldest first.
 	OutboxMembers(ctx context.Context, limit int) ([]string, error)
+	// OutboxBacklog returns how many entries wait in the outbox and when
+	// the oldest of them was recorded (zero when none waits).
+	OutboxBacklog(ctx context.Context) (int64, time.Time, error)
 	// TierDue returns members whose tier validity ends by t.
 	TierDue(ctx context.Context, t time.Time, afterID string, limit int) ([]string, error)
 	// Transitions returns a member's transitions of a kind after a
