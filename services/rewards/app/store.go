@@ -87,6 +87,17 @@ type Redemptions interface {
 	// Unfinished returns redemptions in a transient status since a time
 	// after after and before before, the longest unfinished first.
 	Unfinished(ctx context.Context, after, before time.Time, limit int) ([]*domain.Redemption, error)
+	// MemberRedemptions returns a member's redemptions, newest first
+	// (created_at, then id, descending), after after if set, at most
+	// limit.
+	MemberRedemptions(ctx context.Context, memberID string, after *RedemptionCursor, limit int) ([]*domain.Redemption, error)
+}
+
+// RedemptionCursor is a redemption's place in a member's list: its
+// creation time (microseconds) and id.
+type RedemptionCursor struct {
+	CreatedAt int64  `json:"t"`
+	ID        string `json:"i"`
 }
 
 // Vouchers are the vouchers redemptions issue.

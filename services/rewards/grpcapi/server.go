@@ -412,3 +412,38 @@ func (s *Server) ConsumeVoucher(ctx context.Context, r *rewardsv1.ConsumeVoucher
 	}
 	return &rewardsv1.ConsumeVoucherResponse{Voucher: s.voucherToProto(c.Voucher)}, nil
 }
+
+// redemptionStatuses are the statuses of the API; started and pending
+// are both in progress.
+var redemptionStatuses = map[domain.RedemptionStatus]rewardsv1.RedemptionStatus{
+	domain.RedemptionStarted:    rewardsv1.RedemptionStatus_REDEMPTION_STATUS_IN_PROGRESS,
+	domain.RedemptionPending:    rewardsv1.RedemptionStatus_REDEMPTION_STATUS_IN_PROGRESS,
+	domain.RedemptionCompleted:  rewardsv1.RedemptionStatus_REDEMPTION_STATUS_COMPLETED,
+	domain.RedemptionFailed:     rewardsv1.RedemptionStatus_REDEMPTION_STATUS_FAILED,
+	domain.RedemptionCancelling: rewardsv1.RedemptionStatus_REDEMPTION_STATUS_CANCELLING,
+	domain.RedemptionCancelled:  rewardsv1.RedemptionStatus_REDEMPTION_STATUS_CANCELLED,
+}
+
+func (s *Server) ListMemberRedemptions(ctx context.Context, r *rewardsv1.ListMemberRedemptionsRequest) (*rewardsv1.ListMemberRedemptionsResponse, error) {
+	page, err := s.app.MemberRedemptions(ctx, principal.Of(ctx), r.GetMemberId(), app.Page{Size: int(r.GetPageSize()), Token: r.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &rewardsv1.ListMemberRedemptionsResponse{NextPageToken: page.Next}
+	for _, m := range page.Redemptions {
+		red := m.Redemption
+		out := &rewardsv1.Redemption{
+			RedemptionId: red.ID, RewardId: red.RewardID, MemberId: red.MemberID, Status: redemptionStatuses[red.Status],
+			Points: red.Points, EntryId: red.CaptureEntryID, RefundEntryId: red.RefundEntryID,
+			CreatedAt: ts(red.CreatedAt), UpdatedAt: ts(red.UpdatedAt),
+		}
+		if m.Voucher != nil {
+			out.Voucher = s.voucherToProto(m.Voucher)
+		}
+		if red.Refusal != nil {
+			out.FailureReason = typev1.ErrorReason(typev1.ErrorReason_value[string(fault.ReasonOf(red.Refusal))])
+		}
+		resp.Redemptions = append(resp.Redemptions, out)
+	}
+	return resp, nil
+}

@@ -386,6 +386,14 @@ func (t *txn) Unfinished(ctx context.Context, after, before time.Time, limit int
 		ORDER BY updated_at LIMIT $3`, sqldb.Micros(after), sqldb.Micros(before), limit)
 }
 
+func (t *txn) MemberRedemptions(ctx context.Context, memberID string, after *app.RedemptionCursor, limit int) ([]*domain.Redemption, error) {
+	if after == nil {
+		return t.redemptions(ctx, `member_id = $1 ORDER BY created_at DESC, redemption_id DESC LIMIT $2`, memberID, limit)
+	}
+	return t.redemptions(ctx, `member_id = $1 AND (created_at < $2 OR created_at = $2 AND redemption_id < $3)
+		ORDER BY created_at DESC, redemption_id DESC LIMIT $4`, memberID, after.CreatedAt, after.ID, limit)
+}
+
 // voucherCols: a voucher's offer (type to channels) is written once, when
 // it is reserved, and never updated.
 const voucherCols = `code, redemption_id, reward_id, member_id, status, issued_at, expires_at, consumed_at, consumed_store,

@@ -26,6 +26,72 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RedemptionStatus is where a redemption is.
+type RedemptionStatus int32
+
+const (
+	// Never sent.
+	RedemptionStatus_REDEMPTION_STATUS_UNSPECIFIED RedemptionStatus = 0
+	// Being carried out (points held, stock taken, the voucher not yet
+	// issued); the recovery finishes or undoes it if its caller went away.
+	RedemptionStatus_REDEMPTION_STATUS_IN_PROGRESS RedemptionStatus = 1
+	// Done: the points burned and the voucher issued.
+	RedemptionStatus_REDEMPTION_STATUS_COMPLETED RedemptionStatus = 2
+	// Refused or failed; nothing was taken (failure_reason says why).
+	RedemptionStatus_REDEMPTION_STATUS_FAILED RedemptionStatus = 3
+	// Being cancelled: the points being refunded and the voucher voided.
+	RedemptionStatus_REDEMPTION_STATUS_CANCELLING RedemptionStatus = 4
+	// Cancelled: the points refunded, the voucher voided.
+	RedemptionStatus_REDEMPTION_STATUS_CANCELLED RedemptionStatus = 5
+)
+
+// Enum value maps for RedemptionStatus.
+var (
+	RedemptionStatus_name = map[int32]string{
+		0: "REDEMPTION_STATUS_UNSPECIFIED",
+		1: "REDEMPTION_STATUS_IN_PROGRESS",
+		2: "REDEMPTION_STATUS_COMPLETED",
+		3: "REDEMPTION_STATUS_FAILED",
+		4: "REDEMPTION_STATUS_CANCELLING",
+		5: "REDEMPTION_STATUS_CANCELLED",
+	}
+	RedemptionStatus_value = map[string]int32{
+		"REDEMPTION_STATUS_UNSPECIFIED": 0,
+		"REDEMPTION_STATUS_IN_PROGRESS": 1,
+		"REDEMPTION_STATUS_COMPLETED":   2,
+		"REDEMPTION_STATUS_FAILED":      3,
+		"REDEMPTION_STATUS_CANCELLING":  4,
+		"REDEMPTION_STATUS_CANCELLED":   5,
+	}
+)
+
+func (x RedemptionStatus) Enum() *RedemptionStatus {
+	p := new(RedemptionStatus)
+	*p = x
+	return p
+}
+
+func (x RedemptionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RedemptionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[0].Descriptor()
+}
+
+func (RedemptionStatus) Type() protoreflect.EnumType {
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[0]
+}
+
+func (x RedemptionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RedemptionStatus.Descriptor instead.
+func (RedemptionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
+}
+
 // LimitPeriod is the period a per-member limit counts over (UTC).
 type LimitPeriod int32
 
@@ -75,11 +141,11 @@ func (x LimitPeriod) String() string {
 }
 
 func (LimitPeriod) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[0].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[1].Descriptor()
 }
 
 func (LimitPeriod) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[0]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[1]
 }
 
 func (x LimitPeriod) Number() protoreflect.EnumNumber {
@@ -88,7 +154,7 @@ func (x LimitPeriod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LimitPeriod.Descriptor instead.
 func (LimitPeriod) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
 }
 
 // RewardState is whether a reward can be redeemed.
@@ -129,11 +195,11 @@ func (x RewardState) String() string {
 }
 
 func (RewardState) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[1].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[2].Descriptor()
 }
 
 func (RewardState) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[1]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[2]
 }
 
 func (x RewardState) Number() protoreflect.EnumNumber {
@@ -142,7 +208,7 @@ func (x RewardState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RewardState.Descriptor instead.
 func (RewardState) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
 }
 
 // VoucherStatus is the state of a voucher.
@@ -190,11 +256,11 @@ func (x VoucherStatus) String() string {
 }
 
 func (VoucherStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[2].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[3].Descriptor()
 }
 
 func (VoucherStatus) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[2]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[3]
 }
 
 func (x VoucherStatus) Number() protoreflect.EnumNumber {
@@ -203,7 +269,7 @@ func (x VoucherStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VoucherStatus.Descriptor instead.
 func (VoucherStatus) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
 }
 
 // VoucherProblem is why a voucher cannot be used here and now.
@@ -255,11 +321,11 @@ func (x VoucherProblem) String() string {
 }
 
 func (VoucherProblem) Descriptor() protoreflect.EnumDescriptor {
-	return file_fidelis_rewards_v1_rewards_proto_enumTypes[3].Descriptor()
+	return file_fidelis_rewards_v1_rewards_proto_enumTypes[4].Descriptor()
 }
 
 func (VoucherProblem) Type() protoreflect.EnumType {
-	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[3]
+	return &file_fidelis_rewards_v1_rewards_proto_enumTypes[4]
 }
 
 func (x VoucherProblem) Number() protoreflect.EnumNumber {
@@ -268,7 +334,265 @@ func (x VoucherProblem) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use VoucherProblem.Descriptor instead.
 func (VoucherProblem) EnumDescriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{4}
+}
+
+// Redemption is a member's redemption of a reward.
+type Redemption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The redemption (a voucher's redemption_id).
+	RedemptionId string `protobuf:"bytes,1,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
+	// The reward redeemed.
+	RewardId string `protobuf:"bytes,2,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// The member.
+	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Where it is.
+	Status RedemptionStatus `protobuf:"varint,4,opt,name=status,proto3,enum=fidelis.rewards.v1.RedemptionStatus" json:"status,omitempty"`
+	// The points it costs.
+	Points int64 `protobuf:"varint,5,opt,name=points,proto3" json:"points,omitempty"`
+	// The voucher it issued, once issued (with its status now).
+	Voucher *Voucher `protobuf:"bytes,6,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	// Why it failed (FAILED): the reason of the refusal its key replays;
+	// unspecified for redemptions failed before reasons were kept.
+	FailureReason v1.ErrorReason `protobuf:"varint,7,opt,name=failure_reason,json=failureReason,proto3,enum=fidelis.type.v1.ErrorReason" json:"failure_reason,omitempty"`
+	// The ledger entry that burned the points, once captured.
+	EntryId string `protobuf:"bytes,8,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The ledger entry that refunded them, once cancelled.
+	RefundEntryId string `protobuf:"bytes,9,opt,name=refund_entry_id,json=refundEntryId,proto3" json:"refund_entry_id,omitempty"`
+	// When it was asked for.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redemption) Reset() {
+	*x = Redemption{}
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redemption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redemption) ProtoMessage() {}
+
+func (x *Redemption) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redemption.ProtoReflect.Descriptor instead.
+func (*Redemption) Descriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Redemption) GetRedemptionId() string {
+	if x != nil {
+		return x.RedemptionId
+	}
+	return ""
+}
+
+func (x *Redemption) GetRewardId() string {
+	if x != nil {
+		return x.RewardId
+	}
+	return ""
+}
+
+func (x *Redemption) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *Redemption) GetStatus() RedemptionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RedemptionStatus_REDEMPTION_STATUS_UNSPECIFIED
+}
+
+func (x *Redemption) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *Redemption) GetVoucher() *Voucher {
+	if x != nil {
+		return x.Voucher
+	}
+	return nil
+}
+
+func (x *Redemption) GetFailureReason() v1.ErrorReason {
+	if x != nil {
+		return x.FailureReason
+	}
+	return v1.ErrorReason(0)
+}
+
+func (x *Redemption) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *Redemption) GetRefundEntryId() string {
+	if x != nil {
+		return x.RefundEntryId
+	}
+	return ""
+}
+
+func (x *Redemption) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Redemption) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// ListMemberRedemptionsRequest asks for a page of a member's redemptions.
+type ListMemberRedemptionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// At most this many redemptions: 0 for 50; above 500 is 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, with the same member_id;
+	// empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMemberRedemptionsRequest) Reset() {
+	*x = ListMemberRedemptionsRequest{}
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMemberRedemptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMemberRedemptionsRequest) ProtoMessage() {}
+
+func (x *ListMemberRedemptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMemberRedemptionsRequest.ProtoReflect.Descriptor instead.
+func (*ListMemberRedemptionsRequest) Descriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListMemberRedemptionsRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *ListMemberRedemptionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMemberRedemptionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListMemberRedemptionsResponse is a page of a member's redemptions,
+// newest first.
+type ListMemberRedemptionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The redemptions.
+	Redemptions []*Redemption `protobuf:"bytes,1,rep,name=redemptions,proto3" json:"redemptions,omitempty"`
+	// The token of the next page; empty after the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMemberRedemptionsResponse) Reset() {
+	*x = ListMemberRedemptionsResponse{}
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMemberRedemptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMemberRedemptionsResponse) ProtoMessage() {}
+
+func (x *ListMemberRedemptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMemberRedemptionsResponse.ProtoReflect.Descriptor instead.
+func (*ListMemberRedemptionsResponse) Descriptor() ([]byte, []int) {
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListMemberRedemptionsResponse) GetRedemptions() []*Redemption {
+	if x != nil {
+		return x.Redemptions
+	}
+	return nil
+}
+
+func (x *ListMemberRedemptionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // PartnerBenefit is a partner's reward, delivered by the partner.
@@ -284,7 +608,7 @@ type PartnerBenefit struct {
 
 func (x *PartnerBenefit) Reset() {
 	*x = PartnerBenefit{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +620,7 @@ func (x *PartnerBenefit) String() string {
 func (*PartnerBenefit) ProtoMessage() {}
 
 func (x *PartnerBenefit) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[0]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +633,7 @@ func (x *PartnerBenefit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartnerBenefit.ProtoReflect.Descriptor instead.
 func (*PartnerBenefit) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{0}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PartnerBenefit) GetPartnerId() string {
@@ -345,7 +669,7 @@ type Benefit struct {
 
 func (x *Benefit) Reset() {
 	*x = Benefit{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +681,7 @@ func (x *Benefit) String() string {
 func (*Benefit) ProtoMessage() {}
 
 func (x *Benefit) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[1]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +694,7 @@ func (x *Benefit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Benefit.ProtoReflect.Descriptor instead.
 func (*Benefit) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{1}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Benefit) GetKind() isBenefit_Kind {
@@ -489,7 +813,7 @@ type RewardTerms struct {
 
 func (x *RewardTerms) Reset() {
 	*x = RewardTerms{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +825,7 @@ func (x *RewardTerms) String() string {
 func (*RewardTerms) ProtoMessage() {}
 
 func (x *RewardTerms) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[2]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +838,7 @@ func (x *RewardTerms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardTerms.ProtoReflect.Descriptor instead.
 func (*RewardTerms) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{2}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RewardTerms) GetName() string {
@@ -644,7 +968,7 @@ type Reward struct {
 
 func (x *Reward) Reset() {
 	*x = Reward{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +980,7 @@ func (x *Reward) String() string {
 func (*Reward) ProtoMessage() {}
 
 func (x *Reward) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[3]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +993,7 @@ func (x *Reward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reward.ProtoReflect.Descriptor instead.
 func (*Reward) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{3}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Reward) GetRewardId() string {
@@ -770,7 +1094,7 @@ type Voucher struct {
 
 func (x *Voucher) Reset() {
 	*x = Voucher{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1106,7 @@ func (x *Voucher) String() string {
 func (*Voucher) ProtoMessage() {}
 
 func (x *Voucher) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[4]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1119,7 @@ func (x *Voucher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Voucher.ProtoReflect.Descriptor instead.
 func (*Voucher) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{4}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Voucher) GetCode() string {
@@ -897,7 +1221,7 @@ type CreateRewardRequest struct {
 
 func (x *CreateRewardRequest) Reset() {
 	*x = CreateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1233,7 @@ func (x *CreateRewardRequest) String() string {
 func (*CreateRewardRequest) ProtoMessage() {}
 
 func (x *CreateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[5]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1246,7 @@ func (x *CreateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRewardRequest.ProtoReflect.Descriptor instead.
 func (*CreateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{5}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateRewardRequest) GetIdempotencyKey() string {
@@ -957,7 +1281,7 @@ type CreateRewardResponse struct {
 
 func (x *CreateRewardResponse) Reset() {
 	*x = CreateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1293,7 @@ func (x *CreateRewardResponse) String() string {
 func (*CreateRewardResponse) ProtoMessage() {}
 
 func (x *CreateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[6]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1306,7 @@ func (x *CreateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRewardResponse.ProtoReflect.Descriptor instead.
 func (*CreateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{6}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateRewardResponse) GetReward() *Reward {
@@ -1014,7 +1338,7 @@ type UpdateRewardRequest struct {
 
 func (x *UpdateRewardRequest) Reset() {
 	*x = UpdateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1350,7 @@ func (x *UpdateRewardRequest) String() string {
 func (*UpdateRewardRequest) ProtoMessage() {}
 
 func (x *UpdateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[7]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1363,7 @@ func (x *UpdateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRewardRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{7}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateRewardRequest) GetIdempotencyKey() string {
@@ -1074,7 +1398,7 @@ type UpdateRewardResponse struct {
 
 func (x *UpdateRewardResponse) Reset() {
 	*x = UpdateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1410,7 @@ func (x *UpdateRewardResponse) String() string {
 func (*UpdateRewardResponse) ProtoMessage() {}
 
 func (x *UpdateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[8]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1423,7 @@ func (x *UpdateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRewardResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{8}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateRewardResponse) GetReward() *Reward {
@@ -1125,7 +1449,7 @@ type DeactivateRewardRequest struct {
 
 func (x *DeactivateRewardRequest) Reset() {
 	*x = DeactivateRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1461,7 @@ func (x *DeactivateRewardRequest) String() string {
 func (*DeactivateRewardRequest) ProtoMessage() {}
 
 func (x *DeactivateRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[9]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1474,7 @@ func (x *DeactivateRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateRewardRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{9}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeactivateRewardRequest) GetIdempotencyKey() string {
@@ -1185,7 +1509,7 @@ type DeactivateRewardResponse struct {
 
 func (x *DeactivateRewardResponse) Reset() {
 	*x = DeactivateRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1521,7 @@ func (x *DeactivateRewardResponse) String() string {
 func (*DeactivateRewardResponse) ProtoMessage() {}
 
 func (x *DeactivateRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[10]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1534,7 @@ func (x *DeactivateRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateRewardResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{10}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeactivateRewardResponse) GetReward() *Reward {
@@ -1231,7 +1555,7 @@ type GetRewardRequest struct {
 
 func (x *GetRewardRequest) Reset() {
 	*x = GetRewardRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1567,7 @@ func (x *GetRewardRequest) String() string {
 func (*GetRewardRequest) ProtoMessage() {}
 
 func (x *GetRewardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[11]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1580,7 @@ func (x *GetRewardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRewardRequest.ProtoReflect.Descriptor instead.
 func (*GetRewardRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{11}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRewardRequest) GetRewardId() string {
@@ -1277,7 +1601,7 @@ type GetRewardResponse struct {
 
 func (x *GetRewardResponse) Reset() {
 	*x = GetRewardResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1613,7 @@ func (x *GetRewardResponse) String() string {
 func (*GetRewardResponse) ProtoMessage() {}
 
 func (x *GetRewardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[12]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1626,7 @@ func (x *GetRewardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRewardResponse.ProtoReflect.Descriptor instead.
 func (*GetRewardResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{12}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetRewardResponse) GetReward() *Reward {
@@ -1330,7 +1654,7 @@ type ListRewardsRequest struct {
 
 func (x *ListRewardsRequest) Reset() {
 	*x = ListRewardsRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1666,7 @@ func (x *ListRewardsRequest) String() string {
 func (*ListRewardsRequest) ProtoMessage() {}
 
 func (x *ListRewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[13]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1679,7 @@ func (x *ListRewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRewardsRequest.ProtoReflect.Descriptor instead.
 func (*ListRewardsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{13}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRewardsRequest) GetProgrammeId() string {
@@ -1399,7 +1723,7 @@ type ListRewardsResponse struct {
 
 func (x *ListRewardsResponse) Reset() {
 	*x = ListRewardsResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1735,7 @@ func (x *ListRewardsResponse) String() string {
 func (*ListRewardsResponse) ProtoMessage() {}
 
 func (x *ListRewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[14]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1748,7 @@ func (x *ListRewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRewardsResponse.ProtoReflect.Descriptor instead.
 func (*ListRewardsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{14}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRewardsResponse) GetRewards() []*Reward {
@@ -1457,7 +1781,7 @@ type ListEligibleRewardsRequest struct {
 
 func (x *ListEligibleRewardsRequest) Reset() {
 	*x = ListEligibleRewardsRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1793,7 @@ func (x *ListEligibleRewardsRequest) String() string {
 func (*ListEligibleRewardsRequest) ProtoMessage() {}
 
 func (x *ListEligibleRewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[15]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1806,7 @@ func (x *ListEligibleRewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEligibleRewardsRequest.ProtoReflect.Descriptor instead.
 func (*ListEligibleRewardsRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{15}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListEligibleRewardsRequest) GetMemberId() string {
@@ -1529,7 +1853,7 @@ type Missing struct {
 
 func (x *Missing) Reset() {
 	*x = Missing{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1865,7 @@ func (x *Missing) String() string {
 func (*Missing) ProtoMessage() {}
 
 func (x *Missing) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[16]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1878,7 @@ func (x *Missing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Missing.ProtoReflect.Descriptor instead.
 func (*Missing) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{16}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Missing) GetPointsShort() int64 {
@@ -1615,7 +1939,7 @@ type RewardOption struct {
 
 func (x *RewardOption) Reset() {
 	*x = RewardOption{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1951,7 @@ func (x *RewardOption) String() string {
 func (*RewardOption) ProtoMessage() {}
 
 func (x *RewardOption) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[17]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1964,7 @@ func (x *RewardOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardOption.ProtoReflect.Descriptor instead.
 func (*RewardOption) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{17}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RewardOption) GetReward() *Reward {
@@ -1684,7 +2008,7 @@ type ListEligibleRewardsResponse struct {
 
 func (x *ListEligibleRewardsResponse) Reset() {
 	*x = ListEligibleRewardsResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +2020,7 @@ func (x *ListEligibleRewardsResponse) String() string {
 func (*ListEligibleRewardsResponse) ProtoMessage() {}
 
 func (x *ListEligibleRewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[18]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +2033,7 @@ func (x *ListEligibleRewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEligibleRewardsResponse.ProtoReflect.Descriptor instead.
 func (*ListEligibleRewardsResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{18}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListEligibleRewardsResponse) GetOptions() []*RewardOption {
@@ -1767,7 +2091,7 @@ type RedeemRequest struct {
 
 func (x *RedeemRequest) Reset() {
 	*x = RedeemRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +2103,7 @@ func (x *RedeemRequest) String() string {
 func (*RedeemRequest) ProtoMessage() {}
 
 func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[19]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +2116,7 @@ func (x *RedeemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemRequest.ProtoReflect.Descriptor instead.
 func (*RedeemRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{19}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RedeemRequest) GetIdempotencyKey() string {
@@ -1845,7 +2169,7 @@ type RedeemResponse struct {
 
 func (x *RedeemResponse) Reset() {
 	*x = RedeemResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2181,7 @@ func (x *RedeemResponse) String() string {
 func (*RedeemResponse) ProtoMessage() {}
 
 func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[20]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2194,7 @@ func (x *RedeemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemResponse.ProtoReflect.Descriptor instead.
 func (*RedeemResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{20}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RedeemResponse) GetVoucher() *Voucher {
@@ -1909,7 +2233,7 @@ type CancelRedemptionRequest struct {
 
 func (x *CancelRedemptionRequest) Reset() {
 	*x = CancelRedemptionRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2245,7 @@ func (x *CancelRedemptionRequest) String() string {
 func (*CancelRedemptionRequest) ProtoMessage() {}
 
 func (x *CancelRedemptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[21]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2258,7 @@ func (x *CancelRedemptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRedemptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelRedemptionRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{21}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelRedemptionRequest) GetIdempotencyKey() string {
@@ -1971,7 +2295,7 @@ type CancelRedemptionResponse struct {
 
 func (x *CancelRedemptionResponse) Reset() {
 	*x = CancelRedemptionResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2307,7 @@ func (x *CancelRedemptionResponse) String() string {
 func (*CancelRedemptionResponse) ProtoMessage() {}
 
 func (x *CancelRedemptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[22]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2320,7 @@ func (x *CancelRedemptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRedemptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelRedemptionResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{22}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelRedemptionResponse) GetVoucher() *Voucher {
@@ -2028,7 +2352,7 @@ type ValidateVoucherRequest struct {
 
 func (x *ValidateVoucherRequest) Reset() {
 	*x = ValidateVoucherRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2364,7 @@ func (x *ValidateVoucherRequest) String() string {
 func (*ValidateVoucherRequest) ProtoMessage() {}
 
 func (x *ValidateVoucherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[23]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2377,7 @@ func (x *ValidateVoucherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateVoucherRequest.ProtoReflect.Descriptor instead.
 func (*ValidateVoucherRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{23}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ValidateVoucherRequest) GetCode() string {
@@ -2092,7 +2416,7 @@ type ValidateVoucherResponse struct {
 
 func (x *ValidateVoucherResponse) Reset() {
 	*x = ValidateVoucherResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2428,7 @@ func (x *ValidateVoucherResponse) String() string {
 func (*ValidateVoucherResponse) ProtoMessage() {}
 
 func (x *ValidateVoucherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[24]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2441,7 @@ func (x *ValidateVoucherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateVoucherResponse.ProtoReflect.Descriptor instead.
 func (*ValidateVoucherResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{24}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ValidateVoucherResponse) GetValid() bool {
@@ -2161,7 +2485,7 @@ type ConsumeVoucherRequest struct {
 
 func (x *ConsumeVoucherRequest) Reset() {
 	*x = ConsumeVoucherRequest{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2497,7 @@ func (x *ConsumeVoucherRequest) String() string {
 func (*ConsumeVoucherRequest) ProtoMessage() {}
 
 func (x *ConsumeVoucherRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[25]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2510,7 @@ func (x *ConsumeVoucherRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeVoucherRequest.ProtoReflect.Descriptor instead.
 func (*ConsumeVoucherRequest) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{25}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConsumeVoucherRequest) GetIdempotencyKey() string {
@@ -2235,7 +2559,7 @@ type ConsumeVoucherResponse struct {
 
 func (x *ConsumeVoucherResponse) Reset() {
 	*x = ConsumeVoucherResponse{}
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2571,7 @@ func (x *ConsumeVoucherResponse) String() string {
 func (*ConsumeVoucherResponse) ProtoMessage() {}
 
 func (x *ConsumeVoucherResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[26]
+	mi := &file_fidelis_rewards_v1_rewards_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2584,7 @@ func (x *ConsumeVoucherResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeVoucherResponse.ProtoReflect.Descriptor instead.
 func (*ConsumeVoucherResponse) Descriptor() ([]byte, []int) {
-	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{26}
+	return file_fidelis_rewards_v1_rewards_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ConsumeVoucherResponse) GetVoucher() *Voucher {
@@ -2274,7 +2598,31 @@ var File_fidelis_rewards_v1_rewards_proto protoreflect.FileDescriptor
 
 const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\n" +
-	" fidelis/rewards/v1/rewards.proto\x12\x12fidelis.rewards.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1dfidelis/type/v1/channel.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"d\n" +
+	" fidelis/rewards/v1/rewards.proto\x12\x12fidelis.rewards.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1dfidelis/type/v1/channel.proto\x1a\"fidelis/type/v1/error_reason.proto\x1a\x1bfidelis/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x03\n" +
+	"\n" +
+	"Redemption\x12#\n" +
+	"\rredemption_id\x18\x01 \x01(\tR\fredemptionId\x12\x1b\n" +
+	"\treward_id\x18\x02 \x01(\tR\brewardId\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12<\n" +
+	"\x06status\x18\x04 \x01(\x0e2$.fidelis.rewards.v1.RedemptionStatusR\x06status\x12\x16\n" +
+	"\x06points\x18\x05 \x01(\x03R\x06points\x125\n" +
+	"\avoucher\x18\x06 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher\x12C\n" +
+	"\x0efailure_reason\x18\a \x01(\x0e2\x1c.fidelis.type.v1.ErrorReasonR\rfailureReason\x12\x19\n" +
+	"\bentry_id\x18\b \x01(\tR\aentryId\x12&\n" +
+	"\x0frefund_entry_id\x18\t \x01(\tR\rrefundEntryId\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x94\x01\n" +
+	"\x1cListMemberRedemptionsRequest\x12%\n" +
+	"\tmember_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bmemberId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\tpageToken\"\x89\x01\n" +
+	"\x1dListMemberRedemptionsResponse\x12@\n" +
+	"\vredemptions\x18\x01 \x03(\v2\x1e.fidelis.rewards.v1.RedemptionR\vredemptions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"d\n" +
 	"\x0ePartnerBenefit\x12'\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tpartnerId\x12)\n" +
@@ -2444,7 +2792,14 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\achannel\x12%\n" +
 	"\torder_ref\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\borderRef\"O\n" +
 	"\x16ConsumeVoucherResponse\x125\n" +
-	"\avoucher\x18\x01 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher*\xa2\x01\n" +
+	"\avoucher\x18\x01 \x01(\v2\x1b.fidelis.rewards.v1.VoucherR\avoucher*\xda\x01\n" +
+	"\x10RedemptionStatus\x12!\n" +
+	"\x1dREDEMPTION_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dREDEMPTION_STATUS_IN_PROGRESS\x10\x01\x12\x1f\n" +
+	"\x1bREDEMPTION_STATUS_COMPLETED\x10\x02\x12\x1c\n" +
+	"\x18REDEMPTION_STATUS_FAILED\x10\x03\x12 \n" +
+	"\x1cREDEMPTION_STATUS_CANCELLING\x10\x04\x12\x1f\n" +
+	"\x1bREDEMPTION_STATUS_CANCELLED\x10\x05*\xa2\x01\n" +
 	"\vLimitPeriod\x12\x1c\n" +
 	"\x18LIMIT_PERIOD_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15LIMIT_PERIOD_LIFETIME\x10\x01\x12\x14\n" +
@@ -2468,7 +2823,7 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\x19VOUCHER_PROBLEM_CANCELLED\x10\x02\x12\x1b\n" +
 	"\x17VOUCHER_PROBLEM_EXPIRED\x10\x03\x12\x1f\n" +
 	"\x1bVOUCHER_PROBLEM_WRONG_STORE\x10\x04\x12!\n" +
-	"\x1dVOUCHER_PROBLEM_WRONG_CHANNEL\x10\x052\x8c\b\n" +
+	"\x1dVOUCHER_PROBLEM_WRONG_CHANNEL\x10\x052\x8a\t\n" +
 	"\x0eRewardsService\x12a\n" +
 	"\fCreateReward\x12'.fidelis.rewards.v1.CreateRewardRequest\x1a(.fidelis.rewards.v1.CreateRewardResponse\x12a\n" +
 	"\fUpdateReward\x12'.fidelis.rewards.v1.UpdateRewardRequest\x1a(.fidelis.rewards.v1.UpdateRewardResponse\x12m\n" +
@@ -2479,7 +2834,8 @@ const file_fidelis_rewards_v1_rewards_proto_rawDesc = "" +
 	"\x06Redeem\x12!.fidelis.rewards.v1.RedeemRequest\x1a\".fidelis.rewards.v1.RedeemResponse\x12m\n" +
 	"\x10CancelRedemption\x12+.fidelis.rewards.v1.CancelRedemptionRequest\x1a,.fidelis.rewards.v1.CancelRedemptionResponse\x12j\n" +
 	"\x0fValidateVoucher\x12*.fidelis.rewards.v1.ValidateVoucherRequest\x1a+.fidelis.rewards.v1.ValidateVoucherResponse\x12g\n" +
-	"\x0eConsumeVoucher\x12).fidelis.rewards.v1.ConsumeVoucherRequest\x1a*.fidelis.rewards.v1.ConsumeVoucherResponseBLZJgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1;rewardsv1b\x06proto3"
+	"\x0eConsumeVoucher\x12).fidelis.rewards.v1.ConsumeVoucherRequest\x1a*.fidelis.rewards.v1.ConsumeVoucherResponse\x12|\n" +
+	"\x15ListMemberRedemptions\x120.fidelis.rewards.v1.ListMemberRedemptionsRequest\x1a1.fidelis.rewards.v1.ListMemberRedemptionsResponseBLZJgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/rewards/v1;rewardsv1b\x06proto3"
 
 var (
 	file_fidelis_rewards_v1_rewards_proto_rawDescOnce sync.Once
@@ -2493,109 +2849,122 @@ func file_fidelis_rewards_v1_rewards_proto_rawDescGZIP() []byte {
 	return file_fidelis_rewards_v1_rewards_proto_rawDescData
 }
 
-var file_fidelis_rewards_v1_rewards_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fidelis_rewards_v1_rewards_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_fidelis_rewards_v1_rewards_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_fidelis_rewards_v1_rewards_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_fidelis_rewards_v1_rewards_proto_goTypes = []any{
-	(LimitPeriod)(0),                    // 0: fidelis.rewards.v1.LimitPeriod
-	(RewardState)(0),                    // 1: fidelis.rewards.v1.RewardState
-	(VoucherStatus)(0),                  // 2: fidelis.rewards.v1.VoucherStatus
-	(VoucherProblem)(0),                 // 3: fidelis.rewards.v1.VoucherProblem
-	(*PartnerBenefit)(nil),              // 4: fidelis.rewards.v1.PartnerBenefit
-	(*Benefit)(nil),                     // 5: fidelis.rewards.v1.Benefit
-	(*RewardTerms)(nil),                 // 6: fidelis.rewards.v1.RewardTerms
-	(*Reward)(nil),                      // 7: fidelis.rewards.v1.Reward
-	(*Voucher)(nil),                     // 8: fidelis.rewards.v1.Voucher
-	(*CreateRewardRequest)(nil),         // 9: fidelis.rewards.v1.CreateRewardRequest
-	(*CreateRewardResponse)(nil),        // 10: fidelis.rewards.v1.CreateRewardResponse
-	(*UpdateRewardRequest)(nil),         // 11: fidelis.rewards.v1.UpdateRewardRequest
-	(*UpdateRewardResponse)(nil),        // 12: fidelis.rewards.v1.UpdateRewardResponse
-	(*DeactivateRewardRequest)(nil),     // 13: fidelis.rewards.v1.DeactivateRewardRequest
-	(*DeactivateRewardResponse)(nil),    // 14: fidelis.rewards.v1.DeactivateRewardResponse
-	(*GetRewardRequest)(nil),            // 15: fidelis.rewards.v1.GetRewardRequest
-	(*GetRewardResponse)(nil),           // 16: fidelis.rewards.v1.GetRewardResponse
-	(*ListRewardsRequest)(nil),          // 17: fidelis.rewards.v1.ListRewardsRequest
-	(*ListRewardsResponse)(nil),         // 18: fidelis.rewards.v1.ListRewardsResponse
-	(*ListEligibleRewardsRequest)(nil),  // 19: fidelis.rewards.v1.ListEligibleRewardsRequest
-	(*Missing)(nil),                     // 20: fidelis.rewards.v1.Missing
-	(*RewardOption)(nil),                // 21: fidelis.rewards.v1.RewardOption
-	(*ListEligibleRewardsResponse)(nil), // 22: fidelis.rewards.v1.ListEligibleRewardsResponse
-	(*RedeemRequest)(nil),               // 23: fidelis.rewards.v1.RedeemRequest
-	(*RedeemResponse)(nil),              // 24: fidelis.rewards.v1.RedeemResponse
-	(*CancelRedemptionRequest)(nil),     // 25: fidelis.rewards.v1.CancelRedemptionRequest
-	(*CancelRedemptionResponse)(nil),    // 26: fidelis.rewards.v1.CancelRedemptionResponse
-	(*ValidateVoucherRequest)(nil),      // 27: fidelis.rewards.v1.ValidateVoucherRequest
-	(*ValidateVoucherResponse)(nil),     // 28: fidelis.rewards.v1.ValidateVoucherResponse
-	(*ConsumeVoucherRequest)(nil),       // 29: fidelis.rewards.v1.ConsumeVoucherRequest
-	(*ConsumeVoucherResponse)(nil),      // 30: fidelis.rewards.v1.ConsumeVoucherResponse
-	(*v1.Money)(nil),                    // 31: fidelis.type.v1.Money
-	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 33: google.protobuf.Duration
-	(v1.Channel)(0),                     // 34: fidelis.type.v1.Channel
-	(*fieldmaskpb.FieldMask)(nil),       // 35: google.protobuf.FieldMask
+	(RedemptionStatus)(0),                 // 0: fidelis.rewards.v1.RedemptionStatus
+	(LimitPeriod)(0),                      // 1: fidelis.rewards.v1.LimitPeriod
+	(RewardState)(0),                      // 2: fidelis.rewards.v1.RewardState
+	(VoucherStatus)(0),                    // 3: fidelis.rewards.v1.VoucherStatus
+	(VoucherProblem)(0),                   // 4: fidelis.rewards.v1.VoucherProblem
+	(*Redemption)(nil),                    // 5: fidelis.rewards.v1.Redemption
+	(*ListMemberRedemptionsRequest)(nil),  // 6: fidelis.rewards.v1.ListMemberRedemptionsRequest
+	(*ListMemberRedemptionsResponse)(nil), // 7: fidelis.rewards.v1.ListMemberRedemptionsResponse
+	(*PartnerBenefit)(nil),                // 8: fidelis.rewards.v1.PartnerBenefit
+	(*Benefit)(nil),                       // 9: fidelis.rewards.v1.Benefit
+	(*RewardTerms)(nil),                   // 10: fidelis.rewards.v1.RewardTerms
+	(*Reward)(nil),                        // 11: fidelis.rewards.v1.Reward
+	(*Voucher)(nil),                       // 12: fidelis.rewards.v1.Voucher
+	(*CreateRewardRequest)(nil),           // 13: fidelis.rewards.v1.CreateRewardRequest
+	(*CreateRewardResponse)(nil),          // 14: fidelis.rewards.v1.CreateRewardResponse
+	(*UpdateRewardRequest)(nil),           // 15: fidelis.rewards.v1.UpdateRewardRequest
+	(*UpdateRewardResponse)(nil),          // 16: fidelis.rewards.v1.UpdateRewardResponse
+	(*DeactivateRewardRequest)(nil),       // 17: fidelis.rewards.v1.DeactivateRewardRequest
+	(*DeactivateRewardResponse)(nil),      // 18: fidelis.rewards.v1.DeactivateRewardResponse
+	(*GetRewardRequest)(nil),              // 19: fidelis.rewards.v1.GetRewardRequest
+	(*GetRewardResponse)(nil),             // 20: fidelis.rewards.v1.GetRewardResponse
+	(*ListRewardsRequest)(nil),            // 21: fidelis.rewards.v1.ListRewardsRequest
+	(*ListRewardsResponse)(nil),           // 22: fidelis.rewards.v1.ListRewardsResponse
+	(*ListEligibleRewardsRequest)(nil),    // 23: fidelis.rewards.v1.ListEligibleRewardsRequest
+	(*Missing)(nil),                       // 24: fidelis.rewards.v1.Missing
+	(*RewardOption)(nil),                  // 25: fidelis.rewards.v1.RewardOption
+	(*ListEligibleRewardsResponse)(nil),   // 26: fidelis.rewards.v1.ListEligibleRewardsResponse
+	(*RedeemRequest)(nil),                 // 27: fidelis.rewards.v1.RedeemRequest
+	(*RedeemResponse)(nil),                // 28: fidelis.rewards.v1.RedeemResponse
+	(*CancelRedemptionRequest)(nil),       // 29: fidelis.rewards.v1.CancelRedemptionRequest
+	(*CancelRedemptionResponse)(nil),      // 30: fidelis.rewards.v1.CancelRedemptionResponse
+	(*ValidateVoucherRequest)(nil),        // 31: fidelis.rewards.v1.ValidateVoucherRequest
+	(*ValidateVoucherResponse)(nil),       // 32: fidelis.rewards.v1.ValidateVoucherResponse
+	(*ConsumeVoucherRequest)(nil),         // 33: fidelis.rewards.v1.ConsumeVoucherRequest
+	(*ConsumeVoucherResponse)(nil),        // 34: fidelis.rewards.v1.ConsumeVoucherResponse
+	(v1.ErrorReason)(0),                   // 35: fidelis.type.v1.ErrorReason
+	(*timestamppb.Timestamp)(nil),         // 36: google.protobuf.Timestamp
+	(*v1.Money)(nil),                      // 37: fidelis.type.v1.Money
+	(*durationpb.Duration)(nil),           // 38: google.protobuf.Duration
+	(v1.Channel)(0),                       // 39: fidelis.type.v1.Channel
+	(*fieldmaskpb.FieldMask)(nil),         // 40: google.protobuf.FieldMask
 }
 var file_fidelis_rewards_v1_rewards_proto_depIdxs = []int32{
-	31, // 0: fidelis.rewards.v1.Benefit.amount_off:type_name -> fidelis.type.v1.Money
-	4,  // 1: fidelis.rewards.v1.Benefit.partner:type_name -> fidelis.rewards.v1.PartnerBenefit
-	5,  // 2: fidelis.rewards.v1.RewardTerms.benefit:type_name -> fidelis.rewards.v1.Benefit
-	32, // 3: fidelis.rewards.v1.RewardTerms.valid_from:type_name -> google.protobuf.Timestamp
-	32, // 4: fidelis.rewards.v1.RewardTerms.valid_until:type_name -> google.protobuf.Timestamp
-	33, // 5: fidelis.rewards.v1.RewardTerms.voucher_validity:type_name -> google.protobuf.Duration
-	0,  // 6: fidelis.rewards.v1.RewardTerms.limit_period:type_name -> fidelis.rewards.v1.LimitPeriod
-	34, // 7: fidelis.rewards.v1.RewardTerms.channels:type_name -> fidelis.type.v1.Channel
-	6,  // 8: fidelis.rewards.v1.Reward.terms:type_name -> fidelis.rewards.v1.RewardTerms
-	1,  // 9: fidelis.rewards.v1.Reward.state:type_name -> fidelis.rewards.v1.RewardState
-	32, // 10: fidelis.rewards.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
-	32, // 11: fidelis.rewards.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 12: fidelis.rewards.v1.Voucher.status:type_name -> fidelis.rewards.v1.VoucherStatus
-	5,  // 13: fidelis.rewards.v1.Voucher.benefit:type_name -> fidelis.rewards.v1.Benefit
-	32, // 14: fidelis.rewards.v1.Voucher.issued_at:type_name -> google.protobuf.Timestamp
-	32, // 15: fidelis.rewards.v1.Voucher.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 16: fidelis.rewards.v1.Voucher.channels:type_name -> fidelis.type.v1.Channel
-	32, // 17: fidelis.rewards.v1.Voucher.consumed_at:type_name -> google.protobuf.Timestamp
-	6,  // 18: fidelis.rewards.v1.CreateRewardRequest.terms:type_name -> fidelis.rewards.v1.RewardTerms
-	7,  // 19: fidelis.rewards.v1.CreateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	7,  // 20: fidelis.rewards.v1.UpdateRewardRequest.reward:type_name -> fidelis.rewards.v1.Reward
-	35, // 21: fidelis.rewards.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 22: fidelis.rewards.v1.UpdateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	7,  // 23: fidelis.rewards.v1.DeactivateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	7,  // 24: fidelis.rewards.v1.GetRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
-	7,  // 25: fidelis.rewards.v1.ListRewardsResponse.rewards:type_name -> fidelis.rewards.v1.Reward
-	7,  // 26: fidelis.rewards.v1.RewardOption.reward:type_name -> fidelis.rewards.v1.Reward
-	20, // 27: fidelis.rewards.v1.RewardOption.missing:type_name -> fidelis.rewards.v1.Missing
-	21, // 28: fidelis.rewards.v1.ListEligibleRewardsResponse.options:type_name -> fidelis.rewards.v1.RewardOption
-	34, // 29: fidelis.rewards.v1.RedeemRequest.channel:type_name -> fidelis.type.v1.Channel
-	8,  // 30: fidelis.rewards.v1.RedeemResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	8,  // 31: fidelis.rewards.v1.CancelRedemptionResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	34, // 32: fidelis.rewards.v1.ValidateVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
-	3,  // 33: fidelis.rewards.v1.ValidateVoucherResponse.problem:type_name -> fidelis.rewards.v1.VoucherProblem
-	8,  // 34: fidelis.rewards.v1.ValidateVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	34, // 35: fidelis.rewards.v1.ConsumeVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
-	8,  // 36: fidelis.rewards.v1.ConsumeVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
-	9,  // 37: fidelis.rewards.v1.RewardsService.CreateReward:input_type -> fidelis.rewards.v1.CreateRewardRequest
-	11, // 38: fidelis.rewards.v1.RewardsService.UpdateReward:input_type -> fidelis.rewards.v1.UpdateRewardRequest
-	13, // 39: fidelis.rewards.v1.RewardsService.DeactivateReward:input_type -> fidelis.rewards.v1.DeactivateRewardRequest
-	15, // 40: fidelis.rewards.v1.RewardsService.GetReward:input_type -> fidelis.rewards.v1.GetRewardRequest
-	17, // 41: fidelis.rewards.v1.RewardsService.ListRewards:input_type -> fidelis.rewards.v1.ListRewardsRequest
-	19, // 42: fidelis.rewards.v1.RewardsService.ListEligibleRewards:input_type -> fidelis.rewards.v1.ListEligibleRewardsRequest
-	23, // 43: fidelis.rewards.v1.RewardsService.Redeem:input_type -> fidelis.rewards.v1.RedeemRequest
-	25, // 44: fidelis.rewards.v1.RewardsService.CancelRedemption:input_type -> fidelis.rewards.v1.CancelRedemptionRequest
-	27, // 45: fidelis.rewards.v1.RewardsService.ValidateVoucher:input_type -> fidelis.rewards.v1.ValidateVoucherRequest
-	29, // 46: fidelis.rewards.v1.RewardsService.ConsumeVoucher:input_type -> fidelis.rewards.v1.ConsumeVoucherRequest
-	10, // 47: fidelis.rewards.v1.RewardsService.CreateReward:output_type -> fidelis.rewards.v1.CreateRewardResponse
-	12, // 48: fidelis.rewards.v1.RewardsService.UpdateReward:output_type -> fidelis.rewards.v1.UpdateRewardResponse
-	14, // 49: fidelis.rewards.v1.RewardsService.DeactivateReward:output_type -> fidelis.rewards.v1.DeactivateRewardResponse
-	16, // 50: fidelis.rewards.v1.RewardsService.GetReward:output_type -> fidelis.rewards.v1.GetRewardResponse
-	18, // 51: fidelis.rewards.v1.RewardsService.ListRewards:output_type -> fidelis.rewards.v1.ListRewardsResponse
-	22, // 52: fidelis.rewards.v1.RewardsService.ListEligibleRewards:output_type -> fidelis.rewards.v1.ListEligibleRewardsResponse
-	24, // 53: fidelis.rewards.v1.RewardsService.Redeem:output_type -> fidelis.rewards.v1.RedeemResponse
-	26, // 54: fidelis.rewards.v1.RewardsService.CancelRedemption:output_type -> fidelis.rewards.v1.CancelRedemptionResponse
-	28, // 55: fidelis.rewards.v1.RewardsService.ValidateVoucher:output_type -> fidelis.rewards.v1.ValidateVoucherResponse
-	30, // 56: fidelis.rewards.v1.RewardsService.ConsumeVoucher:output_type -> fidelis.rewards.v1.ConsumeVoucherResponse
-	47, // [47:57] is the sub-list for method output_type
-	37, // [37:47] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	0,  // 0: fidelis.rewards.v1.Redemption.status:type_name -> fidelis.rewards.v1.RedemptionStatus
+	12, // 1: fidelis.rewards.v1.Redemption.voucher:type_name -> fidelis.rewards.v1.Voucher
+	35, // 2: fidelis.rewards.v1.Redemption.failure_reason:type_name -> fidelis.type.v1.ErrorReason
+	36, // 3: fidelis.rewards.v1.Redemption.created_at:type_name -> google.protobuf.Timestamp
+	36, // 4: fidelis.rewards.v1.Redemption.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 5: fidelis.rewards.v1.ListMemberRedemptionsResponse.redemptions:type_name -> fidelis.rewards.v1.Redemption
+	37, // 6: fidelis.rewards.v1.Benefit.amount_off:type_name -> fidelis.type.v1.Money
+	8,  // 7: fidelis.rewards.v1.Benefit.partner:type_name -> fidelis.rewards.v1.PartnerBenefit
+	9,  // 8: fidelis.rewards.v1.RewardTerms.benefit:type_name -> fidelis.rewards.v1.Benefit
+	36, // 9: fidelis.rewards.v1.RewardTerms.valid_from:type_name -> google.protobuf.Timestamp
+	36, // 10: fidelis.rewards.v1.RewardTerms.valid_until:type_name -> google.protobuf.Timestamp
+	38, // 11: fidelis.rewards.v1.RewardTerms.voucher_validity:type_name -> google.protobuf.Duration
+	1,  // 12: fidelis.rewards.v1.RewardTerms.limit_period:type_name -> fidelis.rewards.v1.LimitPeriod
+	39, // 13: fidelis.rewards.v1.RewardTerms.channels:type_name -> fidelis.type.v1.Channel
+	10, // 14: fidelis.rewards.v1.Reward.terms:type_name -> fidelis.rewards.v1.RewardTerms
+	2,  // 15: fidelis.rewards.v1.Reward.state:type_name -> fidelis.rewards.v1.RewardState
+	36, // 16: fidelis.rewards.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
+	36, // 17: fidelis.rewards.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 18: fidelis.rewards.v1.Voucher.status:type_name -> fidelis.rewards.v1.VoucherStatus
+	9,  // 19: fidelis.rewards.v1.Voucher.benefit:type_name -> fidelis.rewards.v1.Benefit
+	36, // 20: fidelis.rewards.v1.Voucher.issued_at:type_name -> google.protobuf.Timestamp
+	36, // 21: fidelis.rewards.v1.Voucher.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 22: fidelis.rewards.v1.Voucher.channels:type_name -> fidelis.type.v1.Channel
+	36, // 23: fidelis.rewards.v1.Voucher.consumed_at:type_name -> google.protobuf.Timestamp
+	10, // 24: fidelis.rewards.v1.CreateRewardRequest.terms:type_name -> fidelis.rewards.v1.RewardTerms
+	11, // 25: fidelis.rewards.v1.CreateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	11, // 26: fidelis.rewards.v1.UpdateRewardRequest.reward:type_name -> fidelis.rewards.v1.Reward
+	40, // 27: fidelis.rewards.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
+	11, // 28: fidelis.rewards.v1.UpdateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	11, // 29: fidelis.rewards.v1.DeactivateRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	11, // 30: fidelis.rewards.v1.GetRewardResponse.reward:type_name -> fidelis.rewards.v1.Reward
+	11, // 31: fidelis.rewards.v1.ListRewardsResponse.rewards:type_name -> fidelis.rewards.v1.Reward
+	11, // 32: fidelis.rewards.v1.RewardOption.reward:type_name -> fidelis.rewards.v1.Reward
+	24, // 33: fidelis.rewards.v1.RewardOption.missing:type_name -> fidelis.rewards.v1.Missing
+	25, // 34: fidelis.rewards.v1.ListEligibleRewardsResponse.options:type_name -> fidelis.rewards.v1.RewardOption
+	39, // 35: fidelis.rewards.v1.RedeemRequest.channel:type_name -> fidelis.type.v1.Channel
+	12, // 36: fidelis.rewards.v1.RedeemResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	12, // 37: fidelis.rewards.v1.CancelRedemptionResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	39, // 38: fidelis.rewards.v1.ValidateVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
+	4,  // 39: fidelis.rewards.v1.ValidateVoucherResponse.problem:type_name -> fidelis.rewards.v1.VoucherProblem
+	12, // 40: fidelis.rewards.v1.ValidateVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	39, // 41: fidelis.rewards.v1.ConsumeVoucherRequest.channel:type_name -> fidelis.type.v1.Channel
+	12, // 42: fidelis.rewards.v1.ConsumeVoucherResponse.voucher:type_name -> fidelis.rewards.v1.Voucher
+	13, // 43: fidelis.rewards.v1.RewardsService.CreateReward:input_type -> fidelis.rewards.v1.CreateRewardRequest
+	15, // 44: fidelis.rewards.v1.RewardsService.UpdateReward:input_type -> fidelis.rewards.v1.UpdateRewardRequest
+	17, // 45: fidelis.rewards.v1.RewardsService.DeactivateReward:input_type -> fidelis.rewards.v1.DeactivateRewardRequest
+	19, // 46: fidelis.rewards.v1.RewardsService.GetReward:input_type -> fidelis.rewards.v1.GetRewardRequest
+	21, // 47: fidelis.rewards.v1.RewardsService.ListRewards:input_type -> fidelis.rewards.v1.ListRewardsRequest
+	23, // 48: fidelis.rewards.v1.RewardsService.ListEligibleRewards:input_type -> fidelis.rewards.v1.ListEligibleRewardsRequest
+	27, // 49: fidelis.rewards.v1.RewardsService.Redeem:input_type -> fidelis.rewards.v1.RedeemRequest
+	29, // 50: fidelis.rewards.v1.RewardsService.CancelRedemption:input_type -> fidelis.rewards.v1.CancelRedemptionRequest
+	31, // 51: fidelis.rewards.v1.RewardsService.ValidateVoucher:input_type -> fidelis.rewards.v1.ValidateVoucherRequest
+	33, // 52: fidelis.rewards.v1.RewardsService.ConsumeVoucher:input_type -> fidelis.rewards.v1.ConsumeVoucherRequest
+	6,  // 53: fidelis.rewards.v1.RewardsService.ListMemberRedemptions:input_type -> fidelis.rewards.v1.ListMemberRedemptionsRequest
+	14, // 54: fidelis.rewards.v1.RewardsService.CreateReward:output_type -> fidelis.rewards.v1.CreateRewardResponse
+	16, // 55: fidelis.rewards.v1.RewardsService.UpdateReward:output_type -> fidelis.rewards.v1.UpdateRewardResponse
+	18, // 56: fidelis.rewards.v1.RewardsService.DeactivateReward:output_type -> fidelis.rewards.v1.DeactivateRewardResponse
+	20, // 57: fidelis.rewards.v1.RewardsService.GetReward:output_type -> fidelis.rewards.v1.GetRewardResponse
+	22, // 58: fidelis.rewards.v1.RewardsService.ListRewards:output_type -> fidelis.rewards.v1.ListRewardsResponse
+	26, // 59: fidelis.rewards.v1.RewardsService.ListEligibleRewards:output_type -> fidelis.rewards.v1.ListEligibleRewardsResponse
+	28, // 60: fidelis.rewards.v1.RewardsService.Redeem:output_type -> fidelis.rewards.v1.RedeemResponse
+	30, // 61: fidelis.rewards.v1.RewardsService.CancelRedemption:output_type -> fidelis.rewards.v1.CancelRedemptionResponse
+	32, // 62: fidelis.rewards.v1.RewardsService.ValidateVoucher:output_type -> fidelis.rewards.v1.ValidateVoucherResponse
+	34, // 63: fidelis.rewards.v1.RewardsService.ConsumeVoucher:output_type -> fidelis.rewards.v1.ConsumeVoucherResponse
+	7,  // 64: fidelis.rewards.v1.RewardsService.ListMemberRedemptions:output_type -> fidelis.rewards.v1.ListMemberRedemptionsResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_fidelis_rewards_v1_rewards_proto_init() }
@@ -2603,7 +2972,7 @@ func file_fidelis_rewards_v1_rewards_proto_init() {
 	if File_fidelis_rewards_v1_rewards_proto != nil {
 		return
 	}
-	file_fidelis_rewards_v1_rewards_proto_msgTypes[1].OneofWrappers = []any{
+	file_fidelis_rewards_v1_rewards_proto_msgTypes[4].OneofWrappers = []any{
 		(*Benefit_AmountOff)(nil),
 		(*Benefit_PercentOff)(nil),
 		(*Benefit_FreeProductSku)(nil),
@@ -2614,8 +2983,8 @@ func file_fidelis_rewards_v1_rewards_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fidelis_rewards_v1_rewards_proto_rawDesc), len(file_fidelis_rewards_v1_rewards_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   27,
+			NumEnums:      5,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

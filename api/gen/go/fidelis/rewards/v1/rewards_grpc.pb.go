@@ -19,16 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RewardsService_CreateReward_FullMethodName        = "/fidelis.rewards.v1.RewardsService/CreateReward"
-	RewardsService_UpdateReward_FullMethodName        = "/fidelis.rewards.v1.RewardsService/UpdateReward"
-	RewardsService_DeactivateReward_FullMethodName    = "/fidelis.rewards.v1.RewardsService/DeactivateReward"
-	RewardsService_GetReward_FullMethodName           = "/fidelis.rewards.v1.RewardsService/GetReward"
-	RewardsService_ListRewards_FullMethodName         = "/fidelis.rewards.v1.RewardsService/ListRewards"
-	RewardsService_ListEligibleRewards_FullMethodName = "/fidelis.rewards.v1.RewardsService/ListEligibleRewards"
-	RewardsService_Redeem_FullMethodName              = "/fidelis.rewards.v1.RewardsService/Redeem"
-	RewardsService_CancelRedemption_FullMethodName    = "/fidelis.rewards.v1.RewardsService/CancelRedemption"
-	RewardsService_ValidateVoucher_FullMethodName     = "/fidelis.rewards.v1.RewardsService/ValidateVoucher"
-	RewardsService_ConsumeVoucher_FullMethodName      = "/fidelis.rewards.v1.RewardsService/ConsumeVoucher"
+	RewardsService_CreateReward_FullMethodName          = "/fidelis.rewards.v1.RewardsService/CreateReward"
+	RewardsService_UpdateReward_FullMethodName          = "/fidelis.rewards.v1.RewardsService/UpdateReward"
+	RewardsService_DeactivateReward_FullMethodName      = "/fidelis.rewards.v1.RewardsService/DeactivateReward"
+	RewardsService_GetReward_FullMethodName             = "/fidelis.rewards.v1.RewardsService/GetReward"
+	RewardsService_ListRewards_FullMethodName           = "/fidelis.rewards.v1.RewardsService/ListRewards"
+	RewardsService_ListEligibleRewards_FullMethodName   = "/fidelis.rewards.v1.RewardsService/ListEligibleRewards"
+	RewardsService_Redeem_FullMethodName                = "/fidelis.rewards.v1.RewardsService/Redeem"
+	RewardsService_CancelRedemption_FullMethodName      = "/fidelis.rewards.v1.RewardsService/CancelRedemption"
+	RewardsService_ValidateVoucher_FullMethodName       = "/fidelis.rewards.v1.RewardsService/ValidateVoucher"
+	RewardsService_ConsumeVoucher_FullMethodName        = "/fidelis.rewards.v1.RewardsService/ConsumeVoucher"
+	RewardsService_ListMemberRedemptions_FullMethodName = "/fidelis.rewards.v1.RewardsService/ListMemberRedemptions"
 )
 
 // RewardsServiceClient is the client API for RewardsService service.
@@ -123,6 +124,14 @@ type RewardsServiceClient interface {
 	//   - FAILED_PRECONDITION: VOUCHER_NOT_USABLE
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ConsumeVoucher(ctx context.Context, in *ConsumeVoucherRequest, opts ...grpc.CallOption) (*ConsumeVoucherResponse, error)
+	// ListMemberRedemptions lists a member's redemptions, newest first, each
+	// with its voucher once one was issued: what customer service looks at
+	// when a member asks where a voucher went or why a redemption failed.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListMemberRedemptions(ctx context.Context, in *ListMemberRedemptionsRequest, opts ...grpc.CallOption) (*ListMemberRedemptionsResponse, error)
 }
 
 type rewardsServiceClient struct {
@@ -233,6 +242,16 @@ func (c *rewardsServiceClient) ConsumeVoucher(ctx context.Context, in *ConsumeVo
 	return out, nil
 }
 
+func (c *rewardsServiceClient) ListMemberRedemptions(ctx context.Context, in *ListMemberRedemptionsRequest, opts ...grpc.CallOption) (*ListMemberRedemptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMemberRedemptionsResponse)
+	err := c.cc.Invoke(ctx, RewardsService_ListMemberRedemptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RewardsServiceServer is the server API for RewardsService service.
 // All implementations must embed UnimplementedRewardsServiceServer
 // for forward compatibility.
@@ -325,6 +344,14 @@ type RewardsServiceServer interface {
 	//   - FAILED_PRECONDITION: VOUCHER_NOT_USABLE
 	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
 	ConsumeVoucher(context.Context, *ConsumeVoucherRequest) (*ConsumeVoucherResponse, error)
+	// ListMemberRedemptions lists a member's redemptions, newest first, each
+	// with its voucher once one was issued: what customer service looks at
+	// when a member asks where a voucher went or why a redemption failed.
+	//
+	// Errors:
+	//   - NOT_FOUND: MEMBER_NOT_FOUND
+	//   - PERMISSION_DENIED: PROGRAMME_NOT_ALLOWED
+	ListMemberRedemptions(context.Context, *ListMemberRedemptionsRequest) (*ListMemberRedemptionsResponse, error)
 	mustEmbedUnimplementedRewardsServiceServer()
 }
 
@@ -364,6 +391,9 @@ func (UnimplementedRewardsServiceServer) ValidateVoucher(context.Context, *Valid
 }
 func (UnimplementedRewardsServiceServer) ConsumeVoucher(context.Context, *ConsumeVoucherRequest) (*ConsumeVoucherResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConsumeVoucher not implemented")
+}
+func (UnimplementedRewardsServiceServer) ListMemberRedemptions(context.Context, *ListMemberRedemptionsRequest) (*ListMemberRedemptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMemberRedemptions not implemented")
 }
 func (UnimplementedRewardsServiceServer) mustEmbedUnimplementedRewardsServiceServer() {}
 func (UnimplementedRewardsServiceServer) testEmbeddedByValue()                        {}
@@ -566,6 +596,24 @@ func _RewardsService_ConsumeVoucher_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RewardsService_ListMemberRedemptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMemberRedemptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RewardsServiceServer).ListMemberRedemptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RewardsService_ListMemberRedemptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RewardsServiceServer).ListMemberRedemptions(ctx, req.(*ListMemberRedemptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RewardsService_ServiceDesc is the grpc.ServiceDesc for RewardsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -612,6 +660,10 @@ var RewardsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ConsumeVoucher",
 			Handler:    _RewardsService_ConsumeVoucher_Handler,
+		},
+		{
+			MethodName: "ListMemberRedemptions",
+			Handler:    _RewardsService_ListMemberRedemptions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
