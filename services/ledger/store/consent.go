@@ -24,6 +24,11 @@ func (s Consent) Update(ctx context.Context, fn func(ctx context.Context, tx con
 	return s.db.Update(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, s.open(tx)) })
 }
 
+// UpdateLocked implements consent.Store.
+func (s Consent) UpdateLocked(ctx context.Context, fn func(ctx context.Context, tx consent.Tx) error) error {
+	return s.db.UpdateSnapshot(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, s.open(tx)) })
+}
+
 // View implements consent.Store.
 func (s Consent) View(ctx context.Context, fn func(ctx context.Context, tx consent.Tx) error) error {
 	return s.db.View(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, s.open(tx)) })

@@ -100,7 +100,7 @@ func (s *Service) claimTx(ctx context.Context, dryRun bool, fn func(ctx context.
 	if dryRun {
 		return s.store.View(ctx, fn)
 	}
-	return s.store.Update(ctx, fn)
+	return s.store.UpdateLocked(ctx, fn)
 }
 
 // decide locks the members' contact state (unless dryRun), reads what the

@@ -25,6 +25,14 @@ var ErrConflict = errors.New("consent: concurrent write")
 // Store runs the consent transactions.
 type Store interface {
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// UpdateLocked runs fn in a read-write transaction that may see a
+	// snapshot older than concurrent commits (sqldb.UpdateSnapshot): for
+	// claims, which take their members' contact locks (LockContacts) before
+	// they read, so that a claim that waited for a concurrent one on the
+	// same member runs again on a snapshot that sees it. Claims of other
+	// members never fail each other, as SERIALIZABLE's page-granular
+	// tracking would make them.
+	UpdateLocked(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 }
 
