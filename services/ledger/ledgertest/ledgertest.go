@@ -126,8 +126,8 @@ type Env struct {
 	Ops   longrunningpb.OperationsClient
 	// Consent is the consent and contact pressure service.
 	Consent ledgerv1.ConsentServiceClient
-	Addr  string
-	Cfg   *domain.Config
+	Addr    string
+	Cfg     *domain.Config
 }
 
 // Check fails the test unless the ledger's invariants hold (see
