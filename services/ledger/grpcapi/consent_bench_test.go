@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -20,11 +22,20 @@ import (
 // members, four at a time, over 100,000 members of whom half consented to
 // e-mail; each pass over the audience is a new campaign, so the first
 // pass records contacts and the later ones are refused by the weekly cap.
-// It reports decisions per second:
+// It reports decisions per second. FIDELIS_BENCH_AUDIENCE sets another
+// audience size (1000000 for a campaign's million members):
 //
 //	FIDELIS_TEST_ENGINES=postgres go test -run '^$' -bench BatchClaimContacts -benchtime 200x ./services/ledger/grpcapi/
 func BenchmarkBatchClaimContacts(b *testing.B) {
-	const audience, page = 100_000, 1000
+	const page = 1000
+	audience := 100_000
+	if v := os.Getenv("FIDELIS_BENCH_AUDIENCE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < page || n%page != 0 {
+			b.Fatalf("FIDELIS_BENCH_AUDIENCE=%q: want a multiple of %d", v, page)
+		}
+		audience = n
+	}
 	for _, d := range sqldbtest.Engines() {
 		b.Run(string(d), func(b *testing.B) {
 			db := sqldbtest.Open(b, d)
@@ -63,7 +74,7 @@ func seedAudience(b *testing.B, db *sqldb.DB, n int) []string {
 	for i := range ids {
 		ids[i] = uuid.NewString()
 	}
-	const chunk = 500
+	const chunk = 1000
 	for start := 0; start < n; start += chunk {
 		part := ids[start:min(start+chunk, n)]
 		err := db.Update(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
