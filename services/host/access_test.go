@@ -221,6 +221,20 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			ledgerv1.LedgerAdminService_RefreshKpis_FullMethodName:        &ledgerv1.RefreshKpisRequest{ProgrammeId: "test"},
 			ledgerv1.LedgerAdminService_FitChurnModel_FullMethodName:      &ledgerv1.FitChurnModelRequest{ProgrammeId: "test", CalibrationEnd: to},
 
+			ledgerv1.ConsentService_SetConsent_FullMethodName: &ledgerv1.SetConsentRequest{IdempotencyKey: "x", MemberId: m,
+				Purpose: ledgerv1.ConsentPurpose_CONSENT_PURPOSE_PROFILING, State: ledgerv1.ConsentState_CONSENT_STATE_GRANTED,
+				Source: ledgerv1.ConsentSource_CONSENT_SOURCE_APP, TextVersion: "v1"},
+			ledgerv1.ConsentService_GetConsents_FullMethodName:        &ledgerv1.GetConsentsRequest{MemberId: m},
+			ledgerv1.ConsentService_ListConsentHistory_FullMethodName: &ledgerv1.ListConsentHistoryRequest{MemberId: m},
+			ledgerv1.ConsentService_ClaimContact_FullMethodName: &ledgerv1.ClaimContactRequest{MemberId: m,
+				Channel: ledgerv1.ContactChannel_CONTACT_CHANNEL_EMAIL, Scenario: "newsletter", CampaignId: "x"},
+			ledgerv1.ConsentService_BatchClaimContacts_FullMethodName: &ledgerv1.BatchClaimContactsRequest{ProgrammeId: "test",
+				Channel: ledgerv1.ContactChannel_CONTACT_CHANNEL_EMAIL, Scenario: "newsletter", CampaignId: "x", MemberIds: []string{m}},
+			ledgerv1.ConsentService_SetContactExclusion_FullMethodName: &ledgerv1.SetContactExclusionRequest{IdempotencyKey: "x", MemberId: m,
+				Reason: "open_complaint"},
+			ledgerv1.ConsentService_ClearContactExclusion_FullMethodName: &ledgerv1.ClearContactExclusionRequest{IdempotencyKey: "x", MemberId: m,
+				Reason: "open_complaint"},
+
 			ledgerv1.StatusService_ListTierTransitions_FullMethodName:    &ledgerv1.ListTierTransitionsRequest{MemberId: m},
 			ledgerv1.StatusService_ListSegmentTransitions_FullMethodName: &ledgerv1.ListSegmentTransitionsRequest{MemberId: m},
 

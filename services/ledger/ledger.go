@@ -17,6 +17,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/consent"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
@@ -50,9 +51,11 @@ type Ledger struct {
 	// Operations runs the long-running operations of the administration
 	// service.
 	Operations *operations.Service
-	cfg        *domain.Config
-	now        func() time.Time
-	log        *slog.Logger
+	// Consent keeps consents and the contact pressure.
+	Consent *consent.Service
+	cfg     *domain.Config
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // New starts the ledger on db; Close stops it.
@@ -72,7 +75,8 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 	s := status.New(store.NewStatus(db), p, cfg, status.Options{Now: o.Now, Logger: o.Logger})
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
-	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, cfg: cfg, now: o.Now, log: o.Logger}
+	cs := consent.New(store.NewConsent(db), cfg, consent.Options{Now: o.Now, Logger: o.Logger})
+	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, Consent: cs, cfg: cfg, now: o.Now, log: o.Logger}
 	if err := observe(meter, p, s); err != nil {
 		l.Close()
 		return nil, err
@@ -82,7 +86,8 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 
 // ServiceNames are the gRPC services Register adds.
 func ServiceNames() []string {
-	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName, grpcapi.AdminServiceName, grpcapi.OperationsServiceName}
+	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName, grpcapi.AdminServiceName, grpcapi.OperationsServiceName,
+		grpcapi.ConsentServiceName}
 }
 
 // Register adds the ledger's gRPC services to srv.
@@ -90,6 +95,7 @@ func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
 	grpcapi.Register(srv, l.Posting, l.Analytics)
 	grpcapi.RegisterStatus(srv, l.Status)
 	grpcapi.RegisterKpi(srv, l.Analytics)
+	grpcapi.RegisterConsent(srv, l.Consent)
 	grpcapi.RegisterAdmin(srv, grpcapi.Admin{Posting: l.Posting, Status: l.Status, Analytics: l.Analytics, Operations: l.Operations,
 		Config: l.cfg, Now: l.now, Logger: l.log})
 }

@@ -120,6 +120,17 @@ func Rules() map[string]Rule {
 		ledgerv1.LedgerService_GetProgramme_FullMethodName:         read(ProgrammeField, pos, ecommerce, operator, bi, marketing, service),
 		ledgerv1.LedgerService_ReportAnonymousSales_FullMethodName: write(ProgrammeField, pos, operator),
 
+		// Consents: written by the channels a member gives them through and
+		// the back office, read by them and marketing; the history (who
+		// recorded what, when) by operators. Contact pressure: marketing.
+		ledgerv1.ConsentService_SetConsent_FullMethodName:            write(Resource, front...),
+		ledgerv1.ConsentService_GetConsents_FullMethodName:           read(Resource, pos, ecommerce, operator, marketing, service),
+		ledgerv1.ConsentService_ListConsentHistory_FullMethodName:    read(Resource, operator),
+		ledgerv1.ConsentService_ClaimContact_FullMethodName:          write(Resource, operator, marketing),
+		ledgerv1.ConsentService_BatchClaimContacts_FullMethodName:    write(ProgrammeField, operator, marketing),
+		ledgerv1.ConsentService_SetContactExclusion_FullMethodName:   write(Resource, operator, marketing),
+		ledgerv1.ConsentService_ClearContactExclusion_FullMethodName: write(Resource, operator, marketing),
+
 		ledgerv1.StatusService_GetTierStatus_FullMethodName: read(Resource, pos, ecommerce, operator, marketing, service),
 		ledgerv1.StatusService_GetSegment_FullMethodName:    read(Resource, operator, marketing, service),
 		ledgerv1.StatusService_WatchEvents_FullMethodName:   read(Resource, operator, marketing, service),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -231,7 +232,62 @@ func (d *programme) check(path string, version int64, ps *problems) *domain.Prog
 	if p.Moments.InactiveAfterDays < 0 {
 		ps.add(at("moments.inactive_after_days"), "must not be negative")
 	}
+	p.Contact = d.checkContact(at, ps)
 	return p
+}
+
+// checkContact makes the contact pressure policy.
+func (d *programme) checkContact(at func(string) string, ps *problems) domain.ContactPolicy {
+	var c domain.ContactPolicy
+	if c.QuietAfterPurchase = d.Contact.QuietAfterPurchase; c.QuietAfterPurchase < 0 {
+		ps.add(at("contact.quiet_after_purchase"), "must not be negative")
+	}
+	caps := func(key string, list []contactCap, scenario bool) []domain.ContactCap {
+		var out []domain.ContactCap
+		seen := map[string]bool{}
+		for i, cp := range list {
+			path := at(fmt.Sprintf("contact.%s[%d]", key, i))
+			k := cp.Channel
+			switch {
+			case scenario && (cp.Channel != "" || !validScenario(cp.Scenario)):
+				ps.add(path, "needs a scenario (lower case letters, digits, _ and -) and no channel")
+			case !scenario && (cp.Scenario != "" || !slices.Contains(domain.ContactChannels(), cp.Channel)):
+				ps.add(path, "needs a channel (one of %s) and no scenario", strings.Join(domain.ContactChannels(), ", "))
+			}
+			if scenario {
+				k = cp.Scenario
+			}
+			if seen[k] {
+				ps.add(path, "%q has a cap already", k)
+			}
+			seen[k] = true
+			if cp.Max < 0 {
+				ps.add(path+".max", "must not be negative")
+			}
+			if cp.Per <= 0 {
+				ps.add(path+".per", "must be positive")
+			}
+			out = append(out, domain.ContactCap{Key: k, Max: cp.Max, Period: cp.Per})
+		}
+		return out
+	}
+	c.ChannelCaps = caps("caps", d.Contact.Caps, false)
+	c.ScenarioCaps = caps("scenario_caps", d.Contact.ScenarioCaps, true)
+	return c
+}
+
+// validScenario tells whether s names a scenario as the API does
+// (^[a-z][a-z0-9_-]*$, at most 64 characters).
+func validScenario(s string) bool {
+	if s == "" || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // check makes the domain's tier policy of d, found at path in the file;

@@ -38,7 +38,7 @@ func TestEveryMistakeAtOnce(t *testing.T) {
 		t.Errorf("first line %q does not name the file", first)
 	}
 	want := []string{
-		"line 42: field colour not found in type config.programme",
+		"line 46: field colour not found in type config.programme",
 		"version: must be a positive integer",
 		"programmes[0].timezone: unknown time zone Mars/Olympus",
 		"programmes[0].currency: must be a 3-letter ISO 4217 code",
@@ -67,6 +67,12 @@ func TestEveryMistakeAtOnce(t *testing.T) {
 		"programmes[0].kpi.horizon_weeks: must not be negative",
 		"programmes[0].moments.expiring_within_days: must not be negative",
 		"programmes[0].moments.inactive_after_days: must not be negative",
+		"programmes[0].contact.quiet_after_purchase: must not be negative",
+		"programmes[0].contact.caps[0]: needs a channel (one of email, sms, push, post) and no scenario",
+		"programmes[0].contact.caps[1].max: must not be negative",
+		"programmes[0].contact.caps[1].per: must be positive",
+		`programmes[0].contact.caps[2]: "email" has a cap already`,
+		"programmes[0].contact.scenario_caps[0]: needs a scenario (lower case letters, digits, _ and -) and no channel",
 		"programmes[1].id: is required",
 		`programmes[1].expiry.policy: unknown policy "forever": want none or lot`,
 		`programmes[2].id: "p" is already the id of programmes[0]`,

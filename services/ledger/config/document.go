@@ -53,6 +53,20 @@ type programme struct {
 		ExpiringWithinDays int `yaml:"expiring_within_days"`
 		InactiveAfterDays  int `yaml:"inactive_after_days"`
 	} `yaml:"moments"`
+	Contact struct {
+		Caps               []contactCap  `yaml:"caps"`
+		ScenarioCaps       []contactCap  `yaml:"scenario_caps"`
+		QuietAfterPurchase time.Duration `yaml:"quiet_after_purchase"`
+	} `yaml:"contact"`
+}
+
+// contactCap is at most max contacts per period, on a channel (caps) or
+// in a scenario (scenario_caps).
+type contactCap struct {
+	Channel  string        `yaml:"channel"`
+	Scenario string        `yaml:"scenario"`
+	Max      int           `yaml:"max"`
+	Per      time.Duration `yaml:"per"`
 }
 
 type tiers struct {

@@ -95,6 +95,8 @@ type Programme struct {
 		// InactiveAfterDays announces a member without a purchase for this long.
 		InactiveAfterDays int
 	}
+	// Contact is the contact pressure policy (see ContactPolicy).
+	Contact ContactPolicy
 
 	// Version is the configuration file's version, recorded on entries.
 	Version int64

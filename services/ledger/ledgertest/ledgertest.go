@@ -33,7 +33,9 @@ import (
 
 // Config is the programme configuration tests use unless they pass their own.
 // "test": whole points per euro, a 14-day return window, 12-month lot expiry
-// in Paris time, a floor of -100. "tiered": no return window, tiers on
+// in Paris time, a floor of -100; contact pressure: one e-mail a week, two
+// SMS a month, one birthday message a year, none within 48 h of a purchase.
+// "tiered": no return window, tiers on
 // status points over a rolling 12 months (silver 300 x1.5, gold 1000 x2).
 // "strict": 10 points per euro, floor 0, clawbacks below it refused.
 const Config = `
@@ -50,6 +52,10 @@ programmes:
     floor: -100
     floor_policy: cap
     holds: {default_ttl: 10m, max_ttl: 1h}
+    contact:
+      caps: [{channel: email, max: 1, per: 168h}, {channel: sms, max: 2, per: 720h}]
+      scenario_caps: [{scenario: birthday, max: 1, per: 8760h}]
+      quiet_after_purchase: 48h
   - id: tiered
     timezone: Europe/Paris
     currency: EUR
@@ -118,8 +124,10 @@ type Env struct {
 	// operations it starts (see Await).
 	Admin ledgerv1.LedgerAdminServiceClient
 	Ops   longrunningpb.OperationsClient
-	Addr  string
-	Cfg   *domain.Config
+	// Consent is the consent and contact pressure service.
+	Consent ledgerv1.ConsentServiceClient
+	Addr    string
+	Cfg     *domain.Config
 }
 
 // Check fails the test unless the ledger's invariants hold (see
@@ -194,7 +202,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 		DB: db, Ledger: l, Access: acc, Key: key, Clock: clock, Conn: conn, Addr: lis.Addr().String(), Cfg: cfg,
 		Client: ledgerv1.NewLedgerServiceClient(conn), Status: ledgerv1.NewStatusServiceClient(conn),
 		Kpi: ledgerv1.NewKpiServiceClient(conn), Admin: ledgerv1.NewLedgerAdminServiceClient(conn),
-		Ops: longrunningpb.NewOperationsClient(conn),
+		Ops: longrunningpb.NewOperationsClient(conn), Consent: ledgerv1.NewConsentServiceClient(conn),
 	}
 }
 

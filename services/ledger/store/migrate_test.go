@@ -173,3 +173,56 @@ func TestMigrateKPIRuns(t *testing.T) {
 		}
 	})
 }
+
+// Members enrolled before consents had a history keep their partner
+// consent: migration 00017 records it as the first change of their
+// partner marketing consent (source enrolment), and the current consent.
+func TestMigratePartnerConsent(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		log := slog.New(slog.DiscardHandler)
+		old := fstest.MapFS{}
+		entries, err := fs.ReadDir(migrations, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() >= "00017" {
+				break
+			}
+			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
+		}
+		if err := db.Migrate(ctx, old, "migrations", "ledger_schema_version", log); err != nil {
+			t.Fatal(err)
+		}
+		for i, consent := range []bool{true, false} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO ledger_members (member_id, programme_id, external_ref, partner_consent, enrolled_at,
+				available, pending, held, debt, lifetime_earned, lifetime_burned, seq, next_due_at, updated_at)
+				VALUES ($1, 'p', $1, $2, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 1000)`, []string{"m-yes", "m-no"}[i], consent); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := Migrate(ctx, db, log); err != nil {
+			t.Fatal(err)
+		}
+		var member, purpose, source string
+		var granted bool
+		var at int64
+		if err := db.QueryRowContext(ctx, `SELECT member_id, purpose, granted, source, occurred_at FROM consent_changes`).
+			Scan(&member, &purpose, &granted, &source, &at); err != nil {
+			t.Fatalf("one change: %v", err)
+		}
+		if member != "m-yes" || purpose != "partner_marketing" || !granted || source != "enrolment" || at != 1000 {
+			t.Errorf("change = %s %s %v %s %d", member, purpose, granted, source, at)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM consent_current WHERE member_id = 'm-yes' AND purpose = 'partner_marketing' AND granted`).
+			Scan(&n); err != nil || n != 1 {
+			t.Errorf("current consent rows %d, %v; want 1", n, err)
+		}
+	})
+}

@@ -36,6 +36,23 @@ func (s *script) add(w *posting.Writes) {
 	s.insert("ledger_members", memberCols, "", len(w.NewMembers), func(i int) []any {
 		return member(w.NewMembers[i])
 	})
+	// The partner consent given at enrolment is the first change of the
+	// member's partner marketing consent (see ConsentService).
+	var consenting []*domain.Member
+	for _, m := range w.NewMembers {
+		if m.PartnerConsent {
+			consenting = append(consenting, m)
+		}
+	}
+	s.insert("consent_changes", consentChangeCols, "", len(consenting), func(i int) []any {
+		m := consenting[i]
+		return []any{enrolmentConsentID(m.ID), m.ID, m.ProgrammeID, domain.PurposePartnerMarketing, "", true, domain.ConsentSourceEnrolment,
+			domain.ConsentSourceEnrolment, domain.ConsentSourceEnrolment, sqldb.Micros(m.EnrolledAt), sqldb.Micros(m.UpdatedAt)}
+	})
+	s.insert("consent_current", consentCurrentCols, "", len(consenting), func(i int) []any {
+		m := consenting[i]
+		return []any{m.ID, domain.PurposePartnerMarketing, "", true, enrolmentConsentID(m.ID), sqldb.Micros(m.UpdatedAt)}
+	})
 	s.update("ledger_members", "member_id", []column{
 		{"available", "BIGINT"}, {"pending", "BIGINT"}, {"held", "BIGINT"}, {"debt", "BIGINT"},
 		{"lifetime_earned", "BIGINT"}, {"lifetime_burned", "BIGINT"}, {"seq", "BIGINT"}, {"next_due_at", "BIGINT"},

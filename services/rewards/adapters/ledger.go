@@ -20,13 +20,16 @@ import (
 type Ledger struct {
 	ledger ledgerv1.LedgerServiceClient
 	status ledgerv1.StatusServiceClient
+	// consent reads members' current consents.
+	consent ledgerv1.ConsentServiceClient
 }
 
 var _ app.Ledger = (*Ledger)(nil)
 
 // NewLedger uses conn.
 func NewLedger(conn grpc.ClientConnInterface) *Ledger {
-	return &Ledger{ledger: ledgerv1.NewLedgerServiceClient(conn), status: ledgerv1.NewStatusServiceClient(conn)}
+	return &Ledger{ledger: ledgerv1.NewLedgerServiceClient(conn), status: ledgerv1.NewStatusServiceClient(conn),
+		consent: ledgerv1.NewConsentServiceClient(conn)}
 }
 
 // remote maps the ledger's refusals to faults, keeping a BadRequest's
@@ -65,6 +68,17 @@ func (l *Ledger) Tier(ctx context.Context, memberID string) (string, error) {
 func (l *Ledger) Segment(ctx context.Context, memberID string) (string, error) {
 	r, err := l.status.GetSegment(ctx, &ledgerv1.GetSegmentRequest{MemberId: memberID})
 	return r.GetSegment(), remote(err)
+}
+
+// Profiling implements app.Ledger.
+func (l *Ledger) Profiling(ctx context.Context, memberID string) (bool, error) {
+	r, err := l.consent.GetConsents(ctx, &ledgerv1.GetConsentsRequest{MemberId: memberID})
+	for _, c := range r.GetConsents() {
+		if c.GetPurpose() == ledgerv1.ConsentPurpose_CONSENT_PURPOSE_PROFILING {
+			return c.GetState() == ledgerv1.ConsentState_CONSENT_STATE_GRANTED, remote(err)
+		}
+	}
+	return false, remote(err)
 }
 
 // channel is the ledger's channel of a redemption's (POS when unknown).

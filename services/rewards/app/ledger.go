@@ -23,6 +23,9 @@ type Ledger interface {
 	// Tier and Segment are a member's tier and RFM segment.
 	Tier(ctx context.Context, memberID string) (string, error)
 	Segment(ctx context.Context, memberID string) (string, error)
+	// Profiling tells whether the member consents, now, to profiling for
+	// personalised offers (ConsentService).
+	Profiling(ctx context.Context, memberID string) (bool, error)
 	// Hold reserves points under an idempotency key and returns the hold.
 	Hold(ctx context.Context, key string, h HoldRequest) (holdID string, err error)
 	// Capture burns a hold in full and returns the capture's entry.

@@ -118,6 +118,7 @@ func (l *memLedger) Available(_ context.Context, m string) (int64, error) {
 func (l *memLedger) Tiers(context.Context, string) ([]string, error) { return nil, nil }
 func (l *memLedger) Tier(context.Context, string) (string, error)    { return "", nil }
 func (l *memLedger) Segment(context.Context, string) (string, error) { return "", nil }
+func (l *memLedger) Profiling(context.Context, string) (bool, error) { return true, nil }
 
 func (l *memLedger) Hold(_ context.Context, key string, h app.HoldRequest) (string, error) {
 	return l.step("hold", key, func() (string, error) {

@@ -335,8 +335,17 @@ func (s *Service) memberView(ctx context.Context, memberID, programmeID string, 
 		}
 	}
 	if needSegment {
-		if m.Segment, err = s.ledger.Segment(ctx, memberID); err != nil {
+		// A reward targeted at segments is a personalised offer: only for
+		// a member who consents to profiling now. Without it the member is
+		// in no segment, as far as rewards know.
+		consents, err := s.ledger.Profiling(ctx, memberID)
+		if err != nil {
 			return m, nil, err
+		}
+		if consents {
+			if m.Segment, err = s.ledger.Segment(ctx, memberID); err != nil {
+				return m, nil, err
+			}
 		}
 	}
 	return m, tiers, nil
