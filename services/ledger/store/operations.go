@@ -39,14 +39,18 @@ func (s Operations) View(ctx context.Context, fn func(ctx context.Context, tx op
 }
 
 func newOpsTx(tx *sql.Tx) operations.Tx {
-	return opsTxn{Tx: ledgerIdem{tx}, tx: tx}
+	return opsTxn{Tx: ledgerIdem{tx, operations.ErrConflict}, tx: tx}
 }
 
 // ledgerIdem is the ledger's idempotency table as idem.Tx sees it. Unlike
 // the tables of idemsql it has no subject_id (the ledger claims no keys
 // for work in steps), so it has its own reads and writes; the records are
 // those the write path keeps (see replies).
-type ledgerIdem struct{ tx *sql.Tx }
+type ledgerIdem struct {
+	tx *sql.Tx
+	// conflict is the service's error for a key already taken.
+	conflict error
+}
 
 // Idem implements idem.Tx.
 func (x ledgerIdem) Idem(ctx context.Context, k idem.Key) (*idem.Record, error) {
@@ -66,7 +70,7 @@ func (x ledgerIdem) PutIdem(ctx context.Context, r idem.Record) error {
 	_, err := x.tx.ExecContext(ctx, `INSERT INTO ledger_idempotency (caller, idem_key, method, request_hash, hash_version, response, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.Caller, r.Key.Key, r.Method, r.Hash, r.HashVersion, r.Response, sqldb.Micros(r.CreatedAt))
 	if sqldb.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %w: %w", operations.ErrConflict, idemsql.ErrKeyTaken, err)
+		return fmt.Errorf("%w: %w: %w", x.conflict, idemsql.ErrKeyTaken, err)
 	}
 	if err != nil {
 		return fmt.Errorf("ledger_idempotency: %w", err)
