@@ -81,7 +81,7 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 		t.Fatal(err)
 	}
 	c := host.Config{DB: db.DSN, Migrate: true, ProgrammeConfig: programmes, AdminKeyFile: filepath.Join(dir, "admin-key"),
-		KeyCacheTTL: time.Second, MaxConns: 8}
+		KeyCacheTTL: time.Second, MaxConns: 8, MasterKeysFile: masterKeys(t, dir)}
 	if tune != nil {
 		tune(&c)
 	}
@@ -102,6 +102,21 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 	}
 	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{},
 		programmes: programmes, adminKeyFile: c.AdminKeyFile}
+}
+
+// masterKeys writes a new keyring of master keys in dir and returns its
+// path.
+func masterKeys(t testing.TB, dir string) string {
+	t.Helper()
+	text, err := host.NewMasterKeyring("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "master-keys")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // key is a key of a principal with the roles, bound to the programmes

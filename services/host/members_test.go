@@ -1,0 +1,168 @@
+package host_test
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
+	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+)
+
+// A member's whole life in the vault, over gRPC: enrolled with a card and
+// a birth date, points earned, its profile filled in (name, e-mail, phone),
+// found by each identifier, its card replaced (the old one stops
+// resolving), then erased. After the erasure no column of any table and no
+// log line holds any of its personal data, in any form; its points are
+// still counted.
+func TestEraseMemberLeavesNoPersonalData(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := start(t, db, nil)
+		pos := s.conn(t, s.key(t, "till", []string{"pos"}))
+		cs := ledgerv1.NewMemberServiceClient(s.conn(t, s.key(t, "help-desk", []string{"customer_service"})))
+		ledger := ledgerv1.NewLedgerServiceClient(pos)
+		const (
+			card, newCard = "4970-1234-5678-9012", "4970-5555-6666-7777"
+			name          = "Zoé Marchetti-Quignard"
+			email         = " Zoe.Marchetti@Example.COM"
+			phone         = "+33 6 12 34 56 78"
+		)
+		enrolled, err := ledger.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol", ProgrammeId: "test", ExternalRef: card,
+			BirthDate: &date.Date{Year: 1984, Month: 6, Day: 23}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := enrolled.GetMember()
+		if m.GetExternalRef() != card || m.GetBirthDate().GetYear() != 1984 {
+			t.Fatalf("enrolled %v: want the card and the birth date in the reply", m)
+		}
+		id := m.GetMemberId()
+		if _, err := ledger.Earn(ctx(t), &ledgerv1.EarnRequest{IdempotencyKey: "earn", MemberId: id, Channel: typev1.Channel_CHANNEL_POS,
+			Basis: &ledgerv1.EarnRequest_Points{Points: 120}}); err != nil {
+			t.Fatal(err)
+		}
+		up, err := cs.UpdateMember(ctx(t), &ledgerv1.UpdateMemberRequest{IdempotencyKey: "profile", MemberId: id,
+			Profile:    &ledgerv1.Profile{Name: name, Emails: []string{strings.TrimSpace(email)}, Phones: []string{phone}, Language: "fr"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name", "emails", "phones", "language"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := up.GetMember().GetProfile(); p.GetName() != name || p.GetBirthDate().GetDay() != 23 || up.GetMember().GetVersion() != 2 {
+			t.Fatalf("updated profile %v: want the name set and the birth date kept", up.GetMember())
+		}
+		for kind, v := range map[ledgerv1.IdentifierKind]string{
+			ledgerv1.IdentifierKind_IDENTIFIER_KIND_EMAIL: email, ledgerv1.IdentifierKind_IDENTIFIER_KIND_PHONE: "+33612345678",
+			ledgerv1.IdentifierKind_IDENTIFIER_KIND_CARD: card,
+		} {
+			got, err := cs.FindMember(ctx(t), &ledgerv1.MemberServiceFindMemberRequest{ProgrammeId: "test", Kind: kind, Value: v})
+			if err != nil || got.GetMember().GetMemberId() != id {
+				t.Fatalf("find by %v: %v %v", kind, got, err)
+			}
+		}
+		if _, err := ledgerv1.NewMemberServiceClient(pos).ReplaceCard(ctx(t), &ledgerv1.ReplaceCardRequest{IdempotencyKey: "lost", MemberId: id,
+			OldCard: card, NewCard: newCard}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ledger.FindMember(ctx(t), &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: card}); status.Code(err) != codes.NotFound {
+			t.Fatalf("find by the replaced card: %v, want NOT_FOUND", err)
+		}
+		if got, err := ledger.FindMember(ctx(t), &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: newCard}); err != nil ||
+			got.GetMember().GetMemberId() != id || got.GetMember().GetExternalRef() != newCard {
+			t.Fatalf("find by the new card: %v %v", got, err)
+		}
+		if _, err := cs.EraseMember(ctx(t), &ledgerv1.EraseMemberRequest{IdempotencyKey: "erase", MemberId: id}); status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("customer service erases: %v, want PERMISSION_DENIED", err)
+		}
+		ops := ledgerv1.NewMemberServiceClient(s.conn(t, s.admin))
+		if _, err := ops.EraseMember(ctx(t), &ledgerv1.EraseMemberRequest{IdempotencyKey: "erase", MemberId: id}); err != nil {
+			t.Fatal(err)
+		}
+
+		if _, err := cs.FindMember(ctx(t), &ledgerv1.MemberServiceFindMemberRequest{ProgrammeId: "test",
+			Kind: ledgerv1.IdentifierKind_IDENTIFIER_KIND_EMAIL, Value: email}); status.Code(err) != codes.NotFound {
+			t.Fatalf("find an erased member: %v, want NOT_FOUND", err)
+		}
+		got, err := ledger.GetMember(ctx(t), &ledgerv1.GetMemberRequest{MemberId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetMember().GetExternalRef() != "" || got.GetMember().GetBirthDate() != nil {
+			t.Fatalf("erased member %v: want no card or birth date", got.GetMember())
+		}
+		if b, err := ledger.GetBalance(ctx(t), &ledgerv1.GetBalanceRequest{MemberId: id}); err != nil || b.GetBalance().GetAvailable() != 120 {
+			t.Fatalf("erased member's balance %v %v: want the 120 points kept", b, err)
+		}
+		if _, err := ops.UpdateMember(ctx(t), &ledgerv1.UpdateMemberRequest{IdempotencyKey: "again", MemberId: id,
+			Profile: &ledgerv1.Profile{Name: name}}); status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("update an erased member: %v, want FAILED_PRECONDITION", err)
+		}
+
+		needles := []string{card, newCard, strings.ReplaceAll(card, "-", ""), strings.ReplaceAll(newCard, "-", ""), name, "Marchetti",
+			strings.TrimSpace(email), strings.ToLower(strings.TrimSpace(email)), phone, "33612345678", "612345678", "1984-06-23", "--06-23"}
+		for _, hit := range scanAll(t, db, needles) {
+			t.Errorf("after erasure: %s", hit)
+		}
+		logs := bytes.ToLower(s.logs.Bytes())
+		for _, n := range needles {
+			if bytes.Contains(logs, []byte(strings.ToLower(n))) {
+				t.Errorf("after erasure, the log holds %q", n)
+			}
+		}
+	})
+}
+
+// scanAll is where any needle occurs (case-insensitively) in any column of
+// any row of any table.
+func scanAll(t *testing.T, db *sqldb.DB, needles []string) []string {
+	t.Helper()
+	var hits []string
+	for table := range rowCounts(t, db) {
+		rows, err := db.QueryContext(ctx(t), "SELECT * FROM "+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				var text string
+				switch v := v.(type) {
+				case []byte:
+					text = string(v)
+				case nil:
+				default:
+					text = fmt.Sprint(v)
+				}
+				for _, n := range needles {
+					if strings.Contains(strings.ToLower(text), strings.ToLower(n)) {
+						hits = append(hits, fmt.Sprintf("%s.%s holds %q", table, cols[i], n))
+					}
+				}
+			}
+		}
+		if err := rows.Err(); err != nil && err != sql.ErrNoRows {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return hits
+}
