@@ -3,7 +3,10 @@ package host_test
 import (
 	"bytes"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,8 +17,10 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/members"
 )
 
 // A member's whole life in the vault, over gRPC: enrolled with a card and
@@ -108,8 +113,37 @@ func TestEraseMemberLeavesNoPersonalData(t *testing.T) {
 
 		needles := []string{card, newCard, strings.ReplaceAll(card, "-", ""), strings.ReplaceAll(newCard, "-", ""), name, "Marchetti",
 			strings.TrimSpace(email), strings.ToLower(strings.TrimSpace(email)), phone, "33612345678", "612345678", "1984-06-23", "--06-23"}
+		// The lookup hashes and the ledger's pseudonym are personal data
+		// too: gone with the rest.
+		keys, err := pii.LoadKeyring(s.masterKeysFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes := map[string]string{members.KindCard: card, members.KindEmail: email, members.KindPhone: phone}
+		for kind, v := range hashes {
+			needles = append(needles, string(keys.Lookup(kind, v)))
+		}
+		needles = append(needles, string(keys.Lookup(members.KindCard, newCard)),
+			members.RefPrefix+base64.RawURLEncoding.EncodeToString(keys.Lookup(members.KindCard, card)))
 		for _, hit := range scanAll(t, db, needles) {
 			t.Errorf("after erasure: %s", hit)
+		}
+		if db.Dialect == sqldb.SQLite {
+			if _, err := db.ExecContext(ctx(t), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				t.Fatal(err)
+			}
+			path := strings.TrimPrefix(db.DSN, "sqlite:")
+			for _, f := range []string{path, path + "-wal"} {
+				b, err := os.ReadFile(f)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				for _, n := range needles {
+					if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
+						t.Errorf("after erasure, %s holds %q", f, n)
+					}
+				}
+			}
 		}
 		logs := bytes.ToLower(s.logs.Bytes())
 		for _, n := range needles {
@@ -165,4 +199,92 @@ func scanAll(t *testing.T, db *sqldb.DB, needles []string) []string {
 		rows.Close()
 	}
 	return hits
+}
+
+// The personal data earlier versions kept in clear — the card number as
+// external ref and the birth date in ledger_members, both in the stored
+// replies of EnrolMember — moves to the vault: the member is still found
+// by its card, its profile holds its birth date, and no column of any
+// table holds either any more (nor, on SQLite, the database file: secure
+// delete zeroes what was overwritten).
+func TestPlaintextOfEarlierVersionsMovesToTheVault(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := start(t, db, nil)
+		pos := s.conn(t, s.key(t, "till", []string{"pos"}))
+		ledger := ledgerv1.NewLedgerServiceClient(pos)
+		id := enrolWithPoints(t, ledger, "NEW-CARD-1", 10)
+		const card, born = "OLD-CARD-4242", "1975-02-11"
+		// What an earlier version left: the plain card and birth date, no
+		// vault rows, a stored reply and a stored refusal quoting them.
+		for _, q := range []string{
+			`DELETE FROM member_keys WHERE member_id = $1`, `DELETE FROM member_profiles WHERE member_id = $1`,
+			`DELETE FROM member_identifiers WHERE member_id = $1`,
+		} {
+			if _, err := db.ExecContext(ctx(t), q, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.ExecContext(ctx(t), `UPDATE ledger_members SET external_ref = $1, birth_date = $2 WHERE member_id = $3`, card, born, id); err != nil {
+			t.Fatal(err)
+		}
+		reply := fmt.Sprintf(`{"Result":{"ID":%q,"ProgrammeID":"test","ExternalRef":%q,"BirthDate":%q}}`, id, card, born)
+		if _, err := db.ExecContext(ctx(t), `UPDATE ledger_idempotency SET response = $1 WHERE method = 'Enrol'`, []byte(reply)); err != nil {
+			t.Fatal(err)
+		}
+		refusal, err := json.Marshal(map[string]any{"Kind": 6, "Reason": "MEMBER_ALREADY_ENROLLED",
+			"Msg": fmt.Sprintf("external ref %q is already enrolled as member %s", card, id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx(t), `INSERT INTO ledger_idempotency (caller, idem_key, method, request_hash, hash_version, response, created_at)
+			VALUES ('till', 'enrol-again', 'Enrol', $1, 1, $2, 1)`, []byte("hash"), refusal); err != nil {
+			t.Fatal(err)
+		}
+		checkpoint := func() {
+			if db.Dialect == sqldb.SQLite {
+				if _, err := db.ExecContext(ctx(t), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		checkpoint() // the plaintext in the database file itself, as an earlier version left it
+		path := strings.TrimPrefix(db.DSN, "sqlite:")
+		if b, _ := os.ReadFile(path); db.Dialect == sqldb.SQLite && !bytes.Contains(b, []byte(card)) {
+			t.Fatal("the plaintext to migrate is not in the database file")
+		}
+		if hits := scanAll(t, db, []string{card, born}); len(hits) < 3 {
+			t.Fatalf("the plaintext to migrate is not where the scan finds it: %v", hits)
+		}
+
+		n, replies, err := s.h.Ledger.Members.MigratePlaintext(ctx(t))
+		if err != nil || n != 1 || replies != 2 {
+			t.Fatalf("migrated %d members, %d replies (%v): want 1 and 2", n, replies, err)
+		}
+		found, err := ledger.FindMember(ctx(t), &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: card})
+		if err != nil || found.GetMember().GetMemberId() != id || found.GetMember().GetExternalRef() != card ||
+			found.GetMember().GetBirthDate().GetYear() != 1975 {
+			t.Fatalf("find by the migrated card: %v %v", found, err)
+		}
+		for _, hit := range scanAll(t, db, []string{card, born}) {
+			t.Errorf("after the migration: %s", hit)
+		}
+		if again, _, err := s.h.Ledger.Members.MigratePlaintext(ctx(t)); err != nil || again != 0 {
+			t.Fatalf("a second run migrated %d (%v), want none", again, err)
+		}
+		if db.Dialect != sqldb.SQLite {
+			return
+		}
+		checkpoint()
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			for _, n := range []string{card, born} {
+				if bytes.Contains(b, []byte(n)) {
+					t.Errorf("%s still holds %q", f, n)
+				}
+			}
+		}
+	})
 }

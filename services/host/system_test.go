@@ -48,6 +48,8 @@ type system struct {
 	// programmes is the programme configuration file; adminKeyFile the
 	// first operator's key.
 	programmes, adminKeyFile string
+	// masterKeysFile is the keyring of the members' personal data.
+	masterKeysFile string
 }
 
 type lockedBuffer struct {
@@ -101,7 +103,7 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 		t.Fatal(err)
 	}
 	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{},
-		programmes: programmes, adminKeyFile: c.AdminKeyFile}
+		programmes: programmes, adminKeyFile: c.AdminKeyFile, masterKeysFile: c.MasterKeysFile}
 }
 
 // masterKeys writes a new keyring of master keys in dir and returns its
