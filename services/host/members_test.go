@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"os"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	typev1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1"
+	"github.com/fidelis-loyalty/fidelis/services/host"
 	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb/sqldbtest"
@@ -285,6 +288,98 @@ func TestPlaintextOfEarlierVersionsMovesToTheVault(t *testing.T) {
 					t.Errorf("%s still holds %q", f, n)
 				}
 			}
+		}
+	})
+}
+
+// Rotating the master key: a new key first in the keyring, `fidelis keys
+// rewrap` (host.RewrapMemberKeys) rewraps every member key with it, and
+// then a keyring without the old key still opens every member's data.
+func TestRewrapAfterRotation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := start(t, db, nil)
+		ledger := ledgerv1.NewLedgerServiceClient(s.conn(t, s.key(t, "till", []string{"pos"})))
+		ids := []string{enrolWithPoints(t, ledger, "CARD-R1", 5), enrolWithPoints(t, ledger, "CARD-R2", 5)}
+
+		old, err := os.ReadFile(s.masterKeysFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := host.NewMasterKeyring("k2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k2 string
+		for line := range strings.Lines(text) {
+			if strings.HasPrefix(line, "k2 ") {
+				k2 = line
+			}
+		}
+		dir := t.TempDir()
+		rotated, retired := filepath.Join(dir, "rotated"), filepath.Join(dir, "retired")
+		if err := os.WriteFile(rotated, []byte(k2+string(old)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var lookup string
+		for line := range strings.Lines(string(old)) {
+			if strings.HasPrefix(line, "lookup ") {
+				lookup = line
+			}
+		}
+		if err := os.WriteFile(retired, []byte(k2+lookup), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		if n, err := host.RewrapMemberKeys(ctx(t), db.DSN, rotated, log); err != nil || n != 2 {
+			t.Fatalf("rewrapped %d (%v), want 2", n, err)
+		}
+		if n, err := host.RewrapMemberKeys(ctx(t), db.DSN, rotated, log); err != nil || n != 0 {
+			t.Fatalf("rewrapped again %d (%v), want 0", n, err)
+		}
+		// A server with only the new master key reads every member.
+		s2 := start(t, db, func(c *host.Config) { c.MasterKeysFile, c.AdminKeyFile = retired, s.adminKeyFile })
+		cs := ledgerv1.NewMemberServiceClient(s2.conn(t, s2.key(t, "help-desk", []string{"customer_service"})))
+		for i, id := range ids {
+			got, err := cs.GetMemberProfile(ctx(t), &ledgerv1.GetMemberProfileRequest{MemberId: id})
+			if err != nil || len(got.GetMember().GetIdentifiers()) != 1 || got.GetMember().GetIdentifiers()[0].GetValue() != fmt.Sprintf("CARD-R%d", i+1) {
+				t.Fatalf("member %d with the new key only: %v %v", i, got, err)
+			}
+		}
+	})
+}
+
+// Without --master-keys: on an SQLite file the first start makes the
+// keyring next to the database (0600) and warns, the next start reads the
+// same; PostgreSQL refuses to start.
+func TestMasterKeysDefault(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		var logs lockedBuffer
+		h, err := host.Start(ctx(t), host.Config{DB: db.DSN, Migrate: true, Services: []string{"ledger"}, AdminKeyFile: filepath.Join(t.TempDir(), "admin")},
+			slog.New(slog.NewTextHandler(&logs, nil)))
+		if db.Dialect != sqldb.SQLite {
+			if err == nil {
+				h.Close()
+				t.Fatal("started on PostgreSQL without master keys")
+			}
+			if !strings.Contains(err.Error(), "--master-keys") {
+				t.Fatalf("error %q does not say what to give", err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		path := strings.TrimPrefix(db.DSN, "sqlite:") + ".master-keys"
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("keyring file %v %v: want it made, mode 0600", fi, err)
+		}
+		if !bytes.Contains(logs.Bytes(), []byte("not for production")) {
+			t.Fatalf("no warning logged:\n%s", logs.Bytes())
+		}
+		if _, err := pii.LoadKeyring(path); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
