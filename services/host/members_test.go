@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
