@@ -131,22 +131,8 @@ func TestEraseMemberLeavesNoPersonalData(t *testing.T) {
 		for _, hit := range scanAll(t, db, needles) {
 			t.Errorf("after erasure: %s", hit)
 		}
-		if db.Dialect == sqldb.SQLite {
-			if _, err := db.ExecContext(ctx(t), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-				t.Fatal(err)
-			}
-			path := strings.TrimPrefix(db.DSN, "sqlite:")
-			for _, f := range []string{path, path + "-wal"} {
-				b, err := os.ReadFile(f)
-				if err != nil && !os.IsNotExist(err) {
-					t.Fatal(err)
-				}
-				for _, n := range needles {
-					if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
-						t.Errorf("after erasure, %s holds %q", f, n)
-					}
-				}
-			}
+		for _, hit := range sqliteFiles(t, db, needles) {
+			t.Errorf("after erasure: %s", hit)
 		}
 		logs := bytes.ToLower(s.logs.Bytes())
 		for _, n := range needles {
@@ -155,6 +141,33 @@ func TestEraseMemberLeavesNoPersonalData(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sqliteFiles is where any needle occurs (case-insensitively) in the
+// files of an SQLite database, checkpointed first; nothing on other
+// engines.
+func sqliteFiles(t *testing.T, db *sqldb.DB, needles []string) []string {
+	t.Helper()
+	if db.Dialect != sqldb.SQLite {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx(t), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	var hits []string
+	path := strings.TrimPrefix(db.DSN, "sqlite:")
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, n := range needles {
+			if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(n))) {
+				hits = append(hits, fmt.Sprintf("%s holds %q", f, n))
+			}
+		}
+	}
+	return hits
 }
 
 // scanAll is where any needle occurs (case-insensitively) in any column of
@@ -243,16 +256,9 @@ func TestPlaintextOfEarlierVersionsMovesToTheVault(t *testing.T) {
 			VALUES ('till', 'enrol-again', 'Enrol', $1, 1, $2, 1)`, []byte("hash"), refusal); err != nil {
 			t.Fatal(err)
 		}
-		checkpoint := func() {
-			if db.Dialect == sqldb.SQLite {
-				if _, err := db.ExecContext(ctx(t), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		checkpoint() // the plaintext in the database file itself, as an earlier version left it
-		path := strings.TrimPrefix(db.DSN, "sqlite:")
-		if b, _ := os.ReadFile(path); db.Dialect == sqldb.SQLite && !bytes.Contains(b, []byte(card)) {
+		// The plaintext in the database file itself, as an earlier version
+		// left it.
+		if db.Dialect == sqldb.SQLite && len(sqliteFiles(t, db, []string{card})) == 0 {
 			t.Fatal("the plaintext to migrate is not in the database file")
 		}
 		if hits := scanAll(t, db, []string{card, born}); len(hits) < 3 {
@@ -274,20 +280,8 @@ func TestPlaintextOfEarlierVersionsMovesToTheVault(t *testing.T) {
 		if again, _, err := s.h.Ledger.Members.MigratePlaintext(ctx(t)); err != nil || again != 0 {
 			t.Fatalf("a second run migrated %d (%v), want none", again, err)
 		}
-		if db.Dialect != sqldb.SQLite {
-			return
-		}
-		checkpoint()
-		for _, f := range []string{path, path + "-wal"} {
-			b, err := os.ReadFile(f)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			for _, n := range []string{card, born} {
-				if bytes.Contains(b, []byte(n)) {
-					t.Errorf("%s still holds %q", f, n)
-				}
-			}
+		for _, hit := range sqliteFiles(t, db, []string{card, born}) {
+			t.Errorf("after the migration: %s", hit)
 		}
 	})
 }

@@ -86,10 +86,11 @@ func (h *Host) modules(services []string) []module {
 				jobs := []job{
 					clusterJob("ledger-projector", func(ctx context.Context) { h.Ledger.Status.RunProjector(ctx, 500*time.Millisecond) }),
 					clusterJob("ledger-key-purge", func(ctx context.Context) { h.Ledger.Posting.RunKeyPurge(ctx, keyPurgeEvery) }),
-					clusterJob("ledger-pii-migration", h.Ledger.MigratePlaintext),
 				}
 				if c.JobsEvery > 0 {
-					jobs = append(jobs, clusterJob("ledger-scheduler", func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) }))
+					jobs = append(jobs, clusterJob("ledger-scheduler", func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) }),
+						// With the time-driven jobs: at start, then hourly.
+						clusterJob("ledger-pii-migration", h.Ledger.MigratePlaintext))
 				}
 				return jobs
 			},

@@ -46,8 +46,9 @@ type enrolV1 struct {
 	Digest string `json:"Digest,omitempty"`
 }
 
+// enrolForm is written field by field on purpose: the form must not follow
+// Enrolment's changes (Pseudonymous is no part of it).
 func enrolForm(r Enrolment) form {
-	//lint:ignore S1016 field by field on purpose: the form must not follow Enrolment's changes
 	return v1(enrolV1{ProgrammeID: r.ProgrammeID, MemberID: r.MemberID, ExternalRef: r.ExternalRef, BirthDate: r.BirthDate,
 		PartnerConsent: r.PartnerConsent, EnrolledAt: r.EnrolledAt, Digest: r.Digest})
 }
