@@ -377,3 +377,67 @@ func TestMasterKeysDefault(t *testing.T) {
 		}
 	})
 }
+
+// Profiles over gRPC: an update replays under its key and a different
+// one under the same key is refused; an e-mail address is one member's
+// only; one removed from the profile no longer finds the member; an
+// enrolment's replay still answers with the card and the birth date.
+func TestMemberProfiles(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := start(t, db, nil)
+		pos := s.conn(t, s.key(t, "till", []string{"pos"}))
+		ledger, ms := ledgerv1.NewLedgerServiceClient(pos), ledgerv1.NewMemberServiceClient(pos)
+		enrol := &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol-a", ProgrammeId: "test", ExternalRef: "CARD-A",
+			BirthDate: &date.Date{Year: 1990, Month: 2, Day: 28}}
+		first, err := ledger.EnrolMember(ctx(t), enrol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ledger.EnrolMember(ctx(t), enrol)
+		if err != nil || again.GetMember().GetMemberId() != first.GetMember().GetMemberId() || again.GetMember().GetExternalRef() != "CARD-A" ||
+			again.GetMember().GetBirthDate().GetDay() != 28 {
+			t.Fatalf("replayed enrolment %v %v", again, err)
+		}
+		if _, err := ledger.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol-a2", ProgrammeId: "test", ExternalRef: "CARD-A"}); status.Code(err) != codes.AlreadyExists {
+			t.Fatalf("the same card enrolled again: %v, want ALREADY_EXISTS", err)
+		}
+		a := first.GetMember().GetMemberId()
+		b := enrolWithPoints(t, ledger, "CARD-B", 1)
+
+		update := &ledgerv1.UpdateMemberRequest{IdempotencyKey: "u1", MemberId: a, Profile: &ledgerv1.Profile{Emails: []string{"a@example.com"}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"emails"}}}
+		for range 2 {
+			got, err := ms.UpdateMember(ctx(t), update)
+			if err != nil || got.GetMember().GetVersion() != 2 {
+				t.Fatalf("update (and its replay): %v %v", got, err)
+			}
+		}
+		update.Profile.Emails = []string{"other@example.com"}
+		if _, err := ms.UpdateMember(ctx(t), update); status.Code(err) != codes.AlreadyExists {
+			t.Fatalf("another update under the key: %v, want ALREADY_EXISTS", err)
+		}
+		if _, err := ms.UpdateMember(ctx(t), &ledgerv1.UpdateMemberRequest{IdempotencyKey: "u2", MemberId: b,
+			Profile: &ledgerv1.Profile{Emails: []string{"A@Example.com"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"emails"}}}); status.Code(err) != codes.AlreadyExists ||
+			!strings.Contains(fmt.Sprint(status.Convert(err).Details()), "IDENTIFIER_TAKEN") {
+			t.Fatalf("another member's e-mail: %v, want IDENTIFIER_TAKEN", err)
+		}
+		if _, err := ms.UpdateMember(ctx(t), &ledgerv1.UpdateMemberRequest{IdempotencyKey: "u3", MemberId: a,
+			Profile: &ledgerv1.Profile{Emails: []string{"new@example.com"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"emails", "no_such"}}}); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("a mask naming no field: %v, want INVALID_ARGUMENT", err)
+		}
+		if _, err := ms.UpdateMember(ctx(t), &ledgerv1.UpdateMemberRequest{IdempotencyKey: "u4", MemberId: a,
+			Profile: &ledgerv1.Profile{Emails: []string{"new@example.com"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"emails"}}}); err != nil {
+			t.Fatal(err)
+		}
+		find := func(v string) error {
+			_, err := ms.FindMember(ctx(t), &ledgerv1.MemberServiceFindMemberRequest{ProgrammeId: "test", Kind: ledgerv1.IdentifierKind_IDENTIFIER_KIND_EMAIL, Value: v})
+			return err
+		}
+		if err := find("a@example.com"); status.Code(err) != codes.NotFound {
+			t.Fatalf("the removed e-mail: %v, want NOT_FOUND", err)
+		}
+		if err := find("NEW@example.com"); err != nil {
+			t.Fatalf("the new e-mail: %v", err)
+		}
+	})
+}
