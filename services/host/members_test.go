@@ -403,6 +403,16 @@ func TestMemberProfiles(t *testing.T) {
 		}
 		a := first.GetMember().GetMemberId()
 		b := enrolWithPoints(t, ledger, "CARD-B", 1)
+		// A card given in place of a lost one is taken too.
+		if _, err := ms.ReplaceCard(ctx(t), &ledgerv1.ReplaceCardRequest{IdempotencyKey: "r", MemberId: b, OldCard: "CARD-B", NewCard: "CARD-C"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ledger.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol-c", ProgrammeId: "test", ExternalRef: "CARD-C"}); status.Code(err) != codes.AlreadyExists {
+			t.Fatalf("a replacement card enrolled: %v, want ALREADY_EXISTS", err)
+		}
+		if _, err := ledger.EnrolMember(ctx(t), &ledgerv1.EnrolMemberRequest{IdempotencyKey: "enrol-b", ProgrammeId: "test", ExternalRef: "CARD-B"}); status.Code(err) != codes.AlreadyExists {
+			t.Fatalf("a lost card enrolled again: %v, want ALREADY_EXISTS", err)
+		}
 
 		update := &ledgerv1.UpdateMemberRequest{IdempotencyKey: "u1", MemberId: a, Profile: &ledgerv1.Profile{Emails: []string{"a@example.com"}},
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"emails"}}}
