@@ -223,25 +223,12 @@ func (s *system) settle(t testing.TB) {
 // leases', which the replica's scheduled jobs take whatever calls come.
 func rowCounts(t testing.TB, db *sqldb.DB) map[string]int {
 	t.Helper()
-	q := `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
-	if db.Dialect == sqldb.SQLite {
-		q = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-	}
-	rows, err := db.QueryContext(ctx(t), q)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range tableNames(t, db) {
 		if name != "access_audit" && name != "access_auth_failures" && name != "fidelis_leases" {
 			tables = append(tables, name)
 		}
 	}
-	rows.Close()
 	if len(tables) < 20 {
 		t.Fatalf("only tables %v", tables)
 	}
@@ -254,6 +241,32 @@ func rowCounts(t testing.TB, db *sqldb.DB) map[string]int {
 		out[table] = n
 	}
 	return out
+}
+
+// tableNames are the names of every table of the database.
+func tableNames(t testing.TB, db *sqldb.DB) []string {
+	t.Helper()
+	q := `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	if db.Dialect == sqldb.SQLite {
+		q = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+	}
+	rows, err := db.QueryContext(ctx(t), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }
 
 func sameRows(t testing.TB, before, after map[string]int) {
