@@ -54,6 +54,9 @@ CREATE TABLE member_erasures (
     erased_at BIGINT NOT NULL
 );
 
+-- Birthday events of earlier versions carried the birth date: no more.
+UPDATE member_events SET detail = '' WHERE type = 'birthday' AND detail <> '';
+
 -- +goose Down
 DROP TABLE member_erasures;
 DROP TABLE member_identifiers;
