@@ -14,7 +14,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/host"
 )
 
-const keysUsage = `usage: fidelis keys <create|list|rotate|revoke|generate> [flags]
+const keysUsage = `usage: fidelis keys <create|list|rotate|revoke|generate|master-keyring|rewrap> [flags]
 
 Manages API keys on the database directly (--db): whoever can reach the
 database administers its keys. The same is AccessService over gRPC, for
@@ -28,6 +28,12 @@ operators.
          makes a new key for the same principal, printed on stdout; the old
          one keeps working for the overlap (default 0: it stops at once).
   revoke KEY_ID
+  master-keyring [--id ID]
+         prints a new keyring of the members' personal data (a master key
+         named ID, default k1, and a lookup key) for --master-keys.
+  rewrap --master-keys FILE
+         rewraps every member's data key with the keyring's first master
+         key (after a rotation: see README, Members and personal data).
   generate
          prints a new random key, registered nowhere, for a Kubernetes
          Secret: fidelis serve registers the key of --admin-key-file (for
@@ -57,8 +63,34 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxEarn := fs.Int64("max-earn-points", -1, "largest explicit-points earn of a new principal (default: by its roles)")
 	maxAdjust := fs.Int64("max-adjust-points", -1, "largest adjustment of a new principal (default: by its roles)")
 	rate := fs.Int64("rate-limit", -1, "requests per second of a new principal (default: the server's)")
+	masterKeys := fs.String("master-keys", envOr("FIDELIS_MASTER_KEYS_FILE", ""), "keyring file (rewrap; default on a SQLite file: <file>.master-keys)")
+	masterID := fs.String("id", "k1", "the new master key's id (master-keyring)")
 	switch cmd {
 	case "create", "list", "rotate", "revoke":
+	case "master-keyring":
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		text, err := host.NewMasterKeyring(*masterID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, text)
+		return nil
+	case "rewrap":
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		log, err := c.logger(stderr)
+		if err != nil {
+			return err
+		}
+		n, err := host.RewrapMemberKeys(ctx, c.db, *masterKeys, log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%d member keys rewrapped\n", n)
+		return nil
 	case "generate":
 		_, key, _, err := accessdomain.NewKey()
 		if err != nil {

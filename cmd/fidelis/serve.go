@@ -35,6 +35,7 @@ type serveFlags struct {
 	jobsEvery    time.Duration
 
 	adminKeyFile   string
+	masterKeys     string
 	serviceKeyFile string
 	tlsCert        string
 	tlsKey         string
@@ -78,6 +79,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.adminKeyFile, "admin-key-file", envOr("FIDELIS_ADMIN_KEY_FILE", ""),
 		"file holding the first operator key: registered if it exists, else made (mode 0600) unless the admin principal has a key "+
 			"(env FIDELIS_ADMIN_KEY_FILE; default on a SQLite file: <file>.admin-key)")
+	fs.StringVar(&f.masterKeys, "master-keys", envOr("FIDELIS_MASTER_KEYS_FILE", ""),
+		"keyring file of the members' personal data (master keys and lookup key; `fidelis keys master-keyring` makes one); keep it out of "+
+			"the database and its backups (env FIDELIS_MASTER_KEYS_FILE; default on a SQLite file: <file>.master-keys, made at the first start; required on PostgreSQL and CockroachDB)")
 	fs.StringVar(&f.serviceKeyFile, "service-key-file", envOr("FIDELIS_SERVICE_KEY_FILE", ""),
 		"file holding the API key (of a principal with the service role) sent to the services called elsewhere (env FIDELIS_SERVICE_KEY_FILE)")
 	fs.StringVar(&f.tlsCert, "tls-cert", envOr("FIDELIS_TLS_CERT", ""), "PEM certificate chain of the gRPC and HTTP servers, also presented to services called elsewhere; reloaded when it changes (env FIDELIS_TLS_CERT)")
@@ -219,7 +223,7 @@ func (f *serveFlags) host() host.Config {
 		Services: splitList(f.services), LedgerAddr: f.ledgerAddr, RewardsAddr: f.rewardsAddr, PartnersAddr: f.partnersAddr,
 		DB: f.db, ProgrammeConfig: f.config, Migrate: f.migrate, SchemaWait: f.schemaWait, OTLPEndpoint: f.otlp, OTLPInsecure: f.otlpInsecure,
 		Shards: f.shards, MaxBatch: f.maxBatch, MaxConns: f.maxConns, JobsEvery: f.jobsEvery, Version: version,
-		AdminKeyFile: f.adminKeyFile, ServiceKeyFile: f.serviceKeyFile,
+		AdminKeyFile: f.adminKeyFile, ServiceKeyFile: f.serviceKeyFile, MasterKeysFile: f.masterKeys,
 		TLS:      host.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, ClientCA: f.clientCA, PeerCA: f.peerCA},
 		Insecure: f.insecure, KeyCacheTTL: f.keyCacheTTL,
 		Limits: host.Limits{PerPrincipal: f.ratePrincipal, PerAddress: f.rateAddress, StreamsPerPrincipal: f.maxStreams},

@@ -186,9 +186,19 @@ func TestAnotherProgrammesDataIsDenied(t *testing.T) {
 			BudgetPoints: 100}
 		answers := &eligibilityv1.Answers{IdentifiesAllCustomers: eligibilityv1.Answer_ANSWER_NO}
 		cases := map[string]proto.Message{
-			ledgerv1.LedgerService_EnrolMember_FullMethodName: &ledgerv1.EnrolMemberRequest{IdempotencyKey: "x", ProgrammeId: "test", ExternalRef: "CARD-X"},
-			ledgerv1.LedgerService_GetMember_FullMethodName:   &ledgerv1.GetMemberRequest{MemberId: m},
-			ledgerv1.LedgerService_FindMember_FullMethodName:  &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: card},
+			ledgerv1.LedgerService_EnrolMember_FullMethodName:      &ledgerv1.EnrolMemberRequest{IdempotencyKey: "x", ProgrammeId: "test", ExternalRef: "CARD-X"},
+			ledgerv1.LedgerService_GetMember_FullMethodName:        &ledgerv1.GetMemberRequest{MemberId: m},
+			ledgerv1.LedgerService_FindMember_FullMethodName:       &ledgerv1.FindMemberRequest{ProgrammeId: "test", ExternalRef: card},
+			ledgerv1.MemberService_GetMemberProfile_FullMethodName: &ledgerv1.GetMemberProfileRequest{MemberId: m},
+			ledgerv1.MemberService_UpdateMember_FullMethodName: &ledgerv1.UpdateMemberRequest{IdempotencyKey: "x", MemberId: m,
+				Profile: &ledgerv1.Profile{Name: "Intruder"}},
+			ledgerv1.MemberService_AddIdentifier_FullMethodName: &ledgerv1.AddIdentifierRequest{IdempotencyKey: "x", MemberId: m,
+				Kind: ledgerv1.IdentifierKind_IDENTIFIER_KIND_APP, Value: "app-x"},
+			ledgerv1.MemberService_ReplaceCard_FullMethodName: &ledgerv1.ReplaceCardRequest{IdempotencyKey: "x", MemberId: m, OldCard: card,
+				NewCard: "CARD-Y"},
+			ledgerv1.MemberService_FindMember_FullMethodName: &ledgerv1.MemberServiceFindMemberRequest{ProgrammeId: "test",
+				Kind: ledgerv1.IdentifierKind_IDENTIFIER_KIND_CARD, Value: card},
+			ledgerv1.MemberService_EraseMember_FullMethodName: &ledgerv1.EraseMemberRequest{IdempotencyKey: "x", MemberId: m},
 			ledgerv1.LedgerService_Earn_FullMethodName: &ledgerv1.EarnRequest{IdempotencyKey: "x", MemberId: m, Channel: typev1.Channel_CHANNEL_POS,
 				Basis: &ledgerv1.EarnRequest_Points{Points: 5}},
 			ledgerv1.LedgerService_Burn_FullMethodName:    &ledgerv1.BurnRequest{IdempotencyKey: "x", MemberId: m, Points: 5, Channel: typev1.Channel_CHANNEL_POS},

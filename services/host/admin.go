@@ -9,7 +9,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/members"
+	ledgerstore "github.com/fidelis-loyalty/fidelis/services/ledger/store"
 )
 
 // AdminKeyFile is the file that holds the first operator key: the one
@@ -95,3 +98,83 @@ func WriteSecretFile(path, secret string) error {
 	}
 	return err
 }
+
+// MasterKeysFile is the keyring file of the members' personal data: the
+// one configured, else, on a SQLite file database, "<database file>.master-keys";
+// "" when there is none.
+func MasterKeysFile(configured, dsn string) string {
+	if configured != "" {
+		return configured
+	}
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok && path != "" && path != ":memory:" {
+		return path + ".master-keys"
+	}
+	return ""
+}
+
+// masterKeys loads the keyring of the members' personal data. On an
+// embedded SQLite file without one configured, it is the file next to the
+// database, made at the first start (fine for development; in production
+// the keyring must not sit with the database and its backups, or erasure
+// erases nothing); on an in-memory database, a keyring for the process.
+// PostgreSQL and CockroachDB need one configured.
+func (h *Host) masterKeys(ctx context.Context, c Config, db *sqldb.DB) (*pii.Keyring, error) {
+	if c.MasterKeys != nil {
+		return c.MasterKeys, nil
+	}
+	path := MasterKeysFile(c.MasterKeysFile, db.DSN)
+	if path == "" {
+		if db.Dialect != sqldb.SQLite {
+			return nil, errors.New("the members' personal data needs master keys: give --master-keys (env FIDELIS_MASTER_KEYS_FILE), a file made by `fidelis keys master-keyring`")
+		}
+		text, err := pii.NewKeyringText("k1")
+		if err != nil {
+			return nil, err
+		}
+		h.log.WarnContext(ctx, "in-memory database: the master keys live as long as the process")
+		return pii.ParseKeyring(strings.NewReader(text))
+	}
+	if c.MasterKeysFile == "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			text, err := pii.NewKeyringText("k1")
+			if err != nil {
+				return nil, err
+			}
+			if err := WriteSecretFile(path, strings.TrimSpace(text)); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("master keys: %w", err)
+			}
+		}
+		h.log.WarnContext(ctx, "the master keys live next to the database: fine for development, not for production (give --master-keys)",
+			slog.String("file", path))
+	}
+	return pii.LoadKeyring(path)
+}
+
+// RewrapMemberKeys rewraps every member's data key with the first master
+// key of the keyring (keysFile, default next to a SQLite file), after a
+// rotation put a new key first; it returns how many it rewrapped. It runs
+// with the runtime role's rights.
+func RewrapMemberKeys(ctx context.Context, dsn, keysFile string, log *slog.Logger) (int, error) {
+	path := MasterKeysFile(keysFile, dsn)
+	if path == "" {
+		return 0, errors.New("give --master-keys")
+	}
+	keys, err := pii.LoadKeyring(path)
+	if err != nil {
+		return 0, err
+	}
+	db, err := sqldb.Open(ctx, dsn, sqldb.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	v, err := members.New(keys, ledgerstore.NewVault(db), nil, members.Options{Logger: log})
+	if err != nil {
+		return 0, err
+	}
+	return v.Rewrap(ctx)
+}
+
+// NewMasterKeyring is the text of a new keyring for --master-keys: a
+// master key named id and a lookup key, random.
+func NewMasterKeyring(id string) (string, error) { return pii.NewKeyringText(id) }

@@ -76,6 +76,7 @@ type serveProcess struct {
 // addresses, each generation's log in one buffer.
 type crashRig struct {
 	bin, dsn, grpc, ops string
+	masterKeys          string
 	logs                *lockedBuffer
 	generation          int
 }
@@ -85,7 +86,7 @@ func (r *crashRig) start(t *testing.T) *serveProcess {
 	t.Helper()
 	r.generation++
 	fmt.Fprintf(r.logs, "=== fidelis serve, generation %d\n", r.generation)
-	cmd := exec.Command(r.bin, "serve", "--db", r.dsn, "--listen", r.grpc, "--ops-listen", r.ops, "--http-listen", "",
+	cmd := exec.Command(r.bin, "serve", "--db", r.dsn, "--master-keys", r.masterKeys, "--listen", r.grpc, "--ops-listen", r.ops, "--http-listen", "",
 		"--jobs-every", "0", "--max-conns", "8", "--rate-limit", "1000000", "--rate-limit-address", "1000000", "--key-cache-ttl", "1m")
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {
@@ -185,7 +186,7 @@ func killUnderLoad(t *testing.T, bin string, db *sqldb.DB) {
 	for _, l := range reserved {
 		l.Close()
 	}
-	r := &crashRig{bin: bin, dsn: db.DSN, grpc: addrs[0], ops: addrs[1], logs: &lockedBuffer{}}
+	r := &crashRig{bin: bin, dsn: db.DSN, grpc: addrs[0], ops: addrs[1], logs: &lockedBuffer{}, masterKeys: masterKeys(t, t.TempDir())}
 
 	out, err := exec.Command(bin, "keys", "create", "--db", db.DSN, "--principal", "pos-crash", "--roles", "pos", "--programmes", "default").Output()
 	if err != nil {

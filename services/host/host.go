@@ -33,6 +33,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
 	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
 	"github.com/fidelis-loyalty/fidelis/services/internal/lease"
+	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/internal/telemetry"
@@ -96,6 +97,11 @@ type Config struct {
 
 	// AdminKeyFile holds the first operator key (see AdminKeyFile()).
 	AdminKeyFile string
+	// MasterKeysFile is the keyring of the members' personal data (see
+	// pii.ParseKeyring and MasterKeysFile()); MasterKeys, if set, is used
+	// instead (tests, embedding).
+	MasterKeysFile string
+	MasterKeys     *pii.Keyring
 	// ServiceKeyFile holds the API key (of a principal with the service
 	// role) this process sends to the services it calls elsewhere
 	// (LedgerAddr, RewardsAddr, PartnersAddr).

@@ -88,7 +88,9 @@ func (h *Host) modules(services []string) []module {
 					clusterJob("ledger-key-purge", func(ctx context.Context) { h.Ledger.Posting.RunKeyPurge(ctx, keyPurgeEvery) }),
 				}
 				if c.JobsEvery > 0 {
-					jobs = append(jobs, clusterJob("ledger-scheduler", func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) }))
+					jobs = append(jobs, clusterJob("ledger-scheduler", func(ctx context.Context) { h.Ledger.RunScheduler(ctx, c.JobsEvery) }),
+						// With the time-driven jobs: at start, then hourly.
+						clusterJob("ledger-pii-migration", h.Ledger.MigratePlaintext))
 				}
 				return jobs
 			},
@@ -150,7 +152,12 @@ func (h *Host) buildLedger(ctx context.Context, e *startup) error {
 	if shards <= 0 {
 		shards = defaultShards(e.db.Dialect)
 	}
-	if h.Ledger, err = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log, Meter: e.d.tel.Meter, Tracer: e.d.tel.Tracer}); err != nil {
+	keys, err := h.masterKeys(ctx, e.c, e.db)
+	if err != nil {
+		return err
+	}
+	if h.Ledger, err = ledger.New(e.db, cfg, ledger.Options{Shards: shards, MaxBatch: e.c.MaxBatch, Logger: e.log, Meter: e.d.tel.Meter,
+		Tracer: e.d.tel.Tracer, Keys: keys}); err != nil {
 		return err
 	}
 	h.onClose(h.Ledger.Close) // runs before the database closes: every acknowledged request is committed

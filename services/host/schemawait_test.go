@@ -24,7 +24,7 @@ func TestStartWaitsForSchema(t *testing.T) {
 		}
 		done := make(chan started, 1)
 		go func() {
-			h, err := host.Start(ctx(t), host.Config{DB: db.DSN, SchemaWait: 30 * time.Second, SchemaPoll: 20 * time.Millisecond}, log)
+			h, err := host.Start(ctx(t), host.Config{DB: db.DSN, MasterKeysFile: masterKeys(t, t.TempDir()), SchemaWait: 30 * time.Second, SchemaPoll: 20 * time.Millisecond}, log)
 			done <- started{h, err}
 		}()
 		select {
@@ -59,7 +59,7 @@ func TestStartWaitsForSchema(t *testing.T) {
 // The wait ends, with what is missing, after SchemaWait.
 func TestStartSchemaWaitTimesOut(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
-		h, err := host.Start(ctx(t), host.Config{DB: db.DSN, Services: []string{"ledger"},
+		h, err := host.Start(ctx(t), host.Config{DB: db.DSN, Services: []string{"ledger"}, MasterKeysFile: masterKeys(t, t.TempDir()),
 			SchemaWait: 300 * time.Millisecond, SchemaPoll: 20 * time.Millisecond}, slog.New(slog.DiscardHandler))
 		if err == nil {
 			h.Close()

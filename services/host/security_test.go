@@ -277,12 +277,14 @@ func TestFirstAdminKeyWithReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		const replicas = 4
+		keyring := masterKeys(t, t.TempDir())
 		starts := func(files []string) []*host.Host {
 			hosts := make([]*host.Host, replicas)
 			var wg sync.WaitGroup
 			for i := range replicas {
 				wg.Go(func() {
-					h, err := host.Start(ctx(t), host.Config{DB: db.DSN, Migrate: true, AdminKeyFile: files[i], Services: []string{"ledger"}},
+					h, err := host.Start(ctx(t), host.Config{DB: db.DSN, Migrate: true, AdminKeyFile: files[i], Services: []string{"ledger"},
+						MasterKeysFile: keyring},
 						slog.New(slog.DiscardHandler))
 					if err != nil {
 						t.Errorf("replica %d: %v", i, err)

@@ -48,6 +48,8 @@ type system struct {
 	// programmes is the programme configuration file; adminKeyFile the
 	// first operator's key.
 	programmes, adminKeyFile string
+	// masterKeysFile is the keyring of the members' personal data.
+	masterKeysFile string
 }
 
 type lockedBuffer struct {
@@ -81,7 +83,7 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 		t.Fatal(err)
 	}
 	c := host.Config{DB: db.DSN, Migrate: true, ProgrammeConfig: programmes, AdminKeyFile: filepath.Join(dir, "admin-key"),
-		KeyCacheTTL: time.Second, MaxConns: 8}
+		KeyCacheTTL: time.Second, MaxConns: 8, MasterKeysFile: masterKeys(t, dir)}
 	if tune != nil {
 		tune(&c)
 	}
@@ -101,7 +103,22 @@ func start(t *testing.T, db *sqldb.DB, tune func(*host.Config)) *system {
 		t.Fatal(err)
 	}
 	return &system{h: h, db: db, addr: lis.Addr().String(), admin: strings.TrimSpace(string(admin)), logs: logs, keys: map[string]string{},
-		programmes: programmes, adminKeyFile: c.AdminKeyFile}
+		programmes: programmes, adminKeyFile: c.AdminKeyFile, masterKeysFile: c.MasterKeysFile}
+}
+
+// masterKeys writes a new keyring of master keys in dir and returns its
+// path.
+func masterKeys(t testing.TB, dir string) string {
+	t.Helper()
+	text, err := host.NewMasterKeyring("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "master-keys")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // key is a key of a principal with the roles, bound to the programmes
@@ -206,25 +223,12 @@ func (s *system) settle(t testing.TB) {
 // leases', which the replica's scheduled jobs take whatever calls come.
 func rowCounts(t testing.TB, db *sqldb.DB) map[string]int {
 	t.Helper()
-	q := `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
-	if db.Dialect == sqldb.SQLite {
-		q = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-	}
-	rows, err := db.QueryContext(ctx(t), q)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range tableNames(t, db) {
 		if name != "access_audit" && name != "access_auth_failures" && name != "fidelis_leases" {
 			tables = append(tables, name)
 		}
 	}
-	rows.Close()
 	if len(tables) < 20 {
 		t.Fatalf("only tables %v", tables)
 	}
@@ -237,6 +241,32 @@ func rowCounts(t testing.TB, db *sqldb.DB) map[string]int {
 		out[table] = n
 	}
 	return out
+}
+
+// tableNames are the names of every table of the database.
+func tableNames(t testing.TB, db *sqldb.DB) []string {
+	t.Helper()
+	q := `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	if db.Dialect == sqldb.SQLite {
+		q = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+	}
+	rows, err := db.QueryContext(ctx(t), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }
 
 func sameRows(t testing.TB, before, after map[string]int) {

@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,9 +16,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/jobs"
+	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/consent"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/members"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/operations"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/status"
@@ -40,6 +43,9 @@ type Options struct {
 	Tracer trace.TracerProvider
 	// Meter receives the ledger's metrics (see metrics.go); nil: none.
 	Meter metric.MeterProvider
+	// Keys are the master keys and the lookup key of the members'
+	// personal data (see app/members); required.
+	Keys *pii.Keyring
 }
 
 // Ledger is the ledger's three parts over one database: the write path,
@@ -53,6 +59,8 @@ type Ledger struct {
 	Operations *operations.Service
 	// Consent keeps consents and the contact pressure.
 	Consent *consent.Service
+	// Members keeps the members' personal data.
+	Members *members.Service
 	cfg     *domain.Config
 	now     func() time.Time
 	log     *slog.Logger
@@ -66,6 +74,9 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 	if o.Meter == nil {
 		o.Meter = noop.NewMeterProvider()
 	}
+	if o.Keys == nil {
+		return nil, errors.New("ledger: the members' personal data needs master keys")
+	}
 	meter := o.Meter.Meter(meterName)
 	pm, err := newPostingMetrics(meter)
 	if err != nil {
@@ -76,7 +87,11 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 	a := analytics.New(store.NewAnalytics(db), p, s, cfg, analytics.Options{Now: o.Now, Logger: o.Logger})
 	ops := operations.New(store.NewOperations(db), operations.Options{Heartbeat: o.OperationHeartbeat, StaleAfter: o.OperationStaleAfter, Logger: o.Logger})
 	cs := consent.New(store.NewConsent(db), cfg, consent.Options{Now: o.Now, Logger: o.Logger})
-	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, Consent: cs, cfg: cfg, now: o.Now, log: o.Logger}
+	v, err := members.New(o.Keys, store.NewVault(db), p, members.Options{Now: o.Now, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	l := &Ledger{Posting: p, Status: s, Analytics: a, Operations: ops, Consent: cs, Members: v, cfg: cfg, now: o.Now, log: o.Logger}
 	if err := observe(meter, p, s); err != nil {
 		l.Close()
 		return nil, err
@@ -87,17 +102,38 @@ func New(db *sqldb.DB, cfg *domain.Config, o Options) (*Ledger, error) {
 // ServiceNames are the gRPC services Register adds.
 func ServiceNames() []string {
 	return []string{grpcapi.ServiceName, grpcapi.StatusServiceName, grpcapi.KpiServiceName, grpcapi.AdminServiceName, grpcapi.OperationsServiceName,
-		grpcapi.ConsentServiceName}
+		grpcapi.ConsentServiceName, grpcapi.MembersServiceName}
 }
 
 // Register adds the ledger's gRPC services to srv.
 func (l *Ledger) Register(srv grpc.ServiceRegistrar) {
-	grpcapi.Register(srv, l.Posting, l.Analytics)
+	grpcapi.Register(srv, l.Posting, l.Analytics, l.Members)
+	grpcapi.RegisterMembers(srv, l.Members)
 	grpcapi.RegisterStatus(srv, l.Status)
 	grpcapi.RegisterKpi(srv, l.Analytics)
 	grpcapi.RegisterConsent(srv, l.Consent)
 	grpcapi.RegisterAdmin(srv, grpcapi.Admin{Posting: l.Posting, Status: l.Status, Analytics: l.Analytics, Operations: l.Operations,
 		Config: l.cfg, Now: l.now, Logger: l.log})
+}
+
+// MigratePlaintext moves the personal data earlier versions kept in clear
+// in the ledger to the vault (see members.Service.MigratePlaintext): at
+// start, then every hour (for the rows replicas of an earlier version
+// write during a rolling upgrade), until ctx ends; after a failure, again
+// in 10 seconds.
+func (l *Ledger) MigratePlaintext(ctx context.Context) {
+	for {
+		wait := time.Hour
+		if _, _, err := l.Members.MigratePlaintext(ctx); err != nil && ctx.Err() == nil {
+			l.log.ErrorContext(ctx, "moving personal data to the vault failed; retrying", slog.Any("error", err))
+			wait = 10 * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Drain ends the event streams: the server is shutting down.

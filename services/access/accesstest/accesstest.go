@@ -97,7 +97,7 @@ func (e *Env) Flush(t testing.TB) {
 
 // AllRoles are every role but partner's (which goes with a partner).
 func AllRoles() []principal.Role {
-	return []principal.Role{principal.POS, principal.Ecommerce, principal.Operator, principal.BI, principal.Marketing, principal.Service, principal.Import}
+	return []principal.Role{principal.POS, principal.Ecommerce, principal.Operator, principal.BI, principal.Marketing, principal.Service, principal.Import, principal.CustomerService}
 }
 
 // Creds is the dial option that sends key with every call, in plaintext.

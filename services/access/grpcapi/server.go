@@ -34,14 +34,15 @@ func Register(s grpc.ServiceRegistrar, a *app.Service) {
 }
 
 var roles = map[accessv1.Role]principal.Role{
-	accessv1.Role_ROLE_POS:       principal.POS,
-	accessv1.Role_ROLE_ECOMMERCE: principal.Ecommerce,
-	accessv1.Role_ROLE_OPERATOR:  principal.Operator,
-	accessv1.Role_ROLE_BI:        principal.BI,
-	accessv1.Role_ROLE_MARKETING: principal.Marketing,
-	accessv1.Role_ROLE_SERVICE:   principal.Service,
-	accessv1.Role_ROLE_PARTNER:   principal.Partner,
-	accessv1.Role_ROLE_IMPORT:    principal.Import,
+	accessv1.Role_ROLE_POS:              principal.POS,
+	accessv1.Role_ROLE_ECOMMERCE:        principal.Ecommerce,
+	accessv1.Role_ROLE_OPERATOR:         principal.Operator,
+	accessv1.Role_ROLE_BI:               principal.BI,
+	accessv1.Role_ROLE_MARKETING:        principal.Marketing,
+	accessv1.Role_ROLE_SERVICE:          principal.Service,
+	accessv1.Role_ROLE_PARTNER:          principal.Partner,
+	accessv1.Role_ROLE_IMPORT:           principal.Import,
+	accessv1.Role_ROLE_CUSTOMER_SERVICE: principal.CustomerService,
 }
 
 func rolesFromProto(rs []accessv1.Role) []principal.Role {

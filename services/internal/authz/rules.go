@@ -85,6 +85,7 @@ func Rules() map[string]Rule {
 		service   = principal.Service
 		partner   = principal.Partner
 		importer  = principal.Import
+		customer  = principal.CustomerService
 	)
 	roles := func(rs ...principal.Role) []principal.Role { return rs }
 	till := roles(pos, ecommerce, service)                          // the shop's channels and the services acting for them
@@ -105,7 +106,7 @@ func Rules() map[string]Rule {
 		reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: {AnyRole: true, Scope: NoData},
 
 		ledgerv1.LedgerService_EnrolMember_FullMethodName:          write(ProgrammeField, enrolEarn...),
-		ledgerv1.LedgerService_GetMember_FullMethodName:            read(Resource, front...),
+		ledgerv1.LedgerService_GetMember_FullMethodName:            read(Resource, pos, ecommerce, operator, service, customer),
 		ledgerv1.LedgerService_FindMember_FullMethodName:           read(ProgrammeField, front...),
 		ledgerv1.LedgerService_Earn_FullMethodName:                 withCheck(write(Resource, enrolEarn...), checkEarn),
 		ledgerv1.LedgerService_Burn_FullMethodName:                 withCheck(write(Resource, till...), checkBurn),
@@ -124,12 +125,21 @@ func Rules() map[string]Rule {
 		// the back office, read by them and marketing; the history (who
 		// recorded what, when) by operators. Contact pressure: marketing.
 		ledgerv1.ConsentService_SetConsent_FullMethodName:            write(Resource, front...),
-		ledgerv1.ConsentService_GetConsents_FullMethodName:           read(Resource, pos, ecommerce, operator, marketing, service),
+		ledgerv1.ConsentService_GetConsents_FullMethodName:           read(Resource, pos, ecommerce, operator, marketing, service, customer),
 		ledgerv1.ConsentService_ListConsentHistory_FullMethodName:    read(Resource, operator),
 		ledgerv1.ConsentService_ClaimContact_FullMethodName:          write(Resource, operator, marketing),
 		ledgerv1.ConsentService_BatchClaimContacts_FullMethodName:    write(ProgrammeField, operator, marketing),
 		ledgerv1.ConsentService_SetContactExclusion_FullMethodName:   write(Resource, operator, marketing),
 		ledgerv1.ConsentService_ClearContactExclusion_FullMethodName: write(Resource, operator, marketing),
+
+		// The members' personal data: customer service reads and corrects
+		// profiles; erasure is the back office's alone.
+		ledgerv1.MemberService_GetMemberProfile_FullMethodName: read(Resource, pos, ecommerce, operator, customer),
+		ledgerv1.MemberService_UpdateMember_FullMethodName:     write(Resource, pos, ecommerce, operator, customer),
+		ledgerv1.MemberService_AddIdentifier_FullMethodName:    write(Resource, pos, ecommerce, operator, customer),
+		ledgerv1.MemberService_ReplaceCard_FullMethodName:      write(Resource, pos, ecommerce, operator, customer),
+		ledgerv1.MemberService_FindMember_FullMethodName:       read(ProgrammeField, pos, ecommerce, operator, customer),
+		ledgerv1.MemberService_EraseMember_FullMethodName:      write(Resource, operator),
 
 		ledgerv1.StatusService_GetTierStatus_FullMethodName: read(Resource, pos, ecommerce, operator, marketing, service),
 		ledgerv1.StatusService_GetSegment_FullMethodName:    read(Resource, operator, marketing, service),
@@ -171,7 +181,7 @@ func Rules() map[string]Rule {
 		rewardsv1.RewardsService_CancelRedemption_FullMethodName:      write(Resource, front...),
 		rewardsv1.RewardsService_ValidateVoucher_FullMethodName:       read(Resource, pos, ecommerce),
 		rewardsv1.RewardsService_ConsumeVoucher_FullMethodName:        write(Resource, pos, ecommerce),
-		rewardsv1.RewardsService_ListMemberRedemptions_FullMethodName: read(Resource, pos, ecommerce, operator),
+		rewardsv1.RewardsService_ListMemberRedemptions_FullMethodName: read(Resource, pos, ecommerce, operator, customer),
 
 		partnersv1.PartnerService_LinkMember_FullMethodName:       write(Resource, partner),
 		partnersv1.PartnerService_GetMemberBalance_FullMethodName: read(Resource, partner),

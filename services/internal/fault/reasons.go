@@ -122,6 +122,13 @@ const (
 	PartnerTxnFailed     Reason = "PARTNER_TXN_FAILED"
 )
 
+// Members' personal data reasons.
+const (
+	IdentifierTaken    Reason = "IDENTIFIER_TAKEN"
+	MemberErased       Reason = "MEMBER_ERASED"
+	IdentifierNotFound Reason = "IDENTIFIER_NOT_FOUND"
+)
+
 // Access reasons.
 const (
 	PrincipalNotFound      Reason = "PRINCIPAL_NOT_FOUND"

@@ -44,11 +44,13 @@ const (
 	// points dated as far back as the programme's import window, where
 	// the till's channels may backdate a few days only.
 	Import Role = "import"
+	// CustomerService finds members and reads and corrects their profiles.
+	CustomerService Role = "customer_service"
 )
 
 // Roles are every role, in a stable order.
 func Roles() []Role {
-	return []Role{POS, Ecommerce, Operator, BI, Marketing, Service, Partner, Import}
+	return []Role{POS, Ecommerce, Operator, BI, Marketing, Service, Partner, Import, CustomerService}
 }
 
 // ParseRole reads a role's name.

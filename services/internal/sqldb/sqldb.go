@@ -162,13 +162,16 @@ func private(path string) error {
 }
 
 // sqliteDSN adds the pragmas Fidelis relies on: WAL with full fsync, a busy
-// timeout for other processes, foreign keys, and BEGIN IMMEDIATE so that a
+// timeout for other processes, foreign keys, secure delete, and BEGIN IMMEDIATE so that a
 // transaction that reads and then writes never fails with SQLITE_BUSY.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Deleted and overwritten content is zeroed in the file, not left in
+	// free space: an erased member's data must not linger there.
+	q.Add("_pragma", "secure_delete(1)")
 	if path != ":memory:" {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")

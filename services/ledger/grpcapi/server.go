@@ -10,6 +10,7 @@ import (
 	ledgerv1 "github.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/ledger/v1"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/analytics"
+	"github.com/fidelis-loyalty/fidelis/services/ledger/app/members"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/app/posting"
 	"github.com/fidelis-loyalty/fidelis/services/ledger/domain"
 )
@@ -19,19 +20,22 @@ type Server struct {
 	ledgerv1.UnimplementedLedgerServiceServer
 	ledger    *posting.Service
 	analytics *analytics.Service
+	vault     *members.Service
 }
 
 // Register adds the ledger service to a gRPC server: the write path, and
 // the anonymous sales stores report for the analytics.
-func Register(s grpc.ServiceRegistrar, p *posting.Service, a *analytics.Service) {
-	ledgerv1.RegisterLedgerServiceServer(s, &Server{ledger: p, analytics: a})
+// Members are enrolled and found through the vault v, which keeps their
+// personal data.
+func Register(s grpc.ServiceRegistrar, p *posting.Service, a *analytics.Service, v *members.Service) {
+	ledgerv1.RegisterLedgerServiceServer(s, &Server{ledger: p, analytics: a, vault: v})
 }
 
 // ServiceName is the ledger's fully qualified gRPC service name.
 const ServiceName = "fidelis.ledger.v1.LedgerService"
 
 func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest) (*ledgerv1.EnrolMemberResponse, error) {
-	m, err := s.ledger.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Enrolment{
+	m, err := s.vault.Enrol(ctx, principal.Of(ctx), r.GetIdempotencyKey(), posting.Enrolment{
 		ProgrammeID: r.GetProgrammeId(), MemberID: r.GetMemberId(), ExternalRef: r.GetExternalRef(),
 		BirthDate:      dateFromProto(r.GetBirthDate()),
 		PartnerConsent: r.GetPartnerMarketingConsent() == ledgerv1.ConsentState_CONSENT_STATE_GRANTED, EnrolledAt: fromTS(r.GetEnrolledAt()),
@@ -43,19 +47,43 @@ func (s *Server) EnrolMember(ctx context.Context, r *ledgerv1.EnrolMemberRequest
 }
 
 func (s *Server) GetMember(ctx context.Context, r *ledgerv1.GetMemberRequest) (*ledgerv1.GetMemberResponse, error) {
-	m, err := s.ledger.Member(ctx, principal.Of(ctx), r.GetMemberId())
+	m, err := s.revealed(ctx, r.GetMemberId())
 	if err != nil {
 		return nil, err
 	}
 	return &ledgerv1.GetMemberResponse{Member: memberToProto(m)}, nil
 }
 
+// FindMember finds a member by a current card, through the vault: a
+// replaced card no longer finds it, an erased member is found by none.
 func (s *Server) FindMember(ctx context.Context, r *ledgerv1.FindMemberRequest) (*ledgerv1.FindMemberResponse, error) {
-	m, err := s.ledger.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), r.GetExternalRef())
+	found, err := s.vault.FindMember(ctx, principal.Of(ctx), r.GetProgrammeId(), members.KindCard, r.GetExternalRef())
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.revealed(ctx, found.ID)
 	if err != nil {
 		return nil, err
 	}
 	return &ledgerv1.FindMemberResponse{Member: memberToProto(m)}, nil
+}
+
+// revealed is a member whose external ref and birth date, pseudonyms in
+// the ledger, are read from the vault: its first current card and its
+// birth date (both empty once it is erased).
+func (s *Server) revealed(ctx context.Context, id string) (*domain.Member, error) {
+	who := principal.Of(ctx)
+	m, err := s.ledger.Member(ctx, who, id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.vault.Get(ctx, who, id)
+	if err != nil {
+		return nil, err
+	}
+	out := *m
+	out.ExternalRef, out.BirthDate = p.Card(), p.Profile.BirthDate
+	return &out, nil
 }
 
 func (s *Server) Earn(ctx context.Context, r *ledgerv1.EarnRequest) (*ledgerv1.EarnResponse, error) {

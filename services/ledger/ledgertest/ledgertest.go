@@ -23,6 +23,7 @@ import (
 	"github.com/fidelis-loyalty/fidelis/services/access/accesstest"
 	"github.com/fidelis-loyalty/fidelis/services/internal/authz"
 	"github.com/fidelis-loyalty/fidelis/services/internal/grpcserver"
+	"github.com/fidelis-loyalty/fidelis/services/internal/pii"
 	"github.com/fidelis-loyalty/fidelis/services/internal/principal"
 	"github.com/fidelis-loyalty/fidelis/services/internal/sqldb"
 	"github.com/fidelis-loyalty/fidelis/services/ledger"
@@ -173,7 +174,7 @@ func Start(t testing.TB, db *sqldb.DB, o Options) *Env {
 	if acc == nil {
 		acc = accesstest.Start(t, db, accesstest.Options{Logger: log})
 	}
-	l, err := ledger.New(db, cfg, ledger.Options{Now: clock.Now, Shards: o.Shards, Logger: log})
+	l, err := ledger.New(db, cfg, ledger.Options{Now: clock.Now, Shards: o.Shards, Logger: log, Keys: Keyring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +287,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// Keyring is a new keyring of master keys, for a test's members' personal
+// data.
+func Keyring(t testing.TB) *pii.Keyring {
+	t.Helper()
+	text, err := pii.NewKeyringText("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pii.ParseKeyring(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

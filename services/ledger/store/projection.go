@@ -224,8 +224,8 @@ func (t *txn) Expiring(ctx context.Context, programmeID string, from, to time.Ti
 
 func (t *txn) Birthdays(ctx context.Context, programmeID, monthDay string) ([]*domain.Member, error) {
 	var out []*domain.Member
-	err := t.query(ctx, `SELECT `+memberSelect+` FROM ledger_members WHERE programme_id = $1 AND birth_date LIKE $2 ORDER BY member_id`,
-		[]any{programmeID, "____-" + monthDay}, func(r *sql.Rows) error {
+	err := t.query(ctx, `SELECT `+memberSelect+` FROM ledger_members WHERE programme_id = $1 AND (birth_date LIKE $2 OR birth_date = $3) ORDER BY member_id`,
+		[]any{programmeID, "____-" + monthDay, "--" + monthDay}, func(r *sql.Rows) error {
 			m, err := scanMember(r)
 			out = append(out, m)
 			return err

@@ -2,6 +2,7 @@ package posting
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/fidelis-loyalty/fidelis/services/internal/fault"
@@ -17,6 +18,14 @@ type Enrolment struct {
 	BirthDate      string
 	PartnerConsent bool
 	EnrolledAt     time.Time
+	// Pseudonymous says ExternalRef is a pseudonym (a lookup hash, see
+	// app/members) and BirthDate at most the month and day ("--04-17"):
+	// the reply then holds neither, for the stored reply to hold no
+	// personal data; the caller knows them. Digest is a keyed hash of the
+	// personal data of the request, part of its idempotency fingerprint
+	// in their stead.
+	Pseudonymous bool
+	Digest       string
 }
 
 // Enrol opens a member's accounts.
@@ -45,10 +54,10 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 			}
 		}
 		if taken {
-			return nil, fault.Exists(fault.MemberAlreadyEnrolled, "external ref %q is already enrolled as member %s", r.ExternalRef, other).
+			return nil, fault.Exists(fault.MemberAlreadyEnrolled, "the external ref is already enrolled as member %s", other).
 				About(MemberResource, other)
 		}
-		if err := checkBirthDate(r.BirthDate, u.now); err != nil {
+		if err := CheckBirthDate(r.BirthDate, u.now); err != nil {
 			return nil, err
 		}
 		enrolled := r.EnrolledAt
@@ -66,6 +75,11 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 		b.LoadLots(nil, nil) // a new member has none
 		b.New = true
 		u.create(b)
+		if r.Pseudonymous {
+			reply := m
+			reply.ExternalRef, reply.BirthDate = "", ""
+			return &reply, nil
+		}
 		return &m, nil
 	})
 }
@@ -73,10 +87,17 @@ func (s *Service) Enrol(ctx context.Context, who principal.Principal, key string
 // MemberResource is the type of a member in a refusal's ResourceInfo.
 const MemberResource = "fidelis.ledger.v1.Member"
 
-// checkBirthDate refuses a birth date ("" for none) that is not a real
-// date (2024-13-45) or that is after today.
-func checkBirthDate(d string, now time.Time) error {
+// CheckBirthDate refuses a birth date ("" for none) that is not a real
+// date (2024-13-45) or that is after today. A month and day alone
+// ("--04-17", what a pseudonymous enrolment stores) must be a real one.
+func CheckBirthDate(d string, now time.Time) error {
 	if d == "" {
+		return nil
+	}
+	if md, ok := strings.CutPrefix(d, "--"); ok {
+		if _, err := time.Parse("2006-01-02", "2000-"+md); err != nil || len(md) != 5 {
+			return fault.Invalid("birth_date", "%q is not a real month and day", d)
+		}
 		return nil
 	}
 	t, err := time.Parse(time.DateOnly, d)

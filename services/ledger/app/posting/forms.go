@@ -42,12 +42,15 @@ type enrolV1 struct {
 	BirthDate      string    `json:"BirthDate"`
 	PartnerConsent bool      `json:"PartnerConsent"`
 	EnrolledAt     time.Time `json:"EnrolledAt"`
+	// Digest stands for the personal data of a pseudonymous enrolment.
+	Digest string `json:"Digest,omitempty"`
 }
 
+// enrolForm is written field by field on purpose: the form must not follow
+// Enrolment's changes (Pseudonymous is no part of it).
 func enrolForm(r Enrolment) form {
-	//lint:ignore S1016 field by field on purpose: the form must not follow Enrolment's changes
 	return v1(enrolV1{ProgrammeID: r.ProgrammeID, MemberID: r.MemberID, ExternalRef: r.ExternalRef, BirthDate: r.BirthDate,
-		PartnerConsent: r.PartnerConsent, EnrolledAt: r.EnrolledAt})
+		PartnerConsent: r.PartnerConsent, EnrolledAt: r.EnrolledAt, Digest: r.Digest})
 }
 
 // memberV1 is a command on a member: {"MemberID": ..., "Cmd": ...}.

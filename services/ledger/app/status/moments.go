@@ -92,7 +92,7 @@ func (s *Service) moments(ctx context.Context, tx Reader, p *domain.Programme, a
 			out = append(out, domain.MemberEvent{
 				EventID: fmt.Sprintf("birthday:%s:%d", m.ID, local.Year()), MemberID: m.ID, ProgrammeID: p.ID,
 				Type: domain.EventBirthday, At: time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, p.Location).UTC(),
-				Detail: m.BirthDate,
+				// No birth date in the event: personal data stays in the vault.
 			})
 		}
 	}

@@ -52,6 +52,9 @@ const (
 	// Moving an existing programme in: enrols members and earns points dated
 	// as far back as the programme's import window (backdating.import_max_days).
 	Role_ROLE_IMPORT Role = 8
+	// Customer service: finds members and reads and corrects their profiles
+	// (MemberService), reads their balances and history.
+	Role_ROLE_CUSTOMER_SERVICE Role = 9
 )
 
 // Enum value maps for Role.
@@ -66,17 +69,19 @@ var (
 		6: "ROLE_SERVICE",
 		7: "ROLE_PARTNER",
 		8: "ROLE_IMPORT",
+		9: "ROLE_CUSTOMER_SERVICE",
 	}
 	Role_value = map[string]int32{
-		"ROLE_UNSPECIFIED": 0,
-		"ROLE_POS":         1,
-		"ROLE_ECOMMERCE":   2,
-		"ROLE_OPERATOR":    3,
-		"ROLE_BI":          4,
-		"ROLE_MARKETING":   5,
-		"ROLE_SERVICE":     6,
-		"ROLE_PARTNER":     7,
-		"ROLE_IMPORT":      8,
+		"ROLE_UNSPECIFIED":      0,
+		"ROLE_POS":              1,
+		"ROLE_ECOMMERCE":        2,
+		"ROLE_OPERATOR":         3,
+		"ROLE_BI":               4,
+		"ROLE_MARKETING":        5,
+		"ROLE_SERVICE":          6,
+		"ROLE_PARTNER":          7,
+		"ROLE_IMPORT":           8,
+		"ROLE_CUSTOMER_SERVICE": 9,
 	}
 )
 
@@ -2118,7 +2123,7 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\x19end_time.after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"\x93\x01\n" +
 	"\"ListAuthenticationFailuresResponse\x12E\n" +
 	"\bfailures\x18\x01 \x03(\v2).fidelis.access.v1.AuthenticationFailuresR\bfailures\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa7\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xc2\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bROLE_POS\x10\x01\x12\x12\n" +
@@ -2128,7 +2133,8 @@ const file_fidelis_access_v1_access_proto_rawDesc = "" +
 	"\x0eROLE_MARKETING\x10\x05\x12\x10\n" +
 	"\fROLE_SERVICE\x10\x06\x12\x10\n" +
 	"\fROLE_PARTNER\x10\a\x12\x0f\n" +
-	"\vROLE_IMPORT\x10\b*|\n" +
+	"\vROLE_IMPORT\x10\b\x12\x19\n" +
+	"\x15ROLE_CUSTOMER_SERVICE\x10\t*|\n" +
 	"\vApiKeyState\x12\x1d\n" +
 	"\x19API_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14API_KEY_STATE_ACTIVE\x10\x01\x12\x19\n" +

@@ -186,6 +186,12 @@ const (
 	// idempotency key, which replays the outcome if it committed and does
 	// the work once if it did not.
 	ErrorReason_COMMIT_OUTCOME_UNKNOWN ErrorReason = 74
+	// The identifier (card, app id, e-mail, phone) already identifies another member of the programme.
+	ErrorReason_IDENTIFIER_TAKEN ErrorReason = 75
+	// The member was erased (EraseMember): its personal data is gone and cannot be changed.
+	ErrorReason_MEMBER_ERASED ErrorReason = 76
+	// The member has no such identifier (ReplaceCard: the old card is not one of its current cards).
+	ErrorReason_IDENTIFIER_NOT_FOUND ErrorReason = 77
 )
 
 // Enum value maps for ErrorReason.
@@ -266,6 +272,9 @@ var (
 		72: "OPERATION_NOT_FOUND",
 		73: "OPERATION_ABANDONED",
 		74: "COMMIT_OUTCOME_UNKNOWN",
+		75: "IDENTIFIER_TAKEN",
+		76: "MEMBER_ERASED",
+		77: "IDENTIFIER_NOT_FOUND",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":   0,
@@ -343,6 +352,9 @@ var (
 		"OPERATION_NOT_FOUND":        72,
 		"OPERATION_ABANDONED":        73,
 		"COMMIT_OUTCOME_UNKNOWN":     74,
+		"IDENTIFIER_TAKEN":           75,
+		"MEMBER_ERASED":              76,
+		"IDENTIFIER_NOT_FOUND":       77,
 	}
 )
 
@@ -377,7 +389,7 @@ var File_fidelis_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xfd\r\n" +
+	"\"fidelis/type/v1/error_reason.proto\x12\x0ffidelis.type.v1*\xc0\x0e\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x13\n" +
@@ -454,7 +466,10 @@ const file_fidelis_type_v1_error_reason_proto_rawDesc = "" +
 	"\rETAG_MISMATCH\x10G\x12\x17\n" +
 	"\x13OPERATION_NOT_FOUND\x10H\x12\x17\n" +
 	"\x13OPERATION_ABANDONED\x10I\x12\x1a\n" +
-	"\x16COMMIT_OUTCOME_UNKNOWN\x10JBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
+	"\x16COMMIT_OUTCOME_UNKNOWN\x10J\x12\x14\n" +
+	"\x10IDENTIFIER_TAKEN\x10K\x12\x11\n" +
+	"\rMEMBER_ERASED\x10L\x12\x18\n" +
+	"\x14IDENTIFIER_NOT_FOUND\x10MBFZDgithub.com/fidelis-loyalty/fidelis/api/gen/go/fidelis/type/v1;typev1b\x06proto3"
 
 var (
 	file_fidelis_type_v1_error_reason_proto_rawDescOnce sync.Once
