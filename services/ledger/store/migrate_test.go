@@ -69,21 +69,7 @@ func TestMigrateIdempotencyReplies(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		log := slog.New(slog.DiscardHandler)
-		entries, err := fs.ReadDir(migrations, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		old := fstest.MapFS{}
-		for _, e := range entries {
-			if e.Name() >= "00009" {
-				break
-			}
-			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			old["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
-		}
+		old := migrationsBefore(t, "00009")
 		if err := db.Migrate(ctx, old, "migrations", "ledger_schema_version", log); err != nil {
 			t.Fatal(err)
 		}
@@ -181,21 +167,7 @@ func TestMigratePartnerConsent(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		log := slog.New(slog.DiscardHandler)
-		old := fstest.MapFS{}
-		entries, err := fs.ReadDir(migrations, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.Name() >= "00017" {
-				break
-			}
-			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			old["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
-		}
+		old := migrationsBefore(t, "00017")
 		if err := db.Migrate(ctx, old, "migrations", "ledger_schema_version", log); err != nil {
 			t.Fatal(err)
 		}
@@ -225,4 +197,26 @@ func TestMigratePartnerConsent(t *testing.T) {
 			t.Errorf("current consent rows %d, %v; want 1", n, err)
 		}
 	})
+}
+
+// migrationsBefore are the ledger's migrations before the one named first,
+// as an earlier version shipped them.
+func migrationsBefore(t *testing.T, first string) fstest.MapFS {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := fstest.MapFS{}
+	for _, e := range entries {
+		if e.Name() >= first {
+			break
+		}
+		b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		old["migrations/"+e.Name()] = &fstest.MapFile{Data: b}
+	}
+	return old
 }
